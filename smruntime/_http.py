@@ -1,0 +1,90 @@
+"""The HTTP request and response types shared by the operations, the transports and the stream.
+
+Kept apart from :mod:`smruntime._transport` so that pure modules (operations, retries, the
+emulator's parsing) can use them without importing any I/O code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Optional, Protocol, Union
+
+__all__ = ["HttpHeaders", "HttpRequest", "HttpResponse"]
+
+
+class HttpHeaders(Mapping[str, str]):
+    """Read-only, case-insensitive header mapping that keeps the received order and casing.
+
+    A repeated name maps to its values joined with ``", "`` (as HTTP allows); ``items_raw()``
+    gives the pairs as received.
+    """
+
+    __slots__ = ("_folded", "_pairs")
+
+    def __init__(self, pairs: Union[Mapping[str, str], Iterable[tuple[str, str]]] = ()) -> None:
+        items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
+        self._pairs: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
+        folded: dict[str, tuple[str, str]] = {}
+        for name, value in self._pairs:
+            key = name.lower()
+            if key in folded:
+                first, joined = folded[key]
+                folded[key] = (first, f"{joined}, {value}")
+            else:
+                folded[key] = (name, value)
+        self._folded = folded
+
+    def __getitem__(self, name: str) -> str:
+        return self._folded[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._folded
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._folded.values())
+
+    def __len__(self) -> int:
+        return len(self._folded)
+
+    def items_raw(self) -> list[tuple[str, str]]:
+        """The header pairs exactly as received, repeats included."""
+        return list(self._pairs)
+
+    def to_dict(self) -> dict[str, str]:
+        """A plain dict with lower-cased names, as boto3's ``HTTPHeaders``."""
+        return {key: value for key, (_, value) in self._folded.items()}
+
+    def __repr__(self) -> str:
+        return f"HttpHeaders({self._pairs!r})"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request ready to send: the URL is absolute, headers are ordered pairs."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+class HttpResponse(Protocol):
+    """What a transport hands back: status, headers and a body read on demand.
+
+    ``iter_chunks`` yields body bytes as soon as they arrive (it never waits to fill a buffer)
+    and raises :class:`smruntime.exceptions.TransportError` subclasses on failure; ``close``
+    releases the connection (a body not read to its end closes it rather than pool it).
+    """
+
+    status: int
+    reason: str
+    headers: HttpHeaders
+
+    def read(self) -> bytes: ...
+
+    def iter_chunks(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+    def set_read_timeout(self, seconds: Optional[float]) -> None: ...

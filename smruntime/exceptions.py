@@ -1,0 +1,354 @@
+"""Errors raised by the SageMaker Runtime client.
+
+Everything the client raises derives from :class:`SMRuntimeError`, except the credential and
+region errors of :mod:`sigv4` (``sigv4.exceptions.CredentialsError``, ``NoRegionError``), which
+pass through unchanged. The tree::
+
+    SMRuntimeError
+    ├── ParamValidationError (also ValueError)   bad parameters, caught before any network call
+    ├── EndpointResolutionError                  no endpoint URL for this region/FIPS/dual-stack mix
+    ├── TransportError                           the HTTP exchange failed (``__cause__`` = the original)
+    │   ├── EndpointConnectionError              could not connect (refused, DNS, TLS, proxy)
+    │   ├── ConnectTimeoutError                  connect took longer than the connect timeout
+    │   ├── ReadTimeoutError                     no bytes in time; ``phase`` = first-byte | between-events | total
+    │   └── ConnectionClosedError                the connection broke after the request was sent
+    ├── StreamError                              the response stream is unusable
+    │   ├── NotEventStreamError                  a 200 whose body is not an event stream (``preview``)
+    │   ├── CorruptStreamError                   a frame failed its checks (``__cause__`` = codec error)
+    │   ├── IncompleteStreamError                the body ended (or broke) inside a frame
+    │   └── RecordError                          the record layer (lines / JSON / SSE) could not go on
+    │       ├── IncompleteRecordError            the stream ended inside a record or a UTF-8 character
+    │       ├── RecordTooLargeError              a record grew over ``max_record_bytes``
+    │       └── ContainerStreamError             the model container reported an error inside the stream
+    └── ClientError                              the service answered with an error (boto3's ``response``)
+        ├── ValidationError, InternalFailure, ServiceUnavailable, ModelError,
+        │   InternalDependencyException, ModelNotReadyException      (modeled HTTP errors)
+        ├── ModelStreamError, InternalStreamFailure                  (modeled in-stream errors)
+        └── ThrottlingException, AccessDeniedException, ...          (common AWS errors)
+
+``ClientError`` carries ``response`` exactly as boto3 shapes it (``Error.Code``, ``Error.Message``,
+``ResponseMetadata``, modeled fields such as ``OriginalStatusCode``) plus typed attributes
+``error_code``, ``error_message``, ``status_code``, ``request_id`` and ``operation_name``.
+Errors survive ``pickle``; none holds a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AccessDeniedException",
+    "ClientError",
+    "ConnectTimeoutError",
+    "ConnectionClosedError",
+    "ContainerStreamError",
+    "CorruptStreamError",
+    "EndpointConnectionError",
+    "EndpointResolutionError",
+    "ExpiredTokenException",
+    "IncompleteRecordError",
+    "IncompleteStreamError",
+    "InternalDependencyException",
+    "InternalFailure",
+    "InternalStreamFailure",
+    "InvalidSignatureException",
+    "ModelError",
+    "ModelNotReadyException",
+    "ModelStreamError",
+    "NotEventStreamError",
+    "ParamValidationError",
+    "ReadTimeoutError",
+    "RecordError",
+    "RecordTooLargeError",
+    "SMRuntimeError",
+    "ServiceUnavailable",
+    "StreamError",
+    "ThrottlingException",
+    "TransportError",
+    "UnrecognizedClientException",
+    "ValidationError",
+    "error_class_for",
+]
+
+
+def _restore(cls: type[SMRuntimeError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    obj = cls.__new__(cls)
+    Exception.__init__(obj, *args)
+    obj.__dict__.update(state)
+    return obj
+
+
+class SMRuntimeError(Exception):
+    """Base of every error raised by :mod:`smruntime`."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+class ParamValidationError(SMRuntimeError, ValueError):
+    """A parameter is missing, of the wrong type, or out of its modeled bounds."""
+
+    def __init__(self, param: str, reason: str, *, operation_name: str | None = None) -> None:
+        op = f" for {operation_name}" if operation_name else ""
+        super().__init__(f"invalid parameter {param}{op}: {reason}")
+        self.param = param
+        self.reason = reason
+        self.operation_name = operation_name
+
+
+class EndpointResolutionError(SMRuntimeError):
+    """No endpoint could be resolved for the given region and options."""
+
+
+class TransportError(SMRuntimeError):
+    """The HTTP exchange failed; the original exception is ``__cause__``.
+
+    ``request_sent`` tells whether the request may have reached the service (if so, the
+    model may have run, which matters for retries).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.url = url
+        self.request_sent = request_sent
+
+
+class EndpointConnectionError(TransportError):
+    """Could not connect to the endpoint (refused, DNS, TLS, proxy)."""
+
+
+class ConnectTimeoutError(TransportError):
+    """Connecting took longer than the connect timeout."""
+
+
+class ReadTimeoutError(TransportError):
+    """No bytes arrived in time.
+
+    ``phase`` is ``"first-byte"`` (waiting for the response headers or the first event),
+    ``"between-events"`` (idle gap inside the stream) or ``"total"`` (the overall deadline);
+    ``timeout`` is the limit in seconds and ``elapsed`` the seconds waited.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: str,
+        timeout: float | None = None,
+        elapsed: float | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, request_sent=request_sent)
+        self.phase = phase
+        self.timeout = timeout
+        self.elapsed = elapsed
+
+
+class ConnectionClosedError(TransportError):
+    """The connection broke after the request was sent."""
+
+
+class StreamError(SMRuntimeError):
+    """The response stream cannot be read to its end.
+
+    ``bytes_received`` counts the body bytes read so far, ``events`` the events handed out.
+    """
+
+    def __init__(self, message: str, *, bytes_received: int = 0, events: int = 0) -> None:
+        super().__init__(message)
+        self.bytes_received = bytes_received
+        self.events = events
+
+
+class NotEventStreamError(StreamError):
+    """A 200 response whose body is not an event stream; ``preview`` holds its first bytes."""
+
+    def __init__(
+        self, message: str, *, preview: bytes = b"", content_type: str | None = None
+    ) -> None:
+        super().__init__(message, bytes_received=len(preview))
+        self.preview = preview
+        self.content_type = content_type
+
+
+class CorruptStreamError(StreamError):
+    """A frame failed its checks (CRC, lengths, headers); the codec error is ``__cause__``."""
+
+
+class IncompleteStreamError(StreamError):
+    """The body ended, or the connection broke, inside a frame."""
+
+
+class RecordError(StreamError):
+    """The record layer (lines, JSON lines, SSE) cannot go on."""
+
+
+class IncompleteRecordError(RecordError):
+    """The stream ended inside a record or inside a UTF-8 character; ``leftover`` holds it."""
+
+    def __init__(self, message: str, *, leftover: bytes = b"") -> None:
+        super().__init__(message)
+        self.leftover = leftover
+
+
+class RecordTooLargeError(RecordError):
+    """An unterminated record grew past ``limit`` bytes."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class ContainerStreamError(RecordError):
+    """The model container put an error record inside a 200 stream; ``record`` is that record."""
+
+    def __init__(self, message: str, *, record: Any = None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+class ClientError(SMRuntimeError):
+    """The service answered with an error.
+
+    ``response`` has boto3's shape: ``{"Error": {"Code", "Message"}, "ResponseMetadata": {...},
+    ...modeled fields}``. ``hint``, when set, says what usually fixes this error.
+    """
+
+    def __init__(
+        self, error_response: Mapping[str, Any], operation_name: str, *, hint: str | None = None
+    ) -> None:
+        response = dict(error_response)
+        error = response.get("Error") or {}
+        meta = response.get("ResponseMetadata") or {}
+        self.response: dict[str, Any] = response
+        self.operation_name = operation_name
+        self.error_code: str = str(error.get("Code") or "Unknown")
+        self.error_message: str = str(error.get("Message") or "")
+        status = meta.get("HTTPStatusCode")
+        self.status_code: int | None = int(status) if status is not None else None
+        self.request_id: str | None = meta.get("RequestId") or None
+        self.hint = hint
+        parts = [
+            f"An error occurred ({self.error_code}) when calling the {operation_name} "
+            f"operation: {self.error_message or 'Unknown'}"
+        ]
+        extra = []
+        if self.status_code is not None:
+            extra.append(f"HTTP {self.status_code}")
+        if self.request_id:
+            extra.append(f"request id {self.request_id}")
+        if extra:
+            parts.append(f" ({', '.join(extra)})")
+        if hint:
+            parts.append(f"\nHint: {hint}")
+        super().__init__("".join(parts))
+
+
+class ValidationError(ClientError):
+    """HTTP 400: the service rejected the request's parameters."""
+
+
+class InternalFailure(ClientError):
+    """HTTP 500: the service failed internally."""
+
+
+class ServiceUnavailable(ClientError):
+    """HTTP 503: the service is unavailable; retried by default."""
+
+
+class ModelError(ClientError):
+    """HTTP 424: the model container answered with an error.
+
+    ``original_status_code``, ``original_message`` and ``log_stream_arn`` come from the
+    modeled fields of the response.
+    """
+
+    @property
+    def original_status_code(self) -> int | None:
+        value = self.response.get("OriginalStatusCode")
+        return int(value) if value is not None else None
+
+    @property
+    def original_message(self) -> str | None:
+        return self.response.get("OriginalMessage")
+
+    @property
+    def log_stream_arn(self) -> str | None:
+        return self.response.get("LogStreamArn")
+
+
+class InternalDependencyException(ClientError):
+    """HTTP 530: an internal dependency of the service failed."""
+
+
+class ModelNotReadyException(ClientError):
+    """HTTP 429: the model is still loading (serverless cold start or multi-model endpoint)."""
+
+
+class ModelStreamError(ClientError):
+    """In-stream error from the model; ``stream_error_code`` is the modeled ``ErrorCode``
+    (``ModelInvocationTimeExceeded``, ``StreamBroken``), which boto3 drops."""
+
+    @property
+    def stream_error_code(self) -> str | None:
+        return self.response.get("ErrorCode")
+
+
+class InternalStreamFailure(ClientError):
+    """In-stream failure of the service; the request may be retried."""
+
+
+class ThrottlingException(ClientError):
+    """The request was throttled; retried by default."""
+
+
+class AccessDeniedException(ClientError):
+    """HTTP 403: the caller lacks permission (for InvokeEndpoint: ``sagemaker:InvokeEndpoint``)."""
+
+
+class UnrecognizedClientException(ClientError):
+    """HTTP 403: the access key is not known to AWS."""
+
+
+class InvalidSignatureException(ClientError):
+    """HTTP 403: the request signature does not match (wrong secret, clock skew, proxy rewrite)."""
+
+
+class ExpiredTokenException(ClientError):
+    """The session token has expired."""
+
+
+MODELED_ERRORS: dict[str, type[ClientError]] = {
+    cls.__name__: cls
+    for cls in (
+        ValidationError,
+        InternalFailure,
+        ServiceUnavailable,
+        ModelError,
+        InternalDependencyException,
+        ModelNotReadyException,
+        ModelStreamError,
+        InternalStreamFailure,
+    )
+}
+
+KNOWN_ERRORS: dict[str, type[ClientError]] = {
+    **MODELED_ERRORS,
+    **{
+        cls.__name__: cls
+        for cls in (
+            ThrottlingException,
+            AccessDeniedException,
+            UnrecognizedClientException,
+            InvalidSignatureException,
+            ExpiredTokenException,
+        )
+    },
+}
+
+
+def error_class_for(code: str) -> type[ClientError]:
+    """The :class:`ClientError` subclass for a service error code (``ClientError`` if unknown)."""
+    return KNOWN_ERRORS.get(code, ClientError)
