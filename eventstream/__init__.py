@@ -1,4 +1,4 @@
-"""The AWS event-stream codec (``application/vnd.amazon.eventstream``): pure, incremental, checked."""
+"""The AWS event-stream codec (``application/vnd.amazon.eventstream``): pure and incremental."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ Every error the codec raises derives from :class:`EventStreamError`; nothing els
 ``decode``, ``Decoder.feed``/``close`` or ``encode``. The tree::
 
     EventStreamError                 base; ``offset`` = stream offset of the message at fault
-    ├── ChecksumMismatch             prelude or message CRC32 differs (``part``, ``expected``, ``found``)
-    ├── InvalidLength                a length field is impossible or over a limit (``field``, ``value``, ``limit``)
-    ├── InvalidHeader                a header cannot be decoded (``name``, ``reason``; ``offset`` of the header)
+    ├── ChecksumMismatch             a CRC32 differs (``part``, ``expected``, ``found``)
+    ├── InvalidLength                a length is impossible or over a limit (``field``, ...)
+    ├── InvalidHeader                a header cannot be decoded (``name``, ``reason``)
     ├── TruncatedStream              the input ended inside a message (``pending`` bytes held)
     └── EncodeError (also ValueError)  a value given to ``encode`` cannot be represented
 
@@ -98,7 +98,9 @@ class InvalidHeader(EventStreamError):
 class TruncatedStream(EventStreamError):
     """The input ended inside a message: ``pending`` bytes of it were held, ``needed`` in all."""
 
-    def __init__(self, pending: int, needed: int | None = None, *, offset: int | None = None) -> None:
+    def __init__(
+        self, pending: int, needed: int | None = None, *, offset: int | None = None
+    ) -> None:
         of = f" of {needed}" if needed is not None else ""
         where = f" (message at offset {offset})" if offset is not None else ""
         super().__init__(

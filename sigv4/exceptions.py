@@ -3,11 +3,11 @@
 The tree::
 
     SigV4Error                          base
-    ├── SigningError (also ValueError)  the request cannot be signed as given (bad URL, header, expiry)
+    ├── SigningError (also ValueError)  the request cannot be signed as given (URL, header, expiry)
     ├── CredentialsError                no usable credentials
     │   ├── NoCredentialsError          every provider of a chain came back empty (``providers``)
     │   ├── CredentialProviderError     one provider failed (``provider``, ``reason``)
-    │   └── CredentialsExpiredError     credentials past their expiry and no way to refresh them
+    │   └── CredentialsExpiredError     credentials expired and no way to refresh them
     └── NoRegionError                   no region given or configured (``sources`` tried)
 
 No message or attribute ever holds a secret key, a session token or a signature. Errors keep

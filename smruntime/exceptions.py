@@ -5,22 +5,22 @@ region errors of :mod:`sigv4` (``sigv4.exceptions.CredentialsError``, ``NoRegion
 pass through unchanged. The tree::
 
     SMRuntimeError
-    ├── ParamValidationError (also ValueError)   bad parameters, caught before any network call
-    ├── EndpointResolutionError                  no endpoint URL for this region/FIPS/dual-stack mix
-    ├── TransportError                           the HTTP exchange failed (``__cause__`` = the original)
-    │   ├── EndpointConnectionError              could not connect (refused, DNS, TLS, proxy)
-    │   ├── ConnectTimeoutError                  connect took longer than the connect timeout
-    │   ├── ReadTimeoutError                     no bytes in time; ``phase`` = first-byte | between-events | total
-    │   └── ConnectionClosedError                the connection broke after the request was sent
-    ├── StreamError                              the response stream is unusable
-    │   ├── NotEventStreamError                  a 200 whose body is not an event stream (``preview``)
-    │   ├── CorruptStreamError                   a frame failed its checks (``__cause__`` = codec error)
-    │   ├── IncompleteStreamError                the body ended (or broke) inside a frame
-    │   └── RecordError                          the record layer (lines / JSON / SSE) could not go on
-    │       ├── IncompleteRecordError            the stream ended inside a record or a UTF-8 character
-    │       ├── RecordTooLargeError              a record grew over ``max_record_bytes``
-    │       └── ContainerStreamError             the model container reported an error inside the stream
-    └── ClientError                              the service answered with an error (boto3's ``response``)
+    ├── ParamValidationError (ValueError)  bad parameters, caught before any network call
+    ├── EndpointResolutionError    no endpoint URL for this region/FIPS/dual-stack mix
+    ├── TransportError             the HTTP exchange failed (``__cause__`` = the original)
+    │   ├── EndpointConnectionError    could not connect (refused, DNS, TLS, proxy)
+    │   ├── ConnectTimeoutError        connect took longer than the connect timeout
+    │   ├── ReadTimeoutError           no bytes in time (``phase`` says where)
+    │   └── ConnectionClosedError      the connection broke after the request was sent
+    ├── StreamError                the response stream is unusable
+    │   ├── NotEventStreamError        a 200 whose body is not an event stream (``preview``)
+    │   ├── CorruptStreamError         a frame failed its checks (``__cause__`` = codec error)
+    │   ├── IncompleteStreamError      the body ended (or broke) inside a frame
+    │   └── RecordError                the record layer (lines, JSON, SSE) could not go on
+    │       ├── IncompleteRecordError      the stream ended inside a record or a character
+    │       ├── RecordTooLargeError        a record grew over ``max_record_bytes``
+    │       └── ContainerStreamError       the container sent an error record in the stream
+    └── ClientError                the service answered with an error (boto3's ``response``)
         ├── ValidationError, InternalFailure, ServiceUnavailable, ModelError,
         │   InternalDependencyException, ModelNotReadyException      (modeled HTTP errors)
         ├── ModelStreamError, InternalStreamFailure                  (modeled in-stream errors)
