@@ -8,7 +8,8 @@ The tree::
     │   ├── NoCredentialsError          every provider of a chain came back empty (``providers``)
     │   ├── CredentialProviderError     one provider failed (``provider``, ``reason``)
     │   └── CredentialsExpiredError     credentials expired and no way to refresh them
-    └── NoRegionError                   no region given or configured (``sources`` tried)
+    ├── NoRegionError                   no region given or configured (``sources`` tried)
+    └── ProfileFileError (ValueError)   a shared config/credentials file cannot be parsed
 
 No message or attribute ever holds a secret key, a session token or a signature. Errors keep
 their fields as attributes and survive ``pickle``.
@@ -25,6 +26,7 @@ __all__ = [
     "CredentialsExpiredError",
     "NoCredentialsError",
     "NoRegionError",
+    "ProfileFileError",
     "SigV4Error",
     "SigningError",
 ]
@@ -84,3 +86,12 @@ class NoRegionError(SigV4Error):
             f"or a 'region' in the profile (looked in: {where})"
         )
         self.sources = tuple(sources)
+
+
+class ProfileFileError(SigV4Error, ValueError):
+    """A shared config or credentials file exists but cannot be read or parsed."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot read AWS profile file {path}: {reason}")
+        self.path = path
+        self.reason = reason

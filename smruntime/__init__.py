@@ -1,7 +1,63 @@
-"""A small client for Amazon SageMaker Runtime, built for response streaming."""
+"""A small client for Amazon SageMaker Runtime, built for response streaming.
+
+``smruntime.Client`` is a drop-in for ``boto3.client("sagemaker-runtime")`` with boto3's method
+names, parameters and response shapes; its streaming ``Body`` adds record, text and timing views.
+Only ``requests`` is needed at run time, and not even that with ``transport="stdlib"``.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from smruntime import exceptions
+    from smruntime._client import Client, Config
+    from smruntime._stream import EventStream, StreamingBody, StreamStats, TimedFrame
+    from smruntime.exceptions import ClientError, SMRuntimeError
+
+__all__ = [
+    "Client",
+    "ClientError",
+    "Config",
+    "EventStream",
+    "SMRuntimeError",
+    "StreamStats",
+    "StreamingBody",
+    "TimedFrame",
+    "__version__",
+    "exceptions",
+]
+
+# Imported on first use, so that ``import smruntime.exceptions`` (or the emulator, or the CLI's
+# ``--help``) does not pay for the client's imports.
+_LAZY = {
+    "Client": "smruntime._client",
+    "Config": "smruntime._client",
+    "EventStream": "smruntime._stream",
+    "StreamingBody": "smruntime._stream",
+    "StreamStats": "smruntime._stream",
+    "TimedFrame": "smruntime._stream",
+    "ClientError": "smruntime.exceptions",
+    "SMRuntimeError": "smruntime.exceptions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        if name == "exceptions":
+            import importlib
+
+            return importlib.import_module("smruntime.exceptions")
+        raise AttributeError(f"module 'smruntime' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

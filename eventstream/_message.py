@@ -1,0 +1,120 @@
+"""The decoded form of one event-stream message: :class:`Message` and its :class:`Headers`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from eventstream._headers import HeaderValue, header_type
+
+__all__ = ["Headers", "HeadersInput", "Message"]
+
+HeadersInput = Union[Mapping[str, HeaderValue], Iterable[tuple[str, HeaderValue]]]
+
+
+class Headers(Mapping[str, HeaderValue]):
+    """Read-only, ordered mapping of header name to value, in wire order.
+
+    Built from a mapping or from ``(name, value)`` pairs (a repeated name is a ``ValueError``).
+    Equality with another ``Headers`` is strict: same names in the same order, same values *and*
+    the same wire types (``Int64(5) != 5``), i.e. they encode to the same bytes. Against a plain
+    mapping it is ordinary dict equality.
+    """
+
+    __slots__ = ("_d",)
+
+    _d: dict[str, HeaderValue]
+
+    def __init__(self, headers: HeadersInput | None = None) -> None:
+        d: dict[str, HeaderValue] = {}
+        if headers is not None:
+            pairs = headers.items() if isinstance(headers, Mapping) else headers
+            for name, value in pairs:
+                if name in d:
+                    raise ValueError(f"duplicate header name {name!r}")
+                d[name] = value
+        self._d = d
+
+    @classmethod
+    def _wrap(cls, d: dict[str, HeaderValue]) -> Headers:
+        # Decoder fast path: ``d`` is fresh, ordered and owned by the new object.
+        obj = cls.__new__(cls)
+        obj._d = d
+        return obj
+
+    def __getitem__(self, name: str) -> HeaderValue:
+        return self._d[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._d
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Return the value of ``name``, or ``default`` if absent."""
+        return self._d.get(name, default)
+
+    def _key(self) -> tuple[tuple[str, object, HeaderValue], ...]:
+        key = []
+        for name, value in self._d.items():
+            code = header_type(value)
+            key.append((name, code if code is not None else type(value), value))
+        return tuple(key)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return self._key() == other._key()
+        if isinstance(other, Mapping):
+            return self._d == dict(other.items())
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._d.items()))
+
+    def __repr__(self) -> str:
+        return f"Headers({self._d!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Headers, (list(self._d.items()),))
+
+
+@dataclass(frozen=True, init=False)
+class Message:
+    """One event-stream message: ordered ``headers`` and a ``payload`` of bytes.
+
+    ``headers`` may be given as a mapping or ``(name, value)`` pairs and is stored as
+    :class:`Headers`; ``payload`` may be any bytes-like object and is stored as ``bytes``.
+    Values are only checked by :func:`eventstream.encode`.
+    """
+
+    # No class-level defaults (they would clash with __slots__); __init__ supplies them.
+    __slots__ = ("headers", "payload")
+
+    headers: Headers
+    payload: bytes
+
+    def __init__(self, headers: HeadersInput | None = None, payload: Any = b"") -> None:
+        if type(headers) is not Headers:
+            headers = Headers(headers)
+        if type(payload) is not bytes:
+            payload = bytes(payload)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "payload", payload)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Frozen + slots: rebuild through __init__ rather than setattr on a frozen instance.
+        return (Message, (self.headers, self.payload))
+
+    def __repr__(self) -> str:
+        payload = self.payload
+        shown = repr(payload[:64]) + ("..." if len(payload) > 64 else "")
+        return f"Message(headers={self.headers!r}, payload={shown} ({len(payload)} bytes))"

@@ -1,0 +1,497 @@
+"""The SageMaker Runtime client: boto3's method names, parameters and response shapes.
+
+One call: validate and build the request (:mod:`._operations`), sign it with a fresh date
+(:mod:`sigv4`), send it (:mod:`._transport`), and either parse the answer or hand back the
+streaming body (:mod:`._stream`). Failures are retried per :mod:`._retries`; a retry is never
+made once an event has reached the caller, because the stream is handed over before any event
+is read.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import platform
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Optional, Union
+
+from sigv4 import Credentials, sign
+from sigv4.exceptions import CredentialsError
+from smruntime import _operations, _redact, _retries, exceptions
+from smruntime._endpoints import resolve_endpoint
+from smruntime._http import HttpRequest, HttpResponse
+from smruntime._stream import EventStream, StreamingBody
+from smruntime._transport import Timeouts, Transport, ca_bundle_from_env, default_transport
+from smruntime.exceptions import ParamValidationError, TransportError
+
+__all__ = ["Client", "Config"]
+
+logger = logging.getLogger("smruntime")
+
+SERVICE_SIGNING_NAME = "sagemaker"
+_ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
+_TRUE = {"1", "true", "yes", "on"}
+_sleep = time.sleep  # the retry back-off; tests replace it
+
+# The error shapes each operation's model lists (tests check this against service-2.json): a 429
+# that is one of these (ModelNotReadyException) is not retried as throttling.
+MODELED_ERRORS: dict[str, frozenset[str]] = {
+    "invoke_endpoint": frozenset(
+        {
+            "InternalFailure",
+            "ServiceUnavailable",
+            "ValidationError",
+            "ModelError",
+            "InternalDependencyException",
+            "ModelNotReadyException",
+        }
+    ),
+    "invoke_endpoint_async": frozenset(
+        {"InternalFailure", "ServiceUnavailable", "ValidationError"}
+    ),
+    "invoke_endpoint_with_response_stream": frozenset(
+        {
+            "InternalFailure",
+            "ServiceUnavailable",
+            "ValidationError",
+            "ModelError",
+            "ModelStreamError",
+            "InternalStreamFailure",
+        }
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Client options. ``None`` means: from the environment where AWS defines a variable, else
+    the default shown.
+
+    Timeouts are in seconds (``None`` in a resolved config means no limit):
+
+    - ``connect_timeout`` (60): establishing the TCP/TLS connection.
+    - ``read_timeout`` (70, as the service docs advise for InvokeEndpoint's 60 s model limit):
+      each socket read, so also the wait for response headers.
+    - ``first_event_timeout`` (= ``read_timeout``): streaming, from headers to the first event.
+    - ``event_timeout`` (= ``read_timeout``): streaming, the longest gap between two events.
+    - ``total_timeout`` (none): streaming, a deadline for the whole response.
+
+    Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
+    ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). See :mod:`smruntime._retries` for
+    what is retried.
+    """
+
+    connect_timeout: Optional[float] = None
+    read_timeout: Optional[float] = None
+    first_event_timeout: Optional[float] = None
+    event_timeout: Optional[float] = None
+    total_timeout: Optional[float] = None
+    max_attempts: Optional[int] = None
+    retry_mode: Optional[str] = None
+    use_fips_endpoint: Optional[bool] = None
+    use_dualstack_endpoint: Optional[bool] = None
+    user_agent_extra: Optional[str] = None
+    verify: Union[bool, str, None] = None
+    proxies: Optional[Mapping[str, str]] = None
+    max_pool_connections: int = 10
+    correct_clock_skew: bool = True
+    max_payload_bytes: Optional[int] = None
+
+
+_DEFAULT_CONNECT_TIMEOUT = 60.0
+_DEFAULT_READ_TIMEOUT = 70.0
+
+
+class _Exceptions:
+    """``client.exceptions``: the error classes by name, as boto3 exposes them."""
+
+    ClientError = exceptions.ClientError
+
+    def __init__(self) -> None:
+        for name, cls in exceptions.KNOWN_ERRORS.items():
+            setattr(self, name, cls)
+
+    def __getattr__(self, name: str) -> type[exceptions.ClientError]:
+        raise AttributeError(
+            f"no error class {name!r}; known: {', '.join(sorted(exceptions.KNOWN_ERRORS))}"
+        )
+
+
+def _env_bool(environ: Mapping[str, str], name: str) -> Optional[bool]:
+    value = environ.get(name)
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in _TRUE
+
+
+def _user_agent(extra: str | None) -> str:
+    from smruntime import __version__
+
+    agent = f"smruntime/{__version__} python/{platform.python_version()}"
+    return f"{agent} {extra}" if extra else agent
+
+
+class Client:
+    """A SageMaker Runtime client, a drop-in for ``boto3.client("sagemaker-runtime")``.
+
+    Credentials: explicit keys, else ``credentials`` (a :class:`sigv4.Credentials` or anything
+    with ``.get()``), else the default provider chain (environment, web identity, shared files,
+    container, instance metadata), resolved on first use. Region: ``region_name``, else
+    ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``.
+
+    ``transport`` is ``"requests"``, ``"stdlib"`` (standard library only), a
+    :class:`~smruntime._transport.Transport`, or ``None`` (requests if installed). The client is
+    thread-safe; close it (or use it as a context manager) to release pooled connections.
+    """
+
+    def __init__(
+        self,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile_name: str | None = None,
+        *,
+        config: Config | None = None,
+        verify: bool | str | None = None,
+        transport: str | Transport | None = None,
+        credentials: Any = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        from sigv4._region import resolve_region
+
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        self._environ = env
+        self._profile = profile_name
+        cfg = config or Config()
+        if verify is not None:
+            cfg = replace(cfg, verify=verify)
+        self._config = self._resolve_config(cfg, env)
+        self.region_name: str = resolve_region(region_name, profile=profile_name, environ=env)
+        endpoint_url = endpoint_url or next(
+            (env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None
+        )
+        self.endpoint_url: str = resolve_endpoint(
+            self.region_name,
+            use_fips=bool(self._config.use_fips_endpoint),
+            use_dualstack=bool(self._config.use_dualstack_endpoint),
+            endpoint_url=endpoint_url,
+        )
+        self._credentials_source: Any = self._explicit_credentials(
+            aws_access_key_id, aws_secret_access_key, aws_session_token, credentials
+        )
+        self._credentials_lock = threading.Lock()
+        if isinstance(transport, str) or transport is None:
+            verify_value = self._config.verify
+            self._transport: Transport = default_transport(
+                transport,
+                verify=True if verify_value is None else verify_value,
+                proxies=self._config.proxies,
+                max_pool_connections=self._config.max_pool_connections,
+            )
+        else:
+            self._transport = transport
+        self._retry_quota = _retries.RetryQuota()
+        self._clock_offset = _dt.timedelta(0)
+        self._user_agent = _user_agent(self._config.user_agent_extra)
+        self.exceptions = _Exceptions()
+
+    # -- configuration -----------------------------------------------------------------------
+
+    @staticmethod
+    def _resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
+        max_attempts = cfg.max_attempts
+        if max_attempts is None:
+            raw = env.get("AWS_MAX_ATTEMPTS")
+            try:
+                max_attempts = int(raw) if raw else 3
+            except ValueError:
+                raise ParamValidationError(
+                    "AWS_MAX_ATTEMPTS", f"must be an integer, got {raw!r}"
+                ) from None
+        if max_attempts < 1:
+            raise ParamValidationError("max_attempts", f"must be at least 1, got {max_attempts}")
+        read = _DEFAULT_READ_TIMEOUT if cfg.read_timeout is None else cfg.read_timeout
+        verify = cfg.verify
+        if verify is None:
+            verify = ca_bundle_from_env(env) or True
+        fips = cfg.use_fips_endpoint
+        if fips is None:
+            fips = bool(_env_bool(env, "AWS_USE_FIPS_ENDPOINT"))
+        dualstack = cfg.use_dualstack_endpoint
+        if dualstack is None:
+            dualstack = bool(_env_bool(env, "AWS_USE_DUALSTACK_ENDPOINT"))
+        return replace(
+            cfg,
+            connect_timeout=(
+                _DEFAULT_CONNECT_TIMEOUT if cfg.connect_timeout is None else cfg.connect_timeout
+            ),
+            read_timeout=read,
+            first_event_timeout=read
+            if cfg.first_event_timeout is None
+            else cfg.first_event_timeout,
+            event_timeout=read if cfg.event_timeout is None else cfg.event_timeout,
+            max_attempts=max_attempts,
+            retry_mode=cfg.retry_mode or env.get("AWS_RETRY_MODE") or "standard",
+            use_fips_endpoint=fips,
+            use_dualstack_endpoint=dualstack,
+            verify=verify,
+        )
+
+    @property
+    def config(self) -> Config:
+        """The resolved configuration."""
+        return self._config
+
+    @staticmethod
+    def _explicit_credentials(
+        key: str | None, secret: str | None, token: str | None, credentials: Any
+    ) -> Any:
+        if key or secret:
+            if not (key and secret):
+                missing = "aws_secret_access_key" if key else "aws_access_key_id"
+                raise CredentialsError(
+                    f"partial credentials: {missing} is missing (give both keys, or neither)"
+                )
+            return Credentials(key, secret, token)
+        return credentials
+
+    def _credentials(self) -> Credentials:
+        source = self._credentials_source
+        if source is None:
+            with self._credentials_lock:
+                if self._credentials_source is None:
+                    from sigv4._providers import default_chain
+
+                    chain = default_chain(profile=self._profile, environ=self._environ)
+                    self._credentials_source = chain.load()
+                source = self._credentials_source
+        creds = source.get()
+        if not isinstance(creds, Credentials):
+            raise CredentialsError(
+                f"the credentials source returned {type(creds).__name__}, not Credentials"
+            )
+        return creds
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<smruntime.Client region={self.region_name!r} endpoint={self.endpoint_url!r}>"
+
+    # -- operations --------------------------------------------------------------------------
+
+    def invoke_endpoint(self, **params: Any) -> dict[str, Any]:
+        """InvokeEndpoint: one request, one response (``Body`` is a StreamingBody)."""
+        return self._call("invoke_endpoint", params)
+
+    def invoke_endpoint_async(self, **params: Any) -> dict[str, Any]:
+        """InvokeEndpointAsync: queue a request whose input is in S3 (answered with 202)."""
+        return self._call("invoke_endpoint_async", params)
+
+    def invoke_endpoint_with_response_stream(self, **params: Any) -> dict[str, Any]:
+        """InvokeEndpointWithResponseStream: ``Body`` is an :class:`EventStream` of PayloadParts."""
+        return self._call("invoke_endpoint_with_response_stream", params)
+
+    def can_paginate(self, operation_name: str) -> bool:
+        """boto3 compatibility: no operation of this service paginates."""
+        return False
+
+    # -- the call ----------------------------------------------------------------------------
+
+    def _call(self, op: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        spec = _operations.OPERATIONS[op]
+        request = _operations.build_request(op, params, self.endpoint_url)
+        cfg = self._config
+        max_attempts = int(cfg.max_attempts or 1)
+        policy = _retries.RetryPolicy(
+            _retries.RetryConfig(
+                mode=cfg.retry_mode or "standard", total_max_attempts=max_attempts
+            ),
+            quota=self._retry_quota,
+        )
+        invocation_id = str(uuid.uuid4())
+        skew_retried = False
+        attempt = 1
+        while True:
+            started = time.monotonic()
+            try:
+                response, signed = self._send(
+                    request, spec.streaming, invocation_id, attempt, max_attempts
+                )
+            except TransportError as exc:
+                decision = policy.decide(attempt, error=exc)
+                if not decision.retry:
+                    raise
+                logger.debug(
+                    "%s attempt %d failed (%s); retrying in %.3f s: %s",
+                    spec.name,
+                    attempt,
+                    type(exc).__name__,
+                    decision.delay,
+                    decision.reason,
+                )
+                _sleep(decision.delay)
+                attempt += 1
+                continue
+            headers_at = time.monotonic()
+            status = response.status
+            metadata = _operations.response_metadata(status, response.headers, attempt - 1)
+            if status < 300:
+                policy.on_success()
+                logger.debug(
+                    "%s -> HTTP %d (request id %s, attempt %d)",
+                    spec.name,
+                    status,
+                    metadata.get("RequestId"),
+                    attempt,
+                )
+                return self._success(op, spec.streaming, response, metadata, started, headers_at)
+            try:
+                body = response.read()
+            except TransportError as exc:
+                body = b""
+                logger.debug("reading the error body failed: %s", exc)
+            finally:
+                response.close()
+            error = _operations.parse_error(
+                op, status, response.headers, body, retry_attempts=attempt - 1
+            )
+            error.response["ResponseMetadata"] = metadata
+            error.request_id = metadata.get("RequestId") or error.request_id
+            if error.error_code == "InvalidSignatureException":
+                logger.debug(
+                    "signature rejected; the canonical request was:\n%s\nstring to sign:\n%s",
+                    _redact.redact_canonical_request(signed.canonical_request),
+                    signed.string_to_sign,
+                )
+            if (
+                cfg.correct_clock_skew
+                and not skew_retried
+                and _retries.is_clock_skew_error(error.error_code)
+                and self._adjust_clock(response)
+            ):
+                skew_retried = True
+                logger.debug("%s: clock skew corrected; retrying once", spec.name)
+                continue
+            decision = policy.decide(
+                attempt,
+                status=status,
+                error_code=error.error_code,
+                headers=response.headers,
+                modeled_error=error.error_code in MODELED_ERRORS[op],
+            )
+            if not decision.retry:
+                raise error
+            logger.debug(
+                "%s attempt %d -> %s (HTTP %d); retrying in %.3f s",
+                spec.name,
+                attempt,
+                error.error_code,
+                status,
+                decision.delay,
+            )
+            _sleep(decision.delay)
+            attempt += 1
+
+    def _send(
+        self,
+        request: HttpRequest,
+        streaming: bool,
+        invocation_id: str,
+        attempt: int,
+        max_attempts: int,
+    ) -> tuple[HttpResponse, Any]:
+        headers = [
+            *request.headers,
+            ("User-Agent", self._user_agent),
+            ("amz-sdk-invocation-id", invocation_id),
+            ("amz-sdk-request", f"attempt={attempt}; max={max_attempts}"),
+        ]
+        now = _dt.datetime.now(_dt.timezone.utc) + self._clock_offset
+        signed = sign(
+            request.method,
+            request.url,
+            headers,
+            request.body,
+            credentials=self._credentials(),
+            region=self.region_name,
+            service=SERVICE_SIGNING_NAME,
+            now=now,
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s attempt %d headers=%s",
+                request.method,
+                request.url,
+                attempt,
+                _redact.redact_headers(signed.headers),
+            )
+        cfg = self._config
+        read = cfg.first_event_timeout if streaming else cfg.read_timeout
+        response = self._transport.send(
+            HttpRequest(request.method, request.url, list(signed.headers), signed.body),
+            timeouts=Timeouts(connect=cfg.connect_timeout, read=read),
+            stream=streaming,
+        )
+        return response, signed
+
+    def _adjust_clock(self, response: HttpResponse) -> bool:
+        date = response.headers.get("date")
+        if not date:
+            return False
+        offset = _retries.clock_offset(date, _dt.datetime.now(_dt.timezone.utc))
+        if offset is None:
+            return False
+        self._clock_offset = offset
+        return True
+
+    def _success(
+        self,
+        op: str,
+        streaming: bool,
+        response: HttpResponse,
+        metadata: dict[str, Any],
+        started: float,
+        headers_at: float,
+    ) -> dict[str, Any]:
+        if streaming:
+            result = _operations.parse_response(op, response.status, response.headers, None)
+            cfg = self._config
+            result["Body"] = EventStream(
+                response,
+                operation_name=_operations.OPERATIONS[op].name,
+                content_type=result.get("ContentType"),
+                started_at=started,
+                headers_at=headers_at,
+                first_event_timeout=cfg.first_event_timeout,
+                event_timeout=cfg.event_timeout,
+                total_timeout=cfg.total_timeout,
+                max_payload_bytes=cfg.max_payload_bytes,
+                response_metadata=metadata,
+            )
+        else:
+            try:
+                body = response.read()
+            finally:
+                response.close()
+            result = _operations.parse_response(op, response.status, response.headers, body)
+            if "Body" in result:
+                result["Body"] = StreamingBody(result["Body"], result.get("ContentType"))
+        result["ResponseMetadata"] = metadata
+        return result

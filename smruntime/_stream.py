@@ -1,0 +1,516 @@
+"""The streaming response body of InvokeEndpointWithResponseStream.
+
+Layers, each built on the one below, all consuming the same single pass over the HTTP body:
+
+    HTTP chunks -> event-stream frames (``iter_frames``) -> events (iteration, boto3's shape)
+    -> payload bytes (``iter_bytes``) -> records (``iter_lines``, ``iter_json``, ``iter_sse``)
+    -> generated text (``iter_text``)
+
+Every event is handed over as soon as its last byte arrives. The stream can be consumed once,
+through one view. It ends only at the end of the HTTP body with no partial frame pending;
+anything else (a cut connection, a CRC failure, a timeout, an in-stream exception) raises one of
+the client's errors, and every exit path closes the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, NamedTuple, Optional
+
+from eventstream import Decoder, EventStreamError, Frame, Message, TruncatedStream
+from smruntime import _operations, records
+from smruntime._http import HttpResponse
+from smruntime.exceptions import (
+    ContainerStreamError,
+    CorruptStreamError,
+    IncompleteStreamError,
+    NotEventStreamError,
+    ReadTimeoutError,
+    StreamError,
+    TransportError,
+)
+
+__all__ = ["EventStream", "StreamStats", "TimedFrame"]
+
+logger = logging.getLogger("smruntime.stream")
+
+EVENT_STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+_PREVIEW_BYTES = 256
+
+
+@dataclass
+class StreamStats:
+    """Timing and volume of one streamed response. Times are seconds since the request started.
+
+    ``event_times`` holds the arrival time of each event handed out (PayloadPart and others).
+    """
+
+    time_to_headers: float | None = None
+    time_to_first_byte: float | None = None
+    time_to_first_event: float | None = None
+    duration: float | None = None
+    bytes: int = 0
+    frames: int = 0
+    events: int = 0
+    payload_bytes: int = 0
+    event_times: list[float] = field(default_factory=list)
+    completed: bool = False
+    """True once the body ended cleanly after whole frames and no in-stream exception."""
+
+    def gaps(self) -> list[float]:
+        """Seconds between consecutive events."""
+        times = self.event_times
+        return [b - a for a, b in zip(times, times[1:])]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary (without the per-event times)."""
+        return {
+            "time_to_headers": self.time_to_headers,
+            "time_to_first_byte": self.time_to_first_byte,
+            "time_to_first_event": self.time_to_first_event,
+            "duration": self.duration,
+            "bytes": self.bytes,
+            "frames": self.frames,
+            "events": self.events,
+            "payload_bytes": self.payload_bytes,
+            "completed": self.completed,
+        }
+
+
+class TimedFrame(NamedTuple):
+    """A decoded frame with its wire facts and its arrival time (seconds since request start)."""
+
+    frame: Frame
+    received_at: float
+
+    @property
+    def message(self) -> Message:
+        return self.frame.message
+
+
+class EventStream:
+    """The ``Body`` of a streaming response: iterate it for boto3-shaped events.
+
+    ``for event in body`` yields ``{"PayloadPart": {"Bytes": b"..."}}`` per part (unknown event
+    types are skipped). In-stream exceptions raise :class:`~smruntime.exceptions.ModelStreamError`
+    or :class:`~smruntime.exceptions.InternalStreamFailure`. Use it as a context manager, or call
+    :meth:`close`, to release the connection early; the container then sees the disconnect.
+    """
+
+    def __init__(
+        self,
+        response: HttpResponse,
+        *,
+        operation_name: str = "InvokeEndpointWithResponseStream",
+        content_type: str | None = None,
+        started_at: float | None = None,
+        headers_at: float | None = None,
+        first_event_timeout: float | None = None,
+        event_timeout: float | None = None,
+        total_timeout: float | None = None,
+        max_payload_bytes: int | None = None,
+        response_metadata: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._response = response
+        self._operation_name = operation_name
+        self.content_type = content_type
+        """The model's content type (``X-Amzn-SageMaker-Content-Type``), if the service sent it."""
+        self._clock = clock
+        self._started = started_at if started_at is not None else clock()
+        self._first_event_timeout = first_event_timeout
+        self._event_timeout = event_timeout
+        self._deadline = None if total_timeout is None else self._started + total_timeout
+        self._total_timeout = total_timeout
+        decoder_options: dict[str, int] = {}
+        if max_payload_bytes is not None:
+            decoder_options["max_payload_bytes"] = max_payload_bytes
+        self._decoder = Decoder(**decoder_options)
+        self._metadata = response_metadata or {}
+        self._sinks: list[IO[bytes]] = []
+        self._consumed = False
+        self._closed = False
+        self.stats = StreamStats()
+        if headers_at is not None:
+            self.stats.time_to_headers = headers_at - self._started
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the connection; a stream not read to its end is cut (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._response.close()
+        except Exception:
+            logger.debug("closing the response failed", exc_info=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # An abandoned stream must not hold its connection (the container keeps generating).
+        if not getattr(self, "_closed", True):
+            self.close()
+
+    def capture(self, sink: IO[bytes]) -> EventStream:
+        """Write every raw body byte to ``sink`` as it arrives (for ``decode`` later)."""
+        self._sinks.append(sink)
+        return self
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("consumed" if self._consumed else "open")
+        return (
+            f"<EventStream {state} content_type={self.content_type!r} "
+            f"frames={self.stats.frames} bytes={self.stats.bytes}>"
+        )
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._clock() - self._started
+
+    def _arm_timeout(self) -> None:
+        per_read = self._event_timeout if self.stats.events else self._first_event_timeout
+        if self._deadline is not None:
+            remaining = max(self._deadline - self._clock(), 0.001)
+            per_read = remaining if per_read is None else min(per_read, remaining)
+        self._response.set_read_timeout(per_read)
+
+    def _timeout_error(self, exc: ReadTimeoutError) -> ReadTimeoutError:
+        elapsed = self._now()
+        if self._deadline is not None and self._clock() >= self._deadline - 0.0005:
+            phase, limit = "total", self._total_timeout
+            what = "the stream's total deadline passed"
+        elif self.stats.events:
+            phase, limit = "between-events", self._event_timeout
+            what = f"no event arrived for {limit} s after event {self.stats.events}"
+        else:
+            phase, limit = "first-byte", self._first_event_timeout
+            what = f"no event arrived within {limit} s of the response headers"
+        return ReadTimeoutError(
+            f"{self._operation_name}: {what} ({self.stats.bytes} bytes, "
+            f"{self.stats.events} events received, {elapsed:.3f} s elapsed)",
+            phase=phase,
+            timeout=limit,
+            elapsed=elapsed,
+            url=exc.url,
+        )
+
+    def _check_event_stream(self, first: bytes) -> None:
+        http_type = self._response.headers.get("content-type")
+        if http_type is not None and not http_type.lower().startswith(EVENT_STREAM_CONTENT_TYPE):
+            preview = first[:_PREVIEW_BYTES]
+            raise NotEventStreamError(
+                f"{self._operation_name}: the 200 response is {http_type!r}, not an event stream "
+                f"(a proxy or a wrong URL?); it starts with {preview!r}",
+                preview=preview,
+                content_type=http_type,
+            )
+
+    def _raw_frames(self) -> Iterator[TimedFrame]:
+        if self._consumed:
+            raise StreamError(
+                "this stream was already consumed: it can be read once, through one view",
+                bytes_received=self.stats.bytes,
+                events=self.stats.events,
+            )
+        self._consumed = True
+        stats = self.stats
+        decoder = self._decoder
+        try:
+            self._arm_timeout()
+            chunks = self._response.iter_chunks()
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except ReadTimeoutError as exc:
+                    raise self._timeout_error(exc) from exc
+                except TransportError as exc:
+                    raise self._cut_error(str(exc)) from exc
+                if chunk is None:
+                    break
+                if not chunk:
+                    continue
+                now = self._now()
+                if stats.time_to_first_byte is None:
+                    stats.time_to_first_byte = now
+                    self._check_event_stream(chunk)
+                for sink in self._sinks:
+                    sink.write(chunk)
+                stats.bytes += len(chunk)
+                try:
+                    frames = decoder.feed_frames(chunk)
+                except EventStreamError as exc:
+                    raise self._corrupt_error(exc, chunk) from exc
+                for frame in frames:
+                    stats.frames += 1
+                    yield TimedFrame(frame, now)
+                if self._deadline is not None and self._clock() >= self._deadline:
+                    raise ReadTimeoutError(
+                        f"{self._operation_name}: the stream's total deadline of "
+                        f"{self._total_timeout} s passed ({stats.bytes} bytes, "
+                        f"{stats.events} events received)",
+                        phase="total",
+                        timeout=self._total_timeout,
+                        elapsed=self._now(),
+                    )
+                self._arm_timeout()
+            try:
+                decoder.close()
+            except TruncatedStream as exc:
+                raise self._cut_error("the body ended") from exc
+            except EventStreamError as exc:
+                raise self._corrupt_error(exc, b"") from exc
+            stats.completed = True
+        finally:
+            stats.duration = self._now()
+            self.close()
+
+    def _cut_error(self, what: str) -> IncompleteStreamError:
+        pending = self._decoder.pending
+        where = (
+            f"inside the frame at offset {self._decoder.bytes_consumed} "
+            f"({pending} bytes of it received)"
+            if pending
+            else f"after {self.stats.frames} whole frames, before the end of the body"
+        )
+        return IncompleteStreamError(
+            f"{self._operation_name}: the stream was cut {where}: {what}",
+            bytes_received=self.stats.bytes,
+            events=self.stats.events,
+        )
+
+    def _corrupt_error(self, exc: EventStreamError, chunk: bytes) -> StreamError:
+        if self.stats.frames == 0 and self._decoder.bytes_consumed == 0:
+            # A body that fails at the first prelude is almost never a corrupted event stream:
+            # it is something else (HTML from a proxy, JSON, SSE) that the caller should see.
+            preview = chunk[:_PREVIEW_BYTES]
+            return NotEventStreamError(
+                f"{self._operation_name}: the response body is not an event stream ({exc}); "
+                f"it starts with {preview!r}",
+                preview=preview,
+                content_type=self._response.headers.get("content-type"),
+            )
+        return CorruptStreamError(
+            f"{self._operation_name}: corrupt event stream after {self.stats.frames} frames: {exc}",
+            bytes_received=self.stats.bytes,
+            events=self.stats.events,
+        )
+
+    def iter_frames(self) -> Iterator[TimedFrame]:
+        """Every decoded frame with its wire facts and arrival time, exception frames included.
+
+        This is the debugging view: in-stream exceptions are yielded, not raised; transport and
+        framing failures still raise.
+        """
+        for timed in self._raw_frames():
+            self._count_event(timed.received_at)
+            yield timed
+
+    def iter_messages(self) -> Iterator[Message]:
+        """Every decoded :class:`eventstream.Message`, exception messages included."""
+        for timed in self.iter_frames():
+            yield timed.frame.message
+
+    def _count_event(self, at: float) -> None:
+        stats = self.stats
+        if stats.time_to_first_event is None:
+            stats.time_to_first_event = at
+        stats.events += 1
+        stats.event_times.append(at)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _events(self) -> Iterator[dict[str, Any]]:
+        op = self._operation_name
+        stats = self.stats
+        for timed in self._raw_frames():
+            message = timed.frame.message
+            headers = message.headers
+            if (
+                headers.get(":message-type") == "event"
+                and headers.get(":event-type") == "PayloadPart"
+            ):
+                # The fast path for nearly every frame of a response.
+                payload = message.payload
+                event: dict[str, Any] | None = {"PayloadPart": {"Bytes": payload}}
+                stats.payload_bytes += len(payload)
+            else:
+                error = _operations.stream_error(op, message, response_metadata=self._metadata)
+                if error is not None:
+                    error.bytes_received = stats.bytes  # type: ignore[attr-defined]
+                    error.events = stats.events  # type: ignore[attr-defined]
+                    raise error
+                event = _operations.event_to_dict(message, op)
+            if event is None:
+                logger.debug("skipping an event of unknown type: %r", dict(headers))
+                continue
+            self._count_event(timed.received_at)
+            yield event
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._events()
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """The payload bytes of each PayloadPart, as they arrive."""
+        for event in self._events():
+            part = event.get("PayloadPart")
+            if part is not None:
+                data = part.get("Bytes", b"")
+                if data:
+                    yield data
+
+    # -- records -----------------------------------------------------------------------------
+
+    def _records(self, decoder: Any) -> Iterator[Any]:
+        for data in self.iter_bytes():
+            yield from decoder.feed(data)
+        yield from decoder.close()
+
+    def iter_lines(self, *, max_record_bytes: int | None = None) -> Iterator[str]:
+        """Text lines reassembled across parts; a last line without a newline is delivered."""
+        return self._records(records.LineDecoder(max_record_bytes=_limit(max_record_bytes)))
+
+    def iter_json(self, *, max_record_bytes: int | None = None) -> Iterator[Any]:
+        """JSON lines reassembled across parts (blank lines skipped)."""
+        return self._records(records.JsonLinesDecoder(max_record_bytes=_limit(max_record_bytes)))
+
+    def iter_sse(self, *, max_record_bytes: int | None = None) -> Iterator[records.SSEEvent]:
+        """Server-sent events (``data:`` lines), keep-alive comments skipped."""
+        return self._records(records.SSEDecoder(max_record_bytes=_limit(max_record_bytes)))
+
+    def iter_records(
+        self, format: str | None = None, *, max_record_bytes: int | None = None
+    ) -> Iterator[Any]:
+        """Records in ``format`` (``"sse"``, ``"jsonl"``, ``"lines"``, ``"json"``, ``"text"``).
+
+        With no format, it is chosen from the model's content type
+        (``X-Amzn-SageMaker-Content-Type``); see :func:`smruntime.records.decoder_for`.
+        """
+        decoder = records.decoder_for(
+            _format_content_type(format) or self.content_type,
+            max_record_bytes=_limit(max_record_bytes),
+        )
+        return self._records(decoder)
+
+    def iter_text(self, format: str | None = None, *, raise_on_error: bool = True) -> Iterator[str]:
+        """The generated text, delta by delta, from any known container format.
+
+        Records that carry no text (metadata, usage, ``[DONE]``, keep-alives) are skipped. An
+        error record sent by the container inside the 200 stream raises
+        :class:`~smruntime.exceptions.ContainerStreamError` unless ``raise_on_error`` is false.
+        With a plain-text content type, the decoded text is yielded as it arrives.
+        """
+        content_type = _format_content_type(format) or self.content_type
+        if _is_plain_text(content_type):
+            decoder = records.TextDecoder()
+            for data in self.iter_bytes():
+                text = "".join(decoder.feed(data))
+                if text:
+                    yield text
+            tail = "".join(decoder.close())
+            if tail:
+                yield tail
+            return
+        for record in self._records(records.decoder_for(content_type)):
+            if raise_on_error:
+                problem = records.find_error(record)
+                if problem is not None:
+                    raise ContainerStreamError(
+                        f"{self._operation_name}: the model container reported an error inside "
+                        f"the stream: {problem}",
+                        record=record,
+                    )
+            delta = records.extract_text(record)
+            if delta:
+                yield delta
+
+    def read_text(self, format: str | None = None) -> str:
+        """All of :meth:`iter_text`, joined."""
+        return "".join(self.iter_text(format))
+
+
+_FORMATS = {
+    "sse": "text/event-stream",
+    "jsonl": "application/jsonlines",
+    "jsonlines": "application/jsonlines",
+    "lines": "text/plain",
+    "text": "text/plain",
+    "json": "application/json",
+}
+
+
+def _format_content_type(format: str | None) -> Optional[str]:
+    if format is None or format == "auto":
+        return None
+    try:
+        return _FORMATS[format]
+    except KeyError:
+        raise ValueError(
+            f"unknown record format {format!r}; use one of {sorted(_FORMATS)} or 'auto'"
+        ) from None
+
+
+def _is_plain_text(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "text/plain"
+
+
+def _limit(max_record_bytes: int | None) -> int:
+    return records.DEFAULT_MAX_RECORD_BYTES if max_record_bytes is None else max_record_bytes
+
+
+class StreamingBody:
+    """The ``Body`` of InvokeEndpoint: the response bytes, read once (boto3's StreamingBody API)."""
+
+    def __init__(self, data: bytes, content_type: str | None = None) -> None:
+        self._data = data
+        self._pos = 0
+        self.content_type = content_type
+
+    def read(self, amt: int | None = None) -> bytes:
+        """Up to ``amt`` bytes (all that remain if ``amt`` is None)."""
+        end = len(self._data) if amt is None or amt < 0 else self._pos + amt
+        chunk = self._data[self._pos : end]
+        self._pos += len(chunk)
+        return chunk
+
+    def iter_chunks(self, chunk_size: int = 1024) -> Iterator[bytes]:
+        while True:
+            chunk = self.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def iter_lines(self, keepends: bool = False) -> Iterator[bytes]:
+        yield from self.read().splitlines(keepends)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.iter_chunks()
+
+    def close(self) -> None:
+        self._pos = len(self._data)
+
+    def __enter__(self) -> StreamingBody:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"<StreamingBody {len(self._data)} bytes, content_type={self.content_type!r}>"

@@ -1,0 +1,1018 @@
+"""The record layer: PayloadPart bytes in, text, lines, JSON values and SSE events out.
+
+SageMaker cuts the container's response body into PayloadParts at arbitrary byte offsets: one
+record may span several parts and one part may carry several records. The push decoders here
+reassemble records from parts, whatever the cut::
+
+    dec = SSEDecoder()
+    for part in parts:
+        for event in dec.feed(part):
+            ...
+    for event in dec.close():      # flushes a final record; raises if the stream broke inside one
+        ...
+
+Every decoder has ``feed(data) -> list`` (every record completed by ``data``) and
+``close() -> list`` (the final record, or :class:`~smruntime.exceptions.IncompleteRecordError`).
+Splitting happens on bytes and text is decoded only from complete lines (or incrementally), so a
+UTF-8 character split across parts is safe. Memory is bounded by ``max_record_bytes`` (the
+pending, unterminated record; :class:`~smruntime.exceptions.RecordTooLargeError` beyond it) and
+the work is linear in the input: bytes already seen are never rescanned.
+
+Policies (the same whatever the chunking):
+
+* A final line without its newline is delivered by ``close()``; if it cannot be a whole record
+  (a truncated JSON value, a truncated UTF-8 character) ``close()`` raises
+  :class:`~smruntime.exceptions.IncompleteRecordError` carrying the leftover bytes.
+* An error stops the decoder, but records completed before it are never lost: when ``feed``
+  finds an error after some records, it returns them and raises the error on the next call.
+* :class:`JsonLinesDecoder` reads every JSON value of a line, so LMI-style values written back
+  to back (``{...}{...}``) on one line are all delivered; a value spread over several lines is an
+  error (use :class:`JsonDocumentDecoder`, or :class:`JsonAutoDecoder` which detects it).
+* ``application/json`` maps to :class:`JsonAutoDecoder`: JSON lines when the first line is a
+  JSON value, one JSON document otherwise (pretty-printed, non-streaming containers), SSE when
+  the first line is an SSE field (containers that mislabel their event stream).
+* :class:`SSEDecoder` follows the WHATWG rules, except that a final event without its blank
+  line is delivered at ``close()`` rather than discarded.
+
+:func:`extract_text` and :func:`find_error` understand the records of the common serving
+containers (Hugging Face TGI, TGI Messages / OpenAI chat, DJL LMI, vLLM, JumpStart).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, Optional, Protocol, TypeVar, Union
+
+from smruntime.exceptions import (
+    ContainerStreamError,
+    IncompleteRecordError,
+    RecordError,
+    RecordTooLargeError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "FORMATS",
+    "JsonAutoDecoder",
+    "JsonDocumentDecoder",
+    "JsonLinesDecoder",
+    "LineDecoder",
+    "RawDecoder",
+    "RecordDecoder",
+    "SSEDecoder",
+    "SSEEvent",
+    "TextDecoder",
+    "decoder_for",
+    "extract_text",
+    "find_error",
+    "format_for",
+    "iter_records",
+    "iter_text",
+    "make_decoder",
+]
+
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+"""Default cap on one pending (unterminated) record: 1 MiB."""
+
+FORMATS = ("raw", "text", "lines", "jsonl", "sse", "json", "json-document")
+"""Record format names accepted by :func:`make_decoder` (``auto`` is resolved by the caller)."""
+
+_PREVIEW_CHARS = 80
+_EOL_UNIVERSAL = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
+_SSE_FIELD = re.compile(r"^(?::|data:|data$|event:|id:|retry:)")
+
+T = TypeVar("T")
+
+
+class RecordDecoder(Protocol[T]):
+    """What every push decoder offers."""
+
+    def feed(self, data: bytes) -> list[T]:
+        """Take the next bytes; return every record they complete."""
+        ...
+
+    def close(self) -> list[T]:
+        """End of stream: return the final record(s), or raise if the stream broke inside one."""
+        ...
+
+
+def _preview(text: Union[str, bytes]) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if len(text) > _PREVIEW_CHARS:
+        return repr(text[:_PREVIEW_CHARS]) + "..."
+    return repr(text)
+
+
+class _Decoder(Generic[T]):
+    """Shared bookkeeping: closed state, and deferring an error behind the records before it."""
+
+    def __init__(self, max_record_bytes: int) -> None:
+        if max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be >= 1, got {max_record_bytes}")
+        self.max_record_bytes = max_record_bytes
+        self.records = 0
+        self._error: Optional[RecordError] = None
+        self._closed = False
+
+    def feed(self, data: Union[bytes, bytearray, memoryview]) -> list[T]:
+        """Take the next bytes; return every record they complete."""
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise RecordError(f"{type(self).__name__}.feed() called after close()")
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        out: list[T] = []
+        try:
+            self._feed(data, out)
+        except RecordError as exc:
+            self._error = exc
+            if not out:
+                raise
+        self.records += len(out)
+        return out
+
+    def close(self) -> list[T]:
+        """End of stream: return the final record(s), or raise if the stream broke inside one."""
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            return []
+        self._closed = True
+        out: list[T] = []
+        try:
+            self._close(out)
+        except RecordError as exc:
+            self._error = exc
+            raise
+        self.records += len(out)
+        return out
+
+    def _feed(self, data: bytes, out: list[T]) -> None:
+        raise NotImplementedError
+
+    def _close(self, out: list[T]) -> None:
+        raise NotImplementedError
+
+
+class _Splitter:
+    """Byte-level line splitter with a bounded pending buffer; never rescans old bytes."""
+
+    __slots__ = ("_parts", "_plen", "_skip_lf", "fed", "limit", "lineno", "offset", "universal")
+
+    def __init__(self, limit: int, universal: bool) -> None:
+        self.limit = limit
+        self.universal = universal
+        self._parts: list[bytes] = []
+        self._plen = 0
+        # a \r ended the previous chunk: a \n opening the next one belongs to it
+        self._skip_lf = False
+        self.fed = 0
+        self.lineno = 0
+        self.offset = 0  # stream offset where the pending line starts
+
+    @property
+    def pending(self) -> int:
+        return self._plen
+
+    def _too_large(self, size: int) -> RecordTooLargeError:
+        return RecordTooLargeError(
+            f"line {self.lineno + 1} at byte offset {self.offset} is over the record limit: "
+            f"{size} bytes > max_record_bytes={self.limit}",
+            limit=self.limit,
+        )
+
+    def lines(self, data: bytes) -> Iterator[tuple[bytes, int, int]]:
+        """Yield ``(line without terminator, line number, start offset)`` per complete line."""
+        n = len(data)
+        base = self.fed
+        self.fed += n
+        pos = 0
+        if self._skip_lf and n:
+            self._skip_lf = False
+            if data[0] == 0x0A:
+                pos = 1
+                self.offset += 1
+        while pos < n:
+            if self.universal:
+                m = _EOL_UNIVERSAL.search(data, pos)
+                if m is None:
+                    break
+                end, nxt = m.span()
+                if nxt == n and nxt - end == 1 and data[end] == 0x0D:
+                    self._skip_lf = True
+            else:
+                end = data.find(b"\n", pos)
+                if end < 0:
+                    break
+                nxt = end + 1
+            if self._parts:
+                self._parts.append(data[pos:end])
+                line = b"".join(self._parts)
+                self._parts = []
+                self._plen = 0
+            else:
+                line = data[pos:end]
+            if len(line) > self.limit:
+                raise self._too_large(len(line))
+            self.lineno += 1
+            start = self.offset
+            self.offset = base + nxt
+            pos = nxt
+            yield line, self.lineno, start
+        if pos < n:
+            self._parts.append(data[pos:])
+            self._plen += n - pos
+            if self._plen > self.limit:
+                raise self._too_large(self._plen)
+
+    def rest(self) -> Optional[tuple[bytes, int, int]]:
+        """The pending unterminated line at end of stream, if any."""
+        if not self._parts:
+            return None
+        line = b"".join(self._parts)
+        self._parts = []
+        self._plen = 0
+        self.lineno += 1
+        return line, self.lineno, self.offset
+
+
+def _decode_line(
+    line: bytes, lineno: int, offset: int, encoding: str, errors: str, final: bool
+) -> str:
+    try:
+        return line.decode(encoding, errors)
+    except UnicodeDecodeError as exc:
+        where = f"line {lineno} at byte offset {offset + exc.start}"
+        if final and exc.end >= len(line) and "unexpected end" in exc.reason:
+            raise IncompleteRecordError(
+                f"stream ended inside a {encoding} character ({where})", leftover=line
+            ) from None
+        raise RecordError(
+            f"invalid {encoding} in {where}: {exc.reason}; line starts {_preview(line)}"
+        ) from None
+    except LookupError as exc:
+        raise RecordError(f"unknown encoding {encoding!r}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------- raw / text
+
+
+class RawDecoder(_Decoder[bytes]):
+    """Pass-through: every non-empty part is one record (images, audio, unknown formats)."""
+
+    def __init__(self, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+        super().__init__(max_record_bytes)
+
+    def _feed(self, data: bytes, out: list[bytes]) -> None:
+        if data:
+            out.append(data)
+
+    def _close(self, out: list[bytes]) -> None:
+        return None
+
+
+class TextDecoder(_Decoder[str]):
+    """Incremental text: each feed returns the text completed so far (a character split across
+    parts is held back until its last byte arrives; at most a few bytes are ever held, so
+    ``max_record_bytes`` is accepted only for a uniform signature)."""
+
+    def __init__(
+        self,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        *,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        super().__init__(max_record_bytes)
+        try:
+            self._codec = codecs.getincrementaldecoder(encoding)(errors)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {encoding!r}") from exc
+        self.encoding = encoding
+        self.errors = errors
+        self.bytes_fed = 0
+
+    def _held(self) -> bytes:
+        state = self._codec.getstate()
+        held = state[0]
+        return held if isinstance(held, bytes) else b""
+
+    def _decode(self, data: bytes, final: bool, out: list[str]) -> None:
+        held = self._held()
+        try:
+            text = self._codec.decode(data, final)
+        except UnicodeDecodeError as exc:
+            at = self.bytes_fed - len(held) - len(data) + exc.start
+            if final and not data:
+                raise IncompleteRecordError(
+                    f"stream ended inside a {self.encoding} character "
+                    f"({len(held)} byte(s) from offset {at})",
+                    leftover=held,
+                ) from None
+            # hand out the valid text before the bad byte, as a byte-at-a-time feed would
+            good = (held + data)[: exc.start].decode(self.encoding, self.errors)
+            if good:
+                out.append(good)
+            raise RecordError(
+                f"invalid {self.encoding} at byte offset {at}: {exc.reason}"
+            ) from None
+        if text:
+            out.append(text)
+
+    def _feed(self, data: bytes, out: list[str]) -> None:
+        self.bytes_fed += len(data)
+        self._decode(data, False, out)
+
+    def _close(self, out: list[str]) -> None:
+        self._decode(b"", True, out)
+
+
+# ---------------------------------------------------------------------------------------- lines
+
+
+class LineDecoder(_Decoder[str]):
+    """Text lines split on ``\\n``; one trailing ``\\r`` is stripped (``\\r\\n`` line ends).
+
+    Empty lines are delivered as ``""``. A final line without a newline is delivered by
+    ``close()``. With ``keepends=True`` each line keeps its ``\\n`` (and ``\\r``), so joining the
+    records gives back the text exactly.
+    """
+
+    def __init__(
+        self,
+        keepends: bool = False,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        super().__init__(max_record_bytes)
+        self.keepends = keepends
+        self.encoding = encoding
+        self.errors = errors
+        self._split = _Splitter(max_record_bytes, universal=False)
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for the current unterminated line."""
+        return self._split.pending
+
+    def _text(self, line: bytes, lineno: int, offset: int, final: bool) -> str:
+        text = _decode_line(line, lineno, offset, self.encoding, self.errors, final)
+        if self.keepends:
+            return text if final else text + "\n"
+        return text[:-1] if text.endswith("\r") else text
+
+    def _feed(self, data: bytes, out: list[str]) -> None:
+        for line, lineno, offset in self._split.lines(data):
+            out.append(self._text(line, lineno, offset, False))
+
+    def _close(self, out: list[str]) -> None:
+        rest = self._split.rest()
+        if rest is not None:
+            out.append(self._text(*rest, True))
+
+
+# ----------------------------------------------------------------------------------------- JSON
+
+_JSON = json.JSONDecoder()
+_WS = " \t\n\r"
+
+
+def _json_values(text: str) -> list[Any]:
+    """Every JSON value in ``text`` (values written back to back are allowed)."""
+    values: list[Any] = []
+    pos = 0
+    end = len(text)
+    while True:
+        while pos < end and text[pos] in _WS:
+            pos += 1
+        if pos >= end:
+            return values
+        value, pos = _JSON.raw_decode(text, pos)
+        values.append(value)
+
+
+def _json_failure(
+    what: str, text: str, raw: bytes, exc: json.JSONDecodeError, final: bool
+) -> RecordError:
+    if final and exc.pos >= len(text.rstrip(_WS)):
+        return IncompleteRecordError(
+            f"stream ended inside a JSON value ({what}): {exc.msg}; starts {_preview(text)}",
+            leftover=raw,
+        )
+    return RecordError(
+        f"{what} is not JSON: {exc.msg} at column {exc.colno}; starts {_preview(text)}"
+    )
+
+
+class JsonLinesDecoder(_Decoder[Any]):
+    """JSON lines (``application/jsonlines``): one JSON value per line.
+
+    Blank lines are skipped; several values back to back on one line (``{...}{...}``) are all
+    delivered. A line that is not JSON raises :class:`~smruntime.exceptions.RecordError`
+    naming its line number, offset and a preview.
+    """
+
+    def __init__(
+        self,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        super().__init__(max_record_bytes)
+        self.encoding = encoding
+        self.errors = errors
+        self._split = _Splitter(max_record_bytes, universal=False)
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for the current unterminated line."""
+        return self._split.pending
+
+    def _parse(self, line: bytes, lineno: int, offset: int, final: bool, out: list[Any]) -> None:
+        if lineno == 1 and line.startswith(_BOM):
+            line = line[3:]
+        text = _decode_line(line, lineno, offset, self.encoding, self.errors, final)
+        try:
+            out.extend(_json_values(text))
+        except json.JSONDecodeError as exc:
+            raise _json_failure(
+                f"line {lineno} at byte offset {offset}", text, line, exc, final
+            ) from None
+        except RecursionError:
+            raise RecordError(f"line {lineno} at byte offset {offset} nests too deeply") from None
+
+    def _feed(self, data: bytes, out: list[Any]) -> None:
+        for line, lineno, offset in self._split.lines(data):
+            self._parse(line, lineno, offset, False, out)
+
+    def _close(self, out: list[Any]) -> None:
+        rest = self._split.rest()
+        if rest is not None:
+            self._parse(*rest, True, out)
+
+
+class JsonDocumentDecoder(_Decoder[Any]):
+    """One JSON document for the whole body, parsed at ``close()`` (non-streaming containers).
+
+    ``feed`` always returns ``[]``; an empty (or all-whitespace) body gives no record.
+    """
+
+    def __init__(
+        self,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        super().__init__(max_record_bytes)
+        self.encoding = encoding
+        self.errors = errors
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes held so far."""
+        return self._size
+
+    def _feed(self, data: bytes, out: list[Any]) -> None:
+        if not data:
+            return
+        self._size += len(data)
+        if self._size > self.max_record_bytes:
+            raise RecordTooLargeError(
+                f"JSON document is over the record limit: {self._size} bytes > "
+                f"max_record_bytes={self.max_record_bytes}",
+                limit=self.max_record_bytes,
+            )
+        self._parts.append(data)
+
+    def _close(self, out: list[Any]) -> None:
+        raw = b"".join(self._parts)
+        self._parts = []
+        if raw.startswith(_BOM):
+            raw = raw[3:]
+        text = _decode_line(raw, 1, 0, self.encoding, self.errors, True)
+        if not text.strip(_WS):
+            return
+        try:
+            value, end = _JSON.raw_decode(text, len(text) - len(text.lstrip(_WS)))
+        except json.JSONDecodeError as exc:
+            raise _json_failure("JSON document", text, raw, exc, True) from None
+        except RecursionError:
+            raise RecordError("JSON document nests too deeply") from None
+        if text[end:].strip(_WS):
+            raise RecordError(
+                f"JSON document has extra data at character {end}: {_preview(text[end:])}"
+            )
+        out.append(value)
+
+
+# ------------------------------------------------------------------------------------------ SSE
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One Server-Sent Event. ``data`` joins the event's ``data:`` lines with ``\\n``."""
+
+    data: str
+    event: Optional[str] = None
+    id: Optional[str] = None
+    retry: Optional[int] = None
+
+    @property
+    def is_done(self) -> bool:
+        """True for the OpenAI-style ``[DONE]`` end sentinel."""
+        return self.data.strip() == "[DONE]"
+
+    def json(self) -> Any:
+        """``data`` parsed as JSON (:class:`~smruntime.exceptions.RecordError` if it is not)."""
+        try:
+            return json.loads(self.data)
+        except json.JSONDecodeError as exc:
+            raise RecordError(
+                f"SSE event data is not JSON: {exc.msg} at column {exc.colno}; "
+                f"starts {_preview(self.data)}"
+            ) from None
+        except RecursionError:
+            raise RecordError("SSE event data nests too deeply") from None
+
+
+class SSEDecoder(_Decoder[SSEEvent]):
+    """Server-Sent Events (``text/event-stream``) per the WHATWG parsing rules.
+
+    Lines end with ``\\n``, ``\\r\\n`` or ``\\r`` (also when split across parts); ``field:value``
+    with one optional space after the colon stripped; ``data`` lines joined with ``\\n``; a
+    blank line dispatches; comment lines (``:...``, SSE keep-alives) are counted in
+    ``comments`` and otherwise ignored; unknown fields are ignored. ``id``/``retry`` on an event
+    are those given in its own block; ``last_event_id`` and ``retry`` keep the latest values.
+    Unlike a browser, a final event without its blank line is delivered at ``close()``.
+    ``done`` tells whether a ``[DONE]`` event was seen (it is still delivered).
+    """
+
+    def __init__(
+        self,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        super().__init__(max_record_bytes)
+        self.encoding = encoding
+        self.errors = errors
+        self._split = _Splitter(max_record_bytes, universal=True)
+        self.comments = 0
+        self.done = False
+        self.last_event_id: Optional[str] = None
+        self.retry: Optional[int] = None
+        self._data: list[str] = []
+        self._data_size = 0
+        self._event: Optional[str] = None
+        self._id: Optional[str] = None
+        self._retry: Optional[int] = None
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for the current unterminated line."""
+        return self._split.pending
+
+    def _dispatch(self, out: list[SSEEvent]) -> None:
+        if self._data:
+            event = SSEEvent("\n".join(self._data), self._event, self._id, self._retry)
+            if event.is_done:
+                self.done = True
+            out.append(event)
+        self._data = []
+        self._data_size = 0
+        self._event = None
+        self._id = None
+        self._retry = None
+
+    def _line(
+        self, line: bytes, lineno: int, offset: int, final: bool, out: list[SSEEvent]
+    ) -> None:
+        if not line:
+            self._dispatch(out)
+            return
+        if lineno == 1 and line.startswith(_BOM):
+            line = line[3:]
+        text = _decode_line(line, lineno, offset, self.encoding, self.errors, final)
+        if text.startswith(":"):
+            self.comments += 1
+            return
+        name, sep, value = text.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data_size += len(value) + 1
+            if self._data_size > self.max_record_bytes:
+                raise RecordTooLargeError(
+                    f"SSE event data is over the record limit at line {lineno} (byte offset "
+                    f"{offset}): {self._data_size} chars > max_record_bytes="
+                    f"{self.max_record_bytes}",
+                    limit=self.max_record_bytes,
+                )
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\x00" not in value:
+                self._id = value
+                self.last_event_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+            self.retry = self._retry
+
+    def _feed(self, data: bytes, out: list[SSEEvent]) -> None:
+        for line, lineno, offset in self._split.lines(data):
+            self._line(line, lineno, offset, False, out)
+
+    def _close(self, out: list[SSEEvent]) -> None:
+        rest = self._split.rest()
+        if rest is not None:
+            self._line(*rest, True, out)
+        self._dispatch(out)
+
+
+# ------------------------------------------------------------------------- application/json
+
+
+class JsonAutoDecoder(_Decoder[Any]):
+    """For ``application/json`` bodies, whose shape varies by container.
+
+    Decided once, on the first non-blank line: an SSE field (``data:``, ``:``, ``event:``,
+    ``id:``, ``retry:``) → SSE events; a complete JSON value → JSON lines; anything else (a
+    pretty-printed document such as JumpStart Llama chat's ``[{"generation": ...}]``) → one
+    JSON document parsed at ``close()``. ``mode`` tells the choice (``None`` until decided).
+    """
+
+    def __init__(
+        self,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        super().__init__(max_record_bytes)
+        self.encoding = encoding
+        self.errors = errors
+        self.mode: Optional[str] = None
+        self._inner: Optional[_Decoder[Any]] = None
+        self._line: list[bytes] = []
+        self._line_len = 0
+        self._fed = 0
+
+    def _choose(self, first: bytes, complete: bool) -> _Decoder[Any]:
+        kw: dict[str, Any] = {
+            "encoding": self.encoding,
+            "errors": self.errors,
+            "max_record_bytes": self.max_record_bytes,
+        }
+        text = first.decode(self.encoding, "replace").lstrip("\ufeff").strip(_WS)
+        inner: _Decoder[Any]
+        if _SSE_FIELD.match(text):
+            self.mode = "sse"
+            inner = SSEDecoder(**kw)
+        elif complete and self._is_json(text):
+            self.mode = "jsonl"
+            inner = JsonLinesDecoder(**kw)
+        else:
+            self.mode = "json-document"
+            inner = JsonDocumentDecoder(**kw)
+        self._inner = inner
+        return inner
+
+    def _too_large(self, size: int) -> RecordTooLargeError:
+        return RecordTooLargeError(
+            f"first line at byte offset {self._fed} is over the record limit: "
+            f"{size} bytes > max_record_bytes={self.max_record_bytes}",
+            limit=self.max_record_bytes,
+        )
+
+    @staticmethod
+    def _is_json(text: str) -> bool:
+        try:
+            _json_values(text)
+        except (json.JSONDecodeError, RecursionError):
+            return False
+        return True
+
+    def _feed(self, data: bytes, out: list[Any]) -> None:
+        if self._inner is not None:
+            out.extend(self._inner.feed(data))
+            return
+        pos = 0
+        n = len(data)
+        while pos < n:
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self._line.append(data[pos:])
+                self._line_len += n - pos
+                if self._line_len > self.max_record_bytes:
+                    raise self._too_large(self._line_len)
+                return
+            self._line.append(data[pos : nl + 1])
+            first = b"".join(self._line)
+            self._line = []
+            self._line_len = 0
+            if len(first) - 1 > self.max_record_bytes:
+                raise self._too_large(len(first) - 1)
+            if first.strip(_WS.encode()):
+                inner = self._choose(first, True)
+                out.extend(inner.feed(first + data[nl + 1 :]))
+                return
+            self._fed += nl + 1 - pos
+            pos = nl + 1
+
+    def _close(self, out: list[Any]) -> None:
+        if self._inner is None:
+            first = b"".join(self._line)
+            self._line = []
+            if not first.strip(_WS.encode()):
+                self.mode = self.mode or "json-document"
+                return
+            inner = self._choose(first, False)
+            out.extend(inner.feed(first))
+        assert self._inner is not None
+        out.extend(self._inner.close())
+
+
+# -------------------------------------------------------------------------- choosing a decoder
+
+_ALIASES = {
+    "raw": "raw",
+    "bytes": "raw",
+    "text": "text",
+    "lines": "lines",
+    "line": "lines",
+    "jsonl": "jsonl",
+    "jsonlines": "jsonl",
+    "json-lines": "jsonl",
+    "ndjson": "jsonl",
+    "sse": "sse",
+    "event-stream": "sse",
+    "json": "json",
+    "json-auto": "json",
+    "json-document": "json-document",
+    "json_document": "json-document",
+    "document": "json-document",
+}
+
+_JSONL_TYPES = frozenset(
+    {
+        "application/jsonlines",
+        "application/x-jsonlines",
+        "application/jsonl",
+        "application/x-jsonl",
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/json-lines",
+        "application/jsonlines+json",
+    }
+)
+
+
+def _canonical(fmt: str) -> str:
+    name = _ALIASES.get(fmt.strip().lower())
+    if name is None:
+        raise ValueError(f"unknown record format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return name
+
+
+def format_for(content_type: Optional[str], *, default: str = "lines") -> str:
+    """The record format for a model content type (``X-Amzn-SageMaker-Content-Type``).
+
+    Parameters (``; charset=utf-8``) and case are ignored. ``text/event-stream`` → ``sse``;
+    JSON-lines types → ``jsonl``; ``application/json`` and ``*/*+json`` → ``json`` (see
+    :class:`JsonAutoDecoder`); other ``text/*`` → ``lines``; anything else, or none → ``default``.
+    """
+    fallback = _canonical(default)
+    if not content_type:
+        return fallback
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/event-stream":
+        return "sse"
+    if media in _JSONL_TYPES:
+        return "jsonl"
+    if media in ("application/json", "text/json") or media.endswith("+json"):
+        return "json"
+    if media.startswith("text/"):
+        return "lines"
+    return fallback
+
+
+def make_decoder(
+    fmt: str,
+    *,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> RecordDecoder[Any]:
+    """A fresh decoder for a format name of :data:`FORMATS` (or an alias such as ``ndjson``)."""
+    name = _canonical(fmt)
+    if name == "raw":
+        return RawDecoder(max_record_bytes=max_record_bytes)
+    if name == "text":
+        return TextDecoder(encoding, errors, max_record_bytes=max_record_bytes)
+    if name == "lines":
+        return LineDecoder(encoding=encoding, errors=errors, max_record_bytes=max_record_bytes)
+    kw: dict[str, Any] = {
+        "encoding": encoding,
+        "errors": errors,
+        "max_record_bytes": max_record_bytes,
+    }
+    if name == "jsonl":
+        return JsonLinesDecoder(**kw)
+    if name == "sse":
+        return SSEDecoder(**kw)
+    if name == "json":
+        return JsonAutoDecoder(**kw)
+    return JsonDocumentDecoder(**kw)
+
+
+def decoder_for(
+    content_type: Optional[str],
+    *,
+    default: str = "lines",
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> RecordDecoder[Any]:
+    """The decoder for a model content type; see :func:`format_for` for the table."""
+    return make_decoder(
+        format_for(content_type, default=default), max_record_bytes=max_record_bytes
+    )
+
+
+# ----------------------------------------------------------------------- reading known schemas
+
+
+def _as_json(record: Any) -> Any:
+    """An SSEEvent's data as JSON (or the text itself when it is not JSON)."""
+    if isinstance(record, SSEEvent):
+        try:
+            return json.loads(record.data)
+        except (json.JSONDecodeError, RecursionError):
+            return record.data
+    return record
+
+
+def _nonempty(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
+
+
+def _text_of(obj: Any) -> Optional[str]:
+    if isinstance(obj, str):
+        return obj or None
+    if isinstance(obj, list):
+        pieces = [t for t in (_text_of(item) for item in obj) if t]
+        return "".join(pieces) if pieces else None
+    if not isinstance(obj, dict) or _error_of(obj) is not None:
+        return None
+    choices = obj.get("choices")
+    if isinstance(choices, list):
+        # OpenAI chat chunk (delta.content) or completion chunk (text); [] = usage-only chunk
+        if not choices or not isinstance(choices[0], dict):
+            return None
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            return _nonempty(delta.get("content"))
+        message = choice.get("message")
+        if isinstance(message, dict):
+            return _nonempty(message.get("content"))
+        return _nonempty(choice.get("text"))
+    token = obj.get("token")
+    if isinstance(token, dict):
+        # TGI / LMI: the final record repeats everything in generated_text, so use only the token
+        if token.get("special") is True or token.get("special_token") is True:
+            return None
+        return _nonempty(token.get("text"))
+    outputs = obj.get("outputs")
+    if isinstance(outputs, list):
+        # LMI legacy dynamic batching: {"outputs": ["This"]}
+        return _nonempty(outputs[0]) if outputs else None
+    generation = obj.get("generation")
+    if isinstance(generation, dict):
+        # JumpStart Llama chat: [{"generation": {"role": "assistant", "content": ...}}]
+        return _nonempty(generation.get("content"))
+    if isinstance(generation, str):
+        return _nonempty(generation)
+    return _nonempty(obj.get("generated_text"))
+
+
+def extract_text(record: Any) -> Optional[str]:
+    """The generated-text delta carried by one record, or ``None`` if it carries none.
+
+    Understands TGI ``token.text`` (special tokens skipped; the final ``generated_text`` is
+    not repeated), OpenAI chat ``choices[0].delta.content`` and completion
+    ``choices[0].text``, LMI ``token.text`` and legacy ``outputs[0]``, JumpStart
+    ``generated_text`` / ``generation`` documents, plain strings and text lines. Metadata-only
+    records (usage, finish_reason, empty choices, ``[DONE]``) and error records give ``None``.
+    An :class:`SSEEvent`'s data is parsed as JSON; data that is not JSON is the text itself.
+    """
+    if isinstance(record, SSEEvent) and record.is_done:
+        return None
+    return _text_of(_as_json(record))
+
+
+def _error_of(obj: Any) -> Optional[str]:
+    if not isinstance(obj, dict):
+        return None
+    error = obj.get("error")
+    if isinstance(error, str) and error:
+        # TGI: {"error": "...", "error_type": "generation"}; LMI: {"error": "...", "code": 424}
+        kind = obj.get("error_type") or obj.get("type")
+        code = obj.get("code")
+        prefix = f"{kind}: " if isinstance(kind, str) and kind else ""
+        suffix = f" (code {code})" if isinstance(code, (int, str)) and code != "" else ""
+        return f"{prefix}{error}{suffix}"
+    if isinstance(error, dict) and error:
+        # vLLM / OpenAI: {"error": {"message", "type", "param", "code"}}
+        return _error_of({**error, "object": "error"}) or json.dumps(error, sort_keys=True)
+    message = obj.get("message")
+    if obj.get("object") == "error" or (
+        isinstance(obj.get("code"), int)
+        and obj["code"] >= 400
+        and isinstance(message, str)
+        and "choices" not in obj
+        and "token" not in obj
+    ):
+        # older vLLM top-level error, DJL {"code": 424, "type": ..., "message": ...}
+        kind = obj.get("type")
+        code = obj.get("code")
+        prefix = f"{kind}: " if isinstance(kind, str) and kind else ""
+        suffix = f" (code {code})" if code is not None and code != "" else ""
+        return f"{prefix}{message if isinstance(message, str) else 'error'}{suffix}"
+    details = obj.get("details")
+    if isinstance(details, dict) and details.get("finish_reason") == "error":
+        # LMI rolling batch: a final record with finish_reason "error" after HTTP 200
+        return "generation failed (finish_reason=error)"
+    return None
+
+
+def find_error(record: Any) -> Optional[str]:
+    """A description of the error if ``record`` is a container's in-stream error record.
+
+    Recognizes TGI ``{"error", "error_type"}``, vLLM/OpenAI ``{"error": {"message", ...}}`` and
+    older top-level ``{"object": "error", "message", ...}``, DJL ``{"code": 4xx/5xx,
+    "message"}`` / ``{"error", "code"}`` and LMI's final record with
+    ``details.finish_reason == "error"``; an SSE event named ``error`` is an error too.
+    """
+    if isinstance(record, SSEEvent):
+        parsed = _as_json(record)
+        found = _error_of(parsed)
+        if found is None and record.event == "error":
+            found = record.data or "error event"
+        return found
+    return _error_of(record)
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def iter_records(parts: Iterable[bytes], decoder: RecordDecoder[T]) -> Iterator[T]:
+    """Feed ``parts`` through ``decoder`` and yield every record, then those of ``close()``."""
+    for part in parts:
+        yield from decoder.feed(part)
+    yield from decoder.close()
+
+
+def iter_text(
+    parts: Iterable[bytes],
+    fmt: str = "auto",
+    *,
+    content_type: Optional[str] = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> Iterator[str]:
+    """Yield the generated text of a stream of parts, delta by delta.
+
+    ``fmt="auto"`` picks the format from ``content_type`` (see :func:`format_for`, default
+    ``lines``); ``raw`` and ``text`` give the body as text; ``lines`` keeps line ends. An
+    error record raises :class:`~smruntime.exceptions.ContainerStreamError`.
+    """
+    name = format_for(content_type) if fmt == "auto" else _canonical(fmt)
+    decoder: RecordDecoder[Any]
+    if name in ("raw", "text"):
+        decoder = TextDecoder(max_record_bytes=max_record_bytes)
+    elif name == "lines":
+        decoder = LineDecoder(keepends=True, max_record_bytes=max_record_bytes)
+    else:
+        decoder = make_decoder(name, max_record_bytes=max_record_bytes)
+    for record in iter_records(parts, decoder):
+        error = find_error(record)
+        if error is not None:
+            raise ContainerStreamError(
+                f"the model container reported an error: {error}", record=record
+            )
+        text = extract_text(record)
+        if text:
+            yield text

@@ -1,0 +1,138 @@
+"""describe() and FrameInfo on good, corrupt and truncated input."""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+import zlib
+from datetime import datetime, timezone
+
+from eventstream import FrameInfo, Int8, Message, describe, encode
+
+HEADERS = {
+    ":event-type": "PayloadPart",
+    ":content-type": "application/octet-stream",
+    ":message-type": "event",
+}
+
+
+def good_stream() -> tuple[bytes, bytes]:
+    return encode(Message(HEADERS, b'{"token":"Hi"}')), encode(Message({"n": Int8(3)}, b""))
+
+
+def test_describe_good_stream() -> None:
+    a, b = good_stream()
+    infos = describe(a + b)
+    assert [i.index for i in infos] == [0, 1]
+    assert [i.offset for i in infos] == [0, len(a)]
+    first = infos[0]
+    assert first.error is None
+    assert first.total_length == len(a)
+    assert first.headers_length == len(a) - 16 - 14
+    assert first.payload_length == 14
+    assert first.prelude_crc_expected == first.prelude_crc_found == zlib.crc32(a[:8])
+    assert first.message_crc_expected == first.message_crc_found == zlib.crc32(a[:-4])
+    assert first.headers == (
+        (":event-type", "string", "PayloadPart"),
+        (":content-type", "string", "application/octet-stream"),
+        (":message-type", "string", "event"),
+    )
+    assert first.payload_preview == b'{"token":"Hi"}'
+    assert infos[1].headers == (("n", "byte", Int8(3)),)
+
+
+def test_format_is_readable() -> None:
+    a, _ = good_stream()
+    text = describe(a)[0].format()
+    assert text.splitlines()[0] == f"frame 0 at offset 0: {len(a)} bytes (headers 89, payload 14)"
+    assert "prelude crc 0x3c670ae6 ok" in text
+    assert ":event-type (string) = 'PayloadPart'" in text
+    assert 'payload: b\'{"token":"Hi"}\'' in text
+    assert "ERROR" not in text
+
+
+def test_to_dict_is_json_serialisable() -> None:
+    when = datetime(2024, 1, 2, 3, 4, 5, 6000, tzinfo=timezone.utc)
+    msg = Message(
+        {"b": b"\x00\xff", "t": when, "u": uuid.UUID(int=1), "i": Int8(-1), "f": False},
+        b"\xff\xfe text",
+    )
+    (info,) = describe(encode(msg))
+    d = json.loads(json.dumps(info.to_dict()))
+    assert d["error"] is None
+    assert d["headers"] == [
+        {"name": "b", "type": "byte_array", "value": "AP8="},
+        {"name": "t", "type": "timestamp", "value": "2024-01-02T03:04:05.006000+00:00"},
+        {"name": "u", "type": "uuid", "value": "00000000-0000-0000-0000-000000000001"},
+        {"name": "i", "type": "byte", "value": -1},
+        {"name": "f", "type": "bool_false", "value": False},
+    ]
+    assert d["payload_preview"] == "\\xff\\xfe text"
+    assert d["payload_preview_base64"] == "//4gdGV4dA=="
+    assert d["prelude_crc"]["expected"] == d["prelude_crc"]["found"]
+
+
+def test_describe_stops_at_a_message_crc_error() -> None:
+    a, b = good_stream()
+    bad = bytearray(b)
+    bad[-5] ^= 1
+    infos = describe(a + bytes(bad) + a)
+    assert len(infos) == 2
+    assert infos[0].error is None
+    info = infos[1]
+    assert info.error is not None
+    assert "message checksum mismatch" in info.error
+    assert info.message_crc_expected != info.message_crc_found
+    assert info.headers == (("n", "byte", Int8(2)),)  # the damaged value, shown best effort
+    assert "MISMATCH" in info.format()
+    assert "ERROR: message checksum mismatch" in info.format()
+
+
+def test_describe_prelude_error_hints_at_a_non_event_stream_body() -> None:
+    (info,) = describe(b'{"message":"Missing Authentication Token"}')
+    assert info.error is not None
+    assert "prelude checksum mismatch" in info.error
+    assert "is this an event stream?" in info.error
+    assert '{"message"' in info.error
+    assert info.total_length is None
+
+
+def test_describe_impossible_lengths() -> None:
+    head = struct.pack(">II", 10, 0)
+    (info,) = describe(head + struct.pack(">I", zlib.crc32(head)) + b"\x00" * 4)
+    assert info.error is not None
+    assert "total_length 10" in info.error
+
+
+def test_describe_truncated_frames() -> None:
+    a, b = good_stream()
+    infos = describe(a + b[:-1])
+    assert infos[1].error == f"truncated: {len(b) - 1} of {len(b)} bytes present"
+    infos = describe(a + b[:5])
+    assert infos[1].error == "truncated: 5 bytes left, a prelude needs 12"
+    assert infos[1].offset == len(a)
+
+
+def test_describe_bad_header() -> None:
+    block = b"\x01x\x0a"
+    head = struct.pack(">II", 16 + len(block), len(block))
+    body = head + struct.pack(">I", zlib.crc32(head)) + block
+    (info,) = describe(body + struct.pack(">I", zlib.crc32(body)))
+    assert info.error is not None
+    assert "unknown value type 10" in info.error
+
+
+def test_describe_empty_and_odd_input() -> None:
+    assert describe(b"") == []
+    (info,) = describe(object())  # type: ignore[arg-type]
+    assert isinstance(info, FrameInfo)
+    assert info.error is not None
+    assert describe(bytearray(encode(Message())))[0].error is None
+
+
+def test_preview_is_capped() -> None:
+    (info,) = describe(encode(Message({}, b"x" * 500)), preview_bytes=10)
+    assert info.payload_preview == b"x" * 10
+    assert info.payload_length == 500
+    assert "payload: b'xxxxxxxxxx'..." in info.format()

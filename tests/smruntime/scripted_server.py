@@ -1,0 +1,202 @@
+"""A loopback HTTP/1.1 server whose every response is a script, for fault tests.
+
+Unlike the emulator, it does not understand the service: a test hands it a function from the
+received request to a :class:`Reply`, and the server writes exactly those bytes, with exactly
+those chunk boundaries, pauses and cuts. Requests are recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Pause:
+    """Sleep before the next piece (or wait for an event)."""
+
+    def __init__(self, seconds: float = 0.0, until: Optional[threading.Event] = None) -> None:
+        self.seconds = seconds
+        self.until = until
+
+
+class Cut:
+    """Close the connection abruptly here (RST when ``reset`` is true)."""
+
+    def __init__(self, reset: bool = False) -> None:
+        self.reset = reset
+
+
+Piece = Union[bytes, Pause, Cut]
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: Iterable[Piece] = ()
+    chunked: bool = True
+    content_length: Optional[int] = None  # for chunked=False; default = sum of byte pieces
+    before_headers: float = 0.0
+
+
+Handler = Callable[[Received], Reply]
+
+
+class ScriptedServer:
+    """``with ScriptedServer(handler) as srv: srv.url``. Thread per connection, keep-alive."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[Received] = []
+        self.connections = 0
+        self.disconnects = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = False
+        self._threads: list[threading.Thread] = []
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._accept_thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> ScriptedServer:
+        self._accept_thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        except OSError:
+            pass
+        self._sock.close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        self._accept_thread.join(5)
+        for thread in self._threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self.connections += 1
+                self._conns.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        try:
+            while not self._stop:
+                request = _read_request(reader)
+                if request is None:
+                    return
+                self.requests.append(request)
+                reply = self.handler(request)
+                if not self._write(conn, reply):
+                    return
+        except OSError:
+            return
+        finally:
+            self.disconnects.set()
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _write(self, conn: socket.socket, reply: Reply) -> bool:
+        if reply.before_headers:
+            time.sleep(reply.before_headers)
+        pieces: Iterable[Piece] = reply.body
+        head = [f"HTTP/1.1 {reply.status} X".encode()]
+        names = {k.lower() for k, _ in reply.headers}
+        for name, value in reply.headers:
+            head.append(f"{name}: {value}".encode())
+        if reply.chunked:
+            head.append(b"Transfer-Encoding: chunked")
+        elif "content-length" not in names:
+            length = reply.content_length
+            if length is None:
+                pieces = list(pieces)
+                length = sum(len(p) for p in pieces if isinstance(p, bytes))
+            head.append(f"Content-Length: {length}".encode())
+        conn.sendall(b"\r\n".join(head) + b"\r\n\r\n")
+        for piece in pieces:
+            if isinstance(piece, Pause):
+                if piece.until is not None:
+                    piece.until.wait(10)
+                if piece.seconds:
+                    time.sleep(piece.seconds)
+            elif isinstance(piece, Cut):
+                if piece.reset:
+                    conn.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                    )
+                conn.close()
+                return False
+            elif reply.chunked:
+                if piece:
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            else:
+                conn.sendall(piece)
+        if reply.chunked:
+            conn.sendall(b"0\r\n\r\n")
+        return True
+
+
+def _read_request(reader: object) -> Optional[Received]:
+    line = reader.readline()  # type: ignore[attr-defined]
+    if not line:
+        return None
+    method, path, _ = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while True:
+        raw = reader.readline()  # type: ignore[attr-defined]
+        if raw in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = raw.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = b""
+    if "content-length" in headers:
+        body = reader.read(int(headers["content-length"]))  # type: ignore[attr-defined]
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        parts = []
+        while True:
+            size = int(reader.readline().split(b";")[0], 16)  # type: ignore[attr-defined]
+            if size == 0:
+                reader.readline()  # type: ignore[attr-defined]
+                break
+            parts.append(reader.read(size))  # type: ignore[attr-defined]
+            reader.readline()  # type: ignore[attr-defined]
+        body = b"".join(parts)
+    return Received(method, path, headers, body)

@@ -1,0 +1,879 @@
+"""The ``smruntime`` command line, run as a subprocess (``python -m smruntime``).
+
+An emulator started in this process (loopback, ephemeral port) plays the endpoint; the CLI under
+test runs in a child process with the emulator's keys in its environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from eventstream import Message, decode, encode
+from smruntime.cli import build_parser, main, redact
+
+DATA = Path(__file__).parent.parent / "data"
+STREAMS = DATA / "streams"
+SIGV4 = DATA / "vectors" / "sigv4" / "aws-sig-v4-test-suite"
+
+EXAMPLE_KEY = "AKIDEXAMPLE"
+EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+TIMEOUT = 60
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty home: no ~/.aws files can leak into the tests."""
+    return tmp_path_factory.mktemp("home")
+
+
+def clean_env(home: Path, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(home / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str,
+    env: Mapping[str, str],
+    input: Optional[bytes] = None,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "smruntime", *args],
+        input=input if input is not None else b"",
+        capture_output=True,
+        env=dict(env),
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def stderr_text(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stderr.decode("utf-8", "replace")
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[bytes], code: int) -> str:
+    """The process failed with ``code`` and said why on exactly one ``smruntime: error:`` line."""
+    err = stderr_text(proc)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("smruntime: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# the emulator
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Any]:
+    from smruntime.emulator import Echo, Emulator, Tokens
+
+    endpoints: dict[str, Any] = {
+        "echo": Echo(part_size=8),
+        "tokens": Tokens(text="The quick brown fox jumps over the lazy dog."),
+        "jsonl": Tokens(format="jsonl", text="one two three"),
+        "slow": Tokens(delay=0.2, text=" ".join(f"w{i}" for i in range(200))),
+    }
+    with Emulator(endpoints=endpoints) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def env(emu: Any, home: Path) -> dict[str, str]:
+    creds = emu.credentials
+    extra = {
+        "AWS_ACCESS_KEY_ID": creds.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+        "AWS_REGION": emu.region,
+    }
+    if creds.session_token:
+        extra["AWS_SESSION_TOKEN"] = creds.session_token
+    return clean_env(home, extra)
+
+
+def invoke(
+    emu: Any, env: Mapping[str, str], *args: str, transport: str = "stdlib", **kw: Any
+) -> subprocess.CompletedProcess[bytes]:
+    # Most tests take the standard-library transport: it starts faster than requests. The tests
+    # that pass transport="requests" cover the default one.
+    common = ["--endpoint-url", emu.url, "--max-attempts", "1", "--transport", transport]
+    return run_cli("invoke", *common, *args, env=env, **kw)
+
+
+def last_request(emu: Any, endpoint: str) -> Any:
+    matching = [r for r in emu.requests if r.endpoint_name == endpoint]
+    assert matching, f"no request reached {endpoint!r}"
+    return matching[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# help and usage
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["invoke"], ["decode"], ["sign"], ["serve"]])
+def test_help_for_each_command(command: list[str], home: Path) -> None:
+    proc = run_cli(*command, "--help", env=clean_env(home))
+    assert proc.returncode == 0, stderr_text(proc)
+    out = proc.stdout.decode()
+    assert out.startswith("usage: smruntime")
+    assert proc.stderr == b""
+
+
+def test_parser_lists_every_operation_parameter() -> None:
+    model = json.loads(
+        (DATA / "spec" / "sagemaker-runtime" / "2017-05-13" / "service-2.json").read_text()
+    )
+    subparsers = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    invoke_parser = subparsers.choices["invoke"]
+    options = {opt for action in invoke_parser._actions for opt in action.option_strings}
+    for op in model["operations"].values():
+        shape = model["shapes"][op["input"]["shape"]]
+        for member in shape["members"]:
+            if member in ("EndpointName", "Body"):
+                continue
+            split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", member)
+            option = "--" + split.lower()
+            assert option in options, (member, option)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["nonsense"],
+        ["invoke"],
+        ["decode"],
+        ["serve", "--port", "1"],
+        ["sign", "https://x.example/", "--date", "yesterday"],
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(argv: list[str], home: Path) -> None:
+    proc = run_cli(*argv, env=clean_env(home))
+    line = assert_one_line_error(proc, 2)
+    assert len(line) < 300
+
+
+def test_main_in_process_returns_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert "smruntime" in capsys.readouterr().out
+    assert main(["decode", str(STREAMS / "tgi-hello.bin")]) == 0
+    assert main(["decode", str(STREAMS / "corrupt-crc.bin")]) == 1
+    assert main(["bogus"]) == 2
+
+
+def test_redact_masks_secrets() -> None:
+    text = (
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/s/aws4_request, "
+        "SignedHeaders=host, Signature=" + "ab" * 32 + " x-amz-security-token: TOKENVALUE"
+    )
+    out = redact(text)
+    assert "ab" * 32 not in out
+    assert "TOKENVALUE" not in out
+    assert redact("secret_access_key='wJalr'") == "secret_access_key='****'"
+
+
+# ---------------------------------------------------------------------------------------------
+# demo
+
+
+def test_demo_streams_tokens_and_prints_a_summary(home: Path) -> None:
+    # A broken AWS setup must not matter: the demo passes its own keys and region.
+    env = clean_env(home, {"AWS_PROFILE": "does-not-exist", "AWS_REGION": "nowhere-1"})
+    proc = run_cli("demo", "--tokens", "12", "--delay", "0", "--prompt", "hi there", env=env)
+    err = stderr_text(proc)
+    assert proc.returncode == 0, err
+    out = proc.stdout.decode()
+    assert out.startswith("You said: hi there")
+    assert len(out.split()) == 12
+    assert "12 tokens" in err
+    assert "time to first token" in err
+    assert "tokens/s" in err
+    assert "frames" in err
+    assert "Traceback" not in err
+
+
+def test_demo_jsonl_over_the_stdlib_transport(home: Path) -> None:
+    proc = run_cli(
+        "demo",
+        "--format",
+        "jsonl",
+        "--transport",
+        "stdlib",
+        "--tokens",
+        "5",
+        "--delay",
+        "0.001",
+        env=clean_env(home),
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    assert len(proc.stdout.decode().split()) == 5
+    assert "5 tokens" in stderr_text(proc)
+
+
+def test_demo_rejects_bad_numbers(home: Path) -> None:
+    assert_one_line_error(run_cli("demo", "--tokens", "0", env=clean_env(home)), 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# invoke: non-streaming
+
+
+def test_invoke_prints_body_to_stdout_and_metadata_to_stderr(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(
+        emu,
+        env,
+        "echo",
+        "--body",
+        "hello body",
+        "--content-type",
+        "text/plain",
+        transport="requests",
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout == b"hello body"
+    err = stderr_text(proc)
+    assert "HTTP 200" in err
+    assert "ContentType=text/plain" in err
+
+
+def test_invoke_body_from_file_and_stdin(emu: Any, env: dict[str, str], tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 4
+    path = tmp_path / "body.bin"
+    path.write_bytes(payload)
+    proc = invoke(emu, env, "echo", "--body", f"@{path}", "-q")
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout == payload
+    assert proc.stderr == b""
+    proc = invoke(emu, env, "echo", "--body", "-", "-q", input=b"from stdin")
+    assert proc.stdout == b"from stdin"
+
+
+def test_invoke_missing_body_file_is_one_line(emu: Any, env: dict[str, str]) -> None:
+    line = assert_one_line_error(invoke(emu, env, "echo", "--body", "@/no/such/file"), 1)
+    assert "/no/such/file" in line
+
+
+def test_invoke_json_prints_the_whole_response(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(emu, env, "echo", "--body", '{"a": 1}', "--json")
+    assert proc.returncode == 0, stderr_text(proc)
+    response = json.loads(proc.stdout)
+    assert response["Body"] == '{"a": 1}'
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_invoke_sends_every_parameter(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(
+        emu,
+        env,
+        "echo",
+        "--body",
+        "x",
+        "--content-type",
+        "application/json",
+        "--accept",
+        "application/json",
+        "--custom-attributes",
+        "accept_eula=true",
+        "--target-model",
+        "model.tar.gz",
+        "--target-variant",
+        "variant-1",
+        "--target-container-hostname",
+        "container-1",
+        "--inference-id",
+        "id-1",
+        "--enable-explanations",
+        "`true`",
+        "--inference-component-name",
+        "ic-1",
+        "--session-id",
+        "NEW_SESSION",
+        "--prefix-aware-id",
+        "prefix-1",
+        "-q",
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    headers = last_request(emu, "echo").headers
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Accept"] == "application/json"
+    assert headers["X-Amzn-SageMaker-Custom-Attributes"] == "accept_eula=true"
+    assert headers["X-Amzn-SageMaker-Target-Model"] == "model.tar.gz"
+    assert headers["X-Amzn-SageMaker-Target-Variant"] == "variant-1"
+    assert headers["X-Amzn-SageMaker-Target-Container-Hostname"] == "container-1"
+    assert headers["X-Amzn-SageMaker-Inference-Id"] == "id-1"
+    assert headers["X-Amzn-SageMaker-Enable-Explanations"] == "`true`"
+    assert headers["X-Amzn-SageMaker-Inference-Component"] == "ic-1"
+    assert headers["X-Amzn-SageMaker-Session-Id"] == "NEW_SESSION"
+    assert headers["X-Amzn-SageMaker-Prefix-Aware-Id"] == "prefix-1"
+
+
+def test_invoke_stream_sends_its_parameters(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(
+        emu,
+        env,
+        "echo",
+        "--stream",
+        "--raw",
+        "--body",
+        "y",
+        "--accept",
+        "text/plain",
+        "--inference-component-name",
+        "ic-2",
+        "--session-id",
+        "sess-1",
+        "--target-variant",
+        "v2",
+        "-q",
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout == b"y"
+    headers = last_request(emu, "echo").headers
+    assert headers["X-Amzn-SageMaker-Accept"] == "text/plain"
+    assert headers["X-Amzn-SageMaker-Inference-Component"] == "ic-2"
+    assert headers["X-Amzn-SageMaker-Session-Id"] == "sess-1"
+    assert headers["X-Amzn-SageMaker-Target-Variant"] == "v2"
+
+
+def test_invoke_async(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(
+        emu,
+        env,
+        "echo",
+        "--async",
+        "--input-location",
+        "s3://bucket/input.json",
+        "--request-ttl-seconds",
+        "60",
+        "--invocation-timeout-seconds",
+        "30",
+        "--s3-output-path-extension",
+        "out/dir",
+        "--filename",
+        "result.json",
+        "--content-type",
+        "application/json",
+        "--accept",
+        "application/json",
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    output = json.loads(proc.stdout)
+    assert "InferenceId" in output
+    headers = last_request(emu, "echo").headers
+    assert headers["X-Amzn-SageMaker-InputLocation"] == "s3://bucket/input.json"
+    assert headers["X-Amzn-SageMaker-RequestTTLSeconds"] == "60"
+    assert headers["X-Amzn-SageMaker-InvocationTimeoutSeconds"] == "30"
+    assert headers["X-Amzn-SageMaker-S3OutputPathExtension"] == "out/dir"
+    assert headers["X-Amzn-SageMaker-Filename"] == "result.json"
+    assert headers["X-Amzn-SageMaker-Content-Type"] == "application/json"
+    assert headers["X-Amzn-SageMaker-Accept"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--stream", "--target-model", "m"], "--target-model"),
+        (["--stream", "--enable-explanations", "x"], "--enable-explanations"),
+        (["--async", "--body", "x", "--input-location", "s3://b/k"], "not both"),
+        (["--async", "--session-id", "s", "--input-location", "s3://b/k"], "--session-id"),
+        (["--async", "--trace", "--input-location", "s3://b/k"], "--trace"),
+        (["--stream", "--async"], "not allowed"),
+        (["--stream", "--json"], "--json"),
+        (["--raw", "--lines"], "not allowed"),
+        (["--max-attempts", "0"], "--max-attempts"),
+    ],
+)
+def test_invoke_usage_errors(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: these are refused before any client is built or request sent.
+    code = main(["invoke", "--endpoint-url", "http://127.0.0.1:9", "echo", *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("smruntime: error:")]
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+
+
+def test_invoke_parameter_validation_is_a_usage_error(emu: Any, env: dict[str, str]) -> None:
+    line = assert_one_line_error(invoke(emu, env, "bad_name!", "--body", "x"), 2)
+    assert "EndpointName" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# invoke: streaming views
+
+
+def test_invoke_stream_prints_text(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(emu, env, "tokens", "--stream", "--body", '{"inputs": "q"}', transport="requests")
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout.decode() == "The quick brown fox jumps over the lazy dog.\n"
+    err = stderr_text(proc)
+    assert "ContentType=text/event-stream" in err
+    assert "frames" in err
+
+
+def test_invoke_stream_jsonl_view(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(emu, env, "jsonl", "--jsonl", "--body", "{}", "-q")
+    assert proc.returncode == 0, stderr_text(proc)
+    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [r["token"]["text"] for r in records][:3] == ["one", " two", " three"]
+    assert records[-1]["generated_text"] == "one two three"
+
+
+def test_invoke_stream_lines_view(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(emu, env, "tokens", "--lines", "--body", "{}", "-q")
+    assert proc.returncode == 0, stderr_text(proc)
+    lines = proc.stdout.decode().splitlines()
+    data = [line for line in lines if line.startswith("data:")]
+    assert len(data) == 10  # nine words and the end-of-sequence token
+    assert json.loads(data[0][5:])["token"]["text"] == "The"
+
+
+def test_invoke_stream_raw_view(emu: Any, env: dict[str, str]) -> None:
+    body = bytes(range(256))
+    proc = invoke(emu, env, "echo", "--raw", "--body", "-", "-q", input=body)
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout == body
+
+
+def test_trace_and_save_then_decode(emu: Any, env: dict[str, str], tmp_path: Path) -> None:
+    capture = tmp_path / "capture.bin"
+    proc = invoke(
+        emu, env, "tokens", "--trace", "--save", str(capture), "--body", "{}", transport="requests"
+    )
+    err = stderr_text(proc)
+    assert proc.returncode == 0, err
+    assert proc.stdout.decode().startswith("The quick")
+    trace = [line for line in err.splitlines() if re.match(r"\[\+\s*\d+\.\d+s\] frame \d+ @", line)]
+    messages = decode(capture.read_bytes())
+    assert len(trace) == len(messages) == 10
+    assert "frame 0 @0:" in trace[0]
+    assert ":event-type=PayloadPart" in trace[0]
+    assert "prelude_crc=0x" in trace[0]
+    assert "message_crc=0x" in trace[0]
+    assert f"saved to {capture}" in err
+
+    proc = run_cli("decode", str(capture), env=env)
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout.decode().count("frame ") == 10
+    assert "10 frames" in stderr_text(proc)
+
+
+def test_corrupt_stream_fails_and_the_capture_points_at_it(
+    emu: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    capture = tmp_path / "bad.bin"
+    proc = invoke(
+        emu,
+        env,
+        "tokens",
+        "--stream",
+        "--save",
+        str(capture),
+        "--trace",
+        "--custom-attributes",
+        "emulator-fault=corrupt-crc(after=2)",
+        "--body",
+        "{}",
+    )
+    line = assert_one_line_error(proc, 1)
+    assert "corrupt" in line.lower()
+    assert "CORRUPT" in stderr_text(proc)
+    proc = run_cli("decode", str(capture), env=env)
+    line = assert_one_line_error(proc, 1)
+    assert re.search(r"frame 2 at offset \d+: .*checksum", line), line
+
+
+@pytest.mark.parametrize(
+    ("fault", "needle"),
+    [
+        ("model-error(status=500,message=boom)", "ModelError"),
+        ("throttle", "ThrottlingException"),
+        ("model-stream-error(after=1,code=ModelInvocationTimeExceeded)", "ModelStreamError"),
+        ("cut(after=1)", "cut"),
+    ],
+)
+def test_service_and_stream_errors_are_one_line(
+    emu: Any, env: dict[str, str], fault: str, needle: str
+) -> None:
+    proc = invoke(
+        emu,
+        env,
+        "tokens",
+        "--stream",
+        "--custom-attributes",
+        f"emulator-fault={fault}",
+        "--body",
+        "{}",
+    )
+    line = assert_one_line_error(proc, 1)
+    assert needle in line
+
+
+def test_connection_refused_is_one_line(env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = run_cli(
+        "invoke",
+        "echo",
+        "--body",
+        "x",
+        "--endpoint-url",
+        f"http://127.0.0.1:{port}",
+        "--max-attempts",
+        "1",
+        env=env,
+    )
+    assert_one_line_error(proc, 1)
+
+
+def test_no_region_is_one_line(home: Path) -> None:
+    env = clean_env(home, {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"})
+    line = assert_one_line_error(run_cli("invoke", "echo", "--body", "x", env=env), 1)
+    assert "region" in line
+
+
+def test_debug_shows_traceback_but_no_secret(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(
+        emu,
+        env,
+        "tokens",
+        "--debug",
+        "--custom-attributes",
+        "emulator-fault=model-error",
+        "--body",
+        "{}",
+    )
+    err = stderr_text(proc)
+    assert proc.returncode == 1
+    assert "Traceback" in err
+    assert emu.credentials.secret_access_key not in err
+    assert not re.search(r"Signature=[0-9a-f]{64}", err)
+
+
+@contextlib.contextmanager
+def popen_cli(*args: str, env: Mapping[str, str], **kw: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """The CLI as a live child process; killed (if still running) and reaped on exit."""
+    with subprocess.Popen([sys.executable, "-m", "smruntime", *args], env=dict(env), **kw) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_ctrl_c_during_a_stream_exits_130(emu: Any, env: dict[str, str]) -> None:
+    args = ("invoke", "slow", "--stream", "--body", "{}", "--endpoint-url", emu.url)
+    with popen_cli(
+        *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.read(2)  # the first token has arrived: the stream is live
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 130, err
+    text = err.decode()
+    assert "interrupted" in text
+    assert "Traceback" not in text
+    request = last_request(emu, "slow")
+    deadline = time.monotonic() + 10
+    while not request.cancelled and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert request.cancelled
+
+
+def test_broken_pipe_is_quiet(emu: Any, env: dict[str, str]) -> None:
+    args = ("invoke", "echo", "--body", "-", "-q", "--endpoint-url", emu.url)
+    with popen_cli(
+        *args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdin.write(b"z" * (2 * 1024 * 1024))
+        proc.stdin.close()
+        assert proc.stdout.read(10) == b"z" * 10
+        proc.stdout.close()  # like `| head -c 10`
+        err = proc.stderr.read()
+        proc.wait(timeout=TIMEOUT)
+    assert proc.returncode == 141
+    assert err == b""
+
+
+# ---------------------------------------------------------------------------------------------
+# decode
+
+
+def test_decode_sample_files_match_their_generator() -> None:
+    header = {
+        ":event-type": "PayloadPart",
+        ":content-type": "application/octet-stream",
+        ":message-type": "event",
+    }
+    parts = [
+        b'data:{"token":{"text":"Hello"}}\n\n',
+        b'data:{"token":{"text":" wor',
+        b'ld"}}\n\n',
+        b'data:{"token":{"text":"!"}}\n\n',
+    ]
+    good = b"".join(encode(Message(header, part)) for part in parts)
+    assert (STREAMS / "tgi-hello.bin").read_bytes() == good
+    assert (STREAMS / "truncated.bin").read_bytes() == good[:-10]
+    corrupt = (STREAMS / "corrupt-crc.bin").read_bytes()
+    assert len(corrupt) == len(good)
+    assert [i for i in range(len(good)) if good[i] != corrupt[i]] == [376]
+
+
+def test_decode_good_file(home: Path) -> None:
+    proc = run_cli("decode", str(STREAMS / "tgi-hello.bin"), env=clean_env(home))
+    assert proc.returncode == 0, stderr_text(proc)
+    out = proc.stdout.decode()
+    assert "frame 0 at offset 0: 138 bytes" in out
+    assert "frame 3 at offset 382" in out
+    assert ":event-type" in out
+    assert "PayloadPart" in out
+    assert "4 frames" in stderr_text(proc)
+
+
+def test_decode_json_lines_and_list(home: Path) -> None:
+    env = clean_env(home)
+    proc = run_cli("decode", "--json", str(STREAMS / "tgi-hello.bin"), env=env)
+    assert proc.returncode == 0, stderr_text(proc)
+    frames = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [f["offset"] for f in frames] == [0, 138, 270, 382]
+    assert frames[1]["payload_preview"] == 'data:{"token":{"text":" wor'
+    proc = run_cli(
+        "decode", "--json-list", "-", env=env, input=(STREAMS / "tgi-hello.bin").read_bytes()
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    assert [f["index"] for f in json.loads(proc.stdout)] == [0, 1, 2, 3]
+
+
+def test_decode_corrupt_file_points_at_the_offset(home: Path) -> None:
+    proc = run_cli("decode", str(STREAMS / "corrupt-crc.bin"), env=clean_env(home))
+    line = assert_one_line_error(proc, 1)
+    assert "frame 2 at offset 270" in line
+    assert "checksum" in line
+    out = proc.stdout.decode()
+    assert "frame 1 at offset 138" in out  # the good frames before it are still shown
+    assert "MISMATCH" in out
+
+
+def test_decode_truncated_and_json_error(home: Path) -> None:
+    env = clean_env(home)
+    line = assert_one_line_error(run_cli("decode", str(STREAMS / "truncated.bin"), env=env), 1)
+    assert "frame 3 at offset 382" in line
+    proc = run_cli("decode", "--json", str(STREAMS / "truncated.bin"), env=env)
+    assert proc.returncode == 1
+    last = json.loads(proc.stdout.decode().splitlines()[-1])
+    assert last["offset"] == 382
+    assert last["error"]
+
+
+def test_decode_missing_file(home: Path) -> None:
+    line = assert_one_line_error(run_cli("decode", "/no/such.bin", env=clean_env(home)), 1)
+    assert "/no/such.bin" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# sign
+
+
+def _vector(name: str, ext: str) -> str:
+    return (SIGV4 / name / f"{name}.{ext}").read_text().replace("\r\n", "\n").strip("\n")
+
+
+def _sections(out: str) -> dict[str, str]:
+    sections: dict[str, str] = {}
+    for block in out.split("# ")[1:]:
+        title, _, body = block.partition("\n")
+        sections[title.strip()] = body.strip("\n")
+    return sections
+
+
+def test_sign_matches_the_aws_test_suite(home: Path) -> None:
+    proc = run_cli(
+        "sign",
+        "--method",
+        "POST",
+        "https://example.amazonaws.com/",
+        "--region",
+        "us-east-1",
+        "--service",
+        "service",
+        "--date",
+        "20150830T123600Z",
+        "--access-key-id",
+        EXAMPLE_KEY,
+        "--secret-access-key",
+        EXAMPLE_SECRET,
+        "--show-secrets",
+        env=clean_env(home),
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    sections = _sections(proc.stdout.decode())
+    assert sections["Canonical request"] == _vector("post-vanilla", "creq")
+    assert sections["String to sign"] == _vector("post-vanilla", "sts")
+    assert sections["Authorization"] == _vector("post-vanilla", "authz")
+    curl = sections["curl"]
+    assert curl.startswith("curl ")
+    assert "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b" in curl
+    assert curl.endswith("https://example.amazonaws.com/")
+
+
+def test_sign_masks_secrets_by_default(home: Path) -> None:
+    env = clean_env(
+        home,
+        {
+            "AWS_ACCESS_KEY_ID": EXAMPLE_KEY,
+            "AWS_SECRET_ACCESS_KEY": EXAMPLE_SECRET,
+            "AWS_SESSION_TOKEN": "TOKEN-abcdefghijklmnop",
+        },
+    )
+    url = (
+        "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/e/invocations-response-stream"
+    )
+    proc = run_cli(
+        "sign",
+        url,
+        "-H",
+        "Content-Type: application/json",
+        "--body",
+        '{"inputs":"hi"}',
+        "--date",
+        "20150830T123600Z",
+        env=env,
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    out = proc.stdout.decode()
+    sections = _sections(out)
+    assert "20150830/eu-west-1/sagemaker/aws4_request" in sections["String to sign"]
+    assert "TOKEN-abcdefghijklmnop" not in out
+    assert EXAMPLE_SECRET not in out
+    assert EXAMPLE_KEY not in out
+    assert not re.search(r"Signature=[0-9a-f]{64}", out)
+    assert "Signature=****" in sections["Authorization"]
+    assert "content-type;host;x-amz-date;x-amz-security-token" in sections["Canonical request"]
+    assert "--no-buffer" in sections["curl"]
+    assert "--data-binary" in sections["curl"]
+    assert "masked" in stderr_text(proc)
+
+
+def test_sign_without_credentials_is_one_line(home: Path) -> None:
+    proc = run_cli(
+        "sign", "https://runtime.sagemaker.us-east-1.amazonaws.com/", env=clean_env(home)
+    )
+    line = assert_one_line_error(proc, 1)
+    assert "credentials" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# serve
+
+
+def _read_url(stream: Any, found: dict[str, str]) -> None:
+    for raw in iter(stream.readline, b""):
+        match = re.search(rb"(http://127\.0\.0\.1:\d+)", raw)
+        if match and "url" not in found:
+            found["url"] = match.group(1).decode()
+        found["stderr"] = found.get("stderr", "") + raw.decode("utf-8", "replace")
+
+
+def test_serve_answers_signed_requests_and_stops_on_ctrl_c(home: Path) -> None:
+    key, secret = "AKIDSERVE", "serve-secret-key"
+    args = ("serve", "--port", "0", "--access-key-id", key, "--secret-access-key", secret)
+    found: dict[str, str] = {}
+    with popen_cli(
+        *args,
+        env=clean_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    ) as proc:
+        reader = threading.Thread(target=_read_url, args=(proc.stderr, found), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + TIMEOUT
+        while "url" not in found and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "url" in found, found
+        env = clean_env(
+            home,
+            {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"},
+        )
+        body = '{"inputs": "hello", "parameters": {"max_new_tokens": 3}}'
+        ok = run_cli(
+            "invoke",
+            "my-endpoint",
+            "--stream",
+            "--body",
+            body,
+            "--endpoint-url",
+            found["url"],
+            env=env,
+        )
+        assert ok.returncode == 0, stderr_text(ok)
+        assert ok.stdout.decode() == "You said: hello\n"
+        wrong = dict(env, AWS_SECRET_ACCESS_KEY="wrong")
+        bad = run_cli(
+            "invoke",
+            "my-endpoint",
+            "--body",
+            body,
+            "--endpoint-url",
+            found["url"],
+            "--max-attempts",
+            "1",
+            env=wrong,
+        )
+        line = assert_one_line_error(bad, 1)
+        assert "Signature" in line
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=TIMEOUT)
+        reader.join(timeout=TIMEOUT)
+    assert proc.returncode == 0, found.get("stderr")
+    err = found.get("stderr", "")
+    assert "Traceback" not in err
+    assert secret not in err
+    assert "smruntime invoke my-endpoint" in err
+    assert "stopped" in err
