@@ -82,8 +82,13 @@ class Config:
     - ``total_timeout`` (none): streaming, a deadline for the whole response.
 
     Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
-    ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). See :mod:`smruntime._retries` for
-    what is retried.
+    ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). ``retry_after_send`` also retries read
+    timeouts and connections broken after the request was sent (the model may then run twice);
+    ``retry_model_not_ready`` retries ``ModelNotReadyException``. See :mod:`smruntime._retries`.
+
+    ``correct_clock_skew``: on a signature rejected for skewed time, sign with the server's
+    clock (from its ``Date`` header) and retry once. ``max_payload_bytes`` bounds one event
+    (24 MiB by default, as botocore).
     """
 
     connect_timeout: Optional[float] = None
@@ -101,6 +106,8 @@ class Config:
     max_pool_connections: int = 10
     correct_clock_skew: bool = True
     max_payload_bytes: Optional[int] = None
+    retry_after_send: bool = False
+    retry_model_not_ready: bool = False
 
 
 _DEFAULT_CONNECT_TIMEOUT = 60.0
@@ -321,7 +328,10 @@ class Client:
         max_attempts = int(cfg.max_attempts or 1)
         policy = _retries.RetryPolicy(
             _retries.RetryConfig(
-                mode=cfg.retry_mode or "standard", total_max_attempts=max_attempts
+                mode=cfg.retry_mode or "standard",
+                total_max_attempts=max_attempts,
+                retry_after_send=cfg.retry_after_send,
+                retry_model_not_ready=cfg.retry_model_not_ready,
             ),
             quota=self._retry_quota,
         )
@@ -455,7 +465,9 @@ class Client:
         date = response.headers.get("date")
         if not date:
             return False
-        offset = _retries.clock_offset(date, _dt.datetime.now(_dt.timezone.utc))
+        offset = _retries.clock_offset(
+            date, _dt.datetime.now(_dt.timezone.utc), current=self._clock_offset
+        )
         if offset is None:
             return False
         self._clock_offset = offset

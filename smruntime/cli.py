@@ -304,7 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
         "parsing). Needs no AWS account or configuration.",
     )
     p.add_argument("--prompt", default=DEMO_PROMPT, help="the prompt to send")
-    p.add_argument("--tokens", type=int, default=40, metavar="N", help="tokens to generate")
+    p.add_argument(
+        "--tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tokens to generate (default: the whole canned answer)",
+    )
     p.add_argument(
         "--delay", type=float, default=0.03, metavar="SECONDS", help="delay between tokens"
     )
@@ -672,6 +678,8 @@ def _demo_text(prompt: str, tokens: int) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``smruntime demo``: stream from an in-process emulator through the real client."""
+    if args.tokens is None:
+        args.tokens = len(_demo_text(args.prompt, 1).split())
     if args.tokens < 1:
         raise UsageError(f"--tokens must be at least 1, got {args.tokens}")
     if args.delay < 0:

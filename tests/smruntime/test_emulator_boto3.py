@@ -79,6 +79,10 @@ def test_invoke_endpoint_with_response_stream(client: Any) -> None:
 def test_invoke_endpoint_async(client: Any, tmp_path: Path) -> None:
     with Emulator({"echo": "echo"}, results_dir=tmp_path) as emu:
         c = make_client(emu)
+        members = c.meta.service_model.operation_model("InvokeEndpointAsync").input_shape.members
+        if "Body" not in members:
+            c.close()
+            pytest.skip("the installed botocore predates InvokeEndpointAsync's inline Body")
         response = c.invoke_endpoint_async(
             EndpointName="echo", Body=b"async!", ContentType="text/plain", InferenceId="abc"
         )

@@ -687,6 +687,9 @@ class _Captured(Exception):
 def _botocore_client() -> Any:
     session_mod = pytest.importorskip("botocore.session")
     session = session_mod.Session()
+    # The newest model (vendored) rather than the installed botocore's, which may predate members
+    # such as PrefixAwareId (Python 3.9 resolves an older botocore).
+    session.get_component("data_loader").search_paths.insert(0, str(SPEC))
     client = session.create_client(
         "sagemaker-runtime",
         region_name="us-east-1",
