@@ -146,9 +146,14 @@ class CredentialProvider(abc.ABC):
 
 
 def _refreshable(
-    fetch: Callable[[], Credentials], initial: Credentials, clock: Clock, name: str
+    fetch: Callable[[], Credentials],
+    clock: Clock,
+    name: str,
+    initial: Credentials | None = None,
 ) -> AnyCredentials:
-    """Wrap ``initial`` for refresh if it expires; check it is not already expired."""
+    """Wrap ``initial`` (default: one ``fetch()``) for refresh if it expires; check it is live."""
+    if initial is None:
+        initial = fetch()
     if initial.expiration is None:
         return initial
     rc = RefreshableCredentials(fetch, clock=clock, initial=initial, name=name)
@@ -218,7 +223,7 @@ class EnvProvider(CredentialProvider):
                     self.name, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not"
                 )
             return None
-        return _refreshable(self._read, self._read(), self.clock, self.name)
+        return _refreshable(self._read, self.clock, self.name)
 
 
 def _region_from(environ: Mapping[str, str], profile: Mapping[str, str] | None) -> str | None:
@@ -241,6 +246,15 @@ def _read_profiles(provider: str, environ: Mapping[str, str], home: PathLike | N
         return load_profiles(environ, home)
     except ProfileFileError as exc:
         raise CredentialProviderError(provider, str(exc)) from None
+
+
+def _read_token_file(provider: str, what: str, path: PathLike) -> str:
+    """The text of the token file ``path``; an unreadable one raises naming ``what``."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        raise CredentialProviderError(provider, f"cannot read {what} {path}: {why}") from None
 
 
 def _expand_user(path: str, environ: Mapping[str, str], home: PathLike | None) -> Path:
@@ -316,13 +330,7 @@ class WebIdentityProvider(CredentialProvider):
         path = _expand_user(token_file, self.environ, self._home)
 
         def fetch() -> Credentials:
-            try:
-                token = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                why = getattr(exc, "strerror", None) or type(exc).__name__
-                raise CredentialProviderError(
-                    self.name, f"cannot read web identity token file {path}: {why}"
-                ) from None
+            token = _read_token_file(self.name, "web identity token file", path)
             if not token.strip():
                 raise CredentialProviderError(self.name, f"web identity token file {path} is empty")
             return assume_role_with_web_identity(
@@ -433,7 +441,7 @@ class ProcessProvider(CredentialProvider):
         argv = self._argv()
         if argv is None:
             return None
-        return _refreshable(lambda: self._run(argv), self._run(argv), self.clock, self.name)
+        return _refreshable(lambda: self._run(argv), self.clock, self.name)
 
 
 _CONTAINER_HOST = "169.254.170.2"
@@ -500,13 +508,8 @@ class ContainerProvider(CredentialProvider):
         token: str | None = None
         path = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
         if path:
-            try:
-                token = Path(path).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                why = getattr(exc, "strerror", None) or type(exc).__name__
-                raise CredentialProviderError(
-                    self.name, f"cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {path}: {why}"
-                ) from None
+            what = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
+            token = _read_token_file(self.name, what, path).strip()
         else:
             token = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") or None
         if token is not None and ("\r" in token or "\n" in token):
@@ -546,7 +549,7 @@ class ContainerProvider(CredentialProvider):
         url = self._url()
         if url is None:
             return None
-        return _refreshable(lambda: self._fetch(url), self._fetch(url), self.clock, self.name)
+        return _refreshable(lambda: self._fetch(url), self.clock, self.name)
 
 
 def _container_host_allowed(host: str) -> bool:
@@ -762,13 +765,45 @@ class InstanceMetadataProvider(CredentialProvider):
         creds = self._fetch()
         if creds is None:
             return None
-        return _refreshable(self._refetch, creds, self.clock, self.name)
+        return _refreshable(self._refetch, self.clock, self.name, creds)
 
 
 _CREDENTIAL_SOURCES = ("Environment", "Ec2InstanceMetadata", "EcsContainer")
 
 
-class AssumeRoleProvider(CredentialProvider):
+class _ProfileResolvingProvider(CredentialProvider):
+    """Base of :class:`ProfileProvider` and :class:`AssumeRoleProvider`: their settings and
+    the :class:`_Resolver` built from them."""
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        *,
+        region: str | None = None,
+        sts_endpoint_url: str | None = None,
+        process_timeout: float | None = None,
+        environ: Mapping[str, str] | None = None,
+        http: HttpFetch | None = None,
+        clock: Clock | None = None,
+        home: PathLike | None = None,
+    ) -> None:
+        super().__init__(environ=environ, http=http, clock=clock, home=home)
+        self._profile = profile
+        self._region = region
+        self._sts_endpoint_url = sts_endpoint_url
+        self._process_timeout = process_timeout
+
+    def _resolver(self, profiles: Profiles) -> _Resolver:
+        return _Resolver(
+            self,
+            profiles,
+            region=self._region,
+            sts_endpoint_url=self._sts_endpoint_url,
+            process_timeout=self._process_timeout,
+        )
+
+
+class AssumeRoleProvider(_ProfileResolvingProvider):
     """STS ``AssumeRole`` for a profile with ``role_arn`` and ``source_profile`` or
     ``credential_source`` (``Environment``, ``Ec2InstanceMetadata``, ``EcsContainer``).
 
@@ -791,11 +826,17 @@ class AssumeRoleProvider(CredentialProvider):
         clock: Clock | None = None,
         home: PathLike | None = None,
     ) -> None:
-        super().__init__(environ=environ, http=http, clock=clock, home=home)
-        self._profile = profile
-        self._region = region
-        self._sts_endpoint_url = sts_endpoint_url
-        self._process_timeout = process_timeout
+        # Only ``profile`` differs from the base: here it is keyword-only.
+        super().__init__(
+            profile,
+            region=region,
+            sts_endpoint_url=sts_endpoint_url,
+            process_timeout=process_timeout,
+            environ=environ,
+            http=http,
+            clock=clock,
+            home=home,
+        )
 
     def _load(self) -> AnyCredentials | None:
         profiles = _read_profiles(self.name, self.environ, self._home)
@@ -804,15 +845,6 @@ class AssumeRoleProvider(CredentialProvider):
         if prof is None or not prof.get("role_arn") or prof.get("web_identity_token_file"):
             return None
         return self._resolver(profiles).resolve(name, [])
-
-    def _resolver(self, profiles: Profiles) -> _Resolver:
-        return _Resolver(
-            self,
-            profiles,
-            region=self._region,
-            sts_endpoint_url=self._sts_endpoint_url,
-            process_timeout=self._process_timeout,
-        )
 
 
 class _Resolver:
@@ -984,7 +1016,7 @@ class _Resolver:
         return creds
 
 
-class ProfileProvider(CredentialProvider):
+class ProfileProvider(_ProfileResolvingProvider):
     """Credentials from the shared config/credentials files for one profile.
 
     In order: ``role_arn`` (assume role, or web identity with ``web_identity_token_file``),
@@ -995,33 +1027,6 @@ class ProfileProvider(CredentialProvider):
     """
 
     name = "profile"
-
-    def __init__(
-        self,
-        profile: str | None = None,
-        *,
-        region: str | None = None,
-        sts_endpoint_url: str | None = None,
-        process_timeout: float | None = None,
-        environ: Mapping[str, str] | None = None,
-        http: HttpFetch | None = None,
-        clock: Clock | None = None,
-        home: PathLike | None = None,
-    ) -> None:
-        super().__init__(environ=environ, http=http, clock=clock, home=home)
-        self._profile = profile
-        self._region = region
-        self._sts_endpoint_url = sts_endpoint_url
-        self._process_timeout = process_timeout
-
-    def _resolver(self, profiles: Profiles) -> _Resolver:
-        return _Resolver(
-            self,
-            profiles,
-            region=self._region,
-            sts_endpoint_url=self._sts_endpoint_url,
-            process_timeout=self._process_timeout,
-        )
 
     def _load(self) -> AnyCredentials | None:
         env = self.environ

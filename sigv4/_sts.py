@@ -124,29 +124,41 @@ def _parse_result(provider: str, action: str, url: str, status: int, body: bytes
     return StsResult(creds, _text(result, "AssumedRoleUser", "Arn"))
 
 
-def _post(
+def _endpoint(provider: str, region: str | None, endpoint_url: str | None) -> tuple[str, str]:
+    try:
+        return sts_endpoint(region, endpoint_url)
+    except ValueError as exc:
+        raise CredentialProviderError(provider, str(exc)) from None
+
+
+def _call(
     provider: str,
-    http: HttpFetch,
+    action: str,
+    http: HttpFetch | None,
     url: str,
     headers: Mapping[str, str],
     body: bytes,
     timeout: float,
-) -> tuple[int, bytes]:
+) -> StsResult:
+    """POST ``body`` to ``url`` and parse the ``{action}Result`` (or raise the STS error)."""
     try:
-        res = http("POST", url, headers, body, timeout)
+        res = (http or urllib_fetch)("POST", url, headers, body, timeout)
     except OSError as exc:
         reason = getattr(exc, "reason", None) or type(exc).__name__
         raise CredentialProviderError(provider, f"STS {url}: {reason}") from None
-    return res.status, res.body
+    if res.status != 200:
+        raise _error(provider, url, res.status, res.body)
+    return _parse_result(provider, action, url, res.status, res.body)
 
 
-def _params(
+def _form(
     action: str,
     role_arn: str,
     session_name: str,
     duration_seconds: int | None,
     extra: Mapping[str, str | None],
-) -> dict[str, str]:
+) -> bytes:
+    """The form-encoded request body (``extra`` entries that are ``None`` are left out)."""
     params = {
         "Action": action,
         "Version": API_VERSION,
@@ -156,7 +168,7 @@ def _params(
     if duration_seconds is not None:
         params["DurationSeconds"] = str(int(duration_seconds))
     params.update({k: v for k, v in extra.items() if v is not None})
-    return params
+    return urllib.parse.urlencode(params).encode("ascii")
 
 
 def assume_role_with_web_identity(
@@ -172,20 +184,13 @@ def assume_role_with_web_identity(
     provider: str = "assume-role-with-web-identity",
 ) -> StsResult:
     """Call ``AssumeRoleWithWebIdentity`` (unsigned) and return the temporary credentials."""
-    try:
-        url, _ = sts_endpoint(region, endpoint_url)
-    except ValueError as exc:
-        raise CredentialProviderError(provider, str(exc)) from None
+    url, _ = _endpoint(provider, region, endpoint_url)
     action = "AssumeRoleWithWebIdentity"
-    params = _params(
+    body = _form(
         action, role_arn, session_name, duration_seconds, {"WebIdentityToken": web_identity_token}
     )
-    body = urllib.parse.urlencode(params).encode("ascii")
     headers = {"Content-Type": _CONTENT_TYPE, "Accept": "text/xml"}
-    status, data = _post(provider, http or urllib_fetch, url, headers, body, timeout)
-    if status != 200:
-        raise _error(provider, url, status, data)
-    return _parse_result(provider, action, url, status, data)
+    return _call(provider, action, http, url, headers, body, timeout)
 
 
 def assume_role(
@@ -205,13 +210,9 @@ def assume_role(
     """Call ``AssumeRole`` signed with ``credentials`` and return the temporary credentials."""
     from sigv4._signer import sign  # the signer is a sibling module; imported lazily
 
-    try:
-        url, signing_region = sts_endpoint(region, endpoint_url)
-    except ValueError as exc:
-        raise CredentialProviderError(provider, str(exc)) from None
+    url, signing_region = _endpoint(provider, region, endpoint_url)
     action = "AssumeRole"
-    params = _params(action, role_arn, session_name, duration_seconds, {"ExternalId": external_id})
-    body = urllib.parse.urlencode(params).encode("ascii")
+    body = _form(action, role_arn, session_name, duration_seconds, {"ExternalId": external_id})
     now: _dt.datetime = (clock or utc_now)()
     signed = sign(
         "POST",
@@ -226,7 +227,4 @@ def assume_role(
     headers: dict[str, str] = {}
     for name, value in signed.headers:
         headers[name] = value
-    status, data = _post(provider, http or urllib_fetch, url, headers, bytes(signed.body), timeout)
-    if status != 200:
-        raise _error(provider, url, status, data)
-    return _parse_result(provider, action, url, status, data)
+    return _call(provider, action, http, url, headers, bytes(signed.body), timeout)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import platform
+import sys
 import threading
 import time
 import uuid
@@ -139,7 +139,8 @@ def _env_bool(environ: Mapping[str, str], name: str) -> Optional[bool]:
 def _user_agent(extra: str | None) -> str:
     from smruntime import __version__
 
-    agent = f"smruntime/{__version__} python/{platform.python_version()}"
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    agent = f"smruntime/{__version__} python/{python}"
     return f"{agent} {extra}" if extra else agent
 
 
@@ -171,8 +172,6 @@ class Client:
         credentials: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        from sigv4._region import resolve_region
-
         env: Mapping[str, str] = os.environ if environ is None else environ
         self._environ = env
         self._profile = profile_name
@@ -180,7 +179,11 @@ class Client:
         if verify is not None:
             cfg = replace(cfg, verify=verify)
         self._config = self._resolve_config(cfg, env)
-        self.region_name: str = resolve_region(region_name, profile=profile_name, environ=env)
+        if region_name is None:
+            from sigv4._region import resolve_region  # reads files: only when needed
+
+            region_name = resolve_region(None, profile=profile_name, environ=env)
+        self.region_name: str = region_name
         endpoint_url = endpoint_url or next(
             (env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None
         )

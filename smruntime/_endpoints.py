@@ -18,7 +18,6 @@ __all__ = ["normalize_region", "partition_for", "resolve_endpoint"]
 
 # A region must be usable as one DNS label: what botocore's validate_region_name accepts.
 _REGION_RE = re.compile(r"(?![0-9]+\Z)(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
-_COMPILED = tuple((p, re.compile(p["regionRegex"])) for p in PARTITIONS)
 
 
 def normalize_region(region: str) -> tuple[str, bool]:
@@ -53,7 +52,8 @@ def partition_for(region: str) -> Partition:
     for partition in PARTITIONS:
         if region in partition["regions"]:
             return partition
-    for partition, pattern in _COMPILED:
+    for partition in PARTITIONS:
+        pattern = re.compile(partition["regionRegex"])  # compiled on demand; re caches it
         if pattern.match(region):
             return partition
     return PARTITIONS[0]

@@ -22,11 +22,10 @@ Decisions (see NOTES.md §2, §3, §4, §8, §15):
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Optional, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -77,11 +76,11 @@ class Shape:
     model_pattern: Optional[str] = None
     pattern: Optional[str] = None
     sensitive: bool = False
-    regex: Optional[re.Pattern[str]] = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.pattern is not None:
-            object.__setattr__(self, "regex", re.compile(self.pattern))
+    @property
+    def regex(self) -> Optional[re.Pattern[str]]:
+        """``pattern`` compiled on first use (``re`` caches it), to keep imports cheap."""
+        return None if self.pattern is None else re.compile(self.pattern)
 
 
 @dataclass(frozen=True)
@@ -456,6 +455,8 @@ def _unknown_param(spec: OperationSpec, name: object) -> ParamValidationError:
         folded = {v.lower(): v for v in valid}
         guess = folded.get(name.lower().replace("_", ""))
         if guess is None:
+            import difflib
+
             close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
             guess = close[0] if close else None
         if guess is not None:

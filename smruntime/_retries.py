@@ -43,7 +43,6 @@ client-side rate limiter is not implemented).
 from __future__ import annotations
 
 import datetime as _dt
-import email.utils
 import random
 import threading
 from collections.abc import Mapping
@@ -353,6 +352,8 @@ def _parse_date(text: str) -> _dt.datetime | None:
     if not text:
         return None
     try:
+        import email.utils  # only when a Date is parsed: costly to import
+
         parsed = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         parsed = None

@@ -219,7 +219,9 @@ class EventStream:
                 content_type=http_type,
             )
 
-    def _raw_frames(self) -> Iterator[TimedFrame]:
+    def _batches(self, frames: bool) -> Iterator[tuple[list[Any], float]]:
+        """Per HTTP chunk: the messages (or, with ``frames``, the Frames) it completed, and its
+        arrival time. Batching keeps the per-event cost of the layers above low."""
         if self._consumed:
             raise StreamError(
                 "this stream was already consumed: it can be read once, through one view",
@@ -229,6 +231,7 @@ class EventStream:
         self._consumed = True
         stats = self.stats
         decoder = self._decoder
+        feed = decoder.feed_frames if frames else decoder.feed
         try:
             self._arm_timeout()
             chunks = self._response.iter_chunks()
@@ -251,12 +254,12 @@ class EventStream:
                     sink.write(chunk)
                 stats.bytes += len(chunk)
                 try:
-                    frames = decoder.feed_frames(chunk)
+                    completed: list[Any] = feed(chunk)
                 except EventStreamError as exc:
                     raise self._corrupt_error(exc, chunk) from exc
-                for frame in frames:
-                    stats.frames += 1
-                    yield TimedFrame(frame, now)
+                if completed:
+                    stats.frames += len(completed)
+                    yield completed, now
                 if self._deadline is not None and self._clock() >= self._deadline:
                     raise ReadTimeoutError(
                         f"{self._operation_name}: the stream's total deadline of "
@@ -315,9 +318,10 @@ class EventStream:
         This is the debugging view: in-stream exceptions are yielded, not raised; transport and
         framing failures still raise.
         """
-        for timed in self._raw_frames():
-            self._count_event(timed.received_at)
-            yield timed
+        for frames, now in self._batches(True):
+            for frame in frames:
+                self._count_event(now)
+                yield TimedFrame(frame, now)
 
     def iter_messages(self) -> Iterator[Message]:
         """Every decoded :class:`eventstream.Message`, exception messages included."""
@@ -336,29 +340,43 @@ class EventStream:
     def _events(self) -> Iterator[dict[str, Any]]:
         op = self._operation_name
         stats = self.stats
-        for timed in self._raw_frames():
-            message = timed.frame.message
-            headers = message.headers
-            if (
-                headers.get(":message-type") == "event"
-                and headers.get(":event-type") == "PayloadPart"
-            ):
-                # The fast path for nearly every frame of a response.
+        times = stats.event_times
+        payload_headers: object = None  # the decoder shares one Headers object per header block
+        for messages, now in self._batches(False):
+            for message in messages:
+                headers = message.headers
+                if headers is not payload_headers:
+                    if (
+                        headers.get(":message-type") == "event"
+                        and headers.get(":event-type") == "PayloadPart"
+                    ):
+                        payload_headers = headers
+                    else:
+                        event = self._other_event(op, message)
+                        if event is None:
+                            continue
+                        self._count_event(now)
+                        yield event
+                        continue
+                # The fast path, taken by nearly every frame of a response.
                 payload = message.payload
-                event: dict[str, Any] | None = {"PayloadPart": {"Bytes": payload}}
                 stats.payload_bytes += len(payload)
-            else:
-                error = _operations.stream_error(op, message, response_metadata=self._metadata)
-                if error is not None:
-                    error.bytes_received = stats.bytes  # type: ignore[attr-defined]
-                    error.events = stats.events  # type: ignore[attr-defined]
-                    raise error
-                event = _operations.event_to_dict(message, op)
-            if event is None:
-                logger.debug("skipping an event of unknown type: %r", dict(headers))
-                continue
-            self._count_event(timed.received_at)
-            yield event
+                if stats.time_to_first_event is None:
+                    stats.time_to_first_event = now
+                stats.events += 1
+                times.append(now)
+                yield {"PayloadPart": {"Bytes": payload}}
+
+    def _other_event(self, op: str, message: Message) -> dict[str, Any] | None:
+        error = _operations.stream_error(op, message, response_metadata=self._metadata)
+        if error is not None:
+            error.bytes_received = self.stats.bytes  # type: ignore[attr-defined]
+            error.events = self.stats.events  # type: ignore[attr-defined]
+            raise error
+        event = _operations.event_to_dict(message, op)
+        if event is None:
+            logger.debug("skipping an event of unknown type: %r", dict(message.headers))
+        return event
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._events()

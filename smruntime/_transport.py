@@ -49,7 +49,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, Union, cast
+from typing import Any, Callable, Optional, Protocol, TypeVar, Union, cast
 
 from smruntime._http import HttpHeaders, HttpRequest, HttpResponse
 from smruntime._redact import redact_url
@@ -166,6 +166,85 @@ def _root_reason(exc: BaseException) -> str:
     return f"{type(best).__name__}: {text}" if text != type(best).__name__ else text
 
 
+# The errors both transports raise, built in one place so their messages stay alike.
+
+
+def _invalid_request(exc: BaseException, url: str) -> TransportError:
+    return TransportError(f"invalid request: {_root_reason(exc)}", url=url, request_sent=False)
+
+
+def _not_connected(what: str, exc: BaseException, url: str) -> EndpointConnectionError:
+    return EndpointConnectionError(f"{what}: {_root_reason(exc)}", url=url, request_sent=False)
+
+
+def _connect_timeout(where: str, timeouts: Timeouts, url: str) -> ConnectTimeoutError:
+    return ConnectTimeoutError(
+        f"connecting to {where} timed out after {_fmt_timeout(timeouts.connect)}",
+        url=url,
+        request_sent=False,
+    )
+
+
+def _first_byte_timeout(
+    hostport: str, timeouts: Timeouts, elapsed: float, url: str
+) -> ReadTimeoutError:
+    return ReadTimeoutError(
+        f"no response from {hostport} within the read timeout of "
+        f"{_fmt_timeout(timeouts.read)} (waited {elapsed:.2f} s for the status line)",
+        phase="first-byte",
+        timeout=timeouts.read,
+        elapsed=elapsed,
+        url=url,
+    )
+
+
+def _closed_before_response(hostport: str, exc: BaseException, url: str) -> ConnectionClosedError:
+    return ConnectionClosedError(
+        f"the connection to {hostport} closed before the response arrived: {_root_reason(exc)}",
+        url=url,
+    )
+
+
+_C = TypeVar("_C", bound="_Closing")
+
+
+class _Closing:
+    """``with`` support for the transports and responses: ``close()`` on exit."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _PooledTransport(_Closing):
+    """The options and checks both transports share; ``_open_pool`` sets up the rest."""
+
+    def __init__(
+        self,
+        *,
+        verify: bool | str = True,
+        proxies: Mapping[str, str] | None = None,
+        max_pool_connections: int = 10,
+        client_cert: ClientCert = None,
+    ) -> None:
+        _check_verify(verify)
+        self._verify = verify
+        self._proxies = None if proxies is None else dict(proxies)
+        self._client_cert = client_cert
+        self._open_pool(max_pool_connections)
+
+    def _open_pool(self, max_pool_connections: int) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(verify={self._verify!r})"
+
+
 def _socket_of(raw: http.client.HTTPResponse) -> Any:
     """The socket under an http.client response (its buffered reader's ``SocketIO``)."""
     fp = getattr(raw, "fp", None)
@@ -177,7 +256,7 @@ def _headers_of(raw: http.client.HTTPResponse) -> HttpHeaders:
     return HttpHeaders([(str(k), str(v)) for k, v in raw.msg.items()])
 
 
-class _Response:
+class _Response(_Closing):
     """An :class:`HttpResponse` over an ``http.client`` response (both transports).
 
     ``release(reusable)`` is called exactly once: with True when the body was read to its end
@@ -353,12 +432,6 @@ class _Response:
         except Exception:  # noqa: BLE001
             pass
 
-    def __enter__(self) -> _Response:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
 
 def _finish_send(response: _Response, stream: bool) -> HttpResponse:
     if not stream:
@@ -373,36 +446,22 @@ def _finish_send(response: _Response, stream: bool) -> HttpResponse:
 # requests
 
 
-class RequestsTransport:
+class RequestsTransport(_PooledTransport):
     """A pooled ``requests`` transport; ``send`` may be called from many threads at once.
 
     ``client_cert`` is a PEM file, or a ``(cert, key)`` pair, for mutual TLS.
     """
 
-    def __init__(
-        self,
-        *,
-        verify: bool | str = True,
-        proxies: Mapping[str, str] | None = None,
-        max_pool_connections: int = 10,
-        client_cert: ClientCert = None,
-    ) -> None:
+    def _open_pool(self, max_pool_connections: int) -> None:
         import requests
         import requests.adapters
 
-        _check_verify(verify)
         self._requests = requests
-        self._verify = verify
-        self._proxies = None if proxies is None else dict(proxies)
-        self._cert = client_cert
         self._adapter = requests.adapters.HTTPAdapter(
             pool_connections=max(10, max_pool_connections),
             pool_maxsize=max_pool_connections,
             max_retries=0,
         )
-
-    def __repr__(self) -> str:
-        return f"RequestsTransport(verify={self._verify!r})"
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         if self._proxies is not None:
@@ -439,9 +498,7 @@ class RequestsTransport:
             prep = self._prepare(request)
             proxies = self._proxies_for(request.url)
         except (ValueError, exc_mod.RequestException) as exc:
-            raise TransportError(
-                f"invalid request: {_root_reason(exc)}", url=url, request_sent=False
-            ) from exc
+            raise _invalid_request(exc, url) from exc
         hostport = _fmt_hostport(host, port)
         start = time.monotonic()
         try:
@@ -450,62 +507,31 @@ class RequestsTransport:
                 stream=True,
                 timeout=cast(Any, (timeouts.connect, timeouts.read)),
                 verify=self._verify,
-                cert=self._cert,
+                cert=self._client_cert,
                 proxies=proxies,
             )
         except exc_mod.ConnectTimeout as exc:
-            raise ConnectTimeoutError(
-                f"connecting to {hostport} timed out after {_fmt_timeout(timeouts.connect)}",
-                url=url,
-                request_sent=False,
-            ) from exc
+            raise _connect_timeout(hostport, timeouts, url) from exc
         except exc_mod.ProxyError as exc:
-            raise EndpointConnectionError(
-                f"could not connect to {hostport} through the proxy: {_root_reason(exc)}",
-                url=url,
-                request_sent=False,
+            raise _not_connected(
+                f"could not connect to {hostport} through the proxy", exc, url
             ) from exc
         except exc_mod.SSLError as exc:
-            raise EndpointConnectionError(
-                f"TLS handshake with {hostport} failed: {_root_reason(exc)}",
-                url=url,
-                request_sent=False,
-            ) from exc
+            raise _not_connected(f"TLS handshake with {hostport} failed", exc, url) from exc
         except exc_mod.ReadTimeout as exc:
             elapsed = time.monotonic() - start
-            raise ReadTimeoutError(
-                f"no response from {hostport} within the read timeout of "
-                f"{_fmt_timeout(timeouts.read)} (waited {elapsed:.2f} s for the status line)",
-                phase="first-byte",
-                timeout=timeouts.read,
-                elapsed=elapsed,
-                url=url,
-            ) from exc
+            raise _first_byte_timeout(hostport, timeouts, elapsed, url) from exc
         except exc_mod.ConnectionError as exc:
             reason = exc.args[0] if exc.args else None
             if _is_urllib3_connect_failure(reason):
-                raise EndpointConnectionError(
-                    f"could not connect to {hostport}: {_root_reason(exc)}",
-                    url=url,
-                    request_sent=False,
-                ) from exc
-            raise ConnectionClosedError(
-                f"the connection to {hostport} closed before the response arrived: "
-                f"{_root_reason(exc)}",
-                url=url,
-            ) from exc
+                raise _not_connected(f"could not connect to {hostport}", exc, url) from exc
+            raise _closed_before_response(hostport, exc, url) from exc
         except ValueError as exc:
             # e.g. a header value that is not latin-1 (raised while writing the request).
-            raise TransportError(
-                f"invalid request: {_root_reason(exc)}", url=url, request_sent=False
-            ) from exc
+            raise _invalid_request(exc, url) from exc
         except (exc_mod.RequestException, OSError) as exc:
             # e.g. an unreadable CA bundle or client certificate (OSError from requests).
-            raise EndpointConnectionError(
-                f"could not send the request to {hostport}: {_root_reason(exc)}",
-                url=url,
-                request_sent=False,
-            ) from exc
+            raise _not_connected(f"could not send the request to {hostport}", exc, url) from exc
         raw = resp.raw
         httplib_resp = getattr(raw, "_fp", None)
         if not isinstance(httplib_resp, http.client.HTTPResponse):  # pragma: no cover
@@ -527,12 +553,6 @@ class RequestsTransport:
     def close(self) -> None:
         """Close every pooled connection."""
         self._adapter.close()
-
-    def __enter__(self) -> RequestsTransport:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _is_urllib3_connect_failure(reason: object) -> bool:
@@ -588,36 +608,22 @@ def _is_dropped(conn: http.client.HTTPConnection) -> bool:
 _PoolKey = tuple[str, str, int, Optional[str]]
 
 
-class StdlibTransport:
+class StdlibTransport(_PooledTransport):
     """An ``http.client`` transport with a keep-alive pool; ``send`` is thread-safe.
 
     ``max_pool_connections`` caps the idle connections kept per (scheme, host, port, proxy);
     more may be open at once, the extra ones are closed when released.
     """
 
-    def __init__(
-        self,
-        *,
-        verify: bool | str = True,
-        proxies: Mapping[str, str] | None = None,
-        max_pool_connections: int = 10,
-        client_cert: ClientCert = None,
-    ) -> None:
-        _check_verify(verify)
-        self._verify = verify
-        self._client_cert = client_cert
+    def _open_pool(self, max_pool_connections: int) -> None:
         # Built on first HTTPS use: loading the CA store costs tens of ms at start-up.
         self._ssl_ctx: ssl.SSLContext | None = None
-        if client_cert is not None or isinstance(verify, str):
+        if self._client_cert is not None or isinstance(self._verify, str):
             # A bad bundle or certificate path should fail here, not on the first request.
-            self._ssl_ctx = _make_ssl_context(verify, client_cert)
-        self._proxies = None if proxies is None else dict(proxies)
+            self._ssl_ctx = _make_ssl_context(self._verify, self._client_cert)
         self._max_idle = max(0, max_pool_connections)
         self._lock = threading.Lock()
         self._idle: dict[_PoolKey, list[http.client.HTTPConnection]] = {}
-
-    def __repr__(self) -> str:
-        return f"StdlibTransport(verify={self._verify!r})"
 
     @property
     def _ssl_context(self) -> ssl.SSLContext:
@@ -694,29 +700,18 @@ class StdlibTransport:
             else:
                 conn = http.client.HTTPConnection(p_host, p_port, timeout=timeouts.connect)
         via = f" through proxy {_fmt_hostport(*_host_port(proxy)[1:])}" if proxy else ""
+        where = f"{hostport}{via}"
         try:
             conn.connect()
         except socket.timeout as exc:
             conn.close()
-            raise ConnectTimeoutError(
-                f"connecting to {hostport}{via} timed out after {_fmt_timeout(timeouts.connect)}",
-                url=url,
-                request_sent=False,
-            ) from exc
+            raise _connect_timeout(where, timeouts, url) from exc
         except (ssl.SSLError, ssl.CertificateError) as exc:
             conn.close()
-            raise EndpointConnectionError(
-                f"TLS handshake with {hostport}{via} failed: {_root_reason(exc)}",
-                url=url,
-                request_sent=False,
-            ) from exc
+            raise _not_connected(f"TLS handshake with {where} failed", exc, url) from exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
             conn.close()
-            raise EndpointConnectionError(
-                f"could not connect to {hostport}{via}: {_root_reason(exc)}",
-                url=url,
-                request_sent=False,
-            ) from exc
+            raise _not_connected(f"could not connect to {where}", exc, url) from exc
         return conn
 
     # -- send ---------------------------------------------------------------------------------
@@ -728,9 +723,7 @@ class StdlibTransport:
             scheme, host, port = _host_port(request.url)
             parts = urllib.parse.urlsplit(request.url)
         except ValueError as exc:
-            raise TransportError(
-                f"invalid request: {_root_reason(exc)}", url=url, request_sent=False
-            ) from exc
+            raise _invalid_request(exc, url) from exc
         hostport = _fmt_hostport(host, port)
         proxy = self._proxy_for(scheme, host)
         key: _PoolKey = (scheme, host, port, proxy)
@@ -766,9 +759,7 @@ class StdlibTransport:
                 ) from exc
             except ValueError as exc:
                 conn.close()
-                raise TransportError(
-                    f"invalid request: {_root_reason(exc)}", url=url, request_sent=False
-                ) from exc
+                raise _invalid_request(exc, url) from exc
 
         start = time.monotonic()
         try:
@@ -776,21 +767,10 @@ class StdlibTransport:
         except socket.timeout as exc:
             elapsed = time.monotonic() - start
             conn.close()
-            raise ReadTimeoutError(
-                f"no response from {hostport} within the read timeout of "
-                f"{_fmt_timeout(timeouts.read)} (waited {elapsed:.2f} s for the status line)",
-                phase="first-byte",
-                timeout=timeouts.read,
-                elapsed=elapsed,
-                url=url,
-            ) from exc
+            raise _first_byte_timeout(hostport, timeouts, elapsed, url) from exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
             conn.close()
-            raise ConnectionClosedError(
-                f"the connection to {hostport} closed before the response arrived: "
-                f"{_root_reason(exc)}",
-                url=url,
-            ) from exc
+            raise _closed_before_response(hostport, exc, url) from exc
 
         used = conn
 
@@ -836,12 +816,6 @@ class StdlibTransport:
             self._idle.clear()
         for conn in idle:
             conn.close()
-
-    def __enter__(self) -> StdlibTransport:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _default_host(scheme: str, netloc: str) -> str:

@@ -261,6 +261,36 @@ def _decode_line(
         raise RecordError(f"unknown encoding {encoding!r}: {exc}") from None
 
 
+class _LineRecords(_Decoder[T]):
+    """A decoder that reads its records line by line: each subclass handles one line in
+    ``_on_line``; a final line without its terminator is handed over at ``close()``."""
+
+    def __init__(
+        self, encoding: str, errors: str, max_record_bytes: int, *, universal: bool = False
+    ) -> None:
+        super().__init__(max_record_bytes)
+        self.encoding = encoding
+        self.errors = errors
+        self._split = _Splitter(max_record_bytes, universal=universal)
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for the current unterminated line."""
+        return self._split.pending
+
+    def _on_line(self, line: bytes, lineno: int, offset: int, final: bool, out: list[T]) -> None:
+        raise NotImplementedError
+
+    def _feed(self, data: bytes, out: list[T]) -> None:
+        for line, lineno, offset in self._split.lines(data):
+            self._on_line(line, lineno, offset, False, out)
+
+    def _close(self, out: list[T]) -> None:
+        rest = self._split.rest()
+        if rest is not None:
+            self._on_line(*rest, True, out)
+
+
 # ----------------------------------------------------------------------------------- raw / text
 
 
@@ -337,7 +367,7 @@ class TextDecoder(_Decoder[str]):
 # ---------------------------------------------------------------------------------------- lines
 
 
-class LineDecoder(_Decoder[str]):
+class LineDecoder(_LineRecords[str]):
     """Text lines split on ``\\n``; one trailing ``\\r`` is stripped (``\\r\\n`` line ends).
 
     Empty lines are delivered as ``""``. A final line without a newline is delivered by
@@ -353,31 +383,15 @@ class LineDecoder(_Decoder[str]):
         errors: str = "strict",
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
-        super().__init__(max_record_bytes)
+        super().__init__(encoding, errors, max_record_bytes)
         self.keepends = keepends
-        self.encoding = encoding
-        self.errors = errors
-        self._split = _Splitter(max_record_bytes, universal=False)
 
-    @property
-    def pending(self) -> int:
-        """Bytes held for the current unterminated line."""
-        return self._split.pending
-
-    def _text(self, line: bytes, lineno: int, offset: int, final: bool) -> str:
+    def _on_line(self, line: bytes, lineno: int, offset: int, final: bool, out: list[str]) -> None:
         text = _decode_line(line, lineno, offset, self.encoding, self.errors, final)
         if self.keepends:
-            return text if final else text + "\n"
-        return text[:-1] if text.endswith("\r") else text
-
-    def _feed(self, data: bytes, out: list[str]) -> None:
-        for line, lineno, offset in self._split.lines(data):
-            out.append(self._text(line, lineno, offset, False))
-
-    def _close(self, out: list[str]) -> None:
-        rest = self._split.rest()
-        if rest is not None:
-            out.append(self._text(*rest, True))
+            out.append(text if final else text + "\n")
+        else:
+            out.append(text[:-1] if text.endswith("\r") else text)
 
 
 # ----------------------------------------------------------------------------------------- JSON
@@ -413,7 +427,7 @@ def _json_failure(
     )
 
 
-class JsonLinesDecoder(_Decoder[Any]):
+class JsonLinesDecoder(_LineRecords[Any]):
     """JSON lines (``application/jsonlines``): one JSON value per line.
 
     Blank lines are skipped; several values back to back on one line (``{...}{...}``) are all
@@ -428,17 +442,9 @@ class JsonLinesDecoder(_Decoder[Any]):
         errors: str = "strict",
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
-        super().__init__(max_record_bytes)
-        self.encoding = encoding
-        self.errors = errors
-        self._split = _Splitter(max_record_bytes, universal=False)
+        super().__init__(encoding, errors, max_record_bytes)
 
-    @property
-    def pending(self) -> int:
-        """Bytes held for the current unterminated line."""
-        return self._split.pending
-
-    def _parse(self, line: bytes, lineno: int, offset: int, final: bool, out: list[Any]) -> None:
+    def _on_line(self, line: bytes, lineno: int, offset: int, final: bool, out: list[Any]) -> None:
         if lineno == 1 and line.startswith(_BOM):
             line = line[3:]
         text = _decode_line(line, lineno, offset, self.encoding, self.errors, final)
@@ -450,15 +456,6 @@ class JsonLinesDecoder(_Decoder[Any]):
             ) from None
         except RecursionError:
             raise RecordError(f"line {lineno} at byte offset {offset} nests too deeply") from None
-
-    def _feed(self, data: bytes, out: list[Any]) -> None:
-        for line, lineno, offset in self._split.lines(data):
-            self._parse(line, lineno, offset, False, out)
-
-    def _close(self, out: list[Any]) -> None:
-        rest = self._split.rest()
-        if rest is not None:
-            self._parse(*rest, True, out)
 
 
 class JsonDocumentDecoder(_Decoder[Any]):
@@ -548,7 +545,7 @@ class SSEEvent:
             raise RecordError("SSE event data nests too deeply") from None
 
 
-class SSEDecoder(_Decoder[SSEEvent]):
+class SSEDecoder(_LineRecords[SSEEvent]):
     """Server-Sent Events (``text/event-stream``) per the WHATWG parsing rules.
 
     Lines end with ``\\n``, ``\\r\\n`` or ``\\r`` (also when split across parts); ``field:value``
@@ -567,10 +564,7 @@ class SSEDecoder(_Decoder[SSEEvent]):
         errors: str = "strict",
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
-        super().__init__(max_record_bytes)
-        self.encoding = encoding
-        self.errors = errors
-        self._split = _Splitter(max_record_bytes, universal=True)
+        super().__init__(encoding, errors, max_record_bytes, universal=True)
         self.comments = 0
         self.done = False
         self.last_event_id: Optional[str] = None
@@ -580,11 +574,6 @@ class SSEDecoder(_Decoder[SSEEvent]):
         self._event: Optional[str] = None
         self._id: Optional[str] = None
         self._retry: Optional[int] = None
-
-    @property
-    def pending(self) -> int:
-        """Bytes held for the current unterminated line."""
-        return self._split.pending
 
     def _dispatch(self, out: list[SSEEvent]) -> None:
         if self._data:
@@ -598,7 +587,7 @@ class SSEDecoder(_Decoder[SSEEvent]):
         self._id = None
         self._retry = None
 
-    def _line(
+    def _on_line(
         self, line: bytes, lineno: int, offset: int, final: bool, out: list[SSEEvent]
     ) -> None:
         if not line:
@@ -633,14 +622,8 @@ class SSEDecoder(_Decoder[SSEEvent]):
             self._retry = int(value)
             self.retry = self._retry
 
-    def _feed(self, data: bytes, out: list[SSEEvent]) -> None:
-        for line, lineno, offset in self._split.lines(data):
-            self._line(line, lineno, offset, False, out)
-
     def _close(self, out: list[SSEEvent]) -> None:
-        rest = self._split.rest()
-        if rest is not None:
-            self._line(*rest, True, out)
+        super()._close(out)
         self._dispatch(out)
 
 

@@ -121,6 +121,11 @@ TGI_UTF8 = StreamSample(
 )
 
 
+def _choice(delta: dict[str, Any], finish: Optional[str] = None, **extra: Any) -> Any:
+    """One streamed OpenAI-style chat choice (``choices[0]`` of a chunk)."""
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish, **extra}
+
+
 def _chat_chunk(content: Optional[str], *, finish: Optional[str] = None, role: bool = True) -> Any:
     delta: dict[str, Any] = {}
     if role:
@@ -133,7 +138,7 @@ def _chat_chunk(content: Optional[str], *, finish: Optional[str] = None, role: b
         "created": 1735000000,
         "model": "tgi",
         "system_fingerprint": "2.4.0-sha-0000000",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "choices": [_choice(delta, finish)],
         "usage": None,
     }
 
@@ -226,27 +231,13 @@ LMI_CHAT = StreamSample(
                 "id": "chatcmpl-0",
                 "object": "chat.completion.chunk",
                 "created": 1712792433,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"content": " Oh", "role": "assistant"},
-                        "logprobs": None,
-                        "finish_reason": None,
-                    }
-                ],
+                "choices": [_choice({"content": " Oh", "role": "assistant"})],
             },
             {
                 "id": "chatcmpl-0",
                 "object": "chat.completion.chunk",
                 "created": 1712792433,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"content": " hi"},
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                    }
-                ],
+                "choices": [_choice({"content": " hi"}, "stop")],
             },
         ]
     ),
@@ -273,47 +264,10 @@ VLLM_CHAT = StreamSample(
     content_type="text/event-stream; charset=utf-8",
     body=_sse(
         [
-            _vllm(
-                [
-                    {
-                        "index": 0,
-                        "delta": {"role": "assistant", "content": ""},
-                        "logprobs": None,
-                        "finish_reason": None,
-                    }
-                ]
-            ),
-            _vllm(
-                [
-                    {
-                        "index": 0,
-                        "delta": {"content": "Hello"},
-                        "logprobs": None,
-                        "finish_reason": None,
-                    }
-                ]
-            ),
-            _vllm(
-                [
-                    {
-                        "index": 0,
-                        "delta": {"content": " there"},
-                        "logprobs": None,
-                        "finish_reason": None,
-                    }
-                ]
-            ),
-            _vllm(
-                [
-                    {
-                        "index": 0,
-                        "delta": {},
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                        "stop_reason": None,
-                    }
-                ]
-            ),
+            _vllm([_choice({"role": "assistant", "content": ""})]),
+            _vllm([_choice({"content": "Hello"})]),
+            _vllm([_choice({"content": " there"})]),
+            _vllm([_choice({}, "stop", stop_reason=None)]),
             _vllm([], usage={"prompt_tokens": 21, "completion_tokens": 14, "total_tokens": 35}),
         ],
         space=True,
@@ -324,28 +278,21 @@ VLLM_CHAT = StreamSample(
     text="Hello there",
 )
 
+
+def _completion(text: str, finish: Optional[str] = None) -> Any:
+    return {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "choices": [{"index": 0, "text": text, "finish_reason": finish}],
+    }
+
+
 # --- §2.5 vLLM completions endpoint: choices[0].text, CRLF line ends
 VLLM_COMPLETION = StreamSample(
     name="vllm-completion-crlf",
     content_type="text/event-stream",
     body=_sse(
-        [
-            {
-                "id": "cmpl-1",
-                "object": "text_completion",
-                "choices": [{"index": 0, "text": "Once", "finish_reason": None}],
-            },
-            {
-                "id": "cmpl-1",
-                "object": "text_completion",
-                "choices": [{"index": 0, "text": " upon", "finish_reason": None}],
-            },
-            {
-                "id": "cmpl-1",
-                "object": "text_completion",
-                "choices": [{"index": 0, "text": "", "finish_reason": "length"}],
-            },
-        ],
+        [_completion("Once"), _completion(" upon"), _completion("", "length")],
         space=True,
         done=True,
         eol="\r\n",
@@ -408,9 +355,7 @@ VLLM_ERROR = StreamSample(
     content_type="text/event-stream",
     body=_sse(
         [
-            _vllm(
-                [{"index": 0, "delta": {"content": "Hi"}, "logprobs": None, "finish_reason": None}]
-            ),
+            _vllm([_choice({"content": "Hi"})]),
             {
                 "error": {
                     "message": "context length exceeded",

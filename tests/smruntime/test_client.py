@@ -580,3 +580,56 @@ def test_repr_and_errors_hold_no_secret() -> None:
     assert secret not in repr(client)
     assert secret not in str(info.value)
     assert secret not in repr(info.value.response)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_connection_reset_mid_stream(transport: str) -> None:
+    frame = part(b"second")
+    with ScriptedServer(lambda r: stream_reply(part(b"a"), frame[:9], Cut(reset=True))) as srv:
+        with pytest.raises(IncompleteStreamError):
+            list(stream(make_client(srv.url, transport)))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_abandoned_stream_is_closed(transport: str) -> None:
+    import gc
+
+    def endless() -> Iterator[bytes | Pause]:
+        for _ in range(2000):
+            yield part(b"token ")
+            yield Pause(0.005)
+
+    with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
+        body = stream(make_client(srv.url, transport))
+        next(iter(body))
+        del body
+        gc.collect()
+        assert srv.disconnects.wait(5), "an abandoned stream kept its connection"
+
+
+def test_debug_log_holds_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    secret, token = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLETOKEN"
+    replies = iter(
+        [
+            json_error(403, "InvalidSignatureException", "The request signature does not match"),
+        ]
+    )
+    with ScriptedServer(lambda r: next(replies)) as srv:
+        client = Client(
+            region_name="us-east-1",
+            endpoint_url=srv.url,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            transport="stdlib",
+            environ={},
+        )
+        _open_clients.append(client)
+        with caplog.at_level("DEBUG", logger="smruntime"):
+            with pytest.raises(ClientError):
+                client.invoke_endpoint(EndpointName="e", Body=b"x")
+    signature = srv.requests[0].headers["authorization"].rsplit("Signature=", 1)[1]
+    text = caplog.text
+    assert "canonical request" in text  # the signature mismatch is explained at debug level
+    for value in (secret, token, signature):
+        assert value not in text
