@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import struct
-import uuid
+import sys
 from datetime import datetime, timedelta, timezone
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from eventstream.exceptions import EncodeError, InvalidHeader
 
@@ -22,8 +22,24 @@ __all__ = [
     "header_type",
 ]
 
-HeaderValue = Union[str, bytes, bool, int, datetime, uuid.UUID]
-"""A decoded header value (``Int8``/``Int16``/``Int64`` are ``int`` subclasses)."""
+if TYPE_CHECKING:
+    import uuid
+
+    HeaderValue = Union[str, bytes, bool, int, datetime, uuid.UUID]
+    """A decoded header value (``Int8``/``Int16``/``Int64`` are ``int`` subclasses)."""
+
+
+def __getattr__(name: str) -> Any:
+    # ``HeaderValue`` is built on first access: it needs ``uuid``, whose import costs a couple
+    # of milliseconds that a client start-up should not pay (uuid headers are rare).
+    if name == "HeaderValue":
+        import uuid
+
+        value = Union[str, bytes, bool, int, datetime, uuid.UUID]
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MAX_HEADER_NAME_BYTES = 255
 MAX_HEADER_VALUE_BYTES = 32767
@@ -109,7 +125,9 @@ def header_type(value: object) -> int | None:
         return 7
     if isinstance(value, datetime):
         return 8
-    if isinstance(value, uuid.UUID):
+    # A UUID instance implies that ``uuid`` is imported; if it is not, ``value`` is none.
+    uuid_module = sys.modules.get("uuid")
+    if uuid_module is not None and isinstance(value, uuid_module.UUID):
         return 9
     return None
 
@@ -308,6 +326,8 @@ def decode_headers(
                         offset=base + start,
                     ) from None
             else:
+                import uuid
+
                 value = uuid.UUID(bytes=bytes(block[pos : pos + 16]))
             pos += width
         if name in result:

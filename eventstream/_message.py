@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, NoReturn, Union
 
-from eventstream._headers import HeaderValue, header_type
+from eventstream._headers import header_type
+
+if TYPE_CHECKING:
+    from eventstream._headers import HeaderValue
 
 __all__ = ["Headers", "HeadersInput", "Message"]
 
-HeadersInput = Union[Mapping[str, HeaderValue], Iterable[tuple[str, HeaderValue]]]
+# "HeaderValue" is a string here: its runtime value needs ``uuid``, imported only on demand.
+HeadersInput = Union[Mapping[str, "HeaderValue"], Iterable[tuple[str, "HeaderValue"]]]
 
 
-class Headers(Mapping[str, HeaderValue]):
+class Headers(Mapping[str, "HeaderValue"]):
     """Read-only, ordered mapping of header name to value, in wire order.
 
     Built from a mapping or from ``(name, value)`` pairs (a repeated name is a ``ValueError``).
@@ -87,16 +90,16 @@ class Headers(Mapping[str, HeaderValue]):
         return (Headers, (list(self._d.items()),))
 
 
-@dataclass(frozen=True, init=False)
 class Message:
     """One event-stream message: ordered ``headers`` and a ``payload`` of bytes.
 
     ``headers`` may be given as a mapping or ``(name, value)`` pairs and is stored as
     :class:`Headers`; ``payload`` may be any bytes-like object and is stored as ``bytes``.
-    Values are only checked by :func:`eventstream.encode`.
+    Values are only checked by :func:`eventstream.encode`. Immutable (assigning a field raises
+    ``AttributeError``), hashable, and equal to a message with equal headers and payload.
     """
 
-    # No class-level defaults (they would clash with __slots__); __init__ supplies them.
+    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
     __slots__ = ("headers", "payload")
 
     headers: Headers
@@ -110,8 +113,22 @@ class Message:
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "payload", payload)
 
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.headers, self.payload) == (other.headers, other.payload)
+
+    def __hash__(self) -> int:
+        return hash((self.headers, self.payload))
+
     def __reduce__(self) -> tuple[Any, ...]:
-        # Frozen + slots: rebuild through __init__ rather than setattr on a frozen instance.
+        # Immutable + slots: rebuild through __init__ rather than setattr on a frozen instance.
         return (Message, (self.headers, self.payload))
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from typing import Any, NoReturn, Optional
 
 
 def mask(value: str | None, keep: int = 4) -> str:
@@ -15,23 +15,60 @@ def mask(value: str | None, keep: int = 4) -> str:
     return value[:keep] + "*" * 4
 
 
-@dataclass(frozen=True)
 class Credentials:
-    """AWS credentials. The repr masks the access key id and hides the secret and the token."""
+    """AWS credentials. The repr masks the access key id and hides the secret and the token.
+
+    Immutable (assigning a field raises ``AttributeError``), hashable, and equal to credentials
+    with the same four fields.
+    """
+
+    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
+    __slots__ = ("__weakref__", "access_key_id", "expiration", "secret_access_key", "session_token")
 
     access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    expiration: _dt.datetime | None = None
+    secret_access_key: str
+    session_token: str | None
+    expiration: _dt.datetime | None
     """When temporary credentials stop working (timezone-aware), or ``None`` if they do not."""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.access_key_id, str) or not self.access_key_id:
+    def __init__(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        session_token: Optional[str] = None,
+        expiration: Optional[_dt.datetime] = None,
+    ) -> None:
+        if not isinstance(access_key_id, str) or not access_key_id:
             raise ValueError("Credentials: access_key_id must be a non-empty string")
-        if not isinstance(self.secret_access_key, str) or not self.secret_access_key:
+        if not isinstance(secret_access_key, str) or not secret_access_key:
             raise ValueError("Credentials: secret_access_key must be a non-empty string")
-        if self.expiration is not None and self.expiration.tzinfo is None:
+        if expiration is not None and expiration.tzinfo is None:
             raise ValueError("Credentials: expiration must be timezone-aware")
+        setter = object.__setattr__
+        setter(self, "access_key_id", access_key_id)
+        setter(self, "secret_access_key", secret_access_key)
+        setter(self, "session_token", session_token)
+        setter(self, "expiration", expiration)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.access_key_id, self.secret_access_key, self.session_token, self.expiration)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, self._fields())
 
     def get(self) -> Credentials:
         """Return these credentials (the same call as ``RefreshableCredentials.get``)."""

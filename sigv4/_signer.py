@@ -9,12 +9,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import hmac
-import re
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, NoReturn, Protocol, Union
 from urllib.parse import unquote
 
 from sigv4._canonical import (
@@ -64,14 +62,27 @@ class _HasGet(Protocol):
 
 CredentialsLike = Union[Credentials, _HasGet]
 
-_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_SCOPE_PART = re.compile(r"[A-Za-z0-9\-_.]+")
-_FOLD = re.compile(r"[ \t]+")
-_BAD_AKID = re.compile(r"[\s/,]")
+# Character sets checked with ``not value.strip(chars)`` (true iff every character is in
+# ``chars``) rather than regular expressions, which would be compiled at import.
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_METHOD_CHARS = "!#$%&'*+-.^_`|~" + _ALNUM  # an HTTP token (RFC 9110)
+_SCOPE_CHARS = "-_." + _ALNUM
+_HEX_LOWER = "0123456789abcdef"
 _valid_scope_parts: set[str] = set()
 
+_SIGNED_REQUEST_FIELDS = (
+    "method",
+    "url",
+    "headers",
+    "body",
+    "canonical_request",
+    "string_to_sign",
+    "signature",
+    "signed_headers",
+    "payload_hash",
+)
 
-@dataclass(frozen=True, repr=False, init=False)
+
 class SignedRequest:
     """A signed request: what to send plus the intermediates (for debugging signature mismatches).
 
@@ -80,7 +91,11 @@ class SignedRequest:
     ``X-Amz-Security-Token`` (if the credentials have a token), ``X-Amz-Content-Sha256`` (if asked)
     and ``Authorization``. The repr hides the signature, the Authorization value and the token;
     ``canonical_request`` holds the token in clear (use :meth:`masked_canonical_request` to log).
+    Immutable: assigning a field raises ``AttributeError``.
     """
+
+    # No __slots__: one ``__dict__`` update is twice as fast as nine slot stores, and signing is
+    # hot. ``__setattr__`` below still refuses assignments.
 
     method: str
     url: str
@@ -104,7 +119,6 @@ class SignedRequest:
         signed_headers: str,
         payload_hash: str,
     ) -> None:
-        # One dict update instead of nine frozen-dataclass setattr calls (signing is hot).
         self.__dict__.update(
             method=method,
             url=url,
@@ -116,6 +130,26 @@ class SignedRequest:
             signed_headers=signed_headers,
             payload_hash=payload_hash,
         )
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _SIGNED_REQUEST_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())  # a TypeError (``headers`` is a list), as it always was
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, self._fields())
 
     @property
     def authorization(self) -> str:
@@ -285,7 +319,7 @@ _methods: dict[str, str] = {}
 def _method(method: object) -> str:
     if type(method) is str and method in _methods:
         return _methods[method]
-    if not isinstance(method, str) or _METHOD.fullmatch(method) is None:
+    if not isinstance(method, str) or not method or method.strip(_METHOD_CHARS):
         shown = method[:16] if isinstance(method, str) else type(method).__name__
         raise SigningError(f"invalid HTTP method {shown!r}")
     if len(_methods) < 64:
@@ -317,7 +351,7 @@ class _Scoped:
         self.scope = f"{datestamp}/{region}/{service}/{_TERMINATOR}"
         self.auth_prefix = f"{ALGORITHM} Credential={akid}/{self.scope}, "
         self.token = _token(creds)
-        self.token_folded = "" if self.token is None else _FOLD.sub(" ", self.token.strip(" \t"))
+        self.token_folded = "" if self.token is None else _fold_blanks(self.token)
         self.key = _key_state(creds.secret_access_key, datestamp, region, service)
 
 
@@ -345,7 +379,7 @@ def _scoped(creds: Credentials, datestamp: str, region: str, service: str) -> _S
 def _scope_part(what: str, value: object) -> str:
     if type(value) is str and value in _valid_scope_parts:
         return value
-    if not isinstance(value, str) or _SCOPE_PART.fullmatch(value) is None:
+    if not isinstance(value, str) or not value or value.strip(_SCOPE_CHARS):
         shown = value[:32] if isinstance(value, str) else type(value).__name__
         raise SigningError(f"invalid {what} {shown!r}: expected letters, digits, '-', '_', '.'")
     if len(_valid_scope_parts) < 256:
@@ -355,13 +389,18 @@ def _scope_part(what: str, value: object) -> str:
 
 def _access_key(creds: Credentials) -> str:
     akid = creds.access_key_id
-    if _BAD_AKID.search(akid) is not None:
+    if "/" in akid or "," in akid or _has_space(akid):
         raise SigningError(f"invalid access key id {mask(akid)!r}")
     return akid
 
 
 def _has_space(value: str) -> bool:
-    return any(c.isspace() for c in value)
+    return any(c.isspace() for c in value)  # str.isspace is what ``\s`` matches in re
+
+
+def _fold_blanks(value: str) -> str:
+    """``value`` trimmed of spaces and tabs, each inner run of them folded to one space."""
+    return " ".join(part for part in value.replace("\t", " ").split(" ") if part)
 
 
 def _token(creds: Credentials) -> str | None:
@@ -657,9 +696,24 @@ def _decoded_name(part: str) -> str:
 # -- parse_authorization --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
+_PARSED_AUTHORIZATION_FIELDS = (
+    "algorithm",
+    "access_key_id",
+    "date",
+    "region",
+    "service",
+    "signed_headers",
+    "signature",
+)
+
+
 class ParsedAuthorization:
-    """The parts of a SigV4 ``Authorization`` header value (the repr hides the signature)."""
+    """The parts of a SigV4 ``Authorization`` header value (the repr hides the signature).
+
+    Immutable (assigning a field raises ``AttributeError``), hashable, compared field by field.
+    """
+
+    __slots__ = _PARSED_AUTHORIZATION_FIELDS
 
     algorithm: str
     access_key_id: str
@@ -668,6 +722,45 @@ class ParsedAuthorization:
     service: str
     signed_headers: tuple[str, ...]
     signature: str
+
+    def __init__(
+        self,
+        algorithm: str,
+        access_key_id: str,
+        date: str,
+        region: str,
+        service: str,
+        signed_headers: tuple[str, ...],
+        signature: str,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "algorithm", algorithm)
+        setter(self, "access_key_id", access_key_id)
+        setter(self, "date", date)
+        setter(self, "region", region)
+        setter(self, "service", service)
+        setter(self, "signed_headers", signed_headers)
+        setter(self, "signature", signature)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _PARSED_AUTHORIZATION_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, self._fields())
 
     @property
     def credential_scope(self) -> str:
@@ -683,10 +776,6 @@ class ParsedAuthorization:
         )
 
     __str__ = __repr__
-
-
-_DATE8 = re.compile(r"[0-9]{8}")
-_SIG_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def parse_authorization(value: str) -> ParsedAuthorization:
@@ -722,7 +811,7 @@ def parse_authorization(value: str) -> ParsedAuthorization:
             "access-key/YYYYMMDD/region/service/aws4_request"
         )
     akid, date, region, service, terminator = parts
-    if _DATE8.fullmatch(date) is None:
+    if not (len(date) == 8 and date.isascii() and date.isdigit()):
         raise SigningError(
             f"malformed Authorization: credential date {date[:16]!r} is not YYYYMMDD"
         )
@@ -736,7 +825,8 @@ def parse_authorization(value: str) -> ParsedAuthorization:
         raise SigningError(
             "malformed Authorization: SignedHeaders must be lower-case names joined by ';'"
         )
-    if _SIG_HEX.fullmatch(fields["Signature"]) is None:
+    signature = fields["Signature"]
+    if len(signature) != 64 or signature.strip(_HEX_LOWER):
         raise SigningError("malformed Authorization: Signature must be 64 lower-case hex digits")
     return ParsedAuthorization(
         algorithm=algorithm,

@@ -59,7 +59,10 @@ class NoCredentialsError(CredentialsError):
 
     def __init__(self, providers: Sequence[str] = ()) -> None:
         tried = ", ".join(providers) if providers else "none"
-        super().__init__(f"unable to locate credentials (providers tried: {tried})")
+        super().__init__(
+            f"unable to locate credentials (providers tried: {tried}); set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, choose a profile with AWS_PROFILE, or pass keys explicitly"
+        )
         self.providers = tuple(providers)
 
 

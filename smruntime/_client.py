@@ -10,28 +10,24 @@ is read.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Optional, Union
+from typing import Any, NoReturn, Optional, Union
 
 from sigv4 import Credentials, sign
 from sigv4.exceptions import CredentialsError
 from smruntime import _operations, _redact, _retries, exceptions
 from smruntime._endpoints import resolve_endpoint
 from smruntime._http import HttpRequest, HttpResponse
+from smruntime._log import debug_logger
 from smruntime._stream import EventStream, StreamingBody
 from smruntime._transport import Timeouts, Transport, ca_bundle_from_env, default_transport
 from smruntime.exceptions import ParamValidationError, TransportError
 
 __all__ = ["Client", "Config"]
-
-logger = logging.getLogger("smruntime")
 
 SERVICE_SIGNING_NAME = "sagemaker"
 _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
@@ -67,7 +63,27 @@ MODELED_ERRORS: dict[str, frozenset[str]] = {
 }
 
 
-@dataclass(frozen=True)
+_CONFIG_FIELDS = (
+    "connect_timeout",
+    "read_timeout",
+    "first_event_timeout",
+    "event_timeout",
+    "total_timeout",
+    "max_attempts",
+    "retry_mode",
+    "use_fips_endpoint",
+    "use_dualstack_endpoint",
+    "user_agent_extra",
+    "verify",
+    "proxies",
+    "max_pool_connections",
+    "correct_clock_skew",
+    "max_payload_bytes",
+    "retry_after_send",
+    "retry_model_not_ready",
+)
+
+
 class Config:
     """Client options. ``None`` means: from the environment where AWS defines a variable, else
     the default shown.
@@ -89,25 +105,98 @@ class Config:
     ``correct_clock_skew``: on a signature rejected for skewed time, sign with the server's
     clock (from its ``Date`` header) and retry once. ``max_payload_bytes`` bounds one event
     (24 MiB by default, as botocore).
+
+    Immutable (assigning a field raises ``AttributeError``); :meth:`replace` makes a changed
+    copy. Compared field by field.
     """
 
-    connect_timeout: Optional[float] = None
-    read_timeout: Optional[float] = None
-    first_event_timeout: Optional[float] = None
-    event_timeout: Optional[float] = None
-    total_timeout: Optional[float] = None
-    max_attempts: Optional[int] = None
-    retry_mode: Optional[str] = None
-    use_fips_endpoint: Optional[bool] = None
-    use_dualstack_endpoint: Optional[bool] = None
-    user_agent_extra: Optional[str] = None
-    verify: Union[bool, str, None] = None
-    proxies: Optional[Mapping[str, str]] = None
-    max_pool_connections: int = 10
-    correct_clock_skew: bool = True
-    max_payload_bytes: Optional[int] = None
-    retry_after_send: bool = False
-    retry_model_not_ready: bool = False
+    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
+    __slots__ = _CONFIG_FIELDS
+
+    connect_timeout: Optional[float]
+    read_timeout: Optional[float]
+    first_event_timeout: Optional[float]
+    event_timeout: Optional[float]
+    total_timeout: Optional[float]
+    max_attempts: Optional[int]
+    retry_mode: Optional[str]
+    use_fips_endpoint: Optional[bool]
+    use_dualstack_endpoint: Optional[bool]
+    user_agent_extra: Optional[str]
+    verify: Union[bool, str, None]
+    proxies: Optional[Mapping[str, str]]
+    max_pool_connections: int
+    correct_clock_skew: bool
+    max_payload_bytes: Optional[int]
+    retry_after_send: bool
+    retry_model_not_ready: bool
+
+    def __init__(
+        self,
+        connect_timeout: Optional[float] = None,
+        read_timeout: Optional[float] = None,
+        first_event_timeout: Optional[float] = None,
+        event_timeout: Optional[float] = None,
+        total_timeout: Optional[float] = None,
+        max_attempts: Optional[int] = None,
+        retry_mode: Optional[str] = None,
+        use_fips_endpoint: Optional[bool] = None,
+        use_dualstack_endpoint: Optional[bool] = None,
+        user_agent_extra: Optional[str] = None,
+        verify: Union[bool, str, None] = None,
+        proxies: Optional[Mapping[str, str]] = None,
+        max_pool_connections: int = 10,
+        correct_clock_skew: bool = True,
+        max_payload_bytes: Optional[int] = None,
+        retry_after_send: bool = False,
+        retry_model_not_ready: bool = False,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "connect_timeout", connect_timeout)
+        setter(self, "read_timeout", read_timeout)
+        setter(self, "first_event_timeout", first_event_timeout)
+        setter(self, "event_timeout", event_timeout)
+        setter(self, "total_timeout", total_timeout)
+        setter(self, "max_attempts", max_attempts)
+        setter(self, "retry_mode", retry_mode)
+        setter(self, "use_fips_endpoint", use_fips_endpoint)
+        setter(self, "use_dualstack_endpoint", use_dualstack_endpoint)
+        setter(self, "user_agent_extra", user_agent_extra)
+        setter(self, "verify", verify)
+        setter(self, "proxies", proxies)
+        setter(self, "max_pool_connections", max_pool_connections)
+        setter(self, "correct_clock_skew", correct_clock_skew)
+        setter(self, "max_payload_bytes", max_payload_bytes)
+        setter(self, "retry_after_send", retry_after_send)
+        setter(self, "retry_model_not_ready", retry_model_not_ready)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _CONFIG_FIELDS)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (``TypeError`` for an unknown option)."""
+        return Config(**{**dict(zip(_CONFIG_FIELDS, self._values())), **changes})
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _CONFIG_FIELDS)
+        return f"Config({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())  # a TypeError if ``proxies`` is a dict, as it always was
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Config, self._values())
 
 
 _DEFAULT_CONNECT_TIMEOUT = 60.0
@@ -134,6 +223,15 @@ def _env_bool(environ: Mapping[str, str], name: str) -> Optional[bool]:
     if value is None or value == "":
         return None
     return value.strip().lower() in _TRUE
+
+
+def _invocation_id() -> str:
+    """A random (version 4) UUID in its string form, without importing :mod:`uuid`."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _user_agent(extra: str | None) -> str:
@@ -177,7 +275,7 @@ class Client:
         self._profile = profile_name
         cfg = config or Config()
         if verify is not None:
-            cfg = replace(cfg, verify=verify)
+            cfg = cfg.replace(verify=verify)
         self._config = self._resolve_config(cfg, env)
         if region_name is None:
             from sigv4._region import resolve_region  # reads files: only when needed
@@ -237,8 +335,7 @@ class Client:
         dualstack = cfg.use_dualstack_endpoint
         if dualstack is None:
             dualstack = bool(_env_bool(env, "AWS_USE_DUALSTACK_ENDPOINT"))
-        return replace(
-            cfg,
+        return cfg.replace(
             connect_timeout=(
                 _DEFAULT_CONNECT_TIMEOUT if cfg.connect_timeout is None else cfg.connect_timeout
             ),
@@ -338,7 +435,7 @@ class Client:
             ),
             quota=self._retry_quota,
         )
-        invocation_id = str(uuid.uuid4())
+        invocation_id = _invocation_id()
         skew_retried = False
         attempt = 1
         while True:
@@ -351,14 +448,16 @@ class Client:
                 decision = policy.decide(attempt, error=exc)
                 if not decision.retry:
                     raise
-                logger.debug(
-                    "%s attempt %d failed (%s); retrying in %.3f s: %s",
-                    spec.name,
-                    attempt,
-                    type(exc).__name__,
-                    decision.delay,
-                    decision.reason,
-                )
+                log = debug_logger()
+                if log:
+                    log.debug(
+                        "%s attempt %d failed (%s); retrying in %.3f s: %s",
+                        spec.name,
+                        attempt,
+                        type(exc).__name__,
+                        decision.delay,
+                        decision.reason,
+                    )
                 _sleep(decision.delay)
                 attempt += 1
                 continue
@@ -367,19 +466,23 @@ class Client:
             metadata = _operations.response_metadata(status, response.headers, attempt - 1)
             if status < 300:
                 policy.on_success()
-                logger.debug(
-                    "%s -> HTTP %d (request id %s, attempt %d)",
-                    spec.name,
-                    status,
-                    metadata.get("RequestId"),
-                    attempt,
-                )
+                log = debug_logger()
+                if log:
+                    log.debug(
+                        "%s -> HTTP %d (request id %s, attempt %d)",
+                        spec.name,
+                        status,
+                        metadata.get("RequestId"),
+                        attempt,
+                    )
                 return self._success(op, spec.streaming, response, metadata, started, headers_at)
             try:
                 body = response.read()
             except TransportError as exc:
                 body = b""
-                logger.debug("reading the error body failed: %s", exc)
+                log = debug_logger()
+                if log:
+                    log.debug("reading the error body failed: %s", exc)
             finally:
                 response.close()
             error = _operations.parse_error(
@@ -388,11 +491,13 @@ class Client:
             error.response["ResponseMetadata"] = metadata
             error.request_id = metadata.get("RequestId") or error.request_id
             if error.error_code == "InvalidSignatureException":
-                logger.debug(
-                    "signature rejected; the canonical request was:\n%s\nstring to sign:\n%s",
-                    _redact.redact_canonical_request(signed.canonical_request),
-                    signed.string_to_sign,
-                )
+                log = debug_logger()
+                if log:
+                    log.debug(
+                        "signature rejected; the canonical request was:\n%s\nstring to sign:\n%s",
+                        _redact.redact_canonical_request(signed.canonical_request),
+                        signed.string_to_sign,
+                    )
             if (
                 cfg.correct_clock_skew
                 and not skew_retried
@@ -400,7 +505,9 @@ class Client:
                 and self._adjust_clock(response)
             ):
                 skew_retried = True
-                logger.debug("%s: clock skew corrected; retrying once", spec.name)
+                log = debug_logger()
+                if log:
+                    log.debug("%s: clock skew corrected; retrying once", spec.name)
                 continue
             decision = policy.decide(
                 attempt,
@@ -411,14 +518,16 @@ class Client:
             )
             if not decision.retry:
                 raise error
-            logger.debug(
-                "%s attempt %d -> %s (HTTP %d); retrying in %.3f s",
-                spec.name,
-                attempt,
-                error.error_code,
-                status,
-                decision.delay,
-            )
+            log = debug_logger()
+            if log:
+                log.debug(
+                    "%s attempt %d -> %s (HTTP %d); retrying in %.3f s",
+                    spec.name,
+                    attempt,
+                    error.error_code,
+                    status,
+                    decision.delay,
+                )
             _sleep(decision.delay)
             attempt += 1
 
@@ -447,8 +556,9 @@ class Client:
             service=SERVICE_SIGNING_NAME,
             now=now,
         )
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
+        log = debug_logger()
+        if log:
+            log.debug(
                 "%s %s attempt %d headers=%s",
                 request.method,
                 request.url,

@@ -7,8 +7,7 @@ emulator's parsing) can use them without importing any I/O code.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Optional, Protocol, Union
+from typing import Any, NoReturn, Optional, Protocol, Union
 
 __all__ = ["HttpHeaders", "HttpRequest", "HttpResponse"]
 
@@ -59,14 +58,58 @@ class HttpHeaders(Mapping[str, str]):
         return f"HttpHeaders({self._pairs!r})"
 
 
-@dataclass(frozen=True)
 class HttpRequest:
-    """A request ready to send: the URL is absolute, headers are ordered pairs."""
+    """A request ready to send: the URL is absolute, headers are ordered pairs.
+
+    Immutable (assigning a field raises ``AttributeError``); compared field by field.
+    """
+
+    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
+    __slots__ = ("body", "headers", "method", "url")
 
     method: str
     url: str
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: Optional[list[tuple[str, str]]] = None,
+        body: bytes = b"",
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "method", method)
+        setter(self, "url", url)
+        setter(self, "headers", [] if headers is None else headers)
+        setter(self, "body", body)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.method, self.url, self.headers, self.body)
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpRequest(method={self.method!r}, url={self.url!r}, headers={self.headers!r}, "
+            f"body={self.body!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())  # a TypeError (``headers`` is a list), as it always was
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, self._fields())
 
 
 class HttpResponse(Protocol):

@@ -43,11 +43,9 @@ client-side rate limiter is not implemented).
 from __future__ import annotations
 
 import datetime as _dt
-import random
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, ClassVar, NoReturn, Optional
 
 from smruntime.exceptions import ClientError, TransportError
 
@@ -125,8 +123,39 @@ NO_RETRY_INCREMENT = 1
 CLOCK_SKEW_THRESHOLD = _dt.timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
-class RetryConfig:
+class _Frozen:
+    """Immutable value objects: fields are set once in ``__init__``, compared and hashed as a
+    tuple (assigning a field raises ``AttributeError``)."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()  # the field names, in order
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, self._values())
+
+
+class RetryConfig(_Frozen):
     """How a call is retried.
 
     ``mode`` is ``"standard"`` (default), ``"legacy"`` or ``"adaptive"`` (= standard);
@@ -135,33 +164,60 @@ class RetryConfig:
     ``retry_model_not_ready`` retries ``ModelNotReadyException`` (429) as throttling.
     """
 
-    mode: str = "standard"
-    total_max_attempts: int = 3
-    retry_after_send: bool = False
-    retry_model_not_ready: bool = False
+    _fields = ("mode", "total_max_attempts", "retry_after_send", "retry_model_not_ready")
+    __slots__ = _fields
 
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
+    mode: str
+    total_max_attempts: int
+    retry_after_send: bool
+    retry_model_not_ready: bool
+
+    def __init__(
+        self,
+        mode: str = "standard",
+        total_max_attempts: int = 3,
+        retry_after_send: bool = False,
+        retry_model_not_ready: bool = False,
+    ) -> None:
+        if mode not in MODES:
             raise ValueError(
-                f"unknown retry mode {self.mode!r}: expected one of {', '.join(sorted(MODES))}"
+                f"unknown retry mode {mode!r}: expected one of {', '.join(sorted(MODES))}"
             )
-        if isinstance(self.total_max_attempts, bool) or not isinstance(
-            self.total_max_attempts, int
-        ):
+        if isinstance(total_max_attempts, bool) or not isinstance(total_max_attempts, int):
             raise ValueError(
-                f"total_max_attempts must be an int, got {type(self.total_max_attempts).__name__}"
+                f"total_max_attempts must be an int, got {type(total_max_attempts).__name__}"
             )
-        if self.total_max_attempts < 1:
-            raise ValueError(f"total_max_attempts must be >= 1, got {self.total_max_attempts}")
+        if total_max_attempts < 1:
+            raise ValueError(f"total_max_attempts must be >= 1, got {total_max_attempts}")
+        setter = object.__setattr__
+        setter(self, "mode", mode)
+        setter(self, "total_max_attempts", total_max_attempts)
+        setter(self, "retry_after_send", retry_after_send)
+        setter(self, "retry_model_not_ready", retry_model_not_ready)
 
 
-@dataclass(frozen=True)
-class RetryDecision:
+class RetryDecision(_Frozen):
     """Whether to retry, after how many seconds, and why (for logs)."""
+
+    _fields = ("retry", "delay", "reason")
+    __slots__ = _fields
 
     retry: bool
     delay: float
     reason: str
+
+    def __init__(self, retry: bool, delay: float, reason: str) -> None:
+        setter = object.__setattr__
+        setter(self, "retry", retry)
+        setter(self, "delay", delay)
+        setter(self, "reason", reason)
+
+
+def _random() -> float:
+    """``random.random()``; :mod:`random` is imported on the first retry, not at start-up."""
+    import random
+
+    return random.random()
 
 
 class RetryQuota:
@@ -231,7 +287,7 @@ class RetryPolicy:
         self,
         config: RetryConfig,
         quota: RetryQuota | None = None,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = _random,
     ) -> None:
         self.config = config
         self.quota = quota

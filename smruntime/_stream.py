@@ -14,15 +14,14 @@ the client's errors, and every exit path closes the connection.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any, Callable, NamedTuple, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 from eventstream import Decoder, EventStreamError, Frame, Message, TruncatedStream
-from smruntime import _operations, records
+from smruntime import _operations
 from smruntime._http import HttpResponse
+from smruntime._log import debug_logger
 from smruntime.exceptions import (
     ContainerStreamError,
     CorruptStreamError,
@@ -33,32 +32,87 @@ from smruntime.exceptions import (
     TransportError,
 )
 
-__all__ = ["EventStream", "StreamStats", "TimedFrame"]
+if TYPE_CHECKING:
+    from smruntime import records
 
-logger = logging.getLogger("smruntime.stream")
+__all__ = ["EventStream", "StreamStats", "TimedFrame"]
 
 EVENT_STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 _PREVIEW_BYTES = 256
 
 
-@dataclass
+_STATS_FIELDS = (
+    "time_to_headers",
+    "time_to_first_byte",
+    "time_to_first_event",
+    "duration",
+    "bytes",
+    "frames",
+    "events",
+    "payload_bytes",
+    "event_times",
+    "completed",
+)
+
+
 class StreamStats:
     """Timing and volume of one streamed response. Times are seconds since the request started.
 
     ``event_times`` holds the arrival time of each event handed out (PayloadPart and others).
     """
 
-    time_to_headers: float | None = None
-    time_to_first_byte: float | None = None
-    time_to_first_event: float | None = None
-    duration: float | None = None
-    bytes: int = 0
-    frames: int = 0
-    events: int = 0
-    payload_bytes: int = 0
-    event_times: list[float] = field(default_factory=list)
-    completed: bool = False
+    # A plain class rather than a dataclass: importing dataclasses costs milliseconds.
+    __slots__ = _STATS_FIELDS
+
+    time_to_headers: float | None
+    time_to_first_byte: float | None
+    time_to_first_event: float | None
+    duration: float | None
+    bytes: int
+    frames: int
+    events: int
+    payload_bytes: int
+    event_times: list[float]
+    completed: bool
     """True once the body ended cleanly after whole frames and no in-stream exception."""
+
+    def __init__(
+        self,
+        time_to_headers: Optional[float] = None,
+        time_to_first_byte: Optional[float] = None,
+        time_to_first_event: Optional[float] = None,
+        duration: Optional[float] = None,
+        bytes: int = 0,
+        frames: int = 0,
+        events: int = 0,
+        payload_bytes: int = 0,
+        event_times: Optional[list[float]] = None,
+        completed: bool = False,
+    ) -> None:
+        self.time_to_headers = time_to_headers
+        self.time_to_first_byte = time_to_first_byte
+        self.time_to_first_event = time_to_first_event
+        self.duration = duration
+        self.bytes = bytes
+        self.frames = frames
+        self.events = events
+        self.payload_bytes = payload_bytes
+        self.event_times = [] if event_times is None else event_times
+        self.completed = completed
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _STATS_FIELDS)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _STATS_FIELDS)
+        return f"StreamStats({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable
 
     def gaps(self) -> list[float]:
         """Seconds between consecutive events."""
@@ -147,7 +201,9 @@ class EventStream:
         try:
             self._response.close()
         except Exception:
-            logger.debug("closing the response failed", exc_info=True)
+            log = debug_logger("smruntime.stream")
+            if log:
+                log.debug("closing the response failed", exc_info=True)
 
     @property
     def closed(self) -> bool:
@@ -375,7 +431,9 @@ class EventStream:
             raise error
         event = _operations.event_to_dict(message, op)
         if event is None:
-            logger.debug("skipping an event of unknown type: %r", dict(message.headers))
+            log = debug_logger("smruntime.stream")
+            if log:
+                log.debug("skipping an event of unknown type: %r", dict(message.headers))
         return event
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -399,14 +457,20 @@ class EventStream:
 
     def iter_lines(self, *, max_record_bytes: int | None = None) -> Iterator[str]:
         """Text lines reassembled across parts; a last line without a newline is delivered."""
+        from smruntime import records  # the record layer: imported by the record views only
+
         return self._records(records.LineDecoder(max_record_bytes=_limit(max_record_bytes)))
 
     def iter_json(self, *, max_record_bytes: int | None = None) -> Iterator[Any]:
         """JSON lines reassembled across parts (blank lines skipped)."""
+        from smruntime import records
+
         return self._records(records.JsonLinesDecoder(max_record_bytes=_limit(max_record_bytes)))
 
     def iter_sse(self, *, max_record_bytes: int | None = None) -> Iterator[records.SSEEvent]:
         """Server-sent events (``data:`` lines), keep-alive comments skipped."""
+        from smruntime import records
+
         return self._records(records.SSEDecoder(max_record_bytes=_limit(max_record_bytes)))
 
     def iter_records(
@@ -417,6 +481,8 @@ class EventStream:
         With no format, it is chosen from the model's content type
         (``X-Amzn-SageMaker-Content-Type``); see :func:`smruntime.records.decoder_for`.
         """
+        from smruntime import records
+
         decoder = records.decoder_for(
             _format_content_type(format) or self.content_type,
             max_record_bytes=_limit(max_record_bytes),
@@ -431,6 +497,8 @@ class EventStream:
         :class:`~smruntime.exceptions.ContainerStreamError` unless ``raise_on_error`` is false.
         With a plain-text content type, the decoded text is yielded as it arrives.
         """
+        from smruntime import records
+
         content_type = _format_content_type(format) or self.content_type
         if _is_plain_text(content_type):
             decoder = records.TextDecoder()
@@ -487,6 +555,8 @@ def _is_plain_text(content_type: str | None) -> bool:
 
 
 def _limit(max_record_bytes: int | None) -> int:
+    from smruntime import records
+
     return records.DEFAULT_MAX_RECORD_BYTES if max_record_bytes is None else max_record_bytes
 
 

@@ -27,18 +27,16 @@ ConnectionClosedError        True           closed/reset before or during the re
 =========================== ============== =====================================================
 
 Proxies: ``proxies=None`` takes ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` from the environment
-and honours ``NO_PROXY``; pass a mapping (``{"https": "http://proxy:3128"}``) to fix them, or
-``{}`` for none. HTTPS goes through an HTTP proxy with ``CONNECT``. ``https://`` proxy URLs work
-with the requests transport only.
+and honours ``NO_PROXY`` (host names, domain suffixes, ``host:port``, ``*``); pass a mapping
+(``{"https": "http://proxy:3128"}``) to fix them, or ``{}`` for none. HTTPS goes through an
+HTTP proxy with ``CONNECT``. ``https://`` proxy URLs work with the requests transport only.
 
 TLS is verified by default; ``verify`` may be a CA bundle file (or directory) path, or ``False``.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
-import importlib.util
 import os
 import select
 import socket
@@ -46,10 +44,8 @@ import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, TypeVar, Union, cast
+from typing import Any, Callable, NoReturn, Optional, Protocol, TypeVar, Union, cast
 
 from smruntime._http import HttpHeaders, HttpRequest, HttpResponse
 from smruntime._redact import redact_url
@@ -76,16 +72,43 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ClientCert = Union[str, tuple[str, str], None]
 
 
-@dataclass(frozen=True)
 class Timeouts:
     """Socket timeouts in seconds (``None`` waits forever).
 
     ``connect`` bounds the TCP connect and TLS handshake; ``read`` bounds each socket read:
-    the wait for the status line and headers, and each gap between body reads.
+    the wait for the status line and headers, and each gap between body reads. Immutable
+    (assigning a field raises ``AttributeError``), hashable, compared field by field.
     """
 
-    connect: float | None = 60.0
-    read: float | None = 70.0
+    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
+    __slots__ = ("connect", "read")
+
+    connect: float | None
+    read: float | None
+
+    def __init__(self, connect: Optional[float] = 60.0, read: Optional[float] = 70.0) -> None:
+        object.__setattr__(self, "connect", connect)
+        object.__setattr__(self, "read", read)
+
+    def __repr__(self) -> str:
+        return f"Timeouts(connect={self.connect!r}, read={self.read!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.connect, self.read) == (other.connect, other.read)
+
+    def __hash__(self) -> int:
+        return hash((self.connect, self.read))
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Timeouts, (self.connect, self.read))
 
 
 class Transport(Protocol):
@@ -111,6 +134,8 @@ def default_transport(name: str | None = None, **options: Any) -> Transport:
     """A transport by name: ``"requests"``, ``"stdlib"``, or ``None`` for requests when it is
     installed and the stdlib one otherwise. ``options`` go to the constructor."""
     if name is None:
+        import importlib.util
+
         name = "requests" if importlib.util.find_spec("requests") is not None else "stdlib"
     if name == "requests":
         return RequestsTransport(**options)
@@ -605,6 +630,55 @@ def _is_dropped(conn: http.client.HTTPConnection) -> bool:
         return True
 
 
+def _environ_proxies() -> dict[str, str]:
+    """The proxies of the environment by scheme (``"no"`` holds ``no_proxy``), read as
+    ``urllib.request.getproxies_environment`` does, without importing it: ``<scheme>_proxy`` in any
+    case, the all-lower-case name winning (an empty one removes the entry), and upper-case
+    ``HTTP_PROXY`` ignored when ``REQUEST_METHOD`` is set (a CGI script: CVE-2016-1000110)."""
+    environ = os.environ
+    names = [name for name in environ if name[-6:].lower() == "_proxy"]
+    proxies: dict[str, str] = {}
+    for name in names:
+        value = environ.get(name)
+        if value:
+            proxies[name.lower()[:-6]] = value
+    if "REQUEST_METHOD" in environ:
+        proxies.pop("http", None)
+    for name in names:
+        if name[-6:] == "_proxy":
+            value = environ.get(name)
+            if value:
+                proxies[name.lower()[:-6]] = value
+            else:
+                proxies.pop(name.lower()[:-6], None)
+    return proxies
+
+
+def _bypass_proxy(host: str, port: int, no_proxy: str | None) -> bool:
+    """Whether ``no_proxy`` (comma-separated entries) sends ``host:port`` direct.
+
+    ``*`` matches every host. An entry (leading dots ignored, any case) matches the host itself
+    and, as a domain suffix, every host under it; an entry with a port (``host:port``, or
+    ``[v6]:port``) matches that port only.
+    """
+    if not no_proxy:
+        return False
+    if no_proxy.strip() == "*":
+        return True
+    host = host.lower()
+    hostport = _fmt_hostport(host, port)
+    for entry in no_proxy.split(","):
+        name = entry.strip().lstrip(".").lower()
+        if not name:
+            continue
+        if name in (host, hostport):
+            return True
+        suffix = "." + name
+        if host.endswith(suffix) or hostport.endswith(suffix):
+            return True
+    return False
+
+
 _PoolKey = tuple[str, str, int, Optional[str]]
 
 
@@ -618,8 +692,9 @@ class StdlibTransport(_PooledTransport):
     def _open_pool(self, max_pool_connections: int) -> None:
         # Built on first HTTPS use: loading the CA store costs tens of ms at start-up.
         self._ssl_ctx: ssl.SSLContext | None = None
-        if self._client_cert is not None or isinstance(self._verify, str):
-            # A bad bundle or certificate path should fail here, not on the first request.
+        if self._client_cert is not None:
+            # A bad certificate should fail here, not on the first request. (A CA bundle path
+            # was checked for existence already; it is loaded on first HTTPS use.)
             self._ssl_ctx = _make_ssl_context(self._verify, self._client_cert)
         self._max_idle = max(0, max_pool_connections)
         self._lock = threading.Lock()
@@ -634,12 +709,10 @@ class StdlibTransport(_PooledTransport):
 
     # -- pool ---------------------------------------------------------------------------------
 
-    def _proxy_for(self, scheme: str, host: str) -> str | None:
+    def _proxy_for(self, scheme: str, host: str, port: int) -> str | None:
         if self._proxies is None:
-            env = urllib.request.getproxies_environment()
-            # proxy_bypass_environment is public but missing from typeshed.
-            bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009
-            if not env or bypass(host, env):
+            env = _environ_proxies()
+            if not env or _bypass_proxy(host, port, env.get("no")):
                 return None
             return env.get(scheme) or env.get("all") or None
         return self._proxies.get(scheme) or self._proxies.get("all") or None
@@ -725,7 +798,7 @@ class StdlibTransport(_PooledTransport):
         except ValueError as exc:
             raise _invalid_request(exc, url) from exc
         hostport = _fmt_hostport(host, port)
-        proxy = self._proxy_for(scheme, host)
+        proxy = self._proxy_for(scheme, host, port)
         key: _PoolKey = (scheme, host, port, proxy)
         if proxy is not None and scheme == "http":
             target = request.url.split("#", 1)[0]
@@ -832,6 +905,8 @@ def _proxy_auth(proxy: str) -> dict[str, str]:
     parts = urllib.parse.urlsplit(proxy)
     if parts.username is None:
         return {}
+    import base64  # only for a proxy with credentials
+
     user = urllib.parse.unquote(parts.username)
     password = urllib.parse.unquote(parts.password or "")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

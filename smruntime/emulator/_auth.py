@@ -41,6 +41,14 @@ def _incomplete(message: str) -> AuthFailure:
     return AuthFailure(400, "IncompleteSignatureException", message)
 
 
+def _bad_signature(message: str) -> AuthFailure:
+    return AuthFailure(403, "InvalidSignatureException", message)
+
+
+def _invalid_token() -> AuthFailure:
+    return AuthFailure(403, "UnrecognizedClientException", _INVALID_TOKEN)
+
+
 def _format_amz(moment: _dt.datetime) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
@@ -84,48 +92,30 @@ def verify_signature(
         raise _incomplete(f"X-Amz-Date is not a valid date: {amz_date!r}.") from None
     known = credentials.get(parsed.access_key_id)
     if known is None:
-        raise AuthFailure(
-            403,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )
+        raise _invalid_token()
     if parsed.date != amz_date[:8]:
-        raise AuthFailure(
-            403,
-            "InvalidSignatureException",
+        raise _bad_signature(
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
-            f"HTTP: '{parsed.date}' != '{amz_date[:8]}', from '{amz_date}'.",
+            f"HTTP: '{parsed.date}' != '{amz_date[:8]}', from '{amz_date}'."
         )
     if parsed.service != SERVICE:
-        raise AuthFailure(
-            403,
-            "InvalidSignatureException",
-            f"Credential should be scoped to correct service: '{SERVICE}'. ",
-        )
+        raise _bad_signature(f"Credential should be scoped to correct service: '{SERVICE}'. ")
     if parsed.region != region:
-        raise AuthFailure(
-            403, "InvalidSignatureException", "Credential should be scoped to a valid region. "
-        )
+        raise _bad_signature("Credential should be scoped to a valid region. ")
     if "host" not in parsed.signed_headers:
-        raise AuthFailure(
-            403,
-            "InvalidSignatureException",
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        raise _bad_signature(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
         )
     minutes = int(max_skew.total_seconds() // 60)
     if signed_at < now - max_skew:
-        raise AuthFailure(
-            403,
-            "InvalidSignatureException",
+        raise _bad_signature(
             f"Signature expired: {amz_date} is now earlier than {_format_amz(now - max_skew)} "
-            f"({_format_amz(now)} - {minutes} min.)",
+            f"({_format_amz(now)} - {minutes} min.)"
         )
     if signed_at > now + max_skew:
-        raise AuthFailure(
-            403,
-            "InvalidSignatureException",
+        raise _bad_signature(
             f"Signature not yet current: {amz_date} is still later than "
-            f"{_format_amz(now + max_skew)} ({_format_amz(now)} + {minutes} min.)",
+            f"{_format_amz(now + max_skew)} ({_format_amz(now)} + {minutes} min.)"
         )
     token = headers.get("X-Amz-Security-Token")
     if (token is None) != (known.session_token is None) or (
@@ -133,20 +123,14 @@ def verify_signature(
         and known.session_token is not None
         and not hmac.compare_digest(token.encode(), known.session_token.encode())
     ):
-        raise AuthFailure(
-            403,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )
+        raise _invalid_token()
     if known.expired(now):
         raise AuthFailure(
             403, "ExpiredTokenException", "The security token included in the request is expired"
         )
     if token is not None and "x-amz-security-token" not in parsed.signed_headers:
-        raise AuthFailure(
-            403,
-            "InvalidSignatureException",
-            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.",
+        raise _bad_signature(
+            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."
         )
 
     pairs = [
@@ -170,13 +154,11 @@ def verify_signature(
         raise _incomplete(f"The request cannot be canonicalized: {exc}") from None
     same_headers = tuple(expected.signed_headers.split(";")) == parsed.signed_headers
     if not hmac.compare_digest(expected.signature, parsed.signature) or not same_headers:
-        raise AuthFailure(
-            403,
-            "InvalidSignatureException",
+        raise _bad_signature(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.\n\nThe Canonical String for this request should have "
             f"been\n'{expected.masked_canonical_request()}'\n\nThe String-to-Sign should "
-            f"have been\n'{expected.string_to_sign}'\n",
+            f"have been\n'{expected.string_to_sign}'\n"
         )
     return parsed

@@ -34,7 +34,7 @@ first *count* matching requests, counted per endpoint and spec; default: every r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
@@ -258,8 +258,3 @@ def faults_from_headers(headers: Mapping[str, str]) -> list[Fault]:
             if sep and name.strip().lower() == CUSTOM_ATTRIBUTE_KEY:
                 faults.extend(parse_faults(value))
     return faults
-
-
-def first_of(faults: Iterable[Fault], kind: str) -> Optional[Fault]:
-    """The first fault of *kind*, if any."""
-    return next((fault for fault in faults if fault.kind == kind), None)

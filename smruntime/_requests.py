@@ -1,0 +1,117 @@
+"""Request serialization (rest-json): the unsigned HTTP request of an operation.
+
+No ``Content-Type`` is sent unless ``ContentType`` is given (botocore's behaviour), so requests
+are byte-for-byte what botocore signs. Headers keep the caller's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from smruntime._http import HttpRequest
+from smruntime._model import Member, OperationSpec, get_operation
+from smruntime._validation import (
+    _BYTES_LIKE,
+    _check_body_size,
+    _fail,
+    _is_file,
+    _type_name,
+    validate,
+)
+
+__all__ = ["build_request", "encode_label"]
+
+
+def encode_label(value: str) -> str:
+    """Percent-encode a URI label: everything but RFC 3986 unreserved characters, ``/``
+    included; a label of only dots is fully encoded so no path normalization can eat it."""
+    encoded = quote(value, safe="")
+    if encoded and set(encoded) == {"."}:
+        encoded = "%2E" * len(encoded)
+    return encoded
+
+
+def _read_body(spec: OperationSpec, member: Member, value: object, check: bool) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _fail(
+                spec, member.name, f"str is not encodable as UTF-8 (at index {exc.start})"
+            ) from None
+    if _is_file(value):
+        limit = member.shape.max
+        # Read one byte past the limit: enough to reject without loading a huge file.
+        data = value.read(limit + 1) if check and limit is not None else value.read()  # type: ignore[attr-defined]
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogatepass")
+        if not isinstance(data, _BYTES_LIKE):
+            raise _fail(
+                spec, member.name, f"file read() returned {_type_name(data)}, expected bytes"
+            )
+        return bytes(data)
+    raise _fail(
+        spec,
+        member.name,
+        f"expected bytes, bytearray, str or a readable binary file, got {_type_name(value)}",
+    )
+
+
+def _header_value(spec: OperationSpec, member: Member, value: object) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, str)):
+        text = str(value)
+    else:
+        raise _fail(spec, member.name, f"expected a str, got {_type_name(value)}")
+    if any(c in text for c in "\r\n\x00"):
+        raise _fail(spec, member.name, "header values must not contain CR, LF or NUL")
+    return text
+
+
+def _join_url(endpoint_url: str, path: str) -> str:
+    parts = urlsplit(endpoint_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
+
+
+def build_request(
+    op: str, params: Mapping[str, Any], endpoint_url: str, *, validate_params: bool = True
+) -> HttpRequest:
+    """The unsigned HTTP request for ``op``: method, URL, headers (in the order given, exact
+    wire names) and body bytes. Runs :func:`validate` first unless ``validate_params`` is False
+    (botocore's ``parameter_validation=False``: only what cannot be serialized is rejected).
+    A file ``Body`` is read here."""
+    spec = get_operation(op)
+    if validate_params:
+        validate(spec.snake_name, params)
+    elif not isinstance(params, Mapping):
+        raise _fail(spec, "params", f"expected a mapping of parameters, got {_type_name(params)}")
+    path = spec.uri
+    body = b""
+    for member in spec.input.values():
+        value = params.get(member.name)
+        if member.location == "uri":
+            if not isinstance(value, str) or not value:
+                raise _fail(spec, member.name, "missing required parameter (a non-empty str)")
+            path = path.replace("{" + member.wire_name + "}", encode_label(value))
+        elif member.location == "payload":
+            body = _read_body(spec, member, value, validate_params)
+            if validate_params:
+                _check_body_size(spec, member, len(body))
+    # Headers in the caller's order, as botocore sends them (the order is not signed).
+    headers: list[tuple[str, str]] = []
+    for name, value in params.items():
+        target = spec.input.get(name) if isinstance(name, str) else None
+        if target is not None and target.location == "header" and value is not None:
+            headers.append((target.wire_name, _header_value(spec, target, value)))
+    return HttpRequest(
+        method=spec.method, url=_join_url(endpoint_url, path), headers=headers, body=body
+    )

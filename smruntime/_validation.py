@@ -1,0 +1,201 @@
+"""Parameter validation of the three operations, before any network call.
+
+Stricter than botocore's: besides required members, types and ``min``, it checks ``max``
+lengths, the model's patterns (translated from Java regex, full match), integer ranges and the
+body limits of the model. Header values must be printable ASCII. InvokeEndpointAsync needs
+exactly one of ``Body`` and ``InputLocation``. A parameter given as ``None`` counts as absent.
+Every failure is one :class:`ParamValidationError` naming the parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from smruntime._model import (
+    _NAME,
+    _PRINT_ID,
+    OPERATIONS,
+    Member,
+    OperationSpec,
+    Shape,
+    get_operation,
+)
+from smruntime.exceptions import ParamValidationError
+
+__all__ = ["validate"]
+
+# Compiled on first use (``re`` caches it), to keep imports cheap.
+_HEADER_FORBIDDEN = r"[^\x20-\x7e\t]"
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def _fail(spec: OperationSpec, param: str, reason: str) -> ParamValidationError:
+    return ParamValidationError(param, reason, operation_name=spec.name)
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _is_file(value: object) -> bool:
+    return callable(getattr(value, "read", None))
+
+
+def _unknown_param(spec: OperationSpec, name: object) -> ParamValidationError:
+    valid = list(spec.input)
+    text = name if isinstance(name, str) else repr(name)
+    reason = f"unknown parameter; valid parameters are {', '.join(valid)}"
+    if isinstance(name, str):
+        folded = {v.lower(): v for v in valid}
+        guess = folded.get(name.lower().replace("_", ""))
+        if guess is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+            guess = close[0] if close else None
+        if guess is not None:
+            reason = f"unknown parameter (did you mean {guess}?); valid parameters are " + (
+                ", ".join(valid)
+            )
+        else:
+            for other in OPERATIONS.values():
+                if other is not spec and name in other.input:
+                    reason += f" ({name} belongs to {other.name})"
+                    break
+    return _fail(spec, text, reason)
+
+
+def _check_header_text(spec: OperationSpec, member: Member, value: str) -> None:
+    bad = re.search(_HEADER_FORBIDDEN, value)
+    if bad is not None:
+        raise _fail(
+            spec,
+            member.name,
+            f"header values must be printable ASCII; found U+{ord(bad.group()):04X} "
+            f"at index {bad.start()}",
+        )
+
+
+def _check_string(spec: OperationSpec, member: Member, value: object) -> None:
+    shape = member.shape
+    if not isinstance(value, str):
+        raise _fail(spec, member.name, f"expected a str, got {_type_name(value)}")
+    shown = "<redacted>" if shape.sensitive else repr(value[:80])
+    if shape.min is not None and len(value) < shape.min:
+        raise _fail(
+            spec,
+            member.name,
+            f"length {len(value)} is below the minimum of {shape.min}"
+            + ("" if value else " (an empty string is not allowed)"),
+        )
+    if shape.max is not None and len(value) > shape.max:
+        raise _fail(spec, member.name, f"length {len(value)} is above the maximum of {shape.max}")
+    if shape.regex is not None and shape.regex.fullmatch(value) is None:
+        if not value:
+            raise _fail(spec, member.name, "an empty string is not allowed")
+        raise _fail(
+            spec,
+            member.name,
+            f"value {shown} does not match the pattern {shape.model_pattern}"
+            + _pattern_help(shape),
+        )
+    if member.location == "header":
+        _check_header_text(spec, member, value)
+
+
+def _pattern_help(shape: Shape) -> str:
+    if shape.pattern is not None and shape.pattern.endswith(_NAME):
+        return " (letters, digits and single or repeated '-' between them, no leading '-')"
+    if shape.pattern == _PRINT_ID:
+        return " (printable ASCII, not starting with a blank)"
+    return ""
+
+
+def _check_integer(spec: OperationSpec, member: Member, value: object) -> None:
+    shape = member.shape
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(spec, member.name, f"expected an int, got {_type_name(value)}")
+    if shape.min is not None and value < shape.min:
+        raise _fail(spec, member.name, f"{value} is below the minimum of {shape.min}")
+    if shape.max is not None and value > shape.max:
+        raise _fail(spec, member.name, f"{value} is above the maximum of {shape.max}")
+
+
+def _check_body(spec: OperationSpec, member: Member, value: object) -> None:
+    if isinstance(value, _BYTES_LIKE):
+        size = memoryview(value).nbytes
+    elif isinstance(value, str):
+        if len(value) > (member.shape.max or len(value)):
+            size = len(value)  # UTF-8 is never shorter: no need to encode
+        else:
+            try:
+                size = len(value.encode("utf-8"))
+            except UnicodeEncodeError as exc:
+                raise _fail(
+                    spec, member.name, f"str is not encodable as UTF-8 (at index {exc.start})"
+                ) from None
+    elif _is_file(value):
+        return
+    else:
+        raise _fail(
+            spec,
+            member.name,
+            f"expected bytes, bytearray, str or a readable binary file, got {_type_name(value)}",
+        )
+    _check_body_size(spec, member, size)
+
+
+def _check_body_size(spec: OperationSpec, member: Member, size: int) -> None:
+    limit = member.shape.max
+    if limit is not None and size > limit:
+        extra = ""
+        if spec.snake_name == "invoke_endpoint_async":
+            extra = "; upload larger inputs to S3 and pass InputLocation instead"
+        raise _fail(
+            spec,
+            member.name,
+            f"body is {size} bytes, above the {spec.name} limit of {limit} bytes{extra}",
+        )
+
+
+def validate(op: str, params: Mapping[str, Any]) -> None:
+    """Check ``params`` against the model of ``op``; raise :class:`ParamValidationError`.
+
+    Checks: unknown names (with a suggestion), required members, Python types, lengths,
+    patterns, integer ranges, body type and size. ``None`` values count as absent. A file
+    body's size is checked when :func:`build_request` reads it.
+    """
+    spec = get_operation(op)
+    if not isinstance(params, Mapping):
+        raise _fail(spec, "params", f"expected a mapping of parameters, got {_type_name(params)}")
+    for name in params:
+        if name not in spec.input:
+            raise _unknown_param(spec, name)
+    for member in spec.input.values():
+        value = params.get(member.name)
+        if value is None:
+            if member.required:
+                raise _fail(spec, member.name, "missing required parameter")
+            continue
+        if member.location == "payload":
+            _check_body(spec, member, value)
+        elif member.shape.type == "integer":
+            _check_integer(spec, member, value)
+        else:
+            _check_string(spec, member, value)
+    if spec.snake_name == "invoke_endpoint_async":
+        has_body = params.get("Body") is not None
+        has_location = params.get("InputLocation") is not None
+        if has_body and has_location:
+            raise _fail(
+                spec, "Body", "Body and InputLocation exclude each other; give only one of them"
+            )
+        if not has_body and not has_location:
+            raise _fail(
+                spec,
+                "InputLocation",
+                "missing: give InputLocation (an s3:// or https:// URI of the input) or an "
+                "inline Body of at most 128000 bytes",
+            )

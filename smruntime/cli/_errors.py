@@ -1,0 +1,55 @@
+"""Exit codes, the errors commands raise, and the one-line message for any exception."""
+
+from __future__ import annotations
+
+from smruntime.cli._format import one_line
+
+PROG = "smruntime"
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+
+
+class CLIError(Exception):
+    """A failure reported as one line on stderr; ``code`` is the exit code."""
+
+    def __init__(self, message: str, *, code: int = EXIT_RUNTIME) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UsageError(CLIError):
+    """The command line itself is wrong (exit code 2)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=EXIT_USAGE)
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """Exit code and one-line message for an exception raised by a command."""
+    from eventstream.exceptions import EventStreamError
+    from sigv4.exceptions import SigV4Error
+    from smruntime.exceptions import ClientError, ParamValidationError, SMRuntimeError
+
+    if isinstance(exc, CLIError):
+        return exc.code, one_line(str(exc))
+    if isinstance(exc, ParamValidationError):
+        return EXIT_USAGE, one_line(str(exc))
+    if isinstance(exc, ClientError):
+        message = one_line(str(exc))
+        if exc.hint and "Hint:" not in message:
+            message += f" Hint: {exc.hint}"
+        return EXIT_RUNTIME, message
+    if isinstance(exc, (SMRuntimeError, SigV4Error, EventStreamError)):
+        return EXIT_RUNTIME, one_line(str(exc)) or type(exc).__name__
+    if isinstance(exc, OSError):
+        detail = exc.strerror or str(exc)
+        where = f": {exc.filename}" if exc.filename else ""
+        return EXIT_RUNTIME, f"{detail}{where}"
+    return (
+        EXIT_RUNTIME,
+        f"unexpected {type(exc).__name__}: {one_line(str(exc))} (--debug shows the traceback)",
+    )

@@ -1,0 +1,247 @@
+"""The ``smruntime`` argument parser: one function per command adds its options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from smruntime.cli._decode import cmd_decode
+from smruntime.cli._demo import DEMO_PROMPT, cmd_demo
+from smruntime.cli._errors import EXIT_USAGE, PROG
+from smruntime.cli._invoke import cmd_invoke
+from smruntime.cli._output import err
+from smruntime.cli._params import PARAMS, option_name
+from smruntime.cli._serve import SERVE_ENDPOINT, cmd_serve
+from smruntime.cli._sign import cmd_sign
+
+if TYPE_CHECKING:
+    _Subparsers = argparse._SubParsersAction["_Parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with our one-line error format and exit code 2."""
+
+    def error(self, message: str) -> Any:  # argparse's signature says NoReturn
+        self.print_usage(sys.stderr)
+        err(f"{PROG}: error: {message}")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``smruntime`` argument parser (exposed for documentation and tests)."""
+    from smruntime import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="Amazon SageMaker Runtime from the command line: stream from an endpoint, "
+        "decode captured event streams, show SigV4 signing, run a local emulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in (_add_demo, _add_invoke, _add_decode, _add_sign, _add_serve):
+        add(sub)
+    return parser
+
+
+def _add_debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="log to stderr (secrets redacted) and show tracebacks",
+    )
+
+
+def _add_transport(p: argparse._ActionsContainer, help_text: str) -> None:
+    p.add_argument("--transport", choices=["requests", "stdlib"], help=help_text)
+
+
+def _add_client_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument("--region", help="AWS region (default: AWS_REGION, profile, ...)")
+    g.add_argument("--profile", help="named profile from the AWS config/credentials files")
+    g.add_argument("--endpoint-url", help="send requests here instead of the regional endpoint")
+    _add_transport(g, "HTTP transport (default: requests if installed, else the standard library)")
+    g.add_argument("--read-timeout", type=float, metavar="SECONDS", help="socket read timeout")
+    g.add_argument("--connect-timeout", type=float, metavar="SECONDS", help="connect timeout")
+    g.add_argument(
+        "--first-event-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="(stream) longest wait from the response headers to the first event",
+    )
+    g.add_argument(
+        "--event-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="(stream) longest gap between two events",
+    )
+    g.add_argument(
+        "--total-timeout", type=float, metavar="SECONDS", help="(stream) deadline for the stream"
+    )
+    g.add_argument("--max-attempts", type=int, metavar="N", help="attempts incl. the first")
+
+
+def _add_demo(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="stream a generated answer from a local emulator through the real client",
+        description="Start the endpoint emulator on a free loopback port and stream an answer "
+        "through the real client path (SigV4 signing, HTTP, event-stream decoding, record "
+        "parsing). Needs no AWS account or configuration.",
+    )
+    p.add_argument("--prompt", default=DEMO_PROMPT, help="the prompt to send")
+    p.add_argument(
+        "--tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tokens to generate (default: the whole canned answer)",
+    )
+    p.add_argument(
+        "--delay", type=float, default=0.03, metavar="SECONDS", help="delay between tokens"
+    )
+    p.add_argument(
+        "--format",
+        choices=["sse", "jsonl"],
+        default="sse",
+        help="what the emulated container emits: TGI-style SSE or JSON lines",
+    )
+    _add_transport(p, "HTTP transport")
+    _add_debug(p)
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_invoke(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "invoke",
+        help="call an endpoint (InvokeEndpoint, ...WithResponseStream, ...Async)",
+        description="Invoke ENDPOINT. Without --stream or --async this is InvokeEndpoint: the "
+        "body goes to stdout and the response metadata to stderr. --stream calls "
+        "InvokeEndpointWithResponseStream and prints the output live; --async calls "
+        "InvokeEndpointAsync.",
+    )
+    p.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
+    p.add_argument(
+        "--body",
+        metavar="TEXT|@FILE|-",
+        help="request body: literal text, @FILE, or - for stdin (default: empty)",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--stream", action="store_true", help="use InvokeEndpointWithResponseStream")
+    mode.add_argument(
+        "--async", dest="use_async", action="store_true", help="use InvokeEndpointAsync"
+    )
+    view = p.add_mutually_exclusive_group()
+    for name, help_text in (
+        ("text", "(stream) print the generated text live; the default view"),
+        ("lines", "(stream) one line each"),
+        ("jsonl", "(stream) one JSON record per line"),
+        ("raw", "(stream) the payload bytes exactly as received"),
+    ):
+        view.add_argument(
+            f"--{name}", dest="view", action="store_const", const=name, help=help_text
+        )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="show each frame (offset, sizes, headers, CRCs, arrival) on stderr; implies --stream",
+    )
+    p.add_argument(
+        "--save", metavar="FILE", help="keep the raw event-stream bytes in FILE; implies --stream"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="(non-stream) print the whole response as one JSON object on stdout",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no metadata or summary on stderr")
+    params = p.add_argument_group("operation parameters")
+    for param in PARAMS:
+        params.add_argument(option_name(param.dest), help=param.help, **(param.extra or {}))
+    _add_client_options(p)
+    _add_debug(p)
+    p.set_defaults(func=cmd_invoke, view=None)
+
+
+def _add_decode(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="dump a captured event stream frame by frame",
+        description="Read an event stream captured with `invoke --save` (or any "
+        "application/vnd.amazon.eventstream bytes) and show every frame: offsets, lengths, "
+        "headers, payload preview and CRCs. Exit code 1 if a frame is corrupt or truncated.",
+    )
+    p.add_argument("file", metavar="FILE", help="the capture, or - for stdin")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per frame and line")
+    out.add_argument("--json-list", action="store_true", help="one JSON list of all frames")
+    _add_debug(p)
+    p.set_defaults(func=cmd_decode)
+
+
+def _add_sign(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "sign",
+        help="show the SigV4 canonical request, string to sign and a curl command",
+        description="Sign a request without sending it. The signature, the session token and "
+        "most of the access key id are masked unless --show-secrets.",
+    )
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--method", default="POST", help="HTTP method (default POST)")
+    p.add_argument(
+        "--header",
+        "-H",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="a header to sign and send (repeatable)",
+    )
+    p.add_argument("--body", metavar="TEXT|@FILE|-", help="request body (default: empty)")
+    p.add_argument("--region", help="signing region (default: from the URL, then the config)")
+    p.add_argument("--service", default="sagemaker", help="signing service (default sagemaker)")
+    p.add_argument(
+        "--date", metavar="YYYYMMDDTHHMMSSZ", help="sign at this UTC time instead of now"
+    )
+    p.add_argument("--profile", help="named profile for credentials and region")
+    p.add_argument("--access-key-id", help="access key id (default: the credential chain)")
+    p.add_argument("--secret-access-key", help="secret access key (with --access-key-id)")
+    p.add_argument("--session-token", help="session token (with --access-key-id)")
+    p.add_argument(
+        "--show-secrets", action="store_true", help="print the signature and token unmasked"
+    )
+    _add_debug(p)
+    p.set_defaults(func=cmd_sign)
+
+
+def _add_serve(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the endpoint emulator until interrupted",
+        description="Run the local SageMaker Runtime emulator. Requests must be signed with the "
+        "given keys. Ctrl-C stops it.",
+    )
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (0: pick a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--access-key-id", required=True, help="access key id clients must use")
+    p.add_argument("--secret-access-key", required=True, help="secret key clients must use")
+    p.add_argument("--region", default="us-east-1", help="region clients must sign for")
+    p.add_argument(
+        "--model",
+        choices=["tokens", "tokens-jsonl", "echo"],
+        default="tokens",
+        help="what --endpoint does: stream generated tokens (SSE or JSON lines), or echo",
+    )
+    p.add_argument(
+        "--endpoint",
+        action="append",
+        metavar="NAME",
+        help=f"endpoint name to serve with --model (repeatable; default {SERVE_ENDPOINT}); "
+        "'echo' and 'tokens' are always served too",
+    )
+    p.add_argument(
+        "--delay", type=float, default=0.0, metavar="SECONDS", help="(tokens) delay per token"
+    )
+    _add_debug(p)
+    p.set_defaults(func=cmd_serve)
