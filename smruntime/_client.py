@@ -34,35 +34,6 @@ _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
 _TRUE = {"1", "true", "yes", "on"}
 _sleep = time.sleep  # the retry back-off; tests replace it
 
-# The error shapes each operation's model lists (tests check this against service-2.json): a 429
-# that is one of these (ModelNotReadyException) is not retried as throttling.
-MODELED_ERRORS: dict[str, frozenset[str]] = {
-    "invoke_endpoint": frozenset(
-        {
-            "InternalFailure",
-            "ServiceUnavailable",
-            "ValidationError",
-            "ModelError",
-            "InternalDependencyException",
-            "ModelNotReadyException",
-        }
-    ),
-    "invoke_endpoint_async": frozenset(
-        {"InternalFailure", "ServiceUnavailable", "ValidationError"}
-    ),
-    "invoke_endpoint_with_response_stream": frozenset(
-        {
-            "InternalFailure",
-            "ServiceUnavailable",
-            "ValidationError",
-            "ModelError",
-            "ModelStreamError",
-            "InternalStreamFailure",
-        }
-    ),
-}
-
-
 _CONFIG_FIELDS = (
     "connect_timeout",
     "read_timeout",
@@ -514,7 +485,7 @@ class Client:
                 status=status,
                 error_code=error.error_code,
                 headers=response.headers,
-                modeled_error=error.error_code in MODELED_ERRORS[op],
+                modeled_error=error.error_code in spec.errors,
             )
             if not decision.retry:
                 raise error

@@ -7,8 +7,12 @@ from smruntime.cli._format import one_line
 PROG = "smruntime"
 
 EXIT_OK = 0
-EXIT_RUNTIME = 1
+EXIT_RUNTIME = 1  # anything else: credentials, connection refused, a bad file, ...
 EXIT_USAGE = 2
+EXIT_SERVICE_ERROR = 3  # the service answered with an HTTP error (ValidationError, ModelError, ...)
+EXIT_STREAM_ERROR = 4  # an error inside a 200 stream (ModelStreamError, a container's error record)
+EXIT_TRUNCATED = 5  # the stream was cut, corrupt, or not an event stream
+EXIT_TIMEOUT = 6  # connect or read timeout
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
 
@@ -32,7 +36,17 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     """Exit code and one-line message for an exception raised by a command."""
     from eventstream.exceptions import EventStreamError
     from sigv4.exceptions import SigV4Error
-    from smruntime.exceptions import ClientError, ParamValidationError, SMRuntimeError
+    from smruntime.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        ContainerStreamError,
+        InternalStreamFailure,
+        ModelStreamError,
+        ParamValidationError,
+        ReadTimeoutError,
+        SMRuntimeError,
+        StreamError,
+    )
 
     if isinstance(exc, CLIError):
         return exc.code, one_line(str(exc))
@@ -42,9 +56,17 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
         message = one_line(str(exc))
         if exc.hint and "Hint:" not in message:
             message += f" Hint: {exc.hint}"
-        return EXIT_RUNTIME, message
+        in_stream = isinstance(exc, (ModelStreamError, InternalStreamFailure))
+        return (EXIT_STREAM_ERROR if in_stream else EXIT_SERVICE_ERROR), message
+    message = one_line(str(exc)) or type(exc).__name__
+    if isinstance(exc, ContainerStreamError):
+        return EXIT_STREAM_ERROR, message
+    if isinstance(exc, StreamError):
+        return EXIT_TRUNCATED, message
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return EXIT_TIMEOUT, message
     if isinstance(exc, (SMRuntimeError, SigV4Error, EventStreamError)):
-        return EXIT_RUNTIME, one_line(str(exc)) or type(exc).__name__
+        return EXIT_RUNTIME, message
     if isinstance(exc, OSError):
         detail = exc.strerror or str(exc)
         where = f": {exc.filename}" if exc.filename else ""

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Amazon SageMaker Runtime from the command line: stream from an endpoint, "
         "decode captured event streams, show SigV4 signing, run a local emulator.",
+        epilog="exit codes: 0 ok, 1 other failure (credentials, connection, file), 2 usage, "
+        "3 the service answered with an error, 4 an error inside the stream, 5 the stream was "
+        "cut or corrupt, 6 timeout, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

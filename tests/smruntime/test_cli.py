@@ -514,7 +514,7 @@ def test_corrupt_stream_fails_and_the_capture_points_at_it(
         "--body",
         "{}",
     )
-    line = assert_one_line_error(proc, 1)
+    line = assert_one_line_error(proc, 5)
     assert "corrupt" in line.lower()
     assert "CORRUPT" in stderr_text(proc)
     proc = run_cli("decode", str(capture), env=env)
@@ -523,16 +523,16 @@ def test_corrupt_stream_fails_and_the_capture_points_at_it(
 
 
 @pytest.mark.parametrize(
-    ("fault", "needle"),
+    ("fault", "needle", "code"),
     [
-        ("model-error(status=500,message=boom)", "ModelError"),
-        ("throttle", "ThrottlingException"),
-        ("model-stream-error(after=1,code=ModelInvocationTimeExceeded)", "ModelStreamError"),
-        ("cut(after=1)", "cut"),
+        ("model-error(status=500,message=boom)", "ModelError", 3),
+        ("throttle", "ThrottlingException", 3),
+        ("model-stream-error(after=1,code=ModelInvocationTimeExceeded)", "ModelStreamError", 4),
+        ("cut(after=1)", "cut", 5),
     ],
 )
 def test_service_and_stream_errors_are_one_line(
-    emu: Any, env: dict[str, str], fault: str, needle: str
+    emu: Any, env: dict[str, str], fault: str, needle: str, code: int
 ) -> None:
     proc = invoke(
         emu,
@@ -544,7 +544,7 @@ def test_service_and_stream_errors_are_one_line(
         "--body",
         "{}",
     )
-    line = assert_one_line_error(proc, 1)
+    line = assert_one_line_error(proc, code)
     assert needle in line
 
 
@@ -586,7 +586,7 @@ def test_debug_shows_traceback_but_no_secret(emu: Any, env: dict[str, str]) -> N
         "{}",
     )
     err = stderr_text(proc)
-    assert proc.returncode == 1
+    assert proc.returncode == 3
     assert "Traceback" in err
     assert emu.credentials.secret_access_key not in err
     assert not re.search(r"Signature=[0-9a-f]{64}", err)
@@ -866,7 +866,7 @@ def test_serve_answers_signed_requests_and_stops_on_ctrl_c(home: Path) -> None:
             "1",
             env=wrong,
         )
-        line = assert_one_line_error(bad, 1)
+        line = assert_one_line_error(bad, 3)
         assert "Signature" in line
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=TIMEOUT)
