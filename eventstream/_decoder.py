@@ -118,14 +118,21 @@ class Decoder:
     verified (CRC first, then lengths and limits) as soon as its 12 bytes are held, before any
     more of the message is buffered; each message CRC and header block before it is returned.
 
-    Errors: an :class:`~eventstream.EventStreamError` subclass whose ``offset`` is the position of
-    the bad message in the stream. If messages preceding the bad one were completed by the same
+    Errors in the bytes: an :class:`~eventstream.EventStreamError` subclass whose ``offset`` is the
+    stream position of the bad message, except :class:`~eventstream.InvalidHeader`, whose
+    ``offset`` is that of the bad header inside it (the message's own start is then
+    :attr:`bytes_consumed`). If messages preceding the bad one were completed by the same
     :meth:`feed` call they are returned first and the error is raised by the next ``feed`` or
     :meth:`close` (so the messages delivered never depend on the chunking). After an error the
     decoder is *poisoned*: every further ``feed``/``close`` raises the same error again.
 
     ``max_payload_bytes``/``max_headers_bytes`` bound memory (``None`` = no limit beyond the
     format's 4 GiB). Not thread-safe: feed one decoder from one thread at a time.
+
+    Caller bugs are not stream errors: ``feed``/``feed_frames`` given anything but a bytes-like
+    object of single bytes (``bytes``, ``bytearray``, a 1-D byte ``memoryview``, ...) raise
+    ``TypeError`` (``None``, ``0`` and ``""`` included) and do not poison the decoder; a bad
+    limit raises ``ValueError``.
     """
 
     __slots__ = ("_error", "_held", "_max_headers", "_max_payload", "_need", "_offset", "_parts")
@@ -162,7 +169,10 @@ class Decoder:
         return self._held
 
     def feed(self, data: Buffer) -> list[Message]:
-        """Add bytes; return every message they complete, in order."""
+        """Add bytes; return every message they complete, in order.
+
+        ``TypeError`` if ``data`` is not a bytes-like object of single bytes.
+        """
         return self._feed(data, False)  # type: ignore[return-value]
 
     def feed_frames(self, data: Buffer) -> list[Frame]:
@@ -183,15 +193,22 @@ class Decoder:
             raise copy.copy(self._error)
 
     def _feed(self, data: Buffer, frames: bool) -> list[Message] | list[Frame]:
+        if type(data) is not bytes:
+            # Checked first, so that None, 0 or "" are refused rather than read as "no bytes".
+            try:
+                view = memoryview(data)
+            except TypeError:
+                raise TypeError(
+                    f"feed() takes a bytes-like object, not {type(data).__name__}"
+                ) from None
+            with view:
+                if view.ndim != 1 or view.itemsize != 1:
+                    raise TypeError("feed() takes a bytes-like object of single bytes")
+            data = bytes(data)  # the caller may reuse its buffer: keep our own copy
         if self._error is not None:
             raise copy.copy(self._error)
         if not data:
             return []
-        if type(data) is not bytes:
-            with memoryview(data) as view:
-                if view.ndim != 1 or view.itemsize != 1:
-                    raise TypeError("feed() takes a bytes-like object of single bytes")
-            data = bytes(data)  # the caller may reuse its buffer: keep our own copy
         parts = self._parts
         if parts:
             parts.append(data)
@@ -291,7 +308,12 @@ def decode(
     max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     max_headers_bytes: int | None = DEFAULT_MAX_HEADERS_BYTES,
 ) -> list[Message]:
-    """Decode a whole buffer of messages; TruncatedStream if it ends inside one."""
+    """Decode a whole buffer of messages; TruncatedStream if it ends inside one.
+
+    Bad bytes raise an :class:`~eventstream.EventStreamError`; ``data`` that is not a bytes-like
+    object (e.g. ``str``, ``int``, ``None``) raises ``TypeError``; a limit that is not a
+    non-negative int or ``None`` raises ``ValueError``.
+    """
     decoder = Decoder(max_payload_bytes=max_payload_bytes, max_headers_bytes=max_headers_bytes)
     messages = decoder.feed(data)
     decoder.close()

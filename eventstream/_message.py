@@ -20,6 +20,7 @@ class Headers(Mapping[str, "HeaderValue"]):
     """Read-only, ordered mapping of header name to value, in wire order.
 
     Built from a mapping or from ``(name, value)`` pairs (a repeated name is a ``ValueError``).
+    ``bytearray`` and ``memoryview`` values are copied to ``bytes`` (the mapping is immutable).
     Equality with another ``Headers`` is strict: same names in the same order, same values *and*
     the same wire types (``Int64(5) != 5``), i.e. they encode to the same bytes. Against a plain
     mapping it is ordinary dict equality.
@@ -36,6 +37,10 @@ class Headers(Mapping[str, "HeaderValue"]):
             for name, value in pairs:
                 if name in d:
                     raise ValueError(f"duplicate header name {name!r}")
+                if isinstance(value, (bytearray, memoryview)):
+                    # Copy mutable buffers: a Headers (and its Message) must not change later,
+                    # and must stay hashable.
+                    value = bytes(value)
                 d[name] = value
         self._d = d
 

@@ -1,9 +1,13 @@
 """Errors raised by the event-stream codec.
 
-Every error the codec raises derives from :class:`EventStreamError`; nothing else escapes
-``decode``, ``Decoder.feed``/``close`` or ``encode``. The tree::
+Every error the codec raises for bad *data* (bytes to decode, a message to encode) derives from
+:class:`EventStreamError`; no other exception escapes ``decode``, ``Decoder.feed``/``close`` or
+``encode`` for them. Caller bugs are different: an argument of the wrong type (``decode("text")``,
+``decode(None)``, ``Decoder().feed(123)``) raises ``TypeError``, and a bad ``max_*_bytes`` limit
+given to ``decode``/``Decoder`` raises ``ValueError``. The tree::
 
     EventStreamError                 base; ``offset`` = stream offset of the message at fault
+                                     (of the header, for InvalidHeader)
     ├── ChecksumMismatch             a CRC32 differs (``part``, ``expected``, ``found``)
     ├── InvalidLength                a length is impossible or over a limit (``field``, ...)
     ├── InvalidHeader                a header cannot be decoded (``name``, ``reason``)
@@ -37,8 +41,9 @@ def _restore(cls: type[EventStreamError], args: tuple[Any, ...], state: dict[str
 class EventStreamError(Exception):
     """Base of every error of the event-stream codec.
 
-    ``offset`` is the byte offset, in the whole stream fed so far, of the message at fault
-    (``None`` where no stream position applies, e.g. when encoding).
+    ``offset`` is the byte offset, in the whole stream fed so far, of the message at fault (for
+    :class:`InvalidHeader`: of the header at fault; ``None`` where no stream position applies,
+    e.g. when encoding).
     """
 
     offset: int | None
@@ -84,7 +89,8 @@ class InvalidHeader(EventStreamError):
     """A header could not be decoded (unknown type, truncated, bad UTF-8, duplicate name).
 
     ``name`` is the header's name where it could be read (else ``None``); ``offset`` is the
-    stream offset of the header itself.
+    stream offset of the header itself, not of its message (a :class:`~eventstream.Decoder`'s
+    ``bytes_consumed`` is the message's offset after the error).
     """
 
     def __init__(self, name: str | None, reason: str, *, offset: int | None = None) -> None:

@@ -164,7 +164,12 @@ def split_url(url: str) -> tuple[str, str, str, str]:
     if not name:
         raise SigningError("url has no host")
     if port:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        # ASCII digits only: str.isdigit() also accepts e.g. "²" or Arabic-Indic digits, which
+        # int() then rejects (or reads). The length cap keeps int() away from huge strings.
+        digits = port.lstrip("0")
+        if not (port.isascii() and port.isdigit() and len(digits) <= 5) or not (
+            0 < int(port) < 65536
+        ):
             raise SigningError(f"url has an invalid port {port[:16]!r}")
         if int(port) != (443 if scheme == "https" else 80):
             name = f"{name}:{int(port)}"

@@ -130,7 +130,11 @@ def urllib_fetch(
         if _is_timeout(reason if isinstance(reason, BaseException) else exc):
             raise HttpFetchError(url, "timed out", timeout=True) from None
         raise HttpFetchError(url, f"connection failed: {reason}") from None
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+    except ValueError as exc:
+        # e.g. http.client's "Invalid header value b'...'": the text quotes header values, which
+        # may be tokens, so only the type is reported.
+        raise HttpFetchError(url, f"request failed: {type(exc).__name__}") from None
+    except (OSError, http.client.HTTPException) as exc:
         if _is_timeout(exc):
             raise HttpFetchError(url, "timed out", timeout=True) from None
         raise HttpFetchError(url, f"request failed: {type(exc).__name__}: {exc}") from None

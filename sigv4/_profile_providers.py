@@ -355,6 +355,13 @@ class _Resolver:
         return CredentialProviderError(self.name, reason)
 
     def resolve(self, name: str, visited: list[str], *, top: bool = True) -> AnyCredentials | None:
+        """Credentials of profile ``name`` in botocore's order.
+
+        ``top`` is the profile the chain was asked for: its ``role_arn`` (without
+        ``web_identity_token_file``) is assumed even when it also has static keys. A
+        ``source_profile`` (``top`` false) that has static keys uses them, not its own role
+        (botocore's ``_resolve_credentials_from_profile``).
+        """
         if name in visited:
             cycle = " -> ".join([*visited, name])
             raise self.fail(f"source_profile cycle: {cycle}")
@@ -364,16 +371,33 @@ class _Resolver:
                 f"source_profile {name!r} (of profile {visited[-1]!r}) not found in "
                 f"{self.profiles.where()}"
             )
-        chain = [*visited, name]
-        if prof.get("role_arn"):
-            if prof.get("web_identity_token_file"):
-                return self._web_identity(name)
-            return self._assume_role(name, prof, chain)
+        assumes_role = bool(prof.get("role_arn")) and not prof.get("web_identity_token_file")
+        if assumes_role and (top or not prof.get("aws_access_key_id")):
+            return self._assume_role(name, prof, [*visited, name])
+        creds = self._without_role(name, prof)
+        if creds is not None or top:
+            return creds
+        raise self.fail(f"source_profile {name!r} has no credentials")
+
+    def _without_role(self, name: str, prof: Mapping[str, str]) -> AnyCredentials | None:
+        """botocore's per-profile providers after assume-role: web identity, SSO (refused),
+        credentials-file static keys, login (refused), ``credential_process``, config-file
+        static keys. ``None`` if the profile has none of them."""
         if prof.get("web_identity_token_file"):
-            raise self.fail(f"profile {name!r} has web_identity_token_file but no role_arn")
-        static = self._static(name, prof)
+            if not prof.get("role_arn"):
+                raise self.fail(f"profile {name!r} has web_identity_token_file but no role_arn")
+            return self._web_identity(name)
+        if prof.get("sso_session") or any(key.startswith("sso_") for key in prof):
+            raise self.fail(
+                f"profile {name!r} uses AWS IAM Identity Center (SSO), which is not supported; "
+                "use credential_process (e.g. `aws configure export-credentials --profile "
+                f"{name} --format process`) instead"
+            )
+        static = self._static(name, self.profiles.credentials_file_keys(name))
         if static is not None:
             return static
+        if prof.get("login_session"):
+            raise self.fail(f"profile {name!r} uses login_session, which is not supported")
         if prof.get("credential_process"):
             return ProcessProvider(
                 prof["credential_process"],
@@ -382,17 +406,7 @@ class _Resolver:
                 clock=self.owner._clock,
                 home=self.owner._home,
             ).load()
-        if prof.get("sso_session") or any(key.startswith("sso_") for key in prof):
-            raise self.fail(
-                f"profile {name!r} uses AWS IAM Identity Center (SSO), which is not supported; "
-                "use credential_process (e.g. `aws configure export-credentials --profile "
-                f"{name} --format process`) instead"
-            )
-        if prof.get("login_session"):
-            raise self.fail(f"profile {name!r} uses login_session, which is not supported")
-        if top:
-            return None
-        raise self.fail(f"source_profile {name!r} has no credentials")
+        return self._static(name, self.profiles.config_file_keys(name))
 
     def _static(self, name: str, prof: Mapping[str, str]) -> Credentials | None:
         key = prof.get("aws_access_key_id") or ""
@@ -446,8 +460,9 @@ class _Resolver:
         source: AnyCredentials | None
         if source_profile:
             source = None
-            if source_profile == name:
-                source = self._static(name, prof)
+            if source_profile == name and prof.get("aws_access_key_id"):
+                # A profile may name itself as source for its own static keys.
+                source = self._without_role(name, prof)
             if source is None:
                 source = self.resolve(source_profile, chain, top=False)
         elif credential_source:
@@ -504,9 +519,12 @@ class _Resolver:
 class ProfileProvider(_ProfileResolvingProvider):
     """Credentials from the shared config/credentials files for one profile.
 
-    In order: ``role_arn`` (assume role, or web identity with ``web_identity_token_file``),
-    static keys (``aws_access_key_id``, ``aws_secret_access_key``, ``aws_security_token`` /
-    ``aws_session_token``), ``credential_process``. SSO profiles are refused with a clear error.
+    In botocore's order: ``role_arn`` without ``web_identity_token_file`` (assume role), web
+    identity (``web_identity_token_file`` + ``role_arn``), SSO (refused with a clear error),
+    static keys from the credentials file (``aws_access_key_id``, ``aws_secret_access_key``,
+    ``aws_security_token`` / ``aws_session_token``), ``login_session`` (refused),
+    ``credential_process``, static keys from the config file. So a config-file profile with both
+    static keys and ``credential_process`` gets the process's credentials.
     The profile is ``profile``, else ``AWS_PROFILE``/``AWS_DEFAULT_PROFILE``, else ``default``; a
     named profile that does not exist is an error, a missing ``default`` is not.
     """

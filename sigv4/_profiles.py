@@ -3,8 +3,13 @@
 * config file: ``AWS_CONFIG_FILE`` or ``~/.aws/config``; sections ``[default]`` and
   ``[profile NAME]`` (``[profile default]`` is ``default`` too); other sections are ignored.
 * credentials file: ``AWS_SHARED_CREDENTIALS_FILE`` or ``~/.aws/credentials``; sections ``[NAME]``.
-* the two are merged per profile; keys from the credentials file win (as botocore does).
-* profile name: explicit > ``AWS_PROFILE`` > ``AWS_DEFAULT_PROFILE`` > ``default``.
+* the two are merged per profile; keys from the credentials file win (as botocore does). Each
+  file's own keys stay available too (:meth:`Profiles.credentials_file_keys`,
+  :meth:`Profiles.config_file_keys`): the credential chain looks for static keys in the
+  credentials file before ``credential_process`` and in the config file after it.
+* profile name: explicit > ``AWS_PROFILE`` > ``AWS_DEFAULT_PROFILE`` > ``default``. This
+  deliberately differs from botocore, which checks ``AWS_DEFAULT_PROFILE`` first; the other
+  AWS SDKs prefer ``AWS_PROFILE``, as here.
 
 ``~`` and ``$VAR``/``${VAR}`` in the file paths are expanded against the injected ``home`` and
 ``environ``. Missing files count as empty; unreadable or malformed ones raise
@@ -143,7 +148,7 @@ class Profiles:
         config_path: Path | None = None,
         credentials_path: Path | None = None,
     ) -> None:
-        merged: dict[str, dict[str, str]] = {}
+        from_config: dict[str, dict[str, str]] = {}
         for section, values in config.items():
             if section == "default":
                 name = "default"
@@ -154,9 +159,15 @@ class Profiles:
             # "[profile default]" counts as default, but a plain "[default]" wins over it.
             if not name or (name == "default" and section != "default" and "default" in config):
                 continue
-            merged.setdefault(name, {}).update(values)
+            from_config.setdefault(name, {}).update(values)
+        from_credentials: dict[str, dict[str, str]] = {}
         for section, values in credentials.items():
-            merged.setdefault(section.strip(), {}).update(values)
+            from_credentials.setdefault(section.strip(), {}).update(values)
+        merged: dict[str, dict[str, str]] = {name: dict(v) for name, v in from_config.items()}
+        for name, values in from_credentials.items():
+            merged.setdefault(name, {}).update(values)
+        self._config = from_config
+        self._credentials = from_credentials
         self._profiles = merged
         self.config_path = config_path
         self.credentials_path = credentials_path
@@ -165,6 +176,14 @@ class Profiles:
         """The merged keys of profile ``name`` (a copy), or ``None`` if neither file has it."""
         values = self._profiles.get(name)
         return None if values is None else dict(values)
+
+    def credentials_file_keys(self, name: str) -> dict[str, str]:
+        """The keys of profile ``name`` in the credentials file alone (a copy; may be empty)."""
+        return dict(self._credentials.get(name, {}))
+
+    def config_file_keys(self, name: str) -> dict[str, str]:
+        """The keys of profile ``name`` in the config file alone (a copy; may be empty)."""
+        return dict(self._config.get(name, {}))
 
     def __contains__(self, name: object) -> bool:
         return name in self._profiles

@@ -6,8 +6,17 @@ now) and ``home`` (the home directory holding ``.aws/``). ``load()`` returns cre
 (plain, or :class:`RefreshableCredentials` for temporary ones), ``None`` when the provider is not
 configured, and raises :class:`CredentialProviderError` when it is configured but fails.
 
-Default chain order: environment, web identity, shared profile (static keys, credential_process,
-role_arn with source_profile/credential_source, web identity), container, instance metadata.
+Default chain order (botocore's, NOTES §11): environment; the profile's ``role_arn`` with
+``source_profile``/``credential_source`` (assume role); web identity
+(``AWS_WEB_IDENTITY_TOKEN_FILE``/``AWS_ROLE_ARN``, else the profile's
+``web_identity_token_file``); the rest of the profile
+(:class:`ProfileProvider`: static keys from the credentials file, ``credential_process``, static
+keys from the config file; SSO and ``login_session`` are refused); container; instance metadata.
+So a profile that assumes a role wins over the web identity env vars (EKS IRSA), as in botocore.
+botocore's legacy ``AWS_CREDENTIAL_FILE`` and boto2 config providers are not implemented.
+
+The profile is ``profile``, else ``AWS_PROFILE``, else ``AWS_DEFAULT_PROFILE``, else ``default``
+(botocore checks ``AWS_DEFAULT_PROFILE`` first; the other AWS SDKs prefer ``AWS_PROFILE``).
 
 This module holds :class:`ChainProvider` and :func:`default_chain` and exports every provider;
 they live in :mod:`sigv4._provider_base` (the base class), :mod:`sigv4._local_providers`
@@ -109,7 +118,7 @@ def default_chain(
     clock: Clock | None = None,
     home: PathLike | None = None,
 ) -> ChainProvider:
-    """The standard chain: env, web identity, profile, container, instance metadata.
+    """The standard chain: env, assume role, web identity, profile, container, instance metadata.
 
     When ``profile`` is given in code, the environment credentials (and the web identity env
     vars) are skipped, as the AWS SDKs do; ``AWS_PROFILE`` does not have that effect.
@@ -118,6 +127,7 @@ def default_chain(
     providers: list[CredentialProvider] = []
     if profile is None:
         providers.append(EnvProvider(environ=environ, clock=clock))
+    providers.append(AssumeRoleProvider(profile=profile, **injected))
     providers.append(WebIdentityProvider(profile=profile, **injected))
     providers.append(ProfileProvider(profile, **injected))
     providers.append(ContainerProvider(**injected))

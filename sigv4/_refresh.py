@@ -20,8 +20,12 @@ Clock = Callable[[], _dt.datetime]
 ADVISORY_REFRESH = _dt.timedelta(minutes=15)
 MANDATORY_REFRESH = _dt.timedelta(minutes=10)
 # After a failed advisory refresh the old credentials are kept; wait this long before retrying so
-# a broken endpoint is not called on every request.
+# a broken endpoint is not called on every request. The same wait follows a successful refresh
+# whose credentials are themselves inside the advisory window (short-lived ones, e.g. 15 min).
 ADVISORY_RETRY_INTERVAL = _dt.timedelta(seconds=30)
+# Credentials that arrive already inside the mandatory window (they live <= 10 min) are not
+# fetched again within this time of the last successful fetch, unless they have expired.
+MANDATORY_RETRY_INTERVAL = _dt.timedelta(seconds=5)
 
 _TS = re.compile(
     r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?"
@@ -72,10 +76,15 @@ class RefreshableCredentials:
 
     :meth:`get` returns the current :class:`Credentials`. When fewer than ``advisory_refresh``
     remain it tries one refresh (a failure keeps the old ones, other threads are not blocked);
-    when fewer than ``mandatory_refresh`` remain, or none were fetched yet, it must refresh: all
-    callers wait for the single refresh in progress, and a failure raises
-    :class:`CredentialsExpiredError` (or the fetch's own error on the first fetch). Expired
-    credentials are never returned. Credentials without an expiration are kept forever.
+    after any advisory attempt, failed or successful, the next one waits
+    ``ADVISORY_RETRY_INTERVAL`` (30 s), so credentials that live no longer than the advisory
+    window are not fetched on every call. When fewer than ``mandatory_refresh`` remain, or none
+    were fetched yet, it must refresh: all callers wait for the single refresh in progress, and a
+    failure raises :class:`CredentialsExpiredError` (or the fetch's own error on the first fetch);
+    within ``MANDATORY_RETRY_INTERVAL`` (5 s) of the last successful fetch the current
+    credentials are returned without fetching unless they have expired. Expired credentials are
+    never returned. Credentials without an expiration are kept forever. :meth:`refresh` always
+    fetches.
     """
 
     def __init__(
@@ -96,6 +105,7 @@ class RefreshableCredentials:
         self._mandatory = mandatory_refresh
         self._current = initial
         self._next_advisory_try: _dt.datetime | None = None
+        self._last_success: _dt.datetime | None = None
         self._lock = threading.Lock()
         self.name = name
         self.refresh_count = 0
@@ -146,8 +156,21 @@ class RefreshableCredentials:
                 return self._refresh_locked(mandatory=False)
             finally:
                 self._lock.release()
+        cur = self._current
+        if cur is not None and self._just_fetched(cur, now):
+            return cur
         with self._lock:
             return self._refresh_locked(mandatory=True)
+
+    def _just_fetched(self, cur: Credentials, now: _dt.datetime) -> bool:
+        """True if ``cur`` was fetched successfully moments ago and has not expired."""
+        last = self._last_success
+        return (
+            last is not None
+            and now - last < MANDATORY_RETRY_INTERVAL
+            and not cur.expired(now)
+            and cur is self._current
+        )
 
     def refresh(self) -> Credentials:
         """Fetch new credentials now (waiting for a refresh already in progress)."""
@@ -157,9 +180,16 @@ class RefreshableCredentials:
     def _refresh_locked(self, *, mandatory: bool) -> Credentials:
         now = self._clock()
         state = self._state(now)  # another thread may have refreshed meanwhile
+        cur = self._current
         if state == "fresh" or (state == "advisory" and mandatory):
-            cur = self._current
             assert cur is not None
+            return cur
+        if state == "advisory":
+            nxt = self._next_advisory_try
+            if nxt is not None and now < nxt:
+                assert cur is not None
+                return cur
+        elif cur is not None and self._just_fetched(cur, now):
             return cur
         return self._do_fetch(now, mandatory=state == "mandatory")
 
@@ -195,7 +225,10 @@ class RefreshableCredentials:
                 f"{self.name}: refreshed credentials already expired at {new.expiration}"
             )
         self._current = new
-        self._next_advisory_try = None
+        self._last_success = check
+        # Only consulted once ``new`` is inside the advisory window: no new advisory attempt
+        # within the interval (credentials that live <= 15 min would be fetched on every get).
+        self._next_advisory_try = check + ADVISORY_RETRY_INTERVAL
         return new
 
     def __repr__(self) -> str:

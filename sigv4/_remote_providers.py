@@ -269,8 +269,16 @@ class InstanceMetadataProvider(CredentialProvider):
                     break
                 raise _Unavailable(_fetch_reason(exc)) from None
             status = res.status
-            if status == 200 and res.body.strip():
-                return res.body.decode("ascii", "replace").strip()
+            token = res.body.strip()
+            if status == 200 and token:
+                if not all(0x20 <= byte <= 0x7E for byte in token):
+                    # It goes into a header: never send (or quote, or log) a malformed one.
+                    raise CredentialProviderError(
+                        self.name,
+                        f"IMDSv2 token from {url} contains CR, LF or other non-printable "
+                        "characters",
+                    )
+                return token.decode("ascii")
             if status in (400, 403, 404, 405):
                 break
         if status == 400:

@@ -1,7 +1,8 @@
 """The two STS calls the providers need: AssumeRole (signed) and AssumeRoleWithWebIdentity.
 
-Both use the ``query`` protocol: a form-encoded ``POST`` to ``https://sts.<region>.amazonaws.com/``
-(``https://sts.amazonaws.com/`` signed for ``us-east-1`` when no region is known), answered with
+Both use the ``query`` protocol: a form-encoded ``POST`` to ``https://sts.<region>.<suffix>/``
+(the suffix is the region's partition DNS suffix, see :func:`sts_endpoint`;
+``https://sts.amazonaws.com/`` signed for ``us-east-1`` when no region is known), answered with
 XML. Errors come back as ``ErrorResponse/Error/{Code,Message}`` and are raised as
 :class:`CredentialProviderError` with the status, code, message and request id.
 """
@@ -45,8 +46,35 @@ class StsResult:
         return f"StsResult({self.credentials!r}, assumed_role_arn={self.assumed_role_arn!r})"
 
 
+# Region prefix -> DNS suffix of its partition (endpoints partitions.json, NOTES §6.2); longest
+# prefixes are listed first. Anything else is in the ``aws`` partition (amazonaws.com).
+_PARTITION_SUFFIXES = (
+    ("us-isob-", "sc2s.sgov.gov"),  # aws-iso-b
+    ("us-isof-", "csp.hci.ic.gov"),  # aws-iso-f
+    ("us-iso-", "c2s.ic.gov"),  # aws-iso
+    ("eu-isoe-", "cloud.adc-e.uk"),  # aws-iso-e
+    ("eusc-", "amazonaws.eu"),  # aws-eusc
+    ("cn-", "amazonaws.com.cn"),  # aws-cn
+    ("us-gov-", "amazonaws.com"),  # aws-us-gov
+)
+
+
+def _dns_suffix(region: str) -> str:
+    for prefix, suffix in _PARTITION_SUFFIXES:
+        if region.startswith(prefix):
+            return suffix
+    return "amazonaws.com"
+
+
 def sts_endpoint(region: str | None, endpoint_url: str | None = None) -> tuple[str, str]:
-    """``(url, signing_region)`` for STS in ``region`` (global endpoint when ``None``)."""
+    """``(url, signing_region)`` for STS in ``region`` (global endpoint when ``None``).
+
+    The regional host is ``sts.<region>.<DNS suffix of the region's partition>``: the suffix
+    comes from a small table of region prefixes (``cn-`` → ``amazonaws.com.cn``, ``us-iso-`` →
+    ``c2s.ic.gov``, ``us-isob-`` → ``sc2s.sgov.gov``, ``us-isof-`` → ``csp.hci.ic.gov``,
+    ``eu-isoe-`` → ``cloud.adc-e.uk``, ``eusc-`` → ``amazonaws.eu``; ``us-gov-`` and all
+    others → ``amazonaws.com``). ``endpoint_url`` overrides the URL.
+    """
     signing_region = region or "us-east-1"
     if endpoint_url:
         return endpoint_url, signing_region
@@ -54,8 +82,7 @@ def sts_endpoint(region: str | None, endpoint_url: str | None = None) -> tuple[s
         return "https://sts.amazonaws.com/", "us-east-1"
     if not _REGION.match(region):
         raise ValueError(f"invalid region {region[:64]!r} for the STS endpoint")
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://sts.{region}.{suffix}/", region
+    return f"https://sts.{region}.{_dns_suffix(region)}/", region
 
 
 def _local(tag: str) -> str:

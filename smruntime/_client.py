@@ -55,6 +55,15 @@ _CONFIG_FIELDS = (
 )
 
 
+def _retry_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in _retries.MODES:
+        raise ParamValidationError(
+            "retry_mode", f"must be one of {', '.join(sorted(_retries.MODES))}, got {value!r}"
+        )
+    return mode
+
+
 class Config:
     """Client options. ``None`` means: from the environment where AWS defines a variable, else
     the default shown.
@@ -63,10 +72,12 @@ class Config:
 
     - ``connect_timeout`` (60): establishing the TCP/TLS connection.
     - ``read_timeout`` (70, as the service docs advise for InvokeEndpoint's 60 s model limit):
-      each socket read, so also the wait for response headers.
-    - ``first_event_timeout`` (= ``read_timeout``): streaming, from headers to the first event.
-    - ``event_timeout`` (= ``read_timeout``): streaming, the longest gap between two events.
-    - ``total_timeout`` (none): streaming, a deadline for the whole response.
+      InvokeEndpoint(Async), each socket read: the wait for the response headers, then the body.
+    - ``first_event_timeout`` (= ``read_timeout``): streaming, the wait for the response headers,
+      then from the headers to the first complete event.
+    - ``event_timeout`` (= ``read_timeout``): streaming, the longest gap between two complete
+      events (bytes that trickle in without completing one do not reset it).
+    - ``total_timeout`` (none): streaming, a deadline for the whole response, headers included.
 
     Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
     ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). ``retry_after_send`` also retries read
@@ -316,7 +327,7 @@ class Client:
             else cfg.first_event_timeout,
             event_timeout=read if cfg.event_timeout is None else cfg.event_timeout,
             max_attempts=max_attempts,
-            retry_mode=cfg.retry_mode or env.get("AWS_RETRY_MODE") or "standard",
+            retry_mode=_retry_mode(cfg.retry_mode or env.get("AWS_RETRY_MODE") or "standard"),
             use_fips_endpoint=fips,
             use_dualstack_endpoint=dualstack,
             verify=verify,
@@ -370,7 +381,8 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<smruntime.Client region={self.region_name!r} endpoint={self.endpoint_url!r}>"
+        endpoint = _redact.redact_url(self.endpoint_url)
+        return f"<smruntime.Client region={self.region_name!r} endpoint={endpoint!r}>"
 
     # -- operations --------------------------------------------------------------------------
 
@@ -532,12 +544,14 @@ class Client:
             log.debug(
                 "%s %s attempt %d headers=%s",
                 request.method,
-                request.url,
+                _redact.redact_url(request.url),
                 attempt,
                 _redact.redact_headers(signed.headers),
             )
         cfg = self._config
         read = cfg.first_event_timeout if streaming else cfg.read_timeout
+        if streaming and cfg.total_timeout is not None:
+            read = cfg.total_timeout if read is None else min(read, cfg.total_timeout)
         response = self._transport.send(
             HttpRequest(request.method, request.url, list(signed.headers), signed.body),
             timeouts=Timeouts(connect=cfg.connect_timeout, read=read),

@@ -12,6 +12,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from smruntime._partitions import PARTITIONS, Partition
+from smruntime._redact import redact_url
 from smruntime.exceptions import EndpointResolutionError
 
 __all__ = ["normalize_region", "partition_for", "resolve_endpoint"]
@@ -65,20 +66,26 @@ def _check_endpoint_url(endpoint_url: str) -> str:
             f"Invalid endpoint_url: expected a string URL, got {type(endpoint_url).__name__}"
         )
     url = endpoint_url.strip()
+    shown = redact_url(url)
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
     except ValueError as exc:
-        raise EndpointResolutionError(f"Invalid endpoint_url {endpoint_url!r}: {exc}") from None
+        raise EndpointResolutionError(f"Invalid endpoint_url {shown!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EndpointResolutionError(
-            f"Invalid endpoint_url {endpoint_url!r}: expected an absolute http:// or https:// "
+            f"Invalid endpoint_url {shown!r}: expected an absolute http:// or https:// "
             "URL with a host, for example 'https://runtime.sagemaker.us-east-1.amazonaws.com' "
             "or 'http://127.0.0.1:8080'"
         )
+    if "@" in parts.netloc:
+        raise EndpointResolutionError(
+            f"Invalid endpoint_url {shown!r}: user:password is not allowed (the request is "
+            "authenticated by its SigV4 signature; proxy credentials go in the proxy setting)"
+        )
     if parts.query or parts.fragment:
         raise EndpointResolutionError(
-            f"Invalid endpoint_url {endpoint_url!r}: a query string or fragment is not allowed "
+            f"Invalid endpoint_url {shown!r}: a query string or fragment is not allowed "
             "(the operation path is appended to the URL)"
         )
     return url

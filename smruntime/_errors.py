@@ -71,6 +71,22 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
+def _integer(value: object) -> Optional[int]:
+    """An integer member's value as an int (``503``, ``"503"``, ``503.0``), else ``None``
+    (``"n/a"``, ``true``, ``424.5``, ``1e400``): such a value is kept as sent."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        # short only: int() of a very long digit string raises (int_max_str_digits)
+        return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
+    return None
+
+
 def _modeled_fields(code: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     members = dict(ERROR_SHAPES.get(code, (None, {}))[1])
     members.update(_EXTRA_ERROR_FIELDS.get(code, {}))
@@ -80,10 +96,8 @@ def _modeled_fields(code: str, doc: Mapping[str, Any]) -> dict[str, Any]:
             continue
         value = doc[name]
         if shape.type == "integer":
-            try:
-                out[name] = int(value)
-            except (TypeError, ValueError, OverflowError):
-                out[name] = value
+            number = _integer(value)
+            out[name] = value if number is None else number
         else:
             out[name] = _as_text(value)
     return out

@@ -89,9 +89,13 @@ class HttpRequest:
         return (self.method, self.url, self.headers, self.body)
 
     def __repr__(self) -> str:
+        # Signed requests carry the signature and session token: never show them (tracebacks
+        # that capture locals print this). The body may be sensitive too: only its length.
+        from smruntime._redact import redact_headers, redact_url
+
         return (
-            f"HttpRequest(method={self.method!r}, url={self.url!r}, headers={self.headers!r}, "
-            f"body={self.body!r})"
+            f"HttpRequest(method={self.method!r}, url={redact_url(self.url)!r}, "
+            f"headers={redact_headers(self.headers)!r}, body=<{len(self.body)} bytes>)"
         )
 
     def __eq__(self, other: object) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, Optional
 
 from smruntime.exceptions import ParamValidationError
@@ -28,7 +29,8 @@ __all__ = [
 
 class _Record:
     """Base of the model records: immutable, compared and hashed by their fields (in
-    ``_fields`` order), shown as ``Name(field=value, ...)``."""
+    ``_fields`` order), shown as ``Name(field=value, ...)``. Mapping fields are stored as
+    read-only ``MappingProxyType`` views and hashed by their items."""
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
@@ -49,15 +51,22 @@ class _Record:
         return self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        return hash(
+            tuple(
+                frozenset(v.items()) if isinstance(v, MappingProxyType) else v
+                for v in self._values()
+            )
+        )
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt through __init__ (the fields in order), so copy and pickle work.
-        return (type(self), self._values())
+        # Rebuilt through __init__ (the fields in order), so copy and pickle work; a
+        # mappingproxy cannot be pickled, so mapping fields travel as dicts.
+        values = tuple(dict(v) if isinstance(v, MappingProxyType) else v for v in self._values())
+        return (type(self), values)
 
 
 class Shape(_Record):
@@ -181,8 +190,8 @@ class OperationSpec(_Record):
         init(self, "uri", uri)
         init(self, "success_status", success_status)
         init(self, "streaming", streaming)
-        init(self, "input", input)
-        init(self, "output", output)
+        init(self, "input", MappingProxyType(dict(input)))
+        init(self, "output", MappingProxyType(dict(output)))
         init(self, "errors", errors)
         init(self, "iam_action", iam_action)
 

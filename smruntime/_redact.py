@@ -118,7 +118,11 @@ def redact_url(url: str) -> str:
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
-        return url.split("?", 1)[0] + ("?" + REDACTED if "?" in url else "")
+        head = url.split("?", 1)[0]
+        scheme, sep, rest = head.partition("://")
+        if sep and "@" in rest.split("/", 1)[0]:
+            head = f"{scheme}://{REDACTED}@{rest.split('@', 1)[1]}"
+        return head + ("?" + REDACTED if "?" in url else "")
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")

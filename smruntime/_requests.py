@@ -49,20 +49,55 @@ def _read_body(spec: OperationSpec, member: Member, value: object, check: bool) 
             ) from None
     if _is_file(value):
         limit = member.shape.max
-        # Read one byte past the limit: enough to reject without loading a huge file.
-        data = value.read(limit + 1) if check and limit is not None else value.read()  # type: ignore[attr-defined]
+        if check and limit is not None:
+            data = _read_up_to(spec, member, value, limit + 1)
+        else:
+            data = _checked_read(spec, member, value.read())  # type: ignore[attr-defined]
         if isinstance(data, str):
-            data = data.encode("utf-8", "surrogatepass")
-        if not isinstance(data, _BYTES_LIKE):
-            raise _fail(
-                spec, member.name, f"file read() returned {_type_name(data)}, expected bytes"
-            )
+            # A text-mode file: UTF-8, with "surrogateescape" so that a file opened with
+            # errors="surrogateescape" (sys.stdin under a C locale) gives back its original
+            # bytes; any other lone surrogate cannot be sent, as for a str Body.
+            try:
+                return data.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as exc:
+                raise _fail(
+                    spec,
+                    member.name,
+                    f"file text is not encodable as UTF-8 (at index {exc.start})",
+                ) from None
         return bytes(data)
     raise _fail(
         spec,
         member.name,
         f"expected bytes, bytearray, str or a readable binary file, got {_type_name(value)}",
     )
+
+
+def _checked_read(spec: OperationSpec, member: Member, data: object) -> bytes | str:
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, _BYTES_LIKE):
+        raise _fail(spec, member.name, f"file read() returned {_type_name(data)}, expected bytes")
+    return bytes(data)
+
+
+def _read_up_to(spec: OperationSpec, member: Member, file: Any, size: int) -> bytes | str:
+    """Read until EOF or ``size`` bytes (characters for a text file): one past the limit is
+    enough to reject without loading a huge file. Loops, since a raw (unbuffered) file or a
+    pipe may return fewer bytes than asked before EOF."""
+    chunks: list[Any] = []
+    got = 0
+    while got < size:
+        chunk = _checked_read(spec, member, file.read(size - got))
+        if not chunk:
+            break
+        if chunks and type(chunk) is not type(chunks[0]):
+            raise _fail(spec, member.name, "file read() mixed str and bytes")
+        chunks.append(chunk)
+        got += len(chunk)
+    if not chunks:
+        return b""
+    return chunks[0][:0].join(chunks)  # type: ignore[no-any-return]
 
 
 def _header_value(spec: OperationSpec, member: Member, value: object) -> str:
@@ -101,7 +136,13 @@ def build_request(
         if member.location == "uri":
             if not isinstance(value, str) or not value:
                 raise _fail(spec, member.name, "missing required parameter (a non-empty str)")
-            path = path.replace("{" + member.wire_name + "}", encode_label(value))
+            try:
+                label = encode_label(value)
+            except UnicodeEncodeError as exc:  # a lone surrogate (validation catches it too)
+                raise _fail(
+                    spec, member.name, f"str is not encodable as UTF-8 (at index {exc.start})"
+                ) from None
+            path = path.replace("{" + member.wire_name + "}", label)
         elif member.location == "payload":
             body = _read_body(spec, member, value, validate_params)
             if validate_params:

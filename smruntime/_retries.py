@@ -16,8 +16,8 @@ attempt is retried while ``attempt < total_max_attempts`` if it is one of:
   default is not to retry them;
 * HTTP 500, 502, 503, 504 (any error code);
 * a transient error code: ``RequestTimeout``, ``RequestTimeoutException``,
-  ``PriorRequestNotComplete``, and ``InternalStreamFailure`` (the client passes that one only
-  when it arrived before any payload);
+  ``PriorRequestNotComplete`` and ``InternalStreamFailure`` (the client hands a stream over
+  before reading any event, so it never retries an in-stream failure itself: the caller may);
 * a throttling error code (``ThrottlingException``, ``Throttling``, ``TooManyRequestsException``,
   ... see :data:`THROTTLING_CODES`), or HTTP 429 whose code is not a modeled error of the
   operation;

@@ -178,6 +178,7 @@ class EventStream:
         self._first_event_timeout = first_event_timeout
         self._event_timeout = event_timeout
         self._deadline = None if total_timeout is None else self._started + total_timeout
+        self._progress_at = self._started  # when the last frame completed (or reading began)
         self._total_timeout = total_timeout
         decoder_options: dict[str, int] = {}
         if max_payload_bytes is not None:
@@ -238,30 +239,45 @@ class EventStream:
         return self._clock() - self._started
 
     def _arm_timeout(self) -> None:
-        per_read = self._event_timeout if self.stats.events else self._first_event_timeout
+        """Set the socket timeout to what is left of the event limit and of the deadline.
+
+        The event limits count from the response headers (first event) or from the last
+        completed frame, not from the last chunk: a peer trickling bytes that never complete a
+        frame still times out.
+        """
+        now = self._clock()
+        limit = self._event_timeout if self.stats.frames else self._first_event_timeout
+        per_read = None
+        if limit is not None:
+            per_read = self._progress_at + limit - now
+            if per_read <= 0:
+                raise self._timeout_error(None)
         if self._deadline is not None:
-            remaining = max(self._deadline - self._clock(), 0.001)
+            remaining = self._deadline - now
+            if remaining <= 0:
+                raise self._timeout_error(None)
             per_read = remaining if per_read is None else min(per_read, remaining)
         self._response.set_read_timeout(per_read)
 
-    def _timeout_error(self, exc: ReadTimeoutError) -> ReadTimeoutError:
+    def _timeout_error(self, exc: ReadTimeoutError | None) -> ReadTimeoutError:
         elapsed = self._now()
+        frames = self.stats.frames
         if self._deadline is not None and self._clock() >= self._deadline - 0.0005:
             phase, limit = "total", self._total_timeout
-            what = "the stream's total deadline passed"
-        elif self.stats.events:
+            what = f"the stream's total deadline of {limit} s passed"
+        elif frames:
             phase, limit = "between-events", self._event_timeout
-            what = f"no event arrived for {limit} s after event {self.stats.events}"
+            what = f"no event completed for {limit} s after event {frames}"
         else:
             phase, limit = "first-byte", self._first_event_timeout
-            what = f"no event arrived within {limit} s of the response headers"
+            what = f"no event completed within {limit} s of the response headers"
         return ReadTimeoutError(
             f"{self._operation_name}: {what} ({self.stats.bytes} bytes, "
-            f"{self.stats.events} events received, {elapsed:.3f} s elapsed)",
+            f"{frames} frames received, {elapsed:.3f} s elapsed)",
             phase=phase,
             timeout=limit,
             elapsed=elapsed,
-            url=exc.url,
+            url=None if exc is None else exc.url,
         )
 
     def _check_event_stream(self, first: bytes) -> None:
@@ -288,6 +304,7 @@ class EventStream:
         stats = self.stats
         decoder = self._decoder
         feed = decoder.feed_frames if frames else decoder.feed
+        self._progress_at = self._clock()
         try:
             self._arm_timeout()
             chunks = self._response.iter_chunks()
@@ -299,6 +316,8 @@ class EventStream:
                 except TransportError as exc:
                     raise self._cut_error(str(exc)) from exc
                 if chunk is None:
+                    if not stats.bytes:
+                        self._check_event_stream(b"")  # an empty 200 of another type
                     break
                 if not chunk:
                     continue
@@ -315,16 +334,8 @@ class EventStream:
                     raise self._corrupt_error(exc, chunk) from exc
                 if completed:
                     stats.frames += len(completed)
+                    self._progress_at = self._clock()
                     yield completed, now
-                if self._deadline is not None and self._clock() >= self._deadline:
-                    raise ReadTimeoutError(
-                        f"{self._operation_name}: the stream's total deadline of "
-                        f"{self._total_timeout} s passed ({stats.bytes} bytes, "
-                        f"{stats.events} events received)",
-                        phase="total",
-                        timeout=self._total_timeout,
-                        elapsed=self._now(),
-                    )
                 self._arm_timeout()
             try:
                 decoder.close()
@@ -476,41 +487,39 @@ class EventStream:
     def iter_records(
         self, format: str | None = None, *, max_record_bytes: int | None = None
     ) -> Iterator[Any]:
-        """Records in ``format`` (``"sse"``, ``"jsonl"``, ``"lines"``, ``"json"``, ``"text"``).
-
-        With no format, it is chosen from the model's content type
-        (``X-Amzn-SageMaker-Content-Type``); see :func:`smruntime.records.decoder_for`.
+        """Records in ``format``: a name of :data:`smruntime.records.FORMATS` (``"sse"``,
+        ``"jsonl"``, ``"lines"``, ``"json"``, ``"text"``, ...) or ``"auto"``/None, which picks
+        it from the model's content type (``X-Amzn-SageMaker-Content-Type``, see
+        :func:`smruntime.records.format_for`).
         """
         from smruntime import records
 
-        decoder = records.decoder_for(
-            _format_content_type(format) or self.content_type,
-            max_record_bytes=_limit(max_record_bytes),
-        )
-        return self._records(decoder)
+        name = records.format_for(self.content_type) if format in (None, "auto") else format
+        return self._records(records.make_decoder(name, max_record_bytes=_limit(max_record_bytes)))
 
-    def iter_text(self, format: str | None = None, *, raise_on_error: bool = True) -> Iterator[str]:
+    def iter_text(
+        self,
+        format: str | None = None,
+        *,
+        raise_on_error: bool = True,
+        max_record_bytes: int | None = None,
+    ) -> Iterator[str]:
         """The generated text, delta by delta, from any known container format.
 
-        Records that carry no text (metadata, usage, ``[DONE]``, keep-alives) are skipped. An
-        error record sent by the container inside the 200 stream raises
-        :class:`~smruntime.exceptions.ContainerStreamError` unless ``raise_on_error`` is false.
-        With a plain-text content type, the decoded text is yielded as it arrives.
+        ``format`` as for :meth:`iter_records`. Records that carry no text (metadata, usage,
+        ``[DONE]``, keep-alives) are skipped; plain text keeps its line ends, so the deltas
+        join into the text. An error record sent by the container inside the 200 stream
+        raises :class:`~smruntime.exceptions.ContainerStreamError` unless ``raise_on_error`` is
+        false.
         """
         from smruntime import records
 
-        content_type = _format_content_type(format) or self.content_type
-        if _is_plain_text(content_type):
-            decoder = records.TextDecoder()
-            for data in self.iter_bytes():
-                text = "".join(decoder.feed(data))
-                if text:
-                    yield text
-            tail = "".join(decoder.close())
-            if tail:
-                yield tail
-            return
-        for record in self._records(records.decoder_for(content_type)):
+        decoder = records.text_decoder_for(
+            format or "auto",
+            content_type=self.content_type,
+            max_record_bytes=_limit(max_record_bytes),
+        )
+        for record in self._records(decoder):
             if raise_on_error:
                 problem = records.find_error(record)
                 if problem is not None:
@@ -526,32 +535,6 @@ class EventStream:
     def read_text(self, format: str | None = None) -> str:
         """All of :meth:`iter_text`, joined."""
         return "".join(self.iter_text(format))
-
-
-_FORMATS = {
-    "sse": "text/event-stream",
-    "jsonl": "application/jsonlines",
-    "jsonlines": "application/jsonlines",
-    "lines": "text/plain",
-    "text": "text/plain",
-    "json": "application/json",
-}
-
-
-def _format_content_type(format: str | None) -> Optional[str]:
-    if format is None or format == "auto":
-        return None
-    try:
-        return _FORMATS[format]
-    except KeyError:
-        raise ValueError(
-            f"unknown record format {format!r}; use one of {sorted(_FORMATS)} or 'auto'"
-        ) from None
-
-
-def _is_plain_text(content_type: str | None) -> bool:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media == "text/plain"
 
 
 def _limit(max_record_bytes: int | None) -> int:
@@ -582,7 +565,8 @@ class StreamingBody:
                 return
             yield chunk
 
-    def iter_lines(self, keepends: bool = False) -> Iterator[bytes]:
+    def iter_lines(self, chunk_size: int = 1024, keepends: bool = False) -> Iterator[bytes]:
+        """Lines of the body (botocore's signature; ``chunk_size`` is accepted and unused)."""
         yield from self.read().splitlines(keepends)
 
     def __iter__(self) -> Iterator[bytes]:

@@ -697,6 +697,7 @@ class StdlibTransport(_PooledTransport):
             # was checked for existence already; it is loaded on first HTTPS use.)
             self._ssl_ctx = _make_ssl_context(self._verify, self._client_cert)
         self._max_idle = max(0, max_pool_connections)
+        self._closed = False
         self._lock = threading.Lock()
         self._idle: dict[_PoolKey, list[http.client.HTTPConnection]] = {}
 
@@ -714,8 +715,12 @@ class StdlibTransport(_PooledTransport):
             env = _environ_proxies()
             if not env or _bypass_proxy(host, port, env.get("no")):
                 return None
-            return env.get(scheme) or env.get("all") or None
-        return self._proxies.get(scheme) or self._proxies.get("all") or None
+            proxy = env.get(scheme) or env.get("all") or None
+        else:
+            proxy = self._proxies.get(scheme) or self._proxies.get("all") or None
+        if proxy and "://" not in proxy:
+            proxy = "http://" + proxy  # `HTTPS_PROXY=proxy.corp:3128`, as urllib and requests
+        return proxy
 
     def _checkout(self, key: _PoolKey) -> http.client.HTTPConnection | None:
         while True:
@@ -729,7 +734,7 @@ class StdlibTransport(_PooledTransport):
             conn.close()
 
     def _checkin(self, key: _PoolKey, conn: http.client.HTTPConnection, reusable: bool) -> None:
-        if reusable and conn.sock is not None:
+        if reusable and conn.sock is not None and not self._closed:
             with self._lock:
                 idle = self._idle.setdefault(key, [])
                 if len(idle) < self._max_idle:
@@ -756,7 +761,14 @@ class StdlibTransport(_PooledTransport):
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=timeouts.connect)
         else:
-            p_scheme, p_host, p_port = _host_port(proxy)
+            try:
+                p_scheme, p_host, p_port = _host_port(proxy)
+            except ValueError as exc:
+                raise EndpointConnectionError(
+                    f"could not connect to {hostport}: bad proxy setting: {exc}",
+                    url=url,
+                    request_sent=False,
+                ) from exc
             if p_scheme != "http":
                 raise EndpointConnectionError(
                     f"could not connect to {hostport}: {p_scheme}:// proxies are not supported "
@@ -884,6 +896,7 @@ class StdlibTransport(_PooledTransport):
 
     def close(self) -> None:
         """Close every idle pooled connection (connections in use close when released)."""
+        self._closed = True
         with self._lock:
             idle = [c for conns in self._idle.values() for c in conns]
             self._idle.clear()

@@ -262,13 +262,24 @@ class ModelError(ClientError):
     """HTTP 424: the model container answered with an error.
 
     ``original_status_code``, ``original_message`` and ``log_stream_arn`` come from the
-    modeled fields of the response.
+    modeled fields of the response (``original_status_code`` is ``None`` when the container's
+    value is missing or not an integer; ``response`` keeps it as sent).
     """
 
     @property
     def original_status_code(self) -> int | None:
         value = self.response.get("OriginalStatusCode")
-        return int(value) if value is not None else None
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            return int(value) if value.is_integer() else None
+        if isinstance(value, str):
+            text = value.strip()
+            # short only: int() of a very long digit string raises (int_max_str_digits)
+            return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
+        return None
 
     @property
     def original_message(self) -> str | None:

@@ -72,6 +72,7 @@ __all__ = [
     "format_for",
     "iter_records",
     "iter_text",
+    "text_decoder_for",
     "make_decoder",
 ]
 
@@ -99,6 +100,20 @@ class RecordDecoder(Protocol[T]):
     def close(self) -> list[T]:
         """End of stream: return the final record(s), or raise if the stream broke inside one."""
         ...
+
+
+def _check_codec(encoding: str, errors: str) -> None:
+    """Reject an unknown (or non-text) encoding or error handler up front, as a ValueError."""
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}") from None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, hex, base64, zlib...
+        raise ValueError(f"{encoding!r} is not a text encoding")
+    try:
+        codecs.lookup_error(errors)
+    except LookupError:
+        raise ValueError(f"unknown error handler {errors!r}") from None
 
 
 def _preview(text: Union[str, bytes]) -> str:
@@ -269,6 +284,7 @@ class _LineRecords(_Decoder[T]):
         self, encoding: str, errors: str, max_record_bytes: int, *, universal: bool = False
     ) -> None:
         super().__init__(max_record_bytes)
+        _check_codec(encoding, errors)
         self.encoding = encoding
         self.errors = errors
         self._split = _Splitter(max_record_bytes, universal=universal)
@@ -321,10 +337,8 @@ class TextDecoder(_Decoder[str]):
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         super().__init__(max_record_bytes)
-        try:
-            self._codec = codecs.getincrementaldecoder(encoding)(errors)
-        except LookupError as exc:
-            raise ValueError(f"unknown encoding {encoding!r}") from exc
+        _check_codec(encoding, errors)
+        self._codec = codecs.getincrementaldecoder(encoding)(errors)
         self.encoding = encoding
         self.errors = errors
         self.bytes_fed = 0
@@ -398,6 +412,7 @@ class LineDecoder(_LineRecords[str]):
 
 _JSON = json.JSONDecoder()
 _WS = " \t\n\r"
+_WS_BYTES = _WS.encode()
 
 
 def _json_values(text: str) -> list[Any]:
@@ -472,6 +487,7 @@ class JsonDocumentDecoder(_Decoder[Any]):
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         super().__init__(max_record_bytes)
+        _check_codec(encoding, errors)
         self.encoding = encoding
         self.errors = errors
         self._parts: list[bytes] = []
@@ -633,10 +649,11 @@ class SSEDecoder(_LineRecords[SSEEvent]):
 class JsonAutoDecoder(_Decoder[Any]):
     """For ``application/json`` bodies, whose shape varies by container.
 
-    Decided once, on the first non-blank line: an SSE field (``data:``, ``:``, ``event:``,
-    ``id:``, ``retry:``) → SSE events; a complete JSON value → JSON lines; anything else (a
-    pretty-printed document such as JumpStart Llama chat's ``[{"generation": ...}]``) → one
-    JSON document parsed at ``close()``. ``mode`` tells the choice (``None`` until decided).
+    Decided once, on the first non-blank line (ended by ``\n``, ``\r\n`` or ``\r``): an SSE
+    field (``data:``, ``:``, ``event:``, ``id:``, ``retry:``) → SSE events; a complete JSON
+    value → JSON lines; anything else (a pretty-printed document such as JumpStart Llama chat's
+    ``[{"generation": ...}]``) → one JSON document parsed at ``close()``. ``mode`` tells the
+    choice (``None`` until decided).
     """
 
     def __init__(
@@ -647,6 +664,7 @@ class JsonAutoDecoder(_Decoder[Any]):
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         super().__init__(max_record_bytes)
+        _check_codec(encoding, errors)
         self.encoding = encoding
         self.errors = errors
         self.mode: Optional[str] = None
@@ -697,31 +715,35 @@ class JsonAutoDecoder(_Decoder[Any]):
         pos = 0
         n = len(data)
         while pos < n:
-            nl = data.find(b"\n", pos)
-            if nl < 0:
+            # any line end (\r\n, \r or \n) completes the first line: a mislabelled SSE
+            # stream may use bare \r; the inner decoder re-splits by its own rules
+            m = _EOL_UNIVERSAL.search(data, pos)
+            if m is None:
                 self._line.append(data[pos:])
                 self._line_len += n - pos
                 if self._line_len > self.max_record_bytes:
                     raise self._too_large(self._line_len)
                 return
-            self._line.append(data[pos : nl + 1])
-            first = b"".join(self._line)
+            end, nxt = m.span()
+            self._line.append(data[pos:end])
+            size = self._line_len + end - pos
+            if size > self.max_record_bytes:
+                raise self._too_large(size)
+            content = b"".join(self._line)
             self._line = []
             self._line_len = 0
-            if len(first) - 1 > self.max_record_bytes:
-                raise self._too_large(len(first) - 1)
-            if first.strip(_WS.encode()):
-                inner = self._choose(first, True)
-                out.extend(inner.feed(first + data[nl + 1 :]))
+            if content.strip(_WS_BYTES):
+                inner = self._choose(content, True)
+                out.extend(inner.feed(content + data[end:]))
                 return
-            self._fed += nl + 1 - pos
-            pos = nl + 1
+            self._fed += size + nxt - end
+            pos = nxt
 
     def _close(self, out: list[Any]) -> None:
         if self._inner is None:
             first = b"".join(self._line)
             self._line = []
-            if not first.strip(_WS.encode()):
+            if not first.strip(_WS_BYTES):
                 self.mode = self.mode or "json-document"
                 return
             inner = self._choose(first, False)
@@ -838,13 +860,20 @@ def decoder_for(
 # ----------------------------------------------------------------------- reading known schemas
 
 
+_MAX_WALK_DEPTH = 64
+"""How deep :func:`extract_text` looks into nested lists (deeper items carry no text)."""
+
+
 def _as_json(record: Any) -> Any:
-    """An SSEEvent's data as JSON (or the text itself when it is not JSON)."""
+    """An SSEEvent's data as JSON when it is an object, an array or a string (a JSON-encoded
+    token, as ``json.dumps(token)`` writes it); otherwise the data text itself, so that plain
+    text tokens such as ``42``, ``true`` or ``null`` stay text."""
     if isinstance(record, SSEEvent):
         try:
-            return json.loads(record.data)
+            value = json.loads(record.data)
         except (json.JSONDecodeError, RecursionError):
             return record.data
+        return value if isinstance(value, (dict, list, str)) else record.data
     return record
 
 
@@ -853,11 +882,32 @@ def _nonempty(value: Any) -> Optional[str]:
 
 
 def _text_of(obj: Any) -> Optional[str]:
+    if not isinstance(obj, list):
+        return _text_of_item(obj)
+    # a list: the text of its items in order, walked without recursion (no RecursionError
+    # on hostile nesting); lists nested deeper than _MAX_WALK_DEPTH are skipped
+    pieces: list[str] = []
+    stack: list[Iterator[Any]] = [iter(obj)]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            if len(stack) < _MAX_WALK_DEPTH:
+                stack.append(iter(item))
+        else:
+            text = _text_of_item(item)
+            if text:
+                pieces.append(text)
+    return "".join(pieces) if pieces else None
+
+
+_END = object()
+
+
+def _text_of_item(obj: Any) -> Optional[str]:
     if isinstance(obj, str):
         return obj or None
-    if isinstance(obj, list):
-        pieces = [t for t in (_text_of(item) for item in obj) if t]
-        return "".join(pieces) if pieces else None
     if not isinstance(obj, dict) or _error_of(obj) is not None:
         return None
     choices = obj.get("choices")
@@ -900,7 +950,8 @@ def extract_text(record: Any) -> Optional[str]:
     ``choices[0].text``, LMI ``token.text`` and legacy ``outputs[0]``, JumpStart
     ``generated_text`` / ``generation`` documents, plain strings and text lines. Metadata-only
     records (usage, finish_reason, empty choices, ``[DONE]``) and error records give ``None``.
-    An :class:`SSEEvent`'s data is parsed as JSON; data that is not JSON is the text itself.
+    An :class:`SSEEvent`'s data is parsed as JSON when it is an object, an array or a string;
+    any other data (``42``, ``true``, ``null``, plain text) is the text itself.
     """
     if isinstance(record, SSEEvent) and record.is_done:
         return None
@@ -911,6 +962,13 @@ def _error_of(obj: Any) -> Optional[str]:
     if not isinstance(obj, dict):
         return None
     error = obj.get("error")
+    depth = 0
+    while isinstance(error, dict) and isinstance(error.get("error"), dict) and error["error"]:
+        # {"error": {"error": {...}}}: descend without recursion, to a bounded depth
+        depth += 1
+        if depth > _MAX_WALK_DEPTH:
+            return "error (nested too deeply to describe)"
+        obj, error = error, error["error"]
     if isinstance(error, str) and error:
         # TGI: {"error": "...", "error_type": "generation"}; LMI: {"error": "...", "code": 424}
         kind = obj.get("error_type") or obj.get("type")
@@ -920,7 +978,7 @@ def _error_of(obj: Any) -> Optional[str]:
         return f"{prefix}{error}{suffix}"
     if isinstance(error, dict) and error:
         # vLLM / OpenAI: {"error": {"message", "type", "param", "code"}}
-        return _error_of({**error, "object": "error"}) or json.dumps(error, sort_keys=True)
+        return _error_of({**error, "object": "error"}) or _dumps(error)
     message = obj.get("message")
     if obj.get("object") == "error" or (
         isinstance(obj.get("code"), int)
@@ -933,13 +991,20 @@ def _error_of(obj: Any) -> Optional[str]:
         kind = obj.get("type")
         code = obj.get("code")
         prefix = f"{kind}: " if isinstance(kind, str) and kind else ""
-        suffix = f" (code {code})" if code is not None and code != "" else ""
+        suffix = f" (code {code})" if isinstance(code, (int, float, str)) and code != "" else ""
         return f"{prefix}{message if isinstance(message, str) else 'error'}{suffix}"
     details = obj.get("details")
     if isinstance(details, dict) and details.get("finish_reason") == "error":
         # LMI rolling batch: a final record with finish_reason "error" after HTTP 200
         return "generation failed (finish_reason=error)"
     return None
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):  # not JSON, circular, or too deep
+        return "error (details cannot be shown)"
 
 
 def find_error(record: Any) -> Optional[str]:
@@ -969,6 +1034,26 @@ def iter_records(parts: Iterable[bytes], decoder: RecordDecoder[T]) -> Iterator[
     yield from decoder.close()
 
 
+def text_decoder_for(
+    fmt: str = "auto",
+    *,
+    content_type: Optional[str] = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> RecordDecoder[Any]:
+    """The decoder whose records :func:`extract_text` turns into generated text.
+
+    ``fmt="auto"`` picks the format from ``content_type`` (see :func:`format_for`, default
+    ``lines``); ``raw`` and ``text`` give the body as text as it arrives; ``lines`` keeps line
+    ends, so that joining the deltas gives back the text.
+    """
+    name = format_for(content_type) if fmt == "auto" else _canonical(fmt)
+    if name in ("raw", "text"):
+        return TextDecoder(max_record_bytes=max_record_bytes)
+    if name == "lines":
+        return LineDecoder(keepends=True, max_record_bytes=max_record_bytes)
+    return make_decoder(name, max_record_bytes=max_record_bytes)
+
+
 def iter_text(
     parts: Iterable[bytes],
     fmt: str = "auto",
@@ -982,14 +1067,7 @@ def iter_text(
     ``lines``); ``raw`` and ``text`` give the body as text; ``lines`` keeps line ends. An
     error record raises :class:`~smruntime.exceptions.ContainerStreamError`.
     """
-    name = format_for(content_type) if fmt == "auto" else _canonical(fmt)
-    decoder: RecordDecoder[Any]
-    if name in ("raw", "text"):
-        decoder = TextDecoder(max_record_bytes=max_record_bytes)
-    elif name == "lines":
-        decoder = LineDecoder(keepends=True, max_record_bytes=max_record_bytes)
-    else:
-        decoder = make_decoder(name, max_record_bytes=max_record_bytes)
+    decoder = text_decoder_for(fmt, content_type=content_type, max_record_bytes=max_record_bytes)
     for record in iter_records(parts, decoder):
         error = find_error(record)
         if error is not None:

@@ -221,6 +221,22 @@ def test_message_is_frozen_and_normalises_its_fields() -> None:
     assert Message().payload == b""
 
 
+def test_mutable_buffer_header_values_are_copied() -> None:
+    buf = bytearray(b"x")
+    backing = bytearray(b"y")
+    msg = Message({"a": buf, "b": memoryview(backing)}, b"")
+    assert type(msg.headers["a"]) is bytes
+    assert type(msg.headers["b"]) is bytes
+    before = hash(msg)  # hashable, though built from unhashable buffers
+    buf[0] = ord("z")
+    backing[0] = ord("z")
+    assert msg.headers == {"a": b"x", "b": b"y"}
+    assert hash(msg) == before
+    assert msg in {msg}
+    assert Headers({"a": bytearray(b"x")}) == Headers({"a": b"x"})
+    assert decode(encode(msg)) == [msg]
+
+
 def test_message_pickles() -> None:
     msg = Message([(n, v) for n, v, _ in ALL_TYPES], b"p")
     assert pickle.loads(pickle.dumps(msg)) == msg

@@ -116,6 +116,20 @@ def test_feed_rejects_non_bytes() -> None:
         Decoder().feed(memoryview(bytes(8)).cast("I"))
 
 
+@pytest.mark.parametrize("bad", ["text", "", 123, 0, None, 1.5, [1, 2]])
+def test_wrong_argument_type_is_a_type_error_checked_first(bad: object) -> None:
+    # A caller bug, not bad input: TypeError, never "no bytes" (None, 0, "" used to give []).
+    with pytest.raises(TypeError, match="bytes-like object, not"):
+        decode(bad)  # type: ignore[arg-type]
+    decoder = Decoder()
+    with pytest.raises(TypeError):
+        decoder.feed(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        decoder.feed_frames(bad)  # type: ignore[arg-type]
+    # ... and it does not poison the decoder
+    assert decoder.feed(part("x")) == [Message(SAGEMAKER_HEADERS, b"x")]
+
+
 def test_decoded_messages_do_not_alias_the_input() -> None:
     data = bytearray(part("abc"))
     (msg,) = Decoder().feed(data)
@@ -438,6 +452,17 @@ def test_invalid_header_offset_is_the_header_position() -> None:
     with pytest.raises(InvalidHeader) as info:
         decode(raw_frame(block))
     assert info.value.offset == 12 + len(hdr(b"ok", 0))
+
+
+def test_invalid_header_message_start_is_bytes_consumed() -> None:
+    good = part("first")
+    block = hdr(b"ok", 0) + hdr(b"bad", 15)
+    decoder = Decoder()
+    decoder.feed(good)
+    with pytest.raises(InvalidHeader) as info:
+        decoder.feed(raw_frame(block))
+    assert info.value.offset == len(good) + 12 + len(hdr(b"ok", 0))  # the header, not message
+    assert decoder.bytes_consumed == len(good)  # the message's start
 
 
 def test_empty_header_name_round_trips() -> None:

@@ -263,6 +263,25 @@ def test_imds_v1_disabled_is_an_error(server: Server) -> None:
         provider.load()
 
 
+@pytest.mark.parametrize(
+    "body", [b"imds-token-value\nX", b"imds-token-value\rX", b"imds-token-value\x00", b"t\xc3\xa9"]
+)
+def test_imds_malformed_token_rejected_without_quoting(server: Server, body: bytes) -> None:
+    server.route("PUT", "/latest/api/token", (200, {}, body))
+    with pytest.raises(CredentialProviderError, match="non-printable") as info:
+        imds(server).load()
+    assert_no_secret(str(info.value))
+    assert server.paths() == [("PUT", "/latest/api/token")]
+
+
+def test_urllib_fetch_value_error_does_not_quote_headers(server: Server) -> None:
+    # http.client's "Invalid header value b'...'" would carry the token into logs and errors.
+    with pytest.raises(HttpFetchError) as info:
+        urllib_fetch("GET", server.base + "/x", {"x-token": "imds-token-value\nX"}, None, 2.0)
+    assert "ValueError" in str(info.value)
+    assert_no_secret(str(info.value))
+
+
 def test_imds_token_400_gives_no_credentials(server: Server) -> None:
     server.route("PUT", "/latest/api/token", (400, {}, b""))
     assert imds(server).load() is None
@@ -597,6 +616,18 @@ def test_sts_endpoint() -> None:
     assert sts_endpoint("eu-west-1") == ("https://sts.eu-west-1.amazonaws.com/", "eu-west-1")
     assert sts_endpoint(None) == ("https://sts.amazonaws.com/", "us-east-1")
     assert sts_endpoint("cn-north-1")[0] == "https://sts.cn-north-1.amazonaws.com.cn/"
+    # every partition's DNS suffix, not amazonaws.com for all but cn-
+    for region, host in [
+        ("us-gov-west-1", "sts.us-gov-west-1.amazonaws.com"),
+        ("us-iso-east-1", "sts.us-iso-east-1.c2s.ic.gov"),
+        ("us-isob-east-1", "sts.us-isob-east-1.sc2s.sgov.gov"),
+        ("us-isof-south-1", "sts.us-isof-south-1.csp.hci.ic.gov"),
+        ("eu-isoe-west-1", "sts.eu-isoe-west-1.cloud.adc-e.uk"),
+        ("eusc-de-east-1", "sts.eusc-de-east-1.amazonaws.eu"),
+        ("cn-northwest-1", "sts.cn-northwest-1.amazonaws.com.cn"),
+        ("eu-west-1", "sts.eu-west-1.amazonaws.com"),
+    ]:
+        assert sts_endpoint(region) == (f"https://{host}/", region)
     assert sts_endpoint("x", "http://h/") == ("http://h/", "x")
     with pytest.raises(ValueError, match="invalid region"):
         sts_endpoint("evil.com/")

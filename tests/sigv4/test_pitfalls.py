@@ -301,6 +301,23 @@ def test_s13_host_from_final_url(url: str, host: str) -> None:
     assert f"\nhost:{host}\n" in signed.canonical_request
 
 
+@pytest.mark.parametrize(
+    "port", ["\u00b2", "\u0664\u0664\u0663", "+443", "0", "65536", "1" * 5000, "44 3", ""]
+)
+def test_url_port_must_be_ascii_digits(port: str) -> None:
+    # str.isdigit() accepts "²" and Arabic-Indic digits: a bad port is a SigningError, never a
+    # bare ValueError from int().
+    if not port:
+        assert "\nhost:h.example\n" in _sign(url="https://h.example:/x").canonical_request
+        return
+    with pytest.raises(SigningError, match="invalid port"):
+        _sign(url=f"https://h.example:{port}/x")
+
+
+def test_url_port_leading_zeros_accepted() -> None:
+    assert "\nhost:h.example:8080\n" in _sign(url="https://h.example:08080/x").canonical_request
+
+
 def test_s13_explicit_host_header_is_what_is_signed() -> None:
     signed = _sign(headers={"Host": "proxy.internal:8443"})
     assert "\nhost:proxy.internal:8443\n" in signed.canonical_request

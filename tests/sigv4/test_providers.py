@@ -337,16 +337,32 @@ def test_profile_sso_refused(tmp_path: Path) -> None:
         ProfileProvider("sso", environ={}, home=tmp_path).load()
 
 
-def test_profile_static_beats_process(tmp_path: Path) -> None:
+def test_profile_credentials_file_static_beats_process(tmp_path: Path) -> None:
+    write(tmp_path, "config", "[default]\ncredential_process = /nonexistent/program\n")
     write(
         tmp_path,
-        "config",
-        "[default]\naws_access_key_id = AKIASTATIC\naws_secret_access_key = x\n"
-        "credential_process = /nonexistent/program\n",
+        "credentials",
+        "[default]\naws_access_key_id = AKIASTATIC\naws_secret_access_key = x\n",
     )
     creds = ProfileProvider(environ={}, home=tmp_path).load()
     assert creds is not None
     assert creds.get().access_key_id == "AKIASTATIC"
+
+
+def test_profile_process_beats_config_file_static(tmp_path: Path) -> None:
+    # botocore: credential_process comes before the config file's static keys.
+    cmd = process_command(
+        tmp_path, {"Version": 1, "AccessKeyId": "AKIAPROC", "SecretAccessKey": SECRET}
+    )
+    write(
+        tmp_path,
+        "config",
+        "[profile both]\naws_access_key_id = AKIASTATIC\naws_secret_access_key = x\n"
+        f"credential_process = {cmd}\n",
+    )
+    chain = default_chain(environ={"AWS_PROFILE": "both"}, home=tmp_path, http=FakeHttp())
+    assert chain.load().get().access_key_id == "AKIAPROC"
+    assert chain.resolved_by == "profile"
 
 
 ASSUME = f"role_arn = {ROLE}\n"
@@ -620,6 +636,7 @@ def test_default_chain_order_and_names(tmp_path: Path) -> None:
     chain = default_chain(environ={}, home=tmp_path, http=FakeHttp())
     assert [p.name for p in chain.providers] == [
         "env",
+        "assume-role",
         "assume-role-with-web-identity",
         "profile",
         "container-role",
@@ -641,6 +658,62 @@ def test_default_chain_explicit_profile_skips_env(tmp_path: Path) -> None:
     # AWS_PROFILE does not skip env
     chain = default_chain(environ={**env, "AWS_PROFILE": "p"}, home=tmp_path, http=FakeHttp())
     assert chain.load().get().access_key_id == "AKIAENV"
+
+
+def test_default_chain_profile_role_beats_web_identity_env(tmp_path: Path) -> None:
+    # EKS IRSA env vars + AWS_PROFILE naming a role profile: botocore assumes the profile's role.
+    token = tmp_path / "token"
+    token.write_text("header.payload.sig")
+    write(
+        tmp_path,
+        "config",
+        f"[profile dev]\n{ASSUME}source_profile = base\n"
+        f"[profile base]\naws_access_key_id = AKIABASE\naws_secret_access_key = {SECRET}\n",
+    )
+    env = {
+        **assume_env(),
+        "AWS_PROFILE": "dev",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token),
+        "AWS_ROLE_ARN": "arn:aws:iam::222222222222:role/irsa",
+    }
+    http = FakeHttp(sts_reply())
+    chain = default_chain(environ=env, home=tmp_path, http=http, clock=clock)
+    assert chain.load().get().access_key_id == "ASIASTS"
+    assert chain.resolved_by == "assume-role"
+    params = dict(urllib.parse.parse_qsl((http.calls[0][3] or b"").decode()))
+    assert (params["Action"], params["RoleArn"]) == ("AssumeRole", ROLE)
+    assert "Credential=AKIABASE/" in http.calls[0][2]["Authorization"]
+
+
+def test_default_chain_web_identity_env_beats_profile_keys(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("header.payload.sig")
+    write(
+        tmp_path, "credentials", "[default]\naws_access_key_id = AKIAF\naws_secret_access_key = s\n"
+    )
+    env = {**assume_env(), "AWS_WEB_IDENTITY_TOKEN_FILE": str(token), "AWS_ROLE_ARN": ROLE}
+    http = FakeHttp(sts_reply())
+    chain = default_chain(environ=env, home=tmp_path, http=http, clock=clock)
+    assert chain.load().get().access_key_id == "ASIASTS"
+    assert chain.resolved_by == "assume-role-with-web-identity"
+
+
+def test_source_profile_static_keys_beat_its_role(tmp_path: Path) -> None:
+    # botocore resolves a source_profile that has static keys to those keys, not to its role.
+    write(
+        tmp_path,
+        "config",
+        f"[profile top]\n{ASSUME}source_profile = mid\n"
+        f"[profile mid]\n{ASSUME}source_profile = nowhere\n"
+        f"aws_access_key_id = AKIAMID\naws_secret_access_key = {SECRET}\n",
+    )
+    http = FakeHttp(sts_reply())
+    creds = ProfileProvider("top", environ=assume_env(), http=http, clock=clock, home=tmp_path)
+    loaded = creds.load()
+    assert loaded is not None
+    loaded.get()
+    assert len(http.calls) == 1
+    assert "Credential=AKIAMID/" in http.calls[0][2]["Authorization"]
 
 
 def test_default_chain_env_first(tmp_path: Path) -> None:

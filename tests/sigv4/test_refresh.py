@@ -97,6 +97,62 @@ def test_advisory_failure_keeps_old_and_backs_off() -> None:
     assert rc.get().access_key_id == "AKIA0004"
 
 
+def test_short_lived_in_advisory_window_not_fetched_every_get() -> None:
+    # 15-minute credentials are inside the advisory window from the start.
+    clock = Clock()
+    fetch = Fetcher(clock, dt.timedelta(minutes=15))
+    rc = RefreshableCredentials(fetch, clock=clock)
+    for _ in range(100):
+        rc.get()
+        clock.advance(milliseconds=10)
+    assert fetch.calls == 1
+    clock.advance(seconds=30)
+    assert rc.get().access_key_id == "AKIA0002"
+    assert rc.get().access_key_id == "AKIA0002"
+    assert fetch.calls == 2
+
+
+def test_short_lived_in_mandatory_window_throttled_but_never_expired() -> None:
+    clock = Clock()
+    fetch = Fetcher(clock, dt.timedelta(minutes=5))
+    rc = RefreshableCredentials(fetch, clock=clock)
+    for _ in range(50):
+        rc.get()
+        clock.advance(milliseconds=90)
+    assert fetch.calls == 1  # 4.5 s: within the few seconds after a successful fetch
+    clock.advance(seconds=1)
+    assert rc.get().access_key_id == "AKIA0002"
+    # credentials that expire within the interval are refetched, not handed out
+    fetch.lifetime = dt.timedelta(seconds=2)
+    rc.refresh()
+    assert fetch.calls == 3
+    clock.advance(seconds=2)
+    assert rc.get().access_key_id == "AKIA0004"
+    assert not rc.get().expired(clock())
+
+
+def test_32_threads_short_lived_one_refresh() -> None:
+    clock = Clock()
+    fetch = Fetcher(clock, dt.timedelta(minutes=5))
+    rc = RefreshableCredentials(fetch, clock=clock)
+    rc.get()
+    clock.advance(seconds=10)
+    barrier = threading.Barrier(32)
+    results: list[str] = []
+
+    def worker() -> None:
+        barrier.wait(5)
+        results.append(rc.get().access_key_id)
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert fetch.calls == 2
+    assert results == ["AKIA0002"] * 32
+
+
 def test_mandatory_window_failure_raises_expired() -> None:
     clock = Clock()
     fetch = Fetcher(clock)

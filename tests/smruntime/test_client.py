@@ -633,3 +633,119 @@ def test_debug_log_holds_no_secret(caplog: pytest.LogCaptureFixture) -> None:
     assert "canonical request" in text  # the signature mismatch is explained at debug level
     for value in (secret, token, signature):
         assert value not in text
+
+
+@pytest.mark.parametrize("content_type", [None, "text/markdown", "text/csv", "text/plain"])
+def test_iter_text_keeps_line_ends_of_plain_text(content_type: str | None) -> None:
+    text = b"# Title\n\n- a\n- b\n"
+    headers = [(k, v) for k, v in STREAM_HEADERS if k != "X-Amzn-SageMaker-Content-Type"]
+    if content_type:
+        headers.append(("X-Amzn-SageMaker-Content-Type", content_type))
+    pieces = [part(text[i : i + 5]) for i in range(0, len(text), 5)]
+    with ScriptedServer(lambda r: Reply(200, headers, pieces)) as srv:
+        assert stream(make_client(srv.url, "stdlib")).read_text() == text.decode()
+
+
+def test_iter_records_by_format_name() -> None:
+    sse = b'data: {"a": 1}\n\ndata: {"a": 2}\n\n'
+    with ScriptedServer(lambda r: stream_reply(part(sse[:9]), part(sse[9:]))) as srv:
+        events = list(stream(make_client(srv.url, "stdlib")).iter_records("sse"))
+    assert [e.json() for e in events] == [{"a": 1}, {"a": 2}]
+
+
+def test_empty_200_of_another_type_is_not_a_clean_stream() -> None:
+    reply = Reply(200, [("Content-Type", "text/html")], [], chunked=False)
+    with ScriptedServer(lambda r: reply) as srv:
+        with pytest.raises(NotEventStreamError, match="text/html"):
+            list(stream(make_client(srv.url, "stdlib")))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_total_timeout_covers_the_wait_for_headers(transport: str) -> None:
+    reply = stream_reply(part(b"late"))
+    reply.before_headers = 1.0
+    with ScriptedServer(lambda r: reply) as srv:
+        client = make_client(srv.url, transport, total_timeout=0.3, first_event_timeout=5)
+        with pytest.raises(ReadTimeoutError):
+            stream(client)
+
+
+def test_event_timeout_counts_whole_events_not_bytes() -> None:
+    frame = part(b"trickled")
+    trickle: list[bytes | Pause] = [part(b"first")]
+    for i in range(len(frame)):
+        trickle += [frame[i : i + 1], Pause(0.05)]
+    with ScriptedServer(lambda r: stream_reply(*trickle)) as srv:
+        body = stream(make_client(srv.url, "stdlib", event_timeout=0.4))
+        with pytest.raises(ReadTimeoutError) as info:
+            list(body)
+    assert info.value.phase == "between-events"
+    assert info.value.elapsed is not None
+
+
+def test_bad_retry_mode_is_refused_at_construction() -> None:
+    with pytest.raises(ParamValidationError, match="retry_mode"):
+        Client(
+            region_name="us-east-1",
+            aws_access_key_id="A",
+            aws_secret_access_key="S",
+            environ={"AWS_RETRY_MODE": "fast"},
+        )
+    client = Client(
+        region_name="us-east-1",
+        aws_access_key_id="A",
+        aws_secret_access_key="S",
+        environ={"AWS_RETRY_MODE": "Standard"},
+        transport="stdlib",
+    )
+    assert client.config.retry_mode == "standard"
+    client.close()
+
+
+def test_endpoint_url_with_a_password_is_refused_without_echoing_it() -> None:
+    from smruntime.exceptions import EndpointResolutionError
+
+    with pytest.raises(EndpointResolutionError) as info:
+        Client(
+            region_name="us-east-1",
+            endpoint_url="https://user:hunter2@example.com",
+            aws_access_key_id="A",
+            aws_secret_access_key="S",
+            environ={},
+        )
+    assert "hunter2" not in str(info.value)
+
+
+def test_stdlib_proxy_without_a_scheme() -> None:
+    with ScriptedServer(lambda r: stream_reply(part(b"via proxy"))) as proxy:
+        client = Client(
+            region_name="us-east-1",
+            endpoint_url="http://runtime.example.invalid",
+            aws_access_key_id="A",
+            aws_secret_access_key="S",
+            config=Config(proxies={"http": f"127.0.0.1:{proxy.port}"}),
+            transport="stdlib",
+            environ={},
+        )
+        _open_clients.append(client)
+        events = list(stream(client))
+    assert events == [{"PayloadPart": {"Bytes": b"via proxy"}}]
+    assert proxy.requests[0].path.startswith("http://runtime.example.invalid/endpoints/")
+
+
+def test_streaming_body_iter_lines_takes_botocore_arguments() -> None:
+    body = smruntime.StreamingBody(b"a\nb\n")
+    assert list(body.iter_lines(1024)) == [b"a", b"b"]
+    assert list(smruntime.StreamingBody(b"a\nb\n").iter_lines(chunk_size=8, keepends=True)) == [
+        b"a\n",
+        b"b\n",
+    ]
+
+
+def test_a_closed_stdlib_transport_pools_nothing() -> None:
+    with ScriptedServer(lambda r: stream_reply(part(b"x"))) as srv:
+        client = make_client(srv.url, "stdlib")
+        body = stream(client)
+        client.close()
+        assert list(body) == [{"PayloadPart": {"Bytes": b"x"}}]
+        assert not any(client._transport._idle.values())  # type: ignore[attr-defined]

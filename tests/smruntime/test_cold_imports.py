@@ -250,7 +250,19 @@ def test_http_and_retry_values() -> None:
     assert req.headers == []
     assert req.body == b""
     assert req == HttpRequest("GET", "https://h/", [], b"")
-    assert repr(req) == "HttpRequest(method='GET', url='https://h/', headers=[], body=b'')"
+    assert repr(req) == "HttpRequest(method='GET', url='https://h/', headers=[], body=<0 bytes>)"
+    signed = HttpRequest(
+        "POST",
+        "https://h/",
+        [
+            ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/x, Signature=" + "a" * 64),
+            ("X-Amz-Security-Token", "SESSIONTOKEN"),
+        ],
+        b"secret body",
+    )
+    assert "SESSIONTOKEN" not in repr(signed)
+    assert "a" * 64 not in repr(signed)
+    assert "secret body" not in repr(signed)
     _assert_frozen(req, "url")
     assert Timeouts() == Timeouts(60.0, 70.0)
     assert hash(Timeouts()) == hash(Timeouts(60.0, 70.0))

@@ -581,3 +581,23 @@ def test_stream_functions_never_crash(headers: dict[str, Any], payload: bytes) -
         assert result is None or set(result) == {"PayloadPart"}
     else:
         assert isinstance(err, exc.ClientError)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'"n/a"', None),
+        (b"1e400", None),  # inf
+        (b"424.5", None),
+        (b"true", None),
+        (b'"' + b"9" * 5000 + b'"', None),
+        (b'"\xc2\xb2"', None),  # a superscript two: isdigit() but not int()
+        (b"[400]", None),
+        (b'" 503 "', 503),
+        (b"500.0", 500),
+    ],
+)
+def test_model_error_original_status_code_never_raises(raw: bytes, expected: Any) -> None:
+    err = _err(424, b'{"__type":"ModelError","OriginalStatusCode":' + raw + b"}")
+    assert isinstance(err, exc.ModelError)
+    assert err.original_status_code == expected

@@ -800,3 +800,64 @@ def test_same_output_as_botocore_parser(op: str) -> None:
     ours = parse_response(op, status, HttpHeaders(headers), body)
     ours.pop("Body", None)
     assert ours == theirs
+
+
+# -- regressions ------------------------------------------------------------------------------
+
+
+class _Trickle(io.RawIOBase):
+    """A raw file handing out at most ``step`` bytes a read, as a pipe or socket does."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data = data
+        self._step = step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        n = min(len(buf), self._step, len(self._data))
+        buf[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_raw_file_body_read_to_eof(check: bool) -> None:
+    body = _Trickle(b"A" * 1000 + b"B" * 1000, 300)
+    request = build_request(IE, {"EndpointName": "ep", "Body": body}, BASE, validate_params=check)
+    assert request.body == b"A" * 1000 + b"B" * 1000
+
+
+def test_raw_file_body_over_limit_rejected_without_reading_it_all() -> None:
+    body = _Trickle(b"x" * 7_000_000, 1 << 20)
+    with pytest.raises(ParamValidationError, match="6291457 bytes"):
+        build_request(IE, {"EndpointName": "ep", "Body": body}, BASE)
+    assert len(body.read()) == 7_000_000 - 6291457
+
+
+def test_text_file_body_surrogateescape_round_trips(tmp_path: Path) -> None:
+    raw = b"caf\xe9 \xff\n"
+    (tmp_path / "latin.bin").write_bytes(raw)
+    with open(tmp_path / "latin.bin", encoding="utf-8", errors="surrogateescape") as f:
+        assert build_request(IE, {"EndpointName": "ep", "Body": f}, BASE).body == raw
+    with pytest.raises(ParamValidationError, match="not encodable as UTF-8"):
+        build_request(IE, {"EndpointName": "ep", "Body": io.StringIO("a\ud800")}, BASE)
+
+
+def test_unencodable_label_without_validation() -> None:
+    with pytest.raises(ParamValidationError, match=r"EndpointName.*index 1"):
+        build_request(IE, {"EndpointName": "a\ud800", "Body": b""}, BASE, validate_params=False)
+
+
+def test_operation_specs_are_hashable_and_read_only() -> None:
+    import copy
+    import pickle
+
+    spec = get_operation(IE)
+    assert len(set(OPERATIONS.values())) == len(OPERATIONS)
+    again = pickle.loads(pickle.dumps(spec))
+    assert again == spec
+    assert hash(again) == hash(spec) == hash(copy.deepcopy(spec))
+    with pytest.raises(TypeError):
+        spec.input["Body"] = spec.input["Body"]  # type: ignore[index]

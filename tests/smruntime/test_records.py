@@ -694,3 +694,76 @@ def test_decoders_count_records() -> None:
     dec = JsonLinesDecoder()
     run(dec, [b"1\n2\n3"])
     assert dec.records == 3
+
+
+# ------------------------------------------------------------------------------- regressions
+
+
+def test_sse_scalar_json_data_is_text() -> None:
+    parts = [b"data: The answer is\n\n", b"data:  42\n\n", b"data: true\n\n", b"data: null\n\n"]
+    parts += [b'data: "quoted"\n\n', b"data: .\n\n"]
+    assert list(iter_text(parts, "sse")) == ["The answer is", " 42", "true", "null", "quoted", "."]
+    assert extract_text(SSEEvent("1.5")) == "1.5"
+    assert find_error(SSEEvent("null")) is None
+
+
+@pytest.mark.parametrize("depth", [300, 400, 900, 5000])
+def test_deep_nesting_never_raises_recursion_error(depth: int) -> None:
+    nested = "[" * depth + '"x"' + "]" * depth
+    try:
+        value = json.loads(nested)
+    except RecursionError:
+        value = None
+    if value is not None:
+        assert extract_text(value) in (None, "x")
+        assert find_error(value) is None
+    deep_error: Any = {"message": "x"}
+    for _ in range(depth):
+        deep_error = {"error": deep_error}
+    found = find_error(deep_error)
+    assert found is not None
+    assert extract_text(deep_error) is None
+    for record in (SSEEvent(nested), SSEEvent(nested, event="error")):
+        extract_text(record)
+        find_error(record)
+    line = ("[" * depth + "]" * depth + "\n").encode()
+    try:
+        assert list(iter_text([line], "jsonl")) == []
+    except RecordError:
+        pass  # too deep to parse: reported by the decoder
+
+
+def test_error_record_with_unprintable_details() -> None:
+    cyclic: dict[str, Any] = {"a": 1}
+    cyclic["self"] = cyclic
+    assert find_error({"error": cyclic}) is not None
+    assert find_error({"object": "error", "message": "m", "code": [[[]]]}) == "m"
+
+
+def test_json_auto_detects_bare_cr_line_ends() -> None:
+    dec = JsonAutoDecoder(max_record_bytes=64)
+    for _ in range(5):
+        assert dec.feed(b'data: {"token":{"text":"x"}}\r\r') == [SSEEvent('{"token":{"text":"x"}}')]
+    assert dec.mode == "sse"
+    dec = JsonAutoDecoder()
+    assert dec.feed(b'\r\n{"a":1}\r') == []  # JSON lines end with \n (or \r\n)
+    assert dec.mode == "jsonl"
+    assert dec.feed(b'\n{"b":2}\r\n') == [{"a": 1}, {"b": 2}]
+    dec = JsonAutoDecoder(max_record_bytes=5)
+    with pytest.raises(RecordTooLargeError, match="offset 2"):
+        dec.feed(b"\r\n123456\r")
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [TextDecoder, LineDecoder, JsonLinesDecoder, SSEDecoder, JsonDocumentDecoder, JsonAutoDecoder],
+)
+def test_unknown_encoding_rejected_at_construction(cls: Any) -> None:
+    with pytest.raises(ValueError, match="unknown encoding"):
+        cls(encoding="no-such")
+    with pytest.raises(ValueError, match="not a text encoding"):
+        cls(encoding="rot13")
+    with pytest.raises(ValueError, match="unknown error handler"):
+        cls(errors="no-such")
+    with pytest.raises(ValueError, match="unknown encoding"):
+        make_decoder("json", encoding="no-such")
