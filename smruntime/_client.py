@@ -10,6 +10,7 @@ is read.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import sys
 import threading
@@ -53,6 +54,28 @@ _CONFIG_FIELDS = (
     "retry_after_send",
     "retry_model_not_ready",
 )
+
+
+_TIMEOUT_FIELDS = (
+    "connect_timeout",
+    "read_timeout",
+    "first_event_timeout",
+    "event_timeout",
+    "total_timeout",
+)
+
+
+def _check_seconds(name: str, value: object) -> None:
+    """A timeout is None (the default / no limit) or a finite number of seconds above zero."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ParamValidationError(name, f"must be a finite number of seconds > 0, got {value!r}")
 
 
 def _retry_mode(value: str) -> str:
@@ -296,6 +319,14 @@ class Client:
 
     @staticmethod
     def _resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
+        for name in _TIMEOUT_FIELDS:
+            _check_seconds(name, getattr(cfg, name))
+        for name in ("max_pool_connections", "max_payload_bytes"):
+            value = getattr(cfg, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ParamValidationError(name, f"must be a positive integer, got {value!r}")
         max_attempts = cfg.max_attempts
         if max_attempts is None:
             raw = env.get("AWS_MAX_ATTEMPTS")

@@ -322,12 +322,12 @@ class EventStream:
                 if not chunk:
                     continue
                 now = self._now()
+                for sink in self._sinks:
+                    sink.write(chunk)  # before any check: a capture keeps what arrived
+                stats.bytes += len(chunk)
                 if stats.time_to_first_byte is None:
                     stats.time_to_first_byte = now
                     self._check_event_stream(chunk)
-                for sink in self._sinks:
-                    sink.write(chunk)
-                stats.bytes += len(chunk)
                 try:
                     completed: list[Any] = feed(chunk)
                 except EventStreamError as exc:

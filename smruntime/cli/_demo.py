@@ -33,8 +33,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.tokens = len(_demo_text(args.prompt, 1).split())
     if args.tokens < 1:
         raise UsageError(f"--tokens must be at least 1, got {args.tokens}")
-    if args.delay < 0:
-        raise UsageError(f"--delay cannot be negative, got {args.delay}")
     _bypass_proxy_for_loopback()
     from smruntime import Client
     from smruntime.emulator import Emulator, Tokens

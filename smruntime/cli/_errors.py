@@ -7,14 +7,41 @@ from smruntime.cli._format import one_line
 PROG = "smruntime"
 
 EXIT_OK = 0
-EXIT_RUNTIME = 1  # anything else: credentials, connection refused, a bad file, ...
+EXIT_RUNTIME = 1  # anything else: credentials, connection refused, a bad file, a bad record...
 EXIT_USAGE = 2
 EXIT_SERVICE_ERROR = 3  # the service answered with an HTTP error (ValidationError, ModelError, ...)
 EXIT_STREAM_ERROR = 4  # an error inside a 200 stream (ModelStreamError, a container's error record)
-EXIT_TRUNCATED = 5  # the stream was cut, corrupt, or not an event stream
+EXIT_TRUNCATED = 5  # the stream (or a capture) was cut, corrupt, empty, or not an event stream
 EXIT_TIMEOUT = 6  # connect or read timeout
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok, 1 other failure (credentials, connection, file, a record that does not "
+    "parse), 2 usage, 3 the service answered with an error, 4 an error inside the stream, 5 the "
+    "stream was cut, corrupt or not an event stream, 6 timeout, 130 interrupted, 141 stdout "
+    "closed early (| head)"
+)
+"""The exit codes as the ``--help`` epilog and the README's "Command line" section give them."""
+
+# The library's hints name its own API; on the command line the options do the same.
+_CLI_WORDS = (
+    ("pass region_name='us-east-1' or similar", "pass --region us-east-1 or similar"),
+    ("pass region_name=...", "pass --region"),
+    ("give an endpoint_url", "give --endpoint-url"),
+    ("raise max_attempts", "raise --max-attempts"),
+    ("Enable DEBUG logging for 'smruntime' to see", "Run with --debug to see"),
+    ("pass InferenceComponentName=", "pass --inference-component-name"),
+)
+
+
+def cli_words(message: str) -> str:
+    """``message`` with the library's advice (``pass region_name=``, ``raise max_attempts``,
+    ...) put in terms of the command line options."""
+    for library, cli in _CLI_WORDS:
+        message = message.replace(library, cli)
+    return message
 
 
 class CLIError(Exception):
@@ -34,16 +61,23 @@ class UsageError(CLIError):
 
 def describe_error(exc: BaseException) -> tuple[int, str]:
     """Exit code and one-line message for an exception raised by a command."""
+    code, message = _describe(exc)
+    return code, message if isinstance(exc, CLIError) else cli_words(message)
+
+
+def _describe(exc: BaseException) -> tuple[int, str]:
     from eventstream.exceptions import EventStreamError
     from sigv4.exceptions import SigV4Error
     from smruntime.exceptions import (
         ClientError,
         ConnectTimeoutError,
         ContainerStreamError,
+        IncompleteRecordError,
         InternalStreamFailure,
         ModelStreamError,
         ParamValidationError,
         ReadTimeoutError,
+        RecordError,
         SMRuntimeError,
         StreamError,
     )
@@ -61,6 +95,9 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     message = one_line(str(exc)) or type(exc).__name__
     if isinstance(exc, ContainerStreamError):
         return EXIT_STREAM_ERROR, message
+    if isinstance(exc, RecordError) and not isinstance(exc, IncompleteRecordError):
+        # The frames were fine; a record does not parse (or is over the size limit).
+        return EXIT_RUNTIME, message
     if isinstance(exc, StreamError):
         return EXIT_TRUNCATED, message
     if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):

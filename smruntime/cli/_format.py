@@ -39,9 +39,9 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def dumps(value: Any, *, indent: Optional[int] = None) -> str:
+def dumps(value: Any, *, indent: Optional[int] = None, ensure_ascii: bool = False) -> str:
     """JSON for output: bytes as text (or base64), datetimes as ISO 8601, ``to_dict()`` used."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False, indent=indent)
+    return json.dumps(value, default=_json_default, ensure_ascii=ensure_ascii, indent=indent)
 
 
 def fmt_bytes(count: int) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import IO, Any, Optional
+from typing import Any, Optional
 
-from smruntime.cli._errors import EXIT_OK, CLIError, UsageError
-from smruntime.cli._format import fmt_seconds, stat, summary
+from smruntime.cli._errors import EXIT_OK, UsageError
+from smruntime.cli._format import fmt_bytes, fmt_seconds, stat, summary
 from smruntime.cli._input import read_body
 from smruntime.cli._output import err, out_bytes, out_json
 from smruntime.cli._params import OP_ASYNC, OP_INVOKE, OP_STREAM, PARAMS, option_name
-from smruntime.cli._trace import FrameTracer, Tee
+from smruntime.cli._trace import CaptureFile, FrameTracer, Tee
 from smruntime.cli._views import write_view
 
 _TIMEOUTS = (
@@ -112,9 +112,7 @@ def _client_config(args: argparse.Namespace) -> Any:
     kwargs: dict[str, Any] = {}
     for name in _TIMEOUTS:
         value = getattr(args, name, None)
-        if value is not None:
-            if value <= 0:
-                raise UsageError(f"{option_name(name)} must be positive, got {value}")
+        if value is not None:  # finite and positive: see the option types in _numbers
             kwargs[name] = value
     if getattr(args, "max_attempts", None) is not None:
         if args.max_attempts < 1:
@@ -153,13 +151,8 @@ def _metadata_line(response: dict[str, Any]) -> str:
 
 def _invoke_stream(args: argparse.Namespace, client: Any, params: dict[str, Any]) -> int:
     started = time.monotonic()
-    save: Optional[IO[bytes]] = None
+    capture = CaptureFile(args.save) if args.save is not None else None
     tracer: Optional[FrameTracer] = None
-    if args.save is not None:
-        try:
-            save = open(args.save, "wb")  # noqa: SIM115 - closed in the finally below
-        except OSError as exc:
-            raise CLIError(f"cannot write {args.save!r}: {exc.strerror or exc}") from None
     try:
         response = client.invoke_endpoint_with_response_stream(**params)
         if not args.quiet:
@@ -168,8 +161,8 @@ def _invoke_stream(args: argparse.Namespace, client: Any, params: dict[str, Any]
         if args.trace:
             tracer = FrameTracer(started)
         with stream:
-            if save is not None or tracer is not None:
-                stream.capture(Tee(save, tracer))
+            if capture is not None or tracer is not None:
+                stream.capture(Tee(capture, tracer))
             try:
                 write_view(stream, args.view or "text")
             finally:
@@ -177,15 +170,21 @@ def _invoke_stream(args: argparse.Namespace, client: Any, params: dict[str, Any]
                     tracer.close()
             total = time.monotonic() - started
             stats = getattr(stream, "stats", None)
+        if capture is not None:
+            capture.close()
         if not args.quiet:
-            err(_stream_summary(stats, total, args.save))
-    finally:
-        if save is not None:
-            save.close()
+            err(_stream_summary(stats, total, capture))
+    except BaseException:
+        if capture is not None:
+            capture.close()
+            if capture.bytes and not args.quiet:
+                size = fmt_bytes(capture.bytes)
+                err(f"--- {size} received before the failure saved to {capture.path}")
+        raise
     return EXIT_OK
 
 
-def _stream_summary(stats: Any, total: float, saved: Optional[str]) -> str:
+def _stream_summary(stats: Any, total: float, capture: Optional[CaptureFile]) -> str:
     head = [
         f"{label} {fmt_seconds(value)}"
         for label, value in (
@@ -194,5 +193,7 @@ def _stream_summary(stats: Any, total: float, saved: Optional[str]) -> str:
         )
         if value is not None
     ]
-    tail = [f"saved to {saved}"] if saved is not None else []
+    tail = []
+    if capture is not None:
+        tail.append(f"saved to {capture.path}" if capture.bytes else "no bytes to save")
     return summary(head, stats, ("frames", "events"), total, tail)

@@ -1,4 +1,8 @@
-"""Writing to stdout and stderr: data, JSON, one-line messages, and the broken-pipe exit."""
+"""Writing to stdout and stderr: data, JSON, one-line messages, and the broken-pipe exit.
+
+Text that stdout's encoding cannot hold (``PYTHONIOENCODING=cp1252`` and CJK, say) never stops
+the output: plain text gets ``?`` in its place and JSON falls back to ``\\uXXXX`` escapes.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,68 @@ from typing import Any, Optional
 from smruntime.cli._format import dumps
 
 
-def err(message: str) -> None:
-    """Write one line to stderr (never raises: stderr may be closed too)."""
+class _Stdout:
+    line_open = False  # what went to stdout so far ends inside a line
+
+
+def _isatty(stream: Any) -> bool:
     try:
-        sys.stderr.write(message.rstrip("\n") + "\n")
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def err(message: str) -> None:
+    """Write one line to stderr (never raises: stderr may be closed too).
+
+    On a terminal, a line that stdout left open (partial output cut by an error) is ended first,
+    so that the message starts on its own line.
+    """
+    text = message.rstrip("\n") + "\n"
+    if _Stdout.line_open and _isatty(sys.stdout) and _isatty(sys.stderr):
+        text = "\n" + text
+        _Stdout.line_open = False
+    try:
+        sys.stderr.write(text)
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
 
 
+def _note(ends_with_newline: bool) -> None:
+    _Stdout.line_open = not ends_with_newline
+
+
 def out_text(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    """Write ``text`` to stdout; characters its encoding cannot hold are written as ``?``."""
+    stream = sys.stdout
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        # TextIOWrapper encodes the whole text before buffering any of it: nothing was written.
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write(text.encode(encoding, "replace").decode(encoding))
+    stream.flush()
+    if text:
+        _note(text.endswith("\n"))
 
 
 def out_json(value: Any, *, indent: Optional[int] = None) -> None:
-    """``value`` as JSON (see ``dumps``) and a newline."""
-    out_text(dumps(value, indent=indent) + "\n")
+    """``value`` as JSON (see ``dumps``) and a newline; non-ASCII characters are escaped
+    (``\\uXXXX``) when stdout's encoding cannot hold them."""
+    stream = sys.stdout
+    try:
+        stream.write(dumps(value, indent=indent) + "\n")
+    except UnicodeEncodeError:
+        stream.write(dumps(value, indent=indent, ensure_ascii=True) + "\n")
+    stream.flush()
+    _note(True)
 
 
 def out_bytes(data: bytes) -> None:
     sys.stdout.flush()
+    if data:
+        _note(data.endswith(b"\n"))
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:
         sys.stdout.write(data.decode("utf-8", "replace"))

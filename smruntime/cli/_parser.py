@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from smruntime.cli._decode import cmd_decode
 from smruntime.cli._demo import DEMO_PROMPT, cmd_demo
-from smruntime.cli._errors import EXIT_USAGE, PROG
+from smruntime.cli._errors import EXIT_CODES_HELP, EXIT_USAGE, PROG
 from smruntime.cli._invoke import cmd_invoke
+from smruntime.cli._numbers import non_negative_seconds, positive_seconds
 from smruntime.cli._output import err
 from smruntime.cli._params import PARAMS, option_name
 from smruntime.cli._serve import SERVE_ENDPOINT, cmd_serve
@@ -36,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Amazon SageMaker Runtime from the command line: stream from an endpoint, "
         "decode captured event streams, show SigV4 signing, run a local emulator.",
-        epilog="exit codes: 0 ok, 1 other failure (credentials, connection, file), 2 usage, "
-        "3 the service answered with an error, 4 an error inside the stream, 5 the stream was "
-        "cut or corrupt, 6 timeout, 130 interrupted",
+        epilog=EXIT_CODES_HELP,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -66,22 +65,29 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--profile", help="named profile from the AWS config/credentials files")
     g.add_argument("--endpoint-url", help="send requests here instead of the regional endpoint")
     _add_transport(g, "HTTP transport (default: requests if installed, else the standard library)")
-    g.add_argument("--read-timeout", type=float, metavar="SECONDS", help="socket read timeout")
-    g.add_argument("--connect-timeout", type=float, metavar="SECONDS", help="connect timeout")
+    g.add_argument(
+        "--read-timeout", type=positive_seconds, metavar="SECONDS", help="socket read timeout"
+    )
+    g.add_argument(
+        "--connect-timeout", type=positive_seconds, metavar="SECONDS", help="connect timeout"
+    )
     g.add_argument(
         "--first-event-timeout",
-        type=float,
+        type=positive_seconds,
         metavar="SECONDS",
         help="(stream) longest wait from the response headers to the first event",
     )
     g.add_argument(
         "--event-timeout",
-        type=float,
+        type=positive_seconds,
         metavar="SECONDS",
         help="(stream) longest gap between two events",
     )
     g.add_argument(
-        "--total-timeout", type=float, metavar="SECONDS", help="(stream) deadline for the stream"
+        "--total-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="(stream) deadline for the stream",
     )
     g.add_argument("--max-attempts", type=int, metavar="N", help="attempts incl. the first")
 
@@ -103,7 +109,11 @@ def _add_demo(sub: _Subparsers) -> None:
         help="tokens to generate (default: the whole canned answer)",
     )
     p.add_argument(
-        "--delay", type=float, default=0.03, metavar="SECONDS", help="delay between tokens"
+        "--delay",
+        type=non_negative_seconds,
+        default=0.03,
+        metavar="SECONDS",
+        help="delay between tokens",
     )
     p.add_argument(
         "--format",
@@ -174,7 +184,8 @@ def _add_decode(sub: _Subparsers) -> None:
         help="dump a captured event stream frame by frame",
         description="Read an event stream captured with `invoke --save` (or any "
         "application/vnd.amazon.eventstream bytes) and show every frame: offsets, lengths, "
-        "headers, payload preview and CRCs. Exit code 1 if a frame is corrupt or truncated.",
+        "headers, payload preview and CRCs. Exit code 0 if every frame checks out, 5 if a frame is "
+        "corrupt or cut or the input is empty (no frames at all), 1 if the file cannot be read.",
     )
     p.add_argument("file", metavar="FILE", help="the capture, or - for stdin")
     out = p.add_mutually_exclusive_group()
@@ -244,7 +255,11 @@ def _add_serve(sub: _Subparsers) -> None:
         "'echo' and 'tokens' are always served too",
     )
     p.add_argument(
-        "--delay", type=float, default=0.0, metavar="SECONDS", help="(tokens) delay per token"
+        "--delay",
+        type=non_negative_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="(tokens) delay per token",
     )
     _add_debug(p)
     p.set_defaults(func=cmd_serve)

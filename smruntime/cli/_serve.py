@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
-from smruntime.cli._errors import EXIT_OK, PROG, UsageError
+from smruntime.cli._errors import EXIT_OK, PROG, CLIError, UsageError
 from smruntime.cli._output import err
 
 SERVE_ENDPOINT = "my-endpoint"
@@ -23,8 +24,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: expected 0-65535")
-    if args.delay < 0:
-        raise UsageError(f"--delay cannot be negative, got {args.delay}")
     creds = Credentials(args.access_key_id, args.secret_access_key)
     endpoints = _serve_endpoints(args)
     emu = Emulator(
@@ -49,9 +48,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{PROG} serve: emulator listening on {url} (region {emu.region}); endpoints: "
             f"{', '.join(sorted(endpoints))}; Ctrl-C to stop"
         )
+        # The emulator knows no session token: blank any the user's shell has (the credential
+        # chain reads AWS_SECURITY_TOKEN first, then AWS_SESSION_TOKEN; empty means none).
+        blank = "AWS_SESSION_TOKEN= " + (
+            "AWS_SECURITY_TOKEN= " if os.environ.get("AWS_SECURITY_TOKEN") else ""
+        )
         err(
             f"try: AWS_ACCESS_KEY_ID={shlex.quote(args.access_key_id)} "
-            "AWS_SECRET_ACCESS_KEY=<the --secret-access-key above> "
+            f"AWS_SECRET_ACCESS_KEY=<the --secret-access-key above> {blank}"
             f"{PROG} invoke {shlex.quote(name)} --stream --endpoint-url {url} "
             f"--region {shlex.quote(emu.region)} --content-type application/json "
             f"--body {shlex.quote(body)}"
@@ -66,10 +70,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             emu.serve_forever()
         except KeyboardInterrupt:
             pass  # serve_forever() closes the server on its way out
+        except OSError as exc:
+            if _listening(emu):
+                raise
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            raise CLIError(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}") from None
         err(f"{PROG} serve: stopped")
     finally:
         signal.signal(signal.SIGTERM, previous)
     return EXIT_OK
+
+
+def _listening(emu: Any) -> bool:
+    """Whether the emulator got as far as binding its port."""
+    try:
+        return int(emu.port) >= 0
+    except RuntimeError:
+        return False
 
 
 def _serve_endpoints(args: argparse.Namespace) -> dict[str, Any]:

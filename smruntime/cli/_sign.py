@@ -15,7 +15,8 @@ from smruntime.cli._output import err, out_text
 if TYPE_CHECKING:
     from sigv4 import Credentials
 
-_REGION_IN_HOST = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$")
+_CREDENTIAL = re.compile(r"(Credential=)([^/,\s]*)/")
+_SIGNATURE = re.compile(r"(Signature=)[0-9a-fA-F]+")
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -45,38 +46,69 @@ def cmd_sign(args: argparse.Namespace) -> int:
         now=now,
     )
     show = args.show_secrets
-
-    def hide(text: str) -> str:
-        if show:
-            return text
-        text = text.replace(signed.signature, "****")
-        if creds.session_token:
-            text = text.replace(creds.session_token, "****")
-        return text.replace(creds.access_key_id, _mask_key(creds.access_key_id))
-
     authorization = next(
         (value for name, value in signed.headers if name.lower() == "authorization"), ""
     )
-    out_text("# Canonical request\n" + hide(signed.canonical_request) + "\n\n")
+    canonical = signed.canonical_request if show else signed.masked_canonical_request()
+    out_text("# Canonical request\n" + canonical + "\n\n")
     out_text("# String to sign\n" + signed.string_to_sign + "\n\n")
-    out_text("# Authorization\n" + hide(authorization) + "\n\n")
-    curl = ["curl", "-sS", "-X", method]
-    if args.url.rstrip("/").endswith("invocations-response-stream"):
-        curl.append("--no-buffer")
-    for name, value in signed.headers:
-        curl += ["-H", f"{name}: {hide(value)}"]
-    if body_file is not None:
-        curl += ["--data-binary", "@" + body_file]
-    elif body:
-        try:
-            curl += ["--data-binary", body.decode("utf-8")]
-        except UnicodeDecodeError:
-            curl += ["--data-binary", "@BODY_FILE"]
-    curl.append(args.url)
+    shown = authorization if show else _mask_authorization(authorization)
+    out_text("# Authorization\n" + shown + "\n\n")
+    headers_sent = signed.headers if show else [_mask_header(h) for h in signed.headers]
+    curl = _curl_command(method, args.url, headers_sent, body, body_file)
     out_text("# curl\n" + " ".join(shlex.quote(part) for part in curl) + "\n")
     if not show:
         err("(signature, session token and access key id masked: --show-secrets to print them)")
     return EXIT_OK
+
+
+def _curl_command(
+    method: str,
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    body_file: Optional[str],
+) -> list[str]:
+    """A curl command line that sends exactly the signed request."""
+    curl = ["curl", "-sS", "-X", method]
+    if url.rstrip("/").endswith("invocations-response-stream"):
+        curl.append("--no-buffer")
+    for name, value in headers:
+        curl += ["-H", f"{name}: {value}"]
+    if body_file is not None or body:
+        if not any(name.lower() == "content-type" for name, _ in headers):
+            # With a body, curl would add (unsigned) Content-Type:
+            # application/x-www-form-urlencoded; an empty value tells it not to.
+            curl += ["-H", "Content-Type:"]
+        if body_file is not None:
+            curl += ["--data-binary", "@" + body_file]
+        else:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                curl += ["--data-binary", "@BODY_FILE"]
+            else:
+                # --data-binary reads "@name" as a file; --data-raw sends it as it is.
+                curl += ["--data-raw" if text.startswith("@") else "--data-binary", text]
+    curl.append(url)
+    return curl
+
+
+def _mask_authorization(value: str) -> str:
+    """The Authorization value with the access key id (in ``Credential=``) and the signature
+    masked; nothing else is touched."""
+    value = _CREDENTIAL.sub(lambda m: m.group(1) + _mask_key(m.group(2)) + "/", value)
+    return _SIGNATURE.sub(r"\1****", value)
+
+
+def _mask_header(header: tuple[str, str]) -> tuple[str, str]:
+    name, value = header
+    low = name.lower()
+    if low == "authorization":
+        return name, _mask_authorization(value)
+    if low == "x-amz-security-token":
+        return name, "****"
+    return header
 
 
 def _parse_date(text: str) -> _dt.datetime:
@@ -99,11 +131,20 @@ def _parse_headers(raw: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _region_from_url(url: str) -> Optional[str]:
+    """The region in a regional AWS host name (``runtime.sagemaker.REGION.SUFFIX``), for the DNS
+    suffixes of every partition, dual-stack ones included; ``None`` if there is none."""
     from urllib.parse import urlsplit
 
-    host = (urlsplit(url).hostname or "").lower()
-    match = _REGION_IN_HOST.search(host)
-    return match.group(1) if match else None
+    from smruntime._partitions import PARTITIONS
+
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    for partition in PARTITIONS:
+        for suffix in (partition["dnsSuffix"], partition["dualStackDnsSuffix"]):
+            if host.endswith("." + suffix):
+                label = host[: -len(suffix) - 1].rpartition(".")[2]
+                if re.match(partition["regionRegex"], label):
+                    return label
+    return None
 
 
 def _sign_credentials(args: argparse.Namespace) -> Credentials:

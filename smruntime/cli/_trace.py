@@ -1,11 +1,14 @@
-"""``invoke --trace`` and ``--save``: following the raw body bytes frame by frame."""
+"""``invoke --trace`` and ``--save``: following the raw body bytes frame by frame, and keeping
+them in a file."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
-from typing import IO, TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from smruntime.cli._errors import CLIError
 from smruntime.cli._format import one_line, preview
 from smruntime.cli._output import err
 
@@ -74,10 +77,84 @@ def format_frame(index: int, frame: Frame) -> str:
     )
 
 
+class CaptureFile:
+    """``--save FILE``: the raw body bytes, written to a temporary file beside FILE that takes
+    FILE's place as soon as the first byte arrives.
+
+    What arrived is kept even if the stream then fails (the capture matters most then); a call
+    that brings no byte at all (refused, an HTTP error) leaves an existing FILE as it was.
+    """
+
+    def __init__(self, path: str) -> None:
+        if os.path.isdir(path):
+            raise CLIError(f"cannot write {path!r}: it is a directory")
+        self.path = path
+        self.bytes = 0
+        self._placed = False
+        self._closed = False
+        folder, base = os.path.split(os.path.abspath(path))
+        for attempt in range(100):
+            self._temp = os.path.join(folder, f".{base}.{os.getpid()}-{attempt}.part")
+            try:
+                # O_EXCL: never write into someone else's file; mode 0666 as open() would (umask).
+                fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise CLIError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+        else:
+            raise CLIError(f"cannot write {path!r}: no free temporary name beside it")
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> int:
+        self._file.write(data)
+        self.bytes += len(data)
+        if not self._placed and self.bytes:
+            self._file.flush()
+            self._place(quiet=True)
+        return len(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def _place(self, *, quiet: bool) -> None:
+        try:
+            os.replace(self._temp, self.path)
+        except OSError as exc:
+            # Some systems (Windows) will not rename an open file: close() tries again.
+            if not quiet:
+                err(f"cannot save to {self.path!r}: {exc.strerror or exc}; see {self._temp}")
+            return
+        self._placed = True
+
+    def close(self) -> None:
+        """Finish the file: in place if bytes arrived, else removed (idempotent, never raises)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._file.close()
+        except OSError as exc:
+            err(f"cannot save to {self.path!r}: {exc.strerror or exc}")
+        if self._placed:
+            return
+        if self.bytes:
+            self._place(quiet=False)
+            return
+        try:
+            os.unlink(self._temp)
+        except OSError:
+            pass
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
 class Tee:
     """A write-only file object that copies bytes to a capture file and/or a frame tracer."""
 
-    def __init__(self, save: Optional[IO[bytes]], tracer: Optional[FrameTracer]) -> None:
+    def __init__(self, save: Optional[CaptureFile], tracer: Optional[FrameTracer]) -> None:
         self._save = save
         self._tracer = tracer
 

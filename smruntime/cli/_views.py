@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from smruntime.cli._output import out_bytes, out_json, out_text
+
+_SKIP = object()
+
+
+def json_record(record: Any, *, text_lines: bool) -> Any:
+    """One record of :meth:`EventStream.iter_records` as a JSON value: SSE data parsed as JSON
+    when it is JSON, else kept as a string; with ``text_lines`` (the ``lines`` format) the same
+    for each line, blank lines giving ``_SKIP``; JSON values as they are."""
+    from smruntime.records import SSEEvent
+
+    if isinstance(record, SSEEvent):
+        return _json_or_string(record.data)
+    if text_lines and isinstance(record, str):
+        return _json_or_string(record) if record.strip() else _SKIP
+    return record
+
+
+def _json_or_string(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's extension, not JSON
 
 
 def write_text(deltas: Iterable[str]) -> Iterator[str]:
@@ -22,7 +49,11 @@ def write_text(deltas: Iterable[str]) -> Iterator[str]:
 
 
 def write_view(stream: Any, view: str) -> None:
-    """Write the whole ``stream`` to stdout in ``view``: text, lines, jsonl or raw."""
+    """Write the whole ``stream`` to stdout in ``view``: text, lines, jsonl or raw.
+
+    ``jsonl`` prints one JSON value per record whatever the container's format (SSE, JSON lines,
+    JSON, text lines), as :func:`json_record` makes it.
+    """
     if view == "raw":
         for chunk in stream.iter_bytes():
             out_bytes(chunk)
@@ -31,8 +62,13 @@ def write_view(stream: Any, view: str) -> None:
             text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
             out_text(text + "\n")
     elif view == "jsonl":
-        for record in stream.iter_json():
-            out_json(record)
+        from smruntime.records import format_for
+
+        fmt = format_for(getattr(stream, "content_type", None))  # what "auto" picks
+        for record in stream.iter_records(fmt):
+            value = json_record(record, text_lines=fmt == "lines")
+            if value is not _SKIP:
+                out_json(value)
     else:
         for _ in write_text(stream.iter_text()):
             pass

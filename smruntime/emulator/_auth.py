@@ -1,20 +1,24 @@
 """SigV4 verification for the emulator: recompute the signature as the service would.
 
-The ``Authorization`` header is parsed, the headers it names are re-signed with
-:func:`sigv4.sign` at the request's own ``X-Amz-Date`` with the configured secret, and the two
-signatures are compared in constant time. Failures carry the service's error code, status and
-message wording (``InvalidSignatureException`` quotes the expected canonical request and
-string to sign, with any security token masked).
+The ``Authorization`` header is parsed and the canonical request is rebuilt from exactly the
+headers its ``SignedHeaders`` names (whatever they are: ``user-agent`` too, which
+:func:`sigv4.sign` itself never signs), with sigv4's canonicalisation rules; then the string to
+sign and its HMAC at the request's own ``X-Amz-Date`` with the configured secret, compared in
+constant time. Failures carry the service's error code, status and message wording
+(``InvalidSignatureException`` quotes the expected canonical request and string to sign, with
+any security token masked).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
 
-from sigv4 import Credentials, ParsedAuthorization, parse_authorization, sign
+from sigv4 import Credentials, ParsedAuthorization, parse_authorization
+from sigv4._canonical import canonical_query, canonical_uri, fold_value, sha256_hex, utf8
 from sigv4.exceptions import SigV4Error
 from smruntime._http import HttpHeaders
 
@@ -23,8 +27,8 @@ __all__ = ["AuthFailure", "verify_signature"]
 SERVICE = "sagemaker"
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _INVALID_TOKEN = "The security token included in the request is invalid."
-# Headers the signer computes itself from its arguments; never passed in as caller headers.
-_SIGNER_OWNED = frozenset({"authorization", "x-amz-date", "x-amz-security-token"})
+_ALGORITHM = "AWS4-HMAC-SHA256"
+_MASK = "****"
 
 
 class AuthFailure(Exception):
@@ -133,32 +137,58 @@ def verify_signature(
             "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."
         )
 
-    pairs = [
-        (name, value)
-        for name, value in headers.items_raw()
-        if name.lower() in parsed.signed_headers and name.lower() not in _SIGNER_OWNED
-    ]
-    host = headers.get("Host") or "localhost"
     try:
-        expected = sign(
-            method,
-            f"http://{host}{path}",
-            pairs,
-            body,
-            credentials=known,
-            region=parsed.region,
-            service=parsed.service,
-            now=signed_at,
+        canonical = canonical_request(method, path, headers, body, parsed.signed_headers)
+        string_to_sign = "\n".join(
+            [
+                _ALGORITHM,
+                amz_date,
+                parsed.credential_scope,
+                sha256_hex(utf8(canonical, "the canonical request")),
+            ]
         )
+        key = _signing_key(known.secret_access_key, parsed.date, parsed.region, parsed.service)
     except SigV4Error as exc:
         raise _incomplete(f"The request cannot be canonicalized: {exc}") from None
-    same_headers = tuple(expected.signed_headers.split(";")) == parsed.signed_headers
-    if not hmac.compare_digest(expected.signature, parsed.signature) or not same_headers:
+    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature, parsed.signature):
         raise _bad_signature(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.\n\nThe Canonical String for this request should have "
-            f"been\n'{expected.masked_canonical_request()}'\n\nThe String-to-Sign should "
-            f"have been\n'{expected.string_to_sign}'\n"
+            f"been\n'{_masked(canonical)}'\n\nThe String-to-Sign should "
+            f"have been\n'{string_to_sign}'\n"
         )
     return parsed
+
+
+def canonical_request(
+    method: str, target: str, headers: HttpHeaders, body: bytes, signed: tuple[str, ...]
+) -> str:
+    """The canonical request of a received request, over exactly the *signed* header names.
+
+    *target* is the raw request target (path and query). Repeated headers are joined with ``,``
+    in the order received; a signed header the request lacks is signed with an empty value.
+    """
+    path, _, query = target.partition("#")[0].partition("?")
+    values: dict[str, list[str]] = {}
+    for name, value in headers.items_raw():
+        values.setdefault(name.lower(), []).append(value)
+    lines = [method, canonical_uri(path), canonical_query(query)]
+    lines.extend(f"{name}:{fold_value(name, ','.join(values.get(name, [])))}" for name in signed)
+    lines.extend(["", ";".join(signed), sha256_hex(body)])
+    return "\n".join(lines)
+
+
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = utf8("AWS4" + secret, "secret access key")
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
+
+
+def _masked(canonical: str) -> str:
+    return "\n".join(
+        "x-amz-security-token:" + _MASK if line.startswith("x-amz-security-token:") else line
+        for line in canonical.split("\n")
+    )

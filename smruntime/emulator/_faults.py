@@ -21,14 +21,20 @@ first *count* matching requests, counted per endpoint and spec; default: every r
 ``cut``                    send half of the next frame (or half the body) then close the socket
 ``corrupt-crc``            stream: the next frame has a wrong message CRC (``after``)
 ``throttle``               400 ThrottlingException (``count`` = K: the first K calls)
-``model-error``            424 ModelError (``status`` = OriginalStatusCode, ``message``)
+``model-error``            424 ModelError (``status`` = OriginalStatusCode, ``message``);
+                           InvokeEndpointAsync: 202, the error is written to the failure location
 ``service-unavailable``    503 ServiceUnavailable
 ``internal-failure``       500 InternalFailure
-``model-not-ready``        429 ModelNotReadyException
+``model-not-ready``        429 ModelNotReadyException (InvokeEndpoint only)
 ``delay-headers``          wait ``seconds`` before the response headers
 ``delay-events``           wait ``seconds`` before each event of a stream
 ``html``                   a ``text/html`` body instead of the answer (``status``, default 200)
 =========================  ===================================================================
+
+Faults follow what the service sends for each operation: it never answers
+ModelNotReadyException outside InvokeEndpoint, so ``model-not-ready`` requested for another
+operation is refused (400 ValidationError naming the fault and the operation) and, when configured
+on an endpoint or the emulator, does not apply there (its ``count`` is not consumed).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ __all__ = [
     "FAULT_KINDS",
     "Fault",
     "FaultSpecError",
+    "fault_not_served",
     "faults_from_headers",
     "parse_faults",
 ]
@@ -79,6 +86,9 @@ HTTP_FAULT_KINDS = frozenset(
         "html",
     }
 )
+
+# Fault kinds the service sends only for some operations: kind -> those operations.
+_OPERATIONS_OF: dict[str, frozenset[str]] = {"model-not-ready": frozenset({"InvokeEndpoint"})}
 
 _ITEM = re.compile(r"\s*([a-z][a-z0-9-]*)\s*(?:\(([^()]*)\))?\s*")
 _PARAMS = ("after", "count", "code", "message", "seconds", "status")
@@ -242,19 +252,40 @@ def parse_faults(spec: str) -> list[Fault]:
     return faults
 
 
+def fault_not_served(fault: Fault, operation: str) -> str | None:
+    """Why the service never sends *fault* for *operation* (None when it can)."""
+    operations = _OPERATIONS_OF.get(fault.kind)
+    if operations is None or operation in operations:
+        return None
+    return (
+        f"fault {fault.kind}: {operation} never answers this way "
+        f"(only {', '.join(sorted(operations))} does)"
+    )
+
+
 def faults_from_headers(headers: Mapping[str, str]) -> list[Fault]:
     """Faults requested by one request (``X-Emulator-Fault`` header and CustomAttributes).
 
-    *headers* must be case-insensitive (e.g. :class:`smruntime._http.HttpHeaders`).
+    *headers* must be case-insensitive (e.g. :class:`smruntime._http.HttpHeaders`). A
+    :class:`FaultSpecError` names where the bad spec came from (the header or CustomAttributes);
+    it quotes the fault spec only, never the other custom attributes (they may be secrets).
     """
     faults: list[Fault] = []
     header = headers.get(FAULT_HEADER)
     if header:
-        faults.extend(parse_faults(header))
+        try:
+            faults.extend(parse_faults(header))
+        except FaultSpecError as exc:
+            raise FaultSpecError(f"{FAULT_HEADER}: {exc}") from None
     attributes = headers.get("X-Amzn-SageMaker-Custom-Attributes")
     if attributes:
         for item in attributes.split(";"):
             name, sep, value = item.partition("=")
             if sep and name.strip().lower() == CUSTOM_ATTRIBUTE_KEY:
-                faults.extend(parse_faults(value))
+                try:
+                    faults.extend(parse_faults(value))
+                except FaultSpecError as exc:
+                    raise FaultSpecError(
+                        f"CustomAttributes {CUSTOM_ATTRIBUTE_KEY}: {exc}"
+                    ) from None
     return faults

@@ -1,17 +1,22 @@
 """The emulator's HTTP/1.1 plumbing: the threaded server, request bodies, chunked writing.
 
 Nothing here knows the SageMaker operations (see :mod:`smruntime.emulator._protocol`): this module
-reads a request body (``Content-Length`` or chunked, bounded by :data:`HARD_BODY_LIMIT`), writes
-response heads and chunks, cuts connections, and registers each connection with the
-:class:`~smruntime.emulator._server.Emulator` so that stopping it can close them all.
+reads a request body (``Content-Length`` or chunked, bounded by :data:`HARD_BODY_LIMIT`, framed
+strictly: ASCII-digit lengths, hex chunk sizes, CRLF after each chunk), writes response heads and
+chunks (raw bytes to HTTP/1.0 clients, which cannot read chunked bodies), cuts connections, and
+registers each connection and its thread with the :class:`~smruntime.emulator._server.Emulator`
+so that stopping it can close and join them all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import socketserver
+import threading
+import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -31,6 +36,12 @@ logger = logging.getLogger("smruntime.emulator")
 
 # Bodies above this are refused without being read (the service's front end does the same).
 HARD_BODY_LIMIT = 64 * 1024 * 1024
+
+# RFC 9112: chunk-size = 1*HEXDIG, then optional extensions, then CRLF (nothing else: no sign,
+# no "0x", no underscores, no spaces before the digits).
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r\n")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+_MAX_TRAILER_LINES = 100
 
 
 class BodyError(Exception):
@@ -59,11 +70,49 @@ class Cancelled(Exception):
 
 
 class HTTPServer(ThreadingHTTPServer):
-    """A threaded loopback server; ``emulator`` is set by the Emulator that binds it."""
+    """A threaded loopback server; ``emulator`` is set by the Emulator that binds it.
+
+    Connection threads are daemons (a stuck model never blocks interpreter exit) but tracked, so
+    that :meth:`join_connections` can wait for them when the emulator stops.
+    """
 
     daemon_threads = True
     request_queue_size = 128
     emulator: Emulator
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._connection_threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            name=f"smruntime-emulator-connection-{client_address[1]}",
+            daemon=True,
+        )
+        with self._threads_lock:
+            self._connection_threads.add(thread)
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._threads_lock:
+                self._connection_threads.discard(threading.current_thread())
+
+    def join_connections(self, timeout: float) -> list[threading.Thread]:
+        """Wait up to *timeout* seconds in all for the connection threads; the ones still alive."""
+        deadline = time.monotonic() + timeout
+        with self._threads_lock:
+            threads = list(self._connection_threads)
+        current = threading.current_thread()
+        for thread in threads:
+            if thread is not current:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return [t for t in threads if t.is_alive() and t is not current]
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), slow on some hosts.
@@ -89,6 +138,11 @@ class ConnectionHandler(BaseHTTPRequestHandler):
     @property
     def emulator(self) -> Emulator:
         return self.server.emulator
+
+    @property
+    def raw_body(self) -> bool:
+        """True for HTTP/1.0 clients: streamed bodies go out unframed and end with the close."""
+        return self.request_version == "HTTP/1.0"
 
     def setup(self) -> None:
         super().setup()
@@ -118,17 +172,24 @@ class ConnectionHandler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         """The whole request body; :class:`BodyError` if it is malformed, cut or too large."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+        encoding = self.headers.get("Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if encoding is not None:
+            codings = [c.strip().lower() for c in encoding.split(",")]
+            if codings[-1] != "chunked":
+                raise _bad_body("Transfer-Encoding must end with chunked")
+            if lengths:
+                # RFC 9112 6.3: chunked wins, and the connection cannot be trusted afterwards.
+                self.close_connection = True
             return self._read_chunked()
-        raw = self.headers.get("Content-Length")
-        if raw is None:
+        if not lengths:
             return b""
-        try:
-            length = int(raw)
-            if length < 0:
-                raise ValueError(raw)
-        except ValueError:
-            raise _bad_body(f"Content-Length is not a valid length: {raw[:32]!r}") from None
+        raw = lengths[0]
+        if any(other != raw for other in lengths[1:]):
+            raise _bad_body("conflicting Content-Length headers")
+        if _CONTENT_LENGTH.fullmatch(raw) is None:
+            raise _bad_body(f"Content-Length is not a valid length: {raw[:32]!r}")
+        length = int(raw)
         if length > HARD_BODY_LIMIT:
             raise _too_large(
                 f"Request body of {length} bytes is larger than {HARD_BODY_LIMIT} bytes"
@@ -142,14 +203,12 @@ class ConnectionHandler(BaseHTTPRequestHandler):
         parts: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1026)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _bad_body(f"bad chunk size line in request body at byte {total}") from None
+            match = _CHUNK_SIZE.fullmatch(self.rfile.readline(1026))
+            if match is None:
+                raise _bad_body(f"bad chunk size line in request body at byte {total}")
+            size = int(match.group(1), 16)
             if size == 0:
-                while self.rfile.readline(1026) not in (b"\r\n", b"\n", b""):
-                    pass
+                self._read_trailers()
                 return b"".join(parts)
             total += size
             if total > HARD_BODY_LIMIT:
@@ -158,7 +217,17 @@ class ConnectionHandler(BaseHTTPRequestHandler):
             if len(chunk) != size:
                 raise _bad_body("request body ended inside a chunk")
             parts.append(chunk)
-            self.rfile.readline(3)
+            if self.rfile.read(2) != b"\r\n":
+                raise _bad_body(f"chunk data not followed by CRLF at byte {total}")
+
+    def _read_trailers(self) -> None:
+        for _ in range(_MAX_TRAILER_LINES):
+            line = self.rfile.readline(8194)
+            if line == b"\r\n":
+                return
+            if not line.endswith(b"\r\n"):
+                raise _bad_body("bad trailer section after the last chunk")
+        raise _bad_body("too many trailer lines after the last chunk")
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -170,14 +239,19 @@ class ConnectionHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def write_chunk(self, data: bytes) -> None:
-        """One chunk of a ``Transfer-Encoding: chunked`` body; :class:`Cancelled` if it fails."""
+        """One chunk of a ``Transfer-Encoding: chunked`` body (raw *data* for HTTP/1.0);
+        :class:`Cancelled` if it fails."""
         try:
-            self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(data if self.raw_body else b"%X\r\n%s\r\n" % (len(data), data))
         except OSError:
             raise Cancelled from None
 
     def end_chunks(self) -> None:
-        """The last (empty) chunk; :class:`Cancelled` if it cannot be written."""
+        """The last (empty) chunk, or for HTTP/1.0 nothing (the close ends the body);
+        :class:`Cancelled` if it cannot be written."""
+        if self.raw_body:
+            self.close_connection = True
+            return
         try:
             self.wfile.write(b"0\r\n\r\n")
         except OSError:

@@ -61,7 +61,8 @@ class EmulatorRequest:
 
     Fields after ``body`` are filled in while the request is served: ``status`` (HTTP status sent),
     ``error_code``, ``parts_sent`` (PayloadParts written), ``cancelled`` (the client went away or
-    the emulator stopped before the answer was complete).
+    the emulator stopped before the answer was complete), ``client_eof`` (the client closed its
+    sending side: a hint, not a cancel).
     """
 
     method: str
@@ -78,6 +79,7 @@ class EmulatorRequest:
     parts_sent: int = 0
     cancelled: bool = False
     finished: bool = False
+    client_eof: bool = False
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _sock: Optional[socket.socket] = field(default=None, repr=False)
 
@@ -126,20 +128,28 @@ class EmulatorRequest:
             raise ModelFailure(f"request body is not JSON: {exc}", status=400) from None
 
     def client_gone(self) -> bool:
-        """True once the client closed its connection or the emulator is stopping."""
+        """True once the connection is broken or the emulator is stopping.
+
+        "Gone" is decided by write failures: an answer that could not be written (the handler
+        sets ``cancelled``), or a socket that reports an error or a hang-up (after data written to
+        a closed peer came back as a reset: EPIPE/ECONNRESET). A read end-of-file alone is only a
+        hint (``client_eof``): a client may half-close its sending side and still read the answer.
+        """
         if self.cancelled or self._stop.is_set():
             return True
         sock = self._sock
         if sock is None:
             return False
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
+            if not _readable_or_broken(sock):
                 return False
-            # A readable socket with nothing to peek is at EOF: the client closed.
-            return sock.recv(1, socket.MSG_PEEK) == b""
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                return True
+            if not self.client_eof and sock.recv(1, socket.MSG_PEEK) == b"":
+                self.client_eof = True
         except (OSError, ValueError):
             return True
+        return False
 
     def sleep(self, seconds: float) -> bool:
         """Wait *seconds* like a model computing; False (early) if the client went away."""
@@ -152,6 +162,20 @@ class EmulatorRequest:
             if left <= 0:
                 return True
             self._stop.wait(min(left, 0.02))
+
+
+def _readable_or_broken(sock: socket.socket) -> bool:
+    """Whether *sock* has something to read, an end-of-file or an error, without waiting.
+
+    ``poll`` (no ``FD_SETSIZE`` limit, unlike ``select``) where the platform has it.
+    """
+    poll = getattr(select, "poll", None)
+    if poll is None:  # pragma: no cover - Windows: select has no descriptor-number limit there
+        readable, _, errored = select.select([sock], [], [sock], 0)
+        return bool(readable or errored)
+    poller = poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _content_type_of(handler: object, request: EmulatorRequest) -> Optional[str]:

@@ -7,10 +7,21 @@ frames. Faults (see :mod:`smruntime.emulator._faults`) break the answer on purpo
 
 Async results (InvokeEndpointAsync) are written *before* the 202 is sent, so a test can read them
 as soon as the call returns. Outputs go to
-``async-outputs/[<S3OutputPathExtension>/]<Filename or InferenceId.out>``, failures to
+``async-outputs/[<S3OutputPathExtension>/]<Filename or InferenceId.out>``, failures (a failing
+handler, or a ``model-error`` fault: the service answers 202 and reports the error there) to
 ``async-failures/<InferenceId>-error.out``, both below the emulator's results bucket (see
 :meth:`Emulator.local_path <smruntime.emulator.Emulator.local_path>`). An ``InputLocation`` is read
-through the same mapping.
+through the same mapping. Since results are local files, an InferenceId or S3OutputPathExtension
+with a ``.`` or ``..`` path segment is refused (400 ValidationError); other characters (``/``,
+``#``, ``?``...) are kept in the key and percent-encoded in the reported location.
+
+An unexpected failure while answering becomes a 500 InternalFailure (or, once the head is sent,
+a cut connection): a request is never dropped without a response.
+
+InvokeEndpoint with ``SessionId="NEW_SESSION"`` opens a session: the answer carries
+``X-Amzn-SageMaker-New-Session-Id: <id>; Expires=<UTC time>`` and the emulator records it
+(:attr:`Emulator.sessions <smruntime.emulator.Emulator.sessions>`); closing sessions is up to the
+model on the service and is not emulated.
 """
 
 from __future__ import annotations
@@ -30,7 +41,13 @@ from urllib.parse import unquote, urlsplit
 from eventstream import Message, encode
 from smruntime._http import HttpHeaders
 from smruntime.emulator._auth import AuthFailure, verify_signature
-from smruntime.emulator._faults import HTTP_FAULT_KINDS, Fault, FaultSpecError, faults_from_headers
+from smruntime.emulator._faults import (
+    HTTP_FAULT_KINDS,
+    Fault,
+    FaultSpecError,
+    fault_not_served,
+    faults_from_headers,
+)
 from smruntime.emulator._http import BodyError, Cancelled, ConnectionHandler
 from smruntime.emulator._models import (
     OPERATION_ASYNC,
@@ -90,6 +107,14 @@ _FAULT_ERRORS: dict[str, tuple[int, str, str, str]] = {
     ),
 }
 _STREAM_FAULTS = frozenset({"model-stream-error", "internal-stream-failure", "cut", "corrupt-crc"})
+
+
+class _StreamOver(Exception):
+    """The stream already ended with an exception frame (a handler failed mid-stream)."""
+
+
+def _dot_segment(value: Optional[str]) -> bool:
+    return value is not None and any(seg in (".", "..") for seg in value.split("/"))
 
 
 class Reply(Exception):
@@ -202,9 +227,25 @@ class RequestHandler(ConnectionHandler):
             if request is not None and not request.finished:
                 emu._count_cancel(request)
             self.close_connection = True
+        except Exception:
+            logger.warning("emulator: failed to answer a request", exc_info=True)
+            self._internal_failure(request)
         finally:
             if request is not None:
                 request.finished = True
+
+    def _internal_failure(self, request: Optional[EmulatorRequest]) -> None:
+        """Answer 500 InternalFailure, or cut the connection if the head is already sent."""
+        if request is not None and request.status is not None:
+            request.error_code = "InternalFailure"
+            self.cut_connection()
+            return
+        error = _FAULT_ERRORS["internal-failure"]
+        reply = Reply(error[0], error[1], error[2], namespace=error[3], close=True)
+        try:
+            self._send_error_reply(request, reply)
+        except OSError:
+            self.close_connection = True
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -318,12 +359,18 @@ class RequestHandler(ConnectionHandler):
         try:
             requested = faults_from_headers(request.headers)
         except FaultSpecError as exc:
-            raise Reply(400, "ValidationError", f"X-Emulator-Fault: {exc}") from None
-        faults = emu._active_faults(name, requested)
+            raise Reply(400, "ValidationError", str(exc)) from None
+        for fault in requested:
+            reason = fault_not_served(fault, request.operation)
+            if reason is not None:
+                raise Reply(400, "ValidationError", reason)
+        faults = emu._active_faults(name, requested, request.operation)
         for fault in faults:
             if fault.kind == "delay-headers" and not request.sleep(fault.seconds):
                 raise Cancelled
         for fault in faults:
+            if fault.kind == "model-error" and request.operation == OPERATION_ASYNC:
+                continue  # the service reports it in the failure location (see _invoke_async)
             if fault.kind in HTTP_FAULT_KINDS:
                 self._http_fault(request, fault)
                 return
@@ -374,15 +421,16 @@ class RequestHandler(ConnectionHandler):
     ) -> None:
         data = self._collect(request, endpoint)
         cut = any(fault.kind == "cut" for fault in faults)
-        self._send_head(
-            request,
-            200,
-            [
-                ("Content-Type", endpoint.model_content_type(request)),
-                ("Content-Length", str(len(data))),
-                *self._common_headers(request, endpoint),
-            ],
-        )
+        headers = [
+            ("Content-Type", endpoint.model_content_type(request)),
+            ("Content-Length", str(len(data))),
+            *self._common_headers(request, endpoint),
+        ]
+        if request.headers.get("X-Amzn-SageMaker-Session-Id") == "NEW_SESSION":
+            session_id, expires = self.emulator._open_session()
+            stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+            headers.append(("X-Amzn-SageMaker-New-Session-Id", f"{session_id}; Expires={stamp}"))
+        self._send_head(request, 200, headers)
         if cut:
             self.wfile.write(data[: len(data) // 2])
             self.cut_connection()
@@ -397,16 +445,18 @@ class RequestHandler(ConnectionHandler):
         parts = self._results(request, endpoint)
         try:
             first = self._first_part(request, parts)
-            self._send_head(
-                request,
-                200,
-                [
-                    ("Content-Type", EVENTSTREAM_TYPE),
-                    ("X-Amzn-SageMaker-Content-Type", endpoint.model_content_type(request)),
-                    *self._common_headers(request, endpoint),
-                    ("Transfer-Encoding", "chunked"),
-                ],
-            )
+            headers = [
+                ("Content-Type", EVENTSTREAM_TYPE),
+                ("X-Amzn-SageMaker-Content-Type", endpoint.model_content_type(request)),
+                *self._common_headers(request, endpoint),
+            ]
+            if self.raw_body:
+                # HTTP/1.0 has no chunked encoding: raw frames, and the close ends the body.
+                headers.append(("Connection", "close"))
+                self.close_connection = True
+            else:
+                headers.append(("Transfer-Encoding", "chunked"))
+            self._send_head(request, 200, headers)
             self._stream_parts(request, first, parts, faults)
         finally:
             _close_iterator(parts)
@@ -426,8 +476,27 @@ class RequestHandler(ConnectionHandler):
     def _end_with_exception(
         self, request: EmulatorRequest, exception_type: str, members: Mapping[str, Any]
     ) -> None:
+        request.error_code = exception_type
         self._send_frame(request, exception_frame(exception_type, members))
         self.end_chunks()
+
+    def _next_part(self, request: EmulatorRequest, source: Iterator[bytes]) -> Optional[bytes]:
+        """The model's next part (None at its end); a handler failure ends the stream with a
+        ModelStreamError frame and raises :class:`_StreamOver`."""
+        try:
+            return next(source, None)
+        except Exception as exc:
+            logger.debug("emulator: handler failed mid-stream", exc_info=True)
+            message = exc.message if isinstance(exc, ModelFailure) else str(exc)
+            self._end_with_exception(
+                request,
+                "ModelStreamError",
+                {
+                    "Message": f"Your model primary failed while streaming: {message}",
+                    "ErrorCode": "StreamBroken",
+                },
+            )
+            raise _StreamOver from None
 
     def _stream_parts(
         self,
@@ -442,6 +511,16 @@ class RequestHandler(ConnectionHandler):
         delay = sum(f.seconds for f in faults if f.kind == "delay-events")
         pending = [first] if first is not None else []
         source = _chain(pending, parts)
+        with contextlib.suppress(_StreamOver):
+            self._stream_loop(request, source, stream_faults, delay)
+
+    def _stream_loop(
+        self,
+        request: EmulatorRequest,
+        source: Iterator[bytes],
+        stream_faults: list[Fault],
+        delay: float,
+    ) -> None:
         while True:
             # A fault due now (after == parts sent) comes before the next part.
             if stream_faults and stream_faults[0].after <= request.parts_sent:
@@ -450,20 +529,7 @@ class RequestHandler(ConnectionHandler):
                 continue
             if delay and not request.sleep(delay):
                 raise Cancelled
-            try:
-                part = next(source, None)
-            except Exception as exc:
-                logger.debug("emulator: handler failed mid-stream", exc_info=True)
-                message = exc.message if isinstance(exc, ModelFailure) else str(exc)
-                self._end_with_exception(
-                    request,
-                    "ModelStreamError",
-                    {
-                        "Message": f"Your model primary failed while streaming: {message}",
-                        "ErrorCode": "StreamBroken",
-                    },
-                )
-                return
+            part = self._next_part(request, source)
             if part is None:
                 if request.client_gone():
                     # The model stopped because nobody listens: no clean end-of-stream.
@@ -502,7 +568,7 @@ class RequestHandler(ConnectionHandler):
                 {"Message": fault.message or "An internal stream failure occurred."},
             )
             return True
-        part = next(source, None)
+        part = self._next_part(request, source)
         frame = payload_frame(part if part is not None else b"emulator: cut")
         if fault.kind == "corrupt-crc":
             corrupt = frame[:-4] + bytes(b ^ 0xFF for b in frame[-4:])
@@ -529,6 +595,15 @@ class RequestHandler(ConnectionHandler):
             raise _validation(["Either 'body' or 'inputLocation' must be provided"])
         inference_id = headers.get("X-Amzn-SageMaker-Inference-Id") or str(uuid.uuid4())
         extension = headers.get("X-Amzn-SageMaker-S3OutputPathExtension")
+        for member, value in (("inferenceId", inference_id), ("s3OutputPathExtension", extension)):
+            if _dot_segment(value):
+                raise _validation(
+                    [
+                        f"Value '{value}' at '{member}' failed to satisfy constraint: the "
+                        "emulator keeps results in local files, so '.' and '..' path segments "
+                        "are not allowed"
+                    ]
+                )
         filename = headers.get("X-Amzn-SageMaker-Filename") or f"{inference_id}.out"
         output_key = "/".join(
             p for p in ("async-outputs", (extension or "").strip("/"), filename) if p
@@ -537,7 +612,11 @@ class RequestHandler(ConnectionHandler):
         failure_uri = emu._result_uri(f"async-failures/{inference_id}-error.out")
         work = request
         error: Optional[str] = None
-        if location is not None:
+        injected = next((f for f in faults if f.kind == "model-error"), None)
+        if injected is not None:
+            status, message = injected.status or 500, injected.message or "injected model error"
+            error = self._model_error(request, status, message).message
+        elif location is not None:
             try:
                 work = dataclasses.replace(request, body=emu.local_path(location).read_bytes())
             except (OSError, ValueError) as exc:
@@ -550,9 +629,12 @@ class RequestHandler(ConnectionHandler):
                 error = reply.message
         if error is None and any(f.kind == "cut" for f in faults):
             error = "The model container closed the connection."
-        target = emu.local_path(failure_uri if error is not None else output_uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(error.encode() if error is not None else output)
+        if error is not None:
+            written = emu._write_result(failure_uri, error.encode())
+        else:
+            written = emu._write_result(output_uri, output)
+        if not written:
+            raise Cancelled  # the emulator is stopping
         data = json.dumps({"InferenceId": inference_id}).encode()
         self._send_head(
             request,

@@ -5,9 +5,11 @@ are answered as the service does (:mod:`smruntime.emulator._protocol`); this mod
 state they share: endpoints and their handlers, credentials, faults and their budgets, the log of
 requests, open connections and the folder of async results.
 
-Async result locations are reported as ``s3://<results_bucket>/<key>`` (default) or ``file://``
-URIs (``results_uri="file"``); ``s3://B/K`` maps to the local file ``<results_dir>/B/K``
-(:meth:`Emulator.local_path` converts).
+Async result locations are reported as ``s3://<results_bucket>/<key>`` (default; the key
+percent-encoded) or ``file://`` URIs (``results_uri="file"``); ``s3://B/K`` maps to the local file
+``<results_dir>/B/K`` (:meth:`Emulator.local_path` converts). Results are written only inside
+the results folder, and never once the emulator is stopping (its temporary folder is not
+re-created).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Callable, Optional, Union
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from sigv4 import Credentials
-from smruntime.emulator._faults import Fault, parse_faults
+from smruntime.emulator._faults import Fault, fault_not_served, parse_faults
 from smruntime.emulator._http import HTTPServer
 from smruntime.emulator._models import (
     Echo,
@@ -44,6 +46,13 @@ from smruntime.emulator._protocol import RequestHandler
 __all__ = ["Emulator", "EmulatorEndpoint"]
 
 logger = logging.getLogger("smruntime.emulator")
+
+# How long stop() waits in all for connection threads (a model ignoring request.sleep may lag).
+_JOIN_TIMEOUT = 5.0
+# How long a session opened with SessionId=NEW_SESSION lasts.
+SESSION_TTL = _dt.timedelta(minutes=20)
+# Characters left as they are in the keys of reported s3:// locations (besides A-Za-z0-9_.-~).
+_KEY_SAFE = "/!'()*"
 
 CredentialsInput = Union[Credentials, Mapping[str, Union[str, Credentials]], None]
 EndpointInput = Union["EmulatorEndpoint", Handler, str]
@@ -130,7 +139,10 @@ class Emulator:
     access key ids to secrets (or :class:`sigv4.Credentials`, for session tokens and expiry); by
     default one random key pair is generated. *clock* (epoch seconds) is the emulator's time for
     signature expiry (*max_skew* seconds). Requests are logged in :attr:`requests` (the last
-    *request_log_size* of them).
+    *request_log_size* of them). *timeout* (seconds, None for none) bounds each wait on a client
+    socket: a client that stops sending its request or reading the answer is dropped after it.
+    :meth:`stop` closes every connection and joins their threads (waiting a few seconds at most
+    for a model that is still computing).
     """
 
     def __init__(
@@ -150,6 +162,7 @@ class Emulator:
         verify_signatures: bool = True,
         faults: Sequence[Fault] = (),
         request_log_size: int = 10000,
+        timeout: Optional[float] = 60.0,
     ) -> None:
         if results_uri not in ("s3", "file"):
             raise ValueError(f"results_uri must be 's3' or 'file', got {results_uri!r}")
@@ -168,12 +181,15 @@ class Emulator:
         self.clock = clock
         self.max_skew = max_skew
         self.verify_signatures = verify_signatures
+        self.timeout = timeout
         self._faults: list[Fault] = list(faults)
         self._lock = threading.Lock()
         self._requests: deque[EmulatorRequest] = deque(maxlen=request_log_size)
         self._fault_hits: dict[tuple[str, Fault], int] = {}
         self._cancelled = 0
         self._connections: set[socket.socket] = set()
+        self._sessions: dict[str, _dt.datetime] = {}
+        self._results_lock = threading.Lock()
         self._stop_event = threading.Event()
         self._server: Optional[HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -218,11 +234,23 @@ class Emulator:
 
     @property
     def results_dir(self) -> Path:
-        """Where async results are written (a temporary folder unless one was given)."""
+        """Where async results are written (a temporary folder unless one was given).
+
+        The temporary folder is made on first use and deleted by :meth:`stop`; it is never made
+        again after that (:class:`RuntimeError` if it never existed).
+        """
         with self._lock:
             if self._results_dir is None:
+                if self._closed:
+                    raise RuntimeError("the emulator is stopped: it has no results folder")
                 self._results_dir = Path(tempfile.mkdtemp(prefix="smruntime-emulator-"))
             return self._results_dir
+
+    @property
+    def sessions(self) -> dict[str, _dt.datetime]:
+        """Sessions opened with ``SessionId="NEW_SESSION"``: id -> expiry (UTC), a copy."""
+        with self._lock:
+            return dict(self._sessions)
 
     def add_endpoint(self, name: str, endpoint: EndpointInput) -> EmulatorEndpoint:
         """Add or replace an endpoint while running."""
@@ -271,10 +299,38 @@ class Emulator:
         raise ValueError(f"location {uri!r} is neither s3://bucket/key nor file://")
 
     def _result_uri(self, key: str) -> str:
-        """Where async result *key* is reported: ``s3://<results_bucket>/<key>`` or ``file://``."""
+        """Where async result *key* is reported: ``s3://<results_bucket>/<key>`` or ``file://``.
+
+        *key* must have no ``.`` or ``..`` segment (the caller checks); :meth:`local_path` maps
+        the location back to a file inside the results folder.
+        """
         if self.results_uri == "file":
-            return (self.results_dir / self.results_bucket / key).resolve().as_uri()
-        return f"s3://{self.results_bucket}/{key}"
+            return (self.results_dir.resolve() / self.results_bucket / key).as_uri()
+        return f"s3://{self.results_bucket}/{quote(key, safe=_KEY_SAFE)}"
+
+    def _write_result(self, uri: str, data: bytes) -> bool:
+        """Write an async result; False (nothing written) once the emulator is stopping."""
+        with self._results_lock:
+            if self._stop_event.is_set():
+                return False
+            root = self.results_dir.resolve()
+            target = self.local_path(uri).resolve()
+            if root not in target.parents:
+                raise ValueError(f"location {uri!r} escapes the results folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            return True
+
+    def _open_session(self) -> tuple[str, _dt.datetime]:
+        """A new session id and its expiry (whole seconds, UTC)."""
+        session_id = secrets.token_hex(16)
+        expires = (self._now() + SESSION_TTL).replace(microsecond=0)
+        with self._lock:
+            now = self._now()
+            for old in [k for k, v in self._sessions.items() if v <= now]:
+                del self._sessions[old]
+            self._sessions[session_id] = expires
+        return session_id, expires
 
     def start(self) -> Emulator:
         """Bind a port and serve in a background thread; returns self."""
@@ -300,7 +356,11 @@ class Emulator:
             self._close()
 
     def stop(self) -> None:
-        """Stop serving: in-flight streams are closed, threads joined, sockets released."""
+        """Stop serving: in-flight streams are closed, threads joined, sockets released.
+
+        Connection threads are joined for a few seconds at most (a model that ignores
+        ``request.sleep`` may still be computing); results they produce later are not written.
+        """
         self._stop_event.set()
         server = self._server
         if server is None:
@@ -329,7 +389,8 @@ class Emulator:
     def _bind(self) -> HTTPServer:
         if self._server is not None or self._closed or self._stop_event.is_set():
             raise RuntimeError("an Emulator can be started only once")
-        server = HTTPServer((self.host, self._port), RequestHandler)
+        handler = type("RequestHandler", (RequestHandler,), {"timeout": self.timeout})
+        server = HTTPServer((self.host, self._port), handler)
         server.emulator = self
         self._server = server
         return server
@@ -346,11 +407,15 @@ class Emulator:
                 conn.shutdown(socket.SHUT_RDWR)
         server = self._server
         if server is not None:
-            server.server_close()  # joins the connection threads
+            server.server_close()
+            stuck = server.join_connections(_JOIN_TIMEOUT)
+            if stuck:
+                logger.warning("emulator: %d connection thread(s) busy after stop", len(stuck))
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
-        if self._own_results and self._results_dir is not None:
-            shutil.rmtree(self._results_dir, ignore_errors=True)
+        with self._results_lock:
+            if self._own_results and self._results_dir is not None:
+                shutil.rmtree(self._results_dir, ignore_errors=True)
 
     def _track(self, conn: socket.socket) -> bool:
         with self._lock:
@@ -380,11 +445,19 @@ class Emulator:
         with self._lock:
             return self._endpoints.get(name)
 
-    def _active_faults(self, endpoint_name: str, requested: Sequence[Fault]) -> list[Fault]:
-        """The faults that apply to this request, consuming their ``count`` budgets."""
+    def _active_faults(
+        self, endpoint_name: str, requested: Sequence[Fault], operation: str
+    ) -> list[Fault]:
+        """The faults that apply to this request, consuming their ``count`` budgets.
+
+        Configured faults the service never sends for *operation* are skipped (the caller
+        refuses such *requested* ones before).
+        """
         with self._lock:
             endpoint = self._endpoints.get(endpoint_name)
-            candidates = [*self._faults, *(endpoint.faults if endpoint else ()), *requested]
+            configured = [*self._faults, *(endpoint.faults if endpoint else ())]
+            candidates = [f for f in configured if fault_not_served(f, operation) is None]
+            candidates.extend(requested)
             active = []
             for fault in candidates:
                 if fault.count is not None:

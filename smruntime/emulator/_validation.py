@@ -95,6 +95,8 @@ _RULES: dict[str, list[_Rule]] = {
         ),
     ],
 }
+# Members the service model marks sensitive: their values never appear in messages.
+_SENSITIVE = frozenset({"customAttributes"})
 _INT_RULES: dict[str, list[tuple[str, str, int, int]]] = {
     OPERATION_ASYNC: [
         ("X-Amzn-SageMaker-RequestTTLSeconds", "requestTTLSeconds", 60, 21600),
@@ -104,7 +106,8 @@ _INT_RULES: dict[str, list[tuple[str, str, int, int]]] = {
 
 
 def _failed(member: str, value: Optional[object], constraint: str) -> str:
-    """One message; *value* None leaves the value out (as the service does for long ones)."""
+    """One message; *value* None leaves the value out (as the service does for long or
+    sensitive ones)."""
     shown = "Value" if value is None else f"Value '{value}'"
     return f"{shown} at '{member}' failed to satisfy constraint: {constraint}"
 
@@ -133,14 +136,15 @@ def validation_errors(
         value = headers.get(header)
         if value is None:
             continue
+        quoted = None if member in _SENSITIVE else value
         if len(value) < low:
             errors.append(
-                _failed(member, value, f"Member must have length greater than or equal to {low}")
+                _failed(member, quoted, f"Member must have length greater than or equal to {low}")
             )
         elif len(value) > high:
             errors.append(_failed(member, None, _too_long(high)))
         elif not re.fullmatch(regex, value, flags=re.DOTALL):
-            errors.append(_failed(member, value, _pattern(shown)))
+            errors.append(_failed(member, quoted, _pattern(shown)))
     for header, member, low, high in _INT_RULES.get(operation, ()):
         raw = headers.get(header)
         if raw is None:

@@ -194,7 +194,7 @@ def test_main_in_process_returns_codes(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["--version"]) == 0
     assert "smruntime" in capsys.readouterr().out
     assert main(["decode", str(STREAMS / "tgi-hello.bin")]) == 0
-    assert main(["decode", str(STREAMS / "corrupt-crc.bin")]) == 1
+    assert main(["decode", str(STREAMS / "corrupt-crc.bin")]) == 5
     assert main(["bogus"]) == 2
 
 
@@ -518,7 +518,7 @@ def test_corrupt_stream_fails_and_the_capture_points_at_it(
     assert "corrupt" in line.lower()
     assert "CORRUPT" in stderr_text(proc)
     proc = run_cli("decode", str(capture), env=env)
-    line = assert_one_line_error(proc, 1)
+    line = assert_one_line_error(proc, 5)
     assert re.search(r"frame 2 at offset \d+: .*checksum", line), line
 
 
@@ -692,7 +692,7 @@ def test_decode_json_lines_and_list(home: Path) -> None:
 
 def test_decode_corrupt_file_points_at_the_offset(home: Path) -> None:
     proc = run_cli("decode", str(STREAMS / "corrupt-crc.bin"), env=clean_env(home))
-    line = assert_one_line_error(proc, 1)
+    line = assert_one_line_error(proc, 5)
     assert "frame 2 at offset 270" in line
     assert "checksum" in line
     out = proc.stdout.decode()
@@ -702,10 +702,10 @@ def test_decode_corrupt_file_points_at_the_offset(home: Path) -> None:
 
 def test_decode_truncated_and_json_error(home: Path) -> None:
     env = clean_env(home)
-    line = assert_one_line_error(run_cli("decode", str(STREAMS / "truncated.bin"), env=env), 1)
+    line = assert_one_line_error(run_cli("decode", str(STREAMS / "truncated.bin"), env=env), 5)
     assert "frame 3 at offset 382" in line
     proc = run_cli("decode", "--json", str(STREAMS / "truncated.bin"), env=env)
-    assert proc.returncode == 1
+    assert proc.returncode == 5
     last = json.loads(proc.stdout.decode().splitlines()[-1])
     assert last["offset"] == 382
     assert last["error"]
@@ -877,3 +877,285 @@ def test_serve_answers_signed_requests_and_stops_on_ctrl_c(home: Path) -> None:
     assert secret not in err
     assert "smruntime invoke my-endpoint" in err
     assert "stopped" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# review fixes: numbers, encodings, captures, views, sign, serve, hints, exit codes
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--delay", "nan"],
+        ["demo", "--delay", "-0.5"],
+        ["demo", "--delay", "1e300"],
+        ["serve", "--access-key-id", "a", "--secret-access-key", "b", "--delay", "inf"],
+        ["invoke", "e", "--read-timeout", "inf"],
+        ["invoke", "e", "--read-timeout", "nan"],
+        ["invoke", "e", "--connect-timeout=-inf"],
+        ["invoke", "e", "--first-event-timeout", "0"],
+        ["invoke", "e", "--event-timeout", "NaN"],
+        ["invoke", "e", "--total-timeout", "-1"],
+    ],
+)
+def test_float_options_reject_non_finite_and_negative_numbers(argv: list[str], home: Path) -> None:
+    line = assert_one_line_error(run_cli(*argv, env=clean_env(home)), 2)
+    assert "argument --" in line
+    assert "seconds" in line
+
+
+def test_text_and_json_output_survive_a_narrow_stdout_encoding(
+    emu: Any, env: dict[str, str], home: Path
+) -> None:
+    narrow = {"PYTHONIOENCODING": "cp1252"}
+    proc = run_cli(
+        "demo", "--prompt", "na\u00efve \u65e5\u672c \U0001f600", "--tokens", "6", "--delay", "0",
+        env=clean_env(home, narrow),
+    )  # fmt: skip
+    assert proc.returncode == 0, stderr_text(proc)
+    out = proc.stdout.decode("cp1252")
+    assert out.startswith("You said: na\u00efve ?? ?")  # what cp1252 holds is kept
+    assert len(out.split()) == 6
+    body = '{"text": "\u65e5\u672c \U0001f600"}\n'
+    proc = invoke(
+        emu, dict(env, **narrow), "echo", "--jsonl", "-q",
+        "--content-type", "application/jsonlines", "--body", body,
+    )  # fmt: skip
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout.isascii()  # escaped, not lost
+    assert json.loads(proc.stdout) == {"text": "\u65e5\u672c \U0001f600"}
+
+
+def test_stderr_line_starts_on_its_own_line_after_partial_output_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from smruntime.cli import _output
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setattr(_output._Stdout, "line_open", False)
+    _output.out_text("partial answ")
+    _output.err("smruntime: error: cut")
+    _output.err("second line")
+    _output.out_text("whole line\n")
+    _output.err("after a newline")
+    assert screen.getvalue() == (
+        "partial answ\nsmruntime: error: cut\nsecond line\nwhole line\nafter a newline\n"
+    )
+    # Not a terminal (a pipe, a file): stdout's bytes and stderr's lines are left as they are.
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", piped)
+    monkeypatch.setattr(sys, "stderr", piped)
+    _output.out_text("partial")
+    _output.err("error")
+    assert piped.getvalue() == "partialerror\n"
+
+
+def test_save_keeps_what_arrived_and_never_clobbers_with_nothing(
+    emu: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(b"an older capture")
+    # No byte arrives (the service refuses the call): the older file stays, no temp file is left.
+    proc = invoke(
+        emu, env, "tokens", "--save", str(capture), "--body", "{}",
+        "--custom-attributes", "emulator-fault=throttle",
+    )  # fmt: skip
+    assert_one_line_error(proc, 3)
+    assert capture.read_bytes() == b"an older capture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["capture.bin"]
+    # The stream is cut: the frames that arrived are kept, and decode says where it broke.
+    proc = invoke(
+        emu, env, "tokens", "--save", str(capture), "--body", "{}",
+        "--custom-attributes", "emulator-fault=cut(after=2)",
+    )  # fmt: skip
+    assert_one_line_error(proc, 5)
+    assert f"saved to {capture}" in stderr_text(proc)
+    data = capture.read_bytes()
+    assert data
+    assert data != b"an older capture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["capture.bin"]
+    line = assert_one_line_error(run_cli("decode", str(capture), env=env), 5)
+    assert "frame 2" in line
+
+
+def test_decode_of_an_empty_capture_fails(home: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    line = assert_one_line_error(run_cli("decode", str(empty), env=clean_env(home)), 5)
+    assert "empty" in line
+    line = assert_one_line_error(run_cli("decode", "-", env=clean_env(home)), 5)
+    assert "<stdin>" in line
+
+
+def test_jsonl_view_prints_sse_records_as_json(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(emu, env, "tokens", "--jsonl", "--body", "{}", "-q")
+    assert proc.returncode == 0, stderr_text(proc)
+    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert len(records) == 10
+    assert records[0]["token"]["text"] == "The"
+    assert records[-1]["generated_text"] == "The quick brown fox jumps over the lazy dog."
+
+
+def test_jsonl_view_keeps_non_json_data_as_strings(emu: Any, env: dict[str, str]) -> None:
+    body = 'data: {"a": 1}\n\ndata: [DONE]\n\ndata: NaN\n\n'
+    proc = invoke(
+        emu, env, "echo", "--jsonl", "-q", "--content-type", "text/event-stream", "--body", body
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout.decode().splitlines() == ['{"a": 1}', '"[DONE]"', '"NaN"']
+    proc = invoke(
+        emu, env, "echo", "--jsonl", "-q", "--content-type", "text/plain", "--body", '{"b":2}\n\nhi'
+    )
+    assert proc.returncode == 0, stderr_text(proc)
+    assert proc.stdout.decode().splitlines() == ['{"b": 2}', '"hi"']
+
+
+def test_a_record_that_does_not_parse_exits_1(emu: Any, env: dict[str, str]) -> None:
+    proc = invoke(
+        emu, env, "echo", "--jsonl", "--content-type", "application/jsonlines",
+        "--body", '{"ok": 1}\nnot json\n',
+    )  # fmt: skip
+    line = assert_one_line_error(proc, 1)
+    assert "JSON" in line
+    assert proc.stdout.decode() == '{"ok": 1}\n'
+
+
+def _sign(home: Path, url: str, *args: str, stdin: Optional[bytes] = None) -> dict[str, str]:
+    proc = run_cli(
+        "sign", url, "--access-key-id", "test", "--secret-access-key", "secret-test",
+        "--session-token", "test-token", "--date", "20150830T123600Z", *args,
+        env=clean_env(home), input=stdin,
+    )  # fmt: skip
+    assert proc.returncode == 0, stderr_text(proc)
+    return _sections(proc.stdout.decode())
+
+
+def test_sign_masks_only_the_secret_positions(home: Path) -> None:
+    url = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/test-ep/invocations"
+    sections = _sign(home, url, "-H", "X-Test: test")
+    assert "/endpoints/test-ep/invocations" in sections["Canonical request"]
+    assert "x-test:test" in sections["Canonical request"]
+    assert "x-amz-security-token:****" in sections["Canonical request"]
+    assert sections["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=****/20150830/")
+    assert sections["Authorization"].endswith("Signature=****")
+    curl = sections["curl"]
+    assert "/endpoints/test-ep/invocations" in curl
+    assert "'X-Test: test'" in curl
+    assert "'X-Amz-Security-Token: ****'" in curl
+    assert "test-token" not in "".join(sections.values())
+
+
+def test_sign_curl_sends_the_signed_request(home: Path) -> None:
+    url = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/e/invocations"
+    curl = _sign(home, url, "--body", "-", stdin=b"@not-a-file")["curl"]
+    assert "-H Content-Type: --data-raw @not-a-file " in curl
+    curl = _sign(home, url, "-H", "Content-Type: text/plain", "--body", "hi")["curl"]
+    assert "'Content-Type: text/plain'" in curl
+    assert "-H Content-Type: " not in curl
+    assert "--data-binary hi " in curl
+    curl = _sign(home, url, "--method", "GET")["curl"]
+    assert "Content-Type" not in curl  # no body: curl adds no type
+
+
+@pytest.mark.parametrize(
+    ("host", "region"),
+    [
+        ("runtime.sagemaker.eu-west-1.amazonaws.com", "eu-west-1"),
+        ("runtime-fips.sagemaker.us-east-2.amazonaws.com", "us-east-2"),
+        ("runtime.sagemaker.us-west-2.api.aws", "us-west-2"),
+        ("runtime.sagemaker.cn-north-1.amazonaws.com.cn", "cn-north-1"),
+        ("runtime.sagemaker.cn-north-1.api.amazonwebservices.com.cn", "cn-north-1"),
+        ("runtime.sagemaker.us-gov-west-1.amazonaws.com", "us-gov-west-1"),
+        ("runtime.sagemaker.us-iso-east-1.c2s.ic.gov", "us-iso-east-1"),
+        ("runtime.sagemaker.us-isob-east-1.sc2s.sgov.gov", "us-isob-east-1"),
+        ("runtime.sagemaker.eusc-de-east-1.amazonaws.eu", "eusc-de-east-1"),
+        ("example.amazonaws.com", None),
+        ("localhost", None),
+    ],
+)
+def test_sign_infers_the_region_of_every_partition(host: str, region: Optional[str]) -> None:
+    from smruntime.cli._sign import _region_from_url
+
+    assert _region_from_url(f"https://{host}/endpoints/e/invocations") == region
+
+
+def test_serve_suggests_a_command_that_works_with_a_session_token_set(home: Path) -> None:
+    key, secret = "AKIDSERVE", "serve-secret-key"
+    args = ("serve", "--port", "0", "--access-key-id", key, "--secret-access-key", secret)
+    found: dict[str, str] = {}
+    with popen_cli(
+        *args,
+        env=clean_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    ) as proc:
+        reader = threading.Thread(target=_read_url, args=(proc.stderr, found), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + TIMEOUT
+        while "try:" not in found.get("stderr", "") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "url" in found, found
+        suggested = found["stderr"].split("try: ", 1)[1].splitlines()[0]
+        # Run the suggestion as a shell would, from an environment with a session token in it.
+        command = suggested.replace("<the --secret-access-key above>", secret)
+        command = command.replace(" smruntime ", f" {sys.executable} -m smruntime ", 1)
+        shell_env = clean_env(home, {"AWS_SESSION_TOKEN": "a-token-from-elsewhere"})
+        ok = subprocess.run(
+            command, shell=True, env=shell_env, capture_output=True, timeout=TIMEOUT, check=False
+        )
+        assert ok.returncode == 0, stderr_text(ok)
+        assert ok.stdout.decode().startswith("You said: Hello")
+        busy = found["url"].rsplit(":", 1)[1]
+        other = run_cli(*args[:2], busy, *args[3:], env=clean_env(home))
+        line = assert_one_line_error(other, 1)
+        assert f"cannot listen on 127.0.0.1:{busy}: " in line
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=TIMEOUT)
+        reader.join(timeout=TIMEOUT)
+    assert "AWS_SESSION_TOKEN= " in suggested
+
+
+def test_hints_name_the_cli_options(emu: Any, env: dict[str, str], home: Path) -> None:
+    env_no_region = clean_env(home, {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"})
+    line = assert_one_line_error(run_cli("invoke", "echo", "--body", "x", env=env_no_region), 1)
+    assert "--region" in line
+    assert "region_name" not in line
+    proc = invoke(
+        emu, env, "tokens", "--body", "{}", "--custom-attributes", "emulator-fault=throttle"
+    )
+    line = assert_one_line_error(proc, 3)
+    assert "--max-attempts" in line
+    assert "max_attempts" not in line
+    wrong = dict(env, AWS_SECRET_ACCESS_KEY="wrong")
+    line = assert_one_line_error(invoke(emu, wrong, "echo", "--body", "x"), 3)
+    assert "InvalidSignatureException" in line
+    assert "--debug" in line
+    assert "DEBUG logging" not in line
+
+
+def test_exit_codes_are_documented_alike(home: Path) -> None:
+    from smruntime.cli import _errors
+
+    codes = {
+        value
+        for name, value in vars(_errors).items()
+        if name.startswith("EXIT_") and isinstance(value, int)
+    }
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    main_help = run_cli("--help", env=clean_env(home)).stdout.decode()
+    for code in codes:
+        assert re.search(rf"\b{code} ", _errors.EXIT_CODES_HELP), code
+        assert re.search(rf"\b{code} ", section), code
+    assert " ".join(_errors.EXIT_CODES_HELP.split()) in " ".join(main_help.split())
+    decode_help = " ".join(run_cli("decode", "--help", env=clean_env(home)).stdout.decode().split())
+    assert "5 if a frame is corrupt or cut or the input is empty" in decode_help

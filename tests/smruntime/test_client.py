@@ -749,3 +749,26 @@ def test_a_closed_stdlib_transport_pools_nothing() -> None:
         client.close()
         assert list(body) == [{"PayloadPart": {"Bytes": b"x"}}]
         assert not any(client._transport._idle.values())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"read_timeout": float("nan")},
+        {"event_timeout": float("inf")},
+        {"connect_timeout": 0},
+        {"total_timeout": -1.0},
+        {"first_event_timeout": "5"},
+        {"max_pool_connections": 0},
+        {"max_payload_bytes": True},
+    ],
+)
+def test_config_values_are_checked(options: dict[str, object]) -> None:
+    with pytest.raises(ParamValidationError, match=next(iter(options))):
+        Client(
+            region_name="us-east-1",
+            aws_access_key_id="A",
+            aws_secret_access_key="S",
+            config=Config(**options),  # type: ignore[arg-type]
+            environ={},
+        )

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import http.client
 import json
+import os
+import re
 import socket
 import threading
 import time
@@ -593,6 +597,9 @@ def test_fault_throttle_first_k_calls(emulator: Emulator) -> None:
 def test_fault_http_errors(
     emulator: Emulator, fault: Fault, status: int, code: str, op: str
 ) -> None:
+    if op == STREAM and code == "ModelNotReadyException":
+        # only InvokeEndpoint answers ModelNotReadyException: see test_faults_follow_operations
+        status, code = 400, "ValidationError"
     reply = call(emulator, path_for("echo", op), b"x", fault_header(fault))
     assert reply.status == status
     assert reply.headers["x-amzn-ErrorType"].startswith(f"{code}:http://internal.amazon.com/coral/")
@@ -966,3 +973,331 @@ def test_tokens_rejects_bad_parameters(emulator: Emulator) -> None:
     assert bad_json.json()["OriginalStatusCode"] == 400
     plain = call(emulator, path_for("tokens"), b"plain prompt")
     assert plain.json() == [{"generated_text": "You said: plain prompt"}]
+
+
+# -- regressions of the emulator review ------------------------------------------------------------
+
+
+def raw_exchange(emu: Emulator, data: bytes, *, half_close: bool = False) -> bytes:
+    """Send *data* on a fresh connection and read until the emulator closes it."""
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            got = sock.recv(65536)
+            if not got:
+                return out
+            out += got
+
+
+def raw_request(path: str, body: bytes, *headers: str, version: str = "HTTP/1.1") -> bytes:
+    head = [f"POST {path} {version}", "Host: emulator", "Connection: close", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + body
+
+
+@pytest.mark.parametrize("mode", ["s3", "file"])
+def test_async_result_paths_stay_inside_the_results_folder(tmp_path: Path, mode: str) -> None:
+    results = tmp_path / "results"
+    with Emulator({"echo": "echo"}, results_dir=results, results_uri=mode) as emu:
+        for headers in (
+            {"X-Amzn-SageMaker-Inference-Id": "../../../../outside"},
+            {"X-Amzn-SageMaker-Inference-Id": "a/../../b"},
+            {
+                "X-Amzn-SageMaker-S3OutputPathExtension": "../../../x",
+                "X-Amzn-SageMaker-Filename": "f",
+            },
+            {"X-Amzn-SageMaker-S3OutputPathExtension": "a/./b"},
+        ):
+            reply = call(emu, path_for("echo", ASYNC), b"x", headers)
+            assert (reply.status, reply.error_code()) == (400, "ValidationError")
+            assert "'..' path segments are not allowed" in reply.json()["Message"]
+        odd = call(
+            emu, path_for("echo", ASYNC), b"odd", {"X-Amzn-SageMaker-Inference-Id": "a#b?c/d%e"}
+        )
+        assert odd.status == 202
+        output = odd.headers["X-Amzn-SageMaker-OutputLocation"]
+        assert "#" not in output
+        assert "?" not in output
+        path = emu.local_path(output)
+        assert path == (results / "sagemaker-emulator/async-outputs/a#b?c/d%e.out").resolve()
+        assert path.read_bytes() == b"odd"
+        with pytest.raises(ValueError, match="escapes"):
+            emu._write_result("file:///tmp/elsewhere.out", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_client_gone_works_for_descriptors_above_1024() -> None:
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        if hard != resource.RLIM_INFINITY and hard < 2048:
+            pytest.skip("cannot open descriptors above 2000 here")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2048, hard))
+    try:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            client = socket.create_connection(listener.getsockname())
+            accepted, _ = listener.accept()
+            high = socket.socket(fileno=os.dup2(accepted.fileno(), 2000))
+            accepted.close()
+            try:
+                request = EmulatorRequest("POST", "/", HttpHeaders(), b"", "id", _sock=high)
+                assert not request.client_gone()
+                client.shutdown(socket.SHUT_WR)  # half-close: a hint, not a cancel
+                wait_until(lambda: (request.client_gone(), request.client_eof)[1])
+                assert not request.client_gone()
+                client.close()
+                high.sendall(b"x")  # the closed peer answers with a reset
+                wait_until(request.client_gone)
+            finally:
+                high.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        (["Transfer-Encoding: chunked"], b"-1\r\n"),
+        (["Transfer-Encoding: chunked"], b"0x2\r\nhi\r\n0\r\n\r\n"),
+        (["Transfer-Encoding: chunked"], b"1_0\r\n"),
+        (["Transfer-Encoding: chunked"], b"+2\r\nhi\r\n0\r\n\r\n"),
+        (["Transfer-Encoding: chunked"], b"2\nhi\r\n0\r\n\r\n"),
+        (["Transfer-Encoding: chunked"], b"2\r\nhiXX0\r\n\r\n"),
+        (["Transfer-Encoding: chunked"], b"2\r\nhi\r\n0\r\n"),
+        (["Transfer-Encoding: gzip"], b"hi"),
+        (["Content-Length: 1_0"], b"0123456789"),
+        (["Content-Length: +10"], b"0123456789"),
+        (["Content-Length: \u0661\u0660"], b"0123456789"),
+        (["Content-Length: 10, 10"], b"0123456789"),
+        (["Content-Length: 3", "Content-Length: 10"], b"0123456789"),
+    ],
+)
+def test_request_framing_is_strict(headers: list[str], body: bytes) -> None:
+    emu = Emulator({"echo": "echo"}, verify_signatures=False).start()
+    try:
+        out = raw_exchange(emu, raw_request(path_for("echo"), body, *headers), half_close=True)
+    finally:
+        emu.stop()
+    assert out.startswith(b"HTTP/1.1 400 ")
+    assert out.count(b"HTTP/1.1") == 1
+    assert b"SerializationException" in out
+
+
+def test_request_framing_accepts_the_valid_forms() -> None:
+    with Emulator({"echo": "echo"}, verify_signatures=False) as emu:
+        chunked = raw_request(
+            path_for("echo"),
+            b"2;ext=1\r\nhi\r\na\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n",
+            "Transfer-Encoding: chunked",
+        )
+        assert raw_exchange(emu, chunked).endswith(b"\r\n\r\nhi0123456789")
+        same = raw_request(path_for("echo"), b"hi", "Content-Length: 2", "Content-Length: 2")
+        assert raw_exchange(emu, same).endswith(b"\r\n\r\nhi")
+
+
+def test_stop_joins_connection_threads_and_skips_late_results() -> None:
+    started = threading.Event()
+
+    def slow(request: EmulatorRequest) -> bytes:
+        started.set()
+        time.sleep(0.5)  # a model that does not use request.sleep
+        return b"late"
+
+    emu = Emulator({"slow": slow}).start()
+    results = emu.results_dir
+
+    def invoke() -> None:
+        with pytest.raises(http.client.RemoteDisconnected):
+            call(emu, path_for("slow", ASYNC), b"x")
+
+    caller = threading.Thread(target=invoke, daemon=True)
+    caller.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    emu.stop()
+    assert time.monotonic() - began >= 0.3  # it waited for the handler
+    assert not [t for t in threading.enumerate() if t.name.startswith("smruntime-emulator")]
+    time.sleep(0.1)
+    assert not results.exists()
+    caller.join(10)
+    fresh = Emulator()
+    fresh.start().stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        fresh.results_dir  # noqa: B018
+
+
+def third_party_headers(
+    emu: Emulator, path: str, body: bytes, headers: Mapping[str, str], secret: Optional[str] = None
+) -> dict[str, str]:
+    """A SigV4 signer that signs every header it is given (user-agent too), as some SDKs do."""
+
+    def mac(key: bytes, msg: str) -> bytes:
+        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+    amz = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    signed = {k.lower(): v for k, v in headers.items()}
+    signed.update({"host": f"127.0.0.1:{emu.port}", "x-amz-date": amz})
+    names = sorted(signed)
+    canonical = "\n".join(
+        [
+            "POST",
+            path,
+            "",
+            *[f"{n}:{signed[n]}" for n in names],
+            "",
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    scope = f"{amz[:8]}/{emu.region}/sagemaker/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = ("AWS4" + (secret or emu.credentials.secret_access_key)).encode()
+    for part in (amz[:8], emu.region, "sagemaker", "aws4_request"):
+        key = mac(key, part)
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signed["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={emu.credentials.access_key_id}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return signed
+
+
+def test_signature_covers_exactly_the_headers_the_client_signed(emulator: Emulator) -> None:
+    path = path_for("echo")
+    headers = {"Content-Type": "text/plain", "User-Agent": "my-app/1.0", "X-Amzn-Trace-Id": "t"}
+    good = third_party_headers(emulator, path, b"hi", headers)
+    del good["host"]  # http.client sends it
+    reply = call(emulator, path, b"hi", raw_headers=list(good.items()))
+    assert (reply.status, reply.body) == (200, b"hi")
+    bad = third_party_headers(emulator, path, b"hi", headers, secret="wrong")
+    del bad["host"]
+    reply = call(emulator, path, b"hi", raw_headers=list(bad.items()))
+    assert reply.error_code() == "InvalidSignatureException"
+    message = reply.json()["message"]
+    assert "\nuser-agent:my-app/1.0\nx-amz-date:" in message
+    assert "\ncontent-type;host;user-agent;x-amz-date;x-amzn-trace-id\n" in message
+
+
+def test_half_closed_client_still_gets_the_whole_stream() -> None:
+    with Emulator({"tokens": Tokens(delay=0.01)}, verify_signatures=False) as emu:
+        request = raw_request(path_for("tokens", STREAM), b"hi there", "Content-Length: 8")
+        out = raw_exchange(emu, request, half_close=True)
+        assert out.endswith(b"\r\n0\r\n\r\n")
+        [logged] = emu.requests
+        assert not logged.cancelled
+        assert logged.parts_sent == 5
+        assert logged.client_eof
+
+
+@pytest.mark.parametrize("fault", [Fault.corrupt_crc(after=1), Fault.cut(after=1)])
+def test_handler_failure_inside_a_fault_is_model_stream_error(fault: Fault) -> None:
+    def breaking(request: EmulatorRequest) -> Iterator[bytes]:
+        yield b"first"
+        raise ModelFailure("boom")
+
+    with Emulator({"b": breaking}) as emu:
+        reply = call(emu, path_for("b", STREAM), b"x", fault_header(fault))
+        [part, error] = reply.messages()
+        assert part.payload == b"first"
+        assert error.headers[":exception-type"] == "ModelStreamError"
+        assert json.loads(error.payload)["Message"].endswith("boom")
+        wait_until(lambda: emu.requests[-1].finished)
+        assert emu.requests[-1].error_code == "ModelStreamError"
+
+
+def test_stalled_client_is_dropped_after_the_timeout() -> None:
+    assert Emulator().timeout == 60.0
+    with Emulator(timeout=0.2) as emu:
+        with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+            sock.sendall(b"POST /endpoints/echo/invocations HTTP/1.1\r\n")  # never finishes
+            began = time.monotonic()
+            assert sock.recv(100) == b""
+            assert time.monotonic() - began < 3
+
+
+def test_faults_follow_what_each_operation_can_answer(tmp_path: Path) -> None:
+    with Emulator({"echo": "echo"}, results_dir=tmp_path) as emu:
+        spec = fault_header(Fault.model_error(status=418, message="teapot"))
+        reply = call(emu, path_for("echo", ASYNC), b"x", spec)
+        assert reply.status == 202
+        assert not emu.local_path(reply.headers["X-Amzn-SageMaker-OutputLocation"]).exists()
+        failure = emu.local_path(reply.headers["X-Amzn-SageMaker-FailureLocation"]).read_text()
+        assert 'Received client error (418) from primary with message "teapot"' in failure
+        for op in (STREAM, ASYNC):
+            refused = call(emu, path_for("echo", op), b"x", fault_header(Fault.model_not_ready()))
+            assert (refused.status, refused.error_code()) == (400, "ValidationError")
+            assert "fault model-not-ready" in refused.json()["Message"]
+        emu.add_fault(Fault.model_not_ready(count=1))
+        assert call(emu, path_for("echo", STREAM), b"x").status == 200  # budget not consumed
+        assert call(emu, path_for("echo"), b"x").status == 429
+        assert call(emu, path_for("echo"), b"x").status == 200
+
+
+def test_new_session_returns_an_id_and_expiry(emulator: Emulator) -> None:
+    reply = call(emulator, path_for("echo"), b"x", {"X-Amzn-SageMaker-Session-Id": "NEW_SESSION"})
+    assert reply.status == 200
+    value = reply.headers["X-Amzn-SageMaker-New-Session-Id"]
+    match = re.fullmatch(
+        r"([a-zA-Z0-9](?:-*[a-zA-Z0-9])*);\sExpires=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", value
+    )
+    assert match is not None
+    expires = emulator.sessions[match.group(1)]
+    assert expires.strftime("%Y-%m-%dT%H:%M:%SZ") == match.group(2)
+    assert expires > dt.datetime.now(dt.timezone.utc)
+    plain = call(emulator, path_for("echo"), b"x", {"X-Amzn-SageMaker-Session-Id": "s-1"})
+    assert "X-Amzn-SageMaker-New-Session-Id" not in plain.headers
+
+
+def test_http10_stream_is_raw_frames_ended_by_the_close() -> None:
+    with Emulator(verify_signatures=False) as emu:
+        request = raw_request(
+            path_for("tokens", STREAM), b"hi", "Content-Length: 2", version="HTTP/1.0"
+        )
+        head, _, body = raw_exchange(emu, request).partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head
+    assert b"Connection: close" in head
+    messages = decode(body)
+    assert len(payloads(messages)) == 4
+
+
+def test_custom_attributes_never_echoed_in_errors() -> None:
+    with Emulator({"echo": "echo"}, verify_signatures=False) as emu:
+        secret = "api_key=sk-SECRET\u00e9"
+        request = raw_request(
+            path_for("echo"),
+            b"",
+            f"X-Amzn-SageMaker-Custom-Attributes: {secret}",
+            "Content-Length: 0",
+        )
+        out = raw_exchange(emu, request)
+        assert b"400 Bad Request" in out
+        assert b"sk-SECRET" not in out
+        assert b"Value at 'customAttributes'" in out
+        spec = raw_request(
+            path_for("echo"),
+            b"",
+            "X-Amzn-SageMaker-Custom-Attributes: token=sk-SECRET;emulator-fault=bogus",
+            "Content-Length: 0",
+        )
+        out = raw_exchange(emu, spec)
+        assert b"sk-SECRET" not in out
+        assert b"CustomAttributes emulator-fault: unknown fault kind 'bogus'" in out
+        header = call(emu, path_for("echo"), b"", {"X-Emulator-Fault": "bogus"})
+        assert header.json()["Message"].startswith("X-Emulator-Fault: unknown fault kind")
+
+
+def test_unexpected_failure_still_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def broken(uri: str, data: bytes) -> bool:
+        raise RuntimeError("disk on fire")
+
+    with Emulator({"echo": "echo"}, results_dir=tmp_path) as emu:
+        monkeypatch.setattr(emu, "_write_result", broken)
+        reply = call(emu, path_for("echo", ASYNC), b"x")
+        assert (reply.status, reply.error_code()) == (500, "InternalFailure")
+        assert reply.headers["Connection"] == "close"

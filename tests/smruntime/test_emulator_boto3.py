@@ -213,3 +213,18 @@ def test_fault_object_spec_in_custom_attributes(client: Any) -> None:
         client.invoke_endpoint(
             EndpointName="echo", Body=b"x", CustomAttributes=f"emulator-fault={spec}"
         )
+
+
+def test_new_session_id(client: Any, emulator: Emulator) -> None:
+    response = client.invoke_endpoint(EndpointName="echo", Body=b"x", SessionId="NEW_SESSION")
+    session_id, _, expires = response["NewSessionId"].partition("; Expires=")
+    assert session_id in emulator.sessions
+    assert expires.endswith("Z")
+
+
+def test_async_model_error_is_reported_in_the_failure_location(client: Any) -> None:
+    response = client.invoke_endpoint_async(
+        EndpointName="echo", Body=b"x", CustomAttributes="emulator-fault=model-error"
+    )
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert response["FailureLocation"].endswith(f"{response['InferenceId']}-error.out")
