@@ -276,18 +276,37 @@ def _decode_line(
         raise RecordError(f"unknown encoding {encoding!r}: {exc}") from None
 
 
-class _LineRecords(_Decoder[T]):
-    """A decoder that reads its records line by line: each subclass handles one line in
-    ``_on_line``; a final line without its terminator is handed over at ``close()``."""
+class _CodecDecoder(_Decoder[T]):
+    """A decoder of text in ``encoding`` with ``errors`` (both checked up front). Its
+    keyword-only ``__init__`` is the public signature of the JSON and SSE decoders; a subclass
+    sets up its own state in ``_init_state``, which ``__init__`` calls last."""
 
     def __init__(
-        self, encoding: str, errors: str, max_record_bytes: int, *, universal: bool = False
+        self,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         super().__init__(max_record_bytes)
         _check_codec(encoding, errors)
         self.encoding = encoding
         self.errors = errors
-        self._split = _Splitter(max_record_bytes, universal=universal)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        return None
+
+
+class _LineRecords(_CodecDecoder[T]):
+    """A decoder that reads its records line by line: each subclass handles one line in
+    ``_on_line``; a final line without its terminator is handed over at ``close()``. Lines end
+    with ``\\n``, or also with ``\\r\\n`` and ``\\r`` when ``_universal`` is true."""
+
+    _universal = False
+
+    def _init_state(self) -> None:
+        self._split = _Splitter(self.max_record_bytes, universal=self._universal)
 
     @property
     def pending(self) -> int:
@@ -324,7 +343,7 @@ class RawDecoder(_Decoder[bytes]):
         return None
 
 
-class TextDecoder(_Decoder[str]):
+class TextDecoder(_CodecDecoder[str]):
     """Incremental text: each feed returns the text completed so far (a character split across
     parts is held back until its last byte arrives; at most a few bytes are ever held, so
     ``max_record_bytes`` is accepted only for a uniform signature)."""
@@ -336,11 +355,10 @@ class TextDecoder(_Decoder[str]):
         *,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
-        super().__init__(max_record_bytes)
-        _check_codec(encoding, errors)
-        self._codec = codecs.getincrementaldecoder(encoding)(errors)
-        self.encoding = encoding
-        self.errors = errors
+        super().__init__(encoding=encoding, errors=errors, max_record_bytes=max_record_bytes)
+
+    def _init_state(self) -> None:
+        self._codec = codecs.getincrementaldecoder(self.encoding)(self.errors)
         self.bytes_fed = 0
 
     def _held(self) -> bytes:
@@ -397,7 +415,7 @@ class LineDecoder(_LineRecords[str]):
         errors: str = "strict",
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
-        super().__init__(encoding, errors, max_record_bytes)
+        super().__init__(encoding=encoding, errors=errors, max_record_bytes=max_record_bytes)
         self.keepends = keepends
 
     def _on_line(self, line: bytes, lineno: int, offset: int, final: bool, out: list[str]) -> None:
@@ -450,15 +468,6 @@ class JsonLinesDecoder(_LineRecords[Any]):
     naming its line number, offset and a preview.
     """
 
-    def __init__(
-        self,
-        *,
-        encoding: str = "utf-8",
-        errors: str = "strict",
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-    ) -> None:
-        super().__init__(encoding, errors, max_record_bytes)
-
     def _on_line(self, line: bytes, lineno: int, offset: int, final: bool, out: list[Any]) -> None:
         if lineno == 1 and line.startswith(_BOM):
             line = line[3:]
@@ -473,23 +482,13 @@ class JsonLinesDecoder(_LineRecords[Any]):
             raise RecordError(f"line {lineno} at byte offset {offset} nests too deeply") from None
 
 
-class JsonDocumentDecoder(_Decoder[Any]):
+class JsonDocumentDecoder(_CodecDecoder[Any]):
     """One JSON document for the whole body, parsed at ``close()`` (non-streaming containers).
 
     ``feed`` always returns ``[]``; an empty (or all-whitespace) body gives no record.
     """
 
-    def __init__(
-        self,
-        *,
-        encoding: str = "utf-8",
-        errors: str = "strict",
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-    ) -> None:
-        super().__init__(max_record_bytes)
-        _check_codec(encoding, errors)
-        self.encoding = encoding
-        self.errors = errors
+    def _init_state(self) -> None:
         self._parts: list[bytes] = []
         self._size = 0
 
@@ -573,14 +572,10 @@ class SSEDecoder(_LineRecords[SSEEvent]):
     ``done`` tells whether a ``[DONE]`` event was seen (it is still delivered).
     """
 
-    def __init__(
-        self,
-        *,
-        encoding: str = "utf-8",
-        errors: str = "strict",
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-    ) -> None:
-        super().__init__(encoding, errors, max_record_bytes, universal=True)
+    _universal = True
+
+    def _init_state(self) -> None:
+        super()._init_state()
         self.comments = 0
         self.done = False
         self.last_event_id: Optional[str] = None
@@ -646,7 +641,7 @@ class SSEDecoder(_LineRecords[SSEEvent]):
 # ------------------------------------------------------------------------- application/json
 
 
-class JsonAutoDecoder(_Decoder[Any]):
+class JsonAutoDecoder(_CodecDecoder[Any]):
     """For ``application/json`` bodies, whose shape varies by container.
 
     Decided once, on the first non-blank line (ended by ``\n``, ``\r\n`` or ``\r``): an SSE
@@ -656,17 +651,7 @@ class JsonAutoDecoder(_Decoder[Any]):
     choice (``None`` until decided).
     """
 
-    def __init__(
-        self,
-        *,
-        encoding: str = "utf-8",
-        errors: str = "strict",
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-    ) -> None:
-        super().__init__(max_record_bytes)
-        _check_codec(encoding, errors)
-        self.encoding = encoding
-        self.errors = errors
+    def _init_state(self) -> None:
         self.mode: Optional[str] = None
         self._inner: Optional[_Decoder[Any]] = None
         self._line: list[bytes] = []

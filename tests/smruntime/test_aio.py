@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from eventstream import Message, encode
 from smruntime import StreamingBody
 from smruntime.aio import READER_THREAD_PREFIX, AsyncClient, AsyncEventStream
 from smruntime.exceptions import (
@@ -29,6 +28,7 @@ from smruntime.exceptions import (
     StreamError,
 )
 
+from .frames import endless, exception_frame, part
 from .scripted_server import Cut, Pause, Received, Reply, ScriptedServer
 
 T = TypeVar("T")
@@ -40,43 +40,8 @@ STREAM_HEADERS = [
 ]
 
 
-def part(data: bytes) -> bytes:
-    return encode(
-        Message(
-            [
-                (":event-type", "PayloadPart"),
-                (":content-type", "application/octet-stream"),
-                (":message-type", "event"),
-            ],
-            data,
-        )
-    )
-
-
-def exception_frame(kind: str, message: str, code: str | None = None) -> bytes:
-    body: dict[str, str] = {"Message": message}
-    if code:
-        body["ErrorCode"] = code
-    return encode(
-        Message(
-            [
-                (":exception-type", kind),
-                (":content-type", "application/json"),
-                (":message-type", "exception"),
-            ],
-            json.dumps(body).encode(),
-        )
-    )
-
-
 def stream_reply(*pieces: bytes | Pause | Cut, **kw: Any) -> Reply:
     return Reply(200, list(STREAM_HEADERS), list(pieces), **kw)
-
-
-def endless() -> Iterator[bytes | Pause]:
-    for _ in range(2000):
-        yield part(b"token ")
-        yield Pause(0.005)
 
 
 def make_client(url: str, transport: str = "stdlib", **kwargs: Any) -> AsyncClient:

@@ -13,7 +13,6 @@ from email.utils import format_datetime
 import pytest
 
 import smruntime
-from eventstream import Message, encode
 from smruntime import Client, Config, _client
 from smruntime.exceptions import (
     ClientError,
@@ -31,6 +30,7 @@ from smruntime.exceptions import (
     ValidationError,
 )
 
+from .frames import endless, exception_frame, part
 from .scripted_server import Cut, Pause, Received, Reply, ScriptedServer
 
 TRANSPORTS = ["requests", "stdlib"]
@@ -40,35 +40,6 @@ STREAM_HEADERS = [
     ("x-Amzn-Invoked-Production-Variant", "AllTraffic"),
     ("x-amzn-RequestId", "req-1234"),
 ]
-
-
-def part(data: bytes) -> bytes:
-    return encode(
-        Message(
-            [
-                (":event-type", "PayloadPart"),
-                (":content-type", "application/octet-stream"),
-                (":message-type", "event"),
-            ],
-            data,
-        )
-    )
-
-
-def exception_frame(kind: str, message: str, code: str | None = None) -> bytes:
-    body: dict[str, str] = {"Message": message}
-    if code:
-        body["ErrorCode"] = code
-    return encode(
-        Message(
-            [
-                (":exception-type", kind),
-                (":content-type", "application/json"),
-                (":message-type", "exception"),
-            ],
-            json.dumps(body).encode(),
-        )
-    )
 
 
 def stream_reply(*pieces: bytes | Pause | Cut, **kw: object) -> Reply:
@@ -325,11 +296,6 @@ def test_total_timeout() -> None:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_close_mid_stream_disconnects(transport: str) -> None:
-    def endless() -> Iterator[bytes | Pause]:
-        for _ in range(2000):
-            yield part(b"token ")
-            yield Pause(0.005)
-
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
         body = stream(make_client(srv.url, transport))
         iterator = iter(body)
@@ -593,11 +559,6 @@ def test_connection_reset_mid_stream(transport: str) -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_abandoned_stream_is_closed(transport: str) -> None:
     import gc
-
-    def endless() -> Iterator[bytes | Pause]:
-        for _ in range(2000):
-            yield part(b"token ")
-            yield Pause(0.005)
 
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
         body = stream(make_client(srv.url, transport))
