@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, NoReturn, Optional
+from typing import Optional
+
+from sigv4._record import _Record
 
 
 def mask(value: str | None, keep: int = 4) -> str:
@@ -15,15 +17,15 @@ def mask(value: str | None, keep: int = 4) -> str:
     return value[:keep] + "*" * 4
 
 
-class Credentials:
+class Credentials(_Record):
     """AWS credentials. The repr masks the access key id and hides the secret and the token.
 
     Immutable (assigning a field raises ``AttributeError``), hashable, and equal to credentials
     with the same four fields.
     """
 
-    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
     __slots__ = ("__weakref__", "access_key_id", "expiration", "secret_access_key", "session_token")
+    _FIELDS = ("access_key_id", "secret_access_key", "session_token", "expiration")
 
     access_key_id: str
     secret_access_key: str
@@ -44,31 +46,7 @@ class Credentials:
             raise ValueError("Credentials: secret_access_key must be a non-empty string")
         if expiration is not None and expiration.tzinfo is None:
             raise ValueError("Credentials: expiration must be timezone-aware")
-        setter = object.__setattr__
-        setter(self, "access_key_id", access_key_id)
-        setter(self, "secret_access_key", secret_access_key)
-        setter(self, "session_token", session_token)
-        setter(self, "expiration", expiration)
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.access_key_id, self.secret_access_key, self.session_token, self.expiration)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, self._fields())
+        self._init(access_key_id, secret_access_key, session_token, expiration)
 
     def get(self) -> Credentials:
         """Return these credentials (the same call as ``RefreshableCredentials.get``)."""

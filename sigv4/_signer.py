@@ -12,7 +12,7 @@ import hmac
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any, NoReturn, Protocol, Union
+from typing import Any, Protocol, Union
 from urllib.parse import unquote
 
 from sigv4._canonical import (
@@ -34,6 +34,7 @@ from sigv4._canonical import (
     utf8,
 )
 from sigv4._credentials import Credentials, mask
+from sigv4._record import _Record
 from sigv4.exceptions import CredentialsExpiredError, SigningError
 
 __all__ = [
@@ -70,20 +71,8 @@ _SCOPE_CHARS = "-_." + _ALNUM
 _HEX_LOWER = "0123456789abcdef"
 _valid_scope_parts: set[str] = set()
 
-_SIGNED_REQUEST_FIELDS = (
-    "method",
-    "url",
-    "headers",
-    "body",
-    "canonical_request",
-    "string_to_sign",
-    "signature",
-    "signed_headers",
-    "payload_hash",
-)
 
-
-class SignedRequest:
+class SignedRequest(_Record):
     """A signed request: what to send plus the intermediates (for debugging signature mismatches).
 
     ``headers`` is every header to send: the caller's (minus any stale ``Authorization``,
@@ -94,8 +83,20 @@ class SignedRequest:
     Immutable: assigning a field raises ``AttributeError``.
     """
 
-    # No __slots__: one ``__dict__`` update is twice as fast as nine slot stores, and signing is
-    # hot. ``__setattr__`` below still refuses assignments.
+    # No __slots__: one ``__dict__`` update is twice as fast as nine slot stores (or ``_init``),
+    # and signing is hot. ``_Record.__setattr__`` still refuses assignments. ``hash()`` raises
+    # ``TypeError`` (``headers`` is a list), as it always did.
+    _FIELDS = (
+        "method",
+        "url",
+        "headers",
+        "body",
+        "canonical_request",
+        "string_to_sign",
+        "signature",
+        "signed_headers",
+        "payload_hash",
+    )
 
     method: str
     url: str
@@ -130,26 +131,6 @@ class SignedRequest:
             signed_headers=signed_headers,
             payload_hash=payload_hash,
         )
-
-    def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _SIGNED_REQUEST_FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())  # a TypeError (``headers`` is a list), as it always was
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, self._fields())
 
     @property
     def authorization(self) -> str:
@@ -707,7 +688,7 @@ _PARSED_AUTHORIZATION_FIELDS = (
 )
 
 
-class ParsedAuthorization:
+class ParsedAuthorization(_Record):
     """The parts of a SigV4 ``Authorization`` header value (the repr hides the signature).
 
     Immutable (assigning a field raises ``AttributeError``), hashable, compared field by field.
@@ -733,34 +714,7 @@ class ParsedAuthorization:
         signed_headers: tuple[str, ...],
         signature: str,
     ) -> None:
-        setter = object.__setattr__
-        setter(self, "algorithm", algorithm)
-        setter(self, "access_key_id", access_key_id)
-        setter(self, "date", date)
-        setter(self, "region", region)
-        setter(self, "service", service)
-        setter(self, "signed_headers", signed_headers)
-        setter(self, "signature", signature)
-
-    def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _PARSED_AUTHORIZATION_FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, self._fields())
+        self._init(algorithm, access_key_id, date, region, service, signed_headers, signature)
 
     @property
     def credential_scope(self) -> str:

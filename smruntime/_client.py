@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, NoReturn, Optional, Union
+from typing import Any, Optional, Union
 
 from sigv4 import Credentials, sign
 from sigv4.exceptions import CredentialsError
@@ -24,6 +24,7 @@ from smruntime import _operations, _redact, _retries, exceptions
 from smruntime._endpoints import resolve_endpoint
 from smruntime._http import HttpRequest, HttpResponse
 from smruntime._log import debug_logger
+from smruntime._record import _Record
 from smruntime._stream import EventStream, StreamingBody
 from smruntime._transport import Timeouts, Transport, ca_bundle_from_env, default_transport
 from smruntime.exceptions import ParamValidationError, TransportError
@@ -87,7 +88,7 @@ def _retry_mode(value: str) -> str:
     return mode
 
 
-class Config:
+class Config(_Record):
     """Client options. ``None`` means: from the environment where AWS defines a variable, else
     the default shown.
 
@@ -115,7 +116,6 @@ class Config:
     copy. Compared field by field.
     """
 
-    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
     __slots__ = _CONFIG_FIELDS
 
     connect_timeout: Optional[float]
@@ -156,52 +156,29 @@ class Config:
         retry_after_send: bool = False,
         retry_model_not_ready: bool = False,
     ) -> None:
-        setter = object.__setattr__
-        setter(self, "connect_timeout", connect_timeout)
-        setter(self, "read_timeout", read_timeout)
-        setter(self, "first_event_timeout", first_event_timeout)
-        setter(self, "event_timeout", event_timeout)
-        setter(self, "total_timeout", total_timeout)
-        setter(self, "max_attempts", max_attempts)
-        setter(self, "retry_mode", retry_mode)
-        setter(self, "use_fips_endpoint", use_fips_endpoint)
-        setter(self, "use_dualstack_endpoint", use_dualstack_endpoint)
-        setter(self, "user_agent_extra", user_agent_extra)
-        setter(self, "verify", verify)
-        setter(self, "proxies", proxies)
-        setter(self, "max_pool_connections", max_pool_connections)
-        setter(self, "correct_clock_skew", correct_clock_skew)
-        setter(self, "max_payload_bytes", max_payload_bytes)
-        setter(self, "retry_after_send", retry_after_send)
-        setter(self, "retry_model_not_ready", retry_model_not_ready)
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _CONFIG_FIELDS)
+        self._init(
+            connect_timeout,
+            read_timeout,
+            first_event_timeout,
+            event_timeout,
+            total_timeout,
+            max_attempts,
+            retry_mode,
+            use_fips_endpoint,
+            use_dualstack_endpoint,
+            user_agent_extra,
+            verify,
+            proxies,
+            max_pool_connections,
+            correct_clock_skew,
+            max_payload_bytes,
+            retry_after_send,
+            retry_model_not_ready,
+        )
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (``TypeError`` for an unknown option)."""
         return Config(**{**dict(zip(_CONFIG_FIELDS, self._values())), **changes})
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _CONFIG_FIELDS)
-        return f"Config({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())  # a TypeError if ``proxies`` is a dict, as it always was
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Config, self._values())
 
 
 _DEFAULT_CONNECT_TIMEOUT = 60.0

@@ -7,7 +7,9 @@ emulator's parsing) can use them without importing any I/O code.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NoReturn, Optional, Protocol, Union
+from typing import Optional, Protocol, Union
+
+from smruntime._record import _Record
 
 __all__ = ["HttpHeaders", "HttpRequest", "HttpResponse"]
 
@@ -58,14 +60,15 @@ class HttpHeaders(Mapping[str, str]):
         return f"HttpHeaders({self._pairs!r})"
 
 
-class HttpRequest:
+class HttpRequest(_Record):
     """A request ready to send: the URL is absolute, headers are ordered pairs.
 
-    Immutable (assigning a field raises ``AttributeError``); compared field by field.
+    Immutable (assigning a field raises ``AttributeError``); compared field by field; ``hash()``
+    raises ``TypeError`` (``headers`` is a list), as it always did.
     """
 
-    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
     __slots__ = ("body", "headers", "method", "url")
+    _FIELDS = ("method", "url", "headers", "body")
 
     method: str
     url: str
@@ -79,14 +82,7 @@ class HttpRequest:
         headers: Optional[list[tuple[str, str]]] = None,
         body: bytes = b"",
     ) -> None:
-        setter = object.__setattr__
-        setter(self, "method", method)
-        setter(self, "url", url)
-        setter(self, "headers", [] if headers is None else headers)
-        setter(self, "body", body)
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.method, self.url, self.headers, self.body)
+        self._init(method, url, [] if headers is None else headers, body)
 
     def __repr__(self) -> str:
         # Signed requests carry the signature and session token: never show them (tracebacks
@@ -97,23 +93,6 @@ class HttpRequest:
             f"HttpRequest(method={self.method!r}, url={redact_url(self.url)!r}, "
             f"headers={redact_headers(self.headers)!r}, body=<{len(self.body)} bytes>)"
         )
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())  # a TypeError (``headers`` is a list), as it always was
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, self._fields())
 
 
 class HttpResponse(Protocol):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Optional
+from typing import Optional
 
+from smruntime._record import _Record
 from smruntime.exceptions import ParamValidationError
 
 __all__ = [
@@ -27,54 +28,13 @@ __all__ = [
 ]
 
 
-class _Record:
-    """Base of the model records: immutable, compared and hashed by their fields (in
-    ``_fields`` order), shown as ``Name(field=value, ...)``. Mapping fields are stored as
-    read-only ``MappingProxyType`` views and hashed by their items."""
-
-    __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__name__}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} of {type(self).__name__}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, _Record)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(
-            tuple(
-                frozenset(v.items()) if isinstance(v, MappingProxyType) else v
-                for v in self._values()
-            )
-        )
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({fields})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt through __init__ (the fields in order), so copy and pickle work; a
-        # mappingproxy cannot be pickled, so mapping fields travel as dicts.
-        values = tuple(dict(v) if isinstance(v, MappingProxyType) else v for v in self._values())
-        return (type(self), values)
-
-
 class Shape(_Record):
     """A model shape with its constraints; ``pattern`` is the Python translation (full match)
     of ``model_pattern``, the Java regex in the model."""
 
-    _fields = ("name", "type", "min", "max", "model_pattern", "pattern", "sensitive")
-    __slots__ = (*_fields, "_regex")
+    _FIELDS = ("name", "type", "min", "max", "model_pattern", "pattern", "sensitive")
+    __slots__ = (*_FIELDS, "_regex")
+    _NAME_IN_ERRORS = True
 
     name: str
     type: str  # "string" | "integer" | "blob" | "eventstream"
@@ -95,15 +55,8 @@ class Shape(_Record):
         pattern: Optional[str] = None,
         sensitive: bool = False,
     ) -> None:
-        init = object.__setattr__
-        init(self, "name", name)
-        init(self, "type", type)
-        init(self, "min", min)
-        init(self, "max", max)
-        init(self, "model_pattern", model_pattern)
-        init(self, "pattern", pattern)
-        init(self, "sensitive", sensitive)
-        init(self, "_regex", None)
+        self._init(name, type, min, max, model_pattern, pattern, sensitive)
+        object.__setattr__(self, "_regex", None)
 
     @property
     def regex(self) -> Optional[re.Pattern[str]]:
@@ -122,8 +75,9 @@ class Member(_Record):
     for the streaming output, the event stream) or ``"json"`` (a key of a JSON body).
     """
 
-    _fields = ("name", "location", "wire_name", "shape", "required")
-    __slots__ = _fields
+    _FIELDS = ("name", "location", "wire_name", "shape", "required")
+    __slots__ = _FIELDS
+    _NAME_IN_ERRORS = True
 
     name: str
     location: str
@@ -134,18 +88,13 @@ class Member(_Record):
     def __init__(
         self, name: str, location: str, wire_name: str, shape: Shape, required: bool = False
     ) -> None:
-        init = object.__setattr__
-        init(self, "name", name)
-        init(self, "location", location)
-        init(self, "wire_name", wire_name)
-        init(self, "shape", shape)
-        init(self, "required", required)
+        self._init(name, location, wire_name, shape, required)
 
 
 class OperationSpec(_Record):
     """One operation: its HTTP binding and input/output members (keyed by boto3 name)."""
 
-    _fields = (
+    _FIELDS = (
         "name",
         "snake_name",
         "method",
@@ -157,7 +106,8 @@ class OperationSpec(_Record):
         "errors",
         "iam_action",
     )
-    __slots__ = _fields
+    __slots__ = _FIELDS
+    _NAME_IN_ERRORS = True
 
     name: str
     snake_name: str
@@ -183,17 +133,18 @@ class OperationSpec(_Record):
         errors: tuple[str, ...],
         iam_action: str,
     ) -> None:
-        init = object.__setattr__
-        init(self, "name", name)
-        init(self, "snake_name", snake_name)
-        init(self, "method", method)
-        init(self, "uri", uri)
-        init(self, "success_status", success_status)
-        init(self, "streaming", streaming)
-        init(self, "input", MappingProxyType(dict(input)))
-        init(self, "output", MappingProxyType(dict(output)))
-        init(self, "errors", errors)
-        init(self, "iam_action", iam_action)
+        self._init(
+            name,
+            snake_name,
+            method,
+            uri,
+            success_status,
+            streaming,
+            MappingProxyType(dict(input)),
+            MappingProxyType(dict(output)),
+            errors,
+            iam_action,
+        )
 
 
 # Java-regex translations (NOTES §3.4). Java's "." excludes these line terminators.

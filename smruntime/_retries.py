@@ -45,8 +45,9 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 from collections.abc import Mapping
-from typing import Any, Callable, ClassVar, NoReturn, Optional
+from typing import Callable, Optional
 
+from smruntime._record import _Record
 from smruntime.exceptions import ClientError, TransportError
 
 __all__ = [
@@ -123,39 +124,7 @@ NO_RETRY_INCREMENT = 1
 CLOCK_SKEW_THRESHOLD = _dt.timedelta(minutes=5)
 
 
-class _Frozen:
-    """Immutable value objects: fields are set once in ``__init__``, compared and hashed as a
-    tuple (assigning a field raises ``AttributeError``)."""
-
-    __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()  # the field names, in order
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, self._values())
-
-
-class RetryConfig(_Frozen):
+class RetryConfig(_Record):
     """How a call is retried.
 
     ``mode`` is ``"standard"`` (default), ``"legacy"`` or ``"adaptive"`` (= standard);
@@ -164,8 +133,8 @@ class RetryConfig(_Frozen):
     ``retry_model_not_ready`` retries ``ModelNotReadyException`` (429) as throttling.
     """
 
-    _fields = ("mode", "total_max_attempts", "retry_after_send", "retry_model_not_ready")
-    __slots__ = _fields
+    _FIELDS = ("mode", "total_max_attempts", "retry_after_send", "retry_model_not_ready")
+    __slots__ = _FIELDS
 
     mode: str
     total_max_attempts: int
@@ -189,28 +158,21 @@ class RetryConfig(_Frozen):
             )
         if total_max_attempts < 1:
             raise ValueError(f"total_max_attempts must be >= 1, got {total_max_attempts}")
-        setter = object.__setattr__
-        setter(self, "mode", mode)
-        setter(self, "total_max_attempts", total_max_attempts)
-        setter(self, "retry_after_send", retry_after_send)
-        setter(self, "retry_model_not_ready", retry_model_not_ready)
+        self._init(mode, total_max_attempts, retry_after_send, retry_model_not_ready)
 
 
-class RetryDecision(_Frozen):
+class RetryDecision(_Record):
     """Whether to retry, after how many seconds, and why (for logs)."""
 
-    _fields = ("retry", "delay", "reason")
-    __slots__ = _fields
+    _FIELDS = ("retry", "delay", "reason")
+    __slots__ = _FIELDS
 
     retry: bool
     delay: float
     reason: str
 
     def __init__(self, retry: bool, delay: float, reason: str) -> None:
-        setter = object.__setattr__
-        setter(self, "retry", retry)
-        setter(self, "delay", delay)
-        setter(self, "reason", reason)
+        self._init(retry, delay, reason)
 
 
 def _random() -> float:

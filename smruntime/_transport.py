@@ -45,9 +45,10 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from typing import Any, Callable, NoReturn, Optional, Protocol, TypeVar, Union, cast
+from typing import Any, Callable, Optional, Protocol, TypeVar, Union, cast
 
 from smruntime._http import HttpHeaders, HttpRequest, HttpResponse
+from smruntime._record import _Record
 from smruntime._redact import redact_url
 from smruntime.exceptions import (
     ConnectionClosedError,
@@ -72,7 +73,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ClientCert = Union[str, tuple[str, str], None]
 
 
-class Timeouts:
+class Timeouts(_Record):
     """Socket timeouts in seconds (``None`` waits forever).
 
     ``connect`` bounds the TCP connect and TLS handshake; ``read`` bounds each socket read:
@@ -80,35 +81,13 @@ class Timeouts:
     (assigning a field raises ``AttributeError``), hashable, compared field by field.
     """
 
-    # A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds.
     __slots__ = ("connect", "read")
 
     connect: float | None
     read: float | None
 
     def __init__(self, connect: Optional[float] = 60.0, read: Optional[float] = 70.0) -> None:
-        object.__setattr__(self, "connect", connect)
-        object.__setattr__(self, "read", read)
-
-    def __repr__(self) -> str:
-        return f"Timeouts(connect={self.connect!r}, read={self.read!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.connect, self.read) == (other.connect, other.read)
-
-    def __hash__(self) -> int:
-        return hash((self.connect, self.read))
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Timeouts, (self.connect, self.read))
+        self._init(connect, read)
 
 
 class Transport(Protocol):
