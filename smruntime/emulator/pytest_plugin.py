@@ -41,7 +41,7 @@ def smruntime_emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def smruntime_client(smruntime_emulator: Emulator) -> Iterator[Client]:
     """A :class:`smruntime.Client` pointed at :func:`smruntime_emulator`, with its keys."""
-    from smruntime import Client
+    from smruntime import Client, Config
 
     creds = smruntime_emulator.credentials
     client = Client(
@@ -50,6 +50,8 @@ def smruntime_client(smruntime_emulator: Emulator) -> Iterator[Client]:
         aws_access_key_id=creds.access_key_id,
         aws_secret_access_key=creds.secret_access_key,
         aws_session_token=creds.session_token,
+        # Hermetic: neither the AWS environment nor a proxy from HTTP_PROXY/ALL_PROXY.
+        config=Config(proxies={}),
         environ={},
     )
     try:
