@@ -36,6 +36,20 @@ _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
 _TRUE = {"1", "true", "yes", "on"}
 _sleep = time.sleep  # the retry back-off; tests replace it
 
+
+class _CallCancelled(Exception):
+    """Raised by :meth:`Client._call` when its ``_cancel`` event was set: the caller (the
+    asyncio adapter's cancelled task) has gone, so no further attempt is made."""
+
+
+def _back_off(delay: float, cancel: Optional[threading.Event]) -> None:
+    """Wait ``delay`` seconds before a retry; with ``cancel``, stop waiting once it is set."""
+    if cancel is None:
+        _sleep(delay)
+    else:
+        cancel.wait(delay)
+
+
 _CONFIG_FIELDS = (
     "connect_timeout",
     "read_timeout",
@@ -412,7 +426,15 @@ class Client:
 
     # -- the call ----------------------------------------------------------------------------
 
-    def _call(self, op: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _call(
+        self,
+        op: str,
+        params: Mapping[str, Any],
+        *,
+        _cancel: Optional[threading.Event] = None,
+    ) -> dict[str, Any]:
+        """Send ``op`` with its retries. ``_cancel`` (private, for :mod:`smruntime.aio`): once
+        set, no further attempt is sent and :class:`_CallCancelled` is raised."""
         spec = _operations.OPERATIONS[op]
         request = _operations.build_request(op, params, self.endpoint_url)
         cfg = self._config
@@ -430,6 +452,8 @@ class Client:
         skew_retried = False
         attempt = 1
         while True:
+            if _cancel is not None and _cancel.is_set():
+                raise _CallCancelled(f"{spec.name} was cancelled before attempt {attempt}")
             started = time.monotonic()
             try:
                 response, signed = self._send(
@@ -449,7 +473,7 @@ class Client:
                         decision.delay,
                         decision.reason,
                     )
-                _sleep(decision.delay)
+                _back_off(decision.delay, _cancel)
                 attempt += 1
                 continue
             headers_at = time.monotonic()
@@ -519,7 +543,7 @@ class Client:
                     status,
                     decision.delay,
                 )
-            _sleep(decision.delay)
+            _back_off(decision.delay, _cancel)
             attempt += 1
 
     def _send(

@@ -16,7 +16,13 @@ threads, so that the event loop is never blocked by the network:
   same class.
 - Cancelling the consuming task, ``await iterator.aclose()``, ``await body.close()`` or leaving
   ``async with body`` closes the connection at once: the socket is shut down, which wakes the
-  reader thread blocked on it, and the thread ends. The server sees the disconnect.
+  reader thread blocked on it, and the thread ends. The server sees the disconnect. Closing the
+  body while another task iterates makes that iteration raise ``IncompleteStreamError`` (unless
+  the stream had already completed). An iterator dropped unfinished (``break`` out of
+  ``async for``) is closed as soon as it is garbage (at once under CPython's reference
+  counting); ``async with body`` or ``aclose()`` is the reliable way.
+- A call whose task is cancelled stops retrying: the back-off wait ends and no further attempt
+  is sent.
 
 Only short, non-blocking steps run on the event loop itself: taking an item off the queue and,
 when a stream is closed, shutting its socket down.
@@ -51,9 +57,8 @@ _JOIN_TIMEOUT = 5.0  # how long close() waits for a reader thread to end (it end
 _LOOP_POLL = 1.0  # a reader waiting for room checks this often whether the loop was closed
 
 _T = TypeVar("_T")
-_R = TypeVar("_R")
 
-_ITEM, _END, _ERROR = 0, 1, 2
+_ITEM, _END, _ERROR, _CLOSED = 0, 1, 2, 3
 _thread_numbers = itertools.count(1)
 
 
@@ -109,7 +114,7 @@ class _Channel:
     # -- event loop --------------------------------------------------------------------------
 
     async def get(self) -> tuple[int, Any]:
-        """The next item; ``(_END, None)`` once closed."""
+        """The next item; ``(_CLOSED, None)`` once closed."""
         while True:
             with self._lock:
                 if self._items:
@@ -117,7 +122,7 @@ class _Channel:
                     self._space.notify()
                     return item
                 if self._closed:
-                    return _END, None
+                    return _CLOSED, None
                 waiter: asyncio.Future[None] = self._loop.create_future()
                 self._waiter = waiter
             await waiter
@@ -131,6 +136,28 @@ class _Channel:
             self._items.clear()
             self._space.notify_all()
             waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            try:
+                self._loop.call_soon_threadsafe(_wake, waiter)
+            except RuntimeError:
+                pass
+
+    def close_nowait(self) -> None:
+        """:meth:`close` without blocking on the lock (for finalizers, which may run while
+        any thread, this channel's reader included, holds it).
+
+        The flag is set at once; if the lock is busy, its holder sees the flag when it next
+        looks, and a reader waiting for room rechecks it within ``_LOOP_POLL`` seconds.
+        """
+        self._closed = True
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._items.clear()
+            self._space.notify_all()
+            waiter, self._waiter = self._waiter, None
+        finally:
+            self._lock.release()
         if waiter is not None:
             try:
                 self._loop.call_soon_threadsafe(_wake, waiter)
@@ -170,8 +197,10 @@ def _read(
 
 
 def _abandon(channel: _Channel, stream: EventStream) -> None:
-    channel.close()
-    stream.close()
+    """The finalizer of an iterator dropped unfinished. Takes no lock: the garbage collector
+    may run it in a thread that holds the channel's lock (the reader's, say)."""
+    stream.close()  # wakes a reader blocked on the socket
+    channel.close_nowait()
 
 
 class AsyncStreamIterator(Generic[_T], AsyncIterator[_T]):
@@ -179,7 +208,8 @@ class AsyncStreamIterator(Generic[_T], AsyncIterator[_T]):
 
     The reader thread starts at the first ``__anext__``. ``await it.aclose()`` (or
     ``async with it``), cancelling the task that awaits it, or dropping it unfinished closes the
-    stream's connection and ends the thread; after that the iterator is exhausted.
+    stream's connection and ends the thread; after that the iterator is exhausted. One task at
+    a time may await it (``RuntimeError`` otherwise).
     """
 
     def __init__(
@@ -195,14 +225,18 @@ class AsyncStreamIterator(Generic[_T], AsyncIterator[_T]):
         self._ended: Optional[asyncio.Future[None]] = None
         self._thread: Optional[threading.Thread] = None
         self._done = False
+        self._getting = False
 
     def __aiter__(self) -> AsyncStreamIterator[_T]:
         return self
 
     async def __anext__(self) -> _T:
+        if self._getting:
+            raise RuntimeError("this stream iterator is already being awaited (by another task)")
         if self._done:
             raise StopAsyncIteration
         channel = self._channel if self._channel is not None else self._start()
+        self._getting = True
         try:
             kind, value = await channel.get()
         except BaseException:
@@ -210,6 +244,8 @@ class AsyncStreamIterator(Generic[_T], AsyncIterator[_T]):
             self._done = True
             self._abort()
             raise
+        finally:
+            self._getting = False
         if kind == _ITEM:
             return value  # type: ignore[no-any-return]
         self._done = True
@@ -218,6 +254,17 @@ class AsyncStreamIterator(Generic[_T], AsyncIterator[_T]):
                 raise value
             finally:
                 del value
+        if kind == _CLOSED:
+            stats = self._owner.stream.stats
+            if not stats.completed:
+                # Closed by another task (``body.close()``): as a cut, not a quiet end.
+                from smruntime.exceptions import IncompleteStreamError
+
+                raise IncompleteStreamError(
+                    f"the stream was closed by the caller after {stats.events} events",
+                    bytes_received=stats.bytes,
+                    events=stats.events,
+                )
         raise StopAsyncIteration
 
     def _start(self) -> _Channel:
@@ -235,23 +282,37 @@ class AsyncStreamIterator(Generic[_T], AsyncIterator[_T]):
             name=f"{READER_THREAD_PREFIX}-{next(_thread_numbers)}",
             daemon=True,
         )
+        try:
+            thread.start()
+        except BaseException:
+            self._done = True
+            channel.close()
+            stream.close()
+            raise
         # Dropped unfinished: cut the connection and release the reader. The callback holds
         # the channel and the stream, never this iterator.
         finalizer = weakref.finalize(self, _abandon, channel, stream)
         finalizer.atexit = False
         self._channel, self._ended, self._thread = channel, ended, thread
-        thread.start()
         return channel
 
     def _abort(self) -> None:
-        """Stop the reader and cut the connection (non-blocking; safe to repeat)."""
+        """Stop the reader and cut the connection (non-blocking; safe to repeat). A view that
+        never started leaves alone a stream that another view is reading."""
         if self._channel is not None:
             self._channel.close()
-        self._owner.stream.close()
+        reader = self._owner._reader()
+        if reader is None or reader is self:
+            self._owner.stream.close()
 
     async def aclose(self) -> None:
         """Stop reading: close the connection and wait for the reader thread to end."""
         self._done = True
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        """Close the connection and wait for the reader thread to end. A task still iterating
+        gets ``IncompleteStreamError`` if the stream had not completed."""
         self._abort()
         ended, thread = self._ended, self._thread
         if ended is None or thread is None:
@@ -284,7 +345,8 @@ class AsyncEventStream:
 
     Each view is read by one thread, which hands items over through a queue holding at most
     ``max_buffered`` of them (see the module docstring). ``await body.close()`` or
-    ``async with body`` releases the connection; closing ends any iteration in progress.
+    ``async with body`` releases the connection; closing makes an iteration in
+    progress raise ``IncompleteStreamError`` (unless the stream had completed).
     """
 
     def __init__(self, stream: EventStream, *, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
@@ -292,7 +354,10 @@ class AsyncEventStream:
             raise ValueError(f"max_buffered must be at least 1, got {max_buffered}")
         self._stream = stream
         self._max = max_buffered
-        self._view: Optional[AsyncStreamIterator[Any]] = None
+        # The view reading the stream, held weakly: the view holds this body, and a cycle
+        # would keep an iterator dropped after ``break`` (and its connection) alive until the
+        # cyclic garbage collector runs.
+        self._view: Optional[weakref.ref[AsyncStreamIterator[Any]]] = None
 
     @property
     def stream(self) -> EventStream:
@@ -318,8 +383,12 @@ class AsyncEventStream:
         self._stream.capture(sink)
         return self
 
+    def _reader(self) -> Optional[AsyncStreamIterator[Any]]:
+        """The view that claimed the stream, while it lives."""
+        return self._view() if self._view is not None else None
+
     def _claim(self, view: AsyncStreamIterator[Any]) -> None:
-        if self._view is not None and self._view is not view:
+        if self._view is not None and self._reader() is not view:
             from smruntime.exceptions import StreamError
 
             stats = self._stream.stats
@@ -328,7 +397,7 @@ class AsyncEventStream:
                 bytes_received=stats.bytes,
                 events=stats.events,
             )
-        self._view = view
+        self._view = weakref.ref(view)
 
     def _iterate(self, open_view: Callable[[], Iterator[_T]]) -> AsyncStreamIterator[_T]:
         return AsyncStreamIterator(self, open_view, self._max)
@@ -393,10 +462,11 @@ class AsyncEventStream:
 
     async def close(self) -> None:
         """Release the connection (a stream not read to its end is cut) and wait for the
-        reader thread, if one was started, to end. Idempotent."""
-        view = self._view
+        reader thread, if one was started, to end. A task iterating the body then gets
+        ``IncompleteStreamError`` (if the stream had not completed). Idempotent."""
+        view = self._reader()
         if view is not None:
-            await view.aclose()
+            await view._shutdown()
         else:
             self._stream.close()
 
@@ -436,7 +506,8 @@ class AsyncClient:
 
     Every call runs in the loop's default executor, so the event loop is never blocked; the
     errors are the client's own (``client.exceptions.ModelError`` and friends). A call whose
-    task is cancelled still finishes in its thread; a stream it opened is then closed.
+    task is cancelled makes no further attempt (a request already sent still finishes in its
+    thread); a stream it opened is then closed.
     ``InvokeEndpoint`` answers keep their :class:`StreamingBody` (already read in the thread).
     ``await client.close()`` or ``async with`` releases pooled connections.
     """
@@ -490,42 +561,51 @@ class AsyncClient:
 
     async def invoke_endpoint(self, **params: Any) -> dict[str, Any]:
         """InvokeEndpoint in a worker thread (``Body`` is a StreamingBody, already read)."""
-        return await self._run(self._client.invoke_endpoint, params)
+        return await self._run("invoke_endpoint", params)
 
     async def invoke_endpoint_async(self, **params: Any) -> dict[str, Any]:
         """InvokeEndpointAsync in a worker thread."""
-        return await self._run(self._client.invoke_endpoint_async, params)
+        return await self._run("invoke_endpoint_async", params)
 
     async def invoke_endpoint_with_response_stream(self, **params: Any) -> dict[str, Any]:
         """InvokeEndpointWithResponseStream: sent in a worker thread up to the response
         headers; ``Body`` is an :class:`AsyncEventStream`."""
         response = await self._run(
-            self._client.invoke_endpoint_with_response_stream, params, on_abandon=_close_body
+            "invoke_endpoint_with_response_stream", params, on_abandon=_close_body
         )
         response["Body"] = AsyncEventStream(response["Body"], max_buffered=self._max_buffered)
         return response
 
     async def _run(
         self,
-        call: Callable[..., _R],
+        op: str,
         params: dict[str, Any],
         *,
-        on_abandon: Callable[[_R], None] | None = None,
-    ) -> _R:
-        """``call(**params)`` in the default executor with the caller's context variables.
+        on_abandon: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The client's operation ``op`` in the default executor with the caller's context
+        variables.
 
-        If the awaiting task is cancelled, the call still finishes in its thread (a request
-        cannot be taken back); ``on_abandon`` then gets the result nobody will read.
+        If the awaiting task is cancelled, the call makes no further attempt (its back-off
+        wait ends at once), but a request in flight still finishes in its thread (it cannot
+        be taken back); ``on_abandon`` then gets the result nobody will read.
         """
         import asyncio
         import contextvars
 
+        from smruntime._client import _CallCancelled
+
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         handover = _Handover()
+        cancel = threading.Event()
+        call = self._client._call
 
         def work() -> None:
-            result = context.run(lambda: call(**params))
+            try:
+                result = context.run(lambda: call(op, params, _cancel=cancel))
+            except _CallCancelled:
+                return  # the awaiting task already has its CancelledError
             with handover.lock:
                 if not handover.abandoned:
                     handover.result = result
@@ -538,6 +618,7 @@ class AsyncClient:
         try:
             await loop.run_in_executor(None, work)
         except asyncio.CancelledError:
+            cancel.set()
             with handover.lock:
                 handover.abandoned = True
                 result, handover.result = handover.result, None

@@ -359,7 +359,7 @@ def test_aclose_after_break_and_async_with() -> None:
         run(main())
 
 
-def test_close_while_another_task_iterates_ends_its_iteration() -> None:
+def test_close_while_another_task_iterates_cuts_its_iteration() -> None:
     async def main() -> None:
         async with make_client(srv.url) as client:
             body = await open_stream(client)
@@ -373,7 +373,8 @@ def test_close_while_another_task_iterates_ends_its_iteration() -> None:
             while not got:
                 await asyncio.sleep(0.005)
             await body.close()
-            await asyncio.wait_for(task, 5)
+            with pytest.raises(IncompleteStreamError, match="closed by the caller after"):
+                await asyncio.wait_for(task, 5)
             assert body.closed
 
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
@@ -416,6 +417,160 @@ def test_a_dropped_iterator_releases_the_connection_and_the_reader() -> None:
             assert await ended(mine)
 
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
+        run(main())
+
+
+def test_break_without_aclose_releases_the_connection_at_once() -> None:
+    """No cycle between the body and its view: reference counting alone closes the stream."""
+
+    async def main() -> None:
+        async with make_client(srv.url) as client:
+            before = reader_threads()
+            body = await open_stream(client)
+            async for _ in body:
+                break
+            assert body.closed  # no gc.collect(): the dropped iterator was finalized at once
+            assert await wait_event(srv.disconnects), "the server never saw the disconnect"
+            assert await ended(reader_threads() - before)
+
+    gc.disable()
+    try:
+        with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
+            run(main())
+    finally:
+        gc.enable()
+
+
+def test_a_cancelled_call_sends_no_further_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smruntime import _retries
+    from smruntime._client import _CallCancelled
+
+    def decide(self: Any, attempt: int, **kw: Any) -> _retries.RetryDecision:
+        return _retries.RetryDecision(True, 30.0, "test: a long back-off")
+
+    monkeypatch.setattr(_retries.RetryPolicy, "decide", decide)
+    throttled = Reply(
+        503,
+        [("Content-Type", "application/x-amz-json-1.1")],
+        [b'{"__type": "ServiceUnavailable", "message": "busy"}'],
+        chunked=False,
+    )
+    outcome: list[BaseException] = []
+    finished = threading.Event()
+
+    async def main() -> None:
+        async with make_client(srv.url) as client:
+            sync_call = client.sync_client._call
+
+            def recording_call(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return sync_call(*args, **kwargs)
+                except BaseException as exc:
+                    outcome.append(exc)
+                    raise
+                finally:
+                    finished.set()
+
+            client.sync_client._call = recording_call  # type: ignore[method-assign]
+            task = asyncio.create_task(client.invoke_endpoint(EndpointName="e", Body=b"x"))
+            while not srv.requests:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)  # the answer is in: the worker waits to retry
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await wait_event(finished, 5), "the back-off wait did not end"
+
+    with ScriptedServer(lambda r: throttled) as srv:
+        run(main())
+        assert len(srv.requests) == 1
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], _CallCancelled)
+
+
+def test_two_tasks_on_one_iterator_fail_fast() -> None:
+    async def main() -> None:
+        async with make_client(srv.url) as client:
+            body = await open_stream(client)
+            events = body.aiter_bytes()
+            first = asyncio.create_task(events.__anext__())
+            await asyncio.sleep(0.05)  # the first get is pending (the server pauses)
+            with pytest.raises(RuntimeError, match="already being awaited"):
+                await events.__anext__()
+            assert await asyncio.wait_for(first, 5) == b"late"
+            await body.close()
+
+    with ScriptedServer(lambda r: stream_reply(Pause(0.3), part(b"late"), Pause(5))) as srv:
+        run(main())
+
+
+def test_abandon_takes_no_channel_lock() -> None:
+    """The finalizer may run (in a GC pass) in a thread that holds the channel's lock."""
+    from smruntime.aio import _abandon, _Channel
+
+    class FakeStream:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    async def main() -> None:
+        channel = _Channel(asyncio.get_running_loop(), 4)
+        stream = FakeStream()
+        with channel._lock:  # held, as by a reader thread inside put()
+            worker = threading.Thread(target=_abandon, args=(channel, stream), daemon=True)
+            worker.start()
+            worker.join(2)
+            assert not worker.is_alive(), "_abandon blocked on the channel lock"
+        assert stream.closed
+        assert not channel.put(0, "late")  # the reader sees the channel closed
+        with channel._lock:
+            _abandon(channel, stream)  # same thread, lock held: no deadlock either
+
+    run(main())
+
+
+def test_closing_an_unused_view_leaves_the_reading_view_alone() -> None:
+    async def main() -> None:
+        async with make_client(srv.url) as client:
+            body = await open_stream(client)
+            parts = body.aiter_bytes()
+            first = await parts.__anext__()
+            unused = body.aiter_text()
+            await unused.aclose()
+            assert not body.closed
+            rest = [p async for p in parts]
+            assert [first, *rest] == PARTS
+            assert body.stats.completed
+
+    pieces = [part(PARTS[0]), Pause(0.3), *(part(p) for p in PARTS[1:])]
+    with ScriptedServer(lambda r: stream_reply(*pieces)) as srv:
+        run(main())
+
+
+def test_a_reader_thread_that_fails_to_start_leaves_the_iterator_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_start = threading.Thread.start
+
+    def failing_start(self: threading.Thread) -> None:
+        if self.name.startswith(READER_THREAD_PREFIX):
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    async def main() -> None:
+        async with make_client(srv.url) as client:
+            body = await open_stream(client)
+            events = body.aiter_bytes()
+            monkeypatch.setattr(threading.Thread, "start", failing_start)
+            with pytest.raises(RuntimeError, match="can't start new thread"):
+                await events.__anext__()
+            monkeypatch.setattr(threading.Thread, "start", real_start)
+            assert body.closed
+            with pytest.raises(StopAsyncIteration):
+                await asyncio.wait_for(events.__anext__(), 5)
+
+    with ScriptedServer(lambda r: stream_reply(*(part(p) for p in PARTS))) as srv:
         run(main())
 
 
