@@ -1,7 +1,7 @@
 """``_Record``, the base of sigv4's immutable value classes.
 
 A plain class rather than a frozen dataclass: importing dataclasses costs milliseconds at start-up.
-(smruntime has its own copy in ``smruntime._record``: sigv4 imports nothing from smruntime.)
+(``smruntime._record`` extends it for smruntime's records.)
 """
 
 from __future__ import annotations
