@@ -812,18 +812,32 @@ def test_sign_without_credentials_is_one_line(home: Path) -> None:
 # serve
 
 
-def _read_url(stream: Any, found: dict[str, str]) -> None:
-    for raw in iter(stream.readline, b""):
-        match = re.search(rb"(http://127\.0\.0\.1:\d+)", raw)
-        if match and "url" not in found:
-            found["url"] = match.group(1).decode()
-        found["stderr"] = found.get("stderr", "") + raw.decode("utf-8", "replace")
+SERVE_KEY, SERVE_SECRET = "AKIDSERVE", "serve-secret-key"
+SERVE_ARGS = (
+    "serve",
+    "--port",
+    "0",
+    "--access-key-id",
+    SERVE_KEY,
+    "--secret-access-key",
+    SERVE_SECRET,
+)
 
 
-def test_serve_answers_signed_requests_and_stops_on_ctrl_c(home: Path) -> None:
-    key, secret = "AKIDSERVE", "serve-secret-key"
-    args = ("serve", "--port", "0", "--access-key-id", key, "--secret-access-key", secret)
-    found: dict[str, str] = {}
+@contextlib.contextmanager
+def serve_cli(
+    home: Path, found: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[bytes], threading.Thread]]:
+    """`smruntime serve` on a free port; a thread collects its stderr (and URL) into ``found``."""
+    args = (
+        "serve",
+        "--port",
+        "0",
+        "--access-key-id",
+        SERVE_KEY,
+        "--secret-access-key",
+        SERVE_SECRET,
+    )
     with popen_cli(
         *args,
         env=clean_env(home),
@@ -833,6 +847,21 @@ def test_serve_answers_signed_requests_and_stops_on_ctrl_c(home: Path) -> None:
     ) as proc:
         reader = threading.Thread(target=_read_url, args=(proc.stderr, found), daemon=True)
         reader.start()
+        yield proc, reader
+
+
+def _read_url(stream: Any, found: dict[str, str]) -> None:
+    for raw in iter(stream.readline, b""):
+        match = re.search(rb"(http://127\.0\.0\.1:\d+)", raw)
+        if match and "url" not in found:
+            found["url"] = match.group(1).decode()
+        found["stderr"] = found.get("stderr", "") + raw.decode("utf-8", "replace")
+
+
+def test_serve_answers_signed_requests_and_stops_on_ctrl_c(home: Path) -> None:
+    key, secret = SERVE_KEY, SERVE_SECRET
+    found: dict[str, str] = {}
+    with serve_cli(home, found) as (proc, reader):
         deadline = time.monotonic() + TIMEOUT
         while "url" not in found and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -1088,18 +1117,9 @@ def test_sign_infers_the_region_of_every_partition(host: str, region: Optional[s
 
 
 def test_serve_suggests_a_command_that_works_with_a_session_token_set(home: Path) -> None:
-    key, secret = "AKIDSERVE", "serve-secret-key"
-    args = ("serve", "--port", "0", "--access-key-id", key, "--secret-access-key", secret)
+    secret = SERVE_SECRET
     found: dict[str, str] = {}
-    with popen_cli(
-        *args,
-        env=clean_env(home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    ) as proc:
-        reader = threading.Thread(target=_read_url, args=(proc.stderr, found), daemon=True)
-        reader.start()
+    with serve_cli(home, found) as (proc, reader):
         deadline = time.monotonic() + TIMEOUT
         while "try:" not in found.get("stderr", "") and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -1115,7 +1135,7 @@ def test_serve_suggests_a_command_that_works_with_a_session_token_set(home: Path
         assert ok.returncode == 0, stderr_text(ok)
         assert ok.stdout.decode().startswith("You said: Hello")
         busy = found["url"].rsplit(":", 1)[1]
-        other = run_cli(*args[:2], busy, *args[3:], env=clean_env(home))
+        other = run_cli(*SERVE_ARGS[:2], busy, *SERVE_ARGS[3:], env=clean_env(home))
         line = assert_one_line_error(other, 1)
         assert f"cannot listen on 127.0.0.1:{busy}: " in line
         proc.send_signal(signal.SIGINT)
