@@ -116,15 +116,16 @@ class Mutant(NamedTuple):
     end: tuple[int, int]
     original: str
     replacement: str
+    context: str  # the source line the mutant starts on, stripped
 
     @property
     def description(self) -> str:
         return f"{self.original}  =>  {self.replacement}"
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> tuple[str, str, str]:
         """What the allow-list names a mutant by: stable across edits elsewhere in the file."""
-        return self.module, self.description
+        return self.module, self.context, self.description
 
 
 def _annotation_nodes(tree: ast.AST) -> set[int]:
@@ -213,7 +214,10 @@ def mutants_of(module: str, root: Path = ROOT) -> list[Mutant]:
             replacement = ast.unparse(variant)
             if isinstance(node, ast.AugAssign):
                 replacement = replacement.strip()
-            found.append(Mutant(module, node.lineno, start, end, original, replacement))  # type: ignore[arg-type]
+            context = " ".join(lines[node.lineno - 1].split())
+            found.append(
+                Mutant(module, node.lineno, start, end, original, replacement, context)  # type: ignore[arg-type]
+            )
     found.sort(key=lambda m: (m.start, m.replacement))
     return found
 
@@ -238,9 +242,9 @@ def _is_statement(segment: str) -> bool:
         return False
 
 
-def load_allow_list(path: Path = ALLOW_LIST) -> dict[tuple[str, str], str]:
-    """``(module, description) -> reason`` from lines ``module | original => mutant | reason``."""
-    allowed: dict[tuple[str, str], str] = {}
+def load_allow_list(path: Path = ALLOW_LIST) -> dict[tuple[str, str, str], str]:
+    """Mutant keys -> reasons, from lines ``module | source line | original => mutant | reason``."""
+    allowed: dict[tuple[str, str, str], str] = {}
     if not path.exists():
         return allowed
     for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -248,11 +252,14 @@ def load_allow_list(path: Path = ALLOW_LIST) -> dict[tuple[str, str], str]:
         if not line or line.startswith("#"):
             continue
         parts = [p.strip() for p in line.split(" | ")]
-        if len(parts) != 3 or "=>" not in parts[1] or not parts[2]:
-            raise SystemExit(f"{path}:{n}: expected 'module | original => mutant | reason'")
-        original, _, replacement = parts[1].partition("=>")
+        if len(parts) < 4 or "=>" not in parts[-2] or not parts[-1]:
+            raise SystemExit(
+                f"{path}:{n}: expected 'module | source line | original => mutant | reason'"
+            )
+        module, context = parts[0], " | ".join(parts[1:-2])  # the source line may hold " | "
+        original, _, replacement = parts[-2].partition("=>")
         description = f"{' '.join(original.split())}  =>  {' '.join(replacement.split())}"
-        allowed[parts[0], description] = parts[2]
+        allowed[module, " ".join(context.split()), description] = parts[-1]
     return allowed
 
 
@@ -322,7 +329,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         for target in targets:
             for m in mutants_of(target.module):
                 tag = "  [equivalent]" if m.key in allowed else ""
-                print(f"{m.module}:{m.line}: {m.description}{tag}")
+                print(f"{m.module}:{m.line}: {m.description}{tag}    [in: {m.context}]")
         return 0
 
     scratch = Scratch()
@@ -336,7 +343,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _check(
-    target: Target, scratch: Scratch, allowed: dict[tuple[str, str], str], args: argparse.Namespace
+    target: Target,
+    scratch: Scratch,
+    allowed: dict[tuple[str, str, str], str],
+    args: argparse.Namespace,
 ) -> int:
     """Run every mutant of one target; print the survivors and the tally; return survivors."""
     mutants = mutants_of(target.module, scratch.dir)  # the copy: the worktree may change meanwhile
@@ -365,7 +375,10 @@ def _check(
                 tally["equivalent"] += 1
             elif status == "passed":
                 tally["survived"] += 1
-                print(f"  SURVIVED {where}: {mutant.description}", flush=True)
+                print(
+                    f"  SURVIVED {where}: {mutant.description}    [in: {mutant.context}]",
+                    flush=True,
+                )
             elif equivalent:
                 tally["equivalent-killed"] += 1
                 print(f"  allow-listed but killed (drop it from the list) {where}", flush=True)

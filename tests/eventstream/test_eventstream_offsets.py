@@ -215,3 +215,38 @@ def test_smallest_message_is_accepted() -> None:
     data = raw_frame(b"")
     assert len(data) == 16
     assert Decoder(max_payload_bytes=0, max_headers_bytes=0).feed(data) == [Message()]
+
+
+# -- the shared header-block cache stays bounded ----------------------------------------------
+
+
+def _block_of(size: int, tag: int) -> bytes:
+    """A valid header block of exactly ``size`` bytes (one string header), unique per ``tag``."""
+    name = b"h%05d" % tag
+    value = b"v" * (size - 1 - len(name) - 1 - 2)
+    return bytes([len(name)]) + name + b"\x07" + struct.pack(">H", len(value)) + value
+
+
+def test_header_cache_holds_small_blocks_only() -> None:
+    from eventstream import _decoder
+
+    limit = _decoder._HEADER_CACHE_MAX_BLOCK
+    _decoder._HEADER_CACHE.clear()
+    at_limit, over = _block_of(limit, 1), _block_of(limit + 1, 2)
+    Decoder().feed(raw_frame(at_limit) + raw_frame(over))
+    assert at_limit in _decoder._HEADER_CACHE
+    assert over not in _decoder._HEADER_CACHE
+
+
+def test_header_cache_never_grows_past_its_bound() -> None:
+    from eventstream import _decoder
+
+    bound = _decoder._HEADER_CACHE_MAX_ENTRIES
+    _decoder._HEADER_CACHE.clear()
+    decoder = Decoder()
+    sizes = []
+    for tag in range(bound + 10):
+        decoder.feed(raw_frame(_block_of(20, tag)))
+        sizes.append(len(_decoder._HEADER_CACHE))
+    assert max(sizes) == bound
+    assert sizes[bound] == 1  # full: cleared, then the new block stored
