@@ -47,12 +47,13 @@ FAULT_AT = len(GOOD)
 
 
 def cuts(data: bytes, *, three_pieces: bool = True) -> Iterator[list[bytes]]:
-    """``data`` in two pieces at every boundary, in three at every pair, and byte by byte."""
+    """``data`` in two pieces at every boundary, byte by byte, and in three at every pair of
+    boundaries from the last byte of the good messages on (the faulty frame cut twice)."""
     n = len(data)
     for i in range(1, n):
         yield [data[:i], data[i:]]
     if three_pieces:
-        for i in range(1, n - 1):
+        for i in range(min(FAULT_AT - 1, n - 2), n - 1):
             for j in range(i + 1, n):
                 yield [data[:i], data[i:j], data[j:]]
     yield [data[i : i + 1] for i in range(n)]
