@@ -231,3 +231,35 @@ def test_json_auto_a_word_starting_with_data_is_not_sse() -> None:
     assert got == []
     assert isinstance(exc, RecordError)
     assert dec.mode == "json-document"
+
+
+def test_offset_of_the_line_right_after_a_split_crlf() -> None:
+    # The \r ends one piece and its \n opens the next: the next line starts one byte later.
+    data = b"data: a\r\ndata: \xff\r\n"
+    same_everywhere(SSEDecoder, data, [], "line 2 at byte offset 15")
+    data = b"data: a\r\n\r\nxyz: \xff\n"
+    same_everywhere(SSEDecoder, data, [SSEEvent("a")], "line 3 at byte offset 16")
+
+
+# -- defaults and previews ------------------------------------------------------------------
+
+
+def test_default_record_limit_is_one_mebibyte() -> None:
+    from smruntime import records
+
+    assert records.DEFAULT_MAX_RECORD_BYTES == 1024 * 1024
+    assert LineDecoder().max_record_bytes == 1024 * 1024
+
+
+def test_the_smallest_record_limit_is_one_byte() -> None:
+    assert run(LineDecoder(max_record_bytes=1), [b"a\n", b"\nb"]) == (["a", "", "b"], None)
+    with pytest.raises(ValueError, match="max_record_bytes"):
+        LineDecoder(max_record_bytes=0)
+
+
+def test_error_previews_are_cut_at_80_characters() -> None:
+    exact = "x" * 80
+    _, exc = run(JsonLinesDecoder(), [exact.encode() + b"\n"])
+    assert str(exc).endswith(f"starts {exact!r}")
+    _, exc = run(JsonLinesDecoder(), [exact.encode() + b"y\n"])
+    assert str(exc).endswith(f"starts {exact!r}...")
