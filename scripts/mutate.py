@@ -26,6 +26,7 @@ import os
 import queue
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -343,6 +344,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"{m.module}:{m.line}: {m.description}{tag}    [in: {m.context}]")
         return 0
 
+    # A SIGTERM ends the run like Ctrl-C: the scratch copies are removed on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scratches = [Scratch() for _ in range(max(1, args.jobs))]
     survivors_total = 0
     try:
