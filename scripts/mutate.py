@@ -291,7 +291,10 @@ class Scratch:
         began = time.monotonic()
         for path in [t for t in tests if (self.dir / t).exists()]:
             left = timeout - (time.monotonic() - began)
-            cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", path]
+            # -o addopts=: one process (no xdist workers to start per mutant), stop at the first
+            # failure, no cache written into the copy.
+            cmd = [sys.executable, "-m", "pytest", "-o", "addopts=", "-x", "-q"]
+            cmd += ["-p", "no:cacheprovider", path]
             try:
                 proc = subprocess.run(
                     cmd,
