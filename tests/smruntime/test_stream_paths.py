@@ -86,9 +86,9 @@ def test_a_clean_end_inside_a_frame_is_an_error(client: Client, endpoint: str) -
         for event in stream:
             got.append(event)
     assert got == [{"PayloadPart": {"Bytes": b"first"}}]
-    message = str(info.value)
-    assert f"inside the frame at offset {len(FIRST)} (20 bytes of it received)" in message
-    assert "the body ended" in message
+    message = str(info.value)  # names where: the frame's offset and how much of it arrived
+    assert f"offset {len(FIRST)}" in message
+    assert "20 bytes" in message
     assert info.value.bytes_received == len(FIRST) + 20
     assert info.value.events == 1
     assert not stream.stats.completed
@@ -97,7 +97,7 @@ def test_a_clean_end_inside_a_frame_is_an_error(client: Client, endpoint: str) -
 
 def test_a_clean_end_inside_a_prelude_is_an_error(client: Client) -> None:
     stream = body(client, "ends-mid-prelude")
-    with pytest.raises(IncompleteStreamError, match=r"offset \d+ \(5 bytes of it received\)"):
+    with pytest.raises(IncompleteStreamError, match=rf"offset {len(FIRST)}\b.*\b5 bytes"):
         list(stream.iter_bytes())
     assert stream.stats.frames == 1
 
