@@ -155,6 +155,11 @@ def consume(client: Any) -> tuple[int, float]:
     return count, time.process_time() - start
 
 
+def _transport(name: str) -> str:
+    """``"smruntime (stdlib)"`` -> ``"stdlib transport"``."""
+    return name[name.index("(") + 1 : -1] + " transport"
+
+
 def bench_cpu(events: int, rounds: int, with_boto3: bool) -> None:
     proc, url = start_server("bulk", events)
     try:
@@ -183,7 +188,7 @@ def bench_cpu(events: int, rounds: int, with_boto3: bool) -> None:
         for name, cpu in results.items():
             if name != "boto3":
                 readme_row(
-                    f"stream {events:,} events, client CPU, {name[len('smruntime ') :]}",
+                    f"stream {events:,} events, client CPU, {_transport(name)}",
                     f"{cpu:.3f} s",
                     f"{base:.3f} s" if base else "",
                     f"{cpu / base:.2f}x" if base else "",
@@ -227,7 +232,7 @@ def bench_latency(events: int, with_boto3: bool) -> None:
         for name, value in p99.items():
             if name != "boto3":
                 readme_row(
-                    f"per-event latency p99 (one event / 20 ms), {name[len('smruntime ') :]}",
+                    f"per-event latency p99 (one event / 20 ms), {_transport(name)}",
                     f"{value:.2f} ms",
                     f"{peer:.2f} ms" if peer else "",
                 )
@@ -315,7 +320,7 @@ def bench_cold_start(runs: int, with_boto3: bool) -> None:
         for name, seconds in [*results.items(), *floors.items()]:
             if name == "boto3":
                 continue
-            label = name[len("smruntime ") :] if name.startswith("smruntime") else name
+            label = _transport(name) if name.startswith("smruntime") else name.strip("()")
             readme_row(
                 f"cold start: import + client + one call, {label}",
                 f"{seconds * 1000:.0f} ms",

@@ -107,3 +107,15 @@ def test_add_content_sha256_replaces_the_given_hash_after_a_memoised_call() -> N
     names = [n.lower() for n, _ in replaced.headers]
     assert names.count("x-amz-content-sha256") == 1
     assert replaced.payload_hash != "UNSIGNED-PAYLOAD"
+
+
+def test_errors_show_at_most_16_characters_of_a_bad_scheme_or_port() -> None:
+    from sigv4 import SigningError
+    from sigv4._canonical import split_url
+
+    with pytest.raises(SigningError) as info:
+        split_url("abcdefghijklmnopqrstuvwxyz://host/")
+    assert "'abcdefghijklmnop')" in str(info.value)
+    with pytest.raises(SigningError) as info:
+        split_url("https://host:12345678901234567890/")
+    assert "'1234567890123456'" in str(info.value)

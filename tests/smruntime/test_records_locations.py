@@ -263,3 +263,17 @@ def test_error_previews_are_cut_at_80_characters() -> None:
     assert str(exc).endswith(f"starts {exact!r}")
     _, exc = run(JsonLinesDecoder(), [exact.encode() + b"y\n"])
     assert str(exc).endswith(f"starts {exact!r}...")
+
+
+def test_json_document_cut_inside_a_character_is_incomplete() -> None:
+    errors = same_everywhere(JsonDocumentDecoder, b'["caf\xc3', [], "stream ended inside")
+    assert all(isinstance(e, IncompleteRecordError) for e in errors)
+
+
+def test_sse_events_are_frozen_values() -> None:
+    import dataclasses
+
+    event = SSEEvent("x", "e", "1", 5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.data = "y"  # type: ignore[misc]
+    assert hash(event) == hash(SSEEvent("x", "e", "1", 5))
