@@ -277,3 +277,12 @@ def test_sse_events_are_frozen_values() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.data = "y"  # type: ignore[misc]
     assert hash(event) == hash(SSEEvent("x", "e", "1", 5))
+
+
+def test_sse_done_only_after_the_done_sentinel() -> None:
+    dec = SSEDecoder()
+    assert dec.done is False
+    assert dec.feed(b"data: x\n\n") == [SSEEvent("x")]
+    assert dec.done is False
+    dec.feed(b"data: [DONE]\n\n")
+    assert dec.done is True
