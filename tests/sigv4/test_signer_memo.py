@@ -119,3 +119,35 @@ def test_errors_show_at_most_16_characters_of_a_bad_scheme_or_port() -> None:
     with pytest.raises(SigningError) as info:
         split_url("https://host:12345678901234567890/")
     assert "'1234567890123456'" in str(info.value)
+
+
+def test_percent_decoding_edges_of_the_query() -> None:
+    from sigv4._canonical import canonical_query
+
+    assert canonical_query("a=%4") == "a=%254"  # a cut escape is a literal percent
+    assert canonical_query("a=%") == "a=%25"
+    assert canonical_query("x=%a1%2a%F0") == "x=%A1%2A%F0"  # lower-case hex decodes too
+    assert canonical_query("x=%g1") == "x=%25g1"
+
+
+def test_canonical_memo_tables_stay_bounded() -> None:
+    from sigv4._canonical import _CACHE_MAX, fold_value, header_name
+
+    _forget()
+    names, values = [], []
+    for i in range(_CACHE_MAX + 10):
+        header_name(f"X-H{i}")
+        fold_value("x", f"v{i}")
+        names.append(len(_canonical._name_cache))
+        values.append(len(_canonical._value_cache))
+    assert max(names) == max(values) == _CACHE_MAX
+    assert names[_CACHE_MAX] == values[_CACHE_MAX] == 1  # full: cleared, then the new one
+
+
+def test_only_short_header_values_are_memoised() -> None:
+    from sigv4._canonical import fold_value
+
+    _forget()
+    fold_value("x", "a" * 256)
+    fold_value("x", "b" * 257)
+    assert list(_canonical._value_cache) == ["a" * 256]
