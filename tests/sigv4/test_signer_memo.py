@@ -151,3 +151,13 @@ def test_only_short_header_values_are_memoised() -> None:
     fold_value("x", "a" * 256)
     fold_value("x", "b" * 257)
     assert list(_canonical._value_cache) == ["a" * 256]
+
+
+def test_repeated_calls_are_served_from_the_memo_tables() -> None:
+    _forget()
+    _sign("plain")
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+    _sign("plain")
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+    _sign("add_content_sha256")  # the payload hash is in its block: never memoised
+    assert len(_signer._block_memo) == 1
