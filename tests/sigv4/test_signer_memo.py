@@ -161,3 +161,18 @@ def test_repeated_calls_are_served_from_the_memo_tables() -> None:
     assert len(_signer._header_memo) == len(_signer._block_memo) == 1
     _sign("add_content_sha256")  # the payload hash is in its block: never memoised
     assert len(_signer._block_memo) == 1
+
+
+def test_hex_digits_end_at_9_f_and_F() -> None:
+    from sigv4._canonical import canonical_query
+
+    assert canonical_query("a=%3:&b=%4G&c=%4g&d=%@1") == "a=%253%3A&b=%254G&c=%254g&d=%25%401"
+
+
+def test_unknown_authorization_component_is_shown_cut_at_32_characters() -> None:
+    from sigv4 import SigningError, parse_authorization
+
+    key = "K" * 40
+    with pytest.raises(SigningError) as info:
+        parse_authorization(f"AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, {key}=x")
+    assert f"'{'K' * 32}'" in str(info.value)
