@@ -15,7 +15,7 @@ import datetime as _dt
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sigv4 import Credentials, ParsedAuthorization, parse_authorization
 from sigv4._canonical import canonical_query, canonical_uri, fold_value, sha256_hex, utf8
@@ -63,7 +63,7 @@ def verify_signature(
     path: str,
     headers: HttpHeaders,
     body: bytes,
-    credentials: Mapping[str, Credentials],
+    credentials: Mapping[str, Sequence[Credentials]],
     region: str,
     now: _dt.datetime,
     max_skew: _dt.timedelta,
@@ -94,8 +94,8 @@ def verify_signature(
         )
     except ValueError:
         raise _incomplete(f"X-Amz-Date is not a valid date: {amz_date!r}.") from None
-    known = credentials.get(parsed.access_key_id)
-    if known is None:
+    candidates = credentials.get(parsed.access_key_id)
+    if not candidates:
         raise _invalid_token()
     if parsed.date != amz_date[:8]:
         raise _bad_signature(
@@ -122,11 +122,8 @@ def verify_signature(
             f"{_format_amz(now + max_skew)} ({_format_amz(now)} + {minutes} min.)"
         )
     token = headers.get("X-Amz-Security-Token")
-    if (token is None) != (known.session_token is None) or (
-        token is not None
-        and known.session_token is not None
-        and not hmac.compare_digest(token.encode(), known.session_token.encode())
-    ):
+    known = _with_token(candidates, token)
+    if known is None:
         raise _invalid_token()
     if known.expired(now):
         raise AuthFailure(
@@ -160,6 +157,21 @@ def verify_signature(
             f"have been\n'{string_to_sign}'\n"
         )
     return parsed
+
+
+def _with_token(candidates: Sequence[Credentials], token: str | None) -> Credentials | None:
+    """The credentials whose session token is *token* (None: without one), compared in
+    constant time."""
+    found = None
+    for creds in candidates:
+        expected = creds.session_token
+        if token is None or expected is None:
+            if token is None and expected is None:
+                found = found or creds
+            continue
+        if hmac.compare_digest(token.encode(), expected.encode()) and found is None:
+            found = creds
+    return found
 
 
 def canonical_request(

@@ -32,8 +32,10 @@ import datetime as _dt
 import json
 import logging
 import re
+import struct
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import unquote, urlsplit
@@ -106,6 +108,8 @@ _FAULT_ERRORS: dict[str, tuple[int, str, str, str]] = {
         SAGEMAKER_NS,
     ),
 }
+# How often a stream asks the socket whether the client went away (seconds).
+_GONE_CHECK = 0.002
 _STREAM_FAULTS = frozenset({"model-stream-error", "internal-stream-failure", "cut", "corrupt-crc"})
 
 
@@ -161,18 +165,23 @@ def exception_frame(exception_type: str, members: Mapping[str, Any]) -> bytes:
     )
 
 
+_PAYLOAD_HEADERS = [
+    (":event-type", "PayloadPart"),
+    (":content-type", "application/octet-stream"),
+    (":message-type", "event"),
+]
+# The header block of every PayloadPart, encoded once by the codec (an empty-payload frame is
+# prelude, prelude CRC, headers, message CRC): payload_frame() only adds lengths and CRCs.
+_PAYLOAD_BLOCK = encode(Message(_PAYLOAD_HEADERS, b""))[12:-4]
+_PRELUDE = struct.Struct(">II")
+_U32 = struct.Struct(">I")
+
+
 def payload_frame(data: bytes) -> bytes:
-    """A ``PayloadPart`` event carrying *data*."""
-    return encode(
-        Message(
-            [
-                (":event-type", "PayloadPart"),
-                (":content-type", "application/octet-stream"),
-                (":message-type", "event"),
-            ],
-            data,
-        )
-    )
+    """A ``PayloadPart`` event carrying *data* (the bytes :func:`eventstream.encode` gives)."""
+    prelude = _PRELUDE.pack(16 + len(_PAYLOAD_BLOCK) + len(data), len(_PAYLOAD_BLOCK))
+    head = prelude + _U32.pack(zlib.crc32(prelude)) + _PAYLOAD_BLOCK
+    return b"".join((head, data, _U32.pack(zlib.crc32(data, zlib.crc32(head)))))
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -190,7 +199,9 @@ def _close_iterator(parts: Iterable[bytes]) -> None:
 
 
 class RequestHandler(ConnectionHandler):
-    """Serves one connection's requests as SageMaker Runtime does."""
+    """Serves one request as SageMaker Runtime does."""
+
+    _gone_check_at = 0.0
 
     def serve(self) -> None:
         emu = self.emulator
@@ -206,7 +217,7 @@ class RequestHandler(ConnectionHandler):
                 request = EmulatorRequest(
                     method=self.command,
                     path=self.path,
-                    headers=HttpHeaders(list(self.headers.items())),
+                    headers=HttpHeaders(self.headers),
                     body=b"",
                     request_id=str(uuid.uuid4()),
                     received_at=time.time(),
@@ -275,7 +286,7 @@ class RequestHandler(ConnectionHandler):
             self.close_connection = True
         self._send_head(request, reply.status, headers)
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self.write(data)
 
     def _common_headers(
         self, request: EmulatorRequest, endpoint: EmulatorEndpoint
@@ -396,7 +407,7 @@ class RequestHandler(ConnectionHandler):
             fault.status or 200,
             [("Content-Type", "text/html"), ("Content-Length", str(len(_HTML_PAGE)))],
         )
-        self.wfile.write(_HTML_PAGE)
+        self.write(_HTML_PAGE)
 
     def _results(self, request: EmulatorRequest, endpoint: EmulatorEndpoint) -> Iterator[bytes]:
         """Run the handler; ModelFailure/exceptions before the first part become ModelError."""
@@ -432,10 +443,10 @@ class RequestHandler(ConnectionHandler):
             headers.append(("X-Amzn-SageMaker-New-Session-Id", f"{session_id}; Expires={stamp}"))
         self._send_head(request, 200, headers)
         if cut:
-            self.wfile.write(data[: len(data) // 2])
+            self.write(data[: len(data) // 2])
             self.cut_connection()
             return
-        self.wfile.write(data)
+        self.write(data)
 
     # -- InvokeEndpointWithResponseStream -----------------------------------------------------
 
@@ -469,7 +480,14 @@ class RequestHandler(ConnectionHandler):
             return None
 
     def _send_frame(self, request: EmulatorRequest, frame: bytes) -> None:
-        if request.client_gone():
+        # Whether the client is gone is asked of the socket at most every _GONE_CHECK seconds
+        # (a poll per frame would cost more than the frame); a failed write is seen at once.
+        now = time.monotonic()
+        if now >= self._gone_check_at:
+            self._gone_check_at = now + _GONE_CHECK
+            if request.client_gone():
+                raise Cancelled
+        elif request.cancelled:
             raise Cancelled
         self.write_chunk(frame)
 
@@ -647,4 +665,4 @@ class RequestHandler(ConnectionHandler):
                 ("X-Amzn-SageMaker-FailureLocation", failure_uri),
             ],
         )
-        self.wfile.write(data)
+        self.write(data)

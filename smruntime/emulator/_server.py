@@ -54,7 +54,9 @@ SESSION_TTL = _dt.timedelta(minutes=20)
 # Characters left as they are in the keys of reported s3:// locations (besides A-Za-z0-9_.-~).
 _KEY_SAFE = "/!'()*"
 
-CredentialsInput = Union[Credentials, Mapping[str, Union[str, Credentials]], None]
+CredentialsInput = Union[
+    Credentials, Mapping[str, Union[str, Credentials]], Sequence[Credentials], None
+]
 EndpointInput = Union["EmulatorEndpoint", Handler, str]
 
 
@@ -113,20 +115,27 @@ def _generate_credentials() -> Credentials:
     return Credentials(akid, secrets.token_urlsafe(30))
 
 
-def _as_credentials(value: CredentialsInput) -> dict[str, Credentials]:
+def _as_credentials(value: CredentialsInput) -> dict[str, list[Credentials]]:
+    """Accepted credentials by access key id (one id may come with several session tokens)."""
     if value is None:
-        generated = _generate_credentials()
-        return {generated.access_key_id: generated}
+        value = _generate_credentials()
+    items: list[Credentials] = []
     if isinstance(value, Credentials):
-        return {value.access_key_id: value}
-    result: dict[str, Credentials] = {}
-    for akid, secret in value.items():
-        if isinstance(secret, Credentials):
-            result[akid] = secret
-        else:
-            result[akid] = Credentials(akid, secret)
-    if not result:
+        items.append(value)
+    elif isinstance(value, Mapping):
+        for akid, secret in value.items():
+            items.append(secret if isinstance(secret, Credentials) else Credentials(akid, secret))
+    else:
+        for entry in value:
+            if not isinstance(entry, Credentials):
+                kind = type(entry).__name__  # type: ignore[unreachable]
+                raise TypeError(f"credentials must be sigv4.Credentials, got {kind}")
+            items.append(entry)
+    if not items:
         raise ValueError("credentials must hold at least one access key id")
+    result: dict[str, list[Credentials]] = {}
+    for creds in items:
+        result.setdefault(creds.access_key_id, []).append(creds)
     return result
 
 
@@ -135,14 +144,20 @@ class Emulator:
 
     ``with Emulator(endpoints={"my-endpoint": "tokens"}) as emu:`` starts it on a free port in a
     background thread; point a client at ``emu.url`` with ``emu.region`` and ``emu.credentials``.
-    Without *endpoints* it serves ``echo``, ``tokens`` and ``tokens-jsonl``. *credentials* maps
-    access key ids to secrets (or :class:`sigv4.Credentials`, for session tokens and expiry); by
-    default one random key pair is generated. *clock* (epoch seconds) is the emulator's time for
-    signature expiry (*max_skew* seconds). Requests are logged in :attr:`requests` (the last
-    *request_log_size* of them). *timeout* (seconds, None for none) bounds each wait on a client
-    socket: a client that stops sending its request or reading the answer is dropped after it.
-    :meth:`stop` closes every connection and joins their threads (waiting a few seconds at most
-    for a model that is still computing).
+    Without *endpoints* it serves ``echo``, ``tokens`` and ``tokens-jsonl``. *credentials* is one
+    :class:`sigv4.Credentials`, a list of them (several key pairs, and session tokens: a request
+    signed with a token must carry one of those given for its key) or a mapping of access key ids to
+    secrets (or Credentials); by default one random key pair is generated. *clock* (epoch seconds)
+    is the emulator's time for signature expiry (*max_skew* seconds). Requests are logged in
+    :attr:`requests` (the last *request_log_size* of them). *timeout* (seconds, None for none)
+    bounds each wait on a client socket: a client that stops sending its request or reading the
+    answer is dropped after it, and an idle kept-alive connection is closed after it. A request's
+    head must arrive within *head_timeout* seconds of its first byte and its body within
+    *body_timeout* seconds of the head (else ``408`` and the close). At most *max_connections*
+    connections are open at once (further ones wait in the listen backlog); requests are answered by
+    at most *max_workers* threads (a slow client costs none: heads and bodies are read by one
+    selector thread). :meth:`stop` closes every connection and joins their threads (waiting a few
+    seconds at most for a model that is still computing).
     """
 
     def __init__(
@@ -163,6 +178,10 @@ class Emulator:
         faults: Sequence[Fault] = (),
         request_log_size: int = 10000,
         timeout: Optional[float] = 60.0,
+        head_timeout: Optional[float] = 10.0,
+        body_timeout: Optional[float] = 30.0,
+        max_connections: int = 1000,
+        max_workers: int = 64,
     ) -> None:
         if results_uri not in ("s3", "file"):
             raise ValueError(f"results_uri must be 's3' or 'file', got {results_uri!r}")
@@ -182,6 +201,12 @@ class Emulator:
         self.max_skew = max_skew
         self.verify_signatures = verify_signatures
         self.timeout = timeout
+        self.head_timeout = head_timeout
+        self.body_timeout = body_timeout
+        if max_connections < 1 or max_workers < 1:
+            raise ValueError("max_connections and max_workers must be >= 1")
+        self.max_connections = max_connections
+        self.max_workers = max_workers
         self._faults: list[Fault] = list(faults)
         self._lock = threading.Lock()
         self._requests: deque[EmulatorRequest] = deque(maxlen=request_log_size)
@@ -212,7 +237,12 @@ class Emulator:
     @property
     def credentials(self) -> Credentials:
         """The first configured credentials (the generated ones by default)."""
-        return next(iter(self._credentials.values()))
+        return next(iter(self._credentials.values()))[0]
+
+    @property
+    def accepted_credentials(self) -> list[Credentials]:
+        """Every key pair (and session token) requests may be signed with."""
+        return [creds for group in self._credentials.values() for creds in group]
 
     @property
     def endpoints(self) -> dict[str, EmulatorEndpoint]:
@@ -389,9 +419,16 @@ class Emulator:
     def _bind(self) -> HTTPServer:
         if self._server is not None or self._closed or self._stop_event.is_set():
             raise RuntimeError("an Emulator can be started only once")
-        handler = type("RequestHandler", (RequestHandler,), {"timeout": self.timeout})
-        server = HTTPServer((self.host, self._port), handler)
-        server.emulator = self
+        server = HTTPServer(
+            (self.host, self._port),
+            RequestHandler,
+            self,
+            timeout=self.timeout,
+            head_timeout=self.head_timeout,
+            body_timeout=self.body_timeout,
+            max_connections=self.max_connections,
+            max_workers=self.max_workers,
+        )
         self._server = server
         return server
 
