@@ -57,6 +57,7 @@ from smruntime.emulator._models import (
     OPERATION_STREAM,
     EmulatorRequest,
     ModelFailure,
+    recut,
 )
 from smruntime.emulator._validation import validation_errors
 
@@ -295,8 +296,9 @@ class RequestHandler(ConnectionHandler):
             ("x-amzn-RequestId", request.request_id),
             ("x-Amzn-Invoked-Production-Variant", endpoint.variant),
         ]
-        if endpoint.custom_attributes is not None:
-            headers.append(("X-Amzn-SageMaker-Custom-Attributes", endpoint.custom_attributes))
+        attributes = request.reply_custom_attributes or endpoint.custom_attributes
+        if attributes is not None:
+            headers.append(("X-Amzn-SageMaker-Custom-Attributes", attributes))
         return headers
 
     def _model_error(self, request: EmulatorRequest, status: int, message: str) -> Reply:
@@ -367,6 +369,11 @@ class RequestHandler(ConnectionHandler):
             raise Reply(
                 400, "ValidationError", f"Endpoint {name} of account {emu.account_id} not found."
             )
+        ready = getattr(endpoint.handler, "ready", None)
+        if callable(ready) and not ready():
+            # A container that does not answer GET /ping with 200 yet (or any more).
+            error = _FAULT_ERRORS["service-unavailable"]
+            raise Reply(error[0], error[1], error[2], namespace=error[3])
         try:
             requested = faults_from_headers(request.headers)
         except FaultSpecError as exc:
@@ -454,6 +461,8 @@ class RequestHandler(ConnectionHandler):
         self, request: EmulatorRequest, endpoint: EmulatorEndpoint, faults: list[Fault]
     ) -> None:
         parts = self._results(request, endpoint)
+        if endpoint.part_size is not None:
+            parts = recut(parts, endpoint.part_size)
         try:
             first = self._first_part(request, parts)
             headers = [
@@ -505,14 +514,13 @@ class RequestHandler(ConnectionHandler):
             return next(source, None)
         except Exception as exc:
             logger.debug("emulator: handler failed mid-stream", exc_info=True)
+            code = exc.stream_error_code if isinstance(exc, ModelFailure) else None
             message = exc.message if isinstance(exc, ModelFailure) else str(exc)
+            if code is None:
+                code = "StreamBroken"
+                message = f"Your model primary failed while streaming: {message}"
             self._end_with_exception(
-                request,
-                "ModelStreamError",
-                {
-                    "Message": f"Your model primary failed while streaming: {message}",
-                    "ErrorCode": "StreamBroken",
-                },
+                request, "ModelStreamError", {"Message": message, "ErrorCode": code}
             )
             raise _StreamOver from None
 

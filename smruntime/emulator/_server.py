@@ -35,9 +35,11 @@ from sigv4 import Credentials
 from smruntime.emulator._faults import Fault, fault_not_served, parse_faults
 from smruntime.emulator._http import HTTPServer
 from smruntime.emulator._models import (
+    Chat,
     Echo,
     EmulatorRequest,
     Handler,
+    PartSize,
     Tokens,
     handler_content_type,
 )
@@ -67,8 +69,11 @@ def _builtin_handler(name: str) -> Handler:
         return Tokens()
     if name in ("tokens-jsonl", "tokens-jsonlines"):
         return Tokens(format="jsonl")
+    if name == "chat":
+        return Chat()
     raise ValueError(
-        f"unknown built-in handler {name!r}; expected echo, tokens, tokens-sse or tokens-jsonl"
+        f"unknown built-in handler {name!r}; expected echo, tokens, tokens-sse, tokens-jsonl "
+        "or chat"
     )
 
 
@@ -77,10 +82,11 @@ class EmulatorEndpoint:
     """One emulated endpoint: its model handler and how it answers.
 
     ``handler`` is a callable ``(EmulatorRequest) -> bytes | Iterable[bytes]`` or the name of a
-    built-in (``"echo"``, ``"tokens"``, ``"tokens-jsonl"``). ``content_type`` overrides the
-    handler's MIME type; ``variant`` is reported as ``InvokedProductionVariant``;
+    built-in (``"echo"``, ``"tokens"``, ``"tokens-jsonl"``, ``"chat"``). ``content_type``
+    overrides the handler's MIME type; ``variant`` is reported as ``InvokedProductionVariant``;
     ``custom_attributes`` is sent back as ``X-Amzn-SageMaker-Custom-Attributes``; ``faults``
-    apply to every request to this endpoint.
+    apply to every request to this endpoint; ``part_size`` re-cuts streamed answers across
+    PayloadParts at arbitrary bytes (an int, or ``"random"``: see :func:`recut`).
     """
 
     handler: Union[Handler, str] = "echo"
@@ -88,8 +94,15 @@ class EmulatorEndpoint:
     variant: str = "AllTraffic"
     custom_attributes: Optional[str] = None
     faults: Sequence[Fault] = ()
+    part_size: PartSize = None
 
     def __post_init__(self) -> None:
+        if self.part_size is not None and not (
+            self.part_size == "random" or (isinstance(self.part_size, int) and self.part_size >= 1)
+        ):
+            raise ValueError(
+                f"part_size must be a positive integer or 'random', got {self.part_size!r}"
+            )
         if isinstance(self.handler, str):
             self.handler = _builtin_handler(self.handler)
         elif not callable(self.handler):
@@ -97,7 +110,9 @@ class EmulatorEndpoint:
         self.faults = tuple(self.faults)
 
     def model_content_type(self, request: EmulatorRequest) -> str:
-        """The model's MIME type for *request*."""
+        """The model's MIME type for *request* (one the handler set on it first)."""
+        if request.reply_content_type:
+            return request.reply_content_type
         if self.content_type:
             return self.content_type
         return handler_content_type(self.handler, request) or "application/json"
@@ -287,6 +302,10 @@ class Emulator:
         value = _as_endpoint(endpoint)
         with self._lock:
             self._endpoints[name] = value
+            running = self._server is not None and not self._closed
+        hook = getattr(value.handler, "emulator_start", None)
+        if running and callable(hook):
+            hook()
         return value
 
     def add_fault(self, fault: Union[Fault, str], endpoint: Optional[str] = None) -> None:
@@ -416,9 +435,19 @@ class Emulator:
 
     # -- lifecycle internals ----------------------------------------------------------------
 
+    def _hooks(self, name: str) -> None:
+        """Call *name* (``emulator_start``/``emulator_stop``) on every handler that has it."""
+        with self._lock:
+            handlers = [endpoint.handler for endpoint in self._endpoints.values()]
+        for handler in handlers:
+            hook = getattr(handler, name, None)
+            if callable(hook):
+                hook()
+
     def _bind(self) -> HTTPServer:
         if self._server is not None or self._closed or self._stop_event.is_set():
             raise RuntimeError("an Emulator can be started only once")
+        self._hooks("emulator_start")
         server = HTTPServer(
             (self.host, self._port),
             RequestHandler,
@@ -439,6 +468,7 @@ class Emulator:
             self._closed = True
             connections = list(self._connections)
         self._stop_event.set()
+        self._hooks("emulator_stop")
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
