@@ -61,7 +61,7 @@ def model_server(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         yield f"http://127.0.0.1:{port}", proc
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            proc.kill()  # uvicorn's graceful stop would wait for the hanging requests
         proc.wait(SANITY)
 
 
