@@ -332,17 +332,18 @@ class _Workers:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._jobs: deque[Optional[Callable[[], None]]] = deque()
+        self._jobs: deque[tuple[Callable[[], None], Optional[Callable[[], None]]]] = deque()
         self._cond = threading.Condition()
         self._idle = 0
         self._threads: list[threading.Thread] = []
         self._closed = False
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, job: Callable[[], None], on_drop: Optional[Callable[[], None]] = None) -> None:
+        """Run *job* in a worker; *on_drop* is called instead if the pool closes first."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("the worker pool is closed")
-            self._jobs.append(job)
+            self._jobs.append((job, on_drop))
             if self._idle > len(self._jobs) - 1:
                 self._cond.notify()
                 return
@@ -368,9 +369,7 @@ class _Workers:
                     self._idle += 1
                     self._cond.wait()
                     self._idle -= 1
-                job = self._jobs.popleft()
-            if job is None:
-                return
+                job, _ = self._jobs.popleft()
             try:
                 job()
             except Exception:
@@ -380,9 +379,13 @@ class _Workers:
         """Stop taking jobs, wait up to *timeout* for the running ones; the threads still alive."""
         with self._cond:
             self._closed = True
+            dropped = list(self._jobs)
             self._jobs.clear()
             self._cond.notify_all()
             threads = list(self._threads)
+        for _, on_drop in dropped:
+            if on_drop is not None:
+                on_drop()
         deadline = time.monotonic() + timeout
         current = threading.current_thread()
         for thread in threads:
@@ -477,7 +480,10 @@ class HTTPServer:
             finally:
                 self._close_socket(sock)
 
-        self._workers.submit(run)
+        try:
+            self._workers.submit(run, lambda: self._close_socket(sock))
+        except RuntimeError:  # stopping
+            self._close_socket(sock)
         return True
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -719,7 +725,9 @@ class HTTPServer:
     def _dispatch(self, conn: _Conn, request: _Request) -> None:
         self._release(conn)
         try:
-            self._workers.submit(lambda: self._serve(conn, request))
+            self._workers.submit(
+                lambda: self._serve(conn, request), lambda: self._close_socket(conn.sock)
+            )
         except RuntimeError:
             self._close_socket(conn.sock)
 
