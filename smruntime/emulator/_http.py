@@ -568,16 +568,18 @@ class HTTPServer:
         else:
             self._selector.unregister(self._listener)
 
-    def _update_accepting(self) -> None:
+    def _room(self) -> bool:
+        """Whether one more connection may be opened (``max_connections``)."""
         with self._open_lock:
-            room = self._open < self.max_connections
-        self._set_accepting(room)
+            return self._open < self.max_connections
+
+    def _update_accepting(self) -> None:
+        self._set_accepting(self._room())
 
     def _accept(self) -> None:
         for _ in range(64):
-            with self._open_lock:
-                if self._open >= self.max_connections:
-                    break
+            if not self._room():
+                break
             try:
                 sock, addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):

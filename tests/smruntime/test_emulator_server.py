@@ -300,3 +300,60 @@ def test_stop_with_open_idle_and_slow_connections_leaves_no_thread() -> None:
         assert call(emu, path_for("echo"), b"x").body == b"x"
         emu.stop()
     assert not emulator_threads()
+
+
+def exchange(emu: Emulator, *pieces: bytes) -> bytes:
+    """Send *pieces* (a short pause between them) and read until the emulator closes."""
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+        for index, piece in enumerate(pieces):
+            if index:
+                time.sleep(0.05)
+            sock.sendall(piece)
+        return read_all(sock)
+
+
+HEAD = b"POST /endpoints/echo/invocations HTTP/1.1\r\nHost: x\r\n"
+
+
+def test_framing_edges() -> None:
+    with Emulator({"echo": "echo"}, verify_signatures=False) as emu:
+        # a complete head larger than the limit, in one piece
+        big = HEAD + b"X-Big: " + b"a" * 70000 + b"\r\nConnection: close\r\n\r\n"
+        assert exchange(emu, big).startswith(b"HTTP/1.1 431 ")
+        # a chunk size above the body limit is refused before its data
+        huge = HEAD + b"Transfer-Encoding: chunked\r\n\r\n5000000\r\n"
+        assert exchange(emu, huge).startswith(b"HTTP/1.1 413 ")
+        trailers = b"X-T: 1\r\n" * 100
+        many = HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n" + trailers + b"\r\n"
+        assert exchange(emu, many).startswith(b"HTTP/1.1 400 ")
+        # a chunk's CRLF arriving after its data
+        split = HEAD + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nhi"
+        out = exchange(emu, split, b"\r\n0\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 ")
+        assert out.endswith(b"\r\n\r\nhi")
+        # empty lines before the request line are ignored
+        lead = b"\r\n\r\n" + HEAD + b"Content-Length: 2\r\nConnection: close\r\n\r\nok"
+        assert exchange(emu, lead).endswith(b"\r\n\r\nok")
+
+
+def test_connections_that_cannot_be_reused_are_closed() -> None:
+    with Emulator({"echo": "echo"}, verify_signatures=False) as emu:
+        http10 = b"POST /endpoints/echo/invocations HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi"
+        out = exchange(emu, http10)  # read_all returns: the emulator closed it
+        assert b"Connection: close\r\n" in out
+        assert out.endswith(b"\r\n\r\nhi")
+        both = HEAD + b"Transfer-Encoding: chunked\r\nContent-Length: 7\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+        out = exchange(emu, both)
+        assert b"Connection: close\r\n" in out
+        assert out.endswith(b"\r\n\r\nhi")
+        kept = (
+            b"POST /endpoints/echo/invocations HTTP/1.0\r\nConnection: keep-alive\r\n"
+            b"Content-Length: 1\r\n\r\na"
+        )
+        with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+            sock.sendall(kept)
+            first = sock.recv(65536)
+            sock.sendall(kept.replace(b"keep-alive", b"close"))
+            rest = read_all(sock)
+        assert first.endswith(b"\r\n\r\na")
+        assert rest.endswith(b"\r\n\r\na")
