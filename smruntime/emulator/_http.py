@@ -950,7 +950,9 @@ class ConnectionHandler:
     The attributes a subclass uses: ``command``, ``path``, ``headers`` (name/value pairs),
     ``request_version``, ``connection`` (the socket), ``close_connection``, ``emulator``;
     output through :meth:`send_head`, :meth:`write`, :meth:`write_chunk`, :meth:`end_chunks`
-    and :meth:`cut_connection`; the body from :meth:`read_body`.
+    and :meth:`cut_connection`; the body from :meth:`read_body`. Another protocol (an HTTP/2
+    stream) can reuse the operations' logic (:class:`~smruntime.emulator._protocol.RequestHandler`)
+    by overriding exactly these I/O methods and attributes.
     """
 
     server_version = "smruntime-emulator/0.1"

@@ -33,7 +33,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from sigv4 import Credentials
 from smruntime.emulator._faults import Fault, fault_not_served, parse_faults
-from smruntime.emulator._http import HTTPServer
+from smruntime.emulator._http import HTTPServer, ProtocolHandler
 from smruntime.emulator._models import (
     Chat,
     Echo,
@@ -223,6 +223,7 @@ class Emulator:
         self.max_connections = max_connections
         self.max_workers = max_workers
         self._faults: list[Fault] = list(faults)
+        self._protocols: dict[str, ProtocolHandler] = {}
         self._lock = threading.Lock()
         self._requests: deque[EmulatorRequest] = deque(maxlen=request_log_size)
         self._fault_hits: dict[tuple[str, Fault], int] = {}
@@ -307,6 +308,19 @@ class Emulator:
         if running and callable(hook):
             hook()
         return value
+
+    def register_protocol(self, name: str, handler: ProtocolHandler) -> None:
+        """Serve connections that choose protocol *name* with *handler* (the seam for HTTP/2).
+
+        ``"h2"``: a connection whose first bytes are the HTTP/2 preface is handed to
+        ``handler(socket, bytes_already_read)`` in a worker thread, which owns the socket from
+        then on (see :meth:`HTTPServer.hand_off <smruntime.emulator._http.HTTPServer.hand_off>`).
+        """
+        with self._lock:
+            self._protocols[name] = handler
+            server = self._server
+        if server is not None:
+            server.register_protocol(name, handler)
 
     def add_fault(self, fault: Union[Fault, str], endpoint: Optional[str] = None) -> None:
         """Inject *fault* (or a spec string) into every endpoint, or only into *endpoint*."""
@@ -458,6 +472,8 @@ class Emulator:
             max_connections=self.max_connections,
             max_workers=self.max_workers,
         )
+        for name, protocol in self._protocols.items():
+            server.register_protocol(name, protocol)
         self._server = server
         return server
 

@@ -184,8 +184,7 @@ def test_http2_preface_is_handed_to_the_registered_protocol() -> None:
         sock.sendall(b"handled by h2")
 
     with Emulator({"echo": "echo"}) as emu:
-        assert emu._server is not None
-        emu._server.register_protocol("h2", h2)
+        emu.register_protocol("h2", h2)
         with socket.create_connection(("127.0.0.1", emu.port), timeout=SANITY) as sock:
             sock.sendall(H2_PREFACE[:5])
             time.sleep(0.05)  # the preface split across packets
