@@ -14,7 +14,7 @@ from sigv4 import Credentials
 from smruntime import Client, Config
 from smruntime.emulator import Emulator
 from smruntime.emulator._http import H2_PREFACE
-from tests.smruntime.test_emulator import call, path_for
+from tests.smruntime.test_emulator import call, path_for, signed_headers
 
 # Every wait below is a generous sanity deadline, never a speed assertion.
 SANITY = 30.0
@@ -356,3 +356,21 @@ def test_connections_that_cannot_be_reused_are_closed() -> None:
             rest = read_all(sock)
         assert first.endswith(b"\r\n\r\na")
         assert rest.endswith(b"\r\n\r\na")
+
+
+@pytest.mark.parametrize(
+    ("amz_date", "expected"),
+    [
+        ("20241345T000000Z", "is not a valid date"),
+        ("20240101T250000Z", "is not a valid date"),
+        ("2024010\u00b2T000000Z", "ISO-8601 basic format"),
+        ("2024-01-01T00:00:00Z", "ISO-8601 basic format"),
+    ],
+)
+def test_bad_amz_dates_are_refused(amz_date: str, expected: str) -> None:
+    with Emulator({"echo": "echo"}) as emu:
+        good = dict(signed_headers(emu, path_for("echo"), b"x"))
+        good["X-Amz-Date"] = amz_date
+        reply = call(emu, path_for("echo"), b"x", raw_headers=list(good.items()))
+        assert (reply.status, reply.error_code()) == (400, "IncompleteSignatureException")
+        assert expected in reply.json()["message"]
