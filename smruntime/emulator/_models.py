@@ -6,7 +6,11 @@ skipped); for InvokeEndpoint and InvokeEndpointAsync the items are joined into o
 raising :class:`ModelFailure` (or any exception) looks like a container error: a 424 ModelError
 before the first byte, a ModelStreamError frame after it.
 
-A handler may set ``content_type`` (attribute or property) to name the model's MIME type.
+A handler may set ``content_type`` (attribute or property) to name the model's MIME type. It may
+also define ``ready()`` (while it returns False the endpoint answers ``503 ServiceUnavailable``,
+as for a container failing its health check) and ``emulator_start()``/``emulator_stop()``
+(called when the emulator starts and stops: :class:`~smruntime.emulator.Container` runs its
+health checks between them).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,22 @@ def test_container_url_must_be_http() -> None:
     for bad in ("https://x:8080", "127.0.0.1:8080", "http://"):
         with pytest.raises(ValueError, match="container URL"):
             Container(bad)
+
+
+def test_serve_container_from_the_command_line(tmp_path: Path) -> None:
+    from tests.smruntime.test_cli import clean_env, run_cli, stderr_text
+    from tests.smruntime.test_cli_serve import serving
+
+    keys = {"AWS_ACCESS_KEY_ID": "AKIDCONTAINER", "AWS_SECRET_ACCESS_KEY": "container-secret"}
+    env = clean_env(tmp_path, keys)
+    with model_server() as (url, _):
+        with serving(env, "--container", url, "--endpoint", "local") as found:
+            deadline = time.monotonic() + SANITY
+            while "container healthy" not in found["stderr"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "container healthy" in found["stderr"], found["stderr"]
+            args = ("--endpoint-url", found["url"], "--region", "us-east-1")
+            body = json.dumps({"inputs": "from the cli", "stream": True})
+            ok = run_cli("invoke", "local", "--stream", "--body", body, *args, env=env)
+            assert ok.returncode == 0, stderr_text(ok)
+            assert ok.stdout.decode() == " from the cli\n"
