@@ -504,7 +504,13 @@ class HTTPServer:
                     elif key.fileobj is self._wake_r:
                         self._drain_wake()
                     else:
-                        self._readable(key.data)
+                        try:
+                            self._readable(key.data)
+                        except Exception:
+                            # A bug must cost one connection, never the server.
+                            logger.warning("emulator: dropped a connection", exc_info=True)
+                            if key.data.sock in self._conns:
+                                self._drop(key.data)
                 now = time.monotonic()
                 if self._next_check is not None and now >= self._next_check:
                     self._expire(now)
