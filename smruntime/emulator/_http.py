@@ -916,8 +916,8 @@ class _Pump:
 
 
 class _Output:
-    """A response's bytes: buffered until :meth:`flush` (one ``sendall``), or pumped once
-    :meth:`stream` is called."""
+    """A response's bytes: buffered until :meth:`flush` (one ``sendall``), or pumped from the
+    first :meth:`stream` on."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
@@ -930,10 +930,15 @@ class _Output:
         else:
             self._buffer.append(data)
 
-    def stream(self) -> None:
+    def stream(self, data: bytes) -> None:
+        """Write *data* now (through the pump; the first call takes what is buffered along,
+        so that a head leaves with the first chunk)."""
         if self._pump is None:
+            self._buffer.append(data)
             self._pump = _Pump(self._sock, self._buffer)
             self._buffer = []
+        else:
+            self._pump.put(data)
 
     def flush(self) -> None:
         if self._pump is not None:
@@ -1046,8 +1051,7 @@ class ConnectionHandler:
     def write_chunk(self, data: bytes) -> None:
         """One chunk of a ``Transfer-Encoding: chunked`` body (raw *data* for HTTP/1.0),
         streamed at once; :class:`Cancelled` if the connection is gone."""
-        self._out.stream()
-        self._out.write(data if self.raw_body else b"%X\r\n%s\r\n" % (len(data), data))
+        self._out.stream(data if self.raw_body else b"%X\r\n%s\r\n" % (len(data), data))
 
     def end_chunks(self) -> None:
         """The last (empty) chunk, or for HTTP/1.0 nothing (the close ends the body), then

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -374,3 +375,52 @@ def test_bad_amz_dates_are_refused(amz_date: str, expected: str) -> None:
         reply = call(emu, path_for("echo"), b"x", raw_headers=list(good.items()))
         assert (reply.status, reply.error_code()) == (400, "IncompleteSignatureException")
         assert expected in reply.json()["message"]
+
+
+class RecordingSocket:
+    """Stands in for a client socket: records every sendall."""
+
+    def __init__(self, peer: socket.socket) -> None:
+        self.writes: list[bytes] = []
+        self.fileno = peer.fileno  # polled for "client gone": an idle socket pair end
+
+    def sendall(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/endpoints/echo/invocations", b"x" * 1024),  # an answer
+        ("/endpoints/nope/invocations", b"x"),  # an error
+        ("/endpoints/echo/invocations-response-stream", b"tiny"),  # a stream of one part
+    ],
+)
+def test_head_and_small_body_leave_in_one_write(path: str, body: bytes) -> None:
+    from smruntime.emulator._http import _Request, parse_head
+    from smruntime.emulator._protocol import RequestHandler
+
+    with Emulator({"echo": "echo"}, verify_signatures=False) as emu:
+        assert emu._server is not None
+        head = parse_head(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}".encode()
+        )
+        left, right = socket.socketpair()
+        with left, right:
+            sock = RecordingSocket(left)
+            request = _Request(head, body, None, False)
+            fake: Any = sock
+            RequestHandler(emu._server, fake, ("127.0.0.1", 1), request).handle()
+    first = sock.writes[0]
+    assert first.startswith(b"HTTP/1.1 ")
+    if "stream" in path:
+        # the head leaves with the first frame; frames follow as the model yields them
+        assert first.split(b"\r\n\r\n", 1)[1].endswith(b"tiny" + first[-6:-2] + b"\r\n")
+        assert b"".join(sock.writes).endswith(b"0\r\n\r\n")
+    else:
+        assert len(sock.writes) == 1
+        length = int(first.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0])
+        assert len(first.split(b"\r\n\r\n", 1)[1]) == length
