@@ -351,6 +351,8 @@ def stream_error(
     response: dict[str, Any] = {"Error": {"Code": code or "Unknown", "Message": text}}
     if response_metadata is not None:
         response["ResponseMetadata"] = dict(response_metadata)
+        # The call's retries were over long before: an in-stream error was never retried.
+        response["ResponseMetadata"].pop("MaxAttemptsReached", None)
     response.update(fields)
     cls = error_class_for(code)
     if cls is ClientError:
