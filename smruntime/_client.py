@@ -124,6 +124,12 @@ def _check_service(service_name: object, api_version: object) -> None:
 class Client:
     """A SageMaker Runtime client, a drop-in for ``boto3.client("sagemaker-runtime")``.
 
+    The arguments are ``boto3.client``'s (``service_name`` must be ``"sagemaker-runtime"``,
+    and may be left out); ``config`` is a :class:`Config` or a ``botocore.config.Config``.
+    ``aws_account_id`` is accepted and unused (no account-based endpoints for this service).
+    The keyword-only ones are smruntime's: ``profile_name`` (a boto3 ``Session``'s),
+    ``transport``, ``credentials`` and ``environ``.
+
     Credentials: explicit keys, else ``credentials`` (a :class:`sigv4.Credentials` or anything
     with ``.get()``), else the default provider chain (environment, web identity, shared files,
     container, instance metadata), resolved on first use. Region: ``region_name``, else
