@@ -200,7 +200,8 @@ def script(kit: Kit, emu: Emulator, home: Path) -> Recorder:
         "sagemaker-runtime",
         region_name=emu.region,
         endpoint_url=emu.url,
-        config=Config(read_timeout=300, retries={"max_attempts": 0}),
+        # mode given: botocore before 1.44 (Python 3.9's) defaulted to legacy
+        config=Config(read_timeout=300, retries={"max_attempts": 0, "mode": "standard"}),
         **keys,
     )
     rec("echo", lambda: _invoke(client, EndpointName="echo", Body=b'{"x": 1}'))
@@ -406,7 +407,7 @@ def script(kit: Kit, emu: Emulator, home: Path) -> Recorder:
         "sagemaker-runtime",
         region_name="us-west-2",
         endpoint_url=emu.url,
-        config=Config(retries={"total_max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
         **keys,
     )
     rec("wrong region", lambda: _invoke(wrong_region, EndpointName="echo", Body=b"{}"))
