@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from smruntime._client import Client
 from smruntime._meta import SERVICE_NAME
+from smruntime.exceptions import ProfileNotFound
 
 __all__ = ["Session", "client"]
 
@@ -20,8 +21,8 @@ class Session:
     """boto3's ``Session``: default credentials, region and profile for the clients it makes.
 
     Explicit keys given here go to every client (a client's own keys win); ``profile_name``
-    selects the shared-config profile for credentials and region; ``region_name`` is the
-    region of clients that name none.
+    selects the shared-config profile for credentials and region (:class:`ProfileNotFound` if
+    neither file has it); ``region_name`` is the region of clients that name none.
     """
 
     def __init__(
@@ -38,11 +39,24 @@ class Session:
     ) -> None:
         if botocore_session is not None:
             raise TypeError("botocore_session is not supported: smruntime has no botocore")
+        if profile_name is not None:
+            from sigv4._profiles import load_profiles
+
+            profiles = load_profiles(environ)
+            if profile_name not in profiles:
+                raise ProfileNotFound(profile_name)
         self._keys = (aws_access_key_id, aws_secret_access_key, aws_session_token)
         self._region_name = region_name
         self.profile_name = profile_name
         self.aws_account_id = aws_account_id
         self._environ = environ
+
+    @property
+    def available_profiles(self) -> list[str]:
+        """The profiles of the shared config and credentials files."""
+        from sigv4._profiles import load_profiles
+
+        return load_profiles(self._environ).names()
 
     @property
     def region_name(self) -> Optional[str]:

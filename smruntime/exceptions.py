@@ -7,6 +7,7 @@ pass through unchanged. The tree::
     SMRuntimeError
     ├── ParamValidationError (ValueError)  bad parameters, caught before any network call
     ├── UnknownServiceError (ValueError)  another service or API version was asked for
+    ├── ProfileNotFound (LookupError)      Session(profile_name=...) of no such profile
     ├── EndpointResolutionError    no endpoint URL for this region/FIPS/dual-stack mix
     ├── TransportError             the HTTP exchange failed (``__cause__`` = the original)
     │   ├── EndpointConnectionError    could not connect (refused, DNS, TLS, proxy)
@@ -62,6 +63,7 @@ __all__ = [
     "NotEventStreamError",
     "OperationNotPageableError",
     "ParamValidationError",
+    "ProfileNotFound",
     "ReadTimeoutError",
     "RecordError",
     "RecordTooLargeError",
@@ -112,6 +114,14 @@ class OperationNotPageableError(SMRuntimeError):
     def __init__(self, operation_name: str) -> None:
         super().__init__(f"Operation cannot be paginated: {operation_name}")
         self.operation_name = operation_name
+
+
+class ProfileNotFound(SMRuntimeError, LookupError):
+    """``Session(profile_name=...)`` names a profile that neither shared file has."""
+
+    def __init__(self, profile: str) -> None:
+        super().__init__(f"The config profile ({profile}) could not be found")
+        self.profile = profile
 
 
 class EndpointResolutionError(SMRuntimeError):

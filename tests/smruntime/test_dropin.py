@@ -288,6 +288,10 @@ def script(kit: Kit, emu: Emulator, home: Path) -> Recorder:
     )
     profiled = kit.Session(profile_name="dropin").client("sagemaker-runtime", endpoint_url=emu.url)
     rec("profile region", lambda: profiled.meta.region_name)
+    rec(
+        "no such profile",
+        lambda: kit.Session(profile_name="nope").client("sagemaker-runtime", endpoint_url=emu.url),
+    )
     rec("profile call", lambda: _invoke(profiled, EndpointName="echo", Body=b"{}"))
 
     # 3: meta
