@@ -798,3 +798,66 @@ def test_session_defaults(emu: Emulator) -> None:
         assert client.invoke_endpoint(EndpointName="echo", Body=b"1")["Body"].read() == b"1"
     with pytest.raises(TypeError, match="botocore_session"):
         smruntime.Session(botocore_session=object())
+
+
+def test_an_sso_profile_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Client(profile_name=...)`` / ``Session(profile_name=...)`` of an ``sso_session`` profile:
+    the cached token is exchanged (loopback portal) for credentials the emulator accepts."""
+    import datetime as dt
+    import hashlib
+    import json
+
+    from sigv4 import Credentials
+    from tests.sigv4.test_imds_container_sts import Request, Server
+
+    role = Credentials("ASIASSOEXAMPLE", "sso-role-secret", "sso-session-token")
+    portal = Server()
+    try:
+
+        def role_reply(req: Request) -> tuple[int, dict[str, str], bytes]:
+            assert req.headers["x-amz-sso_bearer_token"] == "cached-access-token"
+            expiration = int((dt.datetime.now(dt.timezone.utc).timestamp() + 3600) * 1000)
+            doc = {
+                "roleCredentials": {
+                    "accessKeyId": role.access_key_id,
+                    "secretAccessKey": role.secret_access_key,
+                    "sessionToken": role.session_token,
+                    "expiration": expiration,
+                }
+            }
+            return 200, {}, json.dumps(doc).encode()
+
+        portal.route(
+            "GET", "/federation/credentials?role_name=Inference&account_id=111122223333", role_reply
+        )
+        aws = tmp_path / "aws"
+        (aws / "config").write_text(
+            "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\n"
+            "sso_role_name = Inference\nregion = us-east-1\n\n"
+            "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+            "sso_region = us-east-1\n",
+            encoding="utf-8",
+        )
+        cache = tmp_path / ".aws" / "sso" / "cache"
+        cache.mkdir(parents=True)
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+        (cache / f"{hashlib.sha1(b'corp').hexdigest()}.json").write_text(
+            json.dumps(
+                {
+                    "accessToken": "cached-access-token",
+                    "expiresAt": later.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            ),
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SSO", portal.base)
+        with Emulator(credentials={role.access_key_id: role}) as emu:
+            session = smruntime.Session(profile_name="dev")
+            assert session.region_name == "us-east-1"
+            with session.client("sagemaker-runtime", endpoint_url=emu.url) as client:
+                body = client.invoke_endpoint(EndpointName="echo", Body=b"sso")["Body"].read()
+                assert body == b"sso"
+            assert emu.requests[-1].access_key_id == role.access_key_id
+    finally:
+        portal.close()
