@@ -265,3 +265,8 @@ def test_truncated_header_errors_count_the_bytes_left(block: bytes, says: str) -
     with pytest.raises(InvalidHeader) as info:
         Decoder().feed(raw_frame(block))
     assert says in str(info.value)
+
+
+def test_message_repr_shows_64_payload_bytes() -> None:
+    assert repr(b"p" * 64) + " (64 bytes)" in repr(Message({}, b"p" * 64))
+    assert repr(b"p" * 64) + "... (65 bytes)" in repr(Message({}, b"p" * 65))

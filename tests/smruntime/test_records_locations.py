@@ -307,3 +307,7 @@ def test_special_tokens_have_no_text(flag: str) -> None:
 
     assert extract_text({"token": {"text": "</s>", flag: True}}) is None
     assert extract_text({"token": {"text": "hi", flag: False}}) == "hi"
+
+
+def test_json_document_invalid_utf8_names_line_1_and_its_offset() -> None:
+    same_everywhere(JsonDocumentDecoder, b'["ab\xff"]', [], "line 1 at byte offset 4")
