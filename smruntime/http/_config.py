@@ -105,7 +105,7 @@ def origin_of(url: str) -> Origin:
 class Proxy:
     """An HTTP proxy: where it is and the ``Proxy-Authorization`` value (never shown)."""
 
-    __slots__ = ("authorization", "host", "port", "url")
+    __slots__ = ("_full_url", "authorization", "host", "port", "url")
 
     def __init__(self, url: str) -> None:
         if "://" not in url:
@@ -126,6 +126,7 @@ class Proxy:
         self.host: str = parts.hostname
         self.port: int = port
         self.url: str = redact_url(url)
+        self._full_url = url  # with its credentials: for transports that take a URL
         self.authorization: Optional[str] = None
         if parts.username is not None:
             import base64  # only for a proxy with credentials
@@ -138,6 +139,10 @@ class Proxy:
     @property
     def hostport(self) -> str:
         return format_hostport(self.host, self.port)
+
+    def full_url(self) -> str:
+        """The proxy URL with its credentials (a secret: never log it)."""
+        return self._full_url
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Proxy):
