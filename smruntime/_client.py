@@ -25,7 +25,6 @@ from smruntime._body import DEFAULT_MAX_BODY_BYTES, StreamingBody
 from smruntime._call import ERROR_BODY_CAP, CallPlan
 from smruntime._endpoints import resolve_endpoint
 from smruntime._http import HttpResponse
-from smruntime._log import debug_logger
 from smruntime._record import _Record
 from smruntime._stream import EventStream
 from smruntime._transport import Transport, default_transport
@@ -476,10 +475,9 @@ class Client:
             try:
                 body = read_capped(response, ERROR_BODY_CAP)
             except TransportError as exc:
-                body = b""
-                log = debug_logger()
-                if log:
-                    log.debug("reading the error body failed: %s", exc)
+                # A dripped or cut error body fails the attempt like any transport error.
+                _back_off(plan.after_transport_error(exc), _cancel)
+                continue
             finally:
                 response.close()
             delay = plan.after_error(status, response.headers, body)

@@ -281,6 +281,16 @@ class EventStream:
         )
 
     def _check_event_stream(self, first: bytes) -> None:
+        encoding = self._response.headers.get("content-encoding")
+        if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+            # Never asked for (no Accept-Encoding is sent) and never sent by the service: a
+            # proxy rewrote the answer. Decoding it would hide that; say so instead.
+            raise NotEventStreamError(
+                f"{self._operation_name}: the 200 response has Content-Encoding {encoding!r}; "
+                "an event stream is never compressed (a proxy in the way?)",
+                preview=first[:_PREVIEW_BYTES],
+                content_type=self._response.headers.get("content-type"),
+            )
         http_type = self._response.headers.get("content-type")
         if http_type is not None and not http_type.lower().startswith(EVENT_STREAM_CONTENT_TYPE):
             preview = first[:_PREVIEW_BYTES]
@@ -519,16 +529,15 @@ class EventStream:
             content_type=self.content_type,
             max_record_bytes=_limit(max_record_bytes),
         )
+        text_and_error = records.text_and_error  # one parse per record for both questions
         for record in self._records(decoder):
-            if raise_on_error:
-                problem = records.find_error(record)
-                if problem is not None:
-                    raise ContainerStreamError(
-                        f"{self._operation_name}: the model container reported an error inside "
-                        f"the stream: {problem}",
-                        record=record,
-                    )
-            delta = records.extract_text(record)
+            delta, problem = text_and_error(record)
+            if problem is not None and raise_on_error:
+                raise ContainerStreamError(
+                    f"{self._operation_name}: the model container reported an error inside "
+                    f"the stream: {problem}",
+                    record=record,
+                )
             if delta:
                 yield delta
 
