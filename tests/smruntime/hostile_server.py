@@ -9,6 +9,7 @@ connection. Every socket is closed by ``stop()``.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from typing import Callable, Optional
@@ -43,8 +44,11 @@ def read_request(sock: socket.socket, *, timeout: float = 10.0) -> Optional[byte
 
 
 class HostileServer:
-    def __init__(self, handler: Handler, *, accept: bool = True) -> None:
+    def __init__(
+        self, handler: Handler, *, accept: bool = True, tls: Optional[ssl.SSLContext] = None
+    ) -> None:
         self.handler = handler
+        self._tls = tls
         self.requests: list[bytes] = []
         self.connections = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -52,7 +56,7 @@ class HostileServer:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
         self._accept_enabled = accept
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -108,6 +112,11 @@ class HostileServer:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
+            if self._tls is not None:
+                conn.settimeout(10)
+                conn = self._tls.wrap_socket(conn, server_side=True)
+                with self._lock:
+                    self._conns.append(conn)
             while not self._stop.is_set():
                 request = read_request(conn)
                 if request is not None:
