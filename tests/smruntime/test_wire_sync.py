@@ -403,7 +403,8 @@ def test_the_body_is_a_binary_file_read_on_demand() -> None:
     )
     with HostileServer(reply(data)) as srv, make_client(srv.url) as client:
         body = invoke(client)["Body"]
-        assert body.readable() and not body.closed
+        assert body.readable()
+        assert not body.closed
         assert list(io.TextIOWrapper(body, encoding="utf-8", newline="")) == [
             "line one\n",
             "line two\r\n",
@@ -412,7 +413,8 @@ def test_the_body_is_a_binary_file_read_on_demand() -> None:
         assert body.closed  # the wrapper closed it
         body = invoke(client)["Body"]
         buf = bytearray(4)
-        assert body.readinto(buf) == 4 and bytes(buf) == b"line"
+        assert body.readinto(buf) == 4
+        assert bytes(buf) == b"line"
         assert body.readline() == b" one\n"
         assert body.readlines() == [b"line two\r\n", b"last"]
         assert body.read() == b""
