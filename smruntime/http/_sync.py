@@ -98,10 +98,13 @@ class _Conn:
         self.armed = seconds
 
     def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, ValueError):
-            pass
+        # Shut down first: it wakes a read blocked in another thread and makes sure the server
+        # sees the disconnect. Never in a forked child: the TCP connection is the parent's too.
+        if self.pid == os.getpid():
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError):
+                pass
         try:
             self.sock.close()
         except OSError:
