@@ -11,7 +11,8 @@ Deadlines are monotonic (:class:`~smruntime.http._config.Deadline`): connect (TC
 them, :meth:`SyncResponse.set_read_timeout`), and the total. A peer that trickles bytes cannot
 stretch them: the time is checked after every read, and the socket timeout is re-armed only when
 the time left falls below it (by more than :data:`REARM_SLACK`), so a steady stream costs no
-``settimeout`` per read.
+``settimeout`` per read. (Name resolution is the system resolver's, in ``getaddrinfo``: the
+connect deadline starts counting after it.)
 
 Stale keep-alive connections: a pooled connection that is readable before use (the server closed
 it, or sent stray bytes) is dropped unused. If writing the request to a reused connection fails,
