@@ -12,7 +12,7 @@ them, :meth:`SyncResponse.set_read_timeout`), and the total. A peer that trickle
 stretch them: the time is checked after every read, and the socket timeout is re-armed only when
 the time left falls below it (by more than :data:`REARM_SLACK`), so a steady stream costs no
 ``settimeout`` per read. (Name resolution is the system resolver's, in ``getaddrinfo``: the
-connect deadline starts counting after it.)
+connect deadline cannot interrupt it, though the time it takes counts against the deadline.)
 
 Stale keep-alive connections: a pooled connection that is readable before use (the server closed
 it, or sent stray bytes) is dropped unused. If writing the request to a reused connection fails,
