@@ -51,16 +51,16 @@ class ClientConnection:
         when it is at most :data:`SMALL_BODY` bytes; otherwise :attr:`body_separate` is True
         and the caller writes ``body`` itself after the returned head.
         """
+        if self._unusable:
+            raise LocalProtocolError(
+                "send_request() on a connection that the peer closed or sent unrequested bytes on"
+            )
         reader = self._reader
         if reader is not None and not (reader.complete and self.reusable):
             if not reader.complete:
                 raise LocalProtocolError("send_request() while a response is still being read")
             raise LocalProtocolError(
                 "send_request() on a connection that is not reusable (close it and reconnect)"
-            )
-        if self._unusable:
-            raise LocalProtocolError(
-                "send_request() on a connection that the peer closed or sent unrequested bytes on"
             )
         if not isinstance(body, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(f"the body must be bytes, not {type(body).__name__}")
@@ -112,6 +112,11 @@ class ClientConnection:
             and not reader.eof
             and not self._unusable
         )
+
+    @property
+    def extra_bytes(self) -> int:
+        """Bytes received after the end of the response, or between requests (never body)."""
+        return self._reader.extra_bytes if self._reader is not None else 0
 
     @property
     def bytes_received(self) -> int:

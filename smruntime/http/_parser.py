@@ -121,6 +121,9 @@ class ResponseReader:
         self._section_bytes = 0
         self._fields: list[tuple[str, str]] = []
         self._status = 0
+        self._status_at = 0
+        self._status_line_no = 0
+        self._line_start = 0
         self._reason = ""
         self._version = "1.1"
         self._lengths: list[int] = []
@@ -182,8 +185,18 @@ class ResponseReader:
     # -- errors ----------------------------------------------------------------------------
 
     def _fail(self, message: str, index: int, *, line: int | None = None) -> RemoteProtocolError:
-        offset = self._base + index
-        where = f"line {line}, " if line is not None else ""
+        """Enter the error state; return the error for bytes at ``index`` of the buffer."""
+        return self._fail_at(message, self._base + index, line=line)
+
+    def _fail_at(
+        self, message: str, offset: int, *, line: int | None = None
+    ) -> RemoteProtocolError:
+        if line is None:
+            where = ""
+        elif self._state == _TRAILERS:
+            where = f"trailer line {line}, "
+        else:
+            where = f"line {line}, "
         exc = RemoteProtocolError(
             f"{message} ({where}at byte {offset} of the response)", offset=offset, line=line
         )
@@ -288,85 +301,110 @@ class ResponseReader:
         pos = self._pos
         end = len(buf)
         left = self._left
+        parts: list[Buffer] = []
+        append = parts.append
         cstate = self._chunk_state
-        parts = []
+        if cstate == _CHUNK:  # resume inside a chunk's data
+            if end - pos < left:
+                if end > pos:
+                    self._left = left - (end - pos)
+                    self._pos = end
+                    return Data(bytes(buf[pos:end]))
+                return NEED_DATA
+            append(buf[pos : pos + left])
+            pos += left
+            cstate = _CRLF
+        if cstate == _CRLF:  # resume before the CRLF that ends a chunk
+            if end - pos < 2:
+                return self._chunk_tail(buf, pos, end, parts)
+            if buf[pos] != 13 or buf[pos + 1] != 10:
+                self._pos = pos
+                raise self._bad_chunk_end(buf, pos)
+            pos += 2
+        scanned = self._scanned
+        max_line = self._limits.max_chunk_line_bytes
+        max_size = self._limits.max_chunk_size
         while True:
-            if cstate == _CHUNK:
-                if end - pos < left:
-                    if end > pos:
-                        parts.append(buf[pos:end])
-                        left -= end - pos
-                        pos = end
-                    break
-                parts.append(buf[pos : pos + left])
-                pos += left
-                left = 0
-                cstate = _CRLF
-            if cstate == _CRLF:
-                if end - pos < 2:
-                    if end > pos and buf[pos] != 13:
-                        self._pos = pos
-                        raise self._fail(
-                            f"expected CRLF after the chunk data, found {_show(buf[pos:end])}", pos
-                        )
-                    break
-                if buf[pos] != 13 or buf[pos + 1] != 10:
-                    self._pos = pos
-                    raise self._fail(
-                        f"expected CRLF after the chunk data, found {_show(buf[pos : pos + 2])}",
-                        pos,
-                    )
-                pos += 2
-                cstate = _SIZE
-            # _SIZE: a chunk-size line
-            stop = pos + self._limits.max_chunk_line_bytes
-            i = buf.find(b"\n", pos + self._scanned, stop)
+            # a chunk-size line, searched only up to its limit and never twice
+            stop = pos + max_line
+            i = buf.find(b"\n", pos + scanned, stop)
             if i < 0:
+                self._pos = pos
                 if end >= stop:
-                    self._pos = pos
                     raise self._fail(
-                        f"chunk-size line longer than max_chunk_line_bytes="
-                        f"{self._limits.max_chunk_line_bytes}",
-                        pos,
+                        f"chunk-size line longer than max_chunk_line_bytes={max_line}", pos
                     )
                 self._scanned = end - pos
+                self._chunk_state = _SIZE
                 break
-            self._scanned = 0
+            scanned = 0
             if i == pos or buf[i - 1] != 13:
                 self._pos = pos
                 raise self._fail("chunk-size line ends in a bare LF, not CRLF", pos)
             line = buf[pos : i - 1]
             if line.isalnum():
                 try:
-                    size = int(line, 16)
+                    left = int(line, 16)
                 except ValueError:
-                    size = -1
+                    left = -1
+                else:
+                    if len(line) > 1 and (line[1] == 120 or line[1] == 88):
+                        left = -1  # int() took "0x" as a prefix
             else:
-                size = self._chunk_size_with_ext(line)
-            if size < 0:
+                left = self._chunk_size_with_ext(line)
+            if left <= 0:
                 self._pos = pos
-                raise self._fail(f"invalid chunk size {_show(line)}", pos)
-            if size > self._limits.max_chunk_size:
-                self._pos = pos
-                raise self._fail(
-                    f"chunk size {size} over max_chunk_size={self._limits.max_chunk_size}", pos
-                )
-            pos = i + 1
-            if size == 0:
+                if left < 0:
+                    raise self._fail(f"invalid chunk-size line {_show(line)}", pos)
+                self._pos = i + 1
+                self._scanned = 0
                 self._state = _TRAILERS
                 self._section_bytes = 0
+                self._line_no = 0
                 self._fields = []
                 break
-            left = size
-            cstate = _CHUNK
-        self._pos = pos
-        self._left = left
-        self._chunk_state = cstate
+            if left > max_size:
+                self._pos = pos
+                raise self._fail(f"chunk size {left} over max_chunk_size={max_size}", pos)
+            pos = i + 1
+            if end - pos >= left + 2:  # the common case: the whole chunk and its CRLF are here
+                append(buf[pos : pos + left])
+                pos += left
+                if buf[pos] != 13 or buf[pos + 1] != 10:
+                    self._pos = pos
+                    raise self._bad_chunk_end(buf, pos)
+                pos += 2
+                continue
+            self._scanned = 0
+            if end - pos < left:  # the data goes on in the next read
+                if end > pos:
+                    append(buf[pos:end])
+                self._left = left - (end - pos)
+                self._pos = end
+                self._chunk_state = _CHUNK
+                break
+            append(buf[pos : pos + left])
+            return self._chunk_tail(buf, pos + left, end, parts)
         if parts:
             return Data(b"".join(parts))
         if self._state == _TRAILERS:
             return self._read_trailers()
         return NEED_DATA
+
+    def _chunk_tail(self, buf: Buffer, pos: int, end: int, parts: list[Buffer]) -> Event:
+        """Stop before the CRLF that ends a chunk (0 or 1 byte of it has arrived)."""
+        if end > pos and buf[pos] != 13:
+            self._pos = pos
+            raise self._bad_chunk_end(buf, pos)
+        self._pos = pos
+        self._left = 0
+        self._chunk_state = _CRLF
+        return Data(b"".join(parts)) if parts else NEED_DATA
+
+    def _bad_chunk_end(self, buf: Buffer, pos: int) -> RemoteProtocolError:
+        # the wrong byte (after a CR: both), whatever the chunking
+        found = _show(buf[pos : pos + 2] if buf[pos] == 13 else buf[pos : pos + 1])
+        return self._fail(f"expected CRLF after the chunk data, found {found}", pos)
 
     @staticmethod
     def _chunk_size_with_ext(line: Buffer) -> int:
@@ -459,10 +497,10 @@ class ResponseReader:
             # the blank line that ends a head
             if self._status < 200:
                 if self._status == 101:
-                    raise self._fail(
+                    raise self._fail_at(
                         "101 Switching Protocols, but no upgrade was requested",
-                        self._line_start,
-                        line=self._line_no,
+                        self._status_at,
+                        line=self._status_line_no,
                     )
                 self._status = 0
                 self._fields = []
@@ -492,46 +530,46 @@ class ResponseReader:
             raise self._fail("control character in the reason phrase", pos, line=self._line_no)
         self._status = status
         self._reason = bytes(reason).decode("latin-1")
+        self._status_at = self._base + pos
+        self._status_line_no = self._line_no
 
     def _framing_field(self, lname: bytes, name: str) -> None:
         value = self._fields[-1][1]
+        at = self._line_start
         if lname == b"content-length":
             for item in value.split(","):
                 item = item.strip(" \t")
                 if not item.isdigit() or not item.isascii() or len(item) > 18:
-                    raise self._fail(
-                        f"invalid Content-Length {value!r}", self._line_start, line=self._line_no
-                    )
+                    raise self._fail(f"invalid Content-Length {value!r}", at, line=self._line_no)
                 length = int(item)
                 if self._lengths and self._lengths[0] != length:
                     raise self._fail(
                         f"conflicting Content-Length values {self._lengths[0]} and {length}",
-                        self._line_start,
+                        at,
                         line=self._line_no,
                     )
                 self._lengths.append(length)
         elif lname == b"transfer-encoding":
             self._codings += [item.strip(" \t").lower() for item in value.split(",")]
-        else:
-            self._conn_tokens += [item.strip(" \t").lower() for item in value.split(",")]
-
-    def _start_body(self) -> Response:
-        status = self._status
-        at = self._line_start
-        if self._codings:
-            if self._lengths:
-                raise self._fail(
-                    "both Content-Length and Transfer-Encoding in the response",
-                    at,
-                    line=self._line_no,
-                )
             if self._codings != ["chunked"]:
                 raise self._fail(
                     f"unsupported Transfer-Encoding {', '.join(self._codings)!r} "
-                    "(only 'chunked' is accepted)",
+                    "(only a single 'chunked' is accepted)",
                     at,
                     line=self._line_no,
                 )
+        else:
+            self._conn_tokens += [item.strip(" \t").lower() for item in value.split(",")]
+            return
+        if self._codings and self._lengths:
+            raise self._fail(
+                f"both Content-Length and Transfer-Encoding in the response (at {name})",
+                at,
+                line=self._line_no,
+            )
+
+    def _start_body(self) -> Response:
+        status = self._status
         tokens = self._conn_tokens
         if self._version == "1.1":
             self.keep_alive = "close" not in tokens
