@@ -26,7 +26,7 @@ Buffer = Union[bytes, bytearray]
 # Byte sets for bytes.translate(None, delete): whatever is left was not in the set.
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _HEXDIG = b"0123456789abcdefABCDEF"
-_CTL = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"  # every control byte but HTAB
+_CTL = bytes(range(32)).replace(b"\t", b"") + b"\x7f"  # every control byte but HTAB
 _OWS = b" \t"
 
 _HEAD, _LENGTH, _CHUNKED, _TRAILERS, _CLOSE, _END, _DONE, _ERROR = range(8)
@@ -449,37 +449,39 @@ class ResponseReader:
         self._line_start = pos
         return buf[pos : i - 1]
 
-    def _field(self, line: Buffer, what: str) -> tuple[bytes, str]:
-        """Parse one ``name: value`` line; return (lower-cased name, value)."""
-        pos = self._line_start
-        if line[:1] in (b" ", b"\t"):
-            raise self._fail(
-                f"obs-fold (a {what} line starting with whitespace) is not allowed",
-                pos,
-                line=self._line_no,
-            )
+    def _field(self, line: Buffer, what: str) -> str:
+        """Add one ``name: value`` line to the fields; return the name."""
         colon = line.find(b":")
-        if colon < 0:
-            raise self._fail(f"{what} line without ':': {_show(line)}", pos, line=self._line_no)
         name = line[:colon]
-        if not name or name.translate(None, _TCHAR):
-            raise self._fail(f"invalid {what} name {_show(name)}", pos, line=self._line_no)
+        if colon <= 0 or name.translate(None, _TCHAR):
+            raise self._bad_field(line, what)
         value = line[colon + 1 :].strip(_OWS)
         if len(value.translate(None, _CTL)) != len(value):
             raise self._fail(
-                f"control character in the value of {what} {bytes(name).decode('ascii')}",
-                pos,
+                f"control character in the value of {what} {name.decode('ascii')}",
+                self._line_start,
                 line=self._line_no,
             )
-        if len(self._fields) >= (self._limits.max_headers):
+        fields = self._fields
+        if len(fields) >= self._limits.max_headers:
             raise self._fail(
                 f"more than max_headers={self._limits.max_headers} {what} fields",
-                pos,
+                self._line_start,
                 line=self._line_no,
             )
-        sname = bytes(name).decode("ascii")
-        self._fields.append((sname, bytes(value).decode("latin-1")))
-        return bytes(name).lower(), sname
+        sname = name.decode("ascii")
+        fields.append((sname, value.decode("latin-1")))
+        return sname
+
+    def _bad_field(self, line: Buffer, what: str) -> RemoteProtocolError:
+        pos = self._line_start
+        if line[:1] in (b" ", b"\t"):
+            msg = f"obs-fold (a {what} line starting with whitespace) is not allowed"
+        elif b":" not in line:
+            msg = f"{what} line without ':': {_show(line)}"
+        else:
+            msg = f"invalid {what} name {_show(line[: line.find(b':')])}"
+        return self._fail(msg, pos, line=self._line_no)
 
     def _read_head(self) -> Event:
         while True:
@@ -490,9 +492,11 @@ class ResponseReader:
                 self._status_line(line)
                 continue
             if line:
-                lname, name = self._field(line, "header")
-                if lname in _FRAMING:
-                    self._framing_field(lname, name)
+                name = self._field(line, "header")
+                if len(name) in _FRAMING_LENGTHS:
+                    lname = name.lower()
+                    if lname in _FRAMING:
+                        self._framing_field(lname, name)
                 continue
             # the blank line that ends a head
             if self._status < 200:
@@ -533,10 +537,10 @@ class ResponseReader:
         self._status_at = self._base + pos
         self._status_line_no = self._line_no
 
-    def _framing_field(self, lname: bytes, name: str) -> None:
+    def _framing_field(self, lname: str, name: str) -> None:
         value = self._fields[-1][1]
         at = self._line_start
-        if lname == b"content-length":
+        if lname == "content-length":
             for item in value.split(","):
                 item = item.strip(" \t")
                 if not item.isdigit() or not item.isascii() or len(item) > 18:
@@ -549,7 +553,7 @@ class ResponseReader:
                         line=self._line_no,
                     )
                 self._lengths.append(length)
-        elif lname == b"transfer-encoding":
+        elif lname == "transfer-encoding":
             self._codings += [item.strip(" \t").lower() for item in value.split(",")]
             if self._codings != ["chunked"]:
                 raise self._fail(
@@ -600,4 +604,5 @@ class ResponseReader:
             return self._finish(self._fields)
 
 
-_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
+_FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)

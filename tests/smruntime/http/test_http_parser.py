@@ -11,7 +11,15 @@ import pickle
 import pytest
 
 from smruntime.exceptions import LocalProtocolError, RemoteProtocolError, TransportError
-from smruntime.http import NEED_DATA, ClientConnection, Data, EndOfMessage, Limits, Response
+from smruntime.http import (
+    NEED_DATA,
+    ClientConnection,
+    Data,
+    EndOfMessage,
+    Limits,
+    Response,
+    ResponseReader,
+)
 
 from .helpers import connection, events, parse, pieces, splits, summary
 
@@ -727,3 +735,32 @@ def test_limits_value() -> None:
     for bad in (0, -1, 1.5, True, None):
         with pytest.raises(ValueError, match="max_headers must be a positive int"):
             Limits(max_headers=bad)  # type: ignore[arg-type]
+
+
+def test_limits_defaults() -> None:
+    limits = Limits()
+    assert (
+        limits.max_line_bytes,
+        limits.max_headers,
+        limits.max_header_bytes,
+        limits.max_chunk_line_bytes,
+        limits.max_chunk_size,
+    ) == (8192, 128, 65536, 4096, 2**40)
+
+
+def test_excerpts_in_messages_are_cut_at_40_bytes() -> None:
+    for size, shown in ((40, "z" * 40), (41, "z" * 40 + "...")):
+        assert_error(CHUNKED + b"z" * size + b"\r\n", f"invalid chunk-size line b'{shown}'", 47)
+
+
+def test_reader_alone_reads_a_body_by_default() -> None:
+    reader = ResponseReader()
+    reader.receive_data(OK + b"Content-Length: 2\r\n\r\nhi")
+    assert isinstance(reader.next_event(), Response)
+    assert reader.next_event() == Data(b"hi")
+    assert reader.next_event() == EndOfMessage()
+    assert (reader.complete, reader.keep_alive, reader.extra_bytes) == (True, True, 0)
+    head = ResponseReader(head_only=True)
+    head.receive_data(OK + b"Content-Length: 2\r\n\r\n")
+    assert isinstance(head.next_event(), Response)
+    assert head.next_event() == EndOfMessage()
