@@ -749,8 +749,8 @@ def test_limits_defaults() -> None:
 
 
 def test_excerpts_in_messages_are_cut_at_40_bytes() -> None:
-    for size, shown in ((40, "z" * 40), (41, "z" * 40 + "...")):
-        assert_error(CHUNKED + b"z" * size + b"\r\n", f"invalid chunk-size line b'{shown}'", 47)
+    for size, shown in ((40, "b'" + "z" * 40 + "'"), (41, "b'" + "z" * 40 + "'...")):
+        assert_error(CHUNKED + b"z" * size + b"\r\n", f"invalid chunk-size line {shown}", 47)
 
 
 def test_reader_alone_reads_a_body_by_default() -> None:
