@@ -130,6 +130,7 @@ def test_status_line_after_1xx_is_numbered_and_placed() -> None:
 
 def test_bare_lf_is_an_error() -> None:
     assert_error(b"HTTP/1.1 200 OK\n\n", "status line ends in a bare LF, not CRLF", 0, 1)
+    assert_error(b"\nHTTP/1.1 200 OK\r\n\r\n", "status line ends in a bare LF, not CRLF", 0, 1)
     assert_error(OK + b"X: 1\n\r\n", "header line ends in a bare LF, not CRLF", 17, 2)
     assert_error(OK + b"\n", "header line ends in a bare LF, not CRLF", 17, 2)
 
