@@ -7,7 +7,9 @@ Cases (best of N runs each, runs interleaved so a loaded machine hurts all alike
   model streams) fed in 4 KiB reads: microseconds per chunk. The floor is a bare loop that
   splits the same chunked framing with ``find``/``int``/slices and no checks at all;
 - length: the same body bytes with Content-Length, 4 KiB reads: microseconds per read;
-- head: a SageMaker-like response head (9 fields) parsed alone: microseconds per response.
+- head: a SageMaker-like response head (9 fields) parsed alone: microseconds per response;
+- linear time: 28 and 56 KiB heads fed in one read and one byte at a time: nanoseconds per
+  byte (ratios against the 28 KiB drip: the 56 KiB drip stays near 1.0x).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from smruntime.http import NEED_DATA, ClientConnection, Data, EndOfMessage
+from smruntime.http import NEED_DATA, ClientConnection, Data, EndOfMessage, Limits
 
 try:
     import h11
@@ -53,8 +55,8 @@ def reads(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def ours(chunks: list[bytes]) -> int:
-    conn = ClientConnection()
+def ours(chunks: list[bytes], limits: Limits | None = None) -> int:
+    conn = ClientConnection(limits)
     conn.send_request("POST", "/invocations-response-stream", [("Host", "h")], b"{}")
     total = 0
     for chunk in chunks:
@@ -208,6 +210,35 @@ def main(argv: list[str] | None = None) -> int:
     for name, (t, _) in zip(hnames, results):
         rows.append(
             (f"response head + request: {name}", f"{t / m * 1e6:.2f} us/response", t / t_ref)
+        )
+
+    # Linear time: a head fed one byte at a time costs the same per byte at 28 and 56 KiB (the
+    # search for a line end never rescans; the unread tail grows in place).
+    def head_of(fields: int) -> bytes:
+        lines = b"".join(b"X-Field-%04d: %s\r\n" % (i, b"v" * 100) for i in range(fields))
+        return b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 0\r\n\r\n"
+
+    limits_big = Limits(max_headers=1000)
+    k = 1 if args.quick else 5
+    heads = [head_of(250), head_of(500)]
+    fns = []
+    for big in heads:
+        fns.append(lambda big=big: [ours([big], limits_big) for _ in range(k)])
+        drip = [big[i : i + 1] for i in range(len(big))]
+        fns.append(lambda drip=drip: [ours(drip, limits_big) for _ in range(k)])
+    results = timed(fns, max(1, repeat // 2))
+    labels = []
+    for big in heads:
+        labels += [(big, "one read"), (big, "1-byte reads")]
+    t_ref = results[1][0] / len(heads[0])
+    for (big, name), (t, _) in zip(labels, results):
+        per_byte = t / len(big)
+        rows.append(
+            (
+                f"{len(big) >> 10} KiB head, {name}",
+                f"{per_byte / k * 1e9:.1f} ns/byte",
+                per_byte / t_ref,
+            )
         )
 
     width = max(len(r[0]) for r in rows)

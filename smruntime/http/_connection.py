@@ -33,6 +33,8 @@ class ClientConnection:
             ...                                       # Response, Data..., EndOfMessage
     """
 
+    __slots__ = ("_limits", "_reader", "_request_keep_alive", "_unusable", "body_separate")
+
     def __init__(self, limits: Limits | None = None) -> None:
         self._limits = limits if limits is not None else DEFAULT_LIMITS
         self._reader: ResponseReader | None = None

@@ -105,6 +105,36 @@ class ResponseReader:
     :meth:`next_event` until :class:`EndOfMessage`.
     """
 
+    __slots__ = (
+        "_base",
+        "_buf",
+        "_chunk_state",
+        "_codings",
+        "_conn_tokens",
+        "_eof",
+        "_error",
+        "_fields",
+        "_head_only",
+        "_left",
+        "_length",
+        "_lengths",
+        "_limits",
+        "_line_no",
+        "_line_start",
+        "_pos",
+        "_reason",
+        "_scanned",
+        "_section_bytes",
+        "_state",
+        "_status",
+        "_status_at",
+        "_status_line_no",
+        "_version",
+        "bytes_received",
+        "extra_bytes",
+        "keep_alive",
+    )
+
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, head_only: bool = False) -> None:
         self._limits = limits
         self._head_only = head_only
@@ -133,7 +163,6 @@ class ResponseReader:
         self._left = 0  # Content-Length or chunk bytes still to come
         self._length = 0
         self._chunk_state = _SIZE
-        self._chunk_start = 0  # response offset of the current chunk-size line
         self.extra_bytes = 0  # bytes received after the end of the message
         self.keep_alive = False
 
