@@ -128,7 +128,7 @@ class ClientConnection:
     @property
     def response_started(self) -> bool:
         """True once a byte of the current response arrived (the request may have been read)."""
-        return self._reader is not None and self._reader.bytes_received > 0
+        return self._reader is not None and self._reader.response_started
 
     @property
     def response_complete(self) -> bool:

@@ -151,17 +151,12 @@ class ResponseReader:
         self._section_bytes = 0
         self._fields: list[tuple[str, str]] = []
         self._status = 0
-        self._status_at = 0
-        self._status_line_no = 0
-        self._line_start = 0
         self._reason = ""
         self._version = "1.1"
         self._lengths: list[int] = []
         self._codings: list[str] = []
         self._conn_tokens: list[str] = []
-        # body
-        self._left = 0  # Content-Length or chunk bytes still to come
-        self._length = 0
+        # body (_left: Content-Length or chunk bytes still to come, set with the state)
         self._chunk_state = _SIZE
         self.extra_bytes = 0  # bytes received after the end of the message
         self.keep_alive = False
@@ -177,7 +172,7 @@ class ResponseReader:
             raise LocalProtocolError("receive_data() called with bytes after the end of input")
         self.bytes_received += len(data)
         state = self._state
-        if state >= _END:
+        if state >= _DONE:  # (bytes after an end not yet handed out are counted by _finish)
             self.extra_bytes += len(data)
             return
         buf = self._buf
@@ -305,12 +300,11 @@ class ResponseReader:
             return NEED_DATA
         left = self._left
         if avail < left:
-            piece = buf[pos:] if pos else buf
+            piece = buf[pos:]
             self._left = left - avail
             self._pos = len(buf)
         else:
             piece = buf[pos : pos + left]
-            self._left = 0
             self._pos = pos + left
             self._state = _END
         return Data(piece if type(piece) is bytes else bytes(piece))
@@ -320,7 +314,7 @@ class ResponseReader:
         pos = self._pos
         if pos >= len(buf):
             return NEED_DATA
-        piece = buf[pos:] if pos else buf
+        piece = buf[pos:]
         self._pos = len(buf)
         return Data(piece if type(piece) is bytes else bytes(piece))
 
@@ -329,11 +323,11 @@ class ResponseReader:
         buf = self._buf
         pos = self._pos
         end = len(buf)
-        left = self._left
         parts: list[Buffer] = []
         append = parts.append
         cstate = self._chunk_state
         if cstate == _CHUNK:  # resume inside a chunk's data
+            left = self._left
             if end - pos < left:
                 if end > pos:
                     self._left = left - (end - pos)
@@ -426,7 +420,6 @@ class ResponseReader:
             self._pos = pos
             raise self._bad_chunk_end(buf, pos)
         self._pos = pos
-        self._left = 0
         self._chunk_state = _CRLF
         return Data(b"".join(parts)) if parts else NEED_DATA
 

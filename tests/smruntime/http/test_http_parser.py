@@ -765,3 +765,25 @@ def test_reader_alone_reads_a_body_by_default() -> None:
     head.receive_data(OK + b"Content-Length: 2\r\n\r\n")
     assert isinstance(head.next_event(), Response)
     assert head.next_event() == EndOfMessage()
+
+
+def test_reader_state_before_and_after() -> None:
+    reader = ResponseReader()
+    assert (reader.keep_alive, reader.response_started, reader.complete, reader.eof) == (
+        False,
+        False,
+        False,
+        False,
+    )
+    reader.receive_data(b"H")
+    assert reader.response_started
+    reader.receive_data(b"TTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+    assert isinstance(reader.next_event(), Response)
+    assert reader.next_event() == Data(b"hi")
+    reader.receive_data(b"ab")  # after the body, before EndOfMessage was handed out
+    assert reader.next_event() == EndOfMessage()
+    assert reader.extra_bytes == 2
+    reader.receive_data(b"cde")  # after EndOfMessage
+    assert reader.extra_bytes == 5
+    reader.receive_data(b"")
+    assert reader.eof
