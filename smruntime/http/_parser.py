@@ -134,6 +134,11 @@ class ResponseReader:
         "extra_bytes",
         "keep_alive",
     )
+    _left: int  # set with the _LENGTH and _CHUNK states
+    _length: int
+    _line_start: int
+    _status_at: int
+    _status_line_no: int
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, head_only: bool = False) -> None:
         self._limits = limits
