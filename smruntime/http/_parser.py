@@ -291,8 +291,7 @@ class ResponseReader:
     def _finish(self, trailers: list[tuple[str, str]]) -> EndOfMessage:
         self._state = _DONE
         self.extra_bytes += len(self._buf) - self._pos
-        self._buf = b""
-        self._pos = 0
+        self._buf = b""  # let it go: bytes after the end are only counted
         return EndOfMessage(trailers)
 
     # -- body ------------------------------------------------------------------------------

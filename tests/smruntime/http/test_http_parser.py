@@ -703,6 +703,10 @@ def test_data_events_are_bytes() -> None:
     for cuts in splits(raw):
         _, evs = parse(raw, cuts, eof=False)
         assert all(type(ev.data) is bytes for ev in evs if isinstance(ev, Data))
+    raw = OK + b"\r\nabcdef"
+    for cuts in splits(raw):
+        _, evs = parse(raw, cuts, eof=True)
+        assert all(type(ev.data) is bytes for ev in evs if isinstance(ev, Data))
 
 
 def test_offsets_count_across_pieces() -> None:
