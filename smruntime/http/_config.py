@@ -109,20 +109,22 @@ def origin_of(url: str) -> Origin:
 class Proxy:
     """An HTTP proxy: where it is and the ``Proxy-Authorization`` value (never shown)."""
 
-    __slots__ = ("_full_url", "authorization", "host", "port", "url")
+    __slots__ = ("_full_url", "authorization", "host", "port", "scheme", "url")
 
     def __init__(self, url: str) -> None:
         if "://" not in url:
             url = "http://" + url  # `HTTPS_PROXY=proxy.corp:3128`, as urllib and requests
         parts = urllib.parse.urlsplit(url)
         scheme = parts.scheme.lower()
-        if scheme != "http":
+        if scheme not in ("http", "https"):
             raise ValueError(
                 f"unsupported proxy {redact_url(url)}: only http:// proxies are supported "
-                "(HTTPS requests go through them with CONNECT)"
+                "(HTTPS requests go through them with CONNECT; https:// proxies with "
+                "transport='requests')"
             )
+        self.scheme: str = scheme
         try:
-            port = parts.port or 80
+            port = parts.port or (443 if scheme == "https" else 80)
         except ValueError:
             raise ValueError(f"bad port in proxy URL {redact_url(url)}") from None
         if not parts.hostname:

@@ -229,6 +229,13 @@ class SyncPool:
         self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline, url: str
     ) -> _Conn:
         where = origin.hostport + (f" through proxy {proxy.hostport}" if proxy else "")
+        if proxy is not None and proxy.scheme != "http":
+            raise EndpointConnectionError(
+                f"could not connect to {where}: {proxy.scheme}:// proxies are not supported by "
+                "the default transport (use transport='requests')",
+                url=url,
+                request_sent=False,
+            )
         host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
         timeout, _ = deadline.remaining(time.monotonic())
         if timeout is not None and timeout <= 0:

@@ -53,6 +53,9 @@ def test_proxies_from_the_environment_are_read_once_and_never_shown() -> None:
     assert both.for_origin("http", "x", 80) == both.for_origin("https", "x", 443) == Proxy("p:1")
     with pytest.raises(ValueError, match="only http:// proxies"):
         Proxies({"https": "socks5://p:1"})
+    secure = Proxies({"https": "https://p"}).for_origin("https", "x", 443)
+    assert secure is not None
+    assert (secure.scheme, secure.port) == ("https", 443)  # for transport="requests" only
 
 
 def test_request_head() -> None:

@@ -441,3 +441,11 @@ def test_transport_requests_without_requests_names_the_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'smruntime[requests]'" in out.stdout
+
+
+def test_an_https_proxy_url_is_refused_by_the_default_transport_only() -> None:
+    from smruntime.exceptions import EndpointConnectionError
+
+    client = make_client("https://runtime.example.com", proxies={"https": "https://p:1"})
+    with client, pytest.raises(EndpointConnectionError, match="transport='requests'"):
+        invoke(client)
