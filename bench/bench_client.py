@@ -179,7 +179,7 @@ def bench_cpu(events: int, rounds: int, with_boto3: bool) -> None:
             ratio = f"{cpu / base:.3f}x" if base else "-"
             print(f"   {name:<24}{cpu:>10.3f}{events / cpu:>14,.0f}{ratio:>12}")
         if base:
-            ours = results["smruntime (requests)"]
+            ours = results["smruntime (default)"]
             print(
                 f"   target: ours <= 0.25x boto3's CPU -> {'MET' if ours <= base / 4 else 'MISSED'}"
             )
