@@ -534,6 +534,17 @@ class Client:
                 "use transport='default' or 'requests'"
             )
         source = self._credentials_source if self._credentials_given else None
+        if source is not None and not isinstance(source, Credentials):
+            import pickle
+
+            try:
+                pickle.dumps(source)
+            except Exception as exc:  # noqa: BLE001 - any failure means: cannot travel
+                raise TypeError(
+                    f"this Client cannot be pickled: its credentials object "
+                    f"({type(source).__name__}) cannot be ({type(exc).__name__}); pass keys, or "
+                    "let the default chain find credentials in each process"
+                ) from None
         return {
             "region_name": self.region_name,
             "endpoint_url": self.endpoint_url,
