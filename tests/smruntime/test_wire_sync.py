@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -103,8 +104,14 @@ def test_a_1_gb_header_line_hits_the_line_limit() -> None:
         return False
 
     with HostileServer(handler) as srv, make_client(srv.url) as client:
-        with pytest.raises(RemoteProtocolError, match="line"):
-            invoke(client)
+        tracemalloc.start()
+        try:
+            with pytest.raises(RemoteProtocolError, match="line"):
+                invoke(client)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024  # bounded: the line limit, not the line
 
 
 @pytest.mark.parametrize("size", [b"ffffffffffff", b"zz", b"-5"])
@@ -126,10 +133,16 @@ def test_body_over_the_cap_is_a_clear_error() -> None:
 
     with HostileServer(handler) as srv, make_client(srv.url, max_body_bytes=1 << 20) as client:
         body = invoke(client)["Body"]
-        with pytest.raises(BodyTooLargeError, match="1048576") as info:
-            body.read()
+        tracemalloc.start()
+        try:
+            with pytest.raises(BodyTooLargeError, match="1048576") as info:
+                body.read()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
         body.close()
     assert info.value.limit == 1 << 20
+    assert peak < 8 * 1024 * 1024  # the cap and a read's worth, not the endless body
 
 
 def test_content_length_over_the_cap_fails_at_the_first_read() -> None:
