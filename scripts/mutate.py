@@ -80,6 +80,7 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/records.py", _RECORDS_TESTS),
     Target("smruntime/http/_parser.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
+    Target("smruntime/http/_writer.py", _HTTP_TESTS, optional=True),
 )
 
 # What the scratch copy needs to import the packages and run their tests.
