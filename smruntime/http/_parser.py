@@ -375,7 +375,7 @@ class ResponseReader:
                 except ValueError:
                     left = -1
                 else:
-                    if len(line) > 1 and (line[1] == 120 or line[1] == 88):
+                    if line[:2] in (b"0x", b"0X"):
                         left = -1  # int() took "0x" as a prefix
             else:
                 left = self._chunk_size_with_ext(line)

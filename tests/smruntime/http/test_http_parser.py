@@ -485,6 +485,8 @@ def test_trailers() -> None:
         (b"zz", "invalid chunk-size line b'zz'"),
         (b"-5", "invalid chunk-size line b'-5'"),
         (b"0x5", "invalid chunk-size line b'0x5'"),
+        (b"0X5", "invalid chunk-size line b'0X5'"),
+        (b"0x", "invalid chunk-size line b'0x'"),
         (b"+5", "invalid chunk-size line b'+5'"),
         (b" 5", "invalid chunk-size line b' 5'"),
         (b"5_0", "invalid chunk-size line b'5_0'"),
@@ -558,6 +560,8 @@ def test_missing_crlf_seen_on_its_first_byte() -> None:
 def test_chunk_size_line_bare_lf() -> None:
     assert_error(CHUNKED + b"5\nhello\r\n", "chunk-size line ends in a bare LF, not CRLF", 47)
     assert_error(CHUNKED + b"\n", "chunk-size line ends in a bare LF, not CRLF", 47)
+    assert_error(CHUNKED + b"3\r\nabc\r\n\n", "chunk-size line ends in a bare LF, not CRLF", 55)
+    assert_error(CHUNKED + b"0\r\n\n", "trailer line ends in a bare LF, not CRLF", 50, 1)
 
 
 def test_trailer_errors() -> None:
