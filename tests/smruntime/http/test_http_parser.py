@@ -795,3 +795,19 @@ def test_reader_state_before_and_after() -> None:
     assert reader.extra_bytes == 5
     reader.receive_data(b"")
     assert reader.eof
+
+
+def test_a_broken_chunk_end_in_the_same_read_comes_before_its_data() -> None:
+    for after in (b"\rX", b"X\r"):
+        conn = connection()
+        conn.receive_data(CHUNKED + b"5\r\nhello" + after)
+        assert isinstance(conn.next_event(), Response)
+        with pytest.raises(RemoteProtocolError, match="expected CRLF after the chunk data"):
+            conn.next_event()
+    conn = connection()
+    conn.receive_data(CHUNKED + b"5\r\nhello\r\n")  # the chunk and its CRLF end the read
+    assert isinstance(conn.next_event(), Response)
+    assert conn.next_event() == Data(b"hello")
+    conn.receive_data(b"\n")
+    with pytest.raises(RemoteProtocolError, match="bare LF"):
+        conn.next_event()
