@@ -435,12 +435,9 @@ class ResponseReader:
     @staticmethod
     def _chunk_size_with_ext(line: Buffer) -> int:
         """The size of a chunk-size line with extensions or whitespace; -1 if malformed."""
-        semi = line.find(b";")
-        size = line if semi < 0 else line[:semi]
+        size, _, ext = line.partition(b";")
         size = size.rstrip(_OWS)
-        if semi >= 0 and line.translate(None, _CTL) != line:
-            return -1
-        if not size or size.translate(None, _HEXDIG):
+        if not size or size.translate(None, _HEXDIG) or ext.translate(None, _CTL) != ext:
             return -1
         return int(size, 16)
 
