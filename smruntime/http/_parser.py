@@ -448,9 +448,7 @@ class ResponseReader:
         limits = self._limits
         buf = self._buf
         pos = self._pos
-        room = limits.max_header_bytes - self._section_bytes
-        if room > limits.max_line_bytes:
-            room = limits.max_line_bytes
+        room = min(limits.max_header_bytes - self._section_bytes, limits.max_line_bytes)
         stop = pos + room
         i = buf.find(b"\n", pos + self._scanned, stop)
         if i < 0:

@@ -467,9 +467,12 @@ def test_chunk_forms() -> None:
         b'000a ; q="a b" \r\nabcdefghij\r\n'
         b"1\t\r\n!\r\n"
         b"b;\xe9\r\n01234567890\r\n"
+        b"10;e\r\n0123456789abcdef\r\n"
         b"0000;last\r\n\r\n"
     )
-    assert_everywhere(raw, body=b"hello0123456789abcdefghij!01234567890", reusable=True)
+    assert_everywhere(
+        raw, body=b"hello0123456789abcdefghij!012345678900123456789abcdef", reusable=True
+    )
 
 
 def test_trailers() -> None:

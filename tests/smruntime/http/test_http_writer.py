@@ -36,6 +36,7 @@ def test_given_content_length_is_kept_in_place() -> None:
 
 def test_large_body_is_left_to_the_caller() -> None:
     conn = ClientConnection()
+    assert conn.body_separate is False
     body = b"x" * (SMALL_BODY + 1)
     out = conn.send_request("POST", "/", [("Host", "h")], body)
     assert conn.body_separate
