@@ -112,6 +112,7 @@ def test_status_line(line: bytes, status: int, reason: str, version: str) -> Non
         (b"HTTP/1.1 2000 OK", "malformed status code in b'HTTP/1.1 2000 OK'"),
         (b"HTTP/1.1  200 OK", "malformed status code in b'HTTP/1.1  200 OK'"),
         (b"HTTP/1.1 200OK", "malformed status code in b'HTTP/1.1 200OK'"),
+        (b"HTTP/1.1 200X", "malformed status code in b'HTTP/1.1 200X'"),
         (b"HTTP/1.1 099 Low", "status code 99 out of range"),
         (b"HTTP/1.1 000", "status code 0 out of range"),
         (b"HTTP/1.1 200 O\x00K", "control character in the reason phrase"),
@@ -678,6 +679,8 @@ def test_misuse() -> None:
 
 def test_bytes_between_requests_poison_the_connection() -> None:
     conn = ClientConnection()
+    assert (conn.bytes_received, conn.extra_bytes, conn.response_started) == (0, 0, False)
+    assert (conn.reusable, conn.response_complete) == (False, False)
     conn.receive_data(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
     assert not conn.reusable
     with pytest.raises(LocalProtocolError, match="unrequested"):
