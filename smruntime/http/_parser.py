@@ -611,7 +611,6 @@ class ResponseReader:
         else:
             self._state = _CLOSE
             self.keep_alive = False
-        self._section_bytes = 0
         return Response(status, self._reason, self._fields, self._version)
 
     def _read_trailers(self) -> Event:

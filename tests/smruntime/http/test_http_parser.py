@@ -388,6 +388,10 @@ def test_close_delimited_body() -> None:
         assert not conn.reusable
     conn, evs = parse(OK + b"\r\n", eof=True)
     assert evs[1:] == [EndOfMessage()]
+    reader = ResponseReader()
+    reader.receive_data(OK + b"Connection: keep-alive\r\n\r\nbody")
+    assert isinstance(reader.next_event(), Response)
+    assert reader.keep_alive is False
 
 
 # -- keep-alive --------------------------------------------------------------------------------

@@ -30,8 +30,8 @@ def test_given_content_length_is_kept_in_place() -> None:
     )
     assert head == b"PUT /x?a=1 HTTP/1.1\r\nContent-Length: 2\r\nHost: h\r\n\r\n"
     assert keep_alive
-    head, _ = serialize_request("GET", "/", [("Host", "h")], 0)
-    assert head == b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    head, _ = serialize_request("GET", "/", [("Host", "h"), ("X-Tab", "a\tb c")])
+    assert head == b"GET / HTTP/1.1\r\nHost: h\r\nX-Tab: a\tb c\r\n\r\n"
 
 
 def test_large_body_is_left_to_the_caller() -> None:
@@ -61,6 +61,9 @@ def test_large_body_is_left_to_the_caller() -> None:
         ("GET", "/", [("Host", "h"), ("X-A", "1\r\nInjected: 1")], b"", "header X-A has a control"),
         ("GET", "/", [("Host", "h"), ("X-A", "a\nb")], b"", "header X-A has a control"),
         ("GET", "/", [("Host", "h"), ("X-A", "a\x00b")], b"", "header X-A has a control"),
+        ("GET", "/", [("Host", "h"), ("X-A", "a\x1fb")], b"", "header X-A has a control"),
+        ("GET", "/", [("Host", "h"), ("X-A", "a\x7f")], b"", "header X-A has a control"),
+        ("GET", "/\x7f", [("Host", "h")], b"", "invalid request target"),
         ("GET", "/", [("Host", "h"), ("X-A", "\u20ac")], b"", "header X-A has a character outside"),
         ("GET", "/", [("Host", "h"), ("X A", "1")], b"", "invalid header name 'X A'"),
         ("GET", "/", [("Host", "h"), ("X\r\n", "1")], b"", "invalid header name 'X\\r\\n'"),
