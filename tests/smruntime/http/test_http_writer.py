@@ -154,3 +154,10 @@ def test_round_trip_through_h11_server(
             assert isinstance(ev, h11.EndOfMessage)
             break
     assert data == body
+
+
+def test_keep_alive_follows_the_connection_header_only() -> None:
+    hosts = [("Host", "h")]
+    assert serialize_request("GET", "/", [*hosts, ("X-Mode", "close")])[1] is True
+    assert serialize_request("GET", "/", [*hosts, ("Connection", "keep-alive")])[1] is True
+    assert serialize_request("GET", "/", [*hosts, ("connection", "Upgrade, Close")])[1] is False
