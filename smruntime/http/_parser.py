@@ -182,7 +182,7 @@ class ResponseReader:
             return
         buf = self._buf
         pos = self._pos
-        if pos >= len(buf):
+        if pos >= len(buf):  # all read: the new bytes become the buffer, uncopied
             self._base += len(buf)
             self._buf = data
             self._pos = 0
@@ -334,7 +334,7 @@ class ResponseReader:
             left = self._left
             if end - pos < left:
                 if end > pos:
-                    self._left = left - (end - pos)
+                    self._left = left - (end - pos)  # (pos is 0 on new bytes)
                     self._pos = end
                     return Data(bytes(buf[pos:end]))
                 return NEED_DATA
