@@ -11,11 +11,14 @@ pass through unchanged. The tree::
     │   ├── EndpointConnectionError    could not connect (refused, DNS, TLS, proxy)
     │   ├── ConnectTimeoutError        connect took longer than the connect timeout
     │   ├── ReadTimeoutError           no bytes in time (``phase`` says where)
+    │   ├── WriteTimeoutError          the peer took no input in time (HTTP/2 flow control)
     │   └── ConnectionClosedError      the connection broke after the request was sent
+    │       └── StreamResetError           the HTTP/2 stream was reset (RST_STREAM, GOAWAY)
     ├── StreamError                the response stream is unusable
     │   ├── NotEventStreamError        a 200 whose body is not an event stream (``preview``)
     │   ├── CorruptStreamError         a frame failed its checks (``__cause__`` = codec error)
     │   ├── IncompleteStreamError      the body ended (or broke) inside a frame
+    │   ├── InputClosedError           sending on a duplex stream whose input is closed
     │   └── RecordError                the record layer (lines, JSON, SSE) could not go on
     │       ├── IncompleteRecordError      the stream ended inside a record or a character
     │       ├── RecordTooLargeError        a record grew over ``max_record_bytes``
@@ -49,6 +52,7 @@ __all__ = [
     "ExpiredTokenException",
     "IncompleteRecordError",
     "IncompleteStreamError",
+    "InputClosedError",
     "InternalDependencyException",
     "InternalFailure",
     "InternalStreamFailure",
@@ -64,10 +68,12 @@ __all__ = [
     "SMRuntimeError",
     "ServiceUnavailable",
     "StreamError",
+    "StreamResetError",
     "ThrottlingException",
     "TransportError",
     "UnrecognizedClientException",
     "ValidationError",
+    "WriteTimeoutError",
     "error_class_for",
 ]
 
@@ -146,8 +152,45 @@ class ReadTimeoutError(TransportError):
         self.elapsed = elapsed
 
 
+class WriteTimeoutError(TransportError):
+    """The peer took no input for ``timeout`` seconds (an HTTP/2 send blocked by flow
+    control, or a socket that stopped draining); ``elapsed`` is the seconds waited."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout: float | None = None,
+        elapsed: float | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, request_sent=request_sent)
+        self.timeout = timeout
+        self.elapsed = elapsed
+
+
 class ConnectionClosedError(TransportError):
     """The connection broke after the request was sent."""
+
+
+class StreamResetError(ConnectionClosedError):
+    """The HTTP/2 stream was ended abnormally: reset by the peer (RST_STREAM) or cut by a
+    GOAWAY. ``error_code`` is the HTTP/2 error code (``0`` NO_ERROR, ``2`` INTERNAL_ERROR,
+    ``8`` CANCEL, ...), ``remote`` whether the peer sent it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: int = 0,
+        remote: bool = True,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, request_sent=request_sent)
+        self.error_code = error_code
+        self.remote = remote
 
 
 class StreamError(SMRuntimeError):
@@ -179,6 +222,11 @@ class CorruptStreamError(StreamError):
 
 class IncompleteStreamError(StreamError):
     """The body ended, or the connection broke, inside a frame."""
+
+
+class InputClosedError(StreamError):
+    """A part was sent on a duplex stream whose input side is already closed (by
+    ``close_input()``, ``close()``, or the server ending the exchange)."""
 
 
 class RecordError(StreamError):
