@@ -27,6 +27,8 @@ pass through unchanged. The tree::
         ├── ValidationError, InternalFailure, ServiceUnavailable, ModelError,
         │   InternalDependencyException, ModelNotReadyException      (modeled HTTP errors)
         ├── ModelStreamError, InternalStreamFailure                  (modeled in-stream errors)
+        ├── InputValidationError, InternalServerError, ServiceUnavailableError
+        │                          (the HTTP/2 service's 400/500/503; it shares ModelError)
         └── ThrottlingException, AccessDeniedException, ...          (common AWS errors)
 
 ``ClientError`` carries ``response`` exactly as boto3 shapes it (``Error.Code``, ``Error.Message``,
@@ -55,6 +57,8 @@ __all__ = [
     "InputClosedError",
     "InternalDependencyException",
     "InternalFailure",
+    "InputValidationError",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvalidSignatureException",
     "ModelError",
@@ -67,6 +71,7 @@ __all__ = [
     "RecordTooLargeError",
     "SMRuntimeError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "StreamError",
     "StreamResetError",
     "ThrottlingException",
@@ -379,6 +384,19 @@ class ExpiredTokenException(ClientError):
     """The session token has expired."""
 
 
+class InputValidationError(ClientError):
+    """HTTP 400 from the HTTP/2 service (InvokeEndpointWithBidirectionalStream): the request's
+    parameters were rejected; ``response["ErrorCode"]`` holds the service's code when sent."""
+
+
+class InternalServerError(ClientError):
+    """HTTP 500 from the HTTP/2 service: it failed internally (``response["ErrorCode"]``)."""
+
+
+class ServiceUnavailableError(ClientError):
+    """HTTP 503 from the HTTP/2 service: it is unavailable (``response["ErrorCode"]``)."""
+
+
 MODELED_ERRORS: dict[str, type[ClientError]] = {
     cls.__name__: cls
     for cls in (
@@ -393,8 +411,22 @@ MODELED_ERRORS: dict[str, type[ClientError]] = {
     )
 }
 
+#: The HTTP/2 service's modeled errors (SageMaker Runtime HTTP2; different names for 400/500/503).
+H2_MODELED_ERRORS: dict[str, type[ClientError]] = {
+    cls.__name__: cls
+    for cls in (
+        InputValidationError,
+        InternalServerError,
+        InternalStreamFailure,
+        ModelError,
+        ModelStreamError,
+        ServiceUnavailableError,
+    )
+}
+
 KNOWN_ERRORS: dict[str, type[ClientError]] = {
     **MODELED_ERRORS,
+    **H2_MODELED_ERRORS,
     **{
         cls.__name__: cls
         for cls in (
