@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_demo, _add_invoke, _add_decode, _add_sign, _add_serve):
+    for add in (_add_demo, _add_invoke, _add_duplex, _add_decode, _add_sign, _add_serve):
         add(sub)
     return parser
 
@@ -176,6 +176,12 @@ def _add_invoke(sub: _Subparsers) -> None:
     _add_client_options(p)
     _add_debug(p)
     p.set_defaults(func=cmd_invoke, view=None)
+
+
+def _add_duplex(sub: _Subparsers) -> None:
+    from smruntime.cli._duplex import add_duplex
+
+    add_duplex(sub, _add_client_options, _add_debug)
 
 
 def _add_decode(sub: _Subparsers) -> None:
