@@ -263,3 +263,19 @@ class _Session:
                 buf.clear()
                 self.ending.discard(sid)
         self.flush()
+
+
+def main() -> None:
+    """``python -m tests.smruntime.h2_server [MODE]``: serve on a free loopback port, print it,
+    stop when stdin closes (benchmarks run it in a child process)."""
+    import sys
+
+    mode = sys.argv[1] if len(sys.argv) > 1 else "events"
+    with H2TestServer(mode) as srv:
+        sys.stdout.write(f"{srv.port}\n")
+        sys.stdout.flush()
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
