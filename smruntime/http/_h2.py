@@ -51,6 +51,10 @@ __all__ = [
 DEFAULT_RECEIVE_WINDOW = 1 << 20
 """Bytes the server may send ahead of the consumer (per stream, and for the connection)."""
 
+MAX_FRAME_SIZE = 1 << 18
+"""The largest DATA frame we accept (256 KiB: fewer frames for large parts; the protocol's
+default is 16 KiB)."""
+
 _MIN_WINDOW = 65535  # the protocol's initial window
 CANCEL = 0x8
 
@@ -211,6 +215,11 @@ class H2ClientStream:
             },
         )
         conn.initiate_connection()
+        conn.update_settings({settings.SettingCodes.MAX_FRAME_SIZE: MAX_FRAME_SIZE})
+        # Accept the larger frames at once: h2 would raise its limit on the peer's ACK, but it
+        # checks a whole received buffer against the limit in force when the buffer came in,
+        # and the ACK and the first large frame often arrive in one read.
+        conn.max_inbound_frame_size = MAX_FRAME_SIZE
         if self._window > _MIN_WINDOW:
             conn.increment_flow_control_window(self._window - _MIN_WINDOW)
         self.stream_id = conn.get_next_available_stream_id()

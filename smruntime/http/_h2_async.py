@@ -40,6 +40,7 @@ from smruntime.http._config import Origin, WireConfig, format_hostport, origin_o
 __all__ = ["AsyncH2Stream", "open_async_stream"]
 
 DEFAULT_MAX_SEND_BUFFER = 256 * 1024
+_CLOSE_WAIT = 1.0  # seconds close() waits for the transport to close its socket
 
 
 def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
@@ -113,6 +114,7 @@ class AsyncH2Stream(asyncio.Protocol):
         self._writer: Optional[asyncio.Future[bool]] = None
         self._error: Optional[SMRuntimeError] = None
         self._lost = False
+        self._gone: asyncio.Future[None] = self._loop.create_future()  # connection_lost ran
         self.response: Optional[_h2.Response] = None
 
     # -- protocol callbacks --------------------------------------------------------------------
@@ -130,6 +132,8 @@ class AsyncH2Stream(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._lost = True
+        if not self._gone.done():
+            self._gone.set_result(None)
         if self._error is None and not (self._proto.ended and self._proto.input_closed):
             error = ConnectionClosedError(
                 f"the HTTP/2 connection to {self.url} broke"
@@ -305,12 +309,27 @@ class AsyncH2Stream(asyncio.Protocol):
         self._wake_all()
 
     async def close(self) -> None:
-        """:meth:`reset` (a no-op on a finished exchange beyond closing the connection)."""
+        """:meth:`reset` (a no-op on a finished exchange beyond closing the connection), then
+        wait (at most ``_CLOSE_WAIT`` seconds) for the transport to let go of its socket."""
         self.reset()
+        if not self._gone.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._gone), _CLOSE_WAIT)
+            except asyncio.TimeoutError:
+                transport = self._transport
+                if transport is not None:
+                    transport.abort()
 
     @property
     def finished(self) -> bool:
         return self._lost
+
+
+async def _drop(transport: Optional[asyncio.BaseTransport]) -> None:
+    """Close a connection that failed to open, and let the loop release its socket."""
+    if transport is not None:
+        transport.abort()  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
 
 
 async def _connect(
@@ -350,9 +369,10 @@ async def _connect(
             assert isinstance(transport, asyncio.Transport)
             transport.write(_tunnel.connect_request(host, port, proxy))
             end = await asyncio.wait_for(asyncio.shield(tunnel.done), left())
-            if end != len(tunnel.buf):
+            early = tunnel.buf[end:]  # the server spoke first (h2c: its SETTINGS)
+            if early and ctx is not None:
                 raise EndpointConnectionError(
-                    f"proxy {proxy.url} sent bytes after its CONNECT reply",
+                    f"proxy {proxy.url}: bytes before the TLS handshake",
                     url=url,
                     request_sent=False,
                 )
@@ -364,6 +384,8 @@ async def _connect(
             else:
                 transport.set_protocol(stream)
             stream.connection_made(transport)
+            if early:
+                stream.data_received(early)
         assert transport is not None
         if ctx is not None:
             ssl_object = transport.get_extra_info("ssl_object")
@@ -377,20 +399,17 @@ async def _connect(
             except OSError:
                 pass
     except asyncio.TimeoutError as exc:
-        if transport is not None:
-            transport.close()
+        await _drop(transport)
         raise ConnectTimeoutError(
             f"connecting to {format_hostport(*where)} took longer than {connect_timeout} s",
             url=url,
             request_sent=False,
         ) from exc
     except SMRuntimeError:
-        if transport is not None:
-            transport.close()
+        await _drop(transport)
         raise
     except OSError as exc:  # ssl.SSLError included
-        if transport is not None:
-            transport.close()
+        await _drop(transport)
         raise EndpointConnectionError(
             f"could not open HTTP/2 to {format_hostport(*where)}: {exc}",
             url=url,

@@ -57,10 +57,12 @@ def _remaining(deadline: Optional[float]) -> Optional[float]:
 
 def _connect_socket(
     url: str, origin: Origin, *, connect_timeout: Optional[float], wire: WireConfig
-) -> socket.socket:
+) -> tuple[socket.socket, bytes]:
     """TCP (through a CONNECT tunnel when a proxy applies), then TLS with ALPN ``h2`` for
-    https; blocking, all within ``connect_timeout``."""
+    https; blocking, all within ``connect_timeout``. Also returns the bytes the server sent
+    through the tunnel along with the proxy's reply."""
     deadline = None if connect_timeout is None else time.monotonic() + connect_timeout
+    early = b""
     host, port = origin.host, origin.port
     proxy = wire.proxies.for_origin(origin.scheme, host, port)
     where = (proxy.host, proxy.port) if proxy else (host, port)
@@ -106,9 +108,10 @@ def _connect_socket(
                 buf += chunk
                 end = _tunnel.parse_connect_reply(buf, proxy)
                 if end is not None:
-                    if end != len(buf):
+                    early = buf[end:]  # the server spoke first (h2c: its SETTINGS)
+                    if early and origin.scheme == "https":
                         raise EndpointConnectionError(
-                            f"proxy {proxy.url} sent bytes after its CONNECT reply",
+                            f"proxy {proxy.url}: bytes before the TLS handshake",
                             url=url,
                             request_sent=False,
                         )
@@ -130,7 +133,7 @@ def _connect_socket(
             f"could not open HTTP/2 to {origin.hostport}: {exc}", url=url, request_sent=False
         ) from exc
     sock.setblocking(False)
-    return sock
+    return sock, early
 
 
 def open_stream(
@@ -149,10 +152,13 @@ def open_stream(
     except ValueError as exc:
         raise EndpointConnectionError(str(exc), url=url, request_sent=False) from None
     proto = _h2.H2ClientStream(receive_window=receive_window, url=url)  # ImportError first
-    sock = _connect_socket(url, origin, connect_timeout=connect_timeout, wire=wire or WireConfig())
+    sock, early = _connect_socket(
+        url, origin, connect_timeout=connect_timeout, wire=wire or WireConfig()
+    )
     proto.start(method, origin.scheme, origin.host_header, origin.target, headers)
+    first = proto.receive(early) if early else []
     return SyncH2Stream(
-        sock, proto, url=url, max_send_buffer=max_send_buffer, window=receive_window
+        sock, proto, url=url, max_send_buffer=max_send_buffer, window=receive_window, first=first
     )
 
 
@@ -167,6 +173,7 @@ class SyncH2Stream:
         url: str,
         max_send_buffer: int = DEFAULT_MAX_SEND_BUFFER,
         window: int = _h2.DEFAULT_RECEIVE_WINDOW,
+        first: Optional[list[_h2.H2Event]] = None,
     ) -> None:
         self.url = url
         self._sock = sock
@@ -191,6 +198,10 @@ class SyncH2Stream:
         self._wake_w.setblocking(False)
         self._wake_sent = False
         self.response: Optional[_h2.Response] = None
+        for event in first or ():  # what came in with the proxy's reply
+            self._in.append(event)
+            if isinstance(event, _h2.Failed):
+                self._error = event.error
         self._thread = threading.Thread(target=self._run, name="smruntime-h2-io", daemon=True)
         self._thread.start()
 
@@ -309,7 +320,7 @@ class SyncH2Stream:
         proto = self._proto
         sock = self._sock
         sel = selectors.DefaultSelector()
-        pending = b""
+        pending: memoryview = memoryview(b"")  # written from its start; sliced, not copied
         give_up: Optional[float] = None  # once finished: how long we try to flush the rest
         try:
             sel.register(sock, selectors.EVENT_READ)
@@ -318,7 +329,9 @@ class SyncH2Stream:
             while True:
                 with self._lock:
                     finish = self._step_locked(proto)
-                    pending += proto.data_to_send()
+                    more = proto.data_to_send()
+                if more:
+                    pending = memoryview(bytes(pending) + more) if pending else memoryview(more)
                 if pending:
                     try:
                         sent = sock.send(pending)

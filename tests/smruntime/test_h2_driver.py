@@ -322,3 +322,59 @@ def test_async_rst_mid_stream_and_tls_alpn_refusal() -> None:
             await s.close()
 
     asyncio.run(main())
+
+
+# -- proxies -----------------------------------------------------------------------------------
+
+
+def _proxied(url: str) -> WireConfig:
+    from smruntime.http._config import Proxies
+
+    return WireConfig(tls=TLSConfig(verify=CERT), proxies=Proxies({"http": url, "https": url}))
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_through_a_connect_proxy(tls: bool) -> None:
+    from tests.smruntime.connect_proxy import ConnectProxy
+
+    server_ctx = server_tls(["h2"]) if tls else None
+    with H2TestServer("raw", tls=server_ctx) as srv, ConnectProxy() as proxy:
+        user_url = proxy.url.replace("http://", "http://user:p%40ss@")
+        s = open_stream(srv.url, "POST", HEADERS, wire=_proxied(user_url), connect_timeout=5)
+        s.write(b"via proxy")
+        assert read_until(s, 9) == b"via proxy"
+        s.close()
+        assert proxy.connects == [f"127.0.0.1:{srv.port}"]
+        assert proxy.auth == ["Basic dXNlcjpwQHNz"]  # user:p@ss
+
+
+def test_async_through_a_connect_proxy_with_tls() -> None:
+    from tests.smruntime.connect_proxy import ConnectProxy
+
+    async def main() -> None:
+        with H2TestServer("raw", tls=server_tls(["h2"])) as srv, ConnectProxy() as proxy:
+            s = await open_async_stream(
+                srv.url, "POST", HEADERS, wire=_proxied(proxy.url), connect_timeout=5
+            )
+            await s.write(b"async proxy")
+            assert await aread_until(s, 11) == b"async proxy"
+            await s.close()
+            assert proxy.connects == [f"127.0.0.1:{srv.port}"]
+
+    asyncio.run(main())
+
+
+def test_proxy_refusing_the_tunnel() -> None:
+    from tests.smruntime.connect_proxy import ConnectProxy
+
+    with H2TestServer("raw") as srv, ConnectProxy(refuse=True) as proxy:
+        with pytest.raises(EndpointConnectionError, match=r"refused the tunnel.*407"):
+            open_stream(srv.url, "POST", HEADERS, wire=_proxied(proxy.url), connect_timeout=5)
+
+        async def main() -> None:
+            with pytest.raises(EndpointConnectionError, match="refused the tunnel"):
+                await open_async_stream(
+                    srv.url, "POST", HEADERS, wire=_proxied(proxy.url), connect_timeout=5
+                )
+
+        asyncio.run(main())
