@@ -55,7 +55,7 @@ from smruntime.exceptions import (
     TransportError,
 )
 from smruntime.http import _h2
-from smruntime.http._config import Deadline, Deadlines
+from smruntime.http._config import Deadline
 
 if TYPE_CHECKING:
     from sigv4 import EventSigner
@@ -185,13 +185,10 @@ class _Timer:
     """The read deadlines of one exchange (the wire's :class:`Deadline` arithmetic)."""
 
     def __init__(self, client: Client, started: float) -> None:
+        from smruntime._call import deadlines_for
+
         cfg = client.config
-        self.limits = Deadlines(
-            connect=cfg.connect_timeout,
-            headers=cfg.first_event_timeout,
-            between=cfg.event_timeout,
-            total=cfg.total_timeout,
-        )
+        self.limits = deadlines_for(cfg, streaming=True)
         self.deadline: Deadline = self.limits.start(started)
         self.deadline.sent(started)  # first event (headers included) counts from the start
         self.write_timeout = cfg.event_timeout
@@ -241,7 +238,7 @@ class _Prepared:
 
 def _prepare(client: Client, params: Mapping[str, Any], clock: Clock) -> _Prepared:
     from sigv4 import EventSigner, sign
-    from smruntime._client import SERVICE_SIGNING_NAME, _invocation_id
+    from smruntime._call import SERVICE_SIGNING_NAME, invocation_id
     from smruntime._endpoints import resolve_h2_endpoint
 
     cfg = client.config
@@ -256,7 +253,7 @@ def _prepare(client: Client, params: Mapping[str, Any], clock: Clock) -> _Prepar
     headers = [
         *request.headers,
         ("User-Agent", client._user_agent),
-        ("amz-sdk-invocation-id", _invocation_id()),
+        ("amz-sdk-invocation-id", invocation_id()),
         ("amz-sdk-request", "attempt=1; max=1"),
     ]
     credentials = client._credentials()

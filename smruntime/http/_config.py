@@ -105,7 +105,7 @@ def origin_of(url: str) -> Origin:
 class Proxy:
     """An HTTP proxy: where it is and the ``Proxy-Authorization`` value (never shown)."""
 
-    __slots__ = ("authorization", "host", "port", "url")
+    __slots__ = ("_full_url", "authorization", "host", "port", "url")
 
     def __init__(self, url: str) -> None:
         if "://" not in url:
@@ -126,6 +126,7 @@ class Proxy:
         self.host: str = parts.hostname
         self.port: int = port
         self.url: str = redact_url(url)
+        self._full_url = url  # with its credentials: for transports that take a URL
         self.authorization: Optional[str] = None
         if parts.username is not None:
             import base64  # only for a proxy with credentials
@@ -138,6 +139,10 @@ class Proxy:
     @property
     def hostport(self) -> str:
         return format_hostport(self.host, self.port)
+
+    def full_url(self) -> str:
+        """The proxy URL with its credentials (a secret: never log it)."""
+        return self._full_url
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Proxy):
@@ -365,13 +370,14 @@ class Deadline:
     in the current phase and its name (for :class:`~smruntime.exceptions.ReadTimeoutError`).
     """
 
-    __slots__ = ("_at", "_phase", "_total_at", "limits", "started")
+    __slots__ = ("_at", "_limit", "_phase", "_total_at", "limits", "started")
 
     def __init__(self, limits: Deadlines, now: float) -> None:
         self.limits = limits
         self.started = now
         self._total_at = None if limits.total is None else now + limits.total
         self._phase = PHASE_CONNECT
+        self._limit = limits.connect
         self._at = None if limits.connect is None else now + limits.connect
 
     @property
@@ -391,7 +397,7 @@ class Deadline:
     def sent(self, now: float) -> None:
         """The request is written: the header block must be complete by ``now + headers``."""
         self._phase = PHASE_HEADERS
-        limit = self.limits.headers
+        limit = self._limit = self.limits.headers
         self._at = None if limit is None else now + limit
 
     def body_started(self, now: float) -> None:
@@ -404,15 +410,12 @@ class Deadline:
         self._phase = PHASE_BETWEEN
         if limit is not None and limit < 0:
             limit = self.limits.between
+        self._limit = limit
         self._at = None if limit is None else now + limit
 
     def limit_of_phase(self) -> Optional[float]:
         """The limit in seconds of the current phase (for error messages)."""
-        if self._phase == PHASE_CONNECT:
-            return self.limits.connect
-        if self._phase == PHASE_HEADERS:
-            return self.limits.headers
-        return self.limits.between
+        return self._limit
 
     def remaining(self, now: float) -> tuple[Optional[float], str]:
         """(seconds left, phase): the nearer of the phase's deadline and the total one.

@@ -31,8 +31,8 @@ from smruntime.http._h2_sync import open_stream
 from tests.smruntime.h2_server import H2TestServer
 
 TLS_DIR = Path(__file__).resolve().parents[1] / "data" / "tls"
-CERT = str(TLS_DIR / "client-test-cert.pem")
-KEY = str(TLS_DIR / "client-test-key.pem")
+CERT = str(TLS_DIR / "cert.pem")
+KEY = str(TLS_DIR / "key.pem")
 HEADERS = [("content-type", "application/octet-stream")]
 
 
