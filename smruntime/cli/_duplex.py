@@ -238,3 +238,74 @@ def add_duplex(sub: Any, add_client_options: Callable[[Any], None], add_debug: A
     add_client_options(p)
     add_debug(p)
     p.set_defaults(func=cmd_duplex)
+
+
+DEMO_PARTS = 10
+DEMO_PART_BYTES = 3200  # 100 ms of 16 kHz 16-bit mono audio
+DEMO_INTERVAL = 0.1
+
+
+def cmd_demo_duplex(args: argparse.Namespace) -> int:
+    """``smruntime demo --duplex``: a speech-to-text-like exchange with the emulator's HTTP/2
+    side, through the real client: audio-sized parts go out every 100 ms while the partial
+    transcripts come back, each line stamped with its time."""
+    import json
+
+    from sigv4 import Credentials
+    from smruntime import Client
+    from smruntime.cli._demo import _bypass_proxy_for_loopback
+    from smruntime.cli._errors import PROG
+    from smruntime.emulator._h2 import serve_h2
+
+    _bypass_proxy_for_loopback()
+    creds = Credentials("AKIDDUPLEXDEMO", "duplex-demo-secret")
+    interval = DEMO_INTERVAL if args.delay is None else args.delay  # --delay: between parts
+    started = time.monotonic()
+
+    def stamp() -> str:
+        return f"[+{time.monotonic() - started:6.3f}s]"
+
+    def audio() -> Any:
+        for i in range(DEMO_PARTS):
+            if i:
+                time.sleep(interval)
+            err(f"{stamp()} > part {i + 1}/{DEMO_PARTS}: {DEMO_PART_BYTES} B of audio (BINARY)")
+            yield {"PayloadPart": {"Bytes": bytes(DEMO_PART_BYTES), "DataType": "BINARY"}}
+        err(f"{stamp()} > end of input (the signed empty message, then END_STREAM)")
+
+    with (
+        serve_h2(creds) as srv,
+        Client(
+            region_name="us-east-1",
+            endpoint_url=srv.url,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            environ={},
+        ) as client,
+    ):
+        err(
+            f"{PROG} demo --duplex: HTTP/2 emulator at {srv.url} (h2c, model 'transcribe'); "
+            "every part is signed in a chain and checked by the emulator"
+        )
+        response = client.invoke_endpoint_with_bidirectional_stream(
+            EndpointName="transcribe",
+            ModelInvocationPath="v1/listen",
+            ModelQueryString="model=demo",
+            Body=audio(),
+        )
+        events = 0
+        with response["Body"] as stream:
+            for event in stream:
+                events += 1
+                part = event.get("PayloadPart") or {}
+                try:
+                    doc = json.loads(part.get("Bytes", b""))
+                    text = doc.get("text", "") if isinstance(doc, dict) else ""
+                    final = bool(isinstance(doc, dict) and doc.get("is_final"))
+                except ValueError:
+                    text, final = part.get("Bytes", b"").decode("utf-8", "replace"), False
+                kind = "final" if final else "partial"
+                sys.stdout.write(f"{stamp()} < {kind:7} {text}\n")
+                sys.stdout.flush()
+    err(f"--- {events} results while sending; total {fmt_seconds(time.monotonic() - started)}")
+    return EXIT_OK

@@ -121,6 +121,12 @@ def _add_demo(sub: _Subparsers) -> None:
         default="sse",
         help="what the emulated container emits: TGI-style SSE or JSON lines",
     )
+    p.add_argument(
+        "--duplex",
+        action="store_true",
+        help="InvokeEndpointWithBidirectionalStream over HTTP/2 instead: audio-like parts out, "
+        "partial transcripts back, at once (needs the http2 extra)",
+    )
     _add_transport(p, "HTTP transport")
     _add_debug(p)
     p.set_defaults(func=cmd_demo)

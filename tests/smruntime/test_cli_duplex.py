@@ -116,3 +116,15 @@ def test_duplex_exit_codes(tmp_path: Path) -> None:
     out = run("duplex", "asr", "--input", str(missing), "--endpoint-url", "http://127.0.0.1:9")
     assert out.returncode == 1
     assert b"cannot read input file" in out.stderr
+
+
+def test_demo_duplex() -> None:
+    out = run("demo", "--duplex", "--delay", "0.01")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert len(lines) == 11
+    assert "partial hello" in lines[0]
+    assert "final" in lines[-1]
+    err = out.stderr.decode()
+    assert "part 10/10" in err
+    assert "end of input" in err
