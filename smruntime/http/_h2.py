@@ -14,9 +14,11 @@ One stream per connection, as the official clients use the bidirectional operati
   peer's windows: :meth:`H2ClientStream.send` takes what fits and says how much.
 - SETTINGS and PING are answered by ``h2``; the bytes to write come out of
   :meth:`H2ClientStream.data_to_send` like everything else.
-- A GOAWAY that covers our stream with NO_ERROR lets the stream finish; any other GOAWAY, a
-  RST_STREAM, an EOF before the end, or a protocol violation by the peer ends the stream with
-  a :class:`Failed` event holding the error (smruntime's exception tree).
+- A GOAWAY before the response is complete, a RST_STREAM, an EOF before the end, or a
+  protocol violation by the peer ends the stream with a :class:`Failed` event holding the error
+  (smruntime's exception tree). ``h2`` closes its connection state at any GOAWAY, so even a
+  graceful one (NO_ERROR, covering our stream) ends an unfinished stream: it is reported as
+  :class:`~smruntime.exceptions.StreamResetError` with ``error_code`` 0.
 
 ``h2`` is imported when the first :class:`H2ClientStream` is made (``import smruntime`` never
 imports it); without it, :func:`require_h2` raises ``ImportError`` naming the extra.
@@ -345,9 +347,8 @@ class H2ClientStream:
         ev = self._ev
         sid = self.stream_id
         for event in raw_events:
-            stream_id = getattr(event, "stream_id", sid)
-            if stream_id != sid and stream_id:
-                continue  # a push promise refused by SETTINGS; nothing else is ours
+            if getattr(event, "stream_id", sid) != sid:
+                continue  # connection-level (stream 0) or not ours
             if isinstance(event, ev.ResponseReceived):
                 status, headers = self._headers(event.headers)
                 self.response = Response(status, headers)
@@ -380,8 +381,8 @@ class H2ClientStream:
             elif isinstance(event, ev.ConnectionTerminated):
                 self._goaway = True
                 last = event.last_stream_id
-                if event.error_code == 0 and last is not None and last >= sid:
-                    continue  # graceful: our stream goes on to its end
+                if self.ended:
+                    continue  # the response is complete: nothing is lost
                 out.extend(
                     self._fail(
                         StreamResetError(

@@ -9,6 +9,8 @@ list. What it does with a request stream (``mode``):
   final message ends the response;
 - ``"status"``: answer ``status`` with ``body`` and end the stream.
 
+``flood`` (bytes): on each request, send that much at once, as fast as the client's windows let.
+
 Faults: ``hold`` (an Event: while set, received data is not acknowledged, so the client's send
 window closes), ``goaway_after`` / ``rst_after`` (bytes received, then GOAWAY/RST_STREAM with
 ``fault_code``), ``first_delay`` (seconds before the response headers).
@@ -43,6 +45,7 @@ class H2TestServer:
         rst_after: Optional[int] = None,
         fault_code: int = 2,
         first_delay: float = 0.0,
+        flood: int = 0,
     ) -> None:
         self.mode = mode
         self.tls = tls
@@ -56,6 +59,8 @@ class H2TestServer:
         self.rst_after = rst_after
         self.fault_code = fault_code
         self.first_delay = first_delay
+        self.flood = flood  # bytes sent on each request at once (as the windows allow)
+        self.sent = 0  # DATA bytes handed to h2, all streams
         self.hold = threading.Event()
         self.requests: list[dict[str, str]] = []
         self.received = 0  # DATA bytes received, all streams
@@ -193,6 +198,8 @@ class _Session:
                     self.conn.send_data(sid, srv.body, end_stream=True)
             else:
                 self.conn.send_headers(sid, [(":status", "200"), *srv.response_headers])
+                if srv.flood:
+                    self._send(sid, b"f" * srv.flood)
         elif isinstance(event, h2.events.DataReceived):
             sid = event.stream_id
             if srv.first_data_at is None:
@@ -255,6 +262,7 @@ class _Session:
                     if room <= 0:
                         break
                     self.conn.send_data(sid, bytes(buf[:room]))
+                    self.server.sent += room
                     del buf[:room]
                 if not buf and sid in self.ending:
                     self.ending.discard(sid)

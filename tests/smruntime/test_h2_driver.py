@@ -378,3 +378,30 @@ def test_proxy_refusing_the_tunnel() -> None:
                 )
 
         asyncio.run(main())
+
+
+def test_a_slow_reader_holds_the_server_back() -> None:
+    window = 256 * 1024
+    with H2TestServer("raw", flood=4 * 1024 * 1024) as srv:
+        s = open_stream(srv.url, "POST", HEADERS, connect_timeout=5, receive_window=window)
+        time.sleep(0.5)  # nobody reads
+        assert srv.sent <= window  # the server is held at our receive window
+        got = read_until(s, 4 * 1024 * 1024, timeout=30)
+        assert len(got) == 4 * 1024 * 1024
+        s.close()
+
+
+def test_async_slow_reader_holds_the_server_back() -> None:
+    async def main() -> None:
+        window = 128 * 1024
+        with H2TestServer("raw", flood=2 * 1024 * 1024) as srv:
+            s = await open_async_stream(
+                srv.url, "POST", HEADERS, connect_timeout=5, receive_window=window
+            )
+            await asyncio.sleep(0.5)
+            assert srv.sent <= window
+            got = await aread_until(s, 2 * 1024 * 1024, timeout=30)
+            assert len(got) == 2 * 1024 * 1024
+            await s.close()
+
+    asyncio.run(main())
