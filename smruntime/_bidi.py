@@ -564,6 +564,12 @@ class DuplexStream:
     def __enter__(self) -> DuplexStream:
         return self
 
+    def __del__(self) -> None:
+        # dropped without close(): reset the stream so its I/O thread and socket go away
+        conn = getattr(self, "_conn", None)
+        if conn is not None and not getattr(self, "_closed", True):
+            conn.abandon()
+
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 

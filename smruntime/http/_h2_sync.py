@@ -309,6 +309,22 @@ class SyncH2Stream:
 
     close = reset
 
+    def abandon(self) -> None:
+        """:meth:`reset` without waiting for the I/O thread (for finalizers)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                if not self._done:
+                    self._reset_requested = True
+                    self._wake()
+            finally:
+                self._lock.release()
+        else:  # the flag alone: the I/O thread sees it on its next turn
+            self._reset_requested = True
+            try:
+                self._wake_w.send(b"\0")
+            except OSError:
+                pass
+
     @property
     def finished(self) -> bool:
         """The I/O thread has ended (the exchange is over, failed or reset)."""

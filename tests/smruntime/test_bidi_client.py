@@ -320,3 +320,79 @@ def test_async_http_error() -> None:
 def test_decoder_sanity() -> None:
     # the test server's unwrapping relies on the outer framing being a valid event stream
     assert Decoder().feed(encode(Message(headers=[], payload=b"x")))[0].payload == b"x"
+
+
+def test_a_failing_body_iterable_is_raised_to_the_reader() -> None:
+    def body() -> Any:
+        yield b"first"
+        raise RuntimeError("the microphone broke")
+
+    with H2TestServer("events") as srv, client_for(srv) as client:
+        # raised by the call (before the headers) or by the iteration, whichever sees it first
+        with pytest.raises(RuntimeError, match="microphone"):
+            resp = client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName=ENDPOINT, Body=body()
+            )
+            with resp["Body"] as stream:
+                for _ in stream:
+                    pass
+
+
+def test_a_bad_part_in_body_names_its_index() -> None:
+    parts = [b"ok", {"PayloadPart": {"Bytes": b"x", "DataType": "TEXT"}}]
+    with H2TestServer("events") as srv, client_for(srv) as client:
+        with pytest.raises(ParamValidationError, match=r"Body\[1\]"):  # at the call or later
+            resp = client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName=ENDPOINT, Body=parts
+            )
+            with resp["Body"] as stream:
+                list(stream)
+
+
+def test_close_from_another_thread_ends_a_blocked_reader() -> None:
+    with H2TestServer("events") as srv, client_for(srv) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+        stream = resp["Body"]
+        threading.Timer(0.3, stream.close).start()
+        assert list(stream) == []  # the wait ends quietly: the caller closed it
+
+
+def test_a_dropped_stream_is_reset() -> None:
+    import gc
+
+    with H2TestServer("events") as srv, client_for(srv) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+        resp["Body"].send(b"x")
+        del resp
+        gc.collect()
+        deadline = time.monotonic() + 3
+        while not srv.resets and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert srv.resets == [8]
+
+
+def test_async_failing_body_and_cancelled_reader() -> None:
+    async def body() -> Any:
+        yield b"one"
+        raise RuntimeError("async source failed")
+
+    async def main() -> None:
+        with H2TestServer("events") as srv:
+            client = async_client_for(srv)
+            with pytest.raises(RuntimeError, match="async source failed"):
+                resp = await client.invoke_endpoint_with_bidirectional_stream(
+                    EndpointName=ENDPOINT, Body=body()
+                )
+                async with resp["Body"] as stream:
+                    async for _ in stream:
+                        pass
+            resp = await client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+            stream = resp["Body"]
+            reader = asyncio.ensure_future(stream.__anext__())
+            await asyncio.sleep(0.1)
+            reader.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reader
+            await stream.close()
+
+    asyncio.run(main())
