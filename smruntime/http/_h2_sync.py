@@ -336,7 +336,7 @@ class SyncH2Stream:
         proto = self._proto
         sock = self._sock
         sel = selectors.DefaultSelector()
-        pending: memoryview = memoryview(b"")  # written from its start; sliced, not copied
+        pending: deque[memoryview] = deque()  # bytes to write, in order; sliced, never joined
         give_up: Optional[float] = None  # once finished: how long we try to flush the rest
         try:
             sel.register(sock, selectors.EVENT_READ)
@@ -347,13 +347,17 @@ class SyncH2Stream:
                     finish = self._step_locked(proto)
                     more = proto.data_to_send()
                 if more:
-                    pending = memoryview(bytes(pending) + more) if pending else memoryview(more)
-                if pending:
+                    pending.append(memoryview(more))
+                while pending:
                     try:
-                        sent = sock.send(pending)
-                        pending = pending[sent:]
+                        sent = sock.send(pending[0])
                     except _WOULD_BLOCK:
-                        pass
+                        break
+                    if sent == len(pending[0]):
+                        pending.popleft()
+                    else:
+                        pending[0] = pending[0][sent:]
+                        break
                 if finish and not pending:
                     break
                 if finish:
