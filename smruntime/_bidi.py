@@ -236,7 +236,9 @@ class _Prepared:
         self.body = body
 
 
-def _prepare(client: Client, params: Mapping[str, Any], clock: Clock) -> _Prepared:
+def _prepare(
+    client: Client, params: Mapping[str, Any], clock: Clock, credentials: Any = None
+) -> _Prepared:
     from sigv4 import EventSigner, sign
     from smruntime._call import SERVICE_SIGNING_NAME, invocation_id
     from smruntime._endpoints import resolve_h2_endpoint
@@ -256,7 +258,8 @@ def _prepare(client: Client, params: Mapping[str, Any], clock: Clock) -> _Prepar
         ("amz-sdk-invocation-id", invocation_id()),
         ("amz-sdk-request", "attempt=1; max=1"),
     ]
-    credentials = client._credentials()
+    if credentials is None:
+        credentials = client._credentials()
     signed = sign(
         request.method,
         request.url,
@@ -312,6 +315,31 @@ def _wire(client: Client) -> Any:
     )
 
 
+class _ConnectRetry:
+    """Retries of an HTTP/2 connection that could not be opened (nothing was sent), by the
+    client's retry policy; anything after the request left is never retried."""
+
+    def __init__(self, client: Client) -> None:
+        from smruntime import _retries
+
+        cfg = client.config
+        self._policy = _retries.RetryPolicy(
+            _retries.RetryConfig(
+                mode=cfg.retry_mode or "standard", total_max_attempts=int(cfg.max_attempts or 1)
+            ),
+            quota=client._retry_quota,
+        )
+        self._attempt = 1
+
+    def delay_after(self, exc: TransportError) -> float:
+        """The back-off before the next attempt; re-raises ``exc`` when there is none."""
+        decision = self._policy.decide(self._attempt, error=exc)
+        if exc.request_sent or not decision.retry:
+            raise exc
+        self._attempt += 1
+        return float(decision.delay)
+
+
 # -- blocking ------------------------------------------------------------------------------------
 
 
@@ -323,7 +351,6 @@ def invoke(
     trace: Optional[Callable[[str, bytes, bytes], None]] = None,
 ) -> dict[str, Any]:
     """The blocking call (``Client.invoke_endpoint_with_bidirectional_stream``)."""
-    from smruntime import _retries
     from smruntime.http._h2_sync import open_stream
 
     _h2.require_h2()
@@ -338,13 +365,7 @@ def invoke(
     prepared = _prepare(client, params, clock)
     prepared.outbound.trace = trace
     cfg = client.config
-    policy = _retries.RetryPolicy(
-        _retries.RetryConfig(
-            mode=cfg.retry_mode or "standard", total_max_attempts=int(cfg.max_attempts or 1)
-        ),
-        quota=client._retry_quota,
-    )
-    attempt = 1
+    retry = _ConnectRetry(client)
     while True:
         try:
             conn = open_stream(
@@ -356,13 +377,7 @@ def invoke(
             )
             break
         except TransportError as exc:
-            decision = policy.decide(attempt, error=exc)
-            if exc.request_sent or not decision.retry:
-                raise
-            from smruntime._client import _back_off
-
-            _back_off(decision.delay, None)
-            attempt += 1
+            time.sleep(retry.delay_after(exc))
     timer = _Timer(client, started)
     stream = DuplexStream(conn, prepared.outbound, timer, cfg.max_payload_bytes, trace=trace)
     try:
@@ -592,8 +607,8 @@ async def invoke_async(
     trace: Optional[Callable[[str, bytes, bytes], None]] = None,
 ) -> dict[str, Any]:
     """The asyncio call (``AsyncClient.invoke_endpoint_with_bidirectional_stream``). Signing
-    and credentials run in the event loop's thread: credentials are resolved by the client
-    first (a provider chain that must fetch them does so in a worker thread)."""
+    runs on the event loop; credentials other than static keys are resolved in a worker thread
+    (a provider chain or a refresh may fetch them over the network)."""
     import asyncio
 
     from smruntime.http._h2_async import open_async_stream
@@ -610,18 +625,29 @@ async def invoke_async(
             operation_name=OPERATION_NAME,
         )
     started = time.monotonic()
-    if client._credentials_source is None:
-        await asyncio.get_running_loop().run_in_executor(None, client._credentials)
-    prepared = _prepare(client, params, clock)
+    from sigv4 import Credentials
+
+    source = client._credentials_source
+    if isinstance(source, Credentials):
+        credentials = source
+    else:  # a provider chain or refreshable credentials may fetch: not on the event loop
+        credentials = await asyncio.get_running_loop().run_in_executor(None, client._credentials)
+    prepared = _prepare(client, params, clock, credentials)
     prepared.outbound.trace = trace
     cfg = client.config
-    conn = await open_async_stream(
-        prepared.url,
-        "POST",
-        prepared.headers,
-        wire=_wire(client),
-        connect_timeout=cfg.connect_timeout,
-    )
+    retry = _ConnectRetry(client)
+    while True:
+        try:
+            conn = await open_async_stream(
+                prepared.url,
+                "POST",
+                prepared.headers,
+                wire=_wire(client),
+                connect_timeout=cfg.connect_timeout,
+            )
+            break
+        except TransportError as exc:
+            await asyncio.sleep(retry.delay_after(exc))
     timer = _Timer(client, started)
     stream = AsyncDuplexStream(conn, prepared.outbound, timer, cfg.max_payload_bytes, trace=trace)
     try:

@@ -396,3 +396,29 @@ def test_async_failing_body_and_cancelled_reader() -> None:
             await stream.close()
 
     asyncio.run(main())
+
+
+def test_connection_refused_is_retried_then_raised() -> None:
+    from smruntime import Config
+    from smruntime.exceptions import EndpointConnectionError
+
+    with H2TestServer("events") as srv:
+        url = srv.url
+    client = Client(
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="AK",
+        aws_secret_access_key="SK",
+        config=Config(max_attempts=2, connect_timeout=2),
+    )
+    with client, pytest.raises(EndpointConnectionError) as info:
+        client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+    assert info.value.request_sent is False
+
+    async def main() -> None:
+        with pytest.raises(EndpointConnectionError):
+            await AsyncClient.from_client(client).invoke_endpoint_with_bidirectional_stream(
+                EndpointName=ENDPOINT
+            )
+
+    asyncio.run(main())
