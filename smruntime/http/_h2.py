@@ -258,16 +258,33 @@ class H2ClientStream:
         frame = self._conn.max_outbound_frame_size
         conn = self._conn
         sid = self.stream_id
-        for start in range(0, len(view), frame):
-            conn.send_data(sid, view[start : start + frame].tobytes())
+        try:
+            for start in range(0, len(view), frame):
+                conn.send_data(sid, view[start : start + frame].tobytes())
+        except self._errors.H2Error as exc:
+            raise self._send_failed(exc) from exc
         self.bytes_sent += len(view)
         return len(view)
 
     def end_input(self) -> None:
         """Queue our END_STREAM (the request body is complete)."""
         self._check_open()
-        self._conn.end_stream(self.stream_id)
+        try:
+            self._conn.end_stream(self.stream_id)
+        except self._errors.H2Error as exc:
+            raise self._send_failed(exc) from exc
         self.input_closed = True
+
+    def _send_failed(self, exc: Exception) -> SMRuntimeError:
+        """h2 refused to send (the stream or connection closed under us): the stream's error,
+        recorded, so that the consumer sees it too."""
+        self.input_closed = True
+        if self.failed is None:
+            self.failed = ConnectionClosedError(
+                f"the HTTP/2 stream closed while sending: {exc}", url=self._url
+            )
+            self.failed.__cause__ = exc
+        return self.failed
 
     def _check_open(self) -> None:
         if self.failed is not None:

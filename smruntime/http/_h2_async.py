@@ -169,19 +169,22 @@ class AsyncH2Stream(asyncio.Protocol):
         proto = self._proto
         moved = False
         if not self._paused:
-            while self._out and proto.failed is None:
-                head = self._out[0]
-                taken = proto.send(head)
-                if not taken:
-                    break
-                moved = True
-                self._out_bytes -= taken
-                if taken == len(head):
-                    self._out.popleft()
-                else:
-                    self._out[0] = head[taken:]
-            if self._end_requested and not self._out and not proto.input_closed:
-                proto.end_input()
+            try:
+                while self._out and proto.failed is None:
+                    head = self._out[0]
+                    taken = proto.send(head)
+                    if not taken:
+                        break
+                    moved = True
+                    self._out_bytes -= taken
+                    if taken == len(head):
+                        self._out.popleft()
+                    else:
+                        self._out[0] = head[taken:]
+                if self._end_requested and not self._out and not proto.input_closed:
+                    proto.end_input()
+            except SMRuntimeError:
+                pass  # recorded as proto.failed: handled below
         if proto.failed is not None and self._error is None:
             self._fail(proto.failed)
         data = proto.data_to_send()

@@ -388,6 +388,18 @@ class SyncH2Stream:
                     ),
                     exc,
                 )
+        except SMRuntimeError as exc:  # the stream's error, raised by a send
+            with self._lock:
+                self._fail(exc)
+        except Exception as exc:  # noqa: BLE001 - never leave waiters on a dead thread
+            with self._lock:
+                self._fail(
+                    ConnectionClosedError(
+                        f"the HTTP/2 I/O thread failed: {type(exc).__name__}: {exc}",
+                        url=self.url,
+                    ),
+                    exc,
+                )
         finally:
             sel.close()
             with self._lock:
@@ -408,22 +420,25 @@ class SyncH2Stream:
             proto.consumed(self._acks)
             self._acks = 0
         moved = False
-        while self._out and proto.failed is None:
-            if self._out_view is None:
-                self._out_view = memoryview(self._out[0])
-            taken = proto.send(self._out_view)
-            if not taken:
-                break
-            moved = True
-            self._out_bytes -= taken
-            self._out_view = self._out_view[taken:]
-            if not len(self._out_view):
-                self._out.popleft()
-                self._out_view = None
+        try:
+            while self._out and proto.failed is None:
+                if self._out_view is None:
+                    self._out_view = memoryview(self._out[0])
+                taken = proto.send(self._out_view)
+                if not taken:
+                    break
+                moved = True
+                self._out_bytes -= taken
+                self._out_view = self._out_view[taken:]
+                if not len(self._out_view):
+                    self._out.popleft()
+                    self._out_view = None
+            if self._end_requested and not self._out and not proto.input_closed:
+                proto.end_input()
+        except SMRuntimeError:
+            pass  # recorded as proto.failed: handled below
         if moved:
             self._writable.notify_all()
-        if self._end_requested and not self._out and not proto.input_closed:
-            proto.end_input()
         if proto.failed is not None:
             self._fail(proto.failed)
             return True

@@ -280,3 +280,14 @@ def test_padding_only_frames_are_acknowledged_at_once() -> None:
         pair.to_client()
         pair.to_server()
     assert pair.server.local_flow_control_window(pair.sid) > 65535 - 201 * 201
+
+
+def test_sending_after_the_server_finished_and_reset_no_error() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"bye", end_stream=True)
+    pair.server.reset_stream(pair.sid, 0)
+    assert [type(e) for e in pair.to_client()] == [_h2.Data, _h2.End]
+    with pytest.raises(InputClosedError):
+        pair.client.send(b"late")
+    assert pair.client.send_capacity() == 0
