@@ -291,3 +291,18 @@ def test_sending_after_the_server_finished_and_reset_no_error() -> None:
     with pytest.raises(InputClosedError):
         pair.client.send(b"late")
     assert pair.client.send_capacity() == 0
+
+
+def test_ping_and_settings_are_answered() -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    pair.server.ping(b"12345678")
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 1000})
+    assert pair.to_client() == []
+    pair.to_server()
+    acks = [e for e in pair.server_events if isinstance(e, h2.events.PingAckReceived)]
+    assert [a.ping_data for a in acks] == [b"12345678"]
+    assert any(isinstance(e, h2.events.SettingsAcknowledged) for e in pair.server_events)
+    assert pair.client.send_capacity() == 1000  # the peer's new window applies
