@@ -41,6 +41,8 @@ class Pair:
 
     def to_client(self, chunk: int = 0) -> list[_h2.H2Event]:
         data = self.server.data_to_send()
+        if not data:
+            return []  # nothing sent (b"" would mean EOF)
         if not chunk:
             return self.client.receive(data)
         out: list[_h2.H2Event] = []
@@ -306,3 +308,51 @@ def test_ping_and_settings_are_answered() -> None:
     assert [a.ping_data for a in acks] == [b"12345678"]
     assert any(isinstance(e, h2.events.SettingsAcknowledged) for e in pair.server_events)
     assert pair.client.send_capacity() == 1000  # the peer's new window applies
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(min_value=1, max_value=64))
+def test_any_bytes_from_the_server_give_events_or_one_failure(junk: bytes, chunk: int) -> None:
+    pair = Pair()
+    prefix = pair.server.data_to_send()  # a valid server preface first, then anything
+    events: list[Any] = []
+    data = prefix + junk
+    for i in range(0, len(data), chunk):
+        events.extend(pair.client.receive(data[i : i + chunk]))
+    events.extend(pair.client.receive(b""))
+    failures = [e for e in events if isinstance(e, _h2.Failed)]
+    assert len(failures) == 1  # EOF at the latest: never a quiet end
+    assert events[-1] is failures[0]
+    pair.client.data_to_send()  # still usable
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["data", "ack", "ping", "settings", "end"]), max_size=30))
+def test_windows_never_go_negative(script: list[str]) -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    for step in script:
+        if step == "data":
+            room = pair.server.local_flow_control_window(pair.sid)
+            if room > 0:
+                pair.server.send_data(pair.sid, b"d" * min(room, 10000))
+        elif step == "ping":
+            pair.server.ping(b"p" * 8)
+        elif step == "settings":
+            pair.server.update_settings({})
+        elif step == "end":
+            pair.server.send_data(pair.sid, b"", end_stream=True)
+            pair.to_client()
+            break
+        events = pair.to_client()
+        if step == "ack":
+            for e in events:
+                if isinstance(e, _h2.Data):
+                    pair.client.consumed(e.flow)
+        pair.to_server()
+        assert pair.server.local_flow_control_window(pair.sid) >= 0
+        assert pair.client.failed is None
