@@ -384,7 +384,7 @@ def invoke(
         if body is not None:
             stream._start_sender(body)
         status, headers = stream._wait_headers()
-        if status != 200:
+        if not 200 <= status < 300:
             error_body = stream._read_error_body()
             raise _error_for(status, headers, error_body)
     except BaseException:
@@ -654,7 +654,7 @@ async def invoke_async(
         if body is not None:
             stream._start_sender(body)
         status, headers = await stream._wait_headers()
-        if status != 200:
+        if not 200 <= status < 300:
             error_body = await stream._read_error_body()
             raise _error_for(status, headers, error_body)
     except BaseException:
@@ -841,6 +841,15 @@ class AsyncDuplexStream:
 
     async def __aenter__(self) -> AsyncDuplexStream:
         return self
+
+    def __del__(self) -> None:
+        # dropped without close(): reset the stream on its loop (the GC may run anywhere)
+        conn = getattr(self, "_conn", None)
+        if conn is not None and not getattr(self, "_closed", True) and not conn.finished:
+            try:
+                conn.loop.call_soon_threadsafe(conn.reset)
+            except RuntimeError:  # the loop is closed: its transports are gone
+                pass
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()

@@ -325,7 +325,13 @@ class AsyncH2Stream(asyncio.Protocol):
 
     @property
     def finished(self) -> bool:
+        """The connection is closed (the exchange is over, failed or reset)."""
         return self._lost
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this connection runs on."""
+        return self._loop
 
 
 async def _drop(transport: Optional[asyncio.BaseTransport]) -> None:

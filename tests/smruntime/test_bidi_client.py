@@ -422,3 +422,22 @@ def test_connection_refused_is_retried_then_raised() -> None:
             )
 
     asyncio.run(main())
+
+
+def test_async_dropped_stream_is_reset() -> None:
+    import gc
+
+    async def main() -> None:
+        with H2TestServer("events") as srv:
+            client = async_client_for(srv)
+            resp = await client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+            await resp["Body"].send(b"x")
+            del resp
+            gc.collect()
+            for _ in range(150):
+                if srv.resets:
+                    break
+                await asyncio.sleep(0.02)
+            assert srv.resets == [8]
+
+    asyncio.run(main())
