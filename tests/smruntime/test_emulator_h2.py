@@ -709,3 +709,20 @@ def test_close_sends_goaway_to_live_connections() -> None:
         assert srv.requests[0].cancelled
     finally:
         c.close()
+
+
+def test_serve_h2c_with_the_example_credentials() -> None:
+    from smruntime.emulator._h2 import serve_h2c
+
+    example = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    with serve_h2c() as srv:
+        assert srv.url.startswith("http://127.0.0.1:")
+        c = RawClient(srv)
+        try:
+            sid, signer = c.start("echo", creds=example)
+            c.send_part(sid, signer, b"hi")
+            c.close_input(sid, signer)
+            c.finish(sid)
+            assert c.events(sid) == [{"PayloadPart": {"Bytes": b"hi"}}]
+        finally:
+            c.close()
