@@ -74,6 +74,7 @@ __all__ = [
     "TranscribeDuplex",
     "default_models",
     "serve_h2",
+    "serve_h2c",
     "signature_authenticator",
     "tls_server_context",
 ]
@@ -1150,3 +1151,15 @@ def serve_h2(
         "faults": list(faults),
     }
     return H2Server(listener, tls, options)
+
+
+def serve_h2c(
+    port: int = 0,
+    credentials: Union[Credentials, Sequence[Credentials], None] = None,
+    **options: Any,
+) -> H2Server:
+    """:func:`serve_h2` without TLS (h2c with prior knowledge); ``credentials`` default to
+    ``AKIDEXAMPLE`` / ``wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY`` (the SigV4 examples' pair)."""
+    if credentials is None:
+        credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    return serve_h2(credentials, port=port, **options)

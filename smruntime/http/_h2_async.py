@@ -64,29 +64,30 @@ async def _wait(fut: asyncio.Future[bool], timeout: Optional[float]) -> bool:
 class _TunnelProtocol(asyncio.Protocol):
     """Reads the proxy's reply to CONNECT."""
 
-    def __init__(self, proxy: Any) -> None:
+    def __init__(self, origin: Origin, proxy: Any, url: str) -> None:
+        self.origin = origin
         self.proxy = proxy
+        self.url = url
         self.buf = b""
         self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            self.buf += data  # the server's first bytes, before the protocol is switched
+            return
         self.buf += data
         try:
-            end = _tunnel.parse_connect_reply(self.buf, self.proxy)
+            end = _tunnel.parse_connect_reply(self.buf, self.origin, self.proxy, self.url)
         except SMRuntimeError as exc:
-            if not self.done.done():
-                self.done.set_exception(exc)
+            self.done.set_exception(exc)
             return
-        if end is not None and not self.done.done():
+        if end is not None:
             self.done.set_result(end)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         if not self.done.done():
             self.done.set_exception(
-                EndpointConnectionError(
-                    f"proxy {self.proxy.url} closed the connection before answering CONNECT",
-                    request_sent=False,
-                )
+                _tunnel.proxy_closed(self.buf, self.origin, self.proxy, self.url)
             )
 
 
@@ -352,6 +353,8 @@ async def _connect(
     loop = asyncio.get_running_loop()
     host, port = origin.host, origin.port
     proxy = wire.proxies.for_origin(origin.scheme, host, port)
+    if proxy is not None:
+        _tunnel.check_proxy(proxy, url)
     where = (proxy.host, proxy.port) if proxy else (host, port)
     ctx = _tunnel.h2_ssl_context(wire.tls) if origin.scheme == "https" else None
     started = time.monotonic()
@@ -371,17 +374,17 @@ async def _connect(
                 left(),
             )
         else:
-            tunnel = _TunnelProtocol(proxy)
+            tunnel = _TunnelProtocol(origin, proxy, url)
             transport, _ = await asyncio.wait_for(
                 loop.create_connection(lambda: tunnel, proxy.host, proxy.port), left()
             )
             assert isinstance(transport, asyncio.Transport)
-            transport.write(_tunnel.connect_request(host, port, proxy))
+            transport.write(_tunnel.connect_request(origin, proxy))
             end = await asyncio.wait_for(asyncio.shield(tunnel.done), left())
             early = tunnel.buf[end:]  # the server spoke first (h2c: its SETTINGS)
             if early and ctx is not None:
                 raise EndpointConnectionError(
-                    f"proxy {proxy.url}: bytes before the TLS handshake",
+                    f"the proxy {proxy.hostport} sent bytes before the TLS handshake",
                     url=url,
                     request_sent=False,
                 )

@@ -65,6 +65,8 @@ def _connect_socket(
     early = b""
     host, port = origin.host, origin.port
     proxy = wire.proxies.for_origin(origin.scheme, host, port)
+    if proxy is not None:
+        _tunnel.check_proxy(proxy, url)
     where = (proxy.host, proxy.port) if proxy else (host, port)
 
     def left() -> Optional[float]:
@@ -94,24 +96,20 @@ def _connect_socket(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if proxy:
             sock.settimeout(left())
-            sock.sendall(_tunnel.connect_request(host, port, proxy))
+            sock.sendall(_tunnel.connect_request(origin, proxy))
             buf = b""
             while True:
                 sock.settimeout(left())
                 chunk = sock.recv(4096)
                 if not chunk:
-                    raise EndpointConnectionError(
-                        f"proxy {proxy.url} closed the connection before answering CONNECT",
-                        url=url,
-                        request_sent=False,
-                    )
+                    raise _tunnel.proxy_closed(buf, origin, proxy, url)
                 buf += chunk
-                end = _tunnel.parse_connect_reply(buf, proxy)
+                end = _tunnel.parse_connect_reply(buf, origin, proxy, url)
                 if end is not None:
                     early = buf[end:]  # the server spoke first (h2c: its SETTINGS)
                     if early and origin.scheme == "https":
                         raise EndpointConnectionError(
-                            f"proxy {proxy.url}: bytes before the TLS handshake",
+                            f"the proxy {proxy.hostport} sent bytes before the TLS handshake",
                             url=url,
                             request_sent=False,
                         )

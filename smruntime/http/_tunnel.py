@@ -1,10 +1,10 @@
 """Pure pieces of opening an HTTP/2 connection, shared by the blocking and asyncio HTTP/2
-drivers: the CONNECT request to a proxy and its reply, the TLS context offering ``h2``, the
-ALPN check.
+drivers: the CONNECT exchange with a proxy, the TLS context offering ``h2``, the ALPN check.
 
-Where to connect, which proxy (and its credentials) and the TLS recipe come from the wire's
-configuration (:mod:`smruntime.http._config`, :mod:`smruntime.http._tls`), as for HTTP/1.1.
-Through a proxy, HTTPS and ``h2c`` alike go through a CONNECT tunnel.
+Every rule comes from the wire (:mod:`smruntime.http._config`: proxies, the CONNECT request and
+the judgement of its answer; :mod:`smruntime.http._tls`: the TLS recipe), as for HTTP/1.1. What
+differs for HTTP/2: ``h2c`` goes through a proxy by CONNECT too, and the server's first bytes
+(its SETTINGS) may arrive with the proxy's answer.
 """
 
 from __future__ import annotations
@@ -14,47 +14,65 @@ from typing import Optional
 
 from smruntime._redact import redact_url
 from smruntime.exceptions import EndpointConnectionError
-from smruntime.http._config import Proxy, TLSConfig, format_hostport
+from smruntime.http._config import (
+    MAX_TUNNEL_REPLY,
+    Origin,
+    Proxy,
+    TLSConfig,
+    tunnel_reply_error,
+    tunnel_request,
+)
 
 __all__ = [
-    "MAX_CONNECT_REPLY",
     "alpn_check",
+    "check_proxy",
     "connect_request",
     "h2_ssl_context",
     "parse_connect_reply",
+    "proxy_closed",
 ]
 
-MAX_CONNECT_REPLY = 16384
-"""The longest proxy reply head read before giving up."""
+
+def connect_request(origin: Origin, proxy: Proxy) -> bytes:
+    """The CONNECT request opening a tunnel to ``origin`` (the wire's rule)."""
+    return tunnel_request(origin, proxy)
 
 
-def connect_request(host: str, port: int, proxy: Proxy) -> bytes:
-    """The CONNECT request opening a tunnel to ``host:port``."""
-    target = format_hostport(host, port)
-    lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
-    if proxy.authorization:
-        lines.append(f"Proxy-Authorization: {proxy.authorization}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def parse_connect_reply(buf: bytes, proxy: Proxy) -> Optional[int]:
+def parse_connect_reply(buf: bytes, origin: Origin, proxy: Proxy, url: str) -> Optional[int]:
     """None while the reply head is incomplete; else the offset just past it. Raises
-    :class:`EndpointConnectionError` unless the proxy answered 2xx."""
+    :class:`EndpointConnectionError` unless the proxy answered 2xx (the wire's rule). Bytes
+    after the head are the server's (h2c: the server speaks first) and are the caller's."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
-        if len(buf) > MAX_CONNECT_REPLY:
+        if len(buf) > MAX_TUNNEL_REPLY:
             raise EndpointConnectionError(
-                f"proxy {proxy.url}: reply head longer than {MAX_CONNECT_REPLY} bytes",
+                f"the proxy {proxy.hostport}'s answer to CONNECT {origin.hostport} is over "
+                f"{MAX_TUNNEL_REPLY} bytes",
+                url=url,
                 request_sent=False,
             )
         return None
-    status_line = buf[: buf.find(b"\r\n")].decode("latin-1")
-    fields = status_line.split(" ", 2)
-    if not (len(fields) >= 2 and fields[0].startswith("HTTP/1.") and fields[1][:1] == "2"):
-        raise EndpointConnectionError(
-            f"proxy {proxy.url} refused the tunnel: {status_line[:200]!r}", request_sent=False
-        )
+    problem = tunnel_reply_error(buf[: end + 4], origin, proxy)
+    if problem is not None:
+        raise EndpointConnectionError(problem, url=url, request_sent=False)
     return end + 4
+
+
+def check_proxy(proxy: Proxy, url: str) -> None:
+    """Only ``http://`` proxies are spoken to (as by the wire's own drivers)."""
+    if proxy.scheme != "http":
+        raise EndpointConnectionError(
+            f"{proxy.scheme}:// proxies are not supported for HTTP/2 (the proxy {proxy.url}); "
+            "use an http:// proxy URL (HTTPS still goes through it encrypted, with CONNECT)",
+            url=url,
+            request_sent=False,
+        )
+
+
+def proxy_closed(buf: bytes, origin: Origin, proxy: Proxy, url: str) -> EndpointConnectionError:
+    """The error for a proxy that closed the connection before its whole answer."""
+    problem = tunnel_reply_error(buf, origin, proxy) or "the proxy closed the connection"
+    return EndpointConnectionError(problem, url=url, request_sent=False)
 
 
 def h2_ssl_context(tls: TLSConfig) -> ssl.SSLContext:

@@ -303,6 +303,8 @@ def test_non_utc_now_signs_the_utc_day() -> None:
     ("kwargs", "message"),
     [
         ({"prior_signature": "abc"}, "64 lower-case hex digits, got 3"),
+        ({"prior_signature": "a" * 63}, "64 lower-case hex digits, got 63"),
+        ({"prior_signature": "a" * 65}, "64 lower-case hex digits, got 65"),
         ({"prior_signature": "A" * 64}, "64 lower-case hex digits"),
         ({"prior_signature": None}, "prior signature must be a str"),
         ({"now": dt.datetime(2020, 1, 1)}, "timezone-aware"),

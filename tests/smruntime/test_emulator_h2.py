@@ -101,10 +101,14 @@ class RawClient:
         *,
         extra: Optional[list[tuple[str, str]]] = None,
         creds: Credentials = CREDS,
+        replace_sha: bool = False,
         **params: str,
     ) -> tuple[int, EventSigner]:
         request = build_request(OP, {"EndpointName": endpoint, **params}, self.url)
-        headers = list(request.headers) + list(extra or [])
+        headers = list(request.headers)
+        if replace_sha:
+            headers = [(n, v) for n, v in headers if n.lower() != "x-amz-content-sha256"]
+        headers += list(extra or [])
         signed = sign(
             request.method,
             request.url,
@@ -354,6 +358,45 @@ def test_a_missing_signature_ends_the_stream(client: RawClient) -> None:
     _expect_stream_error(client, sid, InvalidSignatureException, "missing its :chunk-signature")
 
 
+def test_a_short_chunk_signature_is_refused(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    inner = encode_request_event(b"x")
+    signed = signer.sign(inner, _now())
+    headers = [(":date", signed.date), (":chunk-signature", signed.chunk_signature[:31])]
+    client.send_raw(sid, encode(Message(headers=headers, payload=inner)))
+    _expect_stream_error(client, sid, InvalidSignatureException, r"\(32 bytes, type 6\)")
+
+
+def test_extra_outer_headers_are_refused(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    inner = encode_request_event(b"x")
+    headers = [*signer.sign(inner, _now()).headers, ("x-extra", "1")]
+    client.send_raw(sid, encode(Message(headers=headers, payload=inner)))
+    _expect_stream_error(client, sid, InvalidSignatureException, "unexpected headers")
+
+
+def test_a_message_after_the_final_one_is_refused(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    client.send_raw(sid, encode_signed_event(signer.finish(_now()), b""))
+    signer2 = EventSigner(
+        signer.prior_signature, credentials=CREDS, region="us-east-1", service="sagemaker"
+    )
+    inner = encode_request_event(b"late")
+    client.send_raw(sid, encode_signed_event(signer2.sign(inner, _now()), inner))
+    _expect_stream_error(client, sid, InvalidSignatureException, "after the signed empty message")
+
+
+def test_the_streaming_payload_hash_is_required(client: RawClient) -> None:
+    sid, _ = client.start(
+        "echo", extra=[("X-Amz-Content-SHA256", "UNSIGNED-PAYLOAD")], replace_sha=True
+    )
+    client.finish(sid)
+    head = client.headers[sid]
+    assert head[":status"] == "400"
+    err = parse_error(OP, 400, head, bytes(client.data[sid]))
+    assert "STREAMING-AWS4-HMAC-SHA256-EVENTS" in err.error_message
+
+
 def test_an_unsigned_inner_message_ends_the_stream(client: RawClient) -> None:
     sid, _signer = client.start("echo")
     client.send_raw(sid, encode_request_event(b"x"))
@@ -592,7 +635,10 @@ def test_output_waits_for_the_clients_window(server: H2Server) -> None:
             c.pump(0.1)
         assert len(c.data.get(sid, b"")) <= 1000  # never more than the window
         assert sid not in c.ended
+        deadline = time.monotonic() + 10
         while sid not in c.ended:
+            assert time.monotonic() < deadline
+            assert sid not in c.resets
             size = c.unacked.pop(sid, 0)
             if size:
                 c.conn.acknowledge_received_data(size, sid)
@@ -663,3 +709,20 @@ def test_close_sends_goaway_to_live_connections() -> None:
         assert srv.requests[0].cancelled
     finally:
         c.close()
+
+
+def test_serve_h2c_with_the_example_credentials() -> None:
+    from smruntime.emulator._h2 import serve_h2c
+
+    example = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    with serve_h2c() as srv:
+        assert srv.url.startswith("http://127.0.0.1:")
+        c = RawClient(srv)
+        try:
+            sid, signer = c.start("echo", creds=example)
+            c.send_part(sid, signer, b"hi")
+            c.close_input(sid, signer)
+            c.finish(sid)
+            assert c.events(sid) == [{"PayloadPart": {"Bytes": b"hi"}}]
+        finally:
+            c.close()

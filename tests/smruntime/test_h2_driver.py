@@ -368,11 +368,11 @@ def test_proxy_refusing_the_tunnel() -> None:
     from tests.smruntime.connect_proxy import ConnectProxy
 
     with H2TestServer("raw") as srv, ConnectProxy(refuse=True) as proxy:
-        with pytest.raises(EndpointConnectionError, match=r"refused the tunnel.*407"):
+        with pytest.raises(EndpointConnectionError, match=r"refused CONNECT.*407"):
             open_stream(srv.url, "POST", HEADERS, wire=_proxied(proxy.url), connect_timeout=5)
 
         async def main() -> None:
-            with pytest.raises(EndpointConnectionError, match="refused the tunnel"):
+            with pytest.raises(EndpointConnectionError, match="refused CONNECT"):
                 await open_async_stream(
                     srv.url, "POST", HEADERS, wire=_proxied(proxy.url), connect_timeout=5
                 )
@@ -405,3 +405,11 @@ def test_async_slow_reader_holds_the_server_back() -> None:
             await s.close()
 
     asyncio.run(main())
+
+
+def test_https_proxy_urls_are_refused_clearly() -> None:
+    from smruntime.http._config import Proxies
+
+    wire = WireConfig(proxies=Proxies({"http": "https://proxy.example:3128"}))
+    with pytest.raises(EndpointConnectionError, match="https:// proxies are not supported"):
+        open_stream("http://127.0.0.1:9/", "POST", HEADERS, wire=wire, connect_timeout=1)
