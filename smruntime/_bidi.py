@@ -49,9 +49,11 @@ from smruntime.exceptions import (
     CorruptStreamError,
     IncompleteStreamError,
     InputClosedError,
+    NotEventStreamError,
     ParamValidationError,
     ReadTimeoutError,
     SMRuntimeError,
+    StreamError,
     TransportError,
 )
 from smruntime.http import _h2
@@ -136,22 +138,34 @@ class _Inbound:
         self._decoder = Decoder(**options)
         self._metadata = metadata
         self.events: deque[dict[str, Any]] = deque()
-        self.error: Optional[ClientError] = None
+        self.error: Optional[SMRuntimeError] = None
         self.bytes = 0
         self.frames = 0
         self.trace: Optional[Callable[[str, bytes, bytes], None]] = None
 
+    def _corrupt(self, exc: EventStreamError, data: bytes) -> StreamError:
+        if self.frames == 0 and self._decoder.bytes_consumed == 0:
+            # failing at the first prelude: something else (a proxy's page, JSON)
+            preview = data[:256]
+            return NotEventStreamError(
+                f"{OPERATION_NAME}: the response body is not an event stream ({exc}); "
+                f"it starts with {preview!r}",
+                preview=preview,
+            )
+        return CorruptStreamError(
+            f"{OPERATION_NAME}: corrupt response event stream after {self.frames} frames: {exc}",
+            bytes_received=self.bytes,
+            events=self.frames,
+        )
+
     def feed(self, data: bytes) -> None:
+        """Decode ``data``; events go to :attr:`events`. An error raises at once when no event
+        precedes it, else it waits in :attr:`error` until they are handed out."""
         self.bytes += len(data)
         try:
             messages = self._decoder.feed(data)
         except EventStreamError as exc:
-            raise CorruptStreamError(
-                f"{OPERATION_NAME}: corrupt response event stream after {self.frames} "
-                f"frames: {exc}",
-                bytes_received=self.bytes,
-                events=self.frames,
-            ) from exc
+            raise self._corrupt(exc, data) from exc
         for message in messages:
             self.frames += 1
             if self.trace is not None:
@@ -164,10 +178,18 @@ class _Inbound:
                 exc.response.setdefault("ResponseMetadata", dict(self._metadata))
                 if not self.events:
                     raise
-                self.error = exc  # raised once the events before it are handed out
+                self.error = exc
                 return
             if event is not None:
                 self.events.append(event)
+        try:
+            self._decoder.feed(b"")  # raises if the bytes after these messages were corrupt
+        except EventStreamError as exc:
+            error = self._corrupt(exc, b"")
+            error.__cause__ = exc
+            if not self.events:
+                raise error from exc
+            self.error = error
 
     def finish(self) -> None:
         try:
@@ -179,6 +201,8 @@ class _Inbound:
                 bytes_received=self.bytes,
                 events=self.frames,
             ) from exc
+        except EventStreamError as exc:
+            raise self._corrupt(exc, b"") from exc
 
 
 class _Timer:

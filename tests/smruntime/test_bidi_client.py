@@ -441,3 +441,43 @@ def test_async_dropped_stream_is_reset() -> None:
             assert srv.resets == [8]
 
     asyncio.run(main())
+
+
+def test_a_200_that_is_not_an_event_stream() -> None:
+    from smruntime.exceptions import CorruptStreamError, NotEventStreamError
+
+    body = b"<html><body>proxy says hello</body></html>" * 3
+    with H2TestServer("status", status=200, body=body) as srv, client_for(srv) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+        with resp["Body"] as stream, pytest.raises(NotEventStreamError) as info:
+            next(stream)
+        assert info.value.preview.startswith(b"<html>")
+    good = encode(
+        Message(headers=[(":message-type", "event"), (":event-type", "PayloadPart")], payload=b"ok")
+    )
+    bad = bytearray(good)
+    bad[-1] ^= 1  # message CRC
+    with H2TestServer("status", status=200, body=good + bytes(bad)) as srv:
+        with client_for(srv) as client:
+            resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+            with resp["Body"] as stream:
+                assert part(next(stream))["Bytes"] == b"ok"
+                with pytest.raises(CorruptStreamError):
+                    next(stream)
+
+
+def test_a_body_cut_inside_a_frame() -> None:
+    from smruntime.exceptions import IncompleteStreamError
+
+    good = encode(
+        Message(
+            headers=[(":message-type", "event"), (":event-type", "PayloadPart")], payload=b"whole"
+        )
+    )
+    with H2TestServer("status", status=200, body=good + good[:7]) as srv:
+        with client_for(srv) as client:
+            resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+            with resp["Body"] as stream:
+                assert part(next(stream))["Bytes"] == b"whole"
+                with pytest.raises(IncompleteStreamError, match="inside a frame"):
+                    next(stream)
