@@ -481,3 +481,48 @@ def test_a_body_cut_inside_a_frame() -> None:
                 assert part(next(stream))["Bytes"] == b"whole"
                 with pytest.raises(IncompleteStreamError, match="inside a frame"):
                     next(stream)
+
+
+def test_between_events_and_total_timeouts() -> None:
+    with H2TestServer("events") as srv, client_for(srv, event_timeout=0.3) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+        with resp["Body"] as stream:
+            stream.send(b"one")
+            next(stream)
+            with pytest.raises(ReadTimeoutError) as info:
+                next(stream)  # nothing more sent: nothing more comes
+            assert info.value.phase == "between-events"
+            assert info.value.timeout == 0.3
+    with H2TestServer("events") as srv, client_for(srv, total_timeout=0.6) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+        with resp["Body"] as stream, pytest.raises(ReadTimeoutError) as info:
+            for _ in range(100):  # events keep coming, but the whole exchange is bounded
+                stream.send(b"tick")
+                next(stream)
+                time.sleep(0.05)
+        assert info.value.phase == "total"
+
+
+def test_a_send_the_server_never_takes_times_out() -> None:
+    from smruntime.exceptions import WriteTimeoutError
+
+    with H2TestServer("events") as srv, client_for(srv, event_timeout=0.4) as client:
+        srv.hold.set()  # the server stops acknowledging input
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+        with resp["Body"] as stream, pytest.raises(WriteTimeoutError):
+            for _ in range(200):
+                stream.send(b"w" * 16384)
+        srv.hold.clear()
+
+
+def test_async_first_event_timeout() -> None:
+    async def main() -> None:
+        with H2TestServer("events") as srv:
+            client = async_client_for(srv, first_event_timeout=0.3)
+            resp = await client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+            async with resp["Body"] as stream:
+                with pytest.raises(ReadTimeoutError) as info:
+                    await stream.__anext__()
+                assert info.value.phase == "first-byte"
+
+    asyncio.run(main())
