@@ -26,6 +26,7 @@ imports it); without it, :func:`require_h2` raises ``ImportError`` naming the ex
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from smruntime.exceptions import (
@@ -48,6 +49,7 @@ __all__ = [
     "H2Event",
     "Response",
     "require_h2",
+    "take_event",
 ]
 
 DEFAULT_RECEIVE_WINDOW = 1 << 20
@@ -150,6 +152,22 @@ class Failed:
 
 
 H2Event = Union[Response, Data, End, Failed]
+
+
+def take_event(queue: deque[H2Event]) -> H2Event:
+    """Pop the next event of a driver's queue (not empty); consecutive Data are joined into
+    one (all the body bytes received so far), their ``flow`` summed."""
+    event = queue.popleft()
+    if isinstance(event, Data) and queue and isinstance(queue[0], Data):
+        parts = [event.data]
+        flow = event.flow
+        while queue and isinstance(queue[0], Data):
+            more = queue.popleft()
+            assert isinstance(more, Data)
+            parts.append(more.data)
+            flow += more.flow
+        event = Data(b"".join(parts), flow)
+    return event
 
 
 def _text(value: Union[bytes, str]) -> str:

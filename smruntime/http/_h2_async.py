@@ -281,17 +281,8 @@ class AsyncH2Stream(asyncio.Protocol):
                 self._reader = None
             if not self._in:
                 return self._terminal()
-        event = self._in.popleft()
+        event = _h2.take_event(self._in)
         if isinstance(event, _h2.Data):
-            if self._in and isinstance(self._in[0], _h2.Data):
-                parts = [event.data]
-                flow = event.flow
-                while self._in and isinstance(self._in[0], _h2.Data):
-                    more = self._in.popleft()
-                    assert isinstance(more, _h2.Data)
-                    parts.append(more.data)
-                    flow += more.flow
-                event = _h2.Data(b"".join(parts), flow)
             self._proto.consumed(event.flow)
             self._pump()
         elif isinstance(event, _h2.Response):

@@ -277,17 +277,8 @@ class SyncH2Stream:
                         self._error
                         or ConnectionClosedError("the HTTP/2 stream is closed", url=self.url)
                     )
-            event = self._in.popleft()
+            event = _h2.take_event(self._in)
             if isinstance(event, _h2.Data):
-                if self._in and isinstance(self._in[0], _h2.Data):
-                    parts = [event.data]
-                    flow = event.flow
-                    while self._in and isinstance(self._in[0], _h2.Data):
-                        more = self._in.popleft()
-                        assert isinstance(more, _h2.Data)
-                        parts.append(more.data)
-                        flow += more.flow
-                    event = _h2.Data(b"".join(parts), flow)
                 self._acks += event.flow
                 if self._acks >= self._ack_threshold or not self._in:
                     self._wake()

@@ -356,3 +356,19 @@ def test_windows_never_go_negative(script: list[str]) -> None:
         pair.to_server()
         assert pair.server.local_flow_control_window(pair.sid) >= 0
         assert pair.client.failed is None
+
+
+def test_take_event_joins_consecutive_data_only() -> None:
+    from collections import deque
+
+    queue: deque[_h2.H2Event] = deque(
+        [_h2.Data(b"a", 1), _h2.Data(b"bc", 12), _h2.End(), _h2.Data(b"z", 1)]
+    )
+    first = _h2.take_event(queue)
+    assert isinstance(first, _h2.Data)
+    assert (first.data, first.flow) == (b"abc", 13)
+    assert isinstance(_h2.take_event(queue), _h2.End)
+    last = _h2.take_event(queue)
+    assert isinstance(last, _h2.Data)
+    assert last.data == b"z"
+    assert not queue
