@@ -128,3 +128,28 @@ def test_demo_duplex() -> None:
     err = out.stderr.decode()
     assert "part 10/10" in err
     assert "end of input" in err
+
+
+def test_duplex_without_h2_names_the_extra(tmp_path: Path) -> None:
+    (tmp_path / "h2.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ENV.get('PYTHONPATH', '')}"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smruntime",
+            "duplex",
+            "asr",
+            "--input",
+            "-",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+        input=b"x",
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert b"pip install 'smruntime[http2]'" in out.stderr
+    assert b"Traceback" not in out.stderr
