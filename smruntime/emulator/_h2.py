@@ -87,7 +87,9 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 SERVICE = "sagemaker"
 MAX_PENDING_OUTPUT = 4 * 1024 * 1024
 _RECEIVE_WINDOW = 1024 * 1024
-_MAX_FRAME = 1 << 20
+# No larger MAX_FRAME_SIZE is advertised: h2 applies it to its frame buffer only at the next
+# receive_data call, so a client's SETTINGS ACK and a large DATA frame in one read would be
+# refused as overlong (FrameTooLargeError) — seen with h2 4.4.1.
 _PATH_PREFIX = "/endpoints/"
 _PATH_SUFFIX = "/invocations-bidirectional-stream"
 _ERROR_NS = "http://internal.amazon.com/coral/com.amazonaws.sagemakerruntimehttp2/"
@@ -393,7 +395,6 @@ class H2ServerConnection:
                 self.h2.update_settings(
                     {
                         SettingCodes.INITIAL_WINDOW_SIZE: _RECEIVE_WINDOW,
-                        SettingCodes.MAX_FRAME_SIZE: _MAX_FRAME,
                         SettingCodes.MAX_CONCURRENT_STREAMS: 100,
                     }
                 )
@@ -860,6 +861,7 @@ class H2ServerConnection:
                         self._cut = True
                     else:
                         sent = self._send_some(stream, value)
+                        stream.pending_out -= sent
                         if sent < len(value):
                             stream.outbox[0] = ("data", value[sent:])
                             self.cond.notify_all()
@@ -869,8 +871,6 @@ class H2ServerConnection:
                     stream.reset = True
                     break
                 stream.outbox.popleft()
-                if kind == "data":
-                    stream.pending_out -= len(value)
                 self.cond.notify_all()
             if (
                 stream.output_done

@@ -140,6 +140,19 @@ class RawClient:
         self.conn.send_data(stream_id, data, end_stream=end)
         self.flush()
 
+    def send_flow(self, stream_id: int, data: bytes) -> None:
+        """Send ``data`` within the server's windows, reading while they are shut."""
+        deadline = time.monotonic() + 10
+        while data:
+            room = min(self.conn.local_flow_control_window(stream_id), len(data))
+            room = min(room, self.conn.max_outbound_frame_size)
+            if room <= 0:
+                assert time.monotonic() < deadline, "the server never reopened its window"
+                assert self.pump(0.05)
+                continue
+            self.send_raw(stream_id, data[:room])
+            data = data[room:]
+
     def send_part(self, stream_id: int, signer: EventSigner, event: object) -> None:
         inner = encode_request_event(event)
         self.send_raw(stream_id, encode_signed_event(signer.sign(inner, _now()), inner))
@@ -647,6 +660,31 @@ def test_output_waits_for_the_clients_window(server: H2Server) -> None:
         assert [e["PayloadPart"]["Bytes"] for e in c.events(sid)] == [b"y" * 900] * 4
     finally:
         c.close()
+
+
+def test_partial_sends_keep_the_output_bound_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output queued beyond MAX_PENDING_OUTPUT makes the model wait; frames sent in pieces
+    (a small client window) must be counted exactly, or the model would wait forever."""
+    import smruntime.emulator._h2 as h2mod
+
+    monkeypatch.setattr(h2mod, "MAX_PENDING_OUTPUT", 3000)
+    srv = serve_h2(CREDS)
+    c = RawClient(srv, window=1000)
+    try:
+        sid, signer = c.start("echo")
+        for i in range(40):
+            inner = encode_request_event(bytes([i]) * 900)
+            c.send_flow(sid, encode_signed_event(signer.sign(inner, _now()), inner))
+            c.pump(0.01)
+        c.send_flow(sid, encode_signed_event(signer.finish(_now()), b""))
+        c.send_raw(sid, b"", end=True)
+        c.finish(sid)
+        assert [e["PayloadPart"]["Bytes"] for e in c.events(sid)] == [
+            bytes([i]) * 900 for i in range(40)
+        ]
+    finally:
+        c.close()
+        srv.close()
 
 
 # -- TLS ----------------------------------------------------------------------------------------
