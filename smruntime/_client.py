@@ -10,30 +10,37 @@ is read.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from sigv4 import Credentials, sign
 from sigv4.exceptions import CredentialsError
 from smruntime import _operations, _redact, _retries, exceptions
+from smruntime._config import Config, as_config, resolve_config
 from smruntime._endpoints import resolve_endpoint
+from smruntime._hooks import HookRequest
 from smruntime._http import HttpRequest, HttpResponse
 from smruntime._log import debug_logger
-from smruntime._record import _Record
+from smruntime._meta import (
+    API_VERSION,
+    EVENT_PREFIX,
+    HTTP2_SERVICE_NAME,
+    SERVICE_NAME,
+    ClientMeta,
+    OperationModel,
+)
 from smruntime._stream import EventStream, StreamingBody
-from smruntime._transport import Timeouts, Transport, ca_bundle_from_env, default_transport
-from smruntime.exceptions import ParamValidationError, TransportError
+from smruntime._transport import Timeouts, Transport, default_transport
+from smruntime.exceptions import TransportError, UnknownServiceError
 
 __all__ = ["Client", "Config"]
 
 SERVICE_SIGNING_NAME = "sagemaker"
 _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
-_TRUE = {"1", "true", "yes", "on"}
 _sleep = time.sleep  # the retry back-off; tests replace it
 
 
@@ -50,175 +57,25 @@ def _back_off(delay: float, cancel: Optional[threading.Event]) -> None:
         cancel.wait(delay)
 
 
-_CONFIG_FIELDS = (
-    "connect_timeout",
-    "read_timeout",
-    "first_event_timeout",
-    "event_timeout",
-    "total_timeout",
-    "max_attempts",
-    "retry_mode",
-    "use_fips_endpoint",
-    "use_dualstack_endpoint",
-    "user_agent_extra",
-    "verify",
-    "proxies",
-    "max_pool_connections",
-    "correct_clock_skew",
-    "max_payload_bytes",
-    "retry_after_send",
-    "retry_model_not_ready",
-)
-
-
-_TIMEOUT_FIELDS = (
-    "connect_timeout",
-    "read_timeout",
-    "first_event_timeout",
-    "event_timeout",
-    "total_timeout",
-)
-
-
-def _check_seconds(name: str, value: object) -> None:
-    """A timeout is None (the default / no limit) or a finite number of seconds above zero."""
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ParamValidationError(name, f"must be a finite number of seconds > 0, got {value!r}")
-
-
-def _retry_mode(value: str) -> str:
-    mode = value.strip().lower()
-    if mode not in _retries.MODES:
-        raise ParamValidationError(
-            "retry_mode", f"must be one of {', '.join(sorted(_retries.MODES))}, got {value!r}"
-        )
-    return mode
-
-
-class Config(_Record):
-    """Client options. ``None`` means: from the environment where AWS defines a variable, else
-    the default shown.
-
-    Timeouts are in seconds (``None`` in a resolved config means no limit):
-
-    - ``connect_timeout`` (60): establishing the TCP/TLS connection.
-    - ``read_timeout`` (70, as the service docs advise for InvokeEndpoint's 60 s model limit):
-      InvokeEndpoint(Async), each socket read: the wait for the response headers, then the body.
-    - ``first_event_timeout`` (= ``read_timeout``): streaming, the wait for the response headers,
-      then from the headers to the first complete event.
-    - ``event_timeout`` (= ``read_timeout``): streaming, the longest gap between two complete
-      events (bytes that trickle in without completing one do not reset it).
-    - ``total_timeout`` (none): streaming, a deadline for the whole response, headers included.
-
-    Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
-    ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). ``retry_after_send`` also retries read
-    timeouts and connections broken after the request was sent (the model may then run twice);
-    ``retry_model_not_ready`` retries ``ModelNotReadyException``. See :mod:`smruntime._retries`.
-
-    ``correct_clock_skew``: on a signature rejected for skewed time, sign with the server's
-    clock (from its ``Date`` header) and retry once. ``max_payload_bytes`` bounds one event
-    (24 MiB by default, as botocore).
-
-    Immutable (assigning a field raises ``AttributeError``); :meth:`replace` makes a changed
-    copy. Compared field by field.
-    """
-
-    __slots__ = _CONFIG_FIELDS
-
-    connect_timeout: Optional[float]
-    read_timeout: Optional[float]
-    first_event_timeout: Optional[float]
-    event_timeout: Optional[float]
-    total_timeout: Optional[float]
-    max_attempts: Optional[int]
-    retry_mode: Optional[str]
-    use_fips_endpoint: Optional[bool]
-    use_dualstack_endpoint: Optional[bool]
-    user_agent_extra: Optional[str]
-    verify: Union[bool, str, None]
-    proxies: Optional[Mapping[str, str]]
-    max_pool_connections: int
-    correct_clock_skew: bool
-    max_payload_bytes: Optional[int]
-    retry_after_send: bool
-    retry_model_not_ready: bool
-
-    def __init__(
-        self,
-        connect_timeout: Optional[float] = None,
-        read_timeout: Optional[float] = None,
-        first_event_timeout: Optional[float] = None,
-        event_timeout: Optional[float] = None,
-        total_timeout: Optional[float] = None,
-        max_attempts: Optional[int] = None,
-        retry_mode: Optional[str] = None,
-        use_fips_endpoint: Optional[bool] = None,
-        use_dualstack_endpoint: Optional[bool] = None,
-        user_agent_extra: Optional[str] = None,
-        verify: Union[bool, str, None] = None,
-        proxies: Optional[Mapping[str, str]] = None,
-        max_pool_connections: int = 10,
-        correct_clock_skew: bool = True,
-        max_payload_bytes: Optional[int] = None,
-        retry_after_send: bool = False,
-        retry_model_not_ready: bool = False,
-    ) -> None:
-        self._init(
-            connect_timeout,
-            read_timeout,
-            first_event_timeout,
-            event_timeout,
-            total_timeout,
-            max_attempts,
-            retry_mode,
-            use_fips_endpoint,
-            use_dualstack_endpoint,
-            user_agent_extra,
-            verify,
-            proxies,
-            max_pool_connections,
-            correct_clock_skew,
-            max_payload_bytes,
-            retry_after_send,
-            retry_model_not_ready,
-        )
-
-    def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied (``TypeError`` for an unknown option)."""
-        return Config(**{**dict(zip(_CONFIG_FIELDS, self._values())), **changes})
-
-
-_DEFAULT_CONNECT_TIMEOUT = 60.0
-_DEFAULT_READ_TIMEOUT = 70.0
-
-
 class _Exceptions:
-    """``client.exceptions``: the error classes by name, as boto3 exposes them."""
+    """``client.exceptions``: the error classes by name, as boto3 exposes them, plus
+    ``EventStreamError`` (the base of the in-stream errors, botocore's name for them)."""
 
     ClientError = exceptions.ClientError
+    EventStreamError = exceptions.EventStreamError
 
     def __init__(self) -> None:
         for name, cls in exceptions.KNOWN_ERRORS.items():
             setattr(self, name, cls)
 
+    def from_code(self, error_code: str) -> type[exceptions.ClientError]:
+        """The class raised for ``error_code`` (``ClientError`` for a code without one)."""
+        return exceptions.error_class_for(error_code)
+
     def __getattr__(self, name: str) -> type[exceptions.ClientError]:
         raise AttributeError(
             f"no error class {name!r}; known: {', '.join(sorted(exceptions.KNOWN_ERRORS))}"
         )
-
-
-def _env_bool(environ: Mapping[str, str], name: str) -> Optional[bool]:
-    value = environ.get(name)
-    if value is None or value == "":
-        return None
-    return value.strip().lower() in _TRUE
 
 
 def _invocation_id() -> str:
@@ -230,16 +87,48 @@ def _invocation_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _user_agent(extra: str | None) -> str:
+def _user_agent(cfg: Config) -> str:
     from smruntime import __version__
 
-    python = ".".join(str(part) for part in sys.version_info[:3])
-    agent = f"smruntime/{__version__} python/{python}"
-    return f"{agent} {extra}" if extra else agent
+    if cfg.user_agent:
+        agent = cfg.user_agent
+    else:
+        python = ".".join(str(part) for part in sys.version_info[:3])
+        agent = f"smruntime/{__version__} python/{python}"
+    if cfg.user_agent_appid:
+        agent += f" app/{cfg.user_agent_appid}"
+    return f"{agent} {cfg.user_agent_extra}" if cfg.user_agent_extra else agent
+
+
+def _check_service(service_name: object, api_version: object) -> None:
+    if service_name == HTTP2_SERVICE_NAME:
+        raise UnknownServiceError(
+            f"service {HTTP2_SERVICE_NAME!r} (InvokeEndpointWithBidirectionalStream over "
+            "HTTP/2) is not yet supported by smruntime"
+        )
+    if service_name != SERVICE_NAME:
+        hint = ""
+        if isinstance(service_name, str) and service_name.count("-") >= 2:
+            hint = f"; did you mean region_name={service_name!r}?"
+        raise UnknownServiceError(
+            f"unknown service {service_name!r}: smruntime.Client is a client for "
+            f"{SERVICE_NAME!r} only{hint}"
+        )
+    if api_version is not None and api_version != API_VERSION:
+        raise UnknownServiceError(
+            f"Unable to load data for: {SERVICE_NAME}/{api_version}/service-2 "
+            f"(smruntime has API version {API_VERSION} only)"
+        )
 
 
 class Client:
     """A SageMaker Runtime client, a drop-in for ``boto3.client("sagemaker-runtime")``.
+
+    The arguments are ``boto3.client``'s (``service_name`` must be ``"sagemaker-runtime"``,
+    and may be left out); ``config`` is a :class:`Config` or a ``botocore.config.Config``.
+    ``aws_account_id`` is accepted and unused (no account-based endpoints for this service).
+    The keyword-only ones are smruntime's: ``profile_name`` (a boto3 ``Session``'s),
+    ``transport``, ``credentials`` and ``environ``.
 
     Credentials: explicit keys, else ``credentials`` (a :class:`sigv4.Credentials` or anything
     with ``.get()``), else the default provider chain (environment, web identity, shared files,
@@ -253,107 +142,72 @@ class Client:
 
     def __init__(
         self,
+        service_name: str = SERVICE_NAME,
         region_name: str | None = None,
+        api_version: str | None = None,
+        use_ssl: bool = True,
+        verify: bool | str | None = None,
         endpoint_url: str | None = None,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        profile_name: str | None = None,
+        config: Config | Any = None,
+        aws_account_id: str | None = None,
         *,
-        config: Config | None = None,
-        verify: bool | str | None = None,
+        profile_name: str | None = None,
         transport: str | Transport | None = None,
         credentials: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        _check_service(service_name, api_version)
         env: Mapping[str, str] = os.environ if environ is None else environ
         self._environ = env
         self._profile = profile_name
-        cfg = config or Config()
+        cfg = as_config(config)
         if verify is not None:
             cfg = cfg.replace(verify=verify)
-        self._config = self._resolve_config(cfg, env)
+        self._config = resolve_config(cfg, env)
+        if region_name is None:
+            region_name = self._config.region_name
         if region_name is None:
             from sigv4._region import resolve_region  # reads files: only when needed
 
             region_name = resolve_region(None, profile=profile_name, environ=env)
         self.region_name: str = region_name
-        endpoint_url = endpoint_url or next(
-            (env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None
-        )
-        self.endpoint_url: str = resolve_endpoint(
+        if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
+            endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
+        resolved = resolve_endpoint(
             self.region_name,
             use_fips=bool(self._config.use_fips_endpoint),
             use_dualstack=bool(self._config.use_dualstack_endpoint),
-            endpoint_url=endpoint_url,
+            endpoint_url=endpoint_url or None,
         )
+        if not use_ssl and not endpoint_url and resolved.startswith("https://"):
+            resolved = "http://" + resolved[len("https://") :]  # as botocore's use_ssl=False
+        self.endpoint_url: str = resolved
         self._credentials_source: Any = self._explicit_credentials(
             aws_access_key_id, aws_secret_access_key, aws_session_token, credentials
         )
         self._credentials_lock = threading.Lock()
         if isinstance(transport, str) or transport is None:
             verify_value = self._config.verify
-            self._transport: Transport = default_transport(
-                transport,
-                verify=True if verify_value is None else verify_value,
-                proxies=self._config.proxies,
-                max_pool_connections=self._config.max_pool_connections,
-            )
+            options: dict[str, Any] = {
+                "verify": True if verify_value is None else verify_value,
+                "proxies": self._config.proxies,
+                "max_pool_connections": self._config.max_pool_connections,
+            }
+            if self._config.client_cert is not None:
+                options["client_cert"] = self._config.client_cert
+            self._transport: Transport = default_transport(transport, **options)
         else:
             self._transport = transport
         self._retry_quota = _retries.RetryQuota()
         self._clock_offset = _dt.timedelta(0)
-        self._user_agent = _user_agent(self._config.user_agent_extra)
+        self._user_agent = _user_agent(self._config)
         self.exceptions = _Exceptions()
+        self.meta = ClientMeta(self.region_name, self.endpoint_url, self._config)
 
     # -- configuration -----------------------------------------------------------------------
-
-    @staticmethod
-    def _resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
-        for name in _TIMEOUT_FIELDS:
-            _check_seconds(name, getattr(cfg, name))
-        for name in ("max_pool_connections", "max_payload_bytes"):
-            value = getattr(cfg, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ParamValidationError(name, f"must be a positive integer, got {value!r}")
-        max_attempts = cfg.max_attempts
-        if max_attempts is None:
-            raw = env.get("AWS_MAX_ATTEMPTS")
-            try:
-                max_attempts = int(raw) if raw else 3
-            except ValueError:
-                raise ParamValidationError(
-                    "AWS_MAX_ATTEMPTS", f"must be an integer, got {raw!r}"
-                ) from None
-        if max_attempts < 1:
-            raise ParamValidationError("max_attempts", f"must be at least 1, got {max_attempts}")
-        read = _DEFAULT_READ_TIMEOUT if cfg.read_timeout is None else cfg.read_timeout
-        verify = cfg.verify
-        if verify is None:
-            verify = ca_bundle_from_env(env) or True
-        fips = cfg.use_fips_endpoint
-        if fips is None:
-            fips = bool(_env_bool(env, "AWS_USE_FIPS_ENDPOINT"))
-        dualstack = cfg.use_dualstack_endpoint
-        if dualstack is None:
-            dualstack = bool(_env_bool(env, "AWS_USE_DUALSTACK_ENDPOINT"))
-        return cfg.replace(
-            connect_timeout=(
-                _DEFAULT_CONNECT_TIMEOUT if cfg.connect_timeout is None else cfg.connect_timeout
-            ),
-            read_timeout=read,
-            first_event_timeout=read
-            if cfg.first_event_timeout is None
-            else cfg.first_event_timeout,
-            event_timeout=read if cfg.event_timeout is None else cfg.event_timeout,
-            max_attempts=max_attempts,
-            retry_mode=_retry_mode(cfg.retry_mode or env.get("AWS_RETRY_MODE") or "standard"),
-            use_fips_endpoint=fips,
-            use_dualstack_endpoint=dualstack,
-            verify=verify,
-        )
 
     @property
     def config(self) -> Config:
@@ -393,7 +247,8 @@ class Client:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections. The client stays usable: a later call opens a new
+        connection (as boto3's does)."""
         self._transport.close()
 
     def __enter__(self) -> Client:
@@ -421,8 +276,24 @@ class Client:
         return self._call("invoke_endpoint_with_response_stream", params)
 
     def can_paginate(self, operation_name: str) -> bool:
-        """boto3 compatibility: no operation of this service paginates."""
+        """boto3 compatibility: no operation of this service paginates (``KeyError`` for a
+        name that is not an operation, as boto3)."""
+        if operation_name not in _operations.OPERATIONS:
+            raise KeyError(operation_name)
         return False
+
+    def get_paginator(self, operation_name: str) -> Any:
+        """boto3 compatibility: raises, since no operation of this service paginates."""
+        raise exceptions.OperationNotPageableError(operation_name)
+
+    def get_waiter(self, waiter_name: str) -> Any:
+        """boto3 compatibility: raises ``ValueError``, this service has no waiters."""
+        raise ValueError(f"Waiter does not exist: {waiter_name}")
+
+    @property
+    def waiter_names(self) -> list[str]:
+        """boto3 compatibility: this service has no waiters."""
+        return []
 
     # -- the call ----------------------------------------------------------------------------
 
@@ -436,8 +307,19 @@ class Client:
         """Send ``op`` with its retries. ``_cancel`` (private, for :mod:`smruntime.aio`): once
         set, no further attempt is sent and :class:`_CallCancelled` is raised."""
         spec = _operations.OPERATIONS[op]
-        request = _operations.build_request(op, params, self.endpoint_url)
         cfg = self._config
+        events = self.meta.events
+        context: dict[str, Any] = {}
+        if events:
+            params = self._param_hooks(spec.name, params, context)
+        validation = cfg.parameter_validation
+        request = _operations.build_request(
+            op,
+            params,
+            self.endpoint_url,
+            validate_params=bool(validation),
+            strict=validation == "strict",
+        )
         max_attempts = int(cfg.max_attempts or 1)
         policy = _retries.RetryPolicy(
             _retries.RetryConfig(
@@ -457,7 +339,13 @@ class Client:
             started = time.monotonic()
             try:
                 response, signed = self._send(
-                    request, spec.streaming, invocation_id, attempt, max_attempts
+                    request,
+                    spec.streaming,
+                    invocation_id,
+                    attempt,
+                    max_attempts,
+                    spec.name,
+                    context,
                 )
             except TransportError as exc:
                 decision = policy.decide(attempt, error=exc)
@@ -479,6 +367,8 @@ class Client:
             headers_at = time.monotonic()
             status = response.status
             metadata = _operations.response_metadata(status, response.headers, attempt - 1)
+            if attempt >= max_attempts and policy.config.mode != "legacy":
+                metadata["MaxAttemptsReached"] = True  # botocore's standard mode: any answer
             if status < 300:
                 policy.on_success()
                 log = debug_logger()
@@ -503,8 +393,7 @@ class Client:
             error = _operations.parse_error(
                 op, status, response.headers, body, retry_attempts=attempt - 1
             )
-            error.response["ResponseMetadata"] = metadata
-            error.request_id = metadata.get("RequestId") or error.request_id
+            error._set_response_metadata(metadata)
             if error.error_code == "InvalidSignatureException":
                 log = debug_logger()
                 if log:
@@ -532,6 +421,9 @@ class Client:
                 modeled_error=error.error_code in spec.errors,
             )
             if not decision.retry:
+                if decision.exhausted:
+                    metadata["MaxAttemptsReached"] = True
+                    error._set_response_metadata(metadata)
                 raise error
             log = debug_logger()
             if log:
@@ -546,6 +438,23 @@ class Client:
             _back_off(decision.delay, _cancel)
             attempt += 1
 
+    def _param_hooks(
+        self, api_name: str, params: Mapping[str, Any], context: dict[str, Any]
+    ) -> Mapping[str, Any]:
+        """botocore's ``provide-client-params`` (a handler may return new parameters) and
+        ``before-parameter-build`` (handlers may change them in place) events."""
+        events = self.meta.events
+        model = OperationModel(api_name, self.meta.service_model)
+        params = dict(params)
+        suffix = f"{EVENT_PREFIX}.{api_name}"
+        _, replaced = events.emit_until_response(
+            f"provide-client-params.{suffix}", params=params, model=model, context=context
+        )
+        if replaced is not None:
+            params = replaced
+        events.emit(f"before-parameter-build.{suffix}", params=params, model=model, context=context)
+        return params
+
     def _send(
         self,
         request: HttpRequest,
@@ -553,6 +462,8 @@ class Client:
         invocation_id: str,
         attempt: int,
         max_attempts: int,
+        api_name: str = "",
+        context: Optional[dict[str, Any]] = None,
     ) -> tuple[HttpResponse, Any]:
         headers = [
             *request.headers,
@@ -560,12 +471,33 @@ class Client:
             ("amz-sdk-invocation-id", invocation_id),
             ("amz-sdk-request", f"attempt={attempt}; max={max_attempts}"),
         ]
+        events = self.meta.events
+        method, url, body = request.method, request.url, request.body
+        if events:
+            hooked = HookRequest(
+                method, url, headers, body, context=context, stream_output=streaming
+            )
+            events.emit(
+                f"before-sign.{EVENT_PREFIX}.{api_name}",
+                request=hooked,
+                operation_name=api_name,
+                region_name=self.region_name,
+                signing_name=SERVICE_SIGNING_NAME,
+                signature_version="v4",
+                request_signer=None,
+            )
+            method, url, headers, body = (
+                hooked.method,
+                hooked.url,
+                hooked.headers.pairs(),
+                hooked.body,
+            )
         now = _dt.datetime.now(_dt.timezone.utc) + self._clock_offset
         signed = sign(
-            request.method,
-            request.url,
+            method,
+            url,
             headers,
-            request.body,
+            body,
             credentials=self._credentials(),
             region=self.region_name,
             service=SERVICE_SIGNING_NAME,
@@ -584,8 +516,27 @@ class Client:
         read = cfg.first_event_timeout if streaming else cfg.read_timeout
         if streaming and cfg.total_timeout is not None:
             read = cfg.total_timeout if read is None else min(read, cfg.total_timeout)
+        outgoing = HttpRequest(signed.method, signed.url, list(signed.headers), signed.body)
+        if events:
+            hooked = HookRequest(
+                outgoing.method,
+                outgoing.url,
+                outgoing.headers,
+                outgoing.body,
+                context=context,
+                stream_output=streaming,
+            )
+            _, answer = events.emit_until_response(
+                f"before-send.{EVENT_PREFIX}.{api_name}", request=hooked
+            )
+            if answer is not None:
+                raise TypeError(
+                    "a before-send handler returned a response; smruntime does not take "
+                    "responses from hooks (use the emulator to fake the service)"
+                )
+            outgoing = HttpRequest(hooked.method, hooked.url, hooked.headers.pairs(), hooked.body)
         response = self._transport.send(
-            HttpRequest(request.method, request.url, list(signed.headers), signed.body),
+            outgoing,
             timeouts=Timeouts(connect=cfg.connect_timeout, read=read),
             stream=streaming,
         )
