@@ -73,6 +73,7 @@ __all__ = [
     "H2ServerConnection",
     "TranscribeDuplex",
     "default_models",
+    "h2_protocol_handler",
     "serve_h2",
     "serve_h2c",
     "signature_authenticator",
@@ -385,6 +386,7 @@ class H2ServerConnection:
 
     def serve(self) -> None:
         """Run the connection until the peer closes it, a fatal error, or ``stop``."""
+        from h2.exceptions import ProtocolError
         from h2.settings import SettingCodes
 
         sel = selectors.DefaultSelector()
@@ -400,7 +402,12 @@ class H2ServerConnection:
                 )
                 self.h2.increment_flow_control_window(_RECEIVE_WINDOW)
                 if self.initial_data:
-                    self._receive(self.initial_data)
+                    try:
+                        self._receive(self.initial_data)
+                    except ProtocolError:  # not an HTTP/2 client: say so (GOAWAY), then end
+                        self._out += self.h2.data_to_send()
+                        self._flush()
+                        return
             sel.register(self.sock, selectors.EVENT_READ)
             sel.register(self._wake_r, selectors.EVENT_READ)
             want_write = False
@@ -1163,3 +1170,38 @@ def serve_h2c(
     if credentials is None:
         credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     return serve_h2(credentials, port=port, **options)
+
+
+def h2_protocol_handler(
+    credentials: Union[Credentials, Sequence[Credentials]],
+    *,
+    stop: Optional[threading.Event] = None,
+    requests: Optional[list[BidiRequest]] = None,
+    models: Optional[Mapping[str, DuplexModel]] = None,
+    region: str = "us-east-1",
+    faults: Sequence[Fault] = (),
+    max_skew: _dt.timedelta = _dt.timedelta(minutes=5),
+    clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+) -> Callable[[socket.socket, bytes], None]:
+    """A ``(socket, bytes_already_read)`` handler for a server that sniffs the HTTP/2 preface
+    (or reads an ALPN choice) and hands the connection over: it serves the connection to its
+    end, in the caller's thread. ``stop`` ends every connection (GOAWAY) when set."""
+    authenticate = signature_authenticator(
+        credentials, region=region, max_skew=max_skew, clock=clock
+    )
+
+    def handle(sock: socket.socket, preread: bytes) -> None:
+        H2ServerConnection(
+            sock,
+            authenticate=authenticate,
+            models=models,
+            region=region,
+            max_skew=max_skew,
+            clock=clock,
+            faults=faults,
+            initial_data=preread,
+            stop=stop,
+            requests=requests,
+        ).serve()
+
+    return handle
