@@ -73,6 +73,7 @@ __all__ = [
     "H2ServerConnection",
     "TranscribeDuplex",
     "default_models",
+    "h2_protocol_handler",
     "serve_h2",
     "serve_h2c",
     "signature_authenticator",
@@ -87,7 +88,9 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 SERVICE = "sagemaker"
 MAX_PENDING_OUTPUT = 4 * 1024 * 1024
 _RECEIVE_WINDOW = 1024 * 1024
-_MAX_FRAME = 1 << 20
+# No larger MAX_FRAME_SIZE is advertised: h2 applies it to its frame buffer only at the next
+# receive_data call, so a client's SETTINGS ACK and a large DATA frame in one read would be
+# refused as overlong (FrameTooLargeError) — seen with h2 4.4.1.
 _PATH_PREFIX = "/endpoints/"
 _PATH_SUFFIX = "/invocations-bidirectional-stream"
 _ERROR_NS = "http://internal.amazon.com/coral/com.amazonaws.sagemakerruntimehttp2/"
@@ -383,6 +386,7 @@ class H2ServerConnection:
 
     def serve(self) -> None:
         """Run the connection until the peer closes it, a fatal error, or ``stop``."""
+        from h2.exceptions import ProtocolError
         from h2.settings import SettingCodes
 
         sel = selectors.DefaultSelector()
@@ -393,13 +397,17 @@ class H2ServerConnection:
                 self.h2.update_settings(
                     {
                         SettingCodes.INITIAL_WINDOW_SIZE: _RECEIVE_WINDOW,
-                        SettingCodes.MAX_FRAME_SIZE: _MAX_FRAME,
                         SettingCodes.MAX_CONCURRENT_STREAMS: 100,
                     }
                 )
                 self.h2.increment_flow_control_window(_RECEIVE_WINDOW)
                 if self.initial_data:
-                    self._receive(self.initial_data)
+                    try:
+                        self._receive(self.initial_data)
+                    except ProtocolError:  # not an HTTP/2 client: say so (GOAWAY), then end
+                        self._out += self.h2.data_to_send()
+                        self._flush()
+                        return
             sel.register(self.sock, selectors.EVENT_READ)
             sel.register(self._wake_r, selectors.EVENT_READ)
             want_write = False
@@ -860,6 +868,7 @@ class H2ServerConnection:
                         self._cut = True
                     else:
                         sent = self._send_some(stream, value)
+                        stream.pending_out -= sent
                         if sent < len(value):
                             stream.outbox[0] = ("data", value[sent:])
                             self.cond.notify_all()
@@ -869,8 +878,6 @@ class H2ServerConnection:
                     stream.reset = True
                     break
                 stream.outbox.popleft()
-                if kind == "data":
-                    stream.pending_out -= len(value)
                 self.cond.notify_all()
             if (
                 stream.output_done
@@ -1163,3 +1170,38 @@ def serve_h2c(
     if credentials is None:
         credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     return serve_h2(credentials, port=port, **options)
+
+
+def h2_protocol_handler(
+    credentials: Union[Credentials, Sequence[Credentials]],
+    *,
+    stop: Optional[threading.Event] = None,
+    requests: Optional[list[BidiRequest]] = None,
+    models: Optional[Mapping[str, DuplexModel]] = None,
+    region: str = "us-east-1",
+    faults: Sequence[Fault] = (),
+    max_skew: _dt.timedelta = _dt.timedelta(minutes=5),
+    clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+) -> Callable[[socket.socket, bytes], None]:
+    """A ``(socket, bytes_already_read)`` handler for a server that sniffs the HTTP/2 preface
+    (or reads an ALPN choice) and hands the connection over: it serves the connection to its
+    end, in the caller's thread. ``stop`` ends every connection (GOAWAY) when set."""
+    authenticate = signature_authenticator(
+        credentials, region=region, max_skew=max_skew, clock=clock
+    )
+
+    def handle(sock: socket.socket, preread: bytes) -> None:
+        H2ServerConnection(
+            sock,
+            authenticate=authenticate,
+            models=models,
+            region=region,
+            max_skew=max_skew,
+            clock=clock,
+            faults=faults,
+            initial_data=preread,
+            stop=stop,
+            requests=requests,
+        ).serve()
+
+    return handle

@@ -140,6 +140,19 @@ class RawClient:
         self.conn.send_data(stream_id, data, end_stream=end)
         self.flush()
 
+    def send_flow(self, stream_id: int, data: bytes) -> None:
+        """Send ``data`` within the server's windows, reading while they are shut."""
+        deadline = time.monotonic() + 10
+        while data:
+            room = min(self.conn.local_flow_control_window(stream_id), len(data))
+            room = min(room, self.conn.max_outbound_frame_size)
+            if room <= 0:
+                assert time.monotonic() < deadline, "the server never reopened its window"
+                assert self.pump(0.05)
+                continue
+            self.send_raw(stream_id, data[:room])
+            data = data[room:]
+
     def send_part(self, stream_id: int, signer: EventSigner, event: object) -> None:
         inner = encode_request_event(event)
         self.send_raw(stream_id, encode_signed_event(signer.sign(inner, _now()), inner))
@@ -649,6 +662,31 @@ def test_output_waits_for_the_clients_window(server: H2Server) -> None:
         c.close()
 
 
+def test_partial_sends_keep_the_output_bound_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output queued beyond MAX_PENDING_OUTPUT makes the model wait; frames sent in pieces
+    (a small client window) must be counted exactly, or the model would wait forever."""
+    import smruntime.emulator._h2 as h2mod
+
+    monkeypatch.setattr(h2mod, "MAX_PENDING_OUTPUT", 3000)
+    srv = serve_h2(CREDS)
+    c = RawClient(srv, window=1000)
+    try:
+        sid, signer = c.start("echo")
+        for i in range(40):
+            inner = encode_request_event(bytes([i]) * 900)
+            c.send_flow(sid, encode_signed_event(signer.sign(inner, _now()), inner))
+            c.pump(0.01)
+        c.send_flow(sid, encode_signed_event(signer.finish(_now()), b""))
+        c.send_raw(sid, b"", end=True)
+        c.finish(sid)
+        assert [e["PayloadPart"]["Bytes"] for e in c.events(sid)] == [
+            bytes([i]) * 900 for i in range(40)
+        ]
+    finally:
+        c.close()
+        srv.close()
+
+
 # -- TLS ----------------------------------------------------------------------------------------
 
 
@@ -726,3 +764,68 @@ def test_serve_h2c_with_the_example_credentials() -> None:
             assert c.events(sid) == [{"PayloadPart": {"Bytes": b"hi"}}]
         finally:
             c.close()
+
+
+def test_a_handed_over_connection_with_its_sniffed_preface() -> None:
+    """The seam of a server that sniffs the HTTP/2 preface and hands the socket over."""
+    from smruntime.emulator._h2 import PREFACE, h2_protocol_handler
+
+    stop = threading.Event()
+    requests: list[BidiRequest] = []
+    handler = h2_protocol_handler(CREDS, stop=stop, requests=requests)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    done = threading.Event()
+
+    def front() -> None:
+        conn, _ = listener.accept()
+        preread = b""
+        while len(preread) < len(PREFACE):  # what a sniffer reads before deciding
+            preread += conn.recv(len(PREFACE) - len(preread))
+        assert preread == PREFACE
+        handler(conn, preread)
+        done.set()
+
+    thread = threading.Thread(target=front, daemon=True)
+    thread.start()
+
+    class Target:
+        host, url = "127.0.0.1", f"http://127.0.0.1:{port}"
+
+    Target.port = port  # type: ignore[attr-defined]
+    c = RawClient(Target)  # type: ignore[arg-type]
+    try:
+        sid, signer = c.start("echo")
+        c.send_part(sid, signer, b"handed over")
+        c.close_input(sid, signer)
+        c.finish(sid)
+        assert c.events(sid) == [{"PayloadPart": {"Bytes": b"handed over"}}]
+        assert requests[0].parts_sent == 1
+    finally:
+        stop.set()
+        c.close()
+        thread.join(10)
+        listener.close()
+    assert done.is_set()
+
+
+def test_a_bad_preface_ends_the_handed_over_connection() -> None:
+    from smruntime.emulator._h2 import h2_protocol_handler
+
+    handler = h2_protocol_handler(CREDS)
+    ours, theirs = socket.socketpair()
+    try:
+        thread = threading.Thread(target=handler, args=(ours, b"GET / HTTP/1.1\r\n\r\n"))
+        thread.start()
+        thread.join(10)
+        assert not thread.is_alive()
+        theirs.settimeout(5)
+        data = b""
+        while True:
+            chunk = theirs.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        assert data  # h2's SETTINGS, then the GOAWAY, then the end
+    finally:
+        theirs.close()
