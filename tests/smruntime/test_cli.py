@@ -180,7 +180,10 @@ def test_parser_lists_every_operation_parameter() -> None:
         ["nonsense"],
         ["invoke"],
         ["decode"],
-        ["serve", "--port", "1"],
+        ["serve", "--port", "70000"],
+        ["serve", "--part-size", "0"],
+        ["serve", "--fault", "bogus"],
+        ["serve", "--secret-access-key", "s"],
         ["sign", "https://x.example/", "--date", "yesterday"],
     ],
 )
