@@ -61,7 +61,7 @@ from sigv4 import Credentials, sign_event
 from sigv4.exceptions import SigV4Error
 from smruntime._http import HttpHeaders
 from smruntime._operations import validate, validate_request_event
-from smruntime.emulator._auth import AuthFailure, verify_signature
+from smruntime.emulator._auth import AuthFailure, _with_token, verify_signature
 from smruntime.emulator._faults import Fault, FaultSpecError, fault_not_served, faults_from_headers
 from smruntime.exceptions import ParamValidationError
 
@@ -104,7 +104,8 @@ _HTML_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 Part = dict[str, Any]  # PayloadPart members: Bytes, DataType, CompletionState, P
 DuplexModel = Callable[["BidiRequest", Iterator[Part]], Iterable[Part]]
-Authenticator = Callable[[str, str, HttpHeaders], Credentials]
+# Checks a request; returns the credentials that signed it (None: signatures are not checked).
+Authenticator = Callable[[str, str, HttpHeaders], Optional[Credentials]]
 
 
 # -- what models see ----------------------------------------------------------------------------
@@ -223,7 +224,9 @@ def signature_authenticator(
     """An authenticator checking the request's SigV4 signature (payload hash: the value of
     ``X-Amz-Content-SHA256``) against ``credentials``; it returns the key pair that signed."""
     pairs = [credentials] if isinstance(credentials, Credentials) else list(credentials)
-    by_key = {c.access_key_id: c for c in pairs}
+    by_key: dict[str, list[Credentials]] = {}
+    for pair in pairs:
+        by_key.setdefault(pair.access_key_id, []).append(pair)
 
     def authenticate(method: str, path: str, headers: HttpHeaders) -> Credentials:
         parsed = verify_signature(
@@ -237,7 +240,9 @@ def signature_authenticator(
             max_skew=max_skew,
             payload_hash=headers.get("x-amz-content-sha256"),
         )
-        return by_key[parsed.access_key_id]
+        signer = _with_token(by_key[parsed.access_key_id], headers.get("x-amz-security-token"))
+        assert signer is not None  # verify_signature found it
+        return signer
 
     authenticate.region = region  # type: ignore[attr-defined]
     authenticate.max_skew = max_skew  # type: ignore[attr-defined]
@@ -736,7 +741,8 @@ class H2ServerConnection:
                 f"event :date {date.isoformat()} is more than "
                 f"{int(self.max_skew.total_seconds())} s from the server time {now.isoformat()}",
             )
-        assert stream.creds is not None
+        if stream.creds is None:  # signatures not checked (verify_signatures=False)
+            return self._inner_part(stream, outer)
         try:
             expected = sign_event(
                 outer.payload,
@@ -758,6 +764,9 @@ class H2ServerConnection:
                 f"signature chains from the previous one)",
             )
         stream.prior = expected.signature
+        return self._inner_part(stream, outer)
+
+    def _inner_part(self, stream: _Stream, outer: Message) -> Optional[Part]:
         if not outer.payload:
             stream.final_seen = True
             return None
@@ -1172,6 +1181,10 @@ def serve_h2c(
     return serve_h2(credentials, port=port, **options)
 
 
+def _no_authentication(method: str, path: str, headers: HttpHeaders) -> Optional[Credentials]:
+    return None
+
+
 def h2_protocol_handler(
     credentials: Union[Credentials, Sequence[Credentials]],
     *,
@@ -1182,15 +1195,26 @@ def h2_protocol_handler(
     faults: Sequence[Fault] = (),
     max_skew: _dt.timedelta = _dt.timedelta(minutes=5),
     clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+    verify_signatures: bool = True,
 ) -> Callable[[socket.socket, bytes], None]:
     """A ``(socket, bytes_already_read)`` handler for a server that sniffs the HTTP/2 preface
     (or reads an ALPN choice) and hands the connection over: it serves the connection to its
-    end, in the caller's thread. ``stop`` ends every connection (GOAWAY) when set."""
-    authenticate = signature_authenticator(
+    end, in the caller's thread. ``stop`` ends every connection (GOAWAY) when set; ``faults``
+    is read at each new connection (a list the caller extends later applies to later ones).
+    With ``verify_signatures=False`` neither the request's nor the events' are checked."""
+    authenticate: Authenticator = signature_authenticator(
         credentials, region=region, max_skew=max_skew, clock=clock
     )
+    if not verify_signatures:
+        authenticate = _no_authentication
 
     def handle(sock: socket.socket, preread: bytes) -> None:
+        try:
+            import h2  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "the emulator's HTTP/2 side needs the h2 package: pip install 'smruntime[http2]'"
+            ) from None
         H2ServerConnection(
             sock,
             authenticate=authenticate,

@@ -829,3 +829,94 @@ def test_a_bad_preface_ends_the_handed_over_connection() -> None:
         assert data  # h2's SETTINGS, then the GOAWAY, then the end
     finally:
         theirs.close()
+
+
+# -- inside the Emulator: h2c on the HTTP/1.1 port ------------------------------------------------
+
+
+def test_the_emulator_serves_h2c_and_http11_on_one_port() -> None:
+    from smruntime import Client
+    from smruntime.emulator import Emulator
+
+    with Emulator() as emu:
+        c = RawClient(emu)  # type: ignore[arg-type]
+        try:
+            sid, signer = c.start("transcribe", creds=emu.credentials)
+            c.send_part(sid, signer, b"\0" * 3200)
+            c.close_input(sid, signer)
+            c.finish(sid)
+            docs = [json.loads(e["PayloadPart"]["Bytes"]) for e in c.events(sid)]
+            assert docs[-1] == {"is_final": True, "text": "hello", "bytes": 3200}
+            assert emu.h2_requests[0].endpoint_name == "transcribe"
+        finally:
+            c.close()
+        creds = emu.credentials
+        client = Client(
+            "sagemaker-runtime",
+            region_name=emu.region,
+            endpoint_url=emu.url,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+        )
+        answer = client.invoke_endpoint(EndpointName="echo", Body=b"still http/1.1")
+        assert answer["Body"].read() == b"still http/1.1"
+
+
+def test_the_emulator_checks_h2_signatures_with_its_keys() -> None:
+    from smruntime.emulator import Emulator
+
+    with Emulator() as emu:
+        c = RawClient(emu)  # type: ignore[arg-type]
+        try:
+            sid, _ = c.start("echo", creds=Credentials(emu.credentials.access_key_id, "wrong"))
+            c.finish(sid)
+            assert c.headers[sid][":status"] == "403"
+        finally:
+            c.close()
+    with Emulator(verify_signatures=False) as emu:
+        c = RawClient(emu)  # type: ignore[arg-type]
+        try:
+            sid, signer = c.start("echo", creds=Credentials("ANY", "thing"))
+            c.send_part(sid, signer, b"unchecked")
+            c.close_input(sid, signer)
+            c.finish(sid)
+            assert c.events(sid) == [{"PayloadPart": {"Bytes": b"unchecked"}}]
+        finally:
+            c.close()
+
+
+def test_emulator_wide_faults_apply_to_h2() -> None:
+    from smruntime.emulator import Emulator
+    from smruntime.emulator._faults import Fault
+
+    with Emulator(faults=[Fault.internal_stream_failure()]) as emu:
+        c = RawClient(emu)  # type: ignore[arg-type]
+        try:
+            sid, signer = c.start("echo", creds=emu.credentials)
+            c.send_part(sid, signer, b"a")
+            _expect_stream_error(c, sid, InternalStreamFailure, "Internal stream failure")
+        finally:
+            c.close()
+
+
+def test_stopping_the_emulator_ends_live_h2_connections() -> None:
+    from smruntime.emulator import Emulator
+
+    emu = Emulator().start()
+    c = RawClient(emu)  # type: ignore[arg-type]
+    try:
+        sid, signer = c.start("echo", creds=emu.credentials)
+        c.send_part(sid, signer, b"a")
+        c.until(lambda: len(c.messages(sid)) == 1)
+        started = time.monotonic()
+        emu.stop()
+        assert time.monotonic() - started < 5
+        deadline = time.monotonic() + 5
+        try:
+            while c.pump(0.2):
+                assert time.monotonic() < deadline
+        except ConnectionError:
+            pass
+        assert emu.h2_requests[0].cancelled
+    finally:
+        c.close()
