@@ -246,19 +246,17 @@ DEMO_INTERVAL = 0.1
 
 
 def cmd_demo_duplex(args: argparse.Namespace) -> int:
-    """``smruntime demo --duplex``: a speech-to-text-like exchange with the emulator's HTTP/2
-    side, through the real client: audio-sized parts go out every 100 ms while the partial
-    transcripts come back, each line stamped with its time."""
+    """``smruntime demo --duplex``: a speech-to-text-like exchange with the embedded emulator
+    (HTTP/2 h2c on its port), through the real client: audio-sized parts go out every
+    ``--delay`` seconds while the partial transcripts come back, each line stamped."""
     import json
 
-    from sigv4 import Credentials
     from smruntime import Client
     from smruntime.cli._demo import _bypass_proxy_for_loopback
     from smruntime.cli._errors import PROG
-    from smruntime.emulator._h2 import serve_h2
+    from smruntime.emulator import Emulator
 
     _bypass_proxy_for_loopback()
-    creds = Credentials("AKIDDUPLEXDEMO", "duplex-demo-secret")
     interval = DEMO_INTERVAL if args.delay is None else args.delay  # --delay: between parts
     started = time.monotonic()
 
@@ -273,19 +271,19 @@ def cmd_demo_duplex(args: argparse.Namespace) -> int:
             yield {"PayloadPart": {"Bytes": bytes(DEMO_PART_BYTES), "DataType": "BINARY"}}
         err(f"{stamp()} > end of input (the signed empty message, then END_STREAM)")
 
-    with (
-        serve_h2(creds) as srv,
-        Client(
-            region_name="us-east-1",
-            endpoint_url=srv.url,
+    with Emulator(http2=True) as emu:
+        creds = emu.credentials
+        client = Client(
+            region_name=emu.region,
+            endpoint_url=emu.url,
             aws_access_key_id=creds.access_key_id,
             aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
             environ={},
-        ) as client,
-    ):
+        )
         err(
-            f"{PROG} demo --duplex: HTTP/2 emulator at {srv.url} (h2c, model 'transcribe'); "
-            "every part is signed in a chain and checked by the emulator"
+            f"{PROG} demo --duplex: emulator at {emu.url} (HTTP/2 h2c on the same port, model "
+            "'transcribe'); every part is signed in a chain and checked by the emulator"
         )
         response = client.invoke_endpoint_with_bidirectional_stream(
             EndpointName="transcribe",
@@ -307,5 +305,6 @@ def cmd_demo_duplex(args: argparse.Namespace) -> int:
                 kind = "final" if final else "partial"
                 sys.stdout.write(f"{stamp()} < {kind:7} {text}\n")
                 sys.stdout.flush()
+        client.close()
     err(f"--- {events} results while sending; total {fmt_seconds(time.monotonic() - started)}")
     return EXIT_OK
