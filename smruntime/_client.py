@@ -166,6 +166,7 @@ class Client:
         self.region_name: str = region_name
         if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
             endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
+        self._endpoint_override: str | None = endpoint_url  # also the HTTP/2 service's
         resolved = resolve_endpoint(
             self.region_name,
             use_fips=bool(self._config.use_fips_endpoint),
@@ -269,6 +270,14 @@ class Client:
     def invoke_endpoint_with_response_stream(self, **params: Any) -> dict[str, Any]:
         """InvokeEndpointWithResponseStream: ``Body`` is an :class:`EventStream` of PayloadParts."""
         return self._call("invoke_endpoint_with_response_stream", params)
+
+    def invoke_endpoint_with_bidirectional_stream(self, **params: Any) -> dict[str, Any]:
+        """InvokeEndpointWithBidirectionalStream (HTTP/2, ``pip install smruntime[http2]``):
+        ``Body`` is a :class:`~smruntime._bidi.DuplexStream` to ``send()`` parts on and
+        iterate events from, at once. See :mod:`smruntime._bidi`."""
+        from smruntime._bidi import invoke
+
+        return invoke(self, params)
 
     def can_paginate(self, operation_name: str) -> bool:
         """boto3 compatibility: no operation of this service paginates (``KeyError`` for a

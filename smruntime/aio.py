@@ -553,6 +553,13 @@ class AsyncClient:
         """The resolved configuration."""
         return self._client.config
 
+    async def invoke_endpoint_with_bidirectional_stream(self, **params: Any) -> dict[str, Any]:
+        """InvokeEndpointWithBidirectionalStream over HTTP/2, natively in asyncio (no threads):
+        ``Body`` is an :class:`~smruntime._bidi.AsyncDuplexStream`."""
+        from smruntime._bidi import invoke_async
+
+        return await invoke_async(self.sync_client, params)
+
     def can_paginate(self, operation_name: str) -> bool:
         """boto3 compatibility: no operation of this service paginates."""
         return False

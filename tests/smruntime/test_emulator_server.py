@@ -171,7 +171,7 @@ def test_bad_heads_are_refused(line: bytes, status: int) -> None:
 
 
 def test_http2_preface_without_a_handler_gets_505() -> None:
-    with Emulator({"echo": "echo"}) as emu:
+    with Emulator({"echo": "echo"}, http2=False) as emu:
         with socket.create_connection(("127.0.0.1", emu.port), timeout=SANITY) as sock:
             sock.sendall(H2_PREFACE)
             assert read_all(sock).startswith(b"HTTP/1.1 505 ")
