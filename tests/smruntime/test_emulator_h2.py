@@ -851,15 +851,15 @@ def test_the_emulator_serves_h2c_and_http11_on_one_port() -> None:
         finally:
             c.close()
         creds = emu.credentials
-        client = Client(
+        with Client(
             "sagemaker-runtime",
             region_name=emu.region,
             endpoint_url=emu.url,
             aws_access_key_id=creds.access_key_id,
             aws_secret_access_key=creds.secret_access_key,
-        )
-        answer = client.invoke_endpoint(EndpointName="echo", Body=b"still http/1.1")
-        assert answer["Body"].read() == b"still http/1.1"
+        ) as client:
+            answer = client.invoke_endpoint(EndpointName="echo", Body=b"still http/1.1")
+            assert answer["Body"].read() == b"still http/1.1"
 
 
 def test_the_emulator_checks_h2_signatures_with_its_keys() -> None:
