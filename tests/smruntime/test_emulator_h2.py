@@ -851,14 +851,13 @@ def test_the_emulator_serves_h2c_and_http11_on_one_port() -> None:
         finally:
             c.close()
         creds = emu.credentials
-        client = Client(
+        with Client(
             "sagemaker-runtime",
             region_name=emu.region,
             endpoint_url=emu.url,
             aws_access_key_id=creds.access_key_id,
             aws_secret_access_key=creds.secret_access_key,
-        )
-        with client:  # the blocking transport pools the connection: close it
+        ) as client:
             answer = client.invoke_endpoint(EndpointName="echo", Body=b"still http/1.1")
             assert answer["Body"].read() == b"still http/1.1"
 
