@@ -176,10 +176,12 @@ class Client:
         self.region_name: str = region_name
         if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
             endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
+        # As botocore, an endpoint_url wins over use_fips_endpoint / use_dualstack_endpoint (and
+        # AWS_USE_FIPS_ENDPOINT): the flags are ignored rather than an error.
         resolved = resolve_endpoint(
             self.region_name,
-            use_fips=bool(self._config.use_fips_endpoint),
-            use_dualstack=bool(self._config.use_dualstack_endpoint),
+            use_fips=bool(self._config.use_fips_endpoint) and not endpoint_url,
+            use_dualstack=bool(self._config.use_dualstack_endpoint) and not endpoint_url,
             endpoint_url=endpoint_url or None,
         )
         if not use_ssl and not endpoint_url and resolved.startswith("https://"):
