@@ -123,6 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         credentials=creds,
         region=args.region,
         faults=faults,
+        results_dir=args.results_dir,
     )
 
     def on_term(signum: int, frame: Any) -> None:
@@ -213,6 +214,11 @@ def _announce(
         f"{PROG} serve: emulator listening on {url} (region {emu.region}); endpoints: "
         f"{', '.join(sorted(endpoints))} ({', '.join(args.endpoint or [SERVE_ENDPOINT])}: "
         f"{where}); Ctrl-C to stop"
+    )
+    kept = "" if args.results_dir else " (a temporary folder, deleted on stop; see --results-dir)"
+    err(
+        f"{PROG} serve: InvokeEndpointAsync results: s3://BUCKET/KEY is "
+        f"{emu.results_dir}/BUCKET/KEY{kept}"
     )
     if args.model == "chat" and not args.container:
         body = '{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 20}'
