@@ -198,3 +198,10 @@ def test_default_results_folder_is_announced_as_temporary(home: Path) -> None:
     env = clean_env(home, {"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "s"})
     with serving(env, "--model", "echo") as found:
         assert "deleted on stop; see --results-dir" in found["stderr"]
+
+
+@pytest.mark.parametrize("name", ["bad_name", "a" * 64, "-x", "x-", "é"])
+def test_an_endpoint_name_no_client_could_call_is_a_usage_error(home: Path, name: str) -> None:
+    result = run_cli("serve", "--port", "0", "--endpoint", name, env=clean_env(home, {}))
+    assert result.returncode == 2, stderr_text(result)
+    assert "endpoint name is 1-63 letters" in stderr_text(result)
