@@ -202,6 +202,6 @@ def test_default_results_folder_is_announced_as_temporary(home: Path) -> None:
 
 @pytest.mark.parametrize("name", ["bad_name", "a" * 64, "-x", "x-", "é"])
 def test_an_endpoint_name_no_client_could_call_is_a_usage_error(home: Path, name: str) -> None:
-    result = run_cli("serve", "--port", "0", "--endpoint", name, env=clean_env(home, {}))
+    result = run_cli("serve", "--port", "0", f"--endpoint={name}", env=clean_env(home, {}))
     assert result.returncode == 2, stderr_text(result)
     assert "endpoint name is 1-63 letters" in stderr_text(result)
