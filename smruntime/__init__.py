@@ -4,7 +4,8 @@
 ``smruntime.Session(...).client(...)``) is a drop-in for ``boto3.client("sagemaker-runtime")``
 with boto3's arguments, method names, parameters and response shapes; its streaming ``Body``
 adds record, text and timing views.
-Only ``requests`` is needed at run time, and not even that with ``transport="stdlib"``.
+Nothing but the standard library is needed at run time (``transport="requests"`` uses
+``requests`` if installed: ``pip install smruntime[requests]``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from smruntime import exceptions
+    from smruntime._body import StreamingBody
     from smruntime._client import Client
     from smruntime._config import Config
     from smruntime._session import Session, client
-    from smruntime._stream import EventStream, StreamingBody, StreamStats, TimedFrame
+    from smruntime._stream import EventStream, StreamStats, TimedFrame
     from smruntime.exceptions import ClientError, SMRuntimeError
 
 __all__ = [
@@ -44,7 +46,7 @@ _LAZY = {
     "Session": "smruntime._session",
     "client": "smruntime._session",
     "EventStream": "smruntime._stream",
-    "StreamingBody": "smruntime._stream",
+    "StreamingBody": "smruntime._body",
     "StreamStats": "smruntime._stream",
     "TimedFrame": "smruntime._stream",
     "ClientError": "smruntime.exceptions",

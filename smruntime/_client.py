@@ -17,29 +17,26 @@ import time
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from sigv4 import Credentials, sign
+from sigv4 import Credentials
 from sigv4.exceptions import CredentialsError
 from smruntime import _operations, _redact, _retries, exceptions
+from smruntime._body import DEFAULT_MAX_BODY_BYTES, StreamingBody
+from smruntime._call import ERROR_BODY_CAP, CallPlan
 from smruntime._config import Config, as_config, resolve_config
 from smruntime._endpoints import resolve_endpoint
-from smruntime._hooks import HookRequest
-from smruntime._http import HttpRequest, HttpResponse
-from smruntime._log import debug_logger
+from smruntime._http import HttpResponse
 from smruntime._meta import (
     API_VERSION,
-    EVENT_PREFIX,
     HTTP2_SERVICE_NAME,
     SERVICE_NAME,
     ClientMeta,
-    OperationModel,
 )
-from smruntime._stream import EventStream, StreamingBody
-from smruntime._transport import Timeouts, Transport, default_transport
+from smruntime._stream import EventStream
+from smruntime._transport import Transport, default_transport
 from smruntime.exceptions import TransportError, UnknownServiceError
 
 __all__ = ["Client", "Config"]
 
-SERVICE_SIGNING_NAME = "sagemaker"
 _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
 _sleep = time.sleep  # the retry back-off; tests replace it
 
@@ -76,15 +73,6 @@ class _Exceptions:
         raise AttributeError(
             f"no error class {name!r}; known: {', '.join(sorted(exceptions.KNOWN_ERRORS))}"
         )
-
-
-def _invocation_id() -> str:
-    """A random (version 4) UUID in its string form, without importing :mod:`uuid`."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _user_agent(cfg: Config) -> str:
@@ -135,9 +123,11 @@ class Client:
     container, instance metadata), resolved on first use. Region: ``region_name``, else
     ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``.
 
-    ``transport`` is ``"requests"``, ``"stdlib"`` (standard library only), a
-    :class:`~smruntime._transport.Transport`, or ``None`` (requests if installed). The client is
-    thread-safe; close it (or use it as a context manager) to release pooled connections.
+    ``transport`` is ``None``/``"default"`` (smruntime's own HTTP/1.1 client; ``"stdlib"`` is an
+    alias), ``"requests"`` (needs ``smruntime[requests]``) or a
+    :class:`~smruntime._transport.Transport`. The client is thread-safe and can be pickled (its
+    configuration, see :meth:`_pickle_state`; event hooks are not carried); close it (or use it
+    as a context manager) to release pooled connections.
     """
 
     def __init__(
@@ -190,19 +180,24 @@ class Client:
         self._credentials_source: Any = self._explicit_credentials(
             aws_access_key_id, aws_secret_access_key, aws_session_token, credentials
         )
+        self._credentials_given = self._credentials_source is not None
         self._credentials_lock = threading.Lock()
+        self._transport_name: Optional[str] = None
         if isinstance(transport, str) or transport is None:
             verify_value = self._config.verify
-            options: dict[str, Any] = {
-                "verify": True if verify_value is None else verify_value,
-                "proxies": self._config.proxies,
-                "max_pool_connections": self._config.max_pool_connections,
-            }
-            if self._config.client_cert is not None:
-                options["client_cert"] = self._config.client_cert
-            self._transport: Transport = default_transport(transport, **options)
+            self._transport: Transport = default_transport(
+                transport,
+                verify=True if verify_value is None else verify_value,
+                proxies=self._config.proxies,
+                max_pool_connections=self._config.max_pool_connections,
+                client_cert=self._config.client_cert,
+                tcp_keepalive=bool(self._config.tcp_keepalive),
+                environ=env,
+            )
+            self._transport_name = transport or "default"
         else:
             self._transport = transport
+        self._explicit_environ = None if environ is None else dict(environ)
         self._retry_quota = _retries.RetryQuota()
         self._clock_offset = _dt.timedelta(0)
         self._user_agent = _user_agent(self._config)
@@ -306,273 +301,53 @@ class Client:
         *,
         _cancel: Optional[threading.Event] = None,
     ) -> dict[str, Any]:
-        """Send ``op`` with its retries. ``_cancel`` (private, for :mod:`smruntime.aio`): once
-        set, no further attempt is sent and :class:`_CallCancelled` is raised."""
-        spec = _operations.OPERATIONS[op]
-        cfg = self._config
-        events = self.meta.events
-        context: dict[str, Any] = {}
-        if events:
-            params = self._param_hooks(spec.name, params, context)
-        validation = cfg.parameter_validation
-        request = _operations.build_request(
-            op,
-            params,
-            self.endpoint_url,
-            validate_params=bool(validation),
-            strict=validation == "strict",
-        )
-        max_attempts = int(cfg.max_attempts or 1)
-        policy = _retries.RetryPolicy(
-            _retries.RetryConfig(
-                mode=cfg.retry_mode or "standard",
-                total_max_attempts=max_attempts,
-                retry_after_send=cfg.retry_after_send,
-                retry_model_not_ready=cfg.retry_model_not_ready,
-            ),
-            quota=self._retry_quota,
-        )
-        invocation_id = _invocation_id()
-        skew_retried = False
-        attempt = 1
+        """Send ``op`` with its retries (the rules are :class:`~smruntime._call.CallPlan`'s;
+        this loop only sends, reads and sleeps). ``_cancel`` (private, for
+        :mod:`smruntime.aio`): once set, no further attempt is sent and :class:`_CallCancelled`
+        is raised."""
+        plan = CallPlan(self, op, params)
+        transport = self._transport
         while True:
             if _cancel is not None and _cancel.is_set():
-                raise _CallCancelled(f"{spec.name} was cancelled before attempt {attempt}")
-            started = time.monotonic()
-            try:
-                response, signed = self._send(
-                    request,
-                    spec.streaming,
-                    invocation_id,
-                    attempt,
-                    max_attempts,
-                    spec.name,
-                    context,
+                raise _CallCancelled(
+                    f"{plan.spec.name} was cancelled before attempt {plan.attempt}"
                 )
+            request, deadlines = plan.prepare(self._credentials())
+            try:
+                response = transport.send(request, deadlines=deadlines)
             except TransportError as exc:
-                decision = policy.decide(attempt, error=exc)
-                if not decision.retry:
-                    raise
-                log = debug_logger()
-                if log:
-                    log.debug(
-                        "%s attempt %d failed (%s); retrying in %.3f s: %s",
-                        spec.name,
-                        attempt,
-                        type(exc).__name__,
-                        decision.delay,
-                        decision.reason,
-                    )
-                _back_off(decision.delay, _cancel)
-                attempt += 1
+                _back_off(plan.after_transport_error(exc), _cancel)
                 continue
             headers_at = time.monotonic()
             status = response.status
-            metadata = _operations.response_metadata(status, response.headers, attempt - 1)
-            if attempt >= max_attempts and policy.config.mode != "legacy":
-                metadata["MaxAttemptsReached"] = True  # botocore's standard mode: any answer
-            if status < 300:
-                policy.on_success()
-                log = debug_logger()
-                if log:
-                    log.debug(
-                        "%s -> HTTP %d (request id %s, attempt %d)",
-                        spec.name,
-                        status,
-                        metadata.get("RequestId"),
-                        attempt,
-                    )
-                return self._success(op, spec.streaming, response, metadata, started, headers_at)
+            if plan.succeeded(status):
+                try:
+                    return self._success(plan, response, headers_at)
+                except BaseException:
+                    response.abort()
+                    raise
             try:
-                body = response.read()
+                body = read_capped(response, ERROR_BODY_CAP)
             except TransportError as exc:
-                body = b""
-                log = debug_logger()
-                if log:
-                    log.debug("reading the error body failed: %s", exc)
+                # A dripped or cut error body fails the attempt like any transport error.
+                _back_off(plan.after_transport_error(exc), _cancel)
+                continue
             finally:
                 response.close()
-            error = _operations.parse_error(
-                op, status, response.headers, body, retry_attempts=attempt - 1
-            )
-            error._set_response_metadata(metadata)
-            if error.error_code == "InvalidSignatureException":
-                log = debug_logger()
-                if log:
-                    log.debug(
-                        "signature rejected; the canonical request was:\n%s\nstring to sign:\n%s",
-                        _redact.redact_canonical_request(signed.canonical_request),
-                        signed.string_to_sign,
-                    )
-            if (
-                cfg.correct_clock_skew
-                and not skew_retried
-                and _retries.is_clock_skew_error(error.error_code)
-                and self._adjust_clock(response)
-            ):
-                skew_retried = True
-                log = debug_logger()
-                if log:
-                    log.debug("%s: clock skew corrected; retrying once", spec.name)
-                continue
-            decision = policy.decide(
-                attempt,
-                status=status,
-                error_code=error.error_code,
-                headers=response.headers,
-                modeled_error=error.error_code in spec.errors,
-            )
-            if not decision.retry:
-                if decision.exhausted:
-                    metadata["MaxAttemptsReached"] = True
-                    error._set_response_metadata(metadata)
-                raise error
-            log = debug_logger()
-            if log:
-                log.debug(
-                    "%s attempt %d -> %s (HTTP %d); retrying in %.3f s",
-                    spec.name,
-                    attempt,
-                    error.error_code,
-                    status,
-                    decision.delay,
-                )
-            _back_off(decision.delay, _cancel)
-            attempt += 1
+            delay = plan.after_error(status, response.headers, body)
+            if delay is not None:
+                _back_off(delay, _cancel)
 
-    def _param_hooks(
-        self, api_name: str, params: Mapping[str, Any], context: dict[str, Any]
-    ) -> Mapping[str, Any]:
-        """botocore's ``provide-client-params`` (a handler may return new parameters) and
-        ``before-parameter-build`` (handlers may change them in place) events."""
-        events = self.meta.events
-        model = OperationModel(api_name, self.meta.service_model)
-        params = dict(params)
-        suffix = f"{EVENT_PREFIX}.{api_name}"
-        _, replaced = events.emit_until_response(
-            f"provide-client-params.{suffix}", params=params, model=model, context=context
-        )
-        if replaced is not None:
-            params = replaced
-        events.emit(f"before-parameter-build.{suffix}", params=params, model=model, context=context)
-        return params
-
-    def _send(
-        self,
-        request: HttpRequest,
-        streaming: bool,
-        invocation_id: str,
-        attempt: int,
-        max_attempts: int,
-        api_name: str = "",
-        context: Optional[dict[str, Any]] = None,
-    ) -> tuple[HttpResponse, Any]:
-        headers = [
-            *request.headers,
-            ("User-Agent", self._user_agent),
-            ("amz-sdk-invocation-id", invocation_id),
-            ("amz-sdk-request", f"attempt={attempt}; max={max_attempts}"),
-        ]
-        events = self.meta.events
-        method, url, body = request.method, request.url, request.body
-        if events:
-            hooked = HookRequest(
-                method, url, headers, body, context=context, stream_output=streaming
-            )
-            events.emit(
-                f"before-sign.{EVENT_PREFIX}.{api_name}",
-                request=hooked,
-                operation_name=api_name,
-                region_name=self.region_name,
-                signing_name=SERVICE_SIGNING_NAME,
-                signature_version="v4",
-                request_signer=None,
-            )
-            method, url, headers, body = (
-                hooked.method,
-                hooked.url,
-                hooked.headers.pairs(),
-                hooked.body,
-            )
-        now = _dt.datetime.now(_dt.timezone.utc) + self._clock_offset
-        signed = sign(
-            method,
-            url,
-            headers,
-            body,
-            credentials=self._credentials(),
-            region=self.region_name,
-            service=SERVICE_SIGNING_NAME,
-            now=now,
-        )
-        log = debug_logger()
-        if log:
-            log.debug(
-                "%s %s attempt %d headers=%s",
-                request.method,
-                _redact.redact_url(request.url),
-                attempt,
-                _redact.redact_headers(signed.headers),
-            )
+    def _success(self, plan: CallPlan, response: HttpResponse, headers_at: float) -> dict[str, Any]:
         cfg = self._config
-        read = cfg.first_event_timeout if streaming else cfg.read_timeout
-        if streaming and cfg.total_timeout is not None:
-            read = cfg.total_timeout if read is None else min(read, cfg.total_timeout)
-        outgoing = HttpRequest(signed.method, signed.url, list(signed.headers), signed.body)
-        if events:
-            hooked = HookRequest(
-                outgoing.method,
-                outgoing.url,
-                outgoing.headers,
-                outgoing.body,
-                context=context,
-                stream_output=streaming,
-            )
-            _, answer = events.emit_until_response(
-                f"before-send.{EVENT_PREFIX}.{api_name}", request=hooked
-            )
-            if answer is not None:
-                raise TypeError(
-                    "a before-send handler returned a response; smruntime does not take "
-                    "responses from hooks (use the emulator to fake the service)"
-                )
-            outgoing = HttpRequest(hooked.method, hooked.url, hooked.headers.pairs(), hooked.body)
-        response = self._transport.send(
-            outgoing,
-            timeouts=Timeouts(connect=cfg.connect_timeout, read=read),
-            stream=streaming,
-        )
-        return response, signed
-
-    def _adjust_clock(self, response: HttpResponse) -> bool:
-        date = response.headers.get("date")
-        if not date:
-            return False
-        offset = _retries.clock_offset(
-            date, _dt.datetime.now(_dt.timezone.utc), current=self._clock_offset
-        )
-        if offset is None:
-            return False
-        self._clock_offset = offset
-        return True
-
-    def _success(
-        self,
-        op: str,
-        streaming: bool,
-        response: HttpResponse,
-        metadata: dict[str, Any],
-        started: float,
-        headers_at: float,
-    ) -> dict[str, Any]:
-        if streaming:
-            result = _operations.parse_response(op, response.status, response.headers, None)
-            cfg = self._config
+        if plan.streaming:
+            metadata = plan.metadata(response.status, response.headers)
+            result = plan.success(response.status, response.headers, metadata=metadata)
             result["Body"] = EventStream(
                 response,
-                operation_name=_operations.OPERATIONS[op].name,
+                operation_name=plan.spec.name,
                 content_type=result.get("ContentType"),
-                started_at=started,
+                started_at=plan.started,
                 headers_at=headers_at,
                 first_event_timeout=cfg.first_event_timeout,
                 event_timeout=cfg.event_timeout,
@@ -580,13 +355,80 @@ class Client:
                 max_payload_bytes=cfg.max_payload_bytes,
                 response_metadata=metadata,
             )
-        else:
+            result["ResponseMetadata"] = result.pop("ResponseMetadata")
+            return result
+        if plan.lazy_body:
+            result = plan.success(response.status, response.headers)
+            result["Body"] = StreamingBody(
+                response,
+                result.get("ContentType"),
+                max_bytes=cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+            )
+            return result
+        try:
+            body = read_capped(response, cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+        finally:
+            response.close()
+        return plan.success(response.status, response.headers, body)
+
+    # -- pickling ----------------------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore_client, (self._pickle_state(),))
+
+    def _pickle_state(self) -> dict[str, Any]:
+        """What a pickle carries: the configuration, never a connection. Explicit keys (or a
+        ``credentials`` object the caller passed) travel as given; credentials the default
+        chain found are not pickled: the unpickled client resolves its own."""
+        if self._transport_name is None:
+            raise TypeError(
+                "a Client with a custom transport object cannot be pickled; "
+                "use transport='default' or 'requests'"
+            )
+        source = self._credentials_source if self._credentials_given else None
+        if source is not None and not isinstance(source, Credentials):
+            import pickle
+
             try:
-                body = response.read()
-            finally:
-                response.close()
-            result = _operations.parse_response(op, response.status, response.headers, body)
-            if "Body" in result:
-                result["Body"] = StreamingBody(result["Body"], result.get("ContentType"))
-        result["ResponseMetadata"] = metadata
-        return result
+                pickle.dumps(source)
+            except Exception as exc:  # noqa: BLE001 - any failure means: cannot travel
+                raise TypeError(
+                    f"this Client cannot be pickled: its credentials object "
+                    f"({type(source).__name__}) cannot be ({type(exc).__name__}); pass keys, or "
+                    "let the default chain find credentials in each process"
+                ) from None
+        return {
+            "region_name": self.region_name,
+            "endpoint_url": self.endpoint_url,
+            "profile_name": self._profile,
+            "config": self._config,
+            "transport": self._transport_name,
+            "credentials": source,
+            "environ": self._explicit_environ,
+        }
+
+
+def read_capped(response: HttpResponse, cap: int) -> bytes:
+    """The body, read to its end or to ``cap`` bytes (then the connection is dropped)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < cap:
+        chunk = response.read_some()
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+    response.abort()
+    return b"".join(parts)[:cap]
+
+
+def _restore_client(state: dict[str, Any]) -> Client:
+    return Client(
+        region_name=state["region_name"],
+        endpoint_url=state["endpoint_url"],
+        profile_name=state["profile_name"],
+        config=state["config"],
+        transport=state["transport"],
+        credentials=state["credentials"],
+        environ=state["environ"],
+    )

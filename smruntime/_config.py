@@ -55,6 +55,7 @@ _CONFIG_FIELDS = (
     "proxies_config",
     "ignore_configured_endpoint_urls",
     "defaults_mode",
+    "max_body_bytes",
     "inert",
 )
 
@@ -100,12 +101,17 @@ class Config(_Record):
 
     - ``connect_timeout`` (60): establishing the TCP/TLS connection.
     - ``read_timeout`` (70, as the service docs advise for InvokeEndpoint's 60 s model limit):
-      InvokeEndpoint(Async), each socket read: the wait for the response headers, then the body.
+      InvokeEndpoint(Async): the wait for the response head, then each wait for body bytes.
     - ``first_event_timeout`` (= ``read_timeout``): streaming, the wait for the response headers,
       then from the headers to the first complete event.
     - ``event_timeout`` (= ``read_timeout``): streaming, the longest gap between two complete
       events (bytes that trickle in without completing one do not reset it).
-    - ``total_timeout`` (none): streaming, a deadline for the whole response, headers included.
+    - ``total_timeout`` (none): every operation, a deadline for the whole attempt: connect,
+      the response headers and the whole body (an InvokeEndpoint ``Body`` read later included).
+
+    The response head must be complete within ``read_timeout`` (``first_event_timeout`` when
+    streaming) however slowly its bytes arrive: these are monotonic deadlines, not per-read
+    socket timeouts.
 
     Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
     ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). boto3's ``retries={"max_attempts":
@@ -116,7 +122,9 @@ class Config(_Record):
 
     ``correct_clock_skew``: on a signature rejected for skewed time, sign with the server's
     clock (from its ``Date`` header) and retry once. ``max_payload_bytes`` bounds one event
-    (24 MiB by default, as botocore).
+    (24 MiB by default, as botocore). ``max_body_bytes`` bounds an InvokeEndpoint body (64 MiB
+    by default, above the service's 25 MB response limit): past it, reading raises
+    :class:`~smruntime.exceptions.BodyTooLargeError`.
 
     boto3's other options: ``region_name`` (used when the client is given none),
     ``signature_version`` (``"v4"`` only), ``user_agent`` (replaces the start of the
@@ -160,6 +168,7 @@ class Config(_Record):
     proxies_config: Optional[Mapping[str, Any]]
     ignore_configured_endpoint_urls: Optional[bool]
     defaults_mode: Optional[str]
+    max_body_bytes: Optional[int]
     inert: Mapping[str, Any]
 
     def __init__(
@@ -192,6 +201,7 @@ class Config(_Record):
         proxies_config: Optional[Mapping[str, Any]] = None,
         ignore_configured_endpoint_urls: Optional[bool] = None,
         defaults_mode: Optional[str] = None,
+        max_body_bytes: Optional[int] = None,
         inert: Optional[Mapping[str, Any]] = None,
         **boto3_options: Any,
     ) -> None:
@@ -234,6 +244,7 @@ class Config(_Record):
             proxies_config,
             ignore_configured_endpoint_urls,
             defaults_mode,
+            max_body_bytes,
             ignored,
         )
 
@@ -420,7 +431,7 @@ def resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
     """``cfg`` with every default and environment variable applied, checked."""
     for name in _TIMEOUT_FIELDS:
         _check_seconds(name, getattr(cfg, name))
-    for name in ("max_pool_connections", "max_payload_bytes"):
+    for name in ("max_pool_connections", "max_payload_bytes", "max_body_bytes"):
         value = getattr(cfg, name)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1

@@ -281,6 +281,16 @@ class EventStream:
         )
 
     def _check_event_stream(self, first: bytes) -> None:
+        encoding = self._response.headers.get("content-encoding")
+        if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+            # Never asked for (no Accept-Encoding is sent) and never sent by the service: a
+            # proxy rewrote the answer. Decoding it would hide that; say so instead.
+            raise NotEventStreamError(
+                f"{self._operation_name}: the 200 response has Content-Encoding {encoding!r}; "
+                "an event stream is never compressed (a proxy in the way?)",
+                preview=first[:_PREVIEW_BYTES],
+                content_type=self._response.headers.get("content-type"),
+            )
         http_type = self._response.headers.get("content-type")
         if http_type is not None and not http_type.lower().startswith(EVENT_STREAM_CONTENT_TYPE):
             preview = first[:_PREVIEW_BYTES]
@@ -519,16 +529,15 @@ class EventStream:
             content_type=self.content_type,
             max_record_bytes=_limit(max_record_bytes),
         )
+        text_and_error = records.text_and_error  # one parse per record for both questions
         for record in self._records(decoder):
-            if raise_on_error:
-                problem = records.find_error(record)
-                if problem is not None:
-                    raise ContainerStreamError(
-                        f"{self._operation_name}: the model container reported an error inside "
-                        f"the stream: {problem}",
-                        record=record,
-                    )
-            delta = records.extract_text(record)
+            delta, problem = text_and_error(record)
+            if problem is not None and raise_on_error:
+                raise ContainerStreamError(
+                    f"{self._operation_name}: the model container reported an error inside "
+                    f"the stream: {problem}",
+                    record=record,
+                )
             if delta:
                 yield delta
 
@@ -541,48 +550,3 @@ def _limit(max_record_bytes: int | None) -> int:
     from smruntime import records
 
     return records.DEFAULT_MAX_RECORD_BYTES if max_record_bytes is None else max_record_bytes
-
-
-class StreamingBody:
-    """The ``Body`` of InvokeEndpoint: the response bytes, read once (boto3's StreamingBody API)."""
-
-    def __init__(self, data: bytes, content_type: str | None = None) -> None:
-        self._data = data
-        self._pos = 0
-        self.content_type = content_type
-
-    def read(self, amt: int | None = None) -> bytes:
-        """Up to ``amt`` bytes (all that remain if ``amt`` is None)."""
-        end = len(self._data) if amt is None or amt < 0 else self._pos + amt
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
-
-    def iter_chunks(self, chunk_size: int = 1024) -> Iterator[bytes]:
-        while True:
-            chunk = self.read(chunk_size)
-            if not chunk:
-                return
-            yield chunk
-
-    def iter_lines(self, chunk_size: int = 1024, keepends: bool = False) -> Iterator[bytes]:
-        """Lines of the body (botocore's signature; ``chunk_size`` is accepted and unused)."""
-        yield from self.read().splitlines(keepends)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self.iter_chunks()
-
-    def close(self) -> None:
-        self._pos = len(self._data)
-
-    def __enter__(self) -> StreamingBody:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"<StreamingBody {len(self._data)} bytes, content_type={self.content_type!r}>"

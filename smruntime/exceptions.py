@@ -13,11 +13,15 @@ pass through unchanged. The tree::
     │   ├── EndpointConnectionError    could not connect (refused, DNS, TLS, proxy)
     │   ├── ConnectTimeoutError        connect took longer than the connect timeout
     │   ├── ReadTimeoutError           no bytes in time (``phase`` says where)
-    │   └── ConnectionClosedError      the connection broke after the request was sent
+    │   ├── ConnectionClosedError      the connection broke after the request was sent
+    │   └── ProtocolError              an HTTP/1.1 rule was broken (``smruntime.http``)
+    │       ├── RemoteProtocolError        the peer sent bytes that break HTTP/1.1 (``offset``)
+    │       └── LocalProtocolError         the protocol object was misused (a bad request, ...)
     ├── StreamError                the response stream is unusable
     │   ├── NotEventStreamError        a 200 whose body is not an event stream (``preview``)
     │   ├── CorruptStreamError         a frame failed its checks (``__cause__`` = codec error)
     │   ├── IncompleteStreamError      the body ended (or broke) inside a frame
+    │   ├── BodyTooLargeError          an InvokeEndpoint body grew past its cap (``limit``)
     │   └── RecordError                the record layer (lines, JSON, SSE) could not go on
     │       ├── IncompleteRecordError      the stream ended inside a record or a character
     │       ├── RecordTooLargeError        a record grew over ``max_record_bytes``
@@ -42,6 +46,7 @@ from typing import Any
 
 __all__ = [
     "AccessDeniedException",
+    "BodyTooLargeError",
     "ClientError",
     "ConnectTimeoutError",
     "ConnectionClosedError",
@@ -57,6 +62,7 @@ __all__ = [
     "InternalFailure",
     "InternalStreamFailure",
     "InvalidSignatureException",
+    "LocalProtocolError",
     "ModelError",
     "ModelNotReadyException",
     "ModelStreamError",
@@ -64,9 +70,11 @@ __all__ = [
     "OperationNotPageableError",
     "ParamValidationError",
     "ProfileNotFound",
+    "ProtocolError",
     "ReadTimeoutError",
     "RecordError",
     "RecordTooLargeError",
+    "RemoteProtocolError",
     "SMRuntimeError",
     "ServiceUnavailable",
     "StreamError",
@@ -177,6 +185,38 @@ class ConnectionClosedError(TransportError):
     """The connection broke after the request was sent."""
 
 
+class ProtocolError(TransportError):
+    """An HTTP/1.1 protocol rule was broken, by the peer or by the caller."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that break HTTP/1.1 (framing, syntax, a limit, a cut-off message).
+
+    ``offset`` is the byte offset in the response where the problem starts and ``line`` the
+    line number in the response head or trailer (1 is the status line), when they apply.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        line: int | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, request_sent=request_sent)
+        self.offset = offset
+        self.line = line
+
+
+class LocalProtocolError(ProtocolError):
+    """The protocol object was misused: a malformed request, or a call in the wrong state."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message, url=url, request_sent=False)
+
+
 class StreamError(SMRuntimeError):
     """The response stream cannot be read to its end.
 
@@ -206,6 +246,15 @@ class CorruptStreamError(StreamError):
 
 class IncompleteStreamError(StreamError):
     """The body ended, or the connection broke, inside a frame."""
+
+
+class BodyTooLargeError(StreamError):
+    """A response body is larger than the client accepts (``limit`` bytes,
+    ``Config.max_body_bytes``); the connection was dropped."""
+
+    def __init__(self, message: str, *, limit: int, bytes_received: int = 0) -> None:
+        super().__init__(message, bytes_received=bytes_received)
+        self.limit = limit
 
 
 class RecordError(StreamError):

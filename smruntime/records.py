@@ -69,6 +69,7 @@ __all__ = [
     "decoder_for",
     "extract_text",
     "find_error",
+    "text_and_error",
     "format_for",
     "iter_records",
     "iter_text",
@@ -1009,6 +1010,17 @@ def find_error(record: Any) -> Optional[str]:
     return _error_of(record)
 
 
+def text_and_error(record: Any) -> tuple[Optional[str], Optional[str]]:
+    """``(extract_text(record), find_error(record))``, parsing an SSE event's data once."""
+    if isinstance(record, SSEEvent):
+        parsed = _as_json(record)
+        found = _error_of(parsed)
+        if found is None and record.event == "error":
+            found = record.data or "error event"
+        return (None if record.is_done else _text_of(parsed)), found
+    return _text_of(record), _error_of(record)
+
+
 # ------------------------------------------------------------------------------------- helpers
 
 
@@ -1054,11 +1066,10 @@ def iter_text(
     """
     decoder = text_decoder_for(fmt, content_type=content_type, max_record_bytes=max_record_bytes)
     for record in iter_records(parts, decoder):
-        error = find_error(record)
+        text, error = text_and_error(record)
         if error is not None:
             raise ContainerStreamError(
                 f"the model container reported an error: {error}", record=record
             )
-        text = extract_text(record)
         if text:
             yield text
