@@ -186,9 +186,12 @@ def test_async_results_land_in_results_dir_and_serve_says_where(home: Path) -> N
             aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
         )
-        reply = client.invoke_endpoint_async(
-            EndpointName="e", InputLocation="s3://in-bucket/req.json"
-        )
+        try:
+            reply = client.invoke_endpoint_async(
+                EndpointName="e", InputLocation="s3://in-bucket/req.json"
+            )
+        finally:
+            client.close()
         bucket, _, key = reply["OutputLocation"][len("s3://") :].partition("/")
         assert (results / bucket / key).read_bytes() == b"async body"
     assert (results / bucket / key).exists()  # a given folder is kept
