@@ -167,10 +167,12 @@ class Client:
         if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
             endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
         self._endpoint_override: str | None = endpoint_url  # also the HTTP/2 service's
+        # As botocore, an endpoint_url wins over use_fips_endpoint / use_dualstack_endpoint (and
+        # AWS_USE_FIPS_ENDPOINT): the flags are ignored rather than an error.
         resolved = resolve_endpoint(
             self.region_name,
-            use_fips=bool(self._config.use_fips_endpoint),
-            use_dualstack=bool(self._config.use_dualstack_endpoint),
+            use_fips=bool(self._config.use_fips_endpoint) and not endpoint_url,
+            use_dualstack=bool(self._config.use_dualstack_endpoint) and not endpoint_url,
             endpoint_url=endpoint_url or None,
         )
         if not use_ssl and not endpoint_url and resolved.startswith("https://"):

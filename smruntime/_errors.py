@@ -156,9 +156,12 @@ def _hint(
         )
     if code == "UnrecognizedClientException":
         if "token" in low:
+            # AWS says "security token ... invalid" for an unknown access key id too, with or
+            # without a session token: name both.
             return (
-                "AWS does not know this session token (or it does not belong to the access "
-                "key): check aws_session_token, or drop it for long-term keys"
+                "AWS does not know these credentials: the access key id is unknown, or the "
+                "session token is invalid or belongs to other keys; check aws_access_key_id "
+                "and aws_session_token (drop it for long-term keys)"
             )
         return (
             "AWS does not know this access key: check the credentials and that they belong to "

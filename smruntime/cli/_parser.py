@@ -326,5 +326,11 @@ def _add_serve(sub: _Subparsers) -> None:
         help="how long the container may take to answer, or between streamed chunks "
         "(default 60, as SageMaker)",
     )
+    p.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        help="folder for InvokeEndpointAsync results: s3://BUCKET/KEY is the file DIR/BUCKET/KEY "
+        "(default: a temporary folder, deleted when serve stops)",
+    )
     _add_debug(p)
     p.set_defaults(func=cmd_serve)
