@@ -20,7 +20,7 @@ How a connection is served:
 * **Other protocols** (the seam for HTTP/2): a connection whose first bytes are the HTTP/2
   preface (``PRI * HTTP/2.0``) is handed, with the bytes already read, to the handler registered
   with :meth:`HTTPServer.register_protocol` (``"h2"``), see :meth:`HTTPServer.hand_off`, the one
-  place a connection leaves HTTP/1.1 (a TLS front end would call it with its ALPN choice). With
+  place a connection leaves HTTP/1.1 (the TLS handshake calls it on the ALPN choice). With
   no handler registered such a connection gets ``505 HTTP Version Not Supported``.
 * **TLS** (``ssl_context``): every connection is TLS. Its handshake runs in a worker, against a
   monotonic deadline (``head_timeout``, else ``timeout``; a client that does not finish it is
@@ -485,9 +485,9 @@ class HTTPServer:
     def hand_off(self, sock: socket.socket, preread: bytes, protocol: str) -> bool:
         """Give a connection to the handler registered for *protocol*; False if there is none.
 
-        The one place a connection leaves HTTP/1.1: the selector calls it on the HTTP/2 preface;
-        a TLS front end would call it with its ALPN choice. The connection stays counted as open
-        (``max_connections``) until the handler returns.
+        The one place a connection leaves HTTP/1.1: the selector calls it on the HTTP/2 preface,
+        the TLS handshake on the ALPN choice ``h2`` (with the TLS socket and no bytes). The
+        connection stays counted as open (``max_connections``) until the handler returns.
         """
         handler = self._protocols.get(protocol)
         if handler is None:
@@ -639,6 +639,13 @@ class HTTPServer:
     def _start_tls(self, raw: socket.socket, addr: object) -> None:
         """Wrap an accepted socket (no I/O yet) and run its handshake in a worker."""
         assert self.ssl_context is not None
+        try:
+            # A client gone already (reset): wrap_socket would fail with the descriptor moved
+            # into a half-made SSLSocket, out of reach of the close below.
+            raw.getpeername()
+        except OSError:
+            self._close_socket(raw)
+            return
         self.emulator._untrack(raw)
         try:
             sock = self.ssl_context.wrap_socket(
