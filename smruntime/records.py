@@ -60,6 +60,7 @@ __all__ = [
     "JsonAutoDecoder",
     "JsonDocumentDecoder",
     "JsonLinesDecoder",
+    "JsonStreamDecoder",
     "LineDecoder",
     "RawDecoder",
     "RecordDecoder",
@@ -72,6 +73,7 @@ __all__ = [
     "format_for",
     "iter_records",
     "iter_text",
+    "text_and_error",
     "text_decoder_for",
     "make_decoder",
 ]
@@ -737,6 +739,46 @@ class JsonAutoDecoder(_CodecDecoder[Any]):
         out.extend(self._inner.close())
 
 
+class _SSEJsonDecoder(SSEDecoder):
+    """Each SSE event's data parsed as JSON; ``[DONE]`` and keep-alive comments skipped."""
+
+    def _dispatch(self, out: list[Any]) -> None:
+        events: list[SSEEvent] = []
+        super()._dispatch(events)
+        for event in events:
+            if not event.is_done:
+                out.append(event.json())
+
+
+class JsonStreamDecoder(JsonAutoDecoder):
+    """JSON values from a stream of JSON lines or of server-sent events (``iter_json``).
+
+    Decided on the first non-blank line, whatever the declared content type (containers
+    mislabel their streams both ways): an SSE field (``data:``, ``:``, ``event:``, ``id:``,
+    ``retry:``) means SSE, each event's data one JSON value, keep-alive comments and the
+    ``[DONE]`` sentinel skipped, data that is not JSON a
+    :class:`~smruntime.exceptions.RecordError`; anything else means JSON lines, as
+    :class:`JsonLinesDecoder`. ``mode`` tells the choice (``"sse"`` or ``"jsonl"``).
+    """
+
+    def _choose(self, first: bytes, complete: bool) -> _Decoder[Any]:
+        kw: dict[str, Any] = {
+            "encoding": self.encoding,
+            "errors": self.errors,
+            "max_record_bytes": self.max_record_bytes,
+        }
+        text = first.decode(self.encoding, "replace").lstrip("\ufeff").strip(_WS)
+        inner: _Decoder[Any]
+        if _SSE_FIELD.match(text):
+            self.mode = "sse"
+            inner = _SSEJsonDecoder(**kw)
+        else:
+            self.mode = "jsonl"
+            inner = JsonLinesDecoder(**kw)
+        self._inner = inner
+        return inner
+
+
 # -------------------------------------------------------------------------- choosing a decoder
 
 _ALIASES = {
@@ -990,6 +1032,22 @@ def _dumps(value: Any) -> str:
         return json.dumps(value, sort_keys=True)
     except (TypeError, ValueError, RecursionError):  # not JSON, circular, or too deep
         return "error (details cannot be shown)"
+
+
+def text_and_error(record: Any) -> tuple[Optional[str], Optional[str]]:
+    """``(extract_text(record), find_error(record))``, parsing an SSE event's data once."""
+    if isinstance(record, SSEEvent):
+        parsed = _as_json(record)
+        error = _error_of(parsed)
+        if error is None and record.event == "error":
+            error = record.data or "error event"
+        if error is not None or record.is_done:
+            return None, error
+        return _text_of(parsed), None
+    error = _error_of(record)
+    if error is not None:
+        return None, error
+    return _text_of(record), None
 
 
 def find_error(record: Any) -> Optional[str]:
