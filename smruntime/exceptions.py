@@ -11,7 +11,10 @@ pass through unchanged. The tree::
     │   ├── EndpointConnectionError    could not connect (refused, DNS, TLS, proxy)
     │   ├── ConnectTimeoutError        connect took longer than the connect timeout
     │   ├── ReadTimeoutError           no bytes in time (``phase`` says where)
-    │   └── ConnectionClosedError      the connection broke after the request was sent
+    │   ├── ConnectionClosedError      the connection broke after the request was sent
+    │   └── ProtocolError              an HTTP/1.1 rule was broken (``smruntime.http``)
+    │       ├── RemoteProtocolError        the peer sent bytes that break HTTP/1.1 (``offset``)
+    │       └── LocalProtocolError         the protocol object was misused (a bad request, ...)
     ├── StreamError                the response stream is unusable
     │   ├── NotEventStreamError        a 200 whose body is not an event stream (``preview``)
     │   ├── CorruptStreamError         a frame failed its checks (``__cause__`` = codec error)
@@ -53,14 +56,17 @@ __all__ = [
     "InternalFailure",
     "InternalStreamFailure",
     "InvalidSignatureException",
+    "LocalProtocolError",
     "ModelError",
     "ModelNotReadyException",
     "ModelStreamError",
     "NotEventStreamError",
     "ParamValidationError",
+    "ProtocolError",
     "ReadTimeoutError",
     "RecordError",
     "RecordTooLargeError",
+    "RemoteProtocolError",
     "SMRuntimeError",
     "ServiceUnavailable",
     "StreamError",
@@ -148,6 +154,38 @@ class ReadTimeoutError(TransportError):
 
 class ConnectionClosedError(TransportError):
     """The connection broke after the request was sent."""
+
+
+class ProtocolError(TransportError):
+    """An HTTP/1.1 protocol rule was broken, by the peer or by the caller."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that break HTTP/1.1 (framing, syntax, a limit, a cut-off message).
+
+    ``offset`` is the byte offset in the response where the problem starts and ``line`` the
+    line number in the response head or trailer (1 is the status line), when they apply.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        line: int | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, request_sent=request_sent)
+        self.offset = offset
+        self.line = line
+
+
+class LocalProtocolError(ProtocolError):
+    """The protocol object was misused: a malformed request, or a call in the wrong state."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message, url=url, request_sent=False)
 
 
 class StreamError(SMRuntimeError):

@@ -1,0 +1,565 @@
+"""The HTTP/1.1 response reader: bytes in, :mod:`~smruntime.http._events` out (sans-IO).
+
+One :class:`ResponseReader` reads one response. It never rescans what it has searched (the
+search for a line end resumes where it stopped) and never holds more than the limits while it
+looks for one, so time is linear in the input and memory bounded by :class:`Limits`. Body bytes
+are never held: every call to ``next_event`` hands out all the body bytes it can decode.
+
+Framing follows RFC 9112 section 6, strictly: ``Transfer-Encoding`` other than a single
+``chunked`` is an error, as is ``Content-Length`` together with ``Transfer-Encoding`` or repeated
+with different values; a response to HEAD and a 204 or 304 have no body; 1xx responses are
+skipped (101 is an error: the client never asks to upgrade); without either header the body runs
+to the end of the connection. Lines end in CRLF (a bare LF is an error), obs-fold is rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from smruntime.exceptions import LocalProtocolError, RemoteProtocolError
+from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Event, Response
+
+__all__ = ["Limits", "ResponseReader"]
+
+Buffer = Union[bytes, bytearray]
+
+# Byte sets for bytes.translate(None, delete): whatever is left was not in the set.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_HEXDIG = b"0123456789abcdefABCDEF"
+_CTL = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"  # every control byte but HTAB
+_OWS = b" \t"
+
+_HEAD, _LENGTH, _CHUNKED, _TRAILERS, _CLOSE, _END, _DONE, _ERROR = range(8)
+# sub-states of _CHUNKED
+_SIZE, _CHUNK, _CRLF = range(3)
+
+
+class Limits:
+    """Bounds on what a response may make the reader hold or accept.
+
+    - ``max_line_bytes``: longest status, header or trailer line, its CRLF included;
+    - ``max_headers``: most header fields in a head (trailer fields counted apart);
+    - ``max_header_bytes``: largest response head, 1xx heads before it included (and, apart,
+      largest trailer section);
+    - ``max_chunk_line_bytes``: longest chunk-size line (size, extensions and CRLF);
+    - ``max_chunk_size``: largest size a chunk may announce.
+    """
+
+    __slots__ = (
+        "max_chunk_line_bytes",
+        "max_chunk_size",
+        "max_header_bytes",
+        "max_headers",
+        "max_line_bytes",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_line_bytes: int = 8192,
+        max_headers: int = 128,
+        max_header_bytes: int = 65536,
+        max_chunk_line_bytes: int = 4096,
+        max_chunk_size: int = 2**40,
+    ) -> None:
+        for name, value in (
+            ("max_line_bytes", max_line_bytes),
+            ("max_headers", max_headers),
+            ("max_header_bytes", max_header_bytes),
+            ("max_chunk_line_bytes", max_chunk_line_bytes),
+            ("max_chunk_size", max_chunk_size),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Limits: {name} must be a positive int, got {value!r}")
+        self.max_line_bytes = max_line_bytes
+        self.max_headers = max_headers
+        self.max_header_bytes = max_header_bytes
+        self.max_chunk_line_bytes = max_chunk_line_bytes
+        self.max_chunk_size = max_chunk_size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Limits):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)}" for k in sorted(self.__slots__))
+        return f"Limits({fields})"
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _show(raw: Buffer, limit: int = 40) -> str:
+    """A short printable excerpt of protocol bytes for an error message."""
+    text = repr(bytes(raw[:limit]))
+    return text + ("..." if len(raw) > limit else "")
+
+
+class ResponseReader:
+    """Reads one HTTP/1.1 response; ``head_only`` for the response to a HEAD request.
+
+    Feed bytes with :meth:`receive_data` (``b""`` = the peer closed) and pull events with
+    :meth:`next_event` until :class:`EndOfMessage`.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, *, head_only: bool = False) -> None:
+        self._limits = limits
+        self._head_only = head_only
+        self._buf: Buffer = b""
+        self._pos = 0  # next unread byte of _buf
+        self._base = 0  # response offset of _buf[0]
+        self._scanned = 0  # bytes after _pos already searched for a line end
+        self._eof = False
+        self._state = _HEAD
+        self._error: Exception | None = None
+        self.bytes_received = 0
+        # head
+        self._line_no = 0
+        self._section_bytes = 0
+        self._fields: list[tuple[str, str]] = []
+        self._status = 0
+        self._reason = ""
+        self._version = "1.1"
+        self._lengths: list[int] = []
+        self._codings: list[str] = []
+        self._conn_tokens: list[str] = []
+        # body
+        self._left = 0  # Content-Length or chunk bytes still to come
+        self._length = 0
+        self._chunk_state = _SIZE
+        self._chunk_start = 0  # response offset of the current chunk-size line
+        self.extra_bytes = 0  # bytes received after the end of the message
+        self.keep_alive = False
+
+    # -- input -----------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes received from the peer; ``b""`` means the peer closed its side."""
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise LocalProtocolError("receive_data() called with bytes after the end of input")
+        self.bytes_received += len(data)
+        state = self._state
+        if state >= _END:
+            self.extra_bytes += len(data)
+            return
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
+            self._base += len(buf)
+            self._buf = data
+            self._pos = 0
+        elif pos or type(buf) is bytes:
+            # Keep only the unread tail, in a bytearray that later bytes extend in place.
+            tail = bytearray(memoryview(buf)[pos:])
+            tail += data
+            self._base += pos
+            self._buf = tail
+            self._pos = 0
+        else:
+            buf += data  # a bytearray: extended in place
+
+    @property
+    def response_started(self) -> bool:
+        """True once a byte of the response arrived."""
+        return self.bytes_received > 0
+
+    @property
+    def complete(self) -> bool:
+        """True once :class:`EndOfMessage` was handed out."""
+        return self._state == _DONE
+
+    @property
+    def eof(self) -> bool:
+        """True once the peer closed (``receive_data(b"")``)."""
+        return self._eof
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _fail(self, message: str, index: int, *, line: int | None = None) -> RemoteProtocolError:
+        offset = self._base + index
+        where = f"line {line}, " if line is not None else ""
+        exc = RemoteProtocolError(
+            f"{message} ({where}at byte {offset} of the response)", offset=offset, line=line
+        )
+        self._state = _ERROR
+        self._error = exc
+        return exc
+
+    def _incomplete(self) -> RemoteProtocolError:
+        """The error for an EOF before the end of the message (at the offset of the EOF)."""
+        state = self._state
+        if state == _HEAD:
+            if self.bytes_received == 0:
+                msg = "connection closed before any byte of the response"
+            else:
+                msg = (
+                    f"connection closed inside the response head after {self.bytes_received} bytes"
+                )
+        elif state == _LENGTH:
+            got = self._length - self._left
+            msg = (
+                f"connection closed {self._left} bytes before the end of the body "
+                f"(Content-Length {self._length}, received {got})"
+            )
+        elif state == _CHUNKED:
+            if self._chunk_state == _CHUNK:
+                msg = f"connection closed inside a chunk, {self._left} bytes of it missing"
+            elif self._chunk_state == _CRLF:
+                msg = "connection closed before the CRLF that ends a chunk"
+            else:
+                msg = "connection closed before the last chunk (chunked body incomplete)"
+        else:
+            msg = "connection closed inside the chunked trailer section"
+        return self._fail(msg, len(self._buf))
+
+    # -- events ----------------------------------------------------------------------------
+
+    def next_event(self) -> Event:
+        """The next event; :data:`NEED_DATA` when more bytes (or the EOF) are needed."""
+        state = self._state
+        if state == _CHUNKED:
+            ev = self._read_chunked()
+        elif state == _LENGTH:
+            ev = self._read_length()
+        elif state == _HEAD:
+            ev = self._read_head()
+        elif state == _CLOSE:
+            ev = self._read_close()
+        elif state == _TRAILERS:
+            ev = self._read_trailers()
+        elif state == _END:
+            return self._finish([])
+        elif state == _ERROR:
+            assert self._error is not None
+            raise self._error
+        else:
+            raise LocalProtocolError("next_event() called after EndOfMessage")
+        if ev is NEED_DATA and self._eof:
+            if self._state == _CLOSE:
+                return self._finish([])
+            raise self._incomplete()
+        return ev
+
+    def _finish(self, trailers: list[tuple[str, str]]) -> EndOfMessage:
+        self._state = _DONE
+        self.extra_bytes += len(self._buf) - self._pos
+        self._buf = b""
+        self._pos = 0
+        return EndOfMessage(trailers)
+
+    # -- body ------------------------------------------------------------------------------
+
+    def _read_length(self) -> Event:
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if not avail:
+            return NEED_DATA
+        left = self._left
+        if avail < left:
+            piece = buf[pos:] if pos else buf
+            self._left = left - avail
+            self._pos = len(buf)
+        else:
+            piece = buf[pos : pos + left]
+            self._left = 0
+            self._pos = pos + left
+            self._state = _END
+        return Data(piece if type(piece) is bytes else bytes(piece))
+
+    def _read_close(self) -> Event:
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
+            return NEED_DATA
+        piece = buf[pos:] if pos else buf
+        self._pos = len(buf)
+        return Data(piece if type(piece) is bytes else bytes(piece))
+
+    def _read_chunked(self) -> Event:
+        # The hot loop of token streaming: one pass over the buffer, joining every chunk's data.
+        buf = self._buf
+        pos = self._pos
+        end = len(buf)
+        left = self._left
+        cstate = self._chunk_state
+        parts = []
+        while True:
+            if cstate == _CHUNK:
+                if end - pos < left:
+                    if end > pos:
+                        parts.append(buf[pos:end])
+                        left -= end - pos
+                        pos = end
+                    break
+                parts.append(buf[pos : pos + left])
+                pos += left
+                left = 0
+                cstate = _CRLF
+            if cstate == _CRLF:
+                if end - pos < 2:
+                    if end > pos and buf[pos] != 13:
+                        self._pos = pos
+                        raise self._fail(
+                            f"expected CRLF after the chunk data, found {_show(buf[pos:end])}", pos
+                        )
+                    break
+                if buf[pos] != 13 or buf[pos + 1] != 10:
+                    self._pos = pos
+                    raise self._fail(
+                        f"expected CRLF after the chunk data, found {_show(buf[pos : pos + 2])}",
+                        pos,
+                    )
+                pos += 2
+                cstate = _SIZE
+            # _SIZE: a chunk-size line
+            stop = pos + self._limits.max_chunk_line_bytes
+            i = buf.find(b"\n", pos + self._scanned, stop)
+            if i < 0:
+                if end >= stop:
+                    self._pos = pos
+                    raise self._fail(
+                        f"chunk-size line longer than max_chunk_line_bytes="
+                        f"{self._limits.max_chunk_line_bytes}",
+                        pos,
+                    )
+                self._scanned = end - pos
+                break
+            self._scanned = 0
+            if i == pos or buf[i - 1] != 13:
+                self._pos = pos
+                raise self._fail("chunk-size line ends in a bare LF, not CRLF", pos)
+            line = buf[pos : i - 1]
+            if line.isalnum():
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    size = -1
+            else:
+                size = self._chunk_size_with_ext(line)
+            if size < 0:
+                self._pos = pos
+                raise self._fail(f"invalid chunk size {_show(line)}", pos)
+            if size > self._limits.max_chunk_size:
+                self._pos = pos
+                raise self._fail(
+                    f"chunk size {size} over max_chunk_size={self._limits.max_chunk_size}", pos
+                )
+            pos = i + 1
+            if size == 0:
+                self._state = _TRAILERS
+                self._section_bytes = 0
+                self._fields = []
+                break
+            left = size
+            cstate = _CHUNK
+        self._pos = pos
+        self._left = left
+        self._chunk_state = cstate
+        if parts:
+            return Data(b"".join(parts))
+        if self._state == _TRAILERS:
+            return self._read_trailers()
+        return NEED_DATA
+
+    @staticmethod
+    def _chunk_size_with_ext(line: Buffer) -> int:
+        """The size of a chunk-size line with extensions or whitespace; -1 if malformed."""
+        semi = line.find(b";")
+        size = line if semi < 0 else line[:semi]
+        size = size.rstrip(_OWS)
+        if semi >= 0 and line.translate(None, _CTL) != line:
+            return -1
+        if not size or size.translate(None, _HEXDIG):
+            return -1
+        return int(size, 16)
+
+    # -- head and trailers -----------------------------------------------------------------
+
+    def _next_line(self, what: str, section: str) -> Buffer | None:
+        """The next CRLF-terminated line (without CRLF) of a head or trailer; None: need data."""
+        limits = self._limits
+        buf = self._buf
+        pos = self._pos
+        room = limits.max_header_bytes - self._section_bytes
+        if room > limits.max_line_bytes:
+            room = limits.max_line_bytes
+        stop = pos + room
+        i = buf.find(b"\n", pos + self._scanned, stop)
+        if i < 0:
+            end = len(buf)
+            if end >= stop and end > pos:
+                if room == limits.max_line_bytes:
+                    msg = f"{what} line longer than max_line_bytes={limits.max_line_bytes}"
+                else:
+                    msg = f"{section} larger than max_header_bytes={limits.max_header_bytes}"
+                raise self._fail(msg, pos, line=self._line_no + 1)
+            self._scanned = end - pos
+            return None
+        self._scanned = 0
+        self._line_no += 1
+        if i == pos or buf[i - 1] != 13:
+            raise self._fail(f"{what} line ends in a bare LF, not CRLF", pos, line=self._line_no)
+        self._section_bytes += i + 1 - pos
+        self._pos = i + 1
+        self._line_start = pos
+        return buf[pos : i - 1]
+
+    def _field(self, line: Buffer, what: str) -> tuple[bytes, str]:
+        """Parse one ``name: value`` line; return (lower-cased name, value)."""
+        pos = self._line_start
+        if line[:1] in (b" ", b"\t"):
+            raise self._fail(
+                f"obs-fold (a {what} line starting with whitespace) is not allowed",
+                pos,
+                line=self._line_no,
+            )
+        colon = line.find(b":")
+        if colon < 0:
+            raise self._fail(f"{what} line without ':': {_show(line)}", pos, line=self._line_no)
+        name = line[:colon]
+        if not name or name.translate(None, _TCHAR):
+            raise self._fail(f"invalid {what} name {_show(name)}", pos, line=self._line_no)
+        value = line[colon + 1 :].strip(_OWS)
+        if len(value.translate(None, _CTL)) != len(value):
+            raise self._fail(
+                f"control character in the value of {what} {bytes(name).decode('ascii')}",
+                pos,
+                line=self._line_no,
+            )
+        if len(self._fields) >= (self._limits.max_headers):
+            raise self._fail(
+                f"more than max_headers={self._limits.max_headers} {what} fields",
+                pos,
+                line=self._line_no,
+            )
+        sname = bytes(name).decode("ascii")
+        self._fields.append((sname, bytes(value).decode("latin-1")))
+        return bytes(name).lower(), sname
+
+    def _read_head(self) -> Event:
+        while True:
+            line = self._next_line("header" if self._status else "status", "response head")
+            if line is None:
+                return NEED_DATA
+            if not self._status:
+                self._status_line(line)
+                continue
+            if line:
+                lname, name = self._field(line, "header")
+                if lname in _FRAMING:
+                    self._framing_field(lname, name)
+                continue
+            # the blank line that ends a head
+            if self._status < 200:
+                if self._status == 101:
+                    raise self._fail(
+                        "101 Switching Protocols, but no upgrade was requested",
+                        self._line_start,
+                        line=self._line_no,
+                    )
+                self._status = 0
+                self._fields = []
+                self._lengths = []
+                self._codings = []
+                self._conn_tokens = []
+                continue
+            return self._start_body()
+
+    def _status_line(self, line: Buffer) -> None:
+        pos = self._line_start
+        if line[:5] != b"HTTP/" or len(line) < 12 or line[8:9] != b" ":
+            raise self._fail(f"malformed status line {_show(line)}", pos, line=self._line_no)
+        version = bytes(line[5:8])
+        if version == b"1.1" or version == b"1.0":
+            self._version = version.decode("ascii")
+        else:
+            raise self._fail(f"unsupported HTTP version {_show(line[:8])}", pos, line=self._line_no)
+        code = line[9:12]
+        if not code.isdigit() or (len(line) > 12 and line[12:13] != b" "):
+            raise self._fail(f"malformed status code in {_show(line)}", pos, line=self._line_no)
+        status = int(code)
+        if status < 100:
+            raise self._fail(f"status code {status} out of range", pos, line=self._line_no)
+        reason = line[13:]
+        if len(reason.translate(None, _CTL)) != len(reason):
+            raise self._fail("control character in the reason phrase", pos, line=self._line_no)
+        self._status = status
+        self._reason = bytes(reason).decode("latin-1")
+
+    def _framing_field(self, lname: bytes, name: str) -> None:
+        value = self._fields[-1][1]
+        if lname == b"content-length":
+            for item in value.split(","):
+                item = item.strip(" \t")
+                if not item.isdigit() or not item.isascii() or len(item) > 18:
+                    raise self._fail(
+                        f"invalid Content-Length {value!r}", self._line_start, line=self._line_no
+                    )
+                length = int(item)
+                if self._lengths and self._lengths[0] != length:
+                    raise self._fail(
+                        f"conflicting Content-Length values {self._lengths[0]} and {length}",
+                        self._line_start,
+                        line=self._line_no,
+                    )
+                self._lengths.append(length)
+        elif lname == b"transfer-encoding":
+            self._codings += [item.strip(" \t").lower() for item in value.split(",")]
+        else:
+            self._conn_tokens += [item.strip(" \t").lower() for item in value.split(",")]
+
+    def _start_body(self) -> Response:
+        status = self._status
+        at = self._line_start
+        if self._codings:
+            if self._lengths:
+                raise self._fail(
+                    "both Content-Length and Transfer-Encoding in the response",
+                    at,
+                    line=self._line_no,
+                )
+            if self._codings != ["chunked"]:
+                raise self._fail(
+                    f"unsupported Transfer-Encoding {', '.join(self._codings)!r} "
+                    "(only 'chunked' is accepted)",
+                    at,
+                    line=self._line_no,
+                )
+        tokens = self._conn_tokens
+        if self._version == "1.1":
+            self.keep_alive = "close" not in tokens
+        else:
+            self.keep_alive = "keep-alive" in tokens and "close" not in tokens
+        if self._head_only or status == 204 or status == 304:
+            self._state = _END
+        elif self._codings:
+            self._state = _CHUNKED
+            self._chunk_state = _SIZE
+        elif self._lengths:
+            self._length = self._left = self._lengths[0]
+            self._state = _LENGTH if self._left else _END
+        else:
+            self._state = _CLOSE
+            self.keep_alive = False
+        self._section_bytes = 0
+        return Response(status, self._reason, self._fields, self._version)
+
+    def _read_trailers(self) -> Event:
+        while True:
+            line = self._next_line("trailer", "trailer section")
+            if line is None:
+                return NEED_DATA
+            if line:
+                self._field(line, "trailer")
+                continue
+            return self._finish(self._fields)
+
+
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
