@@ -19,6 +19,7 @@ pass through unchanged. The tree::
     │   ├── NotEventStreamError        a 200 whose body is not an event stream (``preview``)
     │   ├── CorruptStreamError         a frame failed its checks (``__cause__`` = codec error)
     │   ├── IncompleteStreamError      the body ended (or broke) inside a frame
+    │   ├── BodyTooLargeError          an InvokeEndpoint body grew past its cap (``limit``)
     │   └── RecordError                the record layer (lines, JSON, SSE) could not go on
     │       ├── IncompleteRecordError      the stream ended inside a record or a character
     │       ├── RecordTooLargeError        a record grew over ``max_record_bytes``
@@ -42,6 +43,7 @@ from typing import Any
 
 __all__ = [
     "AccessDeniedException",
+    "BodyTooLargeError",
     "ClientError",
     "ConnectTimeoutError",
     "ConnectionClosedError",
@@ -217,6 +219,15 @@ class CorruptStreamError(StreamError):
 
 class IncompleteStreamError(StreamError):
     """The body ended, or the connection broke, inside a frame."""
+
+
+class BodyTooLargeError(StreamError):
+    """A response body is larger than the client accepts (``limit`` bytes,
+    ``Config.max_body_bytes``); the connection was dropped."""
+
+    def __init__(self, message: str, *, limit: int, bytes_received: int = 0) -> None:
+        super().__init__(message, bytes_received=bytes_received)
+        self.limit = limit
 
 
 class RecordError(StreamError):

@@ -1,0 +1,231 @@
+"""``StreamingBody``: the ``Body`` of InvokeEndpoint, read from the connection on demand.
+
+``invoke_endpoint`` returns after the response head, as boto3 does; the body is a binary file
+object (``io.RawIOBase``: ``read``, ``read(n)``, ``readinto``, ``readline(s)``, ``readable``,
+``closed``, ``close``, ``with``; ``io.TextIOWrapper(body)`` works) plus botocore's
+``iter_lines``, ``iter_chunks`` and chunk iteration. The transport's deadlines hold while it is
+read (``read_timeout`` per read, ``total_timeout`` over the whole response).
+
+A body larger than ``max_bytes`` (``Config.max_body_bytes``, 64 MiB by default: above the
+service's 25 MB response limit for real-time endpoints) raises
+:class:`~smruntime.exceptions.BodyTooLargeError` and drops the connection, instead of filling
+memory; a ``Content-Length`` over the cap fails at the first read.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any, Optional, Union
+
+from smruntime._http import HttpResponse
+from smruntime.exceptions import BodyTooLargeError
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "StreamingBody"]
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+_CHUNK = 1024
+
+
+class _Bytes:
+    """A response stand-in over bytes already in memory (``StreamingBody(b"...")``)."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self._data: Optional[bytes] = bytes(data)
+        self.headers: dict[str, str] = {"content-length": str(len(data))}
+
+    def read_some(self) -> bytes:
+        data, self._data = self._data, None
+        return data or b""
+
+    def close(self) -> None:
+        self._data = None
+
+    abort = close
+
+
+class StreamingBody(io.RawIOBase):
+    """A response body, read once, lazily (boto3's StreamingBody API on ``io.RawIOBase``).
+
+    Iterating yields chunks of 1 KiB, as botocore's does (not lines: use :meth:`iter_lines`).
+    """
+
+    def __init__(
+        self,
+        source: Union[bytes, HttpResponse, Any],
+        content_type: Optional[str] = None,
+        *,
+        max_bytes: Optional[int] = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        super().__init__()
+        self._source: Any = _Bytes(source) if isinstance(source, (bytes, bytearray)) else source
+        self.content_type = content_type
+        self._max = max_bytes
+        self._buf = b""
+        self._pos = 0  # bytes handed to the caller
+        self._received = 0
+        self._eof = False
+        length = self._source.headers.get("content-length")
+        self.content_length: Optional[int] = (
+            int(length) if length is not None and length.strip().isdigit() else None
+        )
+
+    # -- the source --------------------------------------------------------------------------
+
+    def _too_large(self) -> BodyTooLargeError:
+        self._source.abort()
+        self._eof = True
+        limit = int(self._max or 0)
+        size = (
+            f"Content-Length {self.content_length}"
+            if self.content_length is not None and self.content_length > limit
+            else f"more than {limit} bytes"
+        )
+        return BodyTooLargeError(
+            f"the InvokeEndpoint response body is {size}, over the client's cap of {limit} "
+            "bytes (Config(max_body_bytes=...)); the connection was dropped",
+            limit=limit,
+            bytes_received=self._received,
+        )
+
+    def _fill(self) -> bool:
+        """Read one more piece into the buffer; False at the end of the body."""
+        if self._eof:
+            return False
+        if self.closed:
+            raise ValueError("I/O operation on closed StreamingBody")
+        if (
+            self._max is not None
+            and self._received == 0
+            and self.content_length is not None
+            and self.content_length > self._max
+        ):
+            raise self._too_large()
+        data = self._source.read_some()
+        if not data:
+            self._eof = True
+            self._source.close()
+            return False
+        self._received += len(data)
+        if self._max is not None and self._received > self._max:
+            raise self._too_large()
+        self._buf = self._buf + data if self._buf else data
+        return True
+
+    def _take(self, n: int) -> bytes:
+        buf = self._buf
+        if n >= len(buf):
+            self._buf = b""
+            out = buf
+        else:
+            out, self._buf = buf[:n], buf[n:]
+        self._pos += len(out)
+        return out
+
+    # -- io.RawIOBase ------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        """Up to ``len(b)`` bytes into ``b`` (one socket read at most); 0 at the end."""
+        view = memoryview(b).cast("B")
+        if not self._buf and not self._fill():
+            return 0
+        data = self._take(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def read(self, amt: Optional[int] = None) -> bytes:
+        """``amt`` bytes (fewer only at the end of the body), or all that remain."""
+        if amt is None or amt < 0:
+            return self.readall()
+        while len(self._buf) < amt and self._fill():
+            pass
+        return self._take(amt)
+
+    def readall(self) -> bytes:
+        while self._fill():
+            pass
+        return self._take(len(self._buf))
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        limit = -1 if size is None else size
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end >= 0:
+                n = end + 1
+                break
+            if 0 <= limit <= len(self._buf):
+                n = limit
+                break
+            start = len(self._buf)
+            if not self._fill():
+                n = len(self._buf)
+                break
+        if 0 <= limit < n:
+            n = limit
+        return self._take(n)
+
+    def readlines(self, hint: Optional[int] = -1) -> list[bytes]:
+        """The remaining lines (at least ``hint`` bytes' worth when ``hint`` > 0)."""
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        """Release the connection (dropped if the body was not read to its end)."""
+        if not self.closed:
+            try:
+                self._source.close()
+            finally:
+                super().close()
+
+    def __enter__(self) -> StreamingBody:
+        return self
+
+    # -- botocore's API ----------------------------------------------------------------------
+
+    def iter_chunks(self, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+        """The body in pieces of ``chunk_size`` bytes (the last may be shorter)."""
+        while True:
+            chunk = self.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def iter_lines(self, chunk_size: int = _CHUNK, keepends: bool = False) -> Iterator[bytes]:
+        """Lines of the body, split as ``bytes.splitlines`` splits them."""
+        pending = b""
+        for chunk in self.iter_chunks(chunk_size):
+            lines = (pending + chunk).splitlines(True)
+            for line in lines[:-1]:
+                yield line if keepends else line.splitlines()[0]
+            pending = lines[-1] if lines else b""
+        if pending:
+            yield pending if keepends else pending.splitlines()[0]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.iter_chunks()
+
+    def __next__(self) -> bytes:
+        chunk = self.read(_CHUNK)
+        if not chunk:
+            raise StopIteration
+        return chunk
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{self._pos} bytes read"
+        length = "" if self.content_length is None else f" of {self.content_length}"
+        return f"<StreamingBody {state}{length}, content_type={self.content_type!r}>"

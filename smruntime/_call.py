@@ -1,0 +1,285 @@
+"""One call's rules, shared by the blocking :class:`~smruntime.Client` and the native asyncio
+client: everything but I/O and sleeping.
+
+A driver loop (sync or async) does only this::
+
+    plan = CallPlan(client, op, params)          # validates and builds the request
+    while True:
+        request, deadlines = plan.prepare(credentials)   # headers, clock, SigV4
+        try:
+            response = <send request, return after the headers>
+        except TransportError as exc:
+            <sleep> plan.after_transport_error(exc)     # re-raises exc when not retried
+            continue
+        if plan.succeeded(response.status):
+            return plan.success(response.status, response.headers)  # + the body it builds
+        body = <read at most plan.ERROR_BODY_CAP bytes, then drop the connection>
+        <sleep> plan.after_error(response.status, response.headers, body)  # raises when final
+
+Retries (:mod:`._retries`: quota, backoff, ``x-amz-retry-after``), the clock-skew correction,
+error parsing and response shaping live here once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional, Protocol
+
+from sigv4 import Credentials, sign
+from smruntime import _operations, _redact, _retries
+from smruntime._http import HttpRequest
+from smruntime._log import debug_logger
+from smruntime.exceptions import ClientError, TransportError
+from smruntime.http._config import Deadlines
+
+if TYPE_CHECKING:
+    from smruntime._client import Config
+
+__all__ = ["ERROR_BODY_CAP", "CallHost", "CallPlan", "invocation_id"]
+
+SERVICE_SIGNING_NAME = "sagemaker"
+ERROR_BODY_CAP = 64 * 1024
+"""Bytes of an error body read before the connection is dropped (service errors are < 4 KiB)."""
+
+
+class CallHost(Protocol):
+    """What a plan needs from its client (``Client`` and the native ``AsyncClient`` both)."""
+
+    region_name: str
+    endpoint_url: str
+    _config: Config
+    _retry_quota: _retries.RetryQuota
+    _clock_offset: _dt.timedelta
+    _user_agent: str
+
+
+def invocation_id() -> str:
+    """A random (version 4) UUID in its string form, without importing :mod:`uuid`."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def deadlines_for(cfg: Config, streaming: bool) -> Deadlines:
+    """The per-attempt limits from the resolved config: the header block waits
+    ``first_event_timeout`` (streaming) or ``read_timeout``; body reads wait ``event_timeout``
+    (the stream moves it per event) or ``read_timeout``; ``total_timeout`` caps everything."""
+    if streaming:
+        return Deadlines(
+            connect=cfg.connect_timeout,
+            headers=cfg.first_event_timeout,
+            between=cfg.event_timeout,
+            total=cfg.total_timeout,
+        )
+    return Deadlines(
+        connect=cfg.connect_timeout,
+        headers=cfg.read_timeout,
+        between=cfg.read_timeout,
+        total=cfg.total_timeout,
+    )
+
+
+class CallPlan:
+    """The state and decisions of one call (all its attempts). Not thread-safe: one per call."""
+
+    def __init__(self, host: CallHost, op: str, params: Mapping[str, Any]) -> None:
+        self.host = host
+        self.op = op
+        self.spec = _operations.OPERATIONS[op]
+        self.request = _operations.build_request(op, params, host.endpoint_url)
+        cfg = host._config
+        self.max_attempts = int(cfg.max_attempts or 1)
+        self.policy = _retries.RetryPolicy(
+            _retries.RetryConfig(
+                mode=cfg.retry_mode or "standard",
+                total_max_attempts=self.max_attempts,
+                retry_after_send=cfg.retry_after_send,
+                retry_model_not_ready=cfg.retry_model_not_ready,
+            ),
+            quota=host._retry_quota,
+        )
+        self.deadlines = deadlines_for(cfg, self.spec.streaming)
+        self.invocation_id = invocation_id()
+        self.attempt = 1
+        self.started = 0.0
+        self._skew_retried = False
+        self._signed: Any = None
+
+    @property
+    def streaming(self) -> bool:
+        return self.spec.streaming
+
+    @property
+    def lazy_body(self) -> bool:
+        """True when the success body is handed to the caller unread (InvokeEndpoint's
+        payload); False when the plan needs the (small) body to shape the answer."""
+        return not self.spec.streaming and any(
+            m.location == "payload" for m in self.spec.output.values()
+        )
+
+    def prepare(self, credentials: Credentials) -> tuple[HttpRequest, Deadlines]:
+        """The signed request of the current attempt and its time limits."""
+        host = self.host
+        request = self.request
+        headers = [
+            *request.headers,
+            ("User-Agent", host._user_agent),
+            ("amz-sdk-invocation-id", self.invocation_id),
+            ("amz-sdk-request", f"attempt={self.attempt}; max={self.max_attempts}"),
+        ]
+        now = _dt.datetime.now(_dt.timezone.utc) + host._clock_offset
+        signed = sign(
+            request.method,
+            request.url,
+            headers,
+            request.body,
+            credentials=credentials,
+            region=host.region_name,
+            service=SERVICE_SIGNING_NAME,
+            now=now,
+        )
+        self._signed = signed
+        self.started = time.monotonic()
+        log = debug_logger()
+        if log:
+            log.debug(
+                "%s %s attempt %d headers=%s",
+                request.method,
+                _redact.redact_url(request.url),
+                self.attempt,
+                _redact.redact_headers(signed.headers),
+            )
+        sent = HttpRequest(request.method, request.url, list(signed.headers), signed.body)
+        return sent, self.deadlines
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def after_transport_error(self, exc: TransportError) -> float:
+        """The back-off before the next attempt; re-raises ``exc`` when it is not retried."""
+        decision = self.policy.decide(self.attempt, error=exc)
+        if not decision.retry:
+            raise exc
+        log = debug_logger()
+        if log:
+            log.debug(
+                "%s attempt %d failed (%s); retrying in %.3f s: %s",
+                self.spec.name,
+                self.attempt,
+                type(exc).__name__,
+                decision.delay,
+                decision.reason,
+            )
+        self.attempt += 1
+        return decision.delay
+
+    @staticmethod
+    def succeeded(status: int) -> bool:
+        return status < 300
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> ClientError:
+        """The error of an error response (metadata filled in)."""
+        metadata = self.metadata(status, headers)
+        error = _operations.parse_error(
+            self.op, status, headers, body, retry_attempts=self.attempt - 1
+        )
+        error.response["ResponseMetadata"] = metadata
+        error.request_id = metadata.get("RequestId") or error.request_id
+        return error
+
+    def after_error(self, status: int, headers: Mapping[str, str], body: bytes) -> Optional[float]:
+        """The back-off before the next attempt after an error response (None: retry at once,
+        the clock-skew correction); raises the :class:`ClientError` when it is final."""
+        error = self.error(status, headers, body)
+        name = self.spec.name
+        if error.error_code == "InvalidSignatureException" and self._signed is not None:
+            log = debug_logger()
+            if log:
+                log.debug(
+                    "signature rejected; the canonical request was:\n%s\nstring to sign:\n%s",
+                    _redact.redact_canonical_request(self._signed.canonical_request),
+                    self._signed.string_to_sign,
+                )
+        if (
+            self.host._config.correct_clock_skew
+            and not self._skew_retried
+            and _retries.is_clock_skew_error(error.error_code)
+            and self._adjust_clock(headers)
+        ):
+            self._skew_retried = True
+            log = debug_logger()
+            if log:
+                log.debug("%s: clock skew corrected; retrying once", name)
+            return None
+        decision = self.policy.decide(
+            self.attempt,
+            status=status,
+            error_code=error.error_code,
+            headers=headers,
+            modeled_error=error.error_code in self.spec.errors,
+        )
+        if not decision.retry:
+            raise error
+        log = debug_logger()
+        if log:
+            log.debug(
+                "%s attempt %d -> %s (HTTP %d); retrying in %.3f s",
+                name,
+                self.attempt,
+                error.error_code,
+                status,
+                decision.delay,
+            )
+        self.attempt += 1
+        return decision.delay
+
+    def _adjust_clock(self, headers: Mapping[str, str]) -> bool:
+        date = headers.get("date")
+        if not date:
+            return False
+        offset = _retries.clock_offset(
+            date, _dt.datetime.now(_dt.timezone.utc), current=self.host._clock_offset
+        )
+        if offset is None:
+            return False
+        self.host._clock_offset = offset
+        return True
+
+    # -- success -----------------------------------------------------------------------------
+
+    def metadata(self, status: int, headers: Mapping[str, str]) -> dict[str, Any]:
+        """boto3's ``ResponseMetadata`` of the current attempt's response."""
+        return _operations.response_metadata(status, headers, self.attempt - 1)
+
+    def success(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: Optional[bytes] = None,
+        *,
+        metadata: Optional[dict[str, Any]] = None,
+    ) -> dict[str, Any]:
+        """boto3's answer for a 2xx, ``ResponseMetadata`` last. ``body``: the read body when
+        neither :attr:`lazy_body` nor :attr:`streaming` (InvokeEndpointAsync); otherwise the
+        driver sets ``result["Body"]`` to its body object (a lazy ``Body`` is ``b""`` here)."""
+        self.policy.on_success()
+        if metadata is None:
+            metadata = self.metadata(status, headers)
+        log = debug_logger()
+        if log:
+            log.debug(
+                "%s -> HTTP %d (request id %s, attempt %d)",
+                self.spec.name,
+                status,
+                metadata.get("RequestId"),
+                self.attempt,
+            )
+        result = _operations.parse_response(
+            self.op, status, headers, None if self.streaming else (body or b"")
+        )
+        result["ResponseMetadata"] = metadata
+        return result

@@ -1,0 +1,430 @@
+"""The wire configuration, resolved once per client, and the deadline arithmetic (pure).
+
+Both drivers (blocking :mod:`smruntime.http._sync`, asyncio :mod:`smruntime.http._async`) take
+their every rule about *where* to connect and *how long* to wait from here; nothing in this module
+opens a socket, reads a clock or looks at ``os.environ`` (the environment is passed in, once, when
+the client is made).
+
+Proxies (:func:`resolve_proxies`): ``proxies=`` given (a mapping by scheme, ``"all"`` for any,
+``"no"`` for a NO_PROXY list; ``{}`` for none) wins; otherwise ``HTTP_PROXY``/``HTTPS_PROXY``/
+``ALL_PROXY`` and ``NO_PROXY`` as ``urllib.request.getproxies_environment`` reads them (any case,
+lower case winning; upper-case ``HTTP_PROXY`` ignored under CGI, CVE-2016-1000110). A proxy URL
+without a scheme means ``http://``. Only ``http://`` proxies are spoken to: plain HTTP requests
+go to them with an absolute target; HTTPS goes through them with ``CONNECT`` and TLS end to end.
+
+TLS (:class:`TLSConfig`): verified by default; ``verify`` may be ``False`` or a CA bundle file
+or directory (``AWS_CA_BUNDLE`` when ``verify`` is not given); ``client_cert`` is a PEM file with
+the key or a ``(cert, key)`` pair. :func:`smruntime.http._tls.ssl_context` builds the context.
+
+Deadlines (:class:`Deadlines` -> :class:`Deadline`): all monotonic instants, computed from a
+``now`` the driver passes in. See :class:`Deadline` for the phases.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from typing import Optional, Union
+
+from smruntime._record import _Record
+from smruntime._redact import redact_url
+
+__all__ = [
+    "Deadline",
+    "Deadlines",
+    "Origin",
+    "Proxies",
+    "Proxy",
+    "TLSConfig",
+    "WireConfig",
+    "bypass_proxy",
+    "ca_bundle_from_env",
+    "environ_proxies",
+    "format_hostport",
+    "origin_of",
+    "resolve_proxies",
+]
+
+ClientCert = Union[str, tuple[str, str], None]
+
+
+def format_hostport(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Origin(_Record):
+    """Where a request goes: ``scheme`` (http/https), ``host``, ``port`` (the pool key), the
+    ``target`` (path and query) and the ``Host`` header value (default port left out)."""
+
+    _FIELDS = ("scheme", "host", "port", "target", "host_header")
+    __slots__ = _FIELDS
+
+    scheme: str
+    host: str
+    port: int
+    target: str
+    host_header: str
+
+    def __init__(self, scheme: str, host: str, port: int, target: str, host_header: str) -> None:
+        self._init(scheme, host, port, target, host_header)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """The pool key: (scheme, host, port)."""
+        return (self.scheme, self.host, self.port)
+
+    @property
+    def hostport(self) -> str:
+        return format_hostport(self.host, self.port)
+
+
+def origin_of(url: str) -> Origin:
+    """The :class:`Origin` of an absolute http(s) URL; ``ValueError`` (URL redacted) otherwise."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in URL {redact_url(url)}") from None
+    if scheme not in ("http", "https") or not host:
+        raise ValueError(f"not an absolute http(s) URL: {redact_url(url)}")
+    default = 443 if scheme == "https" else 80
+    port = port or default
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    netloc = parts.netloc.rpartition("@")[2]
+    suffix = f":{default}"
+    host_header = netloc[: -len(suffix)] if netloc.endswith(suffix) else netloc
+    return Origin(scheme, host, port, target, host_header)
+
+
+# -- proxies -----------------------------------------------------------------------------------
+
+
+class Proxy:
+    """An HTTP proxy: where it is and the ``Proxy-Authorization`` value (never shown)."""
+
+    __slots__ = ("_full_url", "authorization", "host", "port", "url")
+
+    def __init__(self, url: str) -> None:
+        if "://" not in url:
+            url = "http://" + url  # `HTTPS_PROXY=proxy.corp:3128`, as urllib and requests
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme != "http":
+            raise ValueError(
+                f"unsupported proxy {redact_url(url)}: only http:// proxies are supported "
+                "(HTTPS requests go through them with CONNECT)"
+            )
+        try:
+            port = parts.port or 80
+        except ValueError:
+            raise ValueError(f"bad port in proxy URL {redact_url(url)}") from None
+        if not parts.hostname:
+            raise ValueError(f"no host in proxy URL {redact_url(url)}")
+        self.host: str = parts.hostname
+        self.port: int = port
+        self.url: str = redact_url(url)
+        self._full_url = url  # with its credentials: for transports that take a URL
+        self.authorization: Optional[str] = None
+        if parts.username is not None:
+            import base64  # only for a proxy with credentials
+
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            self.authorization = f"Basic {token}"
+
+    @property
+    def hostport(self) -> str:
+        return format_hostport(self.host, self.port)
+
+    def full_url(self) -> str:
+        """The proxy URL with its credentials (a secret: never log it)."""
+        return self._full_url
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Proxy):
+            return NotImplemented
+        return (self.host, self.port, self.authorization) == (
+            other.host,
+            other.port,
+            other.authorization,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.host, self.port))
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.url!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Proxy is not pickled; pickle the proxies mapping instead")
+
+
+def environ_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """The proxies of ``environ`` by scheme (``"no"`` holds NO_PROXY), read as
+    ``urllib.request.getproxies_environment`` reads ``os.environ``."""
+    names = [name for name in environ if name[-6:].lower() == "_proxy"]
+    proxies: dict[str, str] = {}
+    for name in names:
+        value = environ.get(name)
+        if value:
+            proxies[name.lower()[:-6]] = value
+    if "REQUEST_METHOD" in environ:
+        proxies.pop("http", None)
+    for name in names:
+        if name[-6:] == "_proxy":
+            value = environ.get(name)
+            if value:
+                proxies[name.lower()[:-6]] = value
+            else:
+                proxies.pop(name.lower()[:-6], None)
+    return proxies
+
+
+def bypass_proxy(host: str, port: int, no_proxy: Optional[str]) -> bool:
+    """Whether ``no_proxy`` (comma-separated entries) sends ``host:port`` direct.
+
+    ``*`` matches every host. An entry (leading dots ignored, any case) matches the host itself
+    and, as a domain suffix, every host under it; an entry with a port (``host:port``, or
+    ``[v6]:port``) matches that port only.
+    """
+    if not no_proxy:
+        return False
+    if no_proxy.strip() == "*":
+        return True
+    host = host.lower()
+    hostport = format_hostport(host, port)
+    for entry in no_proxy.split(","):
+        name = entry.strip().lstrip(".").lower()
+        if not name:
+            continue
+        if name in (host, hostport):
+            return True
+        suffix = "." + name
+        if host.endswith(suffix) or hostport.endswith(suffix):
+            return True
+    return False
+
+
+class Proxies:
+    """The proxy settings of one client, resolved once: :meth:`for_origin` picks per request."""
+
+    __slots__ = ("_by_scheme", "_no_proxy", "_settings")
+
+    def __init__(self, settings: Mapping[str, str]) -> None:
+        self._settings = {k.lower(): v for k, v in settings.items() if v}
+        self._no_proxy = self._settings.pop("no", None)
+        self._by_scheme: dict[str, Proxy] = {}
+        for scheme in ("http", "https"):
+            url = self._settings.get(scheme) or self._settings.get("all")
+            if url:
+                self._by_scheme[scheme] = Proxy(url)  # a bad proxy fails at client creation
+
+    def for_origin(self, scheme: str, host: str, port: int) -> Optional[Proxy]:
+        """The proxy for a request to ``scheme://host:port``, or None to go direct."""
+        proxy = self._by_scheme.get(scheme)
+        if proxy is None or bypass_proxy(host, port, self._no_proxy):
+            return None
+        return proxy
+
+    def settings(self) -> dict[str, str]:
+        """The mapping this was built from (``"no"`` included): what a pickle carries."""
+        out = dict(self._settings)
+        if self._no_proxy:
+            out["no"] = self._no_proxy
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self._by_scheme)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Proxies):
+            return NotImplemented
+        return self.settings() == other.settings()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = {
+            k: v if k == "no" else redact_url(v if "://" in v else "http://" + v)
+            for k, v in self.settings().items()
+        }
+        return f"Proxies({shown!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Proxies, (self.settings(),))
+
+
+def resolve_proxies(proxies: Optional[Mapping[str, str]], environ: Mapping[str, str]) -> Proxies:
+    """The client's proxies: ``proxies`` when given, else those of ``environ`` (read now)."""
+    if proxies is not None:
+        return Proxies(proxies)
+    return Proxies(environ_proxies(environ))
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+
+def ca_bundle_from_env(environ: Mapping[str, str]) -> Optional[str]:
+    """The CA bundle path from ``AWS_CA_BUNDLE`` (``None`` if unset or empty)."""
+    value = environ.get("AWS_CA_BUNDLE", "").strip()
+    return value or None
+
+
+class TLSConfig(_Record):
+    """How to verify the server and who we are: ``verify`` is True (the system store), False
+    (no verification: tests only), or a CA bundle file/directory; ``client_cert`` a PEM file or
+    a ``(cert, key)`` pair."""
+
+    _FIELDS = ("verify", "client_cert")
+    __slots__ = _FIELDS
+
+    verify: Union[bool, str]
+    client_cert: ClientCert
+
+    def __init__(self, verify: Union[bool, str] = True, client_cert: ClientCert = None) -> None:
+        self._init(verify, client_cert)
+
+
+class WireConfig(_Record):
+    """Everything a driver needs that does not change between calls (resolved at client
+    creation): TLS, proxies, pool size, TCP keep-alive, and the HTTP limits (a
+    ``smruntime.http.Limits`` or None for the defaults)."""
+
+    _FIELDS = ("tls", "proxies", "max_pool_connections", "tcp_keepalive", "limits")
+    __slots__ = _FIELDS
+
+    tls: TLSConfig
+    proxies: Proxies
+    max_pool_connections: int
+    tcp_keepalive: bool
+    limits: object
+
+    def __init__(
+        self,
+        tls: Optional[TLSConfig] = None,
+        proxies: Optional[Proxies] = None,
+        max_pool_connections: int = 10,
+        tcp_keepalive: bool = False,
+        limits: object = None,
+    ) -> None:
+        self._init(
+            tls if tls is not None else TLSConfig(),
+            proxies if proxies is not None else Proxies({}),
+            max_pool_connections,
+            tcp_keepalive,
+            limits,
+        )
+
+
+# -- deadlines ---------------------------------------------------------------------------------
+
+
+class Deadlines(_Record):
+    """The time limits of one attempt, in seconds (``None``: no limit).
+
+    ``connect``: TCP connect, proxy CONNECT and TLS handshake. ``headers``: from the request
+    written to the last byte of the response's header block (however slowly it trickles).
+    ``between``: the longest wait for progress while reading the body (each read for a plain
+    body; the stream moves it only when an event completes, see :meth:`Deadline.progress`).
+    ``total``: from the start of the attempt to the end of the body, for every operation.
+    """
+
+    _FIELDS = ("connect", "headers", "between", "total")
+    __slots__ = _FIELDS
+
+    connect: Optional[float]
+    headers: Optional[float]
+    between: Optional[float]
+    total: Optional[float]
+
+    def __init__(
+        self,
+        connect: Optional[float] = None,
+        headers: Optional[float] = None,
+        between: Optional[float] = None,
+        total: Optional[float] = None,
+    ) -> None:
+        self._init(connect, headers, between, total)
+
+    def start(self, now: float) -> Deadline:
+        """The deadlines of an attempt starting at monotonic time ``now``."""
+        return Deadline(self, now)
+
+
+PHASE_CONNECT = "connect"
+PHASE_HEADERS = "first-byte"  # the name ReadTimeoutError has always used for the header wait
+PHASE_BETWEEN = "between-events"
+PHASE_TOTAL = "total"
+
+
+class Deadline:
+    """The monotonic instants of one attempt (mutable: the phase moves on as the exchange does).
+
+    Phases: ``connect`` (until :meth:`connected`), then the header block (from :meth:`sent`
+    to the end of the headers), then the body (``between`` from :meth:`body_started` and from
+    each :meth:`progress`). ``total`` caps all of them. :meth:`remaining` gives the seconds left
+    in the current phase and its name (for :class:`~smruntime.exceptions.ReadTimeoutError`).
+    """
+
+    __slots__ = ("_at", "_phase", "_total_at", "limits", "started")
+
+    def __init__(self, limits: Deadlines, now: float) -> None:
+        self.limits = limits
+        self.started = now
+        self._total_at = None if limits.total is None else now + limits.total
+        self._phase = PHASE_CONNECT
+        self._at = None if limits.connect is None else now + limits.connect
+
+    @property
+    def phase(self) -> str:
+        """The current phase: ``connect``, ``first-byte`` (headers) or ``between-events``."""
+        return self._phase
+
+    @property
+    def total_at(self) -> Optional[float]:
+        return self._total_at
+
+    def connected(self, now: float) -> None:
+        """The connection is up; the request is being written (the header clock starts at
+        :meth:`sent`, but a stalled write is bounded by the header limit too)."""
+        self.sent(now)
+
+    def sent(self, now: float) -> None:
+        """The request is written: the header block must be complete by ``now + headers``."""
+        self._phase = PHASE_HEADERS
+        limit = self.limits.headers
+        self._at = None if limit is None else now + limit
+
+    def body_started(self, now: float) -> None:
+        """The header block arrived: body reads start."""
+        self.progress(now)
+
+    def progress(self, now: float, limit: Optional[float] = -1.0) -> None:
+        """Something counted as progress happened at ``now``: the next must come within
+        ``limit`` seconds (default: ``between``; ``None``: no limit but the total)."""
+        self._phase = PHASE_BETWEEN
+        if limit is not None and limit < 0:
+            limit = self.limits.between
+        self._at = None if limit is None else now + limit
+
+    def limit_of_phase(self) -> Optional[float]:
+        """The limit in seconds of the current phase (for error messages)."""
+        if self._phase == PHASE_CONNECT:
+            return self.limits.connect
+        if self._phase == PHASE_HEADERS:
+            return self.limits.headers
+        return self.limits.between
+
+    def remaining(self, now: float) -> tuple[Optional[float], str]:
+        """(seconds left, phase): the nearer of the phase's deadline and the total one.
+        Seconds may be ``<= 0`` (expired); ``None`` means no limit."""
+        at, total = self._at, self._total_at
+        if total is not None and (at is None or total <= at):
+            return total - now, PHASE_TOTAL
+        if at is None:
+            return None, self._phase
+        return at - now, self._phase
