@@ -856,10 +856,18 @@ def test_a_forked_child_gets_a_fresh_pool(monkeypatch: pytest.MonkeyPatch) -> No
             await (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"].read()
             await (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"].read()
             assert srv.connections == 1  # keep-alive
+            parents = [
+                conn
+                for pool in client._pool._loops.values()
+                for idle in pool.idle.values()
+                for conn in idle
+            ]
             real = os.getpid()
             monkeypatch.setattr(os, "getpid", lambda: real + 1)  # as in a forked child
             await (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"].read()
             assert srv.connections == 2  # the parent's socket was not used
+            for conn in parents:  # in a real child they stay the parent's; here, close them
+                conn.abort()
 
     with ScriptedServer(lambda r: reply) as srv:
         run(main())
