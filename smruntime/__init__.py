@@ -13,8 +13,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from smruntime import exceptions
+    from smruntime._body import StreamingBody
     from smruntime._client import Client, Config
-    from smruntime._stream import EventStream, StreamingBody, StreamStats, TimedFrame
+    from smruntime._stream import EventStream, StreamStats, TimedFrame
     from smruntime.exceptions import ClientError, SMRuntimeError
 
 __all__ = [
@@ -36,7 +37,7 @@ _LAZY = {
     "Client": "smruntime._client",
     "Config": "smruntime._client",
     "EventStream": "smruntime._stream",
-    "StreamingBody": "smruntime._stream",
+    "StreamingBody": "smruntime._body",
     "StreamStats": "smruntime._stream",
     "TimedFrame": "smruntime._stream",
     "ClientError": "smruntime.exceptions",

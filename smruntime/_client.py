@@ -18,20 +18,21 @@ import time
 from collections.abc import Mapping
 from typing import Any, Optional, Union
 
-from sigv4 import Credentials, sign
+from sigv4 import Credentials
 from sigv4.exceptions import CredentialsError
-from smruntime import _operations, _redact, _retries, exceptions
+from smruntime import _redact, _retries, exceptions
+from smruntime._body import DEFAULT_MAX_BODY_BYTES, StreamingBody
+from smruntime._call import ERROR_BODY_CAP, CallPlan
 from smruntime._endpoints import resolve_endpoint
-from smruntime._http import HttpRequest, HttpResponse
-from smruntime._log import debug_logger
+from smruntime._http import HttpResponse
 from smruntime._record import _Record
-from smruntime._stream import EventStream, StreamingBody
-from smruntime._transport import Timeouts, Transport, ca_bundle_from_env, default_transport
+from smruntime._stream import EventStream
+from smruntime._transport import Transport, default_transport
 from smruntime.exceptions import ParamValidationError, TransportError
+from smruntime.http._config import ca_bundle_from_env
 
 __all__ = ["Client", "Config"]
 
-SERVICE_SIGNING_NAME = "sagemaker"
 _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
 _TRUE = {"1", "true", "yes", "on"}
 _sleep = time.sleep  # the retry back-off; tests replace it
@@ -68,6 +69,8 @@ _CONFIG_FIELDS = (
     "max_payload_bytes",
     "retry_after_send",
     "retry_model_not_ready",
+    "max_body_bytes",
+    "client_cert",
 )
 
 
@@ -115,7 +118,12 @@ class Config(_Record):
       then from the headers to the first complete event.
     - ``event_timeout`` (= ``read_timeout``): streaming, the longest gap between two complete
       events (bytes that trickle in without completing one do not reset it).
-    - ``total_timeout`` (none): streaming, a deadline for the whole response, headers included.
+    - ``total_timeout`` (none): every operation, a deadline for the whole attempt: connect,
+      the response headers and the whole body (an InvokeEndpoint ``Body`` read later included).
+
+    The response head must be complete within ``read_timeout`` (``first_event_timeout`` when
+    streaming) however slowly its bytes arrive: these are monotonic deadlines, not per-read
+    socket timeouts.
 
     Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
     ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). ``retry_after_send`` also retries read
@@ -124,7 +132,10 @@ class Config(_Record):
 
     ``correct_clock_skew``: on a signature rejected for skewed time, sign with the server's
     clock (from its ``Date`` header) and retry once. ``max_payload_bytes`` bounds one event
-    (24 MiB by default, as botocore).
+    (24 MiB by default, as botocore). ``max_body_bytes`` bounds an InvokeEndpoint body (64 MiB
+    by default, above the service's 25 MB response limit): past it, reading raises
+    :class:`~smruntime.exceptions.BodyTooLargeError`. ``client_cert``: a PEM file (certificate
+    and key) or a ``(cert, key)`` pair for mutual TLS.
 
     Immutable (assigning a field raises ``AttributeError``); :meth:`replace` makes a changed
     copy. Compared field by field.
@@ -149,6 +160,8 @@ class Config(_Record):
     max_payload_bytes: Optional[int]
     retry_after_send: bool
     retry_model_not_ready: bool
+    max_body_bytes: Optional[int]
+    client_cert: Union[str, tuple[str, str], None]
 
     def __init__(
         self,
@@ -169,6 +182,8 @@ class Config(_Record):
         max_payload_bytes: Optional[int] = None,
         retry_after_send: bool = False,
         retry_model_not_ready: bool = False,
+        max_body_bytes: Optional[int] = None,
+        client_cert: Union[str, tuple[str, str], None] = None,
     ) -> None:
         self._init(
             connect_timeout,
@@ -188,6 +203,8 @@ class Config(_Record):
             max_payload_bytes,
             retry_after_send,
             retry_model_not_ready,
+            max_body_bytes,
+            client_cert,
         )
 
     def replace(self, **changes: Any) -> Config:
@@ -219,15 +236,6 @@ def _env_bool(environ: Mapping[str, str], name: str) -> Optional[bool]:
     if value is None or value == "":
         return None
     return value.strip().lower() in _TRUE
-
-
-def _invocation_id() -> str:
-    """A random (version 4) UUID in its string form, without importing :mod:`uuid`."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _user_agent(extra: str | None) -> str:
@@ -290,7 +298,9 @@ class Client:
         self._credentials_source: Any = self._explicit_credentials(
             aws_access_key_id, aws_secret_access_key, aws_session_token, credentials
         )
+        self._credentials_given = self._credentials_source is not None
         self._credentials_lock = threading.Lock()
+        self._transport_name: Optional[str] = None
         if isinstance(transport, str) or transport is None:
             verify_value = self._config.verify
             self._transport: Transport = default_transport(
@@ -298,9 +308,13 @@ class Client:
                 verify=True if verify_value is None else verify_value,
                 proxies=self._config.proxies,
                 max_pool_connections=self._config.max_pool_connections,
+                client_cert=self._config.client_cert,
+                environ=env,
             )
+            self._transport_name = transport or "default"
         else:
             self._transport = transport
+        self._explicit_environ = None if environ is None else dict(environ)
         self._retry_quota = _retries.RetryQuota()
         self._clock_offset = _dt.timedelta(0)
         self._user_agent = _user_agent(self._config.user_agent_extra)
@@ -312,7 +326,7 @@ class Client:
     def _resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
         for name in _TIMEOUT_FIELDS:
             _check_seconds(name, getattr(cfg, name))
-        for name in ("max_pool_connections", "max_payload_bytes"):
+        for name in ("max_pool_connections", "max_payload_bytes", "max_body_bytes"):
             value = getattr(cfg, name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
@@ -433,193 +447,53 @@ class Client:
         *,
         _cancel: Optional[threading.Event] = None,
     ) -> dict[str, Any]:
-        """Send ``op`` with its retries. ``_cancel`` (private, for :mod:`smruntime.aio`): once
-        set, no further attempt is sent and :class:`_CallCancelled` is raised."""
-        spec = _operations.OPERATIONS[op]
-        request = _operations.build_request(op, params, self.endpoint_url)
-        cfg = self._config
-        max_attempts = int(cfg.max_attempts or 1)
-        policy = _retries.RetryPolicy(
-            _retries.RetryConfig(
-                mode=cfg.retry_mode or "standard",
-                total_max_attempts=max_attempts,
-                retry_after_send=cfg.retry_after_send,
-                retry_model_not_ready=cfg.retry_model_not_ready,
-            ),
-            quota=self._retry_quota,
-        )
-        invocation_id = _invocation_id()
-        skew_retried = False
-        attempt = 1
+        """Send ``op`` with its retries (the rules are :class:`~smruntime._call.CallPlan`'s;
+        this loop only sends, reads and sleeps). ``_cancel`` (private, for
+        :mod:`smruntime.aio`): once set, no further attempt is sent and :class:`_CallCancelled`
+        is raised."""
+        plan = CallPlan(self, op, params)
+        transport = self._transport
         while True:
             if _cancel is not None and _cancel.is_set():
-                raise _CallCancelled(f"{spec.name} was cancelled before attempt {attempt}")
-            started = time.monotonic()
-            try:
-                response, signed = self._send(
-                    request, spec.streaming, invocation_id, attempt, max_attempts
+                raise _CallCancelled(
+                    f"{plan.spec.name} was cancelled before attempt {plan.attempt}"
                 )
+            request, deadlines = plan.prepare(self._credentials())
+            try:
+                response = transport.send(request, deadlines=deadlines)
             except TransportError as exc:
-                decision = policy.decide(attempt, error=exc)
-                if not decision.retry:
-                    raise
-                log = debug_logger()
-                if log:
-                    log.debug(
-                        "%s attempt %d failed (%s); retrying in %.3f s: %s",
-                        spec.name,
-                        attempt,
-                        type(exc).__name__,
-                        decision.delay,
-                        decision.reason,
-                    )
-                _back_off(decision.delay, _cancel)
-                attempt += 1
+                _back_off(plan.after_transport_error(exc), _cancel)
                 continue
             headers_at = time.monotonic()
             status = response.status
-            metadata = _operations.response_metadata(status, response.headers, attempt - 1)
-            if status < 300:
-                policy.on_success()
-                log = debug_logger()
-                if log:
-                    log.debug(
-                        "%s -> HTTP %d (request id %s, attempt %d)",
-                        spec.name,
-                        status,
-                        metadata.get("RequestId"),
-                        attempt,
-                    )
-                return self._success(op, spec.streaming, response, metadata, started, headers_at)
+            if plan.succeeded(status):
+                try:
+                    return self._success(plan, response, headers_at)
+                except BaseException:
+                    response.abort()
+                    raise
             try:
-                body = response.read()
+                body = read_capped(response, ERROR_BODY_CAP)
             except TransportError as exc:
-                body = b""
-                log = debug_logger()
-                if log:
-                    log.debug("reading the error body failed: %s", exc)
+                # A dripped or cut error body fails the attempt like any transport error.
+                _back_off(plan.after_transport_error(exc), _cancel)
+                continue
             finally:
                 response.close()
-            error = _operations.parse_error(
-                op, status, response.headers, body, retry_attempts=attempt - 1
-            )
-            error.response["ResponseMetadata"] = metadata
-            error.request_id = metadata.get("RequestId") or error.request_id
-            if error.error_code == "InvalidSignatureException":
-                log = debug_logger()
-                if log:
-                    log.debug(
-                        "signature rejected; the canonical request was:\n%s\nstring to sign:\n%s",
-                        _redact.redact_canonical_request(signed.canonical_request),
-                        signed.string_to_sign,
-                    )
-            if (
-                cfg.correct_clock_skew
-                and not skew_retried
-                and _retries.is_clock_skew_error(error.error_code)
-                and self._adjust_clock(response)
-            ):
-                skew_retried = True
-                log = debug_logger()
-                if log:
-                    log.debug("%s: clock skew corrected; retrying once", spec.name)
-                continue
-            decision = policy.decide(
-                attempt,
-                status=status,
-                error_code=error.error_code,
-                headers=response.headers,
-                modeled_error=error.error_code in spec.errors,
-            )
-            if not decision.retry:
-                raise error
-            log = debug_logger()
-            if log:
-                log.debug(
-                    "%s attempt %d -> %s (HTTP %d); retrying in %.3f s",
-                    spec.name,
-                    attempt,
-                    error.error_code,
-                    status,
-                    decision.delay,
-                )
-            _back_off(decision.delay, _cancel)
-            attempt += 1
+            delay = plan.after_error(status, response.headers, body)
+            if delay is not None:
+                _back_off(delay, _cancel)
 
-    def _send(
-        self,
-        request: HttpRequest,
-        streaming: bool,
-        invocation_id: str,
-        attempt: int,
-        max_attempts: int,
-    ) -> tuple[HttpResponse, Any]:
-        headers = [
-            *request.headers,
-            ("User-Agent", self._user_agent),
-            ("amz-sdk-invocation-id", invocation_id),
-            ("amz-sdk-request", f"attempt={attempt}; max={max_attempts}"),
-        ]
-        now = _dt.datetime.now(_dt.timezone.utc) + self._clock_offset
-        signed = sign(
-            request.method,
-            request.url,
-            headers,
-            request.body,
-            credentials=self._credentials(),
-            region=self.region_name,
-            service=SERVICE_SIGNING_NAME,
-            now=now,
-        )
-        log = debug_logger()
-        if log:
-            log.debug(
-                "%s %s attempt %d headers=%s",
-                request.method,
-                _redact.redact_url(request.url),
-                attempt,
-                _redact.redact_headers(signed.headers),
-            )
+    def _success(self, plan: CallPlan, response: HttpResponse, headers_at: float) -> dict[str, Any]:
         cfg = self._config
-        read = cfg.first_event_timeout if streaming else cfg.read_timeout
-        if streaming and cfg.total_timeout is not None:
-            read = cfg.total_timeout if read is None else min(read, cfg.total_timeout)
-        response = self._transport.send(
-            HttpRequest(request.method, request.url, list(signed.headers), signed.body),
-            timeouts=Timeouts(connect=cfg.connect_timeout, read=read),
-            stream=streaming,
-        )
-        return response, signed
-
-    def _adjust_clock(self, response: HttpResponse) -> bool:
-        date = response.headers.get("date")
-        if not date:
-            return False
-        offset = _retries.clock_offset(
-            date, _dt.datetime.now(_dt.timezone.utc), current=self._clock_offset
-        )
-        if offset is None:
-            return False
-        self._clock_offset = offset
-        return True
-
-    def _success(
-        self,
-        op: str,
-        streaming: bool,
-        response: HttpResponse,
-        metadata: dict[str, Any],
-        started: float,
-        headers_at: float,
-    ) -> dict[str, Any]:
-        if streaming:
-            result = _operations.parse_response(op, response.status, response.headers, None)
-            cfg = self._config
+        if plan.streaming:
+            metadata = plan.metadata(response.status, response.headers)
+            result = plan.success(response.status, response.headers, metadata=metadata)
             result["Body"] = EventStream(
                 response,
-                operation_name=_operations.OPERATIONS[op].name,
+                operation_name=plan.spec.name,
                 content_type=result.get("ContentType"),
-                started_at=started,
+                started_at=plan.started,
                 headers_at=headers_at,
                 first_event_timeout=cfg.first_event_timeout,
                 event_timeout=cfg.event_timeout,
@@ -627,13 +501,69 @@ class Client:
                 max_payload_bytes=cfg.max_payload_bytes,
                 response_metadata=metadata,
             )
-        else:
-            try:
-                body = response.read()
-            finally:
-                response.close()
-            result = _operations.parse_response(op, response.status, response.headers, body)
-            if "Body" in result:
-                result["Body"] = StreamingBody(result["Body"], result.get("ContentType"))
-        result["ResponseMetadata"] = metadata
-        return result
+            result["ResponseMetadata"] = result.pop("ResponseMetadata")
+            return result
+        if plan.lazy_body:
+            result = plan.success(response.status, response.headers)
+            result["Body"] = StreamingBody(
+                response,
+                result.get("ContentType"),
+                max_bytes=cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+            )
+            return result
+        try:
+            body = read_capped(response, cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+        finally:
+            response.close()
+        return plan.success(response.status, response.headers, body)
+
+    # -- pickling ----------------------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore_client, (self._pickle_state(),))
+
+    def _pickle_state(self) -> dict[str, Any]:
+        """What a pickle carries: the configuration, never a connection. Explicit keys (or a
+        ``credentials`` object the caller passed) travel as given; credentials the default
+        chain found are not pickled: the unpickled client resolves its own."""
+        if self._transport_name is None:
+            raise TypeError(
+                "a Client with a custom transport object cannot be pickled; "
+                "use transport='default' or 'requests'"
+            )
+        source = self._credentials_source if self._credentials_given else None
+        return {
+            "region_name": self.region_name,
+            "endpoint_url": self.endpoint_url,
+            "profile_name": self._profile,
+            "config": self._config,
+            "transport": self._transport_name,
+            "credentials": source,
+            "environ": self._explicit_environ,
+        }
+
+
+def read_capped(response: HttpResponse, cap: int) -> bytes:
+    """The body, read to its end or to ``cap`` bytes (then the connection is dropped)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < cap:
+        chunk = response.read_some()
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+    response.abort()
+    return b"".join(parts)[:cap]
+
+
+def _restore_client(state: dict[str, Any]) -> Client:
+    return Client(
+        state["region_name"],
+        state["endpoint_url"],
+        profile_name=state["profile_name"],
+        config=state["config"],
+        transport=state["transport"],
+        credentials=state["credentials"],
+        environ=state["environ"],
+    )

@@ -96,21 +96,29 @@ class HttpRequest(_Record):
 
 
 class HttpResponse(Protocol):
-    """What a transport hands back: status, headers and a body read on demand.
+    """What a transport hands back after the response head: status, headers, and the body read
+    on demand.
 
-    ``iter_chunks`` yields body bytes as soon as they arrive (it never waits to fill a buffer)
-    and raises :class:`smruntime.exceptions.TransportError` subclasses on failure; ``close``
-    releases the connection (a body not read to its end closes it rather than pool it).
+    ``read_some`` returns the next body bytes as soon as a socket read brings some (``b""`` at
+    the end) and raises :class:`smruntime.exceptions.TransportError` subclasses on failure
+    (timeouts included: the transport enforces the attempt's deadlines); ``iter_chunks`` loops
+    over it; ``read`` joins the rest. ``set_read_timeout`` moves the body deadline (the stream
+    does, per event). ``close`` pools the connection if the body was read to its end and drops
+    it otherwise; ``abort`` always drops it.
     """
 
     status: int
     reason: str
     headers: HttpHeaders
 
+    def read_some(self) -> bytes: ...
+
     def read(self) -> bytes: ...
 
     def iter_chunks(self) -> Iterator[bytes]: ...
 
     def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
     def set_read_timeout(self, seconds: Optional[float]) -> None: ...

@@ -76,6 +76,7 @@ class EventStream:
         self._core = StreamCore(
             operation_name=operation_name,
             http_content_type=response.headers.get("content-type"),
+            http_content_encoding=response.headers.get("content-encoding"),
             content_type=content_type,
             started_at=started_at,
             headers_at=headers_at,
@@ -295,48 +296,3 @@ class EventStream:
     def read_text(self, format: str | None = None) -> str:
         """All of :meth:`iter_text`, joined."""
         return "".join(self.iter_text(format))
-
-
-class StreamingBody:
-    """The ``Body`` of InvokeEndpoint: the response bytes, read once (boto3's StreamingBody API)."""
-
-    def __init__(self, data: bytes, content_type: str | None = None) -> None:
-        self._data = data
-        self._pos = 0
-        self.content_type = content_type
-
-    def read(self, amt: int | None = None) -> bytes:
-        """Up to ``amt`` bytes (all that remain if ``amt`` is None)."""
-        end = len(self._data) if amt is None or amt < 0 else self._pos + amt
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
-
-    def iter_chunks(self, chunk_size: int = 1024) -> Iterator[bytes]:
-        while True:
-            chunk = self.read(chunk_size)
-            if not chunk:
-                return
-            yield chunk
-
-    def iter_lines(self, chunk_size: int = 1024, keepends: bool = False) -> Iterator[bytes]:
-        """Lines of the body (botocore's signature; ``chunk_size`` is accepted and unused)."""
-        yield from self.read().splitlines(keepends)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self.iter_chunks()
-
-    def close(self) -> None:
-        self._pos = len(self._data)
-
-    def __enter__(self) -> StreamingBody:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"<StreamingBody {len(self._data)} bytes, content_type={self.content_type!r}>"

@@ -232,8 +232,9 @@ class RecordView:
 class StreamCore:
     """One response's stream state: decoder, cursor, statistics, deadlines and errors.
 
-    ``http_content_type`` is the HTTP ``Content-Type`` (checked against the event-stream type
-    at the first byte); ``content_type`` is the model's (``X-Amzn-SageMaker-Content-Type``).
+    ``http_content_type`` and ``http_content_encoding`` are the HTTP headers checked at the
+    first byte (an event stream, never compressed); ``content_type`` is the model's
+    (``X-Amzn-SageMaker-Content-Type``).
     ``clock`` is monotonic seconds; ``started_at`` is on that clock (the request's start).
     """
 
@@ -242,6 +243,7 @@ class StreamCore:
         *,
         operation_name: str = "InvokeEndpointWithResponseStream",
         http_content_type: Optional[str] = None,
+        http_content_encoding: Optional[str] = None,
         content_type: Optional[str] = None,
         started_at: Optional[float] = None,
         headers_at: Optional[float] = None,
@@ -254,6 +256,7 @@ class StreamCore:
     ) -> None:
         self.operation_name = operation_name
         self.http_content_type = http_content_type
+        self.http_content_encoding = http_content_encoding
         self.content_type = content_type
         self.clock = clock
         self.started = started_at if started_at is not None else clock()
@@ -436,6 +439,18 @@ class StreamCore:
         self.state = _ENDED
 
     def _check_event_stream(self, first: bytes) -> None:
+        encoding = self.http_content_encoding
+        if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+            # Never asked for (no Accept-Encoding is sent) and never sent by the service: a
+            # proxy rewrote the answer. Decoding it would hide that; say so instead.
+            raise self.fail(
+                NotEventStreamError(
+                    f"{self.operation_name}: the 200 response has Content-Encoding "
+                    f"{encoding!r}; an event stream is never compressed (a proxy in the way?)",
+                    preview=first[:_PREVIEW_BYTES],
+                    content_type=self.http_content_type,
+                )
+            )
         http_type = self.http_content_type
         if http_type is not None and not http_type.lower().startswith(EVENT_STREAM_CONTENT_TYPE):
             preview = first[:_PREVIEW_BYTES]

@@ -387,7 +387,7 @@ class AsyncStreamingBody:
 class _NoTransport:
     """The wrapped Client's transport: the AsyncClient never sends through it."""
 
-    def send(self, request: Any, *, timeouts: Any, stream: bool) -> Any:
+    def send(self, request: Any, *, deadlines: Any) -> Any:
         raise RuntimeError("an AsyncClient's Client does not send (await the AsyncClient)")
 
     def close(self) -> None:
@@ -395,19 +395,17 @@ class _NoTransport:
 
 
 def _wire_config(client: Client) -> Any:
-    """The driver's configuration from the client's resolved one (read once)."""
-    from smruntime.http._config import TLSConfig, WireConfig, resolve_proxies
+    """The driver's configuration from the client's resolved one (proxies read once), built
+    as the blocking client builds its own."""
+    from smruntime._transport import wire_config
 
     cfg = client.config
-    verify = cfg.verify
-    return WireConfig(
-        tls=TLSConfig(
-            verify=True if verify is None else verify,
-            client_cert=getattr(cfg, "client_cert", None),
-        ),
-        proxies=resolve_proxies(cfg.proxies, client._environ),
+    return wire_config(
+        verify=True if cfg.verify is None else cfg.verify,
+        proxies=cfg.proxies,
         max_pool_connections=cfg.max_pool_connections,
-        tcp_keepalive=bool(getattr(cfg, "tcp_keepalive", False)),
+        client_cert=cfg.client_cert,
+        environ=client._environ,
     )
 
 
@@ -547,6 +545,7 @@ class AsyncClient:
                 core = StreamCore(
                     operation_name=plan.spec.name,
                     http_content_type=response.headers.get("content-type"),
+                    http_content_encoding=response.headers.get("content-encoding"),
                     content_type=result.get("ContentType"),
                     started_at=plan.started,
                     headers_at=headers_at,
@@ -562,7 +561,7 @@ class AsyncClient:
                 from smruntime._body import DEFAULT_MAX_BODY_BYTES
 
                 result = plan.success(response.status, response.headers, b"")
-                max_bytes = getattr(cfg, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+                max_bytes = cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES
                 body = AsyncStreamingBody(response, result.get("ContentType"), max_bytes=max_bytes)
                 _body_first(result, body)
                 return result

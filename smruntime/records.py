@@ -70,10 +70,10 @@ __all__ = [
     "decoder_for",
     "extract_text",
     "find_error",
+    "text_and_error",
     "format_for",
     "iter_records",
     "iter_text",
-    "text_and_error",
     "text_decoder_for",
     "make_decoder",
 ]
@@ -1034,22 +1034,6 @@ def _dumps(value: Any) -> str:
         return "error (details cannot be shown)"
 
 
-def text_and_error(record: Any) -> tuple[Optional[str], Optional[str]]:
-    """``(extract_text(record), find_error(record))``, parsing an SSE event's data once."""
-    if isinstance(record, SSEEvent):
-        parsed = _as_json(record)
-        error = _error_of(parsed)
-        if error is None and record.event == "error":
-            error = record.data or "error event"
-        if error is not None or record.is_done:
-            return None, error
-        return _text_of(parsed), None
-    error = _error_of(record)
-    if error is not None:
-        return None, error
-    return _text_of(record), None
-
-
 def find_error(record: Any) -> Optional[str]:
     """A description of the error if ``record`` is a container's in-stream error record.
 
@@ -1065,6 +1049,17 @@ def find_error(record: Any) -> Optional[str]:
             found = record.data or "error event"
         return found
     return _error_of(record)
+
+
+def text_and_error(record: Any) -> tuple[Optional[str], Optional[str]]:
+    """``(extract_text(record), find_error(record))``, parsing an SSE event's data once."""
+    if isinstance(record, SSEEvent):
+        parsed = _as_json(record)
+        found = _error_of(parsed)
+        if found is None and record.event == "error":
+            found = record.data or "error event"
+        return (None if record.is_done else _text_of(parsed)), found
+    return _text_of(record), _error_of(record)
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -1112,11 +1107,10 @@ def iter_text(
     """
     decoder = text_decoder_for(fmt, content_type=content_type, max_record_bytes=max_record_bytes)
     for record in iter_records(parts, decoder):
-        error = find_error(record)
+        text, error = text_and_error(record)
         if error is not None:
             raise ContainerStreamError(
                 f"the model container reported an error: {error}", record=record
             )
-        text = extract_text(record)
         if text:
             yield text

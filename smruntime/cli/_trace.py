@@ -47,13 +47,21 @@ class FrameTracer:
     def close(self) -> None:
         if self._failed:
             return
+        from eventstream import EventStreamError, TruncatedStream
+
+        # The decoder hands out the frames before a bad one and raises at the next call: with
+        # the frames of one socket read fed at once, that call may be this one.
+        offset = self._decoder.bytes_consumed
         pending = self._decoder.pending
-        if pending:
-            offset = self._decoder.bytes_consumed
+        try:
+            self._decoder.close()
+        except TruncatedStream:
             self._write(
                 f"frame {self._index} at offset {offset}: TRUNCATED: the body ended "
                 f"{pending} bytes into it"
             )
+        except EventStreamError as exc:
+            self._write(f"frame {self._index}: CORRUPT: {one_line(str(exc))}")
 
 
 def _header_text(value: Any) -> str:

@@ -370,13 +370,14 @@ class Deadline:
     in the current phase and its name (for :class:`~smruntime.exceptions.ReadTimeoutError`).
     """
 
-    __slots__ = ("_at", "_phase", "_total_at", "limits", "started")
+    __slots__ = ("_at", "_limit", "_phase", "_total_at", "limits", "started")
 
     def __init__(self, limits: Deadlines, now: float) -> None:
         self.limits = limits
         self.started = now
         self._total_at = None if limits.total is None else now + limits.total
         self._phase = PHASE_CONNECT
+        self._limit = limits.connect
         self._at = None if limits.connect is None else now + limits.connect
 
     @property
@@ -396,7 +397,7 @@ class Deadline:
     def sent(self, now: float) -> None:
         """The request is written: the header block must be complete by ``now + headers``."""
         self._phase = PHASE_HEADERS
-        limit = self.limits.headers
+        limit = self._limit = self.limits.headers
         self._at = None if limit is None else now + limit
 
     def body_started(self, now: float) -> None:
@@ -409,15 +410,12 @@ class Deadline:
         self._phase = PHASE_BETWEEN
         if limit is not None and limit < 0:
             limit = self.limits.between
+        self._limit = limit
         self._at = None if limit is None else now + limit
 
     def limit_of_phase(self) -> Optional[float]:
         """The limit in seconds of the current phase (for error messages)."""
-        if self._phase == PHASE_CONNECT:
-            return self.limits.connect
-        if self._phase == PHASE_HEADERS:
-            return self.limits.headers
-        return self.limits.between
+        return self._limit
 
     def remaining(self, now: float) -> tuple[Optional[float], str]:
         """(seconds left, phase): the nearer of the phase's deadline and the total one.

@@ -534,7 +534,7 @@ print(type(client._transport).__name__, events)
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         ).stdout
-    assert out.strip() == "StdlibTransport [{'PayloadPart': {'Bytes': b'ok'}}]"
+    assert out.strip() == "SyncPool [{'PayloadPart': {'Bytes': b'ok'}}]"
 
 
 def test_repr_and_errors_hold_no_secret() -> None:

@@ -118,7 +118,7 @@ PROXY_ENVIRONS = [
 def test_environ_proxies_agree_with_urllib(monkeypatch: pytest.MonkeyPatch) -> None:
     import urllib.request
 
-    from smruntime._transport import _environ_proxies
+    from smruntime.http._config import environ_proxies
 
     for environ in PROXY_ENVIRONS:
         for name in list(os.environ):
@@ -126,7 +126,7 @@ def test_environ_proxies_agree_with_urllib(monkeypatch: pytest.MonkeyPatch) -> N
                 monkeypatch.delenv(name)
         for name, value in environ.items():
             monkeypatch.setenv(name, value)
-        assert _environ_proxies() == urllib.request.getproxies_environment(), environ
+        assert environ_proxies(os.environ) == urllib.request.getproxies_environment(), environ
 
 
 @pytest.mark.parametrize(
@@ -152,9 +152,9 @@ def test_environ_proxies_agree_with_urllib(monkeypatch: pytest.MonkeyPatch) -> N
     ],
 )
 def test_no_proxy_matching(host: str, port: int, no_proxy: str | None, bypass: bool) -> None:
-    from smruntime._transport import _bypass_proxy
+    from smruntime.http._config import bypass_proxy
 
-    assert _bypass_proxy(host, port, no_proxy) is bypass
+    assert bypass_proxy(host, port, no_proxy) is bypass
 
 
 # -- the plain classes that replaced dataclasses keep their behaviour ---------------------------
@@ -186,7 +186,10 @@ def test_config_is_a_frozen_value_with_replace() -> None:
         cfg.replace(no_such_option=1)
     assert pickle.loads(pickle.dumps(changed)) == changed
     assert repr(Config()).startswith("Config(connect_timeout=None, read_timeout=None, ")
-    assert repr(Config()).endswith(", retry_after_send=False, retry_model_not_ready=False)")
+    assert repr(Config()).endswith(
+        ", retry_after_send=False, retry_model_not_ready=False, max_body_bytes=None, "
+        "client_cert=None)"
+    )
 
 
 def test_credentials_value_semantics() -> None:
@@ -244,7 +247,7 @@ def test_http_and_retry_values() -> None:
     from smruntime._http import HttpRequest
     from smruntime._retries import RetryConfig, RetryDecision
     from smruntime._stream import StreamStats
-    from smruntime._transport import Timeouts
+    from smruntime.http._config import Deadlines
 
     req = HttpRequest("GET", "https://h/")
     assert req.headers == []
@@ -264,10 +267,12 @@ def test_http_and_retry_values() -> None:
     assert "a" * 64 not in repr(signed)
     assert "secret body" not in repr(signed)
     _assert_frozen(req, "url")
-    assert Timeouts() == Timeouts(60.0, 70.0)
-    assert hash(Timeouts()) == hash(Timeouts(60.0, 70.0))
-    assert repr(Timeouts(1, None)) == "Timeouts(connect=1, read=None)"
-    _assert_frozen(Timeouts(), "read")
+    assert Deadlines() == Deadlines(None, None, None, None)
+    assert hash(Deadlines(1, 2)) == hash(Deadlines(1, 2, None, None))
+    assert repr(Deadlines(1, None)) == (
+        "Deadlines(connect=1, headers=None, between=None, total=None)"
+    )
+    _assert_frozen(Deadlines(), "total")
     assert repr(RetryConfig()) == (
         "RetryConfig(mode='standard', total_max_attempts=3, retry_after_send=False, "
         "retry_model_not_ready=False)"
@@ -286,9 +291,9 @@ def test_http_and_retry_values() -> None:
 def test_invocation_id_is_a_uuid4() -> None:
     import uuid
 
-    from smruntime._client import _invocation_id
+    from smruntime._call import invocation_id
 
-    ids = {_invocation_id() for _ in range(200)}
+    ids = {invocation_id() for _ in range(200)}
     assert len(ids) == 200
     for text in ids:
         parsed = uuid.UUID(text)

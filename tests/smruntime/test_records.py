@@ -767,3 +767,24 @@ def test_unknown_encoding_rejected_at_construction(cls: Any) -> None:
         cls(errors="no-such")
     with pytest.raises(ValueError, match="unknown encoding"):
         make_decoder("json", encoding="no-such")
+
+
+def test_text_and_error_agree_with_extract_text_and_find_error() -> None:
+    from smruntime import records
+
+    cases = [
+        records.SSEEvent(data='{"token": {"text": "a"}}'),
+        records.SSEEvent(data='{"error": "boom", "error_type": "generation"}'),
+        records.SSEEvent(data="[DONE]"),
+        records.SSEEvent(data="plain", event="error"),
+        records.SSEEvent(data="42"),
+        {"choices": [{"delta": {"content": "x"}}]},
+        {"object": "error", "message": "m"},
+        "text",
+        None,
+    ]
+    for record in cases:
+        assert records.text_and_error(record) == (
+            records.extract_text(record),
+            records.find_error(record),
+        ), record

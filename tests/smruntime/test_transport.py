@@ -18,8 +18,6 @@ import pytest
 from smruntime._http import HttpRequest
 from smruntime._transport import (
     RequestsTransport,
-    StdlibTransport,
-    Timeouts,
     Transport,
     ca_bundle_from_env,
     default_transport,
@@ -31,10 +29,37 @@ from smruntime.exceptions import (
     ReadTimeoutError,
     TransportError,
 )
+from smruntime.http._config import Deadlines
+from smruntime.http._sync import SyncPool
 
 WAIT = 10.0  # upper bound for event waits; never reached when things work
+
+
+class Timeouts:
+    """connect and read limits, as the tests give them: read bounds the header block and each
+    wait for body bytes."""
+
+    def __init__(self, connect: Optional[float] = 60.0, read: Optional[float] = 70.0) -> None:
+        self.connect = connect
+        self.read = read
+
+    def deadlines(self) -> Deadlines:
+        return Deadlines(connect=self.connect, headers=self.read, between=self.read)
+
+
 FAST = Timeouts(connect=5.0, read=5.0)
 SHORT = Timeouts(connect=5.0, read=0.3)
+
+
+def send(transport: Transport, request: HttpRequest, timeouts: Timeouts, stream: bool) -> Any:
+    """Send; with ``stream=False`` read the body and release the connection at once."""
+    resp = transport.send(request, deadlines=timeouts.deadlines())
+    if not stream:
+        try:
+            resp.read()
+        finally:
+            resp.close()
+    return resp
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,7 +230,7 @@ def _no_env_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
-@pytest.fixture(params=["requests", "stdlib"])
+@pytest.fixture(params=["requests", "default"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -234,7 +259,7 @@ def test_non_stream_success_and_request_on_the_wire(transport: Transport) -> Non
             headers=[("X-Amz-Date", "20240101T000000Z"), ("Content-Type", "text/csv")],
             body=b"1,2,3",
         )
-        resp = transport.send(req, timeouts=FAST, stream=False)
+        resp = send(transport, req, FAST, False)
         assert resp.status == 200
         assert resp.reason == "Reason 200"
         assert resp.read() == b'{"ok": true}'
@@ -255,7 +280,7 @@ def test_non_stream_success_and_request_on_the_wire(transport: Transport) -> Non
 
 def test_empty_post_sends_content_length_zero(transport: Transport) -> None:
     with RawServer(simple(b"")) as srv:
-        resp = transport.send(HttpRequest("POST", srv.url_for("/x")), timeouts=FAST, stream=False)
+        resp = send(transport, HttpRequest("POST", srv.url_for("/x")), FAST, False)
         assert resp.read() == b""
         assert srv.requests[0].header("Content-Length") == "0"
 
@@ -272,7 +297,7 @@ def test_stream_chunks_arrive_before_the_next_is_sent(transport: Transport) -> N
         return True
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for("/s")), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for("/s")), FAST, True)
         chunks: list[bytes] = []
         for data in resp.iter_chunks():
             if not chunks:
@@ -295,7 +320,7 @@ def test_stream_content_length_body_arrives_without_filling_a_buffer(transport: 
         return True
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for()), FAST, True)
         chunks: list[bytes] = []
         for data in resp.iter_chunks():
             seen_first.set()
@@ -312,7 +337,7 @@ def test_read_after_partial_iteration_returns_the_rest(transport: Transport) -> 
         return True
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for()), FAST, True)
         total = resp.read()
         resp.close()
     assert total == b"abc"
@@ -327,8 +352,8 @@ def test_head_and_204_have_empty_bodies_and_keep_the_connection(transport: Trans
         return True
 
     with RawServer(handler) as srv:
-        r1 = transport.send(HttpRequest("HEAD", srv.url_for()), timeouts=FAST, stream=False)
-        r2 = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        r1 = send(transport, HttpRequest("HEAD", srv.url_for()), FAST, False)
+        r2 = send(transport, get(srv.url_for()), FAST, True)
         assert r2.read() == b""
         r2.close()
         assert (r1.status, r1.read(), r2.status) == (200, b"", 204)
@@ -351,7 +376,7 @@ def test_connection_refused(transport: Transport) -> None:
     port = _closed_port()
     url = f"http://127.0.0.1:{port}/x"
     with pytest.raises(EndpointConnectionError) as info:
-        transport.send(get(url), timeouts=FAST, stream=True)
+        send(transport, get(url), FAST, True)
     err = info.value
     assert err.request_sent is False
     assert err.url == url
@@ -361,7 +386,7 @@ def test_connection_refused(transport: Transport) -> None:
 
 def test_dns_failure(transport: Transport) -> None:
     with pytest.raises(EndpointConnectionError) as info:
-        transport.send(get("http://no-such-host.invalid/"), timeouts=FAST, stream=False)
+        send(transport, get("http://no-such-host.invalid/"), FAST, False)
     assert info.value.request_sent is False
     assert "no-such-host.invalid:80" in str(info.value)
 
@@ -401,7 +426,7 @@ def full_backlog() -> Iterator[int]:
 def test_connect_timeout(transport: Transport, full_backlog: int) -> None:
     url = f"http://127.0.0.1:{full_backlog}/"
     with pytest.raises(ConnectTimeoutError) as info:
-        transport.send(get(url), timeouts=Timeouts(connect=0.2, read=5.0), stream=True)
+        send(transport, get(url), Timeouts(connect=0.2, read=5.0), True)
     err = info.value
     assert err.request_sent is False
     assert "0.2 s" in str(err)
@@ -412,7 +437,7 @@ def test_connect_timeout(transport: Transport, full_backlog: int) -> None:
 
 def test_invalid_url_is_a_transport_error(transport: Transport) -> None:
     with pytest.raises(TransportError) as info:
-        transport.send(get("ftp://example.com/"), timeouts=FAST, stream=False)
+        send(transport, get("ftp://example.com/"), FAST, False)
     assert info.value.request_sent is False
 
 
@@ -427,7 +452,7 @@ def test_read_timeout_before_headers_is_first_byte(transport: Transport) -> None
 
     with RawServer(handler) as srv:
         with pytest.raises(ReadTimeoutError) as info:
-            transport.send(get(srv.url_for()), timeouts=SHORT, stream=True)
+            send(transport, get(srv.url_for()), SHORT, True)
         srv.release.set()
     err = info.value
     assert err.phase == "first-byte"
@@ -445,7 +470,7 @@ def test_read_timeout_between_chunks(transport: Transport) -> None:
         return False
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=SHORT, stream=True)
+        resp = send(transport, get(srv.url_for()), SHORT, True)
         it = resp.iter_chunks()
         assert next(it) == b"one"
         with pytest.raises(ReadTimeoutError) as info:
@@ -457,14 +482,17 @@ def test_read_timeout_between_chunks(transport: Transport) -> None:
     assert info.value.__cause__ is not None
 
 
-def test_set_read_timeout_shortens_the_wait(transport: Transport) -> None:
+def test_set_read_timeout_shortens_the_wait(transport: Transport, kind: str) -> None:
+    if kind == "requests":
+        pytest.skip("requests has no public API to shorten a socket timeout after sending")
+
     def handler(sock: socket.socket, req: Req) -> bool:
         sock.sendall(head(200, chunked=True) + chunk(b"one"))
         srv.release.wait(WAIT)
         return False
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=Timeouts(5.0, 30.0), stream=True)
+        resp = send(transport, get(srv.url_for()), Timeouts(5.0, 30.0), True)
         it = resp.iter_chunks()
         assert next(it) == b"one"
         resp.set_read_timeout(0.2)
@@ -484,7 +512,7 @@ def test_set_read_timeout_lengthens_the_wait(transport: Transport) -> None:
         return True
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=Timeouts(5.0, 5.0), stream=True)
+        resp = send(transport, get(srv.url_for()), Timeouts(5.0, 5.0), True)
         resp.set_read_timeout(0.1)
         resp.set_read_timeout(10.0)
         assert b"".join(resp.iter_chunks()) == b"onetwo"
@@ -516,7 +544,7 @@ CUTS = {
 @pytest.mark.parametrize("case", sorted(CUTS))
 def test_cut_stream_raises(transport: Transport, case: str) -> None:
     with RawServer(_cut(CUTS[case])) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for()), FAST, True)
         got = b""
         with pytest.raises(ConnectionClosedError) as info:
             for data in resp.iter_chunks():
@@ -530,13 +558,13 @@ def test_cut_stream_raises(transport: Transport, case: str) -> None:
 @pytest.mark.parametrize("case", sorted(CUTS))
 def test_cut_body_raises_for_non_stream(transport: Transport, case: str) -> None:
     with RawServer(_cut(CUTS[case])) as srv, pytest.raises(ConnectionClosedError):
-        transport.send(get(srv.url_for()), timeouts=FAST, stream=False)
+        send(transport, get(srv.url_for()), FAST, False)
 
 
 def test_reset_mid_body_raises(transport: Transport) -> None:
     payload = head(200, chunked=True) + chunk(b"complete")
     with RawServer(_cut(payload, reset=True)) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for()), FAST, True)
         with pytest.raises(ConnectionClosedError):
             b"".join(resp.iter_chunks())
         resp.close()
@@ -545,7 +573,7 @@ def test_reset_mid_body_raises(transport: Transport) -> None:
 def test_server_closes_without_response(transport: Transport) -> None:
     with RawServer(lambda sock, req: False) as srv:
         with pytest.raises(ConnectionClosedError) as info:
-            transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+            send(transport, get(srv.url_for()), FAST, True)
     assert info.value.request_sent is True
     assert info.value.__cause__ is not None
     assert f"127.0.0.1:{srv.port}" in str(info.value)
@@ -557,7 +585,7 @@ def test_body_until_close_without_length_is_complete(transport: Transport) -> No
         return False
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=False)
+        resp = send(transport, get(srv.url_for()), FAST, False)
         assert resp.read() == b"all of it"
 
 
@@ -582,7 +610,7 @@ def test_close_mid_body_disconnects(transport: Transport) -> None:
         return False
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for()), FAST, True)
         assert next(iter(resp.iter_chunks())) == b"one"
         resp.close()
         resp.close()  # idempotent
@@ -599,7 +627,7 @@ def test_close_from_another_thread_wakes_a_blocked_read(transport: Transport) ->
         return False
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for()), FAST, True)
         it = resp.iter_chunks()
         assert next(it) == b"one"
         timer = threading.Timer(0.1, resp.close)
@@ -620,16 +648,16 @@ def test_keep_alive_reuse_and_discard_after_early_close(transport: Transport) ->
 
     with RawServer(handler) as srv:
         for i in range(3):
-            assert transport.send(get(srv.url_for(f"/{i}")), timeouts=FAST, stream=False).read()
-        resp = transport.send(get(srv.url_for("/stream")), timeouts=FAST, stream=True)
+            assert send(transport, get(srv.url_for(f"/{i}")), FAST, False).read()
+        resp = send(transport, get(srv.url_for("/stream")), FAST, True)
         assert b"".join(resp.iter_chunks()) == b"xy"
         resp.close()
-        assert transport.send(get(srv.url_for("/4")), timeouts=FAST, stream=False).read()
+        assert send(transport, get(srv.url_for("/4")), FAST, False).read()
         assert srv.connections == 1
         # An early close must not put a half-read connection back into the pool.
-        resp = transport.send(get(srv.url_for("/stream")), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for("/stream")), FAST, True)
         resp.close()
-        assert transport.send(get(srv.url_for("/5")), timeouts=FAST, stream=False).read() == b"/5"
+        assert send(transport, get(srv.url_for("/5")), FAST, False).read() == b"/5"
         assert srv.connections == 2
 
 
@@ -644,7 +672,7 @@ def test_connection_close_response_is_not_reused(transport: Transport) -> None:
 
     with RawServer(handler) as srv:
         for i in range(3):
-            resp = transport.send(get(srv.url_for(f"/{i}")), timeouts=FAST, stream=False)
+            resp = send(transport, get(srv.url_for(f"/{i}")), FAST, False)
             assert resp.read() == f"/{i}".encode()
         assert srv.connections == 3
 
@@ -656,7 +684,7 @@ def test_server_side_idle_close_is_detected(transport: Transport) -> None:
 
     with RawServer(handler) as srv:
         for i in range(3):
-            resp = transport.send(get(srv.url_for(f"/{i}")), timeouts=FAST, stream=False)
+            resp = send(transport, get(srv.url_for(f"/{i}")), FAST, False)
             assert resp.read() == f"/{i}".encode()
             # Let the server's close arrive before the next request.
             srv.release.wait(0.05)
@@ -669,7 +697,7 @@ def test_32_threads_share_one_transport(transport: Transport) -> None:
         try:
             for i in range(4):
                 path = f"/t{n}/{i}"
-                resp = transport.send(get(srv.url_for(path)), timeouts=FAST, stream=i % 2 == 0)
+                resp = send(transport, get(srv.url_for(path)), FAST, i % 2 == 0)
                 body = b"".join(resp.iter_chunks())
                 resp.close()
                 assert body == path.encode()
@@ -694,7 +722,7 @@ def test_http_proxy_gets_absolute_target(kind: str) -> None:
     with RawServer(simple(b"via proxy")) as proxy:
         t = default_transport(kind, proxies={"http": proxy.url})
         try:
-            resp = t.send(get("http://service.invalid/a?b=1"), timeouts=FAST, stream=False)
+            resp = send(t, get("http://service.invalid/a?b=1"), FAST, False)
         finally:
             t.close()
     assert resp.read() == b"via proxy"
@@ -707,9 +735,15 @@ def test_env_proxy_and_no_proxy(kind: str, monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         t = default_transport(kind)
         try:
-            assert t.send(get(direct.url_for()), timeouts=FAST, stream=False).read() == b"proxy"
+            assert send(t, get(direct.url_for()), FAST, False).read() == b"proxy"
             monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-            assert t.send(get(direct.url_for()), timeouts=FAST, stream=False).read() == b"direct"
+            # The environment is read once, when the transport (the client) is made.
+            assert send(t, get(direct.url_for()), FAST, False).read() == b"proxy"
+        finally:
+            t.close()
+        t = default_transport(kind)
+        try:
+            assert send(t, get(direct.url_for()), FAST, False).read() == b"direct"
         finally:
             t.close()
 
@@ -719,7 +753,7 @@ def test_unreachable_proxy_is_a_connect_error(kind: str) -> None:
     t = default_transport(kind, proxies={"http": f"http://127.0.0.1:{port}"})
     try:
         with pytest.raises(EndpointConnectionError) as info:
-            t.send(get("http://service.invalid/"), timeouts=FAST, stream=False)
+            send(t, get("http://service.invalid/"), FAST, False)
     finally:
         t.close()
     assert info.value.request_sent is False
@@ -759,7 +793,7 @@ def test_https_with_ca_bundle(kind: str, self_signed: tuple[str, str]) -> None:
         t = default_transport(kind, verify=self_signed[0])
         try:
             for _ in range(2):
-                resp = t.send(get(srv.url_for()), timeouts=FAST, stream=False)
+                resp = send(t, get(srv.url_for()), FAST, False)
                 assert resp.read() == b"secure"
         finally:
             t.close()
@@ -771,7 +805,7 @@ def test_https_untrusted_certificate_fails(kind: str, self_signed: tuple[str, st
         t = default_transport(kind)
         try:
             with pytest.raises(EndpointConnectionError) as info:
-                t.send(get(srv.url_for()), timeouts=FAST, stream=False)
+                send(t, get(srv.url_for()), FAST, False)
         finally:
             t.close()
     assert info.value.request_sent is False
@@ -783,7 +817,7 @@ def test_https_verify_false(kind: str, self_signed: tuple[str, str]) -> None:
     with _tls_server(self_signed, simple(b"secure")) as srv:
         t = default_transport(kind, verify=False)
         try:
-            resp = t.send(get(srv.url_for()), timeouts=FAST, stream=True)
+            resp = send(t, get(srv.url_for()), FAST, True)
             assert resp.read() == b"secure"
             resp.close()
         finally:
@@ -796,14 +830,16 @@ def test_https_verify_false(kind: str, self_signed: tuple[str, str]) -> None:
 
 def test_default_transport_names() -> None:
     t1 = default_transport("requests")
-    t2 = default_transport("stdlib")
+    t2 = default_transport("stdlib")  # an alias of the default, kept for old code
     t3 = default_transport()
+    t4 = default_transport("default")
     try:
         assert isinstance(t1, RequestsTransport)
-        assert isinstance(t2, StdlibTransport)
-        assert isinstance(t3, RequestsTransport)  # requests is installed in the dev env
+        assert isinstance(t2, SyncPool)
+        assert isinstance(t3, SyncPool)  # the default even when requests is installed
+        assert isinstance(t4, SyncPool)
     finally:
-        for t in (t1, t2, t3):
+        for t in (t1, t2, t3, t4):
             t.close()
     with pytest.raises(ValueError, match="unknown transport"):
         default_transport("curl")
@@ -820,15 +856,11 @@ def test_ca_bundle_from_env() -> None:
     assert ca_bundle_from_env({"AWS_CA_BUNDLE": " /etc/ca.pem "}) == "/etc/ca.pem"
 
 
-def test_timeouts_defaults() -> None:
-    assert Timeouts() == Timeouts(connect=60.0, read=70.0)
-
-
 def test_error_url_masks_presigned_secrets(transport: Transport) -> None:
     port = _closed_port()
     url = f"http://127.0.0.1:{port}/x?X-Amz-Signature=deadbeef&X-Amz-Security-Token=tok"
     with pytest.raises(EndpointConnectionError) as info:
-        transport.send(get(url), timeouts=FAST, stream=False)
+        send(transport, get(url), FAST, False)
     assert "deadbeef" not in str(info.value.url)
     assert "tok" not in str(info.value.url).replace("Token", "")
     assert "deadbeef" not in str(info.value)
@@ -838,7 +870,7 @@ def test_errors_pickle(transport: Transport) -> None:
     import pickle
 
     with pytest.raises(EndpointConnectionError) as info:
-        transport.send(get(f"http://127.0.0.1:{_closed_port()}/"), timeouts=FAST, stream=False)
+        send(transport, get(f"http://127.0.0.1:{_closed_port()}/"), FAST, False)
     err = pickle.loads(pickle.dumps(info.value))
     assert (err.url, err.request_sent) == (info.value.url, False)
 
@@ -847,9 +879,9 @@ def test_importing_the_module_does_not_import_requests() -> None:
     code = (
         "import sys, smruntime._transport as t\n"
         "assert 'requests' not in sys.modules, 'requests imported'\n"
-        "t.StdlibTransport().close()\n"
+        "t.default_transport().close()\n"
         "assert 'requests' not in sys.modules\n"
-        "t.RequestsTransport().close()\n"
+        "t.default_transport('requests').close()\n"
         "assert 'requests' in sys.modules\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -860,7 +892,7 @@ def test_unencodable_header_is_an_invalid_request(transport: Transport) -> None:
     with RawServer(simple()) as srv:
         req = get(srv.url_for(), headers=[("X-Bad", "price \u20ac")])
         with pytest.raises(TransportError, match="invalid request") as info:
-            transport.send(req, timeouts=FAST, stream=False)
+            send(transport, req, FAST, False)
     assert info.value.request_sent is False
     assert not isinstance(info.value, EndpointConnectionError)
 
@@ -882,7 +914,7 @@ def test_dropped_response_shuts_the_socket(transport: Transport) -> None:
         return False
 
     with RawServer(handler) as srv:
-        resp = transport.send(get(srv.url_for()), timeouts=FAST, stream=True)
+        resp = send(transport, get(srv.url_for()), FAST, True)
         assert next(iter(resp.iter_chunks())) == b"one"
         del resp
         gc.collect()

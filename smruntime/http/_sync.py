@@ -1,0 +1,792 @@
+"""The blocking driver: :class:`ClientConnection` (pure HTTP/1.1) over sockets.
+
+One :class:`SyncPool` per client: keep-alive connections per (scheme, host, port), at most
+``max_pool_connections`` idle ones each; a pool used in a forked child starts empty (the pid is
+checked), so no socket is ever shared by two processes. ``request`` returns after the response
+head; the body is read with :meth:`SyncResponse.read_some`, one socket read at a time (all the
+body bytes that read completed, chunks joined: one ``Decoder.feed`` per read upstream).
+
+Deadlines are monotonic (:class:`~smruntime.http._config.Deadline`): connect (TCP, proxy
+``CONNECT``, TLS handshake), the whole header block, between body reads (or as the stream sets
+them, :meth:`SyncResponse.set_read_timeout`), and the total. A peer that trickles bytes cannot
+stretch them: the time is checked after every read, and the socket timeout is re-armed only when
+the time left falls below it (by more than :data:`REARM_SLACK`), so a steady stream costs no
+``settimeout`` per read.
+
+Stale keep-alive connections: a pooled connection that is readable before use (the server closed
+it, or sent stray bytes) is dropped unused. If writing the request to a reused connection fails,
+the server had already closed it: the request is sent again, once, on a new connection. If a
+reused connection ends (EOF or reset) after the request was written and before any response byte,
+the request may have reached the server: only idempotent methods (GET, HEAD, PUT, DELETE,
+OPTIONS) are sent again; a POST (every SageMaker operation) raises ``ConnectionClosedError``
+with ``request_sent=True`` and the retry policy decides (``retry_after_send``).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Optional
+
+from smruntime._http import HttpHeaders, HttpRequest
+from smruntime._redact import redact_url
+from smruntime.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    RemoteProtocolError,
+    TransportError,
+)
+from smruntime.http._config import (
+    PHASE_CONNECT,
+    PHASE_HEADERS,
+    PHASE_TOTAL,
+    Deadline,
+    Deadlines,
+    Origin,
+    Proxy,
+    WireConfig,
+    origin_of,
+)
+from smruntime.http._connection import ClientConnection
+from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
+from smruntime.http._parser import Limits
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["REARM_SLACK", "SyncPool", "SyncResponse"]
+
+READ_SIZE = 64 * 1024
+REARM_SLACK = 0.05
+"""Seconds by which the time left may fall below the armed socket timeout before re-arming."""
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_MAX_CONNECT_HEAD = 64 * 1024
+_pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+class _Conn:
+    """One socket, its protocol state and the socket timeout currently armed."""
+
+    __slots__ = ("armed", "key", "pid", "proto", "sock", "uses")
+
+    def __init__(self, sock: socket.socket, key: tuple[str, str, int], limits: object) -> None:
+        self.sock = sock
+        self.key = key
+        self.pid = os.getpid()
+        self.armed: Optional[float] = sock.gettimeout()
+        self.uses = 0
+        self.proto = _new_protocol(limits)
+
+    def arm(self, seconds: Optional[float]) -> None:
+        self.sock.settimeout(seconds)
+        self.armed = seconds
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError):
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def is_dropped(self) -> bool:
+        """True if the idle connection is closed or has bytes waiting (EOF, stray data)."""
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN)
+                return bool(poller.poll(0))
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            return bool(readable)
+        except (OSError, ValueError):
+            return True
+
+
+def _new_protocol(limits: object) -> ClientConnection:
+    if isinstance(limits, Limits):
+        return ClientConnection(limits=limits)
+    return ClientConnection()
+
+
+class SyncPool:
+    """Keep-alive connections of one client; :meth:`request` is thread-safe."""
+
+    def __init__(self, config: WireConfig) -> None:
+        self.config = config
+        self._max_idle = max(0, config.max_pool_connections)
+        self._ssl_ctx: Optional[ssl.SSLContext] = None
+        if config.tls.client_cert is not None:
+            self._ssl_ctx = self._make_ssl_context()  # a bad certificate fails here
+        self._closed = False
+        self._init_state()
+        _pools.add(self)
+
+    def _init_state(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
+
+    def _after_fork(self) -> None:
+        # The parent's sockets stay the parent's: forget them (their fds close in this process
+        # only; nothing is sent on them).
+        idle = [c for conns in self._idle.values() for c in conns]
+        self._init_state()
+        for conn in idle:
+            try:
+                conn.sock.close()
+            except OSError:
+                pass
+
+    def _make_ssl_context(self) -> ssl.SSLContext:
+        from smruntime.http._tls import ssl_context
+
+        return ssl_context(self.config.tls)
+
+    def _context(self) -> ssl.SSLContext:
+        ctx = self._ssl_ctx
+        if ctx is None:
+            with self._lock:
+                if self._ssl_ctx is None:
+                    self._ssl_ctx = self._make_ssl_context()
+                ctx = self._ssl_ctx
+        return ctx
+
+    # -- pool --------------------------------------------------------------------------------
+
+    def _checkout(self, key: tuple[str, str, int]) -> Optional[_Conn]:
+        if self._pid != os.getpid():
+            self._after_fork()
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return None
+            if not conn.is_dropped():
+                return conn
+            conn.close()
+
+    def _checkin(self, conn: _Conn) -> None:
+        if not self._closed and conn.pid == os.getpid() == self._pid:
+            with self._lock:
+                idle = self._idle.setdefault(conn.key, [])
+                if len(idle) < self._max_idle:
+                    idle.append(conn)
+                    return
+        conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections (connections in use close when released)."""
+        self._closed = True
+        if self._pid != os.getpid():
+            self._after_fork()
+            return
+        with self._lock:
+            idle = [c for conns in self._idle.values() for c in conns]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()
+
+    def idle_count(self) -> int:
+        """Idle pooled connections (for tests and diagnostics)."""
+        with self._lock:
+            return sum(len(v) for v in self._idle.values())
+
+    # -- connect -----------------------------------------------------------------------------
+
+    def _connect(
+        self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline, url: str
+    ) -> _Conn:
+        where = origin.hostport + (f" through proxy {proxy.hostport}" if proxy else "")
+        host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
+        timeout, _ = deadline.remaining(time.monotonic())
+        if timeout is not None and timeout <= 0:
+            raise _connect_timeout(where, deadline, url)
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except socket.timeout as exc:
+            raise _connect_timeout(where, deadline, url) from exc
+        except (OSError, ValueError, UnicodeError) as exc:
+            raise EndpointConnectionError(
+                f"could not connect to {where}: {_reason(exc)}", url=url, request_sent=False
+            ) from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.config.tcp_keepalive:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if proxy is not None and origin.scheme == "https":
+                self._tunnel(sock, origin, proxy, deadline, url, where)
+            if origin.scheme == "https":
+                sock = self._handshake(sock, origin, deadline, url, where)
+        except BaseException:
+            sock.close()
+            raise
+        return _Conn(sock, origin.key, self.config.limits)
+
+    def _tunnel(
+        self,
+        sock: socket.socket,
+        origin: Origin,
+        proxy: Proxy,
+        deadline: Deadline,
+        url: str,
+        where: str,
+    ) -> None:
+        authority = origin.hostport
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        if proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        buf = b""
+        try:
+            _settimeout_left(sock, deadline, where, url)
+            sock.sendall(head)
+            while b"\r\n\r\n" not in buf:
+                if len(buf) > _MAX_CONNECT_HEAD:
+                    raise EndpointConnectionError(
+                        f"the proxy's answer to CONNECT {authority} is over "
+                        f"{_MAX_CONNECT_HEAD} bytes",
+                        url=url,
+                        request_sent=False,
+                    )
+                _settimeout_left(sock, deadline, where, url)
+                data = sock.recv(4096)
+                if not data:
+                    raise EndpointConnectionError(
+                        f"the proxy {proxy.hostport} closed the connection during "
+                        f"CONNECT {authority}",
+                        url=url,
+                        request_sent=False,
+                    )
+                buf += data
+        except socket.timeout as exc:
+            raise _connect_timeout(where, deadline, url) from exc
+        except OSError as exc:
+            raise EndpointConnectionError(
+                f"could not connect to {where}: {_reason(exc)}", url=url, request_sent=False
+            ) from exc
+        head_end = buf.index(b"\r\n\r\n") + 4
+        status_line = buf.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise EndpointConnectionError(
+                f"the proxy {proxy.hostport} answered CONNECT with {status_line[:80]!r}",
+                url=url,
+                request_sent=False,
+            )
+        if not 200 <= int(parts[1]) < 300:
+            raise EndpointConnectionError(
+                f"the proxy {proxy.hostport} refused CONNECT {authority}: {status_line[:120]}",
+                url=url,
+                request_sent=False,
+            )
+        if len(buf) > head_end:
+            raise EndpointConnectionError(
+                f"the proxy {proxy.hostport} sent {len(buf) - head_end} bytes after its answer "
+                f"to CONNECT {authority}",
+                url=url,
+                request_sent=False,
+            )
+
+    def _handshake(
+        self, sock: socket.socket, origin: Origin, deadline: Deadline, url: str, where: str
+    ) -> socket.socket:
+        import ssl
+
+        ctx = self._context()
+        try:
+            tls = ctx.wrap_socket(sock, server_hostname=origin.host, do_handshake_on_connect=False)
+        except (OSError, ValueError) as exc:
+            raise EndpointConnectionError(
+                f"TLS setup with {where} failed: {_reason(exc)}", url=url, request_sent=False
+            ) from exc
+        try:
+            tls.setblocking(False)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    wait_read = True
+                except ssl.SSLWantWriteError:
+                    wait_read = False
+                left, _ = deadline.remaining(time.monotonic())
+                if left is not None and left <= 0:
+                    raise _connect_timeout(where, deadline, url)
+                r, w, _ = select.select(
+                    [tls] if wait_read else [], [] if wait_read else [tls], [], left
+                )
+                if not r and not w:
+                    raise _connect_timeout(where, deadline, url)
+            tls.setblocking(True)
+        except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+            tls.close()
+            raise EndpointConnectionError(
+                f"TLS handshake with {where} failed: {_reason(exc)}", url=url, request_sent=False
+            ) from exc
+        except BaseException:
+            tls.close()
+            raise
+        return tls
+
+    # -- request -----------------------------------------------------------------------------
+
+    def send(self, request: HttpRequest, *, deadlines: Deadlines) -> SyncResponse:
+        """Send ``request``; return after the response head (see the module docstring)."""
+        return self.request(
+            request.method, request.url, request.headers, request.body, deadlines=deadlines
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes = b"",
+        *,
+        deadlines: Deadlines,
+    ) -> SyncResponse:
+        """Send one request and read the response head (1xx skipped)."""
+        deadline = deadlines.start(time.monotonic())
+        shown = redact_url(url)
+        try:
+            origin = origin_of(url)
+        except ValueError as exc:
+            raise TransportError(f"invalid request: {exc}", url=shown, request_sent=False) from exc
+        proxy = self.config.proxies.for_origin(origin.scheme, origin.host, origin.port)
+        method = method.upper()
+        target = origin.target
+        names = {name.lower() for name, _ in headers}
+        out_headers = []
+        if "host" not in names:
+            out_headers.append(("Host", origin.host_header))
+        out_headers.extend(headers)
+        if proxy is not None and origin.scheme == "http":
+            target = url.split("#", 1)[0]
+            if proxy.authorization:
+                out_headers.append(("Proxy-Authorization", proxy.authorization))
+        if "content-length" not in names and (body or method in _BODY_METHODS):
+            out_headers.append(("Content-Length", str(len(body))))
+
+        conn = self._checkout(origin.key)
+        reused = conn is not None
+        while True:
+            if conn is None:
+                conn = self._connect(origin, proxy, deadline, shown)
+            deadline.connected(time.monotonic())
+            conn.uses += 1
+            try:
+                wire = conn.proto.send_request(method, target, out_headers, body)
+            except (TransportError, ValueError) as exc:
+                self._release(conn, False)
+                raise TransportError(
+                    f"invalid request: {exc}", url=shown, request_sent=False
+                ) from exc
+            try:
+                self._write(conn, wire, body, deadline, origin, shown)
+            except _WriteFailed as failed:
+                conn.close()
+                conn = None
+                if reused:
+                    reused = False  # the server had closed it before our bytes: once more
+                    continue
+                raise failed.error from failed.error.__cause__
+            deadline.sent(time.monotonic())
+            response = SyncResponse(self, conn, deadline, origin, shown, method)
+            try:
+                response._read_head()
+            except _StaleConnection as stale:
+                conn.close()
+                conn = None
+                if reused and method in _IDEMPOTENT:
+                    reused = False
+                    continue
+                raise stale.error from stale.error.__cause__
+            return response
+
+    def _write(
+        self,
+        conn: _Conn,
+        wire: bytes,
+        body: bytes,
+        deadline: Deadline,
+        origin: Origin,
+        url: str,
+    ) -> None:
+        try:
+            _arm_for(conn, deadline, origin.hostport, url)
+            conn.sock.sendall(wire)
+            rest = _body_to_write(conn.proto, wire, body)
+            if rest:
+                conn.sock.sendall(rest)
+        except socket.timeout as exc:
+            raise _WriteFailed(
+                ConnectionClosedError(
+                    f"the connection to {origin.hostport} timed out while sending the request",
+                    url=url,
+                    request_sent=False,
+                )
+            ) from exc
+        except (OSError, ValueError) as exc:
+            error = ConnectionClosedError(
+                f"the connection to {origin.hostport} broke while sending the request: "
+                f"{_reason(exc)}",
+                url=url,
+                request_sent=False,
+            )
+            error.__cause__ = exc
+            raise _WriteFailed(error) from exc
+
+    def _release(self, conn: _Conn, reusable: bool) -> None:
+        if reusable:
+            self._checkin(conn)
+        else:
+            conn.close()
+
+    def __enter__(self) -> SyncPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SyncPool(verify={self.config.tls.verify!r})"
+
+
+def _body_to_write(proto: ClientConnection, wire: bytes, body: bytes) -> bytes:
+    """The body bytes ``send_request`` left to the driver (it joins small bodies to the head)."""
+    if not body:
+        return b""
+    return b"" if wire.endswith(body) and getattr(proto, "body_included", True) else body
+
+
+class _WriteFailed(Exception):
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _StaleConnection(Exception):
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _connect_timeout(where: str, deadline: Deadline, url: str) -> ConnectTimeoutError:
+    limit = deadline.limits.connect
+    total = deadline.limits.total
+    what = f"{limit:g} s" if limit is not None else f"the total deadline of {total:g} s"
+    return ConnectTimeoutError(
+        f"connecting to {where} timed out after {what}", url=url, request_sent=False
+    )
+
+
+def _settimeout_left(sock: socket.socket, deadline: Deadline, where: str, url: str) -> None:
+    left, _ = deadline.remaining(time.monotonic())
+    if left is not None and left <= 0:
+        raise _connect_timeout(where, deadline, url)
+    sock.settimeout(left)
+
+
+def _arm_for(conn: _Conn, deadline: Deadline, hostport: str, url: str) -> None:
+    left, phase = deadline.remaining(time.monotonic())
+    if left is not None and left <= 0:
+        raise socket.timeout(f"{phase} deadline passed")
+    if left != conn.armed:
+        conn.arm(left)
+
+
+class SyncResponse:
+    """A response whose head has arrived; the body is read on demand.
+
+    ``read_some()`` returns the next body bytes (every byte one socket read completed) and
+    ``b""`` at the end; ``close()`` pools the connection if the body was read to its end on a
+    reusable connection and drops it otherwise; ``abort()`` always drops it. Not for use from
+    two threads at once, except ``close``/``abort``, which wake a read blocked in another thread.
+    """
+
+    def __init__(
+        self,
+        pool: SyncPool,
+        conn: _Conn,
+        deadline: Deadline,
+        origin: Origin,
+        url: str,
+        method: str,
+    ) -> None:
+        self._pool = pool
+        self._conn: Optional[_Conn] = conn
+        self.deadline = deadline
+        self._origin = origin
+        self._url = url
+        self._method = method
+        self._done = False
+        self._closed = False
+        self._explicit = False  # set_read_timeout was called: the caller moves the deadline
+        self._eof = False
+        self._received = 0
+        self._pending: list[bytes] = []
+        self._lock = threading.Lock()
+        self._buffer: Optional[bytes] = None
+        self.status = 0
+        self.reason = ""
+        self.http_version = "1.1"
+        self.headers = HttpHeaders()
+
+    def __repr__(self) -> str:
+        return f"<SyncResponse {self.status} {self.reason!r} from {self._origin.hostport}>"
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _recv(self, conn: _Conn) -> bytes:
+        """One socket read under the current deadline; b"" at EOF."""
+        deadline = self.deadline
+        while True:
+            now = time.monotonic()
+            left, phase = deadline.remaining(now)
+            if left is not None and left <= 0:
+                raise self._timeout(phase, now)
+            armed = conn.armed
+            if left is None:
+                if armed is not None:
+                    conn.arm(None)
+            elif armed is None or left < armed - REARM_SLACK:
+                conn.arm(left)
+            try:
+                return conn.sock.recv(READ_SIZE)
+            except socket.timeout as exc:
+                if self._closed:
+                    raise self._closed_error(None) from exc
+                now = time.monotonic()
+                left, phase = deadline.remaining(now)
+                if left is not None and left <= 0.001:
+                    raise self._timeout(phase, now) from exc
+                conn.arm(left)  # armed for longer than the deadline had left: wait the rest
+
+    def _timeout(self, phase: str, now: float) -> ReadTimeoutError:
+        deadline = self.deadline
+        elapsed = now - deadline.started
+        hostport = self._origin.hostport
+        if phase == PHASE_TOTAL:
+            limit = deadline.limits.total
+            what = f"the total deadline of {limit:g} s passed"
+        elif phase == PHASE_HEADERS:
+            limit = deadline.limit_of_phase()
+            what = f"no complete response head within {_secs(limit)}"
+        elif phase == PHASE_CONNECT:
+            limit = deadline.limit_of_phase()
+            what = f"the request was not sent within {_secs(limit)}"
+        else:
+            limit = deadline.limit_of_phase()
+            what = f"no body bytes within the read timeout of {_secs(limit)}"
+        self.abort()
+        return ReadTimeoutError(
+            f"{what} from {hostport} ({self._received} body bytes, {elapsed:.2f} s elapsed)",
+            phase=phase,
+            timeout=limit,
+            elapsed=elapsed,
+            url=self._url,
+        )
+
+    def _read_head(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        proto = conn.proto
+        reused = conn.uses > 1
+        while True:
+            try:
+                event = proto.next_event()
+                if event is NEED_DATA:
+                    try:
+                        data = self._recv(conn)
+                    except ReadTimeoutError:
+                        raise
+                    except (OSError, ValueError) as exc:
+                        self.abort()
+                        error = self._broken_head(exc)
+                        if reused and not proto.response_started:
+                            raise _StaleConnection(error) from exc
+                        raise error from exc
+                    if not data and reused and not proto.response_started:
+                        self.abort()
+                        raise _StaleConnection(self._broken_head(None))
+                    proto.receive_data(data)
+                    continue
+            except RemoteProtocolError as exc:
+                self.abort()
+                if not proto.response_started:
+                    raise self._broken_head(exc) from exc
+                exc.url = self._url
+                raise
+            if isinstance(event, Response):
+                self.status = event.status
+                self.reason = event.reason
+                self.http_version = event.http_version
+                self.headers = HttpHeaders(event.headers)
+                self.deadline.body_started(time.monotonic())
+                return
+            if isinstance(event, Data):  # pragma: no cover - the protocol gives Response first
+                self._pending.append(event.data)
+
+    def _broken_head(self, exc: Optional[BaseException]) -> ConnectionClosedError:
+        detail = f": {_reason(exc)}" if exc is not None else ""
+        return ConnectionClosedError(
+            f"the connection to {self._origin.hostport} closed before the response arrived"
+            + detail,
+            url=self._url,
+        )
+
+    def read_some(self) -> bytes:
+        """The next body bytes (``b""`` once the body is complete)."""
+        if self._pending:
+            return self._pending.pop(0)
+        if self._done:
+            return b""
+        conn = self._conn
+        if conn is None or self._closed:
+            raise self._closed_error(None)
+        proto = conn.proto
+        try:
+            while True:
+                event = proto.next_event()
+                if event is NEED_DATA:
+                    try:
+                        data = self._recv(conn)
+                    except (OSError, ValueError) as exc:
+                        if self._closed:
+                            raise self._closed_error(None) from exc
+                        self.abort()
+                        raise self._closed_error(exc) from exc
+                    if self._closed:
+                        raise self._closed_error(None)
+                    if not data:
+                        self._eof = True
+                    proto.receive_data(data)
+                    continue
+                if isinstance(event, Data):
+                    chunk = event.data
+                    if not chunk:
+                        continue
+                    self._received += len(chunk)
+                    if not self._explicit:
+                        self.deadline.progress(time.monotonic())
+                    return chunk
+                if isinstance(event, EndOfMessage):
+                    self._finish(proto.reusable)
+                    return b""
+        except RemoteProtocolError as exc:
+            if self._closed:
+                raise self._closed_error(None) from exc
+            self.abort()
+            exc.url = self._url
+            if self._eof:
+                raise ConnectionClosedError(
+                    f"the connection to {self._origin.hostport} closed before the end of the "
+                    f"body (after {self._received} body bytes): {exc}",
+                    url=self._url,
+                ) from exc
+            raise
+
+    def _closed_error(self, exc: Optional[BaseException]) -> ConnectionClosedError:
+        if exc is None and self._closed:
+            what = "the response was closed before its body was fully read"
+        else:
+            what = f"the connection to {self._origin.hostport} broke while reading the body"
+        detail = f": {_reason(exc)}" if exc is not None else ""
+        return ConnectionClosedError(
+            f"{what} (after {self._received} body bytes){detail}", url=self._url
+        )
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        """Body bytes as they arrive."""
+        if self._buffer is not None:
+            if self._buffer:
+                yield self._buffer
+            return
+        read = self.read_some
+        while True:
+            chunk = read()
+            if not chunk:
+                return
+            yield chunk
+
+    def read(self) -> bytes:
+        """The (rest of the) body; cached, so a second call returns the same bytes."""
+        if self._buffer is None:
+            self._buffer = b"".join(self.iter_chunks())
+        return self._buffer
+
+    def set_read_timeout(self, seconds: Optional[float]) -> None:
+        """From now on, the body reads (until the next call) must end within ``seconds``
+        (the total deadline still applies); ``None``: no limit but the total."""
+        self._explicit = True
+        self.deadline.progress(time.monotonic(), seconds)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _take(self) -> Optional[_Conn]:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            return conn
+
+    def _finish(self, reusable: bool) -> None:
+        self._done = True
+        conn = self._take()
+        if conn is not None:
+            self._pool._release(conn, reusable and not self._closed)
+
+    def abort(self) -> None:
+        """Drop the connection (wakes a read blocked in another thread)."""
+        self._closed = True
+        conn = self._take()
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Pool the connection if the body was read to its end, else drop it."""
+        if self._done:
+            return
+        self.abort()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._done
+
+    def __enter__(self) -> SyncResponse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+
+
+def _secs(limit: Optional[float]) -> str:
+    return "no limit" if limit is None else f"{limit:g} s"
+
+
+def _reinit_after_fork() -> None:
+    for pool in list(_pools):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

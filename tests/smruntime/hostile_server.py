@@ -1,0 +1,154 @@
+"""A loopback server whose handler writes raw bytes, for the wire's hostile-peer tests.
+
+``with HostileServer(handler) as srv``: every connection runs ``handler(sock, request)`` in its
+own thread, ``request`` being the raw request head and body bytes (``None`` if the client sent
+nothing before closing). The handler returns True to serve the next request on the same
+connection. Every socket is closed by ``stop()``.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from typing import Callable, Optional
+
+Handler = Callable[[socket.socket, Optional[bytes]], bool]
+
+
+def read_request(sock: socket.socket, *, timeout: float = 10.0) -> Optional[bytes]:
+    """The next request (head and Content-Length body) from ``sock``, or None at EOF."""
+    sock.settimeout(timeout)
+    buf = b""
+    try:
+        while b"\r\n\r\n" not in buf:
+            data = sock.recv(65536)
+            if not data:
+                return None
+            buf += data
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(rest) < length:
+            data = sock.recv(65536)
+            if not data:
+                return None
+            rest += data
+        return head + b"\r\n\r\n" + rest
+    except OSError:
+        return None
+
+
+class HostileServer:
+    def __init__(
+        self, handler: Handler, *, accept: bool = True, tls: Optional[ssl.SSLContext] = None
+    ) -> None:
+        self.handler = handler
+        self._tls = tls
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
+        self._accept_enabled = accept
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> HostileServer:
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        self._acceptor.join(5)
+        for thread in self._threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            if not self._accept_enabled:
+                self._stop.wait(0.05)
+                continue
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._conns.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if self._tls is not None:
+                conn.settimeout(10)
+                conn = self._tls.wrap_socket(conn, server_side=True)
+                with self._lock:
+                    self._conns.append(conn)
+            while not self._stop.is_set():
+                request = read_request(conn)
+                if request is not None:
+                    self.requests.append(request)
+                conn.settimeout(30)
+                if not self.handler(conn, request) or request is None:
+                    return
+        except OSError:
+            return
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def drip(self, conn: socket.socket, data: bytes, every: float = 0.25) -> None:
+        """Send ``data`` one byte every ``every`` seconds, until done or the peer goes."""
+        for i in range(len(data)):
+            if self._stop.is_set():
+                return
+            conn.sendall(data[i : i + 1])
+            time.sleep(every)
+
+    def endless(self, conn: socket.socket, head: bytes, filler: bytes, limit: int) -> int:
+        """Send ``head`` then ``filler`` over and over up to ``limit`` bytes; the bytes sent."""
+        sent = 0
+        try:
+            conn.sendall(head)
+            block = filler * max(1, 65536 // len(filler))
+            while sent < limit and not self._stop.is_set():
+                conn.sendall(block)
+                sent += len(block)
+        except OSError:
+            pass
+        return sent

@@ -1,0 +1,228 @@
+"""The client across processes (fork, pickling, spawn pools) and through a real proxy."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from smruntime import Client, Config
+from tests.smruntime.hostile_server import HostileServer
+
+TLS_DIR = Path(__file__).resolve().parent.parent / "data" / "tls"
+CERT = str(TLS_DIR / "cert.pem")
+KEY = str(TLS_DIR / "key.pem")
+
+
+def echo(sock: socket.socket, request: Optional[bytes]) -> bool:
+    """Answers with the request's body, after a short random pause (to interleave)."""
+    if request is None:
+        return False
+    body = request.partition(b"\r\n\r\n")[2]
+    time.sleep(0.001 * (os.getpid() % 3))
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    sock.sendall(head % len(body) + body)
+    return True
+
+
+def make_client(url: str, **kw: Any) -> Client:
+    config = kw.pop("config", None) or Config(max_attempts=1)
+    return Client(
+        region_name="us-west-2",
+        endpoint_url=url,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        config=config,
+        environ={},
+        **kw,
+    )
+
+
+def call(client: Client, body: bytes) -> bytes:
+    result = client.invoke_endpoint(EndpointName="e", Body=body, ContentType="application/json")
+    return bytes(result["Body"].read())
+
+
+# -- fork -------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_parent_and_forked_child_share_a_client_without_crossing_responses() -> None:
+    with HostileServer(echo) as srv, make_client(srv.url) as client:
+        assert call(client, b'"warm"') == b'"warm"'  # one pooled connection before the fork
+        for round_ in range(5):
+            pid = os.fork()
+            if pid == 0:  # the child: same client object, its own connections
+                ok = True
+                try:
+                    for i in range(20):
+                        body = b'"child-%d-%d"' % (round_, i)
+                        ok = ok and call(client, body) == body
+                except BaseException:  # noqa: BLE001 - reported by the exit code
+                    ok = False
+                os._exit(0 if ok else 1)
+            for i in range(20):
+                body = b'"parent-%d-%d"' % (round_, i)
+                assert call(client, body) == body
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0, f"round {round_}: the child failed"
+
+
+# -- pickling ---------------------------------------------------------------------------------
+
+
+def test_a_client_pickles_its_configuration_not_its_connections() -> None:
+    with HostileServer(echo) as srv:
+        client = make_client(srv.url, config=Config(max_attempts=2, read_timeout=5.0))
+        assert call(client, b"1") == b"1"
+        copy = pickle.loads(pickle.dumps(client))
+        assert copy.config == client.config
+        assert (copy.region_name, copy.endpoint_url) == (client.region_name, client.endpoint_url)
+        assert copy._transport is not client._transport
+        assert call(copy, b"2") == b"2"
+        copy.close()
+        client.close()
+
+
+def test_credentials_from_the_chain_are_not_pickled() -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIDCHAIN", "AWS_SECRET_ACCESS_KEY": "chain-secret"}
+    client = Client(region_name="us-west-2", endpoint_url="http://127.0.0.1:9", environ=env)
+    client._credentials()  # resolved from the (explicit) environment
+    state = client._pickle_state()
+    assert state["credentials"] is None  # the copy resolves its own
+    copy = pickle.loads(pickle.dumps(client))
+    assert copy._credentials().access_key_id == "AKIDCHAIN"
+
+
+def test_a_client_with_a_custom_transport_refuses_to_pickle() -> None:
+    class Custom:
+        def send(self, request: Any, *, deadlines: Any) -> Any:
+            raise NotImplementedError
+
+        def close(self) -> None:
+            pass
+
+    client = make_client("http://127.0.0.1:9", transport=Custom())
+    with pytest.raises(TypeError, match="custom transport"):
+        pickle.dumps(client)
+
+
+def _spawned_call(args: tuple[Client, int]) -> bytes:
+    client, n = args
+    return call(client, b'"spawn-%d"' % n)
+
+
+def test_a_pickled_client_in_a_spawn_pool() -> None:
+    with HostileServer(echo) as srv, make_client(srv.url) as client:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(2) as pool:
+            results = pool.map(_spawned_call, [(client, n) for n in range(8)])
+    assert results == [b'"spawn-%d"' % n for n in range(8)]
+
+
+# -- a real proxy (proxy.py) --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pytest.importorskip("proxy")
+    port_file = tmp_path_factory.mktemp("proxy") / "port"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--num-acceptors",
+            "1",
+            "--num-workers",
+            "1",
+            "--log-level",
+            "ERROR",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        port = 0
+        while time.monotonic() < deadline and not port:
+            if port_file.exists() and port_file.read_text().strip():
+                port = int(port_file.read_text().strip())
+                break
+            assert proc.poll() is None, "proxy.py exited"
+            time.sleep(0.1)
+        assert port, "proxy.py did not start"
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):  # listening?
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(params=["default", "requests"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_plain_http_through_a_real_proxy(proxy_url: str, kind: str) -> None:
+    with HostileServer(echo) as srv:
+        client = make_client(
+            srv.url, transport=kind, config=Config(max_attempts=1, proxies={"http": proxy_url})
+        )
+        with client:
+            assert call(client, b'"via proxy"') == b'"via proxy"'
+        assert srv.requests
+        first_line = srv.requests[0].split(b"\r\n", 1)[0]
+        assert first_line.startswith(b"POST /endpoints/e/invocations ")
+
+
+def test_https_through_connect_on_a_real_proxy(proxy_url: str, kind: str) -> None:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(CERT, KEY)
+    with HostileServer(echo, tls=ctx) as srv:
+        client = make_client(
+            srv.url,
+            transport=kind,
+            config=Config(max_attempts=1, proxies={"https": proxy_url}, verify=CERT),
+        )
+        with client:
+            assert call(client, b'"tunnelled"') == b'"tunnelled"'
+            assert call(client, b'"again"') == b'"again"'
+        assert len(srv.requests) == 2
+
+
+def test_https_with_the_test_certificate_direct_and_untrusted() -> None:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(CERT, KEY)
+    with HostileServer(echo, tls=ctx) as srv:
+        with make_client(srv.url, config=Config(max_attempts=1, verify=CERT)) as client:
+            assert call(client, b'"tls"') == b'"tls"'
+        from smruntime.exceptions import EndpointConnectionError
+
+        with (
+            make_client(srv.url) as client,
+            pytest.raises(EndpointConnectionError, match="TLS handshake"),
+        ):
+            call(client, b'"x"')
