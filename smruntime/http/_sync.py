@@ -70,6 +70,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _MAX_CONNECT_HEAD = 64 * 1024
 _pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
+_NO_HEADERS = HttpHeaders()
 
 
 def _reason(exc: BaseException) -> str:
@@ -133,6 +134,7 @@ class SyncPool:
         if config.tls.client_cert is not None:
             self._ssl_ctx = self._make_ssl_context()  # a bad certificate fails here
         self._closed = False
+        self._origins: dict[str, tuple[Origin, str]] = {}
         self._init_state()
         _pools.add(self)
 
@@ -140,6 +142,14 @@ class SyncPool:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
+
+    def _origin_of(self, url: str) -> tuple[Origin, str]:
+        """The origin of ``url`` and its redacted form (for errors), cached per URL."""
+        found = (origin_of(url), redact_url(url))
+        if len(self._origins) >= 256:  # bounded: URLs differ per endpoint name only
+            self._origins.clear()
+        self._origins[url] = found
+        return found
 
     def _after_fork(self) -> None:
         # The parent's sockets stay the parent's: forget them (their fds close in this process
@@ -363,11 +373,12 @@ class SyncPool:
     ) -> SyncResponse:
         """Send one request and read the response head (1xx skipped)."""
         deadline = deadlines.start(time.monotonic())
-        shown = redact_url(url)
         try:
-            origin = origin_of(url)
+            origin, shown = self._origins.get(url) or self._origin_of(url)
         except ValueError as exc:
-            raise TransportError(f"invalid request: {exc}", url=shown, request_sent=False) from exc
+            raise TransportError(
+                f"invalid request: {exc}", url=redact_url(url), request_sent=False
+            ) from exc
         proxy = self.config.proxies.for_origin(origin.scheme, origin.host, origin.port)
         method = method.upper()
         target = origin.target
@@ -507,7 +518,13 @@ def _arm_for(conn: _Conn, deadline: Deadline, hostport: str, url: str) -> None:
     left, phase = deadline.remaining(time.monotonic())
     if left is not None and left <= 0:
         raise socket.timeout(f"{phase} deadline passed")
-    if left != conn.armed:
+    armed = conn.armed
+    # Re-armed only when the time left is clearly shorter (the deadline must hold) or much
+    # longer (no early timeout) than what the socket has: most requests change nothing.
+    if left is None:
+        if armed is not None:
+            conn.arm(None)
+    elif armed is None or left < armed - REARM_SLACK or left > 2 * armed + 1:
         conn.arm(left)
 
 
@@ -546,7 +563,7 @@ class SyncResponse:
         self.status = 0
         self.reason = ""
         self.http_version = "1.1"
-        self.headers = HttpHeaders()
+        self.headers: HttpHeaders = _NO_HEADERS
 
     def __repr__(self) -> str:
         return f"<SyncResponse {self.status} {self.reason!r} from {self._origin.hostport}>"
