@@ -396,9 +396,13 @@ class AsyncPool:
                 request_sent=False,
             ) from None
         except OSError as exc:  # ssl.SSLError included
-            raise EndpointConnectionError(
-                f"could not connect to {where}: {_reason(exc)}", request_sent=False
-            ) from exc
+            import ssl
+
+            if isinstance(exc, ssl.SSLError):
+                what = f"TLS handshake with {where} failed"
+            else:
+                what = f"could not connect to {where}"
+            raise EndpointConnectionError(f"{what}: {_reason(exc)}", request_sent=False) from exc
 
     async def _tunnel(
         self,
