@@ -479,7 +479,7 @@ class StreamCore:
         )
 
     def _corrupt_error(self, exc: EventStreamError, chunk: bytes) -> StreamError:
-        if self.stats.frames == 0 and self.decoder.bytes_consumed == 0:
+        if self.stats.frames == 0:
             # A body that fails at the first prelude is almost never a corrupted event stream:
             # it is something else (HTML from a proxy, JSON, SSE) that the caller should see.
             preview = chunk[:_PREVIEW_BYTES]

@@ -311,3 +311,51 @@ def test_the_cursor_behaves_as_boto3s() -> None:
         finally:
             ours.close()
             boto.close()
+
+
+def test_the_deadline_is_the_nearer_of_the_event_limit_and_the_total() -> None:
+    from smruntime._stream_core import StreamCore
+
+    now = [100.0]
+
+    def core(**kw: Any) -> StreamCore:
+        return StreamCore(started_at=100.0, headers_at=101.0, clock=lambda: now[0], **kw)
+
+    assert core(first_event_timeout=10, total_timeout=3).deadline() == 103.0
+    assert core(first_event_timeout=10, total_timeout=30).deadline() == 111.0
+    assert core(event_timeout=1, total_timeout=30).deadline() == 130.0  # no first-event limit
+    assert core().deadline() is None
+    c = core(first_event_timeout=10, event_timeout=2, total_timeout=30)
+    now[0] = 105.0
+    c.feed(part(b"a"))
+    assert c.deadline() == 107.0  # from the frame just completed, with the between limit
+
+
+def test_a_container_error_in_the_last_record_is_raised_again() -> None:
+    blob = part(b'data:{"token":{"text":"a"}}\n\ndata:{"error":"boom"}')  # no final blank line
+    body = body_of([blob], "text/event-stream")
+    got = []
+    with pytest.raises(RecordError, match="boom"):
+        for text in body.iter_text():
+            got.append(text)
+    assert got == ["a"]
+    with pytest.raises(RecordError, match="boom"):
+        list(body.iter_text())
+
+
+def test_iter_text_without_raising_skips_error_records() -> None:
+    parts = [b'data:{"token":{"text":"a"}}\n\n', b'data:{"error":"x"}\n\n', b'data:"b"\n\n']
+    body = body_of([part(p) for p in parts], "text/event-stream")
+    assert list(body.iter_text(raise_on_error=False)) == ["a", "b"]
+
+
+def test_a_corrupt_frame_is_reported_before_the_next_read() -> None:
+    bad = bytearray(part(b"c"))
+    bad[-1] ^= 0xFF
+    response = FakeResponse([part(b"a") + bytes(bad), part(b"never read")])
+    body = EventStream(response)
+    events = iter(body)
+    assert next(events) == {"PayloadPart": {"Bytes": b"a"}}
+    with pytest.raises(CorruptStreamError):
+        next(events)
+    assert response.reads == 1
