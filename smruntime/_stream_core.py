@@ -534,7 +534,8 @@ class StreamCore:
     def next_event(self) -> Any:
         """The next boto3-shaped event (unknown types skipped; in-stream exceptions raised),
         or :data:`NEED_DATA` / :data:`END`."""
-        self._check_event_view()
+        if self._view is not None:
+            self._check_event_view()
         return self._next_event()
 
     def _next_event(self) -> Any:
