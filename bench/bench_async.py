@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import struct
 import sys
@@ -75,6 +76,8 @@ def _server(port_queue: Any, events: int, interval: float) -> None:
                 writer.write(head)
                 start = time.monotonic()
                 for i in range(events):
+                    if writer.transport.is_closing():
+                        return  # the client went away
                     delay = start + i * interval - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
@@ -323,6 +326,68 @@ def table(streams: int, events: int, interval: float, with_peer: bool) -> None:
             print(f"   !! {name}: {int(r['events'])} of {expected} events delivered")
 
 
+def memory_per_stream(streams: int = 200) -> None:
+    """Python heap per open stream (tracemalloc): each stream open, its first event taken, the
+    next one 10 s away (a consumer that keeps up). A consumer that lags holds at most
+    HIGH_WATER + READ_SIZE body bytes more per stream (reading pauses)."""
+    import gc
+    import tracemalloc
+
+    from smruntime import Config
+    from smruntime.aio import AsyncClient
+
+    proc, port = start_server(2, 10.0)
+
+    async def run() -> float:
+        client = AsyncClient(
+            region_name=REGION,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            config=Config(proxies={}, max_pool_connections=streams),
+            environ={},
+        )
+        warm = (await client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}"))[
+            "Body"
+        ]
+        await warm.__aiter__().__anext__()
+        await warm.close()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        bodies = []
+        for _ in range(streams):
+            response = await client.invoke_endpoint_with_response_stream(
+                EndpointName="e", Body=b"{}"
+            )
+            await response["Body"].__aiter__().__anext__()
+            bodies.append(response["Body"])
+            del response
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+        if os.environ.get("BENCH_TOP"):
+            for stat in tracemalloc.take_snapshot().statistics("lineno")[:15]:
+                print(stat)
+        tracemalloc.stop()
+        for body in bodies:
+            await body.close()
+        await client.close()
+        return used / streams
+
+    try:
+        per = asyncio.run(run())
+    finally:
+        proc.kill()
+        proc.join()
+    from smruntime.http._async import HIGH_WATER, READ_SIZE
+
+    print(
+        f"\nmemory per open stream (Python heap, {streams} streams, after the first event): "
+        f"{per / 1024:.1f} KiB (target <= 16 KiB; kernel socket buffers not counted); a lagging "
+        f"consumer adds at most {(HIGH_WATER + READ_SIZE) // 1024} KiB of queued body"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=200)
@@ -334,6 +399,7 @@ def main() -> None:
     table(args.streams, args.events, args.interval, not args.skip_peer)
     if args.big:
         table(args.big, args.events, args.interval, not args.skip_peer)
+    memory_per_stream()
 
 
 if __name__ == "__main__":

@@ -69,15 +69,18 @@ _EARLY = 0.0005  # a timer firing this close to its deadline counts as on time
 class _Connection(asyncio.BufferedProtocol):
     """One TCP (+TLS) connection: the pure HTTP/1.1 state, queued body bytes, one waiter."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, limits: Limits, read_buffer: memoryview
+    ) -> None:
         self.loop = loop
         self.limits = limits
         self.transport: Optional[asyncio.Transport] = None
         self.http = ClientConnection(limits)
         self.tunnel: Optional[ResponseReader] = None  # reading a CONNECT answer
         self.tunnel_head: Optional[Response] = None
-        self._buffer = bytearray(READ_SIZE)
-        self._view = memoryview(self._buffer)
+        # Shared by the loop's connections: asyncio fills it and calls buffer_updated at once,
+        # so no connection holds a read buffer of its own while it waits.
+        self._view = read_buffer
         self.chunks: deque[bytes] = deque()
         self.queued = 0
         self.head: Optional[Response] = None
@@ -277,12 +280,14 @@ def _reason(exc: BaseException) -> str:
 
 
 class _LoopPool:
-    """The idle connections of one event loop, per (scheme, host, port)."""
+    """The idle connections of one event loop, per (scheme, host, port), and the read buffer
+    its connections share."""
 
-    __slots__ = ("idle",)
+    __slots__ = ("idle", "read_buffer")
 
     def __init__(self) -> None:
         self.idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self.read_buffer = memoryview(bytearray(READ_SIZE))
 
 
 class AsyncPool:
@@ -354,7 +359,7 @@ class AsyncPool:
 
     async def _connect(self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline) -> Any:
         loop = asyncio.get_running_loop()
-        conn = _Connection(loop, self._limits)
+        conn = _Connection(loop, self._limits, self._pool(loop).read_buffer)
         host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
         direct_tls = origin.scheme == "https" and proxy is None
         where = f"{host}:{port}" if proxy is None else f"the proxy {proxy.url}"
