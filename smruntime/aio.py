@@ -208,7 +208,7 @@ class AsyncEventStream:
 
     def __del__(self) -> None:
         if not getattr(self, "_released", True):
-            self._response.abort()
+            self._response.abort_soon()  # a finalizer may run in any thread
 
     # -- views ---------------------------------------------------------------------------------
 

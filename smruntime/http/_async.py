@@ -149,7 +149,11 @@ class _Connection(asyncio.BufferedProtocol):
             self.http.receive_data(b"")
             self._pull()
             if not self.complete and self.error is None:
-                self.error = ConnectionClosedError(f"the connection closed: {exc}")
+                why = f": {_reason(exc)}" if exc is not None else ""
+                self.error = ConnectionClosedError(
+                    f"the connection closed after {self.http.bytes_received} bytes of the "
+                    f"response{why}"
+                )
         else:
             self.http.receive_data(b"")
         self._wake()
@@ -665,7 +669,16 @@ class AsyncResponse:
             conn.in_flight = False
             conn.abort()
 
-    def __del__(self) -> None:
-        conn = getattr(self, "_conn", None)
+    def abort_soon(self) -> None:
+        """:meth:`abort` from a finalizer, which may run in any thread: the transport is
+        closed by its own loop."""
+        conn, self._conn = self._conn, None
         if conn is not None:
-            conn.abort()
+            try:
+                conn.loop.call_soon_threadsafe(conn.abort)
+            except RuntimeError:  # the loop is closed
+                pass
+
+    def __del__(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            self.abort_soon()
