@@ -896,3 +896,32 @@ def test_max_buffered_events_must_be_positive() -> None:
 def test_no_other_transport() -> None:
     with pytest.raises(ValueError, match="transport"):
         make_client("http://127.0.0.1:9", transport="requests")
+
+
+def test_from_client_shares_the_configuration_and_credentials() -> None:
+    from smruntime import Client
+
+    reply = Reply(200, [("Content-Type", "application/json")], [b"{}"], chunked=False)
+
+    async def main() -> None:
+        sync = Client(
+            region_name="eu-west-1",
+            endpoint_url=srv.url,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+            config=Config(proxies={}, max_attempts=1),
+            environ={},
+        )
+        async with AsyncClient.from_client(sync) as client:
+            assert client.sync_client is sync
+            assert client.region_name == "eu-west-1"
+            assert client.config is sync.config
+            assert client.exceptions.ModelError is ModelError
+            assert "secret" not in repr(client)
+            result = await client.invoke_endpoint(EndpointName="e", Body=b"x")
+            assert await result["Body"].read() == b"{}"
+
+    with ScriptedServer(lambda r: reply) as srv:
+        run(main())
+    assert "Credential=AKIDEXAMPLE/" in srv.requests[0].headers["authorization"]
+    assert "/eu-west-1/sagemaker/" in srv.requests[0].headers["authorization"]
