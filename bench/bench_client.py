@@ -9,7 +9,7 @@ Prints three tables:
 2. Per-event latency added (one event every 20 ms; server stamps each payload with its send time,
    the client subtracts it on arrival): p50/p99 (target p99 <= 1 ms).
 3. Cold start: wall time of a fresh ``python -c`` that imports, builds a client and makes one
-   call (median of several runs), for boto3, smruntime+requests and smruntime+stdlib
+   call (median of several runs), for boto3, smruntime+requests and smruntime (its own HTTP client)
    (targets: <= 1/3 and <= 1/10 of boto3's). Read them against the floors, which no client
    code can move: the interpreter (``python -S -c pass``, ~9 ms here), the standard-library
    modules any HTTP client needs (http.client with email and ssl, json, hashlib, hmac,
@@ -158,7 +158,7 @@ def bench_cpu(events: int, rounds: int, with_boto3: bool) -> None:
     try:
         clients: dict[str, Callable[[], Any]] = {
             "smruntime (requests)": lambda: smruntime_client(url, "requests"),
-            "smruntime (stdlib)": lambda: smruntime_client(url, "stdlib"),
+            "smruntime (default)": lambda: smruntime_client(url),
         }
         if with_boto3:
             clients["boto3"] = lambda: boto3_client(url)
@@ -179,7 +179,7 @@ def bench_cpu(events: int, rounds: int, with_boto3: bool) -> None:
             ratio = f"{cpu / base:.3f}x" if base else "-"
             print(f"   {name:<24}{cpu:>10.3f}{events / cpu:>14,.0f}{ratio:>12}")
         if base:
-            ours = results["smruntime (requests)"]
+            ours = results["smruntime (default)"]
             print(
                 f"   target: ours <= 0.25x boto3's CPU -> {'MET' if ours <= base / 4 else 'MISSED'}"
             )
@@ -201,7 +201,7 @@ def bench_latency(events: int, with_boto3: bool) -> None:
     try:
         names: dict[str, Callable[[], Any]] = {
             "smruntime (requests)": lambda: smruntime_client(url, "requests"),
-            "smruntime (stdlib)": lambda: smruntime_client(url, "stdlib"),
+            "smruntime (default)": lambda: smruntime_client(url),
         }
         if with_boto3:
             names["boto3"] = lambda: boto3_client(url)
@@ -231,9 +231,9 @@ COLD = {
         "aws_access_key_id='A', aws_secret_access_key='S', transport='requests'); "
         "c.invoke_endpoint(EndpointName='e', Body=b'{{}}')['Body'].read()"
     ),
-    "smruntime (stdlib)": (
+    "smruntime (default)": (
         "import smruntime; c = smruntime.Client(region_name='us-east-1', endpoint_url={url!r}, "
-        "aws_access_key_id='A', aws_secret_access_key='S', transport='stdlib'); "
+        "aws_access_key_id='A', aws_secret_access_key='S'); "
         "c.invoke_endpoint(EndpointName='e', Body=b'{{}}')['Body'].read()"
     ),
 }
@@ -294,10 +294,10 @@ def bench_cold_start(runs: int, with_boto3: bool) -> None:
             print(f"   {name:<24}{seconds * 1000:>10.1f}{ratio:>12}")
         if base:
             req = results["smruntime (requests)"] / base
-            std = results["smruntime (stdlib)"] / base
+            std = results["smruntime (default)"] / base
             print(
                 f"   targets: requests <= 0.333x -> {'MET' if req <= 1 / 3 else 'MISSED'}; "
-                f"stdlib <= 0.1x -> {'MET' if std <= 0.1 else 'MISSED'}"
+                f"default <= 0.1x -> {'MET' if std <= 0.1 else 'MISSED'}"
             )
     finally:
         proc.terminate()

@@ -172,12 +172,19 @@ def floor_stream(port: int, name: str) -> int:
     buf = buf[buf.index(b"\r\n\r\n") + 4 :]
     count = 0
     left = 0  # bytes of the current chunk still to come
-    pos = 0
+    crlf = 0  # bytes of the CRLF after a chunk still to skip
     done = False
     while not done:
         out = []
         pos = 0
         while True:
+            if crlf:
+                skip = min(crlf, len(buf) - pos)
+                pos += skip
+                crlf -= skip
+                if crlf:
+                    break
+                continue
             if left:
                 take = min(left, len(buf) - pos)
                 if not take:
@@ -187,7 +194,7 @@ def floor_stream(port: int, name: str) -> int:
                 left -= take
                 if left:
                     break
-                pos += 2  # CRLF after the chunk (assumed present with its chunk here)
+                crlf = 2
                 continue
             eol = buf.find(b"\r\n", pos)
             if eol < 0:

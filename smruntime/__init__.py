@@ -2,7 +2,8 @@
 
 ``smruntime.Client`` is a drop-in for ``boto3.client("sagemaker-runtime")`` with boto3's method
 names, parameters and response shapes; its streaming ``Body`` adds record, text and timing views.
-Only ``requests`` is needed at run time, and not even that with ``transport="stdlib"``.
+Nothing but the standard library is needed at run time (``transport="requests"`` uses
+``requests`` if installed: ``pip install smruntime[requests]``).
 """
 
 from __future__ import annotations

@@ -84,6 +84,27 @@ def deadlines_for(cfg: Config, streaming: bool) -> Deadlines:
     )
 
 
+_last_config: tuple[Any, ...] = (None,)
+
+
+def _per_config(cfg: Config) -> tuple[_retries.RetryConfig, Deadlines, Deadlines]:
+    """The retry settings and the limits of a config, built once per config object (they are
+    immutable): the last one is remembered, which is the one a client uses on every call."""
+    global _last_config
+    last = _last_config
+    if last[0] is cfg:
+        return last[1], last[2], last[3]
+    retry_config = _retries.RetryConfig(
+        mode=cfg.retry_mode or "standard",
+        total_max_attempts=int(cfg.max_attempts or 1),
+        retry_after_send=cfg.retry_after_send,
+        retry_model_not_ready=cfg.retry_model_not_ready,
+    )
+    found = (retry_config, deadlines_for(cfg, True), deadlines_for(cfg, False))
+    _last_config = (cfg, *found)
+    return found
+
+
 class CallPlan:
     """The state and decisions of one call (all its attempts). Not thread-safe: one per call."""
 
@@ -93,17 +114,10 @@ class CallPlan:
         self.spec = _operations.OPERATIONS[op]
         self.request = _operations.build_request(op, params, host.endpoint_url)
         cfg = host._config
-        self.max_attempts = int(cfg.max_attempts or 1)
-        self.policy = _retries.RetryPolicy(
-            _retries.RetryConfig(
-                mode=cfg.retry_mode or "standard",
-                total_max_attempts=self.max_attempts,
-                retry_after_send=cfg.retry_after_send,
-                retry_model_not_ready=cfg.retry_model_not_ready,
-            ),
-            quota=host._retry_quota,
-        )
-        self.deadlines = deadlines_for(cfg, self.spec.streaming)
+        retry_config, streaming_deadlines, plain_deadlines = _per_config(cfg)
+        self.max_attempts = retry_config.total_max_attempts
+        self.policy = _retries.RetryPolicy(retry_config, quota=host._retry_quota)
+        self.deadlines = streaming_deadlines if self.spec.streaming else plain_deadlines
         self.invocation_id = invocation_id()
         self.attempt = 1
         self.started = 0.0

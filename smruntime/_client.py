@@ -254,9 +254,11 @@ class Client:
     container, instance metadata), resolved on first use. Region: ``region_name``, else
     ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``.
 
-    ``transport`` is ``"requests"``, ``"stdlib"`` (standard library only), a
-    :class:`~smruntime._transport.Transport`, or ``None`` (requests if installed). The client is
-    thread-safe; close it (or use it as a context manager) to release pooled connections.
+    ``transport`` is ``None``/``"default"`` (smruntime's own HTTP/1.1 client; ``"stdlib"`` is an
+    alias), ``"requests"`` (needs ``smruntime[requests]``) or a
+    :class:`~smruntime._transport.Transport`. The client is thread-safe and can be pickled (its
+    configuration; see :meth:`_pickle_state`); close it (or use it as a context manager) to
+    release pooled connections.
     """
 
     def __init__(

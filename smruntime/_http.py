@@ -39,6 +39,11 @@ class HttpHeaders(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return self._folded[name.lower()][1]
 
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:  # type: ignore[override]
+        """The value of ``name`` (any case), or ``default``."""
+        found = self._folded.get(name.lower()) if isinstance(name, str) else None
+        return default if found is None else found[1]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._folded
 

@@ -287,6 +287,7 @@ class RequestsTransport:
         left, _ = deadline.remaining(now)
         deadline.body_started(now)
         response = _RequestsResponse(resp, deadline, url=url, hostport=hostport)
+        response._head = request.method.upper() == "HEAD"
         if left is not None and left <= 0:
             raise response._timeout(PHASE_TOTAL, now)
         return response
@@ -323,6 +324,7 @@ class _RequestsResponse:
         self._explicit = False
         self._done = False
         self._closed = False
+        self._head = False  # a HEAD response has no body whatever its Content-Length
         self._received = 0
         self._buffer: Optional[bytes] = None
         self._read1 = getattr(self._raw, "read1", None)
@@ -352,8 +354,13 @@ class _RequestsResponse:
     def _raw_read(self) -> bytes:
         if self._read1 is not None:
             return cast(bytes, self._read1(_READ_SIZE, decode_content=False))
-        if self._chunks is None:  # urllib3 1.26: no read1
-            self._chunks = self._raw.stream(None, decode_content=False)
+        if self._chunks is None:
+            # urllib3 1.26 has no read1: chunked bodies still arrive chunk by chunk
+            # (read_chunked); a Content-Length body is read in blocks of 16 KiB.
+            if getattr(self._raw, "chunked", False):
+                self._chunks = self._raw.read_chunked(decode_content=False)
+            else:
+                self._chunks = self._raw.stream(16 * 1024, decode_content=False)
         return next(self._chunks, b"")
 
     def read_some(self) -> bytes:
@@ -386,9 +393,25 @@ class _RequestsResponse:
             if not self._explicit:
                 self.deadline.progress(now)
             return data
+        expected = self._expected_length()
+        if expected is not None and self._received < expected:
+            # urllib3 1.26 does not enforce Content-Length by default: a short body is a cut.
+            self.abort()
+            raise ConnectionClosedError(
+                f"the connection to {self._hostport} closed {expected - self._received} bytes "
+                f"before the end of the body (Content-Length {expected}, received "
+                f"{self._received})",
+                url=self._url,
+            )
         self._done = True
         self._resp.close()
         return b""
+
+    def _expected_length(self) -> Optional[int]:
+        if self._head or self.status in (204, 304) or "transfer-encoding" in self.headers:
+            return None
+        value = self.headers.get("content-length")
+        return int(value) if value is not None and value.strip().isdigit() else None
 
     def _closed_error(self, exc: Optional[BaseException]) -> ConnectionClosedError:
         if exc is None and self._closed:

@@ -64,7 +64,7 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--region", help="AWS region (default: AWS_REGION, profile, ...)")
     g.add_argument("--profile", help="named profile from the AWS config/credentials files")
     g.add_argument("--endpoint-url", help="send requests here instead of the regional endpoint")
-    _add_transport(g, "HTTP transport (default: requests if installed, else the standard library)")
+    _add_transport(g, "HTTP transport (default: smruntime's own; stdlib is an alias of it)")
     g.add_argument(
         "--read-timeout", type=positive_seconds, metavar="SECONDS", help="socket read timeout"
     )

@@ -23,7 +23,7 @@ Deadlines (:class:`Deadlines` -> :class:`Deadline`): all monotonic instants, com
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Optional, Union
 
 from smruntime._record import _Record
@@ -41,8 +41,12 @@ __all__ = [
     "ca_bundle_from_env",
     "environ_proxies",
     "format_hostport",
+    "may_resend",
     "origin_of",
+    "request_head",
     "resolve_proxies",
+    "tunnel_reply_error",
+    "tunnel_request",
 ]
 
 ClientCert = Union[str, tuple[str, str], None]
@@ -105,20 +109,22 @@ def origin_of(url: str) -> Origin:
 class Proxy:
     """An HTTP proxy: where it is and the ``Proxy-Authorization`` value (never shown)."""
 
-    __slots__ = ("_full_url", "authorization", "host", "port", "url")
+    __slots__ = ("_full_url", "authorization", "host", "port", "scheme", "url")
 
     def __init__(self, url: str) -> None:
         if "://" not in url:
             url = "http://" + url  # `HTTPS_PROXY=proxy.corp:3128`, as urllib and requests
         parts = urllib.parse.urlsplit(url)
         scheme = parts.scheme.lower()
-        if scheme != "http":
+        if scheme not in ("http", "https"):
             raise ValueError(
                 f"unsupported proxy {redact_url(url)}: only http:// proxies are supported "
-                "(HTTPS requests go through them with CONNECT)"
+                "(HTTPS requests go through them with CONNECT; https:// proxies with "
+                "transport='requests')"
             )
+        self.scheme: str = scheme
         try:
-            port = parts.port or 80
+            port = parts.port or (443 if scheme == "https" else 80)
         except ValueError:
             raise ValueError(f"bad port in proxy URL {redact_url(url)}") from None
         if not parts.hostname:
@@ -426,3 +432,78 @@ class Deadline:
         if at is None:
             return None, self._phase
         return at - now, self._phase
+
+
+# -- request head, CONNECT and the resend rule (both drivers) ------------------------------------
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MAX_TUNNEL_REPLY = 64 * 1024
+"""Bytes of a proxy's answer to CONNECT read before giving up."""
+
+
+def request_head(
+    origin: Origin,
+    proxy: Optional[Proxy],
+    method: str,
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+) -> tuple[str, list[tuple[str, str]]]:
+    """The request target and the headers to send: ``Host`` first when the caller has none,
+    ``Content-Length: 0`` for an empty POST/PUT/PATCH, and for plain HTTP through a proxy the
+    absolute URL as target plus ``Proxy-Authorization`` (HTTPS keeps the proxy to CONNECT)."""
+    names = {name.lower() for name, _ in headers}
+    out: list[tuple[str, str]] = []
+    if "host" not in names:
+        out.append(("Host", origin.host_header))
+    out.extend(headers)
+    target = origin.target
+    if proxy is not None and origin.scheme == "http":
+        target = url.split("#", 1)[0]
+        if proxy.authorization:
+            out.append(("Proxy-Authorization", proxy.authorization))
+    if "content-length" not in names and not body and method.upper() in _BODY_METHODS:
+        out.append(("Content-Length", "0"))
+    return target, out
+
+
+def tunnel_request(origin: Origin, proxy: Proxy) -> bytes:
+    """The ``CONNECT host:port`` request that opens a tunnel to ``origin`` through ``proxy``."""
+    authority = origin.hostport
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    if proxy.authorization:
+        lines.append(f"Proxy-Authorization: {proxy.authorization}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def tunnel_reply_error(received: bytes, origin: Origin, proxy: Proxy) -> Optional[str]:
+    """What is wrong with the proxy's answer to CONNECT (``received`` holds the bytes up to and
+    including the blank line, and anything after it), or None when the tunnel is open."""
+    authority = origin.hostport
+    end = received.find(b"\r\n\r\n")
+    if end < 0:
+        return f"the proxy {proxy.hostport} closed the connection during CONNECT {authority}"
+    status_line = received.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        return f"the proxy {proxy.hostport} answered CONNECT with {status_line[:80]!r}"
+    if not 200 <= int(parts[1]) < 300:
+        return f"the proxy {proxy.hostport} refused CONNECT {authority}: {status_line[:120]}"
+    extra = len(received) - end - 4
+    if extra:
+        return (
+            f"the proxy {proxy.hostport} sent {extra} bytes after its answer to CONNECT {authority}"
+        )
+    return None
+
+
+def may_resend(*, reused: bool, written: bool, response_started: bool, method: str) -> bool:
+    """Whether a failed exchange may be sent again on a new connection, the request having
+    provably not been acted on: only on a reused keep-alive connection, only before any response
+    byte, and, once the request was fully written (the server may have read it before closing),
+    only for an idempotent method. A write that fails means the server had closed the
+    connection before our bytes: safe for any method."""
+    if not reused or response_started:
+        return False
+    return not written or method.upper() in IDEMPOTENT_METHODS

@@ -33,6 +33,8 @@ class ClientConnection:
             ...                                       # Response, Data..., EndOfMessage
     """
 
+    __slots__ = ("_limits", "_reader", "_request_keep_alive", "_unusable", "body_separate")
+
     def __init__(self, limits: Limits | None = None) -> None:
         self._limits = limits if limits is not None else DEFAULT_LIMITS
         self._reader: ResponseReader | None = None
@@ -51,16 +53,16 @@ class ClientConnection:
         when it is at most :data:`SMALL_BODY` bytes; otherwise :attr:`body_separate` is True
         and the caller writes ``body`` itself after the returned head.
         """
+        if self._unusable:
+            raise LocalProtocolError(
+                "send_request() on a connection that the peer closed or sent unrequested bytes on"
+            )
         reader = self._reader
         if reader is not None and not (reader.complete and self.reusable):
             if not reader.complete:
                 raise LocalProtocolError("send_request() while a response is still being read")
             raise LocalProtocolError(
                 "send_request() on a connection that is not reusable (close it and reconnect)"
-            )
-        if self._unusable:
-            raise LocalProtocolError(
-                "send_request() on a connection that the peer closed or sent unrequested bytes on"
             )
         if not isinstance(body, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(f"the body must be bytes, not {type(body).__name__}")
@@ -114,6 +116,11 @@ class ClientConnection:
         )
 
     @property
+    def extra_bytes(self) -> int:
+        """Bytes received after the end of the response, or between requests (never body)."""
+        return self._reader.extra_bytes if self._reader is not None else 0
+
+    @property
     def bytes_received(self) -> int:
         """Bytes of the current response received so far (the offsets errors name)."""
         return self._reader.bytes_received if self._reader is not None else 0
@@ -121,7 +128,7 @@ class ClientConnection:
     @property
     def response_started(self) -> bool:
         """True once a byte of the current response arrived (the request may have been read)."""
-        return self._reader is not None and self._reader.bytes_received > 0
+        return self._reader is not None and self._reader.response_started
 
     @property
     def response_complete(self) -> bool:

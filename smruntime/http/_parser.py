@@ -26,7 +26,7 @@ Buffer = Union[bytes, bytearray]
 # Byte sets for bytes.translate(None, delete): whatever is left was not in the set.
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _HEXDIG = b"0123456789abcdefABCDEF"
-_CTL = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"  # every control byte but HTAB
+_CTL = bytes(range(32)).replace(b"\t", b"") + b"\x7f"  # every control byte but HTAB
 _OWS = b" \t"
 
 _HEAD, _LENGTH, _CHUNKED, _TRAILERS, _CLOSE, _END, _DONE, _ERROR = range(8)
@@ -105,6 +105,41 @@ class ResponseReader:
     :meth:`next_event` until :class:`EndOfMessage`.
     """
 
+    __slots__ = (
+        "_base",
+        "_buf",
+        "_chunk_state",
+        "_codings",
+        "_conn_tokens",
+        "_eof",
+        "_error",
+        "_fields",
+        "_head_only",
+        "_left",
+        "_length",
+        "_lengths",
+        "_limits",
+        "_line_no",
+        "_line_start",
+        "_pos",
+        "_reason",
+        "_scanned",
+        "_section_bytes",
+        "_state",
+        "_status",
+        "_status_at",
+        "_status_line_no",
+        "_version",
+        "bytes_received",
+        "extra_bytes",
+        "keep_alive",
+    )
+    _left: int  # set with the _LENGTH and _CHUNK states
+    _length: int
+    _line_start: int
+    _status_at: int
+    _status_line_no: int
+
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, head_only: bool = False) -> None:
         self._limits = limits
         self._head_only = head_only
@@ -126,11 +161,8 @@ class ResponseReader:
         self._lengths: list[int] = []
         self._codings: list[str] = []
         self._conn_tokens: list[str] = []
-        # body
-        self._left = 0  # Content-Length or chunk bytes still to come
-        self._length = 0
+        # body (_left: Content-Length or chunk bytes still to come, set with the state)
         self._chunk_state = _SIZE
-        self._chunk_start = 0  # response offset of the current chunk-size line
         self.extra_bytes = 0  # bytes received after the end of the message
         self.keep_alive = False
 
@@ -145,7 +177,7 @@ class ResponseReader:
             raise LocalProtocolError("receive_data() called with bytes after the end of input")
         self.bytes_received += len(data)
         state = self._state
-        if state >= _END:
+        if state >= _DONE:  # (bytes after an end not yet handed out are counted by _finish)
             self.extra_bytes += len(data)
             return
         buf = self._buf
@@ -182,8 +214,18 @@ class ResponseReader:
     # -- errors ----------------------------------------------------------------------------
 
     def _fail(self, message: str, index: int, *, line: int | None = None) -> RemoteProtocolError:
-        offset = self._base + index
-        where = f"line {line}, " if line is not None else ""
+        """Enter the error state; return the error for bytes at ``index`` of the buffer."""
+        return self._fail_at(message, self._base + index, line=line)
+
+    def _fail_at(
+        self, message: str, offset: int, *, line: int | None = None
+    ) -> RemoteProtocolError:
+        if line is None:
+            where = ""
+        elif self._state == _TRAILERS:
+            where = f"trailer line {line}, "
+        else:
+            where = f"line {line}, "
         exc = RemoteProtocolError(
             f"{message} ({where}at byte {offset} of the response)", offset=offset, line=line
         )
@@ -249,8 +291,7 @@ class ResponseReader:
     def _finish(self, trailers: list[tuple[str, str]]) -> EndOfMessage:
         self._state = _DONE
         self.extra_bytes += len(self._buf) - self._pos
-        self._buf = b""
-        self._pos = 0
+        self._buf = b""  # let it go: bytes after the end are only counted
         return EndOfMessage(trailers)
 
     # -- body ------------------------------------------------------------------------------
@@ -263,12 +304,11 @@ class ResponseReader:
             return NEED_DATA
         left = self._left
         if avail < left:
-            piece = buf[pos:] if pos else buf
+            piece = buf[pos:]
             self._left = left - avail
             self._pos = len(buf)
         else:
             piece = buf[pos : pos + left]
-            self._left = 0
             self._pos = pos + left
             self._state = _END
         return Data(piece if type(piece) is bytes else bytes(piece))
@@ -278,7 +318,7 @@ class ResponseReader:
         pos = self._pos
         if pos >= len(buf):
             return NEED_DATA
-        piece = buf[pos:] if pos else buf
+        piece = buf[pos:]
         self._pos = len(buf)
         return Data(piece if type(piece) is bytes else bytes(piece))
 
@@ -287,86 +327,110 @@ class ResponseReader:
         buf = self._buf
         pos = self._pos
         end = len(buf)
-        left = self._left
+        parts: list[Buffer] = []
+        append = parts.append
         cstate = self._chunk_state
-        parts = []
+        if cstate == _CHUNK:  # resume inside a chunk's data
+            left = self._left
+            if end - pos < left:
+                if end > pos:
+                    self._left = left - (end - pos)
+                    self._pos = end
+                    return Data(bytes(buf[pos:end]))
+                return NEED_DATA
+            append(buf[pos : pos + left])
+            pos += left
+            cstate = _CRLF
+        if cstate == _CRLF:  # resume before the CRLF that ends a chunk
+            if end - pos < 2:
+                return self._chunk_tail(buf, pos, end, parts)
+            if buf[pos] != 13 or buf[pos + 1] != 10:
+                self._pos = pos
+                raise self._bad_chunk_end(buf, pos)
+            pos += 2
+        scanned = self._scanned
+        max_line = self._limits.max_chunk_line_bytes
+        max_size = self._limits.max_chunk_size
         while True:
-            if cstate == _CHUNK:
-                if end - pos < left:
-                    if end > pos:
-                        parts.append(buf[pos:end])
-                        left -= end - pos
-                        pos = end
-                    break
-                parts.append(buf[pos : pos + left])
-                pos += left
-                left = 0
-                cstate = _CRLF
-            if cstate == _CRLF:
-                if end - pos < 2:
-                    if end > pos and buf[pos] != 13:
-                        self._pos = pos
-                        raise self._fail(
-                            f"expected CRLF after the chunk data, found {_show(buf[pos:end])}", pos
-                        )
-                    break
-                if buf[pos] != 13 or buf[pos + 1] != 10:
-                    self._pos = pos
-                    raise self._fail(
-                        f"expected CRLF after the chunk data, found {_show(buf[pos : pos + 2])}",
-                        pos,
-                    )
-                pos += 2
-                cstate = _SIZE
-            # _SIZE: a chunk-size line
-            stop = pos + self._limits.max_chunk_line_bytes
-            i = buf.find(b"\n", pos + self._scanned, stop)
+            # a chunk-size line, searched only up to its limit and never twice
+            stop = pos + max_line
+            i = buf.find(b"\n", pos + scanned, stop)
             if i < 0:
+                self._pos = pos
                 if end >= stop:
-                    self._pos = pos
                     raise self._fail(
-                        f"chunk-size line longer than max_chunk_line_bytes="
-                        f"{self._limits.max_chunk_line_bytes}",
-                        pos,
+                        f"chunk-size line longer than max_chunk_line_bytes={max_line}", pos
                     )
                 self._scanned = end - pos
+                self._chunk_state = _SIZE
                 break
-            self._scanned = 0
+            scanned = 0
             if i == pos or buf[i - 1] != 13:
                 self._pos = pos
                 raise self._fail("chunk-size line ends in a bare LF, not CRLF", pos)
             line = buf[pos : i - 1]
             if line.isalnum():
                 try:
-                    size = int(line, 16)
+                    left = int(line, 16)
                 except ValueError:
-                    size = -1
+                    left = -1
+                else:
+                    if len(line) > 1 and (line[1] == 120 or line[1] == 88):
+                        left = -1  # int() took "0x" as a prefix
             else:
-                size = self._chunk_size_with_ext(line)
-            if size < 0:
+                left = self._chunk_size_with_ext(line)
+            if left <= 0:
                 self._pos = pos
-                raise self._fail(f"invalid chunk size {_show(line)}", pos)
-            if size > self._limits.max_chunk_size:
-                self._pos = pos
-                raise self._fail(
-                    f"chunk size {size} over max_chunk_size={self._limits.max_chunk_size}", pos
-                )
-            pos = i + 1
-            if size == 0:
+                if left < 0:
+                    raise self._fail(f"invalid chunk-size line {_show(line)}", pos)
+                self._pos = i + 1
+                self._scanned = 0
                 self._state = _TRAILERS
                 self._section_bytes = 0
+                self._line_no = 0
                 self._fields = []
                 break
-            left = size
-            cstate = _CHUNK
-        self._pos = pos
-        self._left = left
-        self._chunk_state = cstate
+            if left > max_size:
+                self._pos = pos
+                raise self._fail(f"chunk size {left} over max_chunk_size={max_size}", pos)
+            pos = i + 1
+            if end - pos >= left + 2:  # the common case: the whole chunk and its CRLF are here
+                append(buf[pos : pos + left])
+                pos += left
+                if buf[pos] != 13 or buf[pos + 1] != 10:
+                    self._pos = pos
+                    raise self._bad_chunk_end(buf, pos)
+                pos += 2
+                continue
+            self._scanned = 0
+            if end - pos < left:  # the data goes on in the next read
+                if end > pos:
+                    append(buf[pos:end])
+                self._left = left - (end - pos)
+                self._pos = end
+                self._chunk_state = _CHUNK
+                break
+            append(buf[pos : pos + left])
+            return self._chunk_tail(buf, pos + left, end, parts)
         if parts:
             return Data(b"".join(parts))
         if self._state == _TRAILERS:
             return self._read_trailers()
         return NEED_DATA
+
+    def _chunk_tail(self, buf: Buffer, pos: int, end: int, parts: list[Buffer]) -> Event:
+        """Stop before the CRLF that ends a chunk (0 or 1 byte of it has arrived)."""
+        if end > pos and buf[pos] != 13:
+            self._pos = pos
+            raise self._bad_chunk_end(buf, pos)
+        self._pos = pos
+        self._chunk_state = _CRLF
+        return Data(b"".join(parts)) if parts else NEED_DATA
+
+    def _bad_chunk_end(self, buf: Buffer, pos: int) -> RemoteProtocolError:
+        # the wrong byte (after a CR: both), whatever the chunking
+        found = _show(buf[pos : pos + 2] if buf[pos] == 13 else buf[pos : pos + 1])
+        return self._fail(f"expected CRLF after the chunk data, found {found}", pos)
 
     @staticmethod
     def _chunk_size_with_ext(line: Buffer) -> int:
@@ -411,37 +475,39 @@ class ResponseReader:
         self._line_start = pos
         return buf[pos : i - 1]
 
-    def _field(self, line: Buffer, what: str) -> tuple[bytes, str]:
-        """Parse one ``name: value`` line; return (lower-cased name, value)."""
-        pos = self._line_start
-        if line[:1] in (b" ", b"\t"):
-            raise self._fail(
-                f"obs-fold (a {what} line starting with whitespace) is not allowed",
-                pos,
-                line=self._line_no,
-            )
+    def _field(self, line: Buffer, what: str) -> str:
+        """Add one ``name: value`` line to the fields; return the name."""
         colon = line.find(b":")
-        if colon < 0:
-            raise self._fail(f"{what} line without ':': {_show(line)}", pos, line=self._line_no)
         name = line[:colon]
-        if not name or name.translate(None, _TCHAR):
-            raise self._fail(f"invalid {what} name {_show(name)}", pos, line=self._line_no)
+        if colon <= 0 or name.translate(None, _TCHAR):
+            raise self._bad_field(line, what)
         value = line[colon + 1 :].strip(_OWS)
         if len(value.translate(None, _CTL)) != len(value):
             raise self._fail(
-                f"control character in the value of {what} {bytes(name).decode('ascii')}",
-                pos,
+                f"control character in the value of {what} {name.decode('ascii')}",
+                self._line_start,
                 line=self._line_no,
             )
-        if len(self._fields) >= (self._limits.max_headers):
+        fields = self._fields
+        if len(fields) >= self._limits.max_headers:
             raise self._fail(
                 f"more than max_headers={self._limits.max_headers} {what} fields",
-                pos,
+                self._line_start,
                 line=self._line_no,
             )
-        sname = bytes(name).decode("ascii")
-        self._fields.append((sname, bytes(value).decode("latin-1")))
-        return bytes(name).lower(), sname
+        sname = name.decode("ascii")
+        fields.append((sname, value.decode("latin-1")))
+        return sname
+
+    def _bad_field(self, line: Buffer, what: str) -> RemoteProtocolError:
+        pos = self._line_start
+        if line[:1] in (b" ", b"\t"):
+            msg = f"obs-fold (a {what} line starting with whitespace) is not allowed"
+        elif b":" not in line:
+            msg = f"{what} line without ':': {_show(line)}"
+        else:
+            msg = f"invalid {what} name {_show(line[: line.find(b':')])}"
+        return self._fail(msg, pos, line=self._line_no)
 
     def _read_head(self) -> Event:
         while True:
@@ -452,17 +518,19 @@ class ResponseReader:
                 self._status_line(line)
                 continue
             if line:
-                lname, name = self._field(line, "header")
-                if lname in _FRAMING:
-                    self._framing_field(lname, name)
+                name = self._field(line, "header")
+                if len(name) in _FRAMING_LENGTHS:
+                    lname = name.lower()
+                    if lname in _FRAMING:
+                        self._framing_field(lname, name)
                 continue
             # the blank line that ends a head
             if self._status < 200:
                 if self._status == 101:
-                    raise self._fail(
+                    raise self._fail_at(
                         "101 Switching Protocols, but no upgrade was requested",
-                        self._line_start,
-                        line=self._line_no,
+                        self._status_at,
+                        line=self._status_line_no,
                     )
                 self._status = 0
                 self._fields = []
@@ -492,46 +560,46 @@ class ResponseReader:
             raise self._fail("control character in the reason phrase", pos, line=self._line_no)
         self._status = status
         self._reason = bytes(reason).decode("latin-1")
+        self._status_at = self._base + pos
+        self._status_line_no = self._line_no
 
-    def _framing_field(self, lname: bytes, name: str) -> None:
+    def _framing_field(self, lname: str, name: str) -> None:
         value = self._fields[-1][1]
-        if lname == b"content-length":
+        at = self._line_start
+        if lname == "content-length":
             for item in value.split(","):
                 item = item.strip(" \t")
                 if not item.isdigit() or not item.isascii() or len(item) > 18:
-                    raise self._fail(
-                        f"invalid Content-Length {value!r}", self._line_start, line=self._line_no
-                    )
+                    raise self._fail(f"invalid Content-Length {value!r}", at, line=self._line_no)
                 length = int(item)
                 if self._lengths and self._lengths[0] != length:
                     raise self._fail(
                         f"conflicting Content-Length values {self._lengths[0]} and {length}",
-                        self._line_start,
+                        at,
                         line=self._line_no,
                     )
                 self._lengths.append(length)
-        elif lname == b"transfer-encoding":
+        elif lname == "transfer-encoding":
             self._codings += [item.strip(" \t").lower() for item in value.split(",")]
-        else:
-            self._conn_tokens += [item.strip(" \t").lower() for item in value.split(",")]
-
-    def _start_body(self) -> Response:
-        status = self._status
-        at = self._line_start
-        if self._codings:
-            if self._lengths:
-                raise self._fail(
-                    "both Content-Length and Transfer-Encoding in the response",
-                    at,
-                    line=self._line_no,
-                )
             if self._codings != ["chunked"]:
                 raise self._fail(
                     f"unsupported Transfer-Encoding {', '.join(self._codings)!r} "
-                    "(only 'chunked' is accepted)",
+                    "(only a single 'chunked' is accepted)",
                     at,
                     line=self._line_no,
                 )
+        else:
+            self._conn_tokens += [item.strip(" \t").lower() for item in value.split(",")]
+            return
+        if self._codings and self._lengths:
+            raise self._fail(
+                f"both Content-Length and Transfer-Encoding in the response (at {name})",
+                at,
+                line=self._line_no,
+            )
+
+    def _start_body(self) -> Response:
+        status = self._status
         tokens = self._conn_tokens
         if self._version == "1.1":
             self.keep_alive = "close" not in tokens
@@ -562,4 +630,5 @@ class ResponseReader:
             return self._finish(self._fields)
 
 
-_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
+_FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)

@@ -11,7 +11,8 @@ Deadlines are monotonic (:class:`~smruntime.http._config.Deadline`): connect (TC
 them, :meth:`SyncResponse.set_read_timeout`), and the total. A peer that trickles bytes cannot
 stretch them: the time is checked after every read, and the socket timeout is re-armed only when
 the time left falls below it (by more than :data:`REARM_SLACK`), so a steady stream costs no
-``settimeout`` per read.
+``settimeout`` per read. (Name resolution is the system resolver's, in ``getaddrinfo``: the
+connect deadline cannot interrupt it, though the time it takes counts against the deadline.)
 
 Stale keep-alive connections: a pooled connection that is readable before use (the server closed
 it, or sent stray bytes) is dropped unused. If writing the request to a reused connection fails,
@@ -44,6 +45,7 @@ from smruntime.exceptions import (
     TransportError,
 )
 from smruntime.http._config import (
+    MAX_TUNNEL_REPLY,
     PHASE_CONNECT,
     PHASE_HEADERS,
     PHASE_TOTAL,
@@ -52,7 +54,11 @@ from smruntime.http._config import (
     Origin,
     Proxy,
     WireConfig,
+    may_resend,
     origin_of,
+    request_head,
+    tunnel_reply_error,
+    tunnel_request,
 )
 from smruntime.http._connection import ClientConnection
 from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
@@ -66,9 +72,6 @@ __all__ = ["REARM_SLACK", "SyncPool", "SyncResponse"]
 READ_SIZE = 64 * 1024
 REARM_SLACK = 0.05
 """Seconds by which the time left may fall below the armed socket timeout before re-arming."""
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_MAX_CONNECT_HEAD = 64 * 1024
 _pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
 _NO_HEADERS = HttpHeaders()
 
@@ -96,10 +99,13 @@ class _Conn:
         self.armed = seconds
 
     def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, ValueError):
-            pass
+        # Shut down first: it wakes a read blocked in another thread and makes sure the server
+        # sees the disconnect. Never in a forked child: the TCP connection is the parent's too.
+        if self.pid == os.getpid():
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError):
+                pass
         try:
             self.sock.close()
         except OSError:
@@ -223,6 +229,13 @@ class SyncPool:
         self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline, url: str
     ) -> _Conn:
         where = origin.hostport + (f" through proxy {proxy.hostport}" if proxy else "")
+        if proxy is not None and proxy.scheme != "http":
+            raise EndpointConnectionError(
+                f"could not connect to {where}: {proxy.scheme}:// proxies are not supported by "
+                "the default transport (use transport='requests')",
+                url=url,
+                request_sent=False,
+            )
         host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
         timeout, _ = deadline.remaining(time.monotonic())
         if timeout is not None and timeout <= 0:
@@ -257,32 +270,16 @@ class SyncPool:
         url: str,
         where: str,
     ) -> None:
-        authority = origin.hostport
-        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
-        if proxy.authorization:
-            lines.append(f"Proxy-Authorization: {proxy.authorization}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = tunnel_request(origin, proxy)
         buf = b""
         try:
             _settimeout_left(sock, deadline, where, url)
             sock.sendall(head)
-            while b"\r\n\r\n" not in buf:
-                if len(buf) > _MAX_CONNECT_HEAD:
-                    raise EndpointConnectionError(
-                        f"the proxy's answer to CONNECT {authority} is over "
-                        f"{_MAX_CONNECT_HEAD} bytes",
-                        url=url,
-                        request_sent=False,
-                    )
+            while b"\r\n\r\n" not in buf and len(buf) <= MAX_TUNNEL_REPLY:
                 _settimeout_left(sock, deadline, where, url)
                 data = sock.recv(4096)
                 if not data:
-                    raise EndpointConnectionError(
-                        f"the proxy {proxy.hostport} closed the connection during "
-                        f"CONNECT {authority}",
-                        url=url,
-                        request_sent=False,
-                    )
+                    break
                 buf += data
         except socket.timeout as exc:
             raise _connect_timeout(where, deadline, url) from exc
@@ -290,28 +287,14 @@ class SyncPool:
             raise EndpointConnectionError(
                 f"could not connect to {where}: {_reason(exc)}", url=url, request_sent=False
             ) from exc
-        head_end = buf.index(b"\r\n\r\n") + 4
-        status_line = buf.split(b"\r\n", 1)[0].decode("latin-1", "replace")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise EndpointConnectionError(
-                f"the proxy {proxy.hostport} answered CONNECT with {status_line[:80]!r}",
-                url=url,
-                request_sent=False,
+        if b"\r\n\r\n" not in buf and len(buf) > MAX_TUNNEL_REPLY:
+            problem: Optional[str] = (
+                f"the proxy's answer to CONNECT {origin.hostport} is over {MAX_TUNNEL_REPLY} bytes"
             )
-        if not 200 <= int(parts[1]) < 300:
-            raise EndpointConnectionError(
-                f"the proxy {proxy.hostport} refused CONNECT {authority}: {status_line[:120]}",
-                url=url,
-                request_sent=False,
-            )
-        if len(buf) > head_end:
-            raise EndpointConnectionError(
-                f"the proxy {proxy.hostport} sent {len(buf) - head_end} bytes after its answer "
-                f"to CONNECT {authority}",
-                url=url,
-                request_sent=False,
-            )
+        else:
+            problem = tunnel_reply_error(buf, origin, proxy)
+        if problem is not None:
+            raise EndpointConnectionError(problem, url=url, request_sent=False)
 
     def _handshake(
         self, sock: socket.socket, origin: Origin, deadline: Deadline, url: str, where: str
@@ -381,18 +364,7 @@ class SyncPool:
             ) from exc
         proxy = self.config.proxies.for_origin(origin.scheme, origin.host, origin.port)
         method = method.upper()
-        target = origin.target
-        names = {name.lower() for name, _ in headers}
-        out_headers = []
-        if "host" not in names:
-            out_headers.append(("Host", origin.host_header))
-        out_headers.extend(headers)
-        if proxy is not None and origin.scheme == "http":
-            target = url.split("#", 1)[0]
-            if proxy.authorization:
-                out_headers.append(("Proxy-Authorization", proxy.authorization))
-        if "content-length" not in names and (body or method in _BODY_METHODS):
-            out_headers.append(("Content-Length", str(len(body))))
+        target, out_headers = request_head(origin, proxy, method, url, headers, body)
 
         conn = self._checkout(origin.key)
         reused = conn is not None
@@ -413,7 +385,7 @@ class SyncPool:
             except _WriteFailed as failed:
                 conn.close()
                 conn = None
-                if reused:
+                if may_resend(reused=reused, written=False, response_started=False, method=method):
                     reused = False  # the server had closed it before our bytes: once more
                     continue
                 raise failed.error from failed.error.__cause__
@@ -424,7 +396,7 @@ class SyncPool:
             except _StaleConnection as stale:
                 conn.close()
                 conn = None
-                if reused and method in _IDEMPOTENT:
+                if may_resend(reused=reused, written=True, response_started=False, method=method):
                     reused = False
                     continue
                 raise stale.error from stale.error.__cause__

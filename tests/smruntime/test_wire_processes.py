@@ -226,3 +226,34 @@ def test_https_with_the_test_certificate_direct_and_untrusted() -> None:
             pytest.raises(EndpointConnectionError, match="TLS handshake"),
         ):
             call(client, b'"x"')
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_dropping_an_inherited_stream_leaves_the_parent_reading() -> None:
+    from tests.smruntime.frames import part
+
+    frames = [part(b"%d" % i) for i in range(3)]
+
+    def handler(sock: socket.socket, request: Optional[bytes]) -> bool:
+        if request is None:
+            return False
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(frames[0]), frames[0])
+        )
+        time.sleep(0.5)
+        for frame in frames[1:]:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(frame), frame))
+        sock.sendall(b"0\r\n\r\n")
+        return True
+
+    with HostileServer(handler) as srv, make_client(srv.url) as client:
+        body = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}")["Body"]
+        it = iter(body)
+        assert next(it) == {"PayloadPart": {"Bytes": b"0"}}
+        pid = os.fork()
+        if pid == 0:
+            body.close()  # the child's copy: must not shut the parent's connection down
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert [e["PayloadPart"]["Bytes"] for e in it] == [b"1", b"2"]

@@ -388,3 +388,64 @@ def test_32_threads_x_3_streams_on_one_client() -> None:
             t.join(60)
     assert not errors, errors[:3]
     assert srv.connections <= 32
+
+
+# -- the lazy InvokeEndpoint body ---------------------------------------------------------------
+
+
+def test_the_body_is_a_binary_file_read_on_demand() -> None:
+    import io
+
+    text = b"line one\nline two\r\nlast"
+    data = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(text),
+        text,
+    )
+    with HostileServer(reply(data)) as srv, make_client(srv.url) as client:
+        body = invoke(client)["Body"]
+        assert body.readable()
+        assert not body.closed
+        assert list(io.TextIOWrapper(body, encoding="utf-8", newline="")) == [
+            "line one\n",
+            "line two\r\n",
+            "last",
+        ]
+        assert body.closed  # the wrapper closed it
+        body = invoke(client)["Body"]
+        buf = bytearray(4)
+        assert body.readinto(buf) == 4
+        assert bytes(buf) == b"line"
+        assert body.readline() == b" one\n"
+        assert body.readlines() == [b"line two\r\n", b"last"]
+        assert body.read() == b""
+        body = invoke(client)["Body"]
+        assert list(body.iter_lines()) == [b"line one", b"line two", b"last"]
+        with invoke(client)["Body"] as body:
+            assert body.read(3) == b"lin"
+        assert body.closed
+        assert invoke(client)["Body"].read() == text
+    assert srv.connections == 2  # the body closed early dropped its connection, the rest reused
+
+
+def test_transport_requests_without_requests_names_the_extra() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['requests'] = None\n"
+        "import smruntime\n"
+        "try:\n"
+        "    smruntime.Client(region_name='us-east-1', transport='requests', environ={})\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'smruntime[requests]'" in out.stdout
+
+
+def test_an_https_proxy_url_is_refused_by_the_default_transport_only() -> None:
+    from smruntime.exceptions import EndpointConnectionError
+
+    client = make_client("https://runtime.example.com", proxies={"https": "https://p:1"})
+    with client, pytest.raises(EndpointConnectionError, match="transport='requests'"):
+        invoke(client)
