@@ -526,8 +526,10 @@ class AsyncClient:
                 return await self._success(plan, response)
             try:
                 body = await response.read(ERROR_BODY_CAP)
-            except TransportError:
-                body = b""
+            except TransportError as exc:
+                # A dripped or cut error body fails the attempt like any transport error.
+                await asyncio.sleep(plan.after_transport_error(exc))
+                continue
             finally:
                 response.close()
             delay = plan.after_error(status, response.headers, body)

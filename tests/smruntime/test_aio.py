@@ -925,3 +925,23 @@ def test_from_client_shares_the_configuration_and_credentials() -> None:
         run(main())
     assert "Credential=AKIDEXAMPLE/" in srv.requests[0].headers["authorization"]
     assert "/eu-west-1/sagemaker/" in srv.requests[0].headers["authorization"]
+
+
+def test_a_dripped_error_body_ends_at_the_deadline() -> None:
+    head = (
+        b"HTTP/1.1 500 Internal\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        b"Content-Length: 200\r\n\r\n"
+    )
+    script = [(head, 0), *dripped(b'{"__type": "InternalFailure"' + b" " * 172, 0.2)]
+
+    async def main() -> float:
+        cfg = Config(proxies={}, read_timeout=0.5, total_timeout=1.0, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            start = time.monotonic()
+            with pytest.raises(ReadTimeoutError, match="total"):
+                await client.invoke_endpoint(EndpointName="e", Body=b"x")
+            return time.monotonic() - start
+
+    with DripServer(script) as srv:
+        took = run(main())
+    assert took < 1.0 + 1.0
