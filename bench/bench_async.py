@@ -17,7 +17,9 @@ For each of ``--streams`` concurrent streams, then ``--big`` of them, it prints:
 
 Rows: the **floor** (a bare ``asyncio.Protocol`` per stream: raw request, hand-decoded chunked
 framing, ``eventstream.Decoder`` fed once per ``data_received``, latency taken in the callback:
-no client can do less); **smruntime** (``AsyncClient``, ``async for event in body`` in one task
+no client can do less); the floor **+ a consumer task** (the same, each message handed to a task
+that awaits it: what any ``async for`` consumer pays, shown to read the gap);
+**smruntime** (``AsyncClient``, ``async for event in body`` in one task
 per stream: signing, the HTTP/1.1 protocol, the stream core and the task hand-off included);
 **aiobotocore** as the peer when it is installed. Targets (issue #8): CPU per event <= 1.5x the
 floor and p99 <= 2 ms at 200 streams; at 1000, every event delivered, wall <= 1.2x and
@@ -161,14 +163,20 @@ class _FloorProtocol(asyncio.Protocol):
             self.left = size
         self.buf = buf[pos:]
         if body:
-            now = time.monotonic()
-            for message in self.decoder.feed(b"".join(body)):
-                self.latencies.append(now - STAMP.unpack_from(message.payload)[0])
-                self.count += 1
+            self.deliver(self.decoder.feed(b"".join(body)))
         if self.ended:
-            self.transport.close()
-            if not self.done.done():
-                self.done.set_result(self.count)
+            self.finished()
+
+    def deliver(self, messages: list[Any]) -> None:
+        now = time.monotonic()
+        for message in messages:
+            self.latencies.append(now - STAMP.unpack_from(message.payload)[0])
+            self.count += 1
+
+    def finished(self) -> None:
+        self.transport.close()
+        if not self.done.done():
+            self.done.set_result(self.count)
 
     def connection_lost(self, exc: Any) -> None:
         if not self.done.done():
@@ -184,6 +192,52 @@ async def run_floor(port: int, streams: int) -> tuple[int, list[list[float]]]:
         await loop.create_connection(lambda d=done: _FloorProtocol(latencies, d), "127.0.0.1", port)
         futures.append(done)
     counts = await asyncio.gather(*futures)
+    return sum(counts), latencies
+
+
+class _HandOffProtocol(_FloorProtocol):
+    """The floor, but each message goes to a consumer task (what ``async for`` needs)."""
+
+    def __init__(self, latencies: list[list[float]], done: asyncio.Future[int]) -> None:
+        super().__init__(latencies, done)
+        self.queue: list[Any] = []
+        self.waiter: Any = None
+
+    def deliver(self, messages: list[Any]) -> None:
+        self.queue.extend(messages)
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def finished(self) -> None:
+        self.transport.close()
+        self.deliver([])
+
+    async def consume(self) -> int:
+        loop = asyncio.get_running_loop()
+        count = 0
+        while True:
+            while self.queue:
+                message = self.queue.pop(0)
+                self.latencies.append(time.monotonic() - STAMP.unpack_from(message.payload)[0])
+                count += 1
+            if self.ended:
+                return count
+            self.waiter = loop.create_future()
+            await self.waiter
+
+
+async def run_hand_off(port: int, streams: int) -> tuple[int, list[list[float]]]:
+    loop = asyncio.get_running_loop()
+    latencies: list[list[float]] = []
+    tasks = []
+    for _ in range(streams):
+        done: asyncio.Future[int] = loop.create_future()
+        _, proto = await loop.create_connection(
+            lambda d=done: _HandOffProtocol(latencies, d), "127.0.0.1", port
+        )
+        tasks.append(asyncio.ensure_future(proto.consume()))
+    counts = await asyncio.gather(*tasks)
     return sum(counts), latencies
 
 
@@ -292,6 +346,7 @@ def table(streams: int, events: int, interval: float, with_peer: bool) -> None:
     try:
         rows = [
             ("floor (asyncio.Protocol + Decoder)", run_floor),
+            ("floor + a consumer task per stream", run_hand_off),
             ("smruntime AsyncClient", run_ours),
         ]
         if with_peer:
