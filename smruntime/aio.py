@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
 from smruntime._stream_core import END, NEED_DATA, RecordView, StreamCore
+from smruntime.exceptions import ReadTimeoutError, TransportError
 
 if TYPE_CHECKING:
     from eventstream import Message
@@ -159,8 +160,6 @@ class AsyncEventStream:
 
     async def _fill(self) -> None:
         """Wait for the next body bytes and give them to the core."""
-        from smruntime.exceptions import ReadTimeoutError, TransportError
-
         if self._filling:
             raise RuntimeError("this stream is already being awaited (by another task)")
         core = self._core

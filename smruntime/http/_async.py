@@ -238,16 +238,25 @@ class _Connection(asyncio.BufferedProtocol):
         self._timer_at = deadline
         self._timer = self.loop.call_at(deadline + self._offset, self._on_timer)
 
-    async def wait(self, deadline: Optional[float]) -> bool:
-        """Wait for the connection to change (bytes, end, error) until ``deadline``
-        (monotonic); False if the deadline passed first. Cancelled: the connection closes."""
+    def waiter(self, deadline: Optional[float]) -> Optional[asyncio.Future[Any]]:
+        """A future set when the connection changes (bytes, end, error), or to
+        :data:`_TIMED_OUT` at ``deadline`` (monotonic); None if the deadline already passed.
+        An awaiter that is cancelled must call :meth:`abort`."""
         if deadline is not None and time.monotonic() >= deadline:
-            return False
+            return None
         waiter: asyncio.Future[Any] = self.loop.create_future()
         self._waiter = waiter
         self._deadline = deadline
         if deadline is not None:
             self._arm(deadline)
+        return waiter
+
+    async def wait(self, deadline: Optional[float]) -> bool:
+        """Wait for the connection to change until ``deadline``; False if it passed first.
+        Cancelled: the connection closes."""
+        waiter = self.waiter(deadline)
+        if waiter is None:
+            return False
         try:
             result = await waiter
         except BaseException:
@@ -582,15 +591,12 @@ class AsyncResponse:
         end, within the between-reads and total deadlines. Raises ``ReadTimeoutError``,
         ``RemoteProtocolError`` (a cut or bad framing, with its offset) or
         ``ConnectionClosedError``; after an error the connection is dropped."""
-        return await self._read(None, False)
+        return await self.read_until(None, False)
 
-    async def read_until(self, until: Optional[float]) -> bytes:
+    async def read_until(self, until: Optional[float], own: bool = True) -> bytes:
         """:meth:`read_some` with the caller's own deadline (monotonic; ``None``: none) in
         place of the between-reads one (the stream's per-event deadline); the total deadline
-        holds either way."""
-        return await self._read(until, True)
-
-    async def _read(self, until: Optional[float], own: bool) -> bytes:
+        holds either way. (``own=False``: :meth:`read_some`.)"""
         conn = self._conn
         if conn is None:
             return b""
@@ -623,7 +629,15 @@ class AsyncResponse:
                 remaining, phase = deadline.remaining(time.monotonic())
                 at = None if remaining is None else time.monotonic() + remaining
                 limit = limits.total if phase == PHASE_TOTAL else limits.between
-            if not await conn.wait(at):
+            # The future itself, not conn.wait(): one coroutine less per read.
+            waiter = conn.waiter(at)
+            if waiter is not None:
+                try:
+                    result = await waiter
+                except BaseException:
+                    self.abort()  # cancelled: the connection closes
+                    raise
+            if waiter is None or result is _TIMED_OUT:
                 self.abort()
                 raise ReadTimeoutError(
                     f"no response bytes within {limit} s ({phase}; "
