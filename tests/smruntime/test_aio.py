@@ -945,3 +945,76 @@ def test_a_dripped_error_body_ends_at_the_deadline() -> None:
     with DripServer(script) as srv:
         took = run(main())
     assert took < 1.0 + 1.0
+
+
+def test_silence_after_an_event_hits_the_event_deadline_not_the_header_one() -> None:
+    # The header wait armed a timer 70 s away; the event deadline is earlier and must win.
+    script = [(HEAD + b"%x\r\n%s\r\n" % (len(part(b"a")), part(b"a")), 0)]
+
+    async def main() -> tuple[BaseException, float]:
+        cfg = Config(proxies={}, event_timeout=0.3, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            body = await open_stream(client)
+            assert await body.aiter_bytes().__anext__() == b"a"
+            start = time.monotonic()
+            with pytest.raises(ReadTimeoutError) as info:
+                await body.aiter_bytes().__anext__()
+            return info.value, time.monotonic() - start
+
+    with DripServer(script) as srv:
+        error, took = run(main())
+    assert error.phase == "between-events"  # type: ignore[attr-defined]
+    assert took < 0.3 + 1.0
+
+
+def idle_connections(client: AsyncClient) -> int:
+    return sum(len(idle) for pool in client._pool._loops.values() for idle in pool.idle.values())
+
+
+def test_connection_close_is_not_pooled_and_the_pool_is_bounded() -> None:
+    def handler(r: Received) -> Reply:
+        headers = [("Content-Type", "application/json")]
+        if "/close/" in r.path:
+            headers.append(("Connection", "close"))
+        return Reply(200, headers, [b"{}"], chunked=False)
+
+    async def main() -> None:
+        cfg = Config(proxies={}, max_pool_connections=2)
+        async with make_client(srv.url, config=cfg) as client:
+            body = (await client.invoke_endpoint(EndpointName="close", Body=b"x"))["Body"]
+            assert await body.read() == b"{}"
+            assert idle_connections(client) == 0
+            body = (await client.invoke_endpoint(EndpointName="close", Body=b"x"))["Body"]
+            assert await body.read() == b"{}"
+            assert srv.connections == 2  # the first was not reused
+
+            async def one() -> bytes:
+                result = await client.invoke_endpoint(EndpointName="keep", Body=b"x")
+                return bytes(await result["Body"].read())
+
+            assert await asyncio.gather(*(one() for _ in range(4))) == [b"{}"] * 4
+            assert idle_connections(client) == 2
+
+    with ScriptedServer(handler) as srv:
+        run(main())
+
+
+def test_a_proxy_that_refuses_connect() -> None:
+    from smruntime.exceptions import EndpointConnectionError
+
+    from .hostile_server import HostileServer
+
+    def refuse(sock: socket.socket, request: bytes | None) -> bool:
+        if request is not None:
+            sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        return False
+
+    async def main(proxy: str) -> None:
+        cfg = Config(proxies={"https": proxy}, max_attempts=1)
+        async with make_client("https://example.invalid", config=cfg) as client:
+            with pytest.raises(EndpointConnectionError, match=r"refused CONNECT.*403"):
+                await client.invoke_endpoint(EndpointName="e", Body=b"x")
+
+    with HostileServer(refuse) as proxy:
+        run(main(proxy.url))
+        assert proxy.requests[0].startswith(b"CONNECT example.invalid:443 HTTP/1.1\r\n")
