@@ -380,7 +380,7 @@ class _Resolver:
         raise self.fail(f"source_profile {name!r} has no credentials")
 
     def _without_role(self, name: str, prof: Mapping[str, str]) -> AnyCredentials | None:
-        """botocore's per-profile providers after assume-role: web identity, SSO (refused),
+        """botocore's per-profile providers after assume-role: web identity, SSO,
         credentials-file static keys, login (refused), ``credential_process``, config-file
         static keys. ``None`` if the profile has none of them."""
         if prof.get("web_identity_token_file"):
@@ -388,10 +388,17 @@ class _Resolver:
                 raise self.fail(f"profile {name!r} has web_identity_token_file but no role_arn")
             return self._web_identity(name)
         if prof.get("sso_session") or any(key.startswith("sso_") for key in prof):
-            raise self.fail(
-                f"profile {name!r} uses AWS IAM Identity Center (SSO), which is not supported; "
-                "use credential_process (e.g. `aws configure export-credentials --profile "
-                f"{name} --format process`) instead"
+            from sigv4._sso import sso_credentials  # only SSO users pay for it
+
+            owner = self.owner
+            return sso_credentials(
+                name,
+                prof,
+                self.profiles.sso_sessions,
+                environ=owner.environ,
+                http=owner.http,
+                clock=owner.clock,
+                home=owner._home,
             )
         static = self._static(name, self.profiles.credentials_file_keys(name))
         if static is not None:
@@ -520,7 +527,8 @@ class ProfileProvider(_ProfileResolvingProvider):
     """Credentials from the shared config/credentials files for one profile.
 
     In botocore's order: ``role_arn`` without ``web_identity_token_file`` (assume role), web
-    identity (``web_identity_token_file`` + ``role_arn``), SSO (refused with a clear error),
+    identity (``web_identity_token_file`` + ``role_arn``), SSO (IAM Identity Center, from the
+    ``aws sso login`` token cache: :mod:`sigv4._sso`),
     static keys from the credentials file (``aws_access_key_id``, ``aws_secret_access_key``,
     ``aws_security_token`` / ``aws_session_token``), ``login_session`` (refused),
     ``credential_process``, static keys from the config file. So a config-file profile with both

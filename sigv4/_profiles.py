@@ -149,7 +149,13 @@ class Profiles:
         credentials_path: Path | None = None,
     ) -> None:
         from_config: dict[str, dict[str, str]] = {}
+        self.sso_sessions: dict[str, dict[str, str]] = {}
         for section, values in config.items():
+            if section.startswith(("sso-session ", "sso-session\t")):
+                session_name = section[12:].strip()
+                if session_name:
+                    self.sso_sessions.setdefault(session_name, {}).update(values)
+                continue
             if section == "default":
                 name = "default"
             elif section.startswith(("profile ", "profile\t")):

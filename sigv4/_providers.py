@@ -10,8 +10,9 @@ Default chain order (botocore's, NOTES §11): environment; the profile's ``role_
 ``source_profile``/``credential_source`` (assume role); web identity
 (``AWS_WEB_IDENTITY_TOKEN_FILE``/``AWS_ROLE_ARN``, else the profile's
 ``web_identity_token_file``); the rest of the profile
-(:class:`ProfileProvider`: static keys from the credentials file, ``credential_process``, static
-keys from the config file; SSO and ``login_session`` are refused); container; instance metadata.
+(:class:`ProfileProvider`: SSO from the ``aws sso login`` token cache, static keys from the
+credentials file, ``credential_process``, static keys from the config file; ``login_session``
+is refused); container; instance metadata.
 So a profile that assumes a role wins over the web identity env vars (EKS IRSA), as in botocore.
 botocore's legacy ``AWS_CREDENTIAL_FILE`` and boto2 config providers are not implemented.
 

@@ -1,7 +1,9 @@
 """A small client for Amazon SageMaker Runtime, built for response streaming.
 
-``smruntime.Client`` is a drop-in for ``boto3.client("sagemaker-runtime")`` with boto3's method
-names, parameters and response shapes; its streaming ``Body`` adds record, text and timing views.
+``smruntime.Client`` (or ``smruntime.client("sagemaker-runtime", ...)``, or
+``smruntime.Session(...).client(...)``) is a drop-in for ``boto3.client("sagemaker-runtime")``
+with boto3's arguments, method names, parameters and response shapes; its streaming ``Body``
+adds record, text and timing views.
 Nothing but the standard library is needed at run time (``transport="requests"`` uses
 ``requests`` if installed: ``pip install smruntime[requests]``).
 """
@@ -15,7 +17,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from smruntime import exceptions
     from smruntime._body import StreamingBody
-    from smruntime._client import Client, Config
+    from smruntime._client import Client
+    from smruntime._config import Config
+    from smruntime._session import Session, client
     from smruntime._stream import EventStream, StreamStats, TimedFrame
     from smruntime.exceptions import ClientError, SMRuntimeError
 
@@ -25,10 +29,12 @@ __all__ = [
     "Config",
     "EventStream",
     "SMRuntimeError",
+    "Session",
     "StreamStats",
     "StreamingBody",
     "TimedFrame",
     "__version__",
+    "client",
     "exceptions",
 ]
 
@@ -36,7 +42,9 @@ __all__ = [
 # ``--help``) does not pay for the client's imports.
 _LAZY = {
     "Client": "smruntime._client",
-    "Config": "smruntime._client",
+    "Config": "smruntime._config",
+    "Session": "smruntime._session",
+    "client": "smruntime._session",
     "EventStream": "smruntime._stream",
     "StreamingBody": "smruntime._body",
     "StreamStats": "smruntime._stream",

@@ -61,7 +61,7 @@ class StreamingBody(io.RawIOBase):
         self._source: Any = _Bytes(source) if isinstance(source, (bytes, bytearray)) else source
         self.content_type = content_type
         self._max = max_bytes
-        self._buf = b""
+        self._buf = bytearray()
         self._pos = 0  # bytes handed to the caller
         self._received = 0
         self._eof = False
@@ -109,16 +109,13 @@ class StreamingBody(io.RawIOBase):
         self._received += len(data)
         if self._max is not None and self._received > self._max:
             raise self._too_large()
-        self._buf = self._buf + data if self._buf else data
+        self._buf += data  # a bytearray: appending is amortised O(1), never quadratic
         return True
 
     def _take(self, n: int) -> bytes:
         buf = self._buf
-        if n >= len(buf):
-            self._buf = b""
-            out = buf
-        else:
-            out, self._buf = buf[:n], buf[n:]
+        out = bytes(buf[:n])
+        del buf[:n]
         self._pos += len(out)
         return out
 

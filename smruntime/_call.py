@@ -36,7 +36,8 @@ from smruntime.exceptions import ClientError, TransportError
 from smruntime.http._config import Deadlines
 
 if TYPE_CHECKING:
-    from smruntime._client import Config
+    from smruntime._config import Config
+    from smruntime._meta import ClientMeta
 
 __all__ = ["ERROR_BODY_CAP", "CallHost", "CallPlan", "invocation_id"]
 
@@ -50,6 +51,7 @@ class CallHost(Protocol):
 
     region_name: str
     endpoint_url: str
+    meta: ClientMeta  # meta.events: botocore's hooks (smruntime._hooks)
     _config: Config
     _retry_quota: _retries.RetryQuota
     _clock_offset: _dt.timedelta
@@ -112,8 +114,18 @@ class CallPlan:
         self.host = host
         self.op = op
         self.spec = _operations.OPERATIONS[op]
-        self.request = _operations.build_request(op, params, host.endpoint_url)
         cfg = host._config
+        self.context: dict[str, Any] = {}
+        if host.meta.events:
+            params = self._param_hooks(params)
+        validation = cfg.parameter_validation
+        self.request = _operations.build_request(
+            op,
+            params,
+            host.endpoint_url,
+            validate_params=bool(validation),
+            strict=validation == "strict",
+        )
         retry_config, streaming_deadlines, plain_deadlines = _per_config(cfg)
         self.max_attempts = retry_config.total_max_attempts
         self.policy = _retries.RetryPolicy(retry_config, quota=host._retry_quota)
@@ -136,8 +148,29 @@ class CallPlan:
             m.location == "payload" for m in self.spec.output.values()
         )
 
+    def _param_hooks(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """botocore's ``provide-client-params`` (a handler may return new parameters) and
+        ``before-parameter-build`` (handlers may change them in place) events."""
+        from smruntime._meta import EVENT_PREFIX, OperationModel
+
+        meta = self.host.meta
+        events = meta.events
+        api_name = self.spec.name
+        model = OperationModel(api_name, meta.service_model)
+        params = dict(params)
+        suffix = f"{EVENT_PREFIX}.{api_name}"
+        context = self.context
+        _, replaced = events.emit_until_response(
+            f"provide-client-params.{suffix}", params=params, model=model, context=context
+        )
+        if replaced is not None:
+            params = replaced
+        events.emit(f"before-parameter-build.{suffix}", params=params, model=model, context=context)
+        return params
+
     def prepare(self, credentials: Credentials) -> tuple[HttpRequest, Deadlines]:
-        """The signed request of the current attempt and its time limits."""
+        """The signed request of the current attempt and its time limits (``before-sign`` and
+        ``before-send`` hooks applied)."""
         host = self.host
         request = self.request
         headers = [
@@ -146,12 +179,16 @@ class CallPlan:
             ("amz-sdk-invocation-id", self.invocation_id),
             ("amz-sdk-request", f"attempt={self.attempt}; max={self.max_attempts}"),
         ]
+        events = host.meta.events
+        method, url, body = request.method, request.url, request.body
+        if events:
+            method, url, headers, body = self._before_sign(method, url, headers, body)
         now = _dt.datetime.now(_dt.timezone.utc) + host._clock_offset
         signed = sign(
-            request.method,
-            request.url,
+            method,
+            url,
             headers,
-            request.body,
+            body,
             credentials=credentials,
             region=host.region_name,
             service=SERVICE_SIGNING_NAME,
@@ -168,8 +205,53 @@ class CallPlan:
                 self.attempt,
                 _redact.redact_headers(signed.headers),
             )
-        sent = HttpRequest(request.method, request.url, list(signed.headers), signed.body)
+        sent = HttpRequest(signed.method, signed.url, list(signed.headers), signed.body)
+        if events:
+            sent = self._before_send(sent)
         return sent, self.deadlines
+
+    def _before_sign(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[str, str, list[tuple[str, str]], bytes]:
+        from smruntime._hooks import HookRequest
+        from smruntime._meta import EVENT_PREFIX
+
+        api_name = self.spec.name
+        hooked = HookRequest(
+            method, url, headers, body, context=self.context, stream_output=self.streaming
+        )
+        self.host.meta.events.emit(
+            f"before-sign.{EVENT_PREFIX}.{api_name}",
+            request=hooked,
+            operation_name=api_name,
+            region_name=self.host.region_name,
+            signing_name=SERVICE_SIGNING_NAME,
+            signature_version="v4",
+            request_signer=None,
+        )
+        return hooked.method, hooked.url, hooked.headers.pairs(), hooked.body
+
+    def _before_send(self, outgoing: HttpRequest) -> HttpRequest:
+        from smruntime._hooks import HookRequest
+        from smruntime._meta import EVENT_PREFIX
+
+        hooked = HookRequest(
+            outgoing.method,
+            outgoing.url,
+            outgoing.headers,
+            outgoing.body,
+            context=self.context,
+            stream_output=self.streaming,
+        )
+        _, answer = self.host.meta.events.emit_until_response(
+            f"before-send.{EVENT_PREFIX}.{self.spec.name}", request=hooked
+        )
+        if answer is not None:
+            raise TypeError(
+                "a before-send handler returned a response; smruntime does not take "
+                "responses from hooks (use the emulator to fake the service)"
+            )
+        return HttpRequest(hooked.method, hooked.url, hooked.headers.pairs(), hooked.body)
 
     # -- failures ----------------------------------------------------------------------------
 
@@ -201,8 +283,7 @@ class CallPlan:
         error = _operations.parse_error(
             self.op, status, headers, body, retry_attempts=self.attempt - 1
         )
-        error.response["ResponseMetadata"] = metadata
-        error.request_id = metadata.get("RequestId") or error.request_id
+        error._set_response_metadata(metadata)
         return error
 
     def after_error(self, status: int, headers: Mapping[str, str], body: bytes) -> Optional[float]:
@@ -237,6 +318,10 @@ class CallPlan:
             modeled_error=error.error_code in self.spec.errors,
         )
         if not decision.retry:
+            if decision.exhausted:
+                metadata = dict(error.response.get("ResponseMetadata") or {})
+                metadata["MaxAttemptsReached"] = True
+                error._set_response_metadata(metadata)
             raise error
         log = debug_logger()
         if log:
@@ -266,8 +351,12 @@ class CallPlan:
     # -- success -----------------------------------------------------------------------------
 
     def metadata(self, status: int, headers: Mapping[str, str]) -> dict[str, Any]:
-        """boto3's ``ResponseMetadata`` of the current attempt's response."""
-        return _operations.response_metadata(status, headers, self.attempt - 1)
+        """boto3's ``ResponseMetadata`` of the current attempt's response (``MaxAttemptsReached``
+        on the last attempt's answer, as botocore's standard mode)."""
+        metadata = _operations.response_metadata(status, headers, self.attempt - 1)
+        if self.attempt >= self.max_attempts and self.policy.config.mode != "legacy":
+            metadata["MaxAttemptsReached"] = True
+        return metadata
 
     def success(
         self,

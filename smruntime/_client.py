@@ -10,31 +10,34 @@ is read.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from sigv4 import Credentials
 from sigv4.exceptions import CredentialsError
-from smruntime import _redact, _retries, exceptions
+from smruntime import _operations, _redact, _retries, exceptions
 from smruntime._body import DEFAULT_MAX_BODY_BYTES, StreamingBody
 from smruntime._call import ERROR_BODY_CAP, CallPlan
+from smruntime._config import Config, as_config, resolve_config
 from smruntime._endpoints import resolve_endpoint
 from smruntime._http import HttpResponse
-from smruntime._record import _Record
+from smruntime._meta import (
+    API_VERSION,
+    HTTP2_SERVICE_NAME,
+    SERVICE_NAME,
+    ClientMeta,
+)
 from smruntime._stream import EventStream
 from smruntime._transport import Transport, default_transport
-from smruntime.exceptions import ParamValidationError, TransportError
-from smruntime.http._config import ca_bundle_from_env
+from smruntime.exceptions import TransportError, UnknownServiceError
 
 __all__ = ["Client", "Config"]
 
 _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
-_TRUE = {"1", "true", "yes", "on"}
 _sleep = time.sleep  # the retry back-off; tests replace it
 
 
@@ -51,179 +54,20 @@ def _back_off(delay: float, cancel: Optional[threading.Event]) -> None:
         cancel.wait(delay)
 
 
-_CONFIG_FIELDS = (
-    "connect_timeout",
-    "read_timeout",
-    "first_event_timeout",
-    "event_timeout",
-    "total_timeout",
-    "max_attempts",
-    "retry_mode",
-    "use_fips_endpoint",
-    "use_dualstack_endpoint",
-    "user_agent_extra",
-    "verify",
-    "proxies",
-    "max_pool_connections",
-    "correct_clock_skew",
-    "max_payload_bytes",
-    "retry_after_send",
-    "retry_model_not_ready",
-    "max_body_bytes",
-    "client_cert",
-)
-
-
-_TIMEOUT_FIELDS = (
-    "connect_timeout",
-    "read_timeout",
-    "first_event_timeout",
-    "event_timeout",
-    "total_timeout",
-)
-
-
-def _check_seconds(name: str, value: object) -> None:
-    """A timeout is None (the default / no limit) or a finite number of seconds above zero."""
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ParamValidationError(name, f"must be a finite number of seconds > 0, got {value!r}")
-
-
-def _retry_mode(value: str) -> str:
-    mode = value.strip().lower()
-    if mode not in _retries.MODES:
-        raise ParamValidationError(
-            "retry_mode", f"must be one of {', '.join(sorted(_retries.MODES))}, got {value!r}"
-        )
-    return mode
-
-
-class Config(_Record):
-    """Client options. ``None`` means: from the environment where AWS defines a variable, else
-    the default shown.
-
-    Timeouts are in seconds (``None`` in a resolved config means no limit):
-
-    - ``connect_timeout`` (60): establishing the TCP/TLS connection.
-    - ``read_timeout`` (70, as the service docs advise for InvokeEndpoint's 60 s model limit):
-      InvokeEndpoint(Async), each socket read: the wait for the response headers, then the body.
-    - ``first_event_timeout`` (= ``read_timeout``): streaming, the wait for the response headers,
-      then from the headers to the first complete event.
-    - ``event_timeout`` (= ``read_timeout``): streaming, the longest gap between two complete
-      events (bytes that trickle in without completing one do not reset it).
-    - ``total_timeout`` (none): every operation, a deadline for the whole attempt: connect,
-      the response headers and the whole body (an InvokeEndpoint ``Body`` read later included).
-
-    The response head must be complete within ``read_timeout`` (``first_event_timeout`` when
-    streaming) however slowly its bytes arrive: these are monotonic deadlines, not per-read
-    socket timeouts.
-
-    Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
-    ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). ``retry_after_send`` also retries read
-    timeouts and connections broken after the request was sent (the model may then run twice);
-    ``retry_model_not_ready`` retries ``ModelNotReadyException``. See :mod:`smruntime._retries`.
-
-    ``correct_clock_skew``: on a signature rejected for skewed time, sign with the server's
-    clock (from its ``Date`` header) and retry once. ``max_payload_bytes`` bounds one event
-    (24 MiB by default, as botocore). ``max_body_bytes`` bounds an InvokeEndpoint body (64 MiB
-    by default, above the service's 25 MB response limit): past it, reading raises
-    :class:`~smruntime.exceptions.BodyTooLargeError`. ``client_cert``: a PEM file (certificate
-    and key) or a ``(cert, key)`` pair for mutual TLS.
-
-    Immutable (assigning a field raises ``AttributeError``); :meth:`replace` makes a changed
-    copy. Compared field by field.
-    """
-
-    __slots__ = _CONFIG_FIELDS
-
-    connect_timeout: Optional[float]
-    read_timeout: Optional[float]
-    first_event_timeout: Optional[float]
-    event_timeout: Optional[float]
-    total_timeout: Optional[float]
-    max_attempts: Optional[int]
-    retry_mode: Optional[str]
-    use_fips_endpoint: Optional[bool]
-    use_dualstack_endpoint: Optional[bool]
-    user_agent_extra: Optional[str]
-    verify: Union[bool, str, None]
-    proxies: Optional[Mapping[str, str]]
-    max_pool_connections: int
-    correct_clock_skew: bool
-    max_payload_bytes: Optional[int]
-    retry_after_send: bool
-    retry_model_not_ready: bool
-    max_body_bytes: Optional[int]
-    client_cert: Union[str, tuple[str, str], None]
-
-    def __init__(
-        self,
-        connect_timeout: Optional[float] = None,
-        read_timeout: Optional[float] = None,
-        first_event_timeout: Optional[float] = None,
-        event_timeout: Optional[float] = None,
-        total_timeout: Optional[float] = None,
-        max_attempts: Optional[int] = None,
-        retry_mode: Optional[str] = None,
-        use_fips_endpoint: Optional[bool] = None,
-        use_dualstack_endpoint: Optional[bool] = None,
-        user_agent_extra: Optional[str] = None,
-        verify: Union[bool, str, None] = None,
-        proxies: Optional[Mapping[str, str]] = None,
-        max_pool_connections: int = 10,
-        correct_clock_skew: bool = True,
-        max_payload_bytes: Optional[int] = None,
-        retry_after_send: bool = False,
-        retry_model_not_ready: bool = False,
-        max_body_bytes: Optional[int] = None,
-        client_cert: Union[str, tuple[str, str], None] = None,
-    ) -> None:
-        self._init(
-            connect_timeout,
-            read_timeout,
-            first_event_timeout,
-            event_timeout,
-            total_timeout,
-            max_attempts,
-            retry_mode,
-            use_fips_endpoint,
-            use_dualstack_endpoint,
-            user_agent_extra,
-            verify,
-            proxies,
-            max_pool_connections,
-            correct_clock_skew,
-            max_payload_bytes,
-            retry_after_send,
-            retry_model_not_ready,
-            max_body_bytes,
-            client_cert,
-        )
-
-    def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied (``TypeError`` for an unknown option)."""
-        return Config(**{**dict(zip(_CONFIG_FIELDS, self._values())), **changes})
-
-
-_DEFAULT_CONNECT_TIMEOUT = 60.0
-_DEFAULT_READ_TIMEOUT = 70.0
-
-
 class _Exceptions:
-    """``client.exceptions``: the error classes by name, as boto3 exposes them."""
+    """``client.exceptions``: the error classes by name, as boto3 exposes them, plus
+    ``EventStreamError`` (the base of the in-stream errors, botocore's name for them)."""
 
     ClientError = exceptions.ClientError
+    EventStreamError = exceptions.EventStreamError
 
     def __init__(self) -> None:
         for name, cls in exceptions.KNOWN_ERRORS.items():
             setattr(self, name, cls)
+
+    def from_code(self, error_code: str) -> type[exceptions.ClientError]:
+        """The class raised for ``error_code`` (``ClientError`` for a code without one)."""
+        return exceptions.error_class_for(error_code)
 
     def __getattr__(self, name: str) -> type[exceptions.ClientError]:
         raise AttributeError(
@@ -231,23 +75,48 @@ class _Exceptions:
         )
 
 
-def _env_bool(environ: Mapping[str, str], name: str) -> Optional[bool]:
-    value = environ.get(name)
-    if value is None or value == "":
-        return None
-    return value.strip().lower() in _TRUE
-
-
-def _user_agent(extra: str | None) -> str:
+def _user_agent(cfg: Config) -> str:
     from smruntime import __version__
 
-    python = ".".join(str(part) for part in sys.version_info[:3])
-    agent = f"smruntime/{__version__} python/{python}"
-    return f"{agent} {extra}" if extra else agent
+    if cfg.user_agent:
+        agent = cfg.user_agent
+    else:
+        python = ".".join(str(part) for part in sys.version_info[:3])
+        agent = f"smruntime/{__version__} python/{python}"
+    if cfg.user_agent_appid:
+        agent += f" app/{cfg.user_agent_appid}"
+    return f"{agent} {cfg.user_agent_extra}" if cfg.user_agent_extra else agent
+
+
+def _check_service(service_name: object, api_version: object) -> None:
+    if service_name == HTTP2_SERVICE_NAME:
+        raise UnknownServiceError(
+            f"service {HTTP2_SERVICE_NAME!r} (InvokeEndpointWithBidirectionalStream over "
+            "HTTP/2) is not yet supported by smruntime"
+        )
+    if service_name != SERVICE_NAME:
+        hint = ""
+        if isinstance(service_name, str) and service_name.count("-") >= 2:
+            hint = f"; did you mean region_name={service_name!r}?"
+        raise UnknownServiceError(
+            f"unknown service {service_name!r}: smruntime.Client is a client for "
+            f"{SERVICE_NAME!r} only{hint}"
+        )
+    if api_version is not None and api_version != API_VERSION:
+        raise UnknownServiceError(
+            f"Unable to load data for: {SERVICE_NAME}/{api_version}/service-2 "
+            f"(smruntime has API version {API_VERSION} only)"
+        )
 
 
 class Client:
     """A SageMaker Runtime client, a drop-in for ``boto3.client("sagemaker-runtime")``.
+
+    The arguments are ``boto3.client``'s (``service_name`` must be ``"sagemaker-runtime"``,
+    and may be left out); ``config`` is a :class:`Config` or a ``botocore.config.Config``.
+    ``aws_account_id`` is accepted and unused (no account-based endpoints for this service).
+    The keyword-only ones are smruntime's: ``profile_name`` (a boto3 ``Session``'s),
+    ``transport``, ``credentials`` and ``environ``.
 
     Credentials: explicit keys, else ``credentials`` (a :class:`sigv4.Credentials` or anything
     with ``.get()``), else the default provider chain (environment, web identity, shared files,
@@ -257,46 +126,55 @@ class Client:
     ``transport`` is ``None``/``"default"`` (smruntime's own HTTP/1.1 client; ``"stdlib"`` is an
     alias), ``"requests"`` (needs ``smruntime[requests]``) or a
     :class:`~smruntime._transport.Transport`. The client is thread-safe and can be pickled (its
-    configuration; see :meth:`_pickle_state`); close it (or use it as a context manager) to
-    release pooled connections.
+    configuration, see :meth:`_pickle_state`; event hooks are not carried); close it (or use it
+    as a context manager) to release pooled connections.
     """
 
     def __init__(
         self,
+        service_name: str = SERVICE_NAME,
         region_name: str | None = None,
+        api_version: str | None = None,
+        use_ssl: bool = True,
+        verify: bool | str | None = None,
         endpoint_url: str | None = None,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        profile_name: str | None = None,
+        config: Config | Any = None,
+        aws_account_id: str | None = None,
         *,
-        config: Config | None = None,
-        verify: bool | str | None = None,
+        profile_name: str | None = None,
         transport: str | Transport | None = None,
         credentials: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        _check_service(service_name, api_version)
         env: Mapping[str, str] = os.environ if environ is None else environ
         self._environ = env
         self._profile = profile_name
-        cfg = config or Config()
+        cfg = as_config(config)
         if verify is not None:
             cfg = cfg.replace(verify=verify)
-        self._config = self._resolve_config(cfg, env)
+        self._config = resolve_config(cfg, env)
+        if region_name is None:
+            region_name = self._config.region_name
         if region_name is None:
             from sigv4._region import resolve_region  # reads files: only when needed
 
             region_name = resolve_region(None, profile=profile_name, environ=env)
         self.region_name: str = region_name
-        endpoint_url = endpoint_url or next(
-            (env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None
-        )
-        self.endpoint_url: str = resolve_endpoint(
+        if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
+            endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
+        resolved = resolve_endpoint(
             self.region_name,
             use_fips=bool(self._config.use_fips_endpoint),
             use_dualstack=bool(self._config.use_dualstack_endpoint),
-            endpoint_url=endpoint_url,
+            endpoint_url=endpoint_url or None,
         )
+        if not use_ssl and not endpoint_url and resolved.startswith("https://"):
+            resolved = "http://" + resolved[len("https://") :]  # as botocore's use_ssl=False
+        self.endpoint_url: str = resolved
         self._credentials_source: Any = self._explicit_credentials(
             aws_access_key_id, aws_secret_access_key, aws_session_token, credentials
         )
@@ -311,6 +189,7 @@ class Client:
                 proxies=self._config.proxies,
                 max_pool_connections=self._config.max_pool_connections,
                 client_cert=self._config.client_cert,
+                tcp_keepalive=bool(self._config.tcp_keepalive),
                 environ=env,
             )
             self._transport_name = transport or "default"
@@ -319,57 +198,11 @@ class Client:
         self._explicit_environ = None if environ is None else dict(environ)
         self._retry_quota = _retries.RetryQuota()
         self._clock_offset = _dt.timedelta(0)
-        self._user_agent = _user_agent(self._config.user_agent_extra)
+        self._user_agent = _user_agent(self._config)
         self.exceptions = _Exceptions()
+        self.meta = ClientMeta(self.region_name, self.endpoint_url, self._config)
 
     # -- configuration -----------------------------------------------------------------------
-
-    @staticmethod
-    def _resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
-        for name in _TIMEOUT_FIELDS:
-            _check_seconds(name, getattr(cfg, name))
-        for name in ("max_pool_connections", "max_payload_bytes", "max_body_bytes"):
-            value = getattr(cfg, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ParamValidationError(name, f"must be a positive integer, got {value!r}")
-        max_attempts = cfg.max_attempts
-        if max_attempts is None:
-            raw = env.get("AWS_MAX_ATTEMPTS")
-            try:
-                max_attempts = int(raw) if raw else 3
-            except ValueError:
-                raise ParamValidationError(
-                    "AWS_MAX_ATTEMPTS", f"must be an integer, got {raw!r}"
-                ) from None
-        if max_attempts < 1:
-            raise ParamValidationError("max_attempts", f"must be at least 1, got {max_attempts}")
-        read = _DEFAULT_READ_TIMEOUT if cfg.read_timeout is None else cfg.read_timeout
-        verify = cfg.verify
-        if verify is None:
-            verify = ca_bundle_from_env(env) or True
-        fips = cfg.use_fips_endpoint
-        if fips is None:
-            fips = bool(_env_bool(env, "AWS_USE_FIPS_ENDPOINT"))
-        dualstack = cfg.use_dualstack_endpoint
-        if dualstack is None:
-            dualstack = bool(_env_bool(env, "AWS_USE_DUALSTACK_ENDPOINT"))
-        return cfg.replace(
-            connect_timeout=(
-                _DEFAULT_CONNECT_TIMEOUT if cfg.connect_timeout is None else cfg.connect_timeout
-            ),
-            read_timeout=read,
-            first_event_timeout=read
-            if cfg.first_event_timeout is None
-            else cfg.first_event_timeout,
-            event_timeout=read if cfg.event_timeout is None else cfg.event_timeout,
-            max_attempts=max_attempts,
-            retry_mode=_retry_mode(cfg.retry_mode or env.get("AWS_RETRY_MODE") or "standard"),
-            use_fips_endpoint=fips,
-            use_dualstack_endpoint=dualstack,
-            verify=verify,
-        )
 
     @property
     def config(self) -> Config:
@@ -409,7 +242,8 @@ class Client:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections. The client stays usable: a later call opens a new
+        connection (as boto3's does)."""
         self._transport.close()
 
     def __enter__(self) -> Client:
@@ -437,8 +271,24 @@ class Client:
         return self._call("invoke_endpoint_with_response_stream", params)
 
     def can_paginate(self, operation_name: str) -> bool:
-        """boto3 compatibility: no operation of this service paginates."""
+        """boto3 compatibility: no operation of this service paginates (``KeyError`` for a
+        name that is not an operation, as boto3)."""
+        if operation_name not in _operations.OPERATIONS:
+            raise KeyError(operation_name)
         return False
+
+    def get_paginator(self, operation_name: str) -> Any:
+        """boto3 compatibility: raises, since no operation of this service paginates."""
+        raise exceptions.OperationNotPageableError(operation_name)
+
+    def get_waiter(self, waiter_name: str) -> Any:
+        """boto3 compatibility: raises ``ValueError``, this service has no waiters."""
+        raise ValueError(f"Waiter does not exist: {waiter_name}")
+
+    @property
+    def waiter_names(self) -> list[str]:
+        """boto3 compatibility: this service has no waiters."""
+        return []
 
     # -- the call ----------------------------------------------------------------------------
 
@@ -534,6 +384,17 @@ class Client:
                 "use transport='default' or 'requests'"
             )
         source = self._credentials_source if self._credentials_given else None
+        if source is not None and not isinstance(source, Credentials):
+            import pickle
+
+            try:
+                pickle.dumps(source)
+            except Exception as exc:  # noqa: BLE001 - any failure means: cannot travel
+                raise TypeError(
+                    f"this Client cannot be pickled: its credentials object "
+                    f"({type(source).__name__}) cannot be ({type(exc).__name__}); pass keys, or "
+                    "let the default chain find credentials in each process"
+                ) from None
         return {
             "region_name": self.region_name,
             "endpoint_url": self.endpoint_url,
@@ -561,8 +422,8 @@ def read_capped(response: HttpResponse, cap: int) -> bytes:
 
 def _restore_client(state: dict[str, Any]) -> Client:
     return Client(
-        state["region_name"],
-        state["endpoint_url"],
+        region_name=state["region_name"],
+        endpoint_url=state["endpoint_url"],
         profile_name=state["profile_name"],
         config=state["config"],
         transport=state["transport"],

@@ -17,6 +17,7 @@ from smruntime._model import _EXTRA_ERROR_FIELDS, ERROR_SHAPES, OperationSpec, g
 from smruntime._responses import _get_header, _load_json, response_metadata
 from smruntime.exceptions import (
     ClientError,
+    EventStreamError,
     InternalDependencyException,
     InternalFailure,
     ServiceUnavailable,
@@ -126,27 +127,24 @@ def _hint(
         if "not found" in low and "endpoint" in low:
             return "check EndpointName and the region: endpoints are per account and region"
         return None
-    if code == "InvalidSignatureException":
-        if "expired" in low or "not yet current" in low:
-            return (
-                "the signing time is too far from AWS time: fix the system clock (NTP); "
-                "requests are valid for 5 minutes"
-            )
-        return (
-            "the signature did not match: check that the secret key belongs to the access key "
-            "and that the system clock is right; nothing must change the request after signing "
-            "(proxies rewriting the path or headers). Enable DEBUG logging for 'smruntime' to "
-            "see the canonical request and string to sign"
-        )
-    if code in ("ExpiredTokenException", "ExpiredToken", "RequestExpired"):
+    if code in ("InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature"):
+        return _signature_hint(low)
+    if code in ("ExpiredTokenException", "ExpiredToken", "RequestExpired") or (
+        "token" in low and "expired" in low
+    ):
         return (
             "the session credentials have expired: refresh them (re-assume the role, "
             "'aws sso login', or let a refreshing provider fetch new ones)"
         )
     if code == "UnrecognizedClientException":
+        if "token" in low:
+            return (
+                "AWS does not know this session token (or it does not belong to the access "
+                "key): check aws_session_token, or drop it for long-term keys"
+            )
         return (
-            "AWS does not know this access key (or the session token does not belong to it): "
-            "check the credentials and that they belong to this region's partition"
+            "AWS does not know this access key: check the credentials and that they belong to "
+            "this region's partition (aws, aws-cn, aws-us-gov)"
         )
     if code == "AccessDeniedException":
         return (
@@ -181,6 +179,41 @@ def _hint(
             extra = "; a 504 often means the model took longer than 60 s to answer"
         return f"a server-side error; the request was {retried}{extra}"
     return None
+
+
+def _signature_hint(low: str) -> str:
+    """The hint for a rejected signature, following what the service said was wrong."""
+    if "scoped to a valid region" in low:
+        return (
+            "the request was signed for another region than the endpoint's: set region_name "
+            "to the endpoint's region (or sign for the region in endpoint_url)"
+        )
+    if "scoped to correct service" in low:
+        return (
+            "the request was signed for another service: SageMaker Runtime's signing name is "
+            "'sagemaker'"
+        )
+    if "signature expired" in low or "not yet current" in low:
+        return (
+            "the signing time is too far from AWS time: fix the system clock (NTP); "
+            "requests are valid for 5 minutes"
+        )
+    if "credential scope" in low:
+        return (
+            "the date in the credential scope is not the signing date: something changed "
+            "X-Amz-Date or the Authorization header after signing"
+        )
+    if "signature we calculated" in low or "does not match" in low:
+        return (
+            "the signature did not match: check that the secret key belongs to the access key; "
+            "nothing must change the request after signing (a proxy rewriting the path or "
+            "headers, a header added in before-send). Enable DEBUG logging for 'smruntime' to "
+            "see the canonical request and string to sign"
+        )
+    return (
+        "the Authorization header was rejected as malformed: something between the client and "
+        "AWS may have changed it"
+    )
 
 
 def parse_error(
@@ -318,5 +351,10 @@ def stream_error(
     response: dict[str, Any] = {"Error": {"Code": code or "Unknown", "Message": text}}
     if response_metadata is not None:
         response["ResponseMetadata"] = dict(response_metadata)
+        # The call's retries were over long before: an in-stream error was never retried.
+        response["ResponseMetadata"].pop("MaxAttemptsReached", None)
     response.update(fields)
-    return error_class_for(code)(response, spec.name, hint=_stream_hint(code, fields))
+    cls = error_class_for(code)
+    if cls is ClientError:
+        cls = EventStreamError  # an unknown code: botocore's class name for in-stream errors
+    return cls(response, spec.name, hint=_stream_hint(code, fields))

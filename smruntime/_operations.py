@@ -14,13 +14,14 @@ done in modules named for what they hold:
 
 Decisions (see NOTES.md §2, §3, §4, §8, §15):
 
-* Validation is stricter than botocore's: besides required members, types and ``min``, it
-  checks ``max`` lengths, the model's patterns (translated from Java regex, full match), integer
-  ranges and the body limits of the model (6291456 bytes for InvokeEndpoint and
-  InvokeEndpointWithResponseStream, 128000 bytes for InvokeEndpointAsync's inline body). Header
-  values must be printable ASCII (HTTP forbids control characters; CR/LF would inject
-  headers). InvokeEndpointAsync needs exactly one of ``Body`` and ``InputLocation``, as its
-  documentation says. A parameter given as ``None`` counts as absent.
+* Validation is botocore's by default: required members, types and ``min``; with
+  ``strict=True`` (``Config(parameter_validation="strict")``) also ``max`` lengths, the model's
+  patterns (translated from Java regex, full match), integer ranges and the body limits of the
+  model (6291456 bytes for InvokeEndpoint and InvokeEndpointWithResponseStream, 128000 bytes for
+  InvokeEndpointAsync's inline body) and InvokeEndpointAsync's one of ``Body`` and
+  ``InputLocation``. Always: header values must be printable ASCII (HTTP forbids control
+  characters; CR/LF would inject headers) and URI labels are percent-encoded. A parameter given
+  as ``None`` counts as absent.
 * No ``Content-Type`` is sent unless ``ContentType`` is given (botocore's behaviour), so
   requests are byte-for-byte what botocore signs.
 * Error responses are parsed as botocore does, plus a ``hint`` when the cause is known; a

@@ -19,6 +19,7 @@ from smruntime._validation import (
     _is_file,
     _type_name,
     validate,
+    validate_wire,
 )
 
 __all__ = ["build_request", "encode_label"]
@@ -118,17 +119,24 @@ def _join_url(endpoint_url: str, path: str) -> str:
 
 
 def build_request(
-    op: str, params: Mapping[str, Any], endpoint_url: str, *, validate_params: bool = True
+    op: str,
+    params: Mapping[str, Any],
+    endpoint_url: str,
+    *,
+    validate_params: bool = True,
+    strict: bool = False,
 ) -> HttpRequest:
     """The unsigned HTTP request for ``op``: method, URL, headers (in the order given, exact
-    wire names) and body bytes. Runs :func:`validate` first unless ``validate_params`` is False
-    (botocore's ``parameter_validation=False``: only what cannot be serialized is rejected).
-    A file ``Body`` is read here."""
+    wire names) and body bytes. Runs :func:`validate` first (``strict`` adds the model's
+    maximums and patterns) unless ``validate_params`` is False (botocore's
+    ``parameter_validation=False``: only what cannot be sent is rejected). A file ``Body``
+    is read here."""
     spec = get_operation(op)
     if validate_params:
-        validate(spec.snake_name, params)
-    elif not isinstance(params, Mapping):
-        raise _fail(spec, "params", f"expected a mapping of parameters, got {_type_name(params)}")
+        validate(spec.snake_name, params, strict=strict)
+    else:
+        validate_wire(spec.snake_name, params)
+    check_size = validate_params and strict
     path = spec.uri
     body = b""
     for member in spec.input.values():
@@ -144,8 +152,8 @@ def build_request(
                 ) from None
             path = path.replace("{" + member.wire_name + "}", label)
         elif member.location == "payload":
-            body = _read_body(spec, member, value, validate_params)
-            if validate_params:
+            body = _read_body(spec, member, value, check_size)
+            if check_size:
                 _check_body_size(spec, member, len(body))
     # Headers in the caller's order, as botocore sends them (the order is not signed).
     headers: list[tuple[str, str]] = []

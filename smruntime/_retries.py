@@ -162,17 +162,19 @@ class RetryConfig(_Record):
 
 
 class RetryDecision(_Record):
-    """Whether to retry, after how many seconds, and why (for logs)."""
+    """Whether to retry, after how many seconds, and why (for logs). ``exhausted``: the
+    failure was retryable but no attempt was left (botocore's ``MaxAttemptsReached``)."""
 
-    _FIELDS = ("retry", "delay", "reason")
+    _FIELDS = ("retry", "delay", "reason", "exhausted")
     __slots__ = _FIELDS
 
     retry: bool
     delay: float
     reason: str
+    exhausted: bool
 
-    def __init__(self, retry: bool, delay: float, reason: str) -> None:
-        self._init(retry, delay, reason)
+    def __init__(self, retry: bool, delay: float, reason: str, exhausted: bool = False) -> None:
+        self._init(retry, delay, reason, exhausted)
 
 
 def _random() -> float:
@@ -334,7 +336,7 @@ class RetryPolicy:
             return RetryDecision(False, 0.0, reason)
         if attempt >= self.max_attempts:
             return RetryDecision(
-                False, 0.0, f"{reason}; max attempts reached ({self.max_attempts})"
+                False, 0.0, f"{reason}; max attempts reached ({self.max_attempts})", True
             )
         exponent = max(0, attempt - 1)
         if self.config.mode == "legacy":

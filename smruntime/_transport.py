@@ -90,6 +90,7 @@ def wire_config(
     proxies: Optional[Mapping[str, str]] = None,
     max_pool_connections: int = 10,
     client_cert: ClientCert = None,
+    tcp_keepalive: bool = False,
     environ: Optional[Mapping[str, str]] = None,
 ) -> WireConfig:
     """A :class:`WireConfig`, the environment's proxies read now when ``proxies`` is None."""
@@ -102,6 +103,7 @@ def wire_config(
         tls=tls,
         proxies=resolve_proxies(proxies, env),
         max_pool_connections=max_pool_connections,
+        tcp_keepalive=tcp_keepalive,
     )
 
 

@@ -1,10 +1,15 @@
 """Parameter validation of the three operations, before any network call.
 
-Stricter than botocore's: besides required members, types and ``min``, it checks ``max``
-lengths, the model's patterns (translated from Java regex, full match), integer ranges and the
-body limits of the model. Header values must be printable ASCII. InvokeEndpointAsync needs
-exactly one of ``Body`` and ``InputLocation``. A parameter given as ``None`` counts as absent.
-Every failure is one :class:`ParamValidationError` naming the parameter.
+By default exactly what botocore validates: unknown names, required members, Python types and
+the model's minimums (string lengths, integer values). ``strict=True``
+(``Config(parameter_validation="strict")``) adds the rest of the model: maximum lengths, the
+patterns (translated from Java regex, full match), integer maximums, the body limits, and
+InvokeEndpointAsync's one of ``Body`` and ``InputLocation``. Always, whatever the level (also
+with ``parameter_validation=False``), the checks that keep the request well-formed on the wire:
+header values must be printable ASCII (CR/LF would inject headers, NUL and non-ASCII cannot be
+sent); URI labels are percent-encoded by :mod:`smruntime._requests`, so no value can change the
+path. A parameter given as ``None`` counts as absent. Every failure is one
+:class:`ParamValidationError` naming the parameter.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from smruntime._model import (
 )
 from smruntime.exceptions import ParamValidationError
 
-__all__ = ["validate"]
+__all__ = ["validate", "validate_wire"]
 
 # Compiled on first use (``re`` caches it), to keep imports cheap.
 _HEADER_FORBIDDEN = r"[^\x20-\x7e\t]"
@@ -70,6 +75,12 @@ def _unknown_param(spec: OperationSpec, name: object) -> ParamValidationError:
 def _check_header_text(spec: OperationSpec, member: Member, value: str) -> None:
     bad = re.search(_HEADER_FORBIDDEN, value)
     if bad is not None:
+        if bad.group() in "\r\n\x00":
+            raise _fail(
+                spec,
+                member.name,
+                f"header values must not contain CR, LF or NUL (at index {bad.start()})",
+            )
         raise _fail(
             spec,
             member.name,
@@ -78,7 +89,7 @@ def _check_header_text(spec: OperationSpec, member: Member, value: str) -> None:
         )
 
 
-def _check_string(spec: OperationSpec, member: Member, value: object) -> None:
+def _check_string(spec: OperationSpec, member: Member, value: object, strict: bool) -> None:
     shape = member.shape
     if not isinstance(value, str):
         raise _fail(spec, member.name, f"expected a str, got {_type_name(value)}")
@@ -90,6 +101,14 @@ def _check_string(spec: OperationSpec, member: Member, value: object) -> None:
             f"length {len(value)} is below the minimum of {shape.min}"
             + ("" if value else " (an empty string is not allowed)"),
         )
+    if strict:
+        _check_model_string(spec, member, value, shown)
+    if member.location == "header":
+        _check_header_text(spec, member, value)
+
+
+def _check_model_string(spec: OperationSpec, member: Member, value: str, shown: str) -> None:
+    shape = member.shape
     if shape.max is not None and len(value) > shape.max:
         raise _fail(spec, member.name, f"length {len(value)} is above the maximum of {shape.max}")
     if shape.regex is not None and shape.regex.fullmatch(value) is None:
@@ -101,8 +120,6 @@ def _check_string(spec: OperationSpec, member: Member, value: object) -> None:
             f"value {shown} does not match the pattern {shape.model_pattern}"
             + _pattern_help(shape),
         )
-    if member.location == "header":
-        _check_header_text(spec, member, value)
 
 
 def _pattern_help(shape: Shape) -> str:
@@ -113,17 +130,17 @@ def _pattern_help(shape: Shape) -> str:
     return ""
 
 
-def _check_integer(spec: OperationSpec, member: Member, value: object) -> None:
+def _check_integer(spec: OperationSpec, member: Member, value: object, strict: bool) -> None:
     shape = member.shape
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(spec, member.name, f"expected an int, got {_type_name(value)}")
     if shape.min is not None and value < shape.min:
         raise _fail(spec, member.name, f"{value} is below the minimum of {shape.min}")
-    if shape.max is not None and value > shape.max:
+    if strict and shape.max is not None and value > shape.max:
         raise _fail(spec, member.name, f"{value} is above the maximum of {shape.max}")
 
 
-def _check_body(spec: OperationSpec, member: Member, value: object) -> None:
+def _check_body(spec: OperationSpec, member: Member, value: object, strict: bool) -> None:
     if isinstance(value, _BYTES_LIKE):
         size = memoryview(value).nbytes
     elif isinstance(value, str):
@@ -144,7 +161,8 @@ def _check_body(spec: OperationSpec, member: Member, value: object) -> None:
             member.name,
             f"expected bytes, bytearray, str or a readable binary file, got {_type_name(value)}",
         )
-    _check_body_size(spec, member, size)
+    if strict:
+        _check_body_size(spec, member, size)
 
 
 def _check_body_size(spec: OperationSpec, member: Member, size: int) -> None:
@@ -160,12 +178,26 @@ def _check_body_size(spec: OperationSpec, member: Member, size: int) -> None:
         )
 
 
-def validate(op: str, params: Mapping[str, Any]) -> None:
+def validate_wire(op: str, params: Mapping[str, Any]) -> None:
+    """The checks made even with ``parameter_validation=False``: header values that are
+    strings must be printable ASCII."""
+    spec = get_operation(op)
+    if not isinstance(params, Mapping):
+        raise _fail(spec, "params", f"expected a mapping of parameters, got {_type_name(params)}")
+    for name, value in params.items():
+        member = spec.input.get(name) if isinstance(name, str) else None
+        if member is not None and member.location == "header" and isinstance(value, str):
+            _check_header_text(spec, member, value)
+
+
+def validate(op: str, params: Mapping[str, Any], *, strict: bool = False) -> None:
     """Check ``params`` against the model of ``op``; raise :class:`ParamValidationError`.
 
-    Checks: unknown names (with a suggestion), required members, Python types, lengths,
-    patterns, integer ranges, body type and size. ``None`` values count as absent. A file
-    body's size is checked when :func:`build_request` reads it.
+    Checks: unknown names (with a suggestion), required members, Python types, minimum
+    lengths and values, body type, header text; with ``strict``, also maximum lengths and
+    values, patterns, body size and InvokeEndpointAsync's Body/InputLocation rule. ``None``
+    values count as absent. A file body's size is checked (strict) when :func:`build_request`
+    reads it.
     """
     spec = get_operation(op)
     if not isinstance(params, Mapping):
@@ -180,12 +212,12 @@ def validate(op: str, params: Mapping[str, Any]) -> None:
                 raise _fail(spec, member.name, "missing required parameter")
             continue
         if member.location == "payload":
-            _check_body(spec, member, value)
+            _check_body(spec, member, value, strict)
         elif member.shape.type == "integer":
-            _check_integer(spec, member, value)
+            _check_integer(spec, member, value, strict)
         else:
-            _check_string(spec, member, value)
-    if spec.snake_name == "invoke_endpoint_async":
+            _check_string(spec, member, value, strict)
+    if strict and spec.snake_name == "invoke_endpoint_async":
         has_body = params.get("Body") is not None
         has_location = params.get("InputLocation") is not None
         if has_body and has_location:

@@ -6,6 +6,8 @@ pass through unchanged. The tree::
 
     SMRuntimeError
     ├── ParamValidationError (ValueError)  bad parameters, caught before any network call
+    ├── UnknownServiceError (ValueError)  another service or API version was asked for
+    ├── ProfileNotFound (LookupError)      Session(profile_name=...) of no such profile
     ├── EndpointResolutionError    no endpoint URL for this region/FIPS/dual-stack mix
     ├── TransportError             the HTTP exchange failed (``__cause__`` = the original)
     │   ├── EndpointConnectionError    could not connect (refused, DNS, TLS, proxy)
@@ -27,7 +29,8 @@ pass through unchanged. The tree::
     └── ClientError                the service answered with an error (boto3's ``response``)
         ├── ValidationError, InternalFailure, ServiceUnavailable, ModelError,
         │   InternalDependencyException, ModelNotReadyException      (modeled HTTP errors)
-        ├── ModelStreamError, InternalStreamFailure                  (modeled in-stream errors)
+        ├── EventStreamError                                         (in-stream errors)
+        │   └── ModelStreamError, InternalStreamFailure              (modeled in-stream errors)
         └── ThrottlingException, AccessDeniedException, ...          (common AWS errors)
 
 ``ClientError`` carries ``response`` exactly as boto3 shapes it (``Error.Code``, ``Error.Message``,
@@ -51,6 +54,7 @@ __all__ = [
     "CorruptStreamError",
     "EndpointConnectionError",
     "EndpointResolutionError",
+    "EventStreamError",
     "ExpiredTokenException",
     "IncompleteRecordError",
     "IncompleteStreamError",
@@ -63,7 +67,9 @@ __all__ = [
     "ModelNotReadyException",
     "ModelStreamError",
     "NotEventStreamError",
+    "OperationNotPageableError",
     "ParamValidationError",
+    "ProfileNotFound",
     "ProtocolError",
     "ReadTimeoutError",
     "RecordError",
@@ -74,6 +80,7 @@ __all__ = [
     "StreamError",
     "ThrottlingException",
     "TransportError",
+    "UnknownServiceError",
     "UnrecognizedClientException",
     "ValidationError",
     "error_class_for",
@@ -103,6 +110,26 @@ class ParamValidationError(SMRuntimeError, ValueError):
         self.param = param
         self.reason = reason
         self.operation_name = operation_name
+
+
+class UnknownServiceError(SMRuntimeError, ValueError):
+    """The client was asked for another service, or an API version it does not have."""
+
+
+class OperationNotPageableError(SMRuntimeError):
+    """``get_paginator``: the operation does not paginate (none of this service's does)."""
+
+    def __init__(self, operation_name: str) -> None:
+        super().__init__(f"Operation cannot be paginated: {operation_name}")
+        self.operation_name = operation_name
+
+
+class ProfileNotFound(SMRuntimeError, LookupError):
+    """``Session(profile_name=...)`` names a profile that neither shared file has."""
+
+    def __init__(self, profile: str) -> None:
+        super().__init__(f"The config profile ({profile}) could not be found")
+        self.profile = profile
 
 
 class EndpointResolutionError(SMRuntimeError):
@@ -279,20 +306,28 @@ class ClientError(SMRuntimeError):
         self.status_code: int | None = int(status) if status is not None else None
         self.request_id: str | None = meta.get("RequestId") or None
         self.hint = hint
-        parts = [
-            f"An error occurred ({self.error_code}) when calling the {operation_name} "
-            f"operation: {self.error_message or 'Unknown'}"
-        ]
-        extra = []
-        if self.status_code is not None:
-            extra.append(f"HTTP {self.status_code}")
-        if self.request_id:
-            extra.append(f"request id {self.request_id}")
-        if extra:
-            parts.append(f" ({', '.join(extra)})")
-        if hint:
-            parts.append(f"\nHint: {hint}")
-        super().__init__("".join(parts))
+        super().__init__(self._message())
+        if hint and hasattr(self, "add_note"):  # Python 3.11+: shown under the traceback
+            self.add_note(f"Hint: {hint}")
+
+    def _message(self) -> str:
+        """botocore's one-line form, ``(reached max retries: N)`` included when set."""
+        meta = self.response.get("ResponseMetadata") or {}
+        retry_info = ""
+        if isinstance(meta, Mapping) and meta.get("MaxAttemptsReached"):
+            retry_info = f" (reached max retries: {meta.get('RetryAttempts', 0)})"
+        return (
+            f"An error occurred ({self.error_code}) when calling the {self.operation_name} "
+            f"operation{retry_info}: {self.error_message or 'Unknown'}"
+        )
+
+    def _set_response_metadata(self, metadata: Mapping[str, Any]) -> None:
+        """Replace ``ResponseMetadata`` (the client sets it once retries are over)."""
+        self.response["ResponseMetadata"] = dict(metadata)
+        status = metadata.get("HTTPStatusCode")
+        self.status_code = int(status) if status is not None else None
+        self.request_id = metadata.get("RequestId") or self.request_id
+        self.args = (self._message(),)
 
 
 class ValidationError(ClientError):
@@ -347,7 +382,12 @@ class ModelNotReadyException(ClientError):
     """HTTP 429: the model is still loading (serverless cold start or multi-model endpoint)."""
 
 
-class ModelStreamError(ClientError):
+class EventStreamError(ClientError):
+    """An error inside an event stream: the base of the in-stream errors, under the name
+    botocore gives the class it raises for them (``botocore.exceptions.EventStreamError``)."""
+
+
+class ModelStreamError(EventStreamError):
     """In-stream error from the model; ``stream_error_code`` is the modeled ``ErrorCode``
     (``ModelInvocationTimeExceeded``, ``StreamBroken``), which boto3 drops."""
 
@@ -356,7 +396,7 @@ class ModelStreamError(ClientError):
         return self.response.get("ErrorCode")
 
 
-class InternalStreamFailure(ClientError):
+class InternalStreamFailure(EventStreamError):
     """In-stream failure of the service; the request may be retried."""
 
 

@@ -13,7 +13,14 @@ from smruntime.cli._invoke import cmd_invoke
 from smruntime.cli._numbers import non_negative_seconds, positive_seconds
 from smruntime.cli._output import err
 from smruntime.cli._params import PARAMS, option_name
-from smruntime.cli._serve import SERVE_ENDPOINT, cmd_serve
+from smruntime.cli._serve import (
+    MODELS,
+    SERVE_ENDPOINT,
+    cmd_serve,
+    part_size,
+    serve_description,
+    serve_epilog,
+)
 from smruntime.cli._sign import cmd_sign
 
 if TYPE_CHECKING:
@@ -233,33 +240,79 @@ def _add_serve(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "serve",
         help="run the endpoint emulator until interrupted",
-        description="Run the local SageMaker Runtime emulator. Requests must be signed with the "
-        "given keys. Ctrl-C stops it.",
+        description=serve_description(),
+        epilog=serve_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--port", type=int, default=8080, help="port to listen on (0: pick a free one)")
+    p.add_argument(
+        "--port", type=int, default=8080, help="port to listen on, 0 for a free one (default 8080)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--access-key-id", required=True, help="access key id clients must use")
-    p.add_argument("--secret-access-key", required=True, help="secret key clients must use")
-    p.add_argument("--region", default="us-east-1", help="region clients must sign for")
+    p.add_argument(
+        "--region", default="us-east-1", help="region clients must sign for (default us-east-1)"
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="take the keys clients must use from this AWS profile (default: AWS_ACCESS_KEY_ID/"
+        "AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN from the environment, else a random pair)",
+    )
+    p.add_argument(
+        "--access-key-id", help="access key id clients must use (only with --secret-access-key)"
+    )
+    p.add_argument(
+        "--secret-access-key",
+        help="deprecated (visible in ps): set AWS_SECRET_ACCESS_KEY or use --profile",
+    )
     p.add_argument(
         "--model",
-        choices=["tokens", "tokens-jsonl", "echo"],
+        choices=list(MODELS),
         default="tokens",
-        help="what --endpoint does: stream generated tokens (SSE or JSON lines), or echo",
+        help="what the --endpoint names serve (default tokens; see below)",
     )
     p.add_argument(
         "--endpoint",
         action="append",
         metavar="NAME",
-        help=f"endpoint name to serve with --model (repeatable; default {SERVE_ENDPOINT}); "
-        "'echo' and 'tokens' are always served too",
+        help=f"endpoint name to serve with --model or --container (repeatable; default "
+        f"{SERVE_ENDPOINT}); 'echo' and 'tokens' are always served too",
     )
     p.add_argument(
         "--delay",
         type=non_negative_seconds,
-        default=0.0,
+        default=None,
         metavar="SECONDS",
-        help="(tokens) delay per token",
+        help="wait before each token or part (default 0.05 for tokens, tokens-jsonl and chat, "
+        "so that streaming shows; 0 for echo)",
+    )
+    p.add_argument(
+        "--part-size",
+        type=part_size,
+        default=None,
+        metavar="N|random",
+        help="re-cut streamed answers into PayloadParts of N bytes, or 1-32 bytes at random, "
+        "splitting records across parts as real endpoints do (default: one record or "
+        "container chunk per part)",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        metavar="SPEC",
+        help="inject this fault into every request (repeatable; default none; see below)",
+    )
+    p.add_argument(
+        "--container",
+        metavar="URL",
+        help="forward the --endpoint names to the model server at URL (http://host:port) "
+        "instead of --model (default: no container)",
+    )
+    p.add_argument(
+        "--container-timeout",
+        type=positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long the container may take to answer, or between streamed chunks "
+        "(default 60, as SageMaker)",
     )
     _add_debug(p)
     p.set_defaults(func=cmd_serve)

@@ -12,6 +12,7 @@ its own credentials, and injects faults on demand (see :class:`Fault` and the
 
 from __future__ import annotations
 
+from smruntime.emulator._container import Container
 from smruntime.emulator._faults import (
     CUSTOM_ATTRIBUTE_KEY,
     FAULT_HEADER,
@@ -19,11 +20,21 @@ from smruntime.emulator._faults import (
     FaultSpecError,
     parse_faults,
 )
-from smruntime.emulator._models import Echo, EmulatorRequest, Handler, ModelFailure, Tokens
+from smruntime.emulator._models import (
+    Chat,
+    Echo,
+    EmulatorRequest,
+    Handler,
+    ModelFailure,
+    Tokens,
+    recut,
+)
 from smruntime.emulator._server import Emulator, EmulatorEndpoint
 
 __all__ = [
     "CUSTOM_ATTRIBUTE_KEY",
+    "Chat",
+    "Container",
     "FAULT_HEADER",
     "Echo",
     "Emulator",
@@ -35,4 +46,5 @@ __all__ = [
     "ModelFailure",
     "Tokens",
     "parse_faults",
+    "recut",
 ]

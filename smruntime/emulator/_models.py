@@ -6,12 +6,18 @@ skipped); for InvokeEndpoint and InvokeEndpointAsync the items are joined into o
 raising :class:`ModelFailure` (or any exception) looks like a container error: a 424 ModelError
 before the first byte, a ModelStreamError frame after it.
 
-A handler may set ``content_type`` (attribute or property) to name the model's MIME type.
+A handler may set ``content_type`` (attribute or property) to name the model's MIME type. It may
+also define ``ready()`` (while it returns False the endpoint answers ``503 ServiceUnavailable``,
+as for a container failing its health check) and ``emulator_start()``/``emulator_stop()``
+(called when the emulator starts and stops: :class:`~smruntime.emulator.Container` runs its
+health checks between them).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import re
 import select
 import socket
@@ -25,12 +31,14 @@ from typing import Any, Callable, Optional, Union
 from smruntime._http import HttpHeaders
 
 __all__ = [
+    "Chat",
     "Echo",
     "EmulatorRequest",
     "Handler",
     "HandlerResult",
     "ModelFailure",
     "Tokens",
+    "recut",
 ]
 
 HandlerResult = Union[bytes, Iterable[bytes]]
@@ -47,12 +55,20 @@ _SECRET_HEADERS = frozenset(
 
 
 class ModelFailure(Exception):
-    """Raised by a handler to answer like a failing container (``status`` = its HTTP status)."""
+    """Raised by a handler to answer like a failing container (``status`` = its HTTP status).
 
-    def __init__(self, message: str, status: int = 500) -> None:
+    Mid-stream it becomes a ModelStreamError frame: with ``stream_error_code`` its ``ErrorCode``
+    is that and its ``Message`` is *message* as given; otherwise ``StreamBroken`` and
+    ``Your model primary failed while streaming: <message>``.
+    """
+
+    def __init__(
+        self, message: str, status: int = 500, stream_error_code: Optional[str] = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.stream_error_code = stream_error_code
 
 
 @dataclass(eq=False)
@@ -62,7 +78,9 @@ class EmulatorRequest:
     Fields after ``body`` are filled in while the request is served: ``status`` (HTTP status sent),
     ``error_code``, ``parts_sent`` (PayloadParts written), ``cancelled`` (the client went away or
     the emulator stopped before the answer was complete), ``client_eof`` (the client closed its
-    sending side: a hint, not a cancel).
+    sending side: a hint, not a cancel). A handler may set ``reply_content_type`` and
+    ``reply_custom_attributes`` (before its first part) to answer with that model content type
+    and ``X-Amzn-SageMaker-Custom-Attributes``, as a container's answer does.
     """
 
     method: str
@@ -80,6 +98,8 @@ class EmulatorRequest:
     cancelled: bool = False
     finished: bool = False
     client_eof: bool = False
+    reply_content_type: Optional[str] = None
+    reply_custom_attributes: Optional[str] = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _sock: Optional[socket.socket] = field(default=None, repr=False)
 
@@ -357,6 +377,171 @@ class Tokens:
             f"Tokens(format={self.format!r}, delay={self.delay}, text={self.text!r}, "
             f"part_size={self.part_size})"
         )
+
+
+class Chat:
+    """An OpenAI chat-completions model, as TGI's and vLLM's Messages API containers serve it.
+
+    The request is ``{"model", "messages": [{"role", "content"}...], "max_tokens" (or
+    ``max_completion_tokens``), ...}``; the prompt is the last user message's text (a string or
+    ``[{"type": "text", "text": ...}]`` parts); the answer is *text* if given, else
+    ``"You said: <prompt>"``, one token per word. InvokeEndpoint answers a ``chat.completion``;
+    InvokeEndpointWithResponseStream streams SSE ``data: {"object": "chat.completion.chunk",
+    ...}`` events: the assistant role first, one ``delta.content`` per token, then a chunk with
+    ``finish_reason`` (``stop``, or ``length`` when ``max_tokens`` cut it) and ``usage``, then
+    ``data: [DONE]``. ``delay`` is the wait before each token. A request without messages is a
+    422 (as TGI answers).
+    """
+
+    def __init__(self, delay: float = 0.0, text: Optional[str] = None) -> None:
+        self.delay = delay
+        self.text = text
+        self._ids = itertools.count(1)
+
+    def content_type(self, request: EmulatorRequest) -> str:
+        """``text/event-stream`` when streaming, else ``application/json``."""
+        return "text/event-stream" if request.streaming else "application/json"
+
+    def _request(self, request: EmulatorRequest) -> tuple[str, Optional[int], str]:
+        document = request.json()
+        if not isinstance(document, dict):
+            raise ModelFailure("the request must be a JSON object with messages", status=422)
+        messages = document.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ModelFailure("messages must be a non-empty list", status=422)
+        prompt = ""
+        for message in messages:
+            if not isinstance(message, dict) or "role" not in message:
+                raise ModelFailure("each message must be an object with a role", status=422)
+            if message.get("role") == "user":
+                prompt = _message_text(message.get("content"))
+        limit = document.get("max_completion_tokens", document.get("max_tokens"))
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ModelFailure(f"max_tokens must be a positive integer, got {limit!r}", status=422)
+        model = document.get("model")
+        return prompt, limit, model if isinstance(model, str) else "tgi"
+
+    def __call__(self, request: EmulatorRequest) -> HandlerResult:
+        prompt, limit, model = self._request(request)
+        words = _WORD.findall(self.text if self.text is not None else f"You said: {prompt}")
+        cut = limit is not None and len(words) > limit
+        kept = words[:limit] if cut else words
+        usage = {
+            "prompt_tokens": len(_WORD.findall(prompt)),
+            "completion_tokens": len(kept),
+            "total_tokens": len(_WORD.findall(prompt)) + len(kept),
+        }
+        ident = f"chatcmpl-{next(self._ids):08d}"
+        created = int(time.time())
+        finish = "length" if cut else "stop"
+        if not request.streaming:
+            return _compact(
+                {
+                    "id": ident,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": "emulator",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(kept)},
+                            "logprobs": None,
+                            "finish_reason": finish,
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        return self._stream(request, ident, created, model, kept, finish, usage)
+
+    def _stream(
+        self,
+        request: EmulatorRequest,
+        ident: str,
+        created: int,
+        model: str,
+        words: list[str],
+        finish: str,
+        usage: dict[str, int],
+    ) -> Iterator[bytes]:
+        def chunk(delta: dict[str, Any], reason: Optional[str], **extra: Any) -> bytes:
+            record = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "emulator",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+                ],
+                **extra,
+            }
+            return b"data: " + _compact(record) + b"\n\n"
+
+        yield chunk({"role": "assistant", "content": ""}, None)
+        for word in words:
+            if self.delay and not request.sleep(self.delay):
+                return
+            yield chunk({"content": word}, None)
+        yield chunk({}, finish, usage=usage)
+        yield b"data: [DONE]\n\n"
+
+    def __repr__(self) -> str:
+        return f"Chat(delay={self.delay}, text={self.text!r})"
+
+
+def _compact(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    raise ModelFailure("message content must be a string or a list of parts", status=422)
+
+
+PartSize = Union[int, str, None]
+
+
+def recut(parts: Iterable[bytes], size: PartSize, seed: Optional[int] = None) -> Iterator[bytes]:
+    """Re-cut a stream of parts so that PayloadParts end at arbitrary bytes, as real endpoints'
+    do: every *size* bytes of the answer, or (``"random"``) after 1 to 32 bytes at random
+    (*seed* for a repeatable cut). The bytes past the last cut wait for the next part (and the
+    end of the answer).
+    """
+    if size is None:
+        yield from parts
+        return
+    rng = random.Random(seed)
+    if size == "random":
+
+        def next_size() -> int:
+            return rng.randint(1, 32)
+
+    elif isinstance(size, int) and size >= 1:
+
+        def next_size() -> int:
+            return size
+
+    else:
+        raise ValueError(f"part size must be a positive integer or 'random', got {size!r}")
+    pending = b""
+    want = next_size()
+    for part in parts:
+        pending += part
+        while len(pending) >= want:
+            yield pending[:want]
+            pending = pending[want:]
+            want = next_size()
+    if pending:
+        yield pending
 
 
 def handler_content_type(handler: object, request: EmulatorRequest) -> Optional[str]:

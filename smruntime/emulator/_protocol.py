@@ -32,8 +32,10 @@ import datetime as _dt
 import json
 import logging
 import re
+import struct
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import unquote, urlsplit
@@ -55,6 +57,7 @@ from smruntime.emulator._models import (
     OPERATION_STREAM,
     EmulatorRequest,
     ModelFailure,
+    recut,
 )
 from smruntime.emulator._validation import validation_errors
 
@@ -106,6 +109,8 @@ _FAULT_ERRORS: dict[str, tuple[int, str, str, str]] = {
         SAGEMAKER_NS,
     ),
 }
+# How often a stream asks the socket whether the client went away (seconds).
+_GONE_CHECK = 0.002
 _STREAM_FAULTS = frozenset({"model-stream-error", "internal-stream-failure", "cut", "corrupt-crc"})
 
 
@@ -161,18 +166,23 @@ def exception_frame(exception_type: str, members: Mapping[str, Any]) -> bytes:
     )
 
 
+_PAYLOAD_HEADERS = [
+    (":event-type", "PayloadPart"),
+    (":content-type", "application/octet-stream"),
+    (":message-type", "event"),
+]
+# The header block of every PayloadPart, encoded once by the codec (an empty-payload frame is
+# prelude, prelude CRC, headers, message CRC): payload_frame() only adds lengths and CRCs.
+_PAYLOAD_BLOCK = encode(Message(_PAYLOAD_HEADERS, b""))[12:-4]
+_PRELUDE = struct.Struct(">II")
+_U32 = struct.Struct(">I")
+
+
 def payload_frame(data: bytes) -> bytes:
-    """A ``PayloadPart`` event carrying *data*."""
-    return encode(
-        Message(
-            [
-                (":event-type", "PayloadPart"),
-                (":content-type", "application/octet-stream"),
-                (":message-type", "event"),
-            ],
-            data,
-        )
-    )
+    """A ``PayloadPart`` event carrying *data* (the bytes :func:`eventstream.encode` gives)."""
+    prelude = _PRELUDE.pack(16 + len(_PAYLOAD_BLOCK) + len(data), len(_PAYLOAD_BLOCK))
+    head = prelude + _U32.pack(zlib.crc32(prelude)) + _PAYLOAD_BLOCK
+    return b"".join((head, data, _U32.pack(zlib.crc32(data, zlib.crc32(head)))))
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -190,7 +200,9 @@ def _close_iterator(parts: Iterable[bytes]) -> None:
 
 
 class RequestHandler(ConnectionHandler):
-    """Serves one connection's requests as SageMaker Runtime does."""
+    """Serves one request as SageMaker Runtime does."""
+
+    _gone_check_at = 0.0
 
     def serve(self) -> None:
         emu = self.emulator
@@ -206,7 +218,7 @@ class RequestHandler(ConnectionHandler):
                 request = EmulatorRequest(
                     method=self.command,
                     path=self.path,
-                    headers=HttpHeaders(list(self.headers.items())),
+                    headers=HttpHeaders(self.headers),
                     body=b"",
                     request_id=str(uuid.uuid4()),
                     received_at=time.time(),
@@ -275,7 +287,7 @@ class RequestHandler(ConnectionHandler):
             self.close_connection = True
         self._send_head(request, reply.status, headers)
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self.write(data)
 
     def _common_headers(
         self, request: EmulatorRequest, endpoint: EmulatorEndpoint
@@ -284,8 +296,9 @@ class RequestHandler(ConnectionHandler):
             ("x-amzn-RequestId", request.request_id),
             ("x-Amzn-Invoked-Production-Variant", endpoint.variant),
         ]
-        if endpoint.custom_attributes is not None:
-            headers.append(("X-Amzn-SageMaker-Custom-Attributes", endpoint.custom_attributes))
+        attributes = request.reply_custom_attributes or endpoint.custom_attributes
+        if attributes is not None:
+            headers.append(("X-Amzn-SageMaker-Custom-Attributes", attributes))
         return headers
 
     def _model_error(self, request: EmulatorRequest, status: int, message: str) -> Reply:
@@ -356,6 +369,11 @@ class RequestHandler(ConnectionHandler):
             raise Reply(
                 400, "ValidationError", f"Endpoint {name} of account {emu.account_id} not found."
             )
+        ready = getattr(endpoint.handler, "ready", None)
+        if callable(ready) and not ready():
+            # A container that does not answer GET /ping with 200 yet (or any more).
+            error = _FAULT_ERRORS["service-unavailable"]
+            raise Reply(error[0], error[1], error[2], namespace=error[3])
         try:
             requested = faults_from_headers(request.headers)
         except FaultSpecError as exc:
@@ -396,7 +414,7 @@ class RequestHandler(ConnectionHandler):
             fault.status or 200,
             [("Content-Type", "text/html"), ("Content-Length", str(len(_HTML_PAGE)))],
         )
-        self.wfile.write(_HTML_PAGE)
+        self.write(_HTML_PAGE)
 
     def _results(self, request: EmulatorRequest, endpoint: EmulatorEndpoint) -> Iterator[bytes]:
         """Run the handler; ModelFailure/exceptions before the first part become ModelError."""
@@ -432,10 +450,10 @@ class RequestHandler(ConnectionHandler):
             headers.append(("X-Amzn-SageMaker-New-Session-Id", f"{session_id}; Expires={stamp}"))
         self._send_head(request, 200, headers)
         if cut:
-            self.wfile.write(data[: len(data) // 2])
+            self.write(data[: len(data) // 2])
             self.cut_connection()
             return
-        self.wfile.write(data)
+        self.write(data)
 
     # -- InvokeEndpointWithResponseStream -----------------------------------------------------
 
@@ -443,6 +461,8 @@ class RequestHandler(ConnectionHandler):
         self, request: EmulatorRequest, endpoint: EmulatorEndpoint, faults: list[Fault]
     ) -> None:
         parts = self._results(request, endpoint)
+        if endpoint.part_size is not None:
+            parts = recut(parts, endpoint.part_size)
         try:
             first = self._first_part(request, parts)
             headers = [
@@ -469,7 +489,14 @@ class RequestHandler(ConnectionHandler):
             return None
 
     def _send_frame(self, request: EmulatorRequest, frame: bytes) -> None:
-        if request.client_gone():
+        # Whether the client is gone is asked of the socket at most every _GONE_CHECK seconds
+        # (a poll per frame would cost more than the frame); a failed write is seen at once.
+        now = time.monotonic()
+        if now >= self._gone_check_at:
+            self._gone_check_at = now + _GONE_CHECK
+            if request.client_gone():
+                raise Cancelled
+        elif request.cancelled:
             raise Cancelled
         self.write_chunk(frame)
 
@@ -487,14 +514,13 @@ class RequestHandler(ConnectionHandler):
             return next(source, None)
         except Exception as exc:
             logger.debug("emulator: handler failed mid-stream", exc_info=True)
+            code = exc.stream_error_code if isinstance(exc, ModelFailure) else None
             message = exc.message if isinstance(exc, ModelFailure) else str(exc)
+            if code is None:
+                code = "StreamBroken"
+                message = f"Your model primary failed while streaming: {message}"
             self._end_with_exception(
-                request,
-                "ModelStreamError",
-                {
-                    "Message": f"Your model primary failed while streaming: {message}",
-                    "ErrorCode": "StreamBroken",
-                },
+                request, "ModelStreamError", {"Message": message, "ErrorCode": code}
             )
             raise _StreamOver from None
 
@@ -647,4 +673,4 @@ class RequestHandler(ConnectionHandler):
                 ("X-Amzn-SageMaker-FailureLocation", failure_uri),
             ],
         )
-        self.wfile.write(data)
+        self.write(data)

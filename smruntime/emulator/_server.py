@@ -33,11 +33,13 @@ from urllib.parse import quote, unquote, urlsplit
 
 from sigv4 import Credentials
 from smruntime.emulator._faults import Fault, fault_not_served, parse_faults
-from smruntime.emulator._http import HTTPServer
+from smruntime.emulator._http import HTTPServer, ProtocolHandler
 from smruntime.emulator._models import (
+    Chat,
     Echo,
     EmulatorRequest,
     Handler,
+    PartSize,
     Tokens,
     handler_content_type,
 )
@@ -54,7 +56,9 @@ SESSION_TTL = _dt.timedelta(minutes=20)
 # Characters left as they are in the keys of reported s3:// locations (besides A-Za-z0-9_.-~).
 _KEY_SAFE = "/!'()*"
 
-CredentialsInput = Union[Credentials, Mapping[str, Union[str, Credentials]], None]
+CredentialsInput = Union[
+    Credentials, Mapping[str, Union[str, Credentials]], Sequence[Credentials], None
+]
 EndpointInput = Union["EmulatorEndpoint", Handler, str]
 
 
@@ -65,8 +69,11 @@ def _builtin_handler(name: str) -> Handler:
         return Tokens()
     if name in ("tokens-jsonl", "tokens-jsonlines"):
         return Tokens(format="jsonl")
+    if name == "chat":
+        return Chat()
     raise ValueError(
-        f"unknown built-in handler {name!r}; expected echo, tokens, tokens-sse or tokens-jsonl"
+        f"unknown built-in handler {name!r}; expected echo, tokens, tokens-sse, tokens-jsonl "
+        "or chat"
     )
 
 
@@ -75,10 +82,11 @@ class EmulatorEndpoint:
     """One emulated endpoint: its model handler and how it answers.
 
     ``handler`` is a callable ``(EmulatorRequest) -> bytes | Iterable[bytes]`` or the name of a
-    built-in (``"echo"``, ``"tokens"``, ``"tokens-jsonl"``). ``content_type`` overrides the
-    handler's MIME type; ``variant`` is reported as ``InvokedProductionVariant``;
+    built-in (``"echo"``, ``"tokens"``, ``"tokens-jsonl"``, ``"chat"``). ``content_type``
+    overrides the handler's MIME type; ``variant`` is reported as ``InvokedProductionVariant``;
     ``custom_attributes`` is sent back as ``X-Amzn-SageMaker-Custom-Attributes``; ``faults``
-    apply to every request to this endpoint.
+    apply to every request to this endpoint; ``part_size`` re-cuts streamed answers across
+    PayloadParts at arbitrary bytes (an int, or ``"random"``: see :func:`recut`).
     """
 
     handler: Union[Handler, str] = "echo"
@@ -86,8 +94,15 @@ class EmulatorEndpoint:
     variant: str = "AllTraffic"
     custom_attributes: Optional[str] = None
     faults: Sequence[Fault] = ()
+    part_size: PartSize = None
 
     def __post_init__(self) -> None:
+        if self.part_size is not None and not (
+            self.part_size == "random" or (isinstance(self.part_size, int) and self.part_size >= 1)
+        ):
+            raise ValueError(
+                f"part_size must be a positive integer or 'random', got {self.part_size!r}"
+            )
         if isinstance(self.handler, str):
             self.handler = _builtin_handler(self.handler)
         elif not callable(self.handler):
@@ -95,7 +110,9 @@ class EmulatorEndpoint:
         self.faults = tuple(self.faults)
 
     def model_content_type(self, request: EmulatorRequest) -> str:
-        """The model's MIME type for *request*."""
+        """The model's MIME type for *request* (one the handler set on it first)."""
+        if request.reply_content_type:
+            return request.reply_content_type
         if self.content_type:
             return self.content_type
         return handler_content_type(self.handler, request) or "application/json"
@@ -113,20 +130,27 @@ def _generate_credentials() -> Credentials:
     return Credentials(akid, secrets.token_urlsafe(30))
 
 
-def _as_credentials(value: CredentialsInput) -> dict[str, Credentials]:
+def _as_credentials(value: CredentialsInput) -> dict[str, list[Credentials]]:
+    """Accepted credentials by access key id (one id may come with several session tokens)."""
     if value is None:
-        generated = _generate_credentials()
-        return {generated.access_key_id: generated}
+        value = _generate_credentials()
+    items: list[Credentials] = []
     if isinstance(value, Credentials):
-        return {value.access_key_id: value}
-    result: dict[str, Credentials] = {}
-    for akid, secret in value.items():
-        if isinstance(secret, Credentials):
-            result[akid] = secret
-        else:
-            result[akid] = Credentials(akid, secret)
-    if not result:
+        items.append(value)
+    elif isinstance(value, Mapping):
+        for akid, secret in value.items():
+            items.append(secret if isinstance(secret, Credentials) else Credentials(akid, secret))
+    else:
+        for entry in value:
+            if not isinstance(entry, Credentials):
+                kind = type(entry).__name__  # type: ignore[unreachable]
+                raise TypeError(f"credentials must be sigv4.Credentials, got {kind}")
+            items.append(entry)
+    if not items:
         raise ValueError("credentials must hold at least one access key id")
+    result: dict[str, list[Credentials]] = {}
+    for creds in items:
+        result.setdefault(creds.access_key_id, []).append(creds)
     return result
 
 
@@ -135,14 +159,20 @@ class Emulator:
 
     ``with Emulator(endpoints={"my-endpoint": "tokens"}) as emu:`` starts it on a free port in a
     background thread; point a client at ``emu.url`` with ``emu.region`` and ``emu.credentials``.
-    Without *endpoints* it serves ``echo``, ``tokens`` and ``tokens-jsonl``. *credentials* maps
-    access key ids to secrets (or :class:`sigv4.Credentials`, for session tokens and expiry); by
-    default one random key pair is generated. *clock* (epoch seconds) is the emulator's time for
-    signature expiry (*max_skew* seconds). Requests are logged in :attr:`requests` (the last
-    *request_log_size* of them). *timeout* (seconds, None for none) bounds each wait on a client
-    socket: a client that stops sending its request or reading the answer is dropped after it.
-    :meth:`stop` closes every connection and joins their threads (waiting a few seconds at most
-    for a model that is still computing).
+    Without *endpoints* it serves ``echo``, ``tokens`` and ``tokens-jsonl``. *credentials* is one
+    :class:`sigv4.Credentials`, a list of them (several key pairs, and session tokens: a request
+    signed with a token must carry one of those given for its key) or a mapping of access key ids to
+    secrets (or Credentials); by default one random key pair is generated. *clock* (epoch seconds)
+    is the emulator's time for signature expiry (*max_skew* seconds). Requests are logged in
+    :attr:`requests` (the last *request_log_size* of them). *timeout* (seconds, None for none)
+    bounds each wait on a client socket: a client that stops sending its request or reading the
+    answer is dropped after it, and an idle kept-alive connection is closed after it. A request's
+    head must arrive within *head_timeout* seconds of its first byte and its body within
+    *body_timeout* seconds of the head (else ``408`` and the close). At most *max_connections*
+    connections are open at once (further ones wait in the listen backlog); requests are answered by
+    at most *max_workers* threads (a slow client costs none: heads and bodies are read by one
+    selector thread). :meth:`stop` closes every connection and joins their threads (waiting a few
+    seconds at most for a model that is still computing).
     """
 
     def __init__(
@@ -163,6 +193,10 @@ class Emulator:
         faults: Sequence[Fault] = (),
         request_log_size: int = 10000,
         timeout: Optional[float] = 60.0,
+        head_timeout: Optional[float] = 10.0,
+        body_timeout: Optional[float] = 30.0,
+        max_connections: int = 1000,
+        max_workers: int = 64,
     ) -> None:
         if results_uri not in ("s3", "file"):
             raise ValueError(f"results_uri must be 's3' or 'file', got {results_uri!r}")
@@ -182,7 +216,14 @@ class Emulator:
         self.max_skew = max_skew
         self.verify_signatures = verify_signatures
         self.timeout = timeout
+        self.head_timeout = head_timeout
+        self.body_timeout = body_timeout
+        if max_connections < 1 or max_workers < 1:
+            raise ValueError("max_connections and max_workers must be >= 1")
+        self.max_connections = max_connections
+        self.max_workers = max_workers
         self._faults: list[Fault] = list(faults)
+        self._protocols: dict[str, ProtocolHandler] = {}
         self._lock = threading.Lock()
         self._requests: deque[EmulatorRequest] = deque(maxlen=request_log_size)
         self._fault_hits: dict[tuple[str, Fault], int] = {}
@@ -212,7 +253,12 @@ class Emulator:
     @property
     def credentials(self) -> Credentials:
         """The first configured credentials (the generated ones by default)."""
-        return next(iter(self._credentials.values()))
+        return next(iter(self._credentials.values()))[0]
+
+    @property
+    def accepted_credentials(self) -> list[Credentials]:
+        """Every key pair (and session token) requests may be signed with."""
+        return [creds for group in self._credentials.values() for creds in group]
 
     @property
     def endpoints(self) -> dict[str, EmulatorEndpoint]:
@@ -257,7 +303,24 @@ class Emulator:
         value = _as_endpoint(endpoint)
         with self._lock:
             self._endpoints[name] = value
+            running = self._server is not None and not self._closed
+        hook = getattr(value.handler, "emulator_start", None)
+        if running and callable(hook):
+            hook()
         return value
+
+    def register_protocol(self, name: str, handler: ProtocolHandler) -> None:
+        """Serve connections that choose protocol *name* with *handler* (the seam for HTTP/2).
+
+        ``"h2"``: a connection whose first bytes are the HTTP/2 preface is handed to
+        ``handler(socket, bytes_already_read)`` in a worker thread, which owns the socket from
+        then on (see :meth:`HTTPServer.hand_off <smruntime.emulator._http.HTTPServer.hand_off>`).
+        """
+        with self._lock:
+            self._protocols[name] = handler
+            server = self._server
+        if server is not None:
+            server.register_protocol(name, handler)
 
     def add_fault(self, fault: Union[Fault, str], endpoint: Optional[str] = None) -> None:
         """Inject *fault* (or a spec string) into every endpoint, or only into *endpoint*."""
@@ -386,12 +449,31 @@ class Emulator:
 
     # -- lifecycle internals ----------------------------------------------------------------
 
+    def _hooks(self, name: str) -> None:
+        """Call *name* (``emulator_start``/``emulator_stop``) on every handler that has it."""
+        with self._lock:
+            handlers = [endpoint.handler for endpoint in self._endpoints.values()]
+        for handler in handlers:
+            hook = getattr(handler, name, None)
+            if callable(hook):
+                hook()
+
     def _bind(self) -> HTTPServer:
         if self._server is not None or self._closed or self._stop_event.is_set():
             raise RuntimeError("an Emulator can be started only once")
-        handler = type("RequestHandler", (RequestHandler,), {"timeout": self.timeout})
-        server = HTTPServer((self.host, self._port), handler)
-        server.emulator = self
+        self._hooks("emulator_start")
+        server = HTTPServer(
+            (self.host, self._port),
+            RequestHandler,
+            self,
+            timeout=self.timeout,
+            head_timeout=self.head_timeout,
+            body_timeout=self.body_timeout,
+            max_connections=self.max_connections,
+            max_workers=self.max_workers,
+        )
+        for name, protocol in self._protocols.items():
+            server.register_protocol(name, protocol)
         self._server = server
         return server
 
@@ -402,6 +484,7 @@ class Emulator:
             self._closed = True
             connections = list(self._connections)
         self._stop_event.set()
+        self._hooks("emulator_stop")
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)

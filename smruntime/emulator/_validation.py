@@ -132,8 +132,9 @@ def validation_errors(
     limit = MAX_ASYNC_BODY_BYTES if operation == OPERATION_ASYNC else MAX_BODY_BYTES
     if len(body) > limit:
         errors.append(_failed("body", None, _too_long(limit)))
+    present = headers.to_dict()  # one dict for every lookup below (most headers are absent)
     for header, member, low, high, shown, regex in _RULES[operation]:
-        value = headers.get(header)
+        value = present.get(header.lower())
         if value is None:
             continue
         quoted = None if member in _SENSITIVE else value
@@ -146,7 +147,7 @@ def validation_errors(
         elif not re.fullmatch(regex, value, flags=re.DOTALL):
             errors.append(_failed(member, quoted, _pattern(shown)))
     for header, member, low, high in _INT_RULES.get(operation, ()):
-        raw = headers.get(header)
+        raw = present.get(header.lower())
         if raw is None:
             continue
         try:

@@ -327,13 +327,13 @@ def test_profile_malformed_file(tmp_path: Path) -> None:
         ProfileProvider(environ={}, home=tmp_path).load()
 
 
-def test_profile_sso_refused(tmp_path: Path) -> None:
+def test_profile_sso_without_its_session_section(tmp_path: Path) -> None:
     write(
         tmp_path,
         "config",
         "[profile sso]\nsso_session = corp\nsso_account_id = 1\nsso_role_name = r\n",
     )
-    with pytest.raises(CredentialProviderError, match="SSO"):
+    with pytest.raises(CredentialProviderError, match=r"sso_session 'corp' has no \[sso-session"):
         ProfileProvider("sso", environ={}, home=tmp_path).load()
 
 

@@ -180,7 +180,10 @@ def test_parser_lists_every_operation_parameter() -> None:
         ["nonsense"],
         ["invoke"],
         ["decode"],
-        ["serve", "--port", "1"],
+        ["serve", "--port", "70000"],
+        ["serve", "--part-size", "0"],
+        ["serve", "--fault", "bogus"],
+        ["serve", "--secret-access-key", "s"],
         ["sign", "https://x.example/", "--date", "yesterday"],
     ],
 )
@@ -433,8 +436,13 @@ def test_invoke_usage_errors(
 
 
 def test_invoke_parameter_validation_is_a_usage_error(emu: Any, env: dict[str, str]) -> None:
-    line = assert_one_line_error(invoke(emu, env, "bad_name!", "--body", "x"), 2)
-    assert "EndpointName" in line
+    # The client checks what botocore checks plus wire safety (a header with a line break);
+    # the model's patterns are the service's to judge, so a bad name is answered by it.
+    bad = invoke(emu, env, "echo", "--body", "x", "--custom-attributes", "a\nX-Evil: 1")
+    line = assert_one_line_error(bad, 2)
+    assert "CustomAttributes" in line
+    line = assert_one_line_error(invoke(emu, env, "bad_name!", "--body", "x"), 3)
+    assert "ValidationError" in line
 
 
 # ---------------------------------------------------------------------------------------------

@@ -186,10 +186,8 @@ def test_config_is_a_frozen_value_with_replace() -> None:
         cfg.replace(no_such_option=1)
     assert pickle.loads(pickle.dumps(changed)) == changed
     assert repr(Config()).startswith("Config(connect_timeout=None, read_timeout=None, ")
-    assert repr(Config()).endswith(
-        ", retry_after_send=False, retry_model_not_ready=False, max_body_bytes=None, "
-        "client_cert=None)"
-    )
+    assert ", retry_model_not_ready=False, region_name=None, " in repr(Config())
+    assert repr(Config()).endswith(", defaults_mode=None, max_body_bytes=None, inert={})")
 
 
 def test_credentials_value_semantics() -> None:

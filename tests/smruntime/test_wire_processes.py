@@ -257,3 +257,27 @@ def test_a_child_dropping_an_inherited_stream_leaves_the_parent_reading() -> Non
             os._exit(0)
         os.waitpid(pid, 0)
         assert [e["PayloadPart"]["Bytes"] for e in it] == [b"1", b"2"]
+
+
+def test_an_unpicklable_credentials_object_is_named() -> None:
+    import threading
+
+    class Provider:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def get(self) -> Any:
+            raise NotImplementedError
+
+    client = make_client("http://127.0.0.1:9")
+    client._credentials_source = Provider()
+    with pytest.raises(TypeError, match=r"credentials object \(Provider\)"):
+        pickle.dumps(client)
+
+
+def test_a_large_body_is_written_after_the_head() -> None:
+    body = b'"' + b"x" * (3 * 1024 * 1024) + b'"'
+    with HostileServer(echo) as srv, make_client(srv.url) as client:
+        assert call(client, body) == body
+        assert call(client, b'"small"') == b'"small"'
+    assert srv.connections == 1

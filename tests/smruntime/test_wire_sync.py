@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -103,8 +104,14 @@ def test_a_1_gb_header_line_hits_the_line_limit() -> None:
         return False
 
     with HostileServer(handler) as srv, make_client(srv.url) as client:
-        with pytest.raises(RemoteProtocolError, match="line"):
-            invoke(client)
+        tracemalloc.start()
+        try:
+            with pytest.raises(RemoteProtocolError, match="line"):
+                invoke(client)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024  # bounded: the line limit, not the line
 
 
 @pytest.mark.parametrize("size", [b"ffffffffffff", b"zz", b"-5"])
@@ -126,10 +133,16 @@ def test_body_over_the_cap_is_a_clear_error() -> None:
 
     with HostileServer(handler) as srv, make_client(srv.url, max_body_bytes=1 << 20) as client:
         body = invoke(client)["Body"]
-        with pytest.raises(BodyTooLargeError, match="1048576") as info:
-            body.read()
+        tracemalloc.start()
+        try:
+            with pytest.raises(BodyTooLargeError, match="1048576") as info:
+                body.read()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
         body.close()
     assert info.value.limit == 1 << 20
+    assert peak < 8 * 1024 * 1024  # the cap and a read's worth, not the endless body
 
 
 def test_content_length_over_the_cap_fails_at_the_first_read() -> None:
@@ -449,3 +462,71 @@ def test_an_https_proxy_url_is_refused_by_the_default_transport_only() -> None:
     client = make_client("https://runtime.example.com", proxies={"https": "https://p:1"})
     with client, pytest.raises(EndpointConnectionError, match="transport='requests'"):
         invoke(client)
+
+
+def test_a_body_that_never_stops_arriving_meets_the_total_deadline() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+
+    def handler(sock: socket.socket, request: Optional[bytes]) -> bool:
+        if request is not None:
+            srv.endless(sock, head % (1 << 40), b"x", 1 << 40)
+        return False
+
+    with (
+        HostileServer(handler) as srv,
+        make_client(srv.url, total_timeout=1.0, max_body_bytes=1 << 41) as client,
+    ):
+        started = time.monotonic()
+        body = invoke(client)["Body"]
+        with pytest.raises(ReadTimeoutError) as info:
+            for _ in body.iter_chunks(65536):
+                pass  # bytes are always waiting: only the clock can stop this
+        body.close()
+    assert time.monotonic() - started < 2.0
+    assert info.value.phase == "total"
+
+
+def test_read_timeout_is_per_wait_not_over_the_whole_body() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\n"
+
+    def handler(sock: socket.socket, request: Optional[bytes]) -> bool:
+        if request is None:
+            return False
+        sock.sendall(head)
+        for piece in (b"a", b"b", b"c", b"d"):
+            time.sleep(0.3)
+            sock.sendall(piece)
+        return True
+
+    with HostileServer(handler) as srv, make_client(srv.url, read_timeout=0.6) as client:
+        assert invoke(client)["Body"].read() == b"abcd"  # 1.2 s in all, no gap over 0.6 s
+
+
+def test_a_reused_connection_reset_before_the_write_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from smruntime.http import _sync
+
+    def handler(sock: socket.socket, request: Optional[bytes]) -> bool:
+        if request is None:
+            return False
+        sock.sendall(OK_JSON)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        return False  # closed with a reset, without saying so
+
+    monkeypatch.setattr(_sync._Conn, "is_dropped", lambda self: False)  # miss the reset
+    with HostileServer(handler) as srv, make_client(srv.url) as client:
+        assert invoke(client)["Body"].read() == b"{}"
+        time.sleep(0.2)  # the reset arrives: writing the next request fails
+        assert invoke(client)["Body"].read() == b"{}"  # sent again, on a new connection
+    assert srv.connections == 2
+
+
+def test_a_pool_used_in_another_process_starts_empty() -> None:
+    with HostileServer(reply(OK_JSON)) as srv, make_client(srv.url) as client:
+        assert invoke(client)["Body"].read() == b"{}"
+        pool = client._transport
+        assert pool.idle_count() == 1  # type: ignore[attr-defined]
+        pool._pid = -1  # type: ignore[attr-defined] # as if this were a forked child
+        assert invoke(client)["Body"].read() == b"{}"
+    assert srv.connections == 2

@@ -1,0 +1,80 @@
+"""A small model server on SageMaker's container contract, for container-mode tests (Starlette).
+
+``GET /ping``: 200 once ``CONTAINER_PING_DELAY`` seconds have passed since start (503 before).
+``POST /invocations``: a JSON body ``{"inputs": ..., "stream": bool, "mode": ...}``. Without
+``stream`` it answers JSON describing what it received (body, Content-Type, Accept, custom
+attributes) with ``X-Amzn-SageMaker-Custom-Attributes: container=yes``; with ``stream`` it sends
+TGI-style SSE token events (``CONTAINER_TOKEN_DELAY`` seconds apart, ``tokens`` of them).
+``mode``: ``error`` (400), ``crash`` (500 text), ``hang`` (no answer for 30 s), ``stall`` (one
+event, then nothing for 30 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+STARTED = time.monotonic()
+PING_DELAY = float(os.environ.get("CONTAINER_PING_DELAY", "0"))
+TOKEN_DELAY = float(os.environ.get("CONTAINER_TOKEN_DELAY", "0.001"))
+
+
+async def ping(request: Request) -> Response:
+    if time.monotonic() - STARTED < PING_DELAY:
+        return PlainTextResponse("warming up", status_code=503)
+    return PlainTextResponse("")
+
+
+async def invocations(request: Request) -> Response:
+    raw = await request.body()
+    try:
+        document = json.loads(raw) if raw else {}
+    except ValueError:
+        document = {"inputs": raw.decode("utf-8", "replace")}
+    mode = document.get("mode")
+    if mode == "error":
+        return JSONResponse({"error": "bad input", "error_type": "validation"}, status_code=400)
+    if mode == "crash":
+        return PlainTextResponse("model exploded", status_code=500)
+    if mode == "hang":
+        await asyncio.sleep(30)
+    attributes = {"X-Amzn-SageMaker-Custom-Attributes": "container=yes"}
+    if not document.get("stream"):
+        return JSONResponse(
+            {
+                "body": raw.decode("utf-8", "replace"),
+                "content_type": request.headers.get("content-type"),
+                "accept": request.headers.get("accept"),
+                "custom_attributes": request.headers.get("x-amzn-sagemaker-custom-attributes"),
+            },
+            headers=attributes,
+        )
+    words = str(document.get("inputs", "")).split() or ["empty"]
+    count = int(document.get("tokens", len(words)))
+
+    async def events() -> AsyncIterator[bytes]:
+        for index in range(count):
+            text = " " + words[index % len(words)]
+            record = {"index": index, "token": {"id": index, "text": text, "special": False}}
+            yield b"data:" + json.dumps(record).encode() + b"\n\n"
+            if mode == "stall":
+                await asyncio.sleep(30)
+            await asyncio.sleep(TOKEN_DELAY)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=attributes)
+
+
+app = Starlette(
+    routes=[
+        Route("/ping", ping, methods=["GET"]),
+        Route("/invocations", invocations, methods=["POST"]),
+    ]
+)

@@ -1,0 +1,168 @@
+"""``smruntime serve``: keys from the environment, a profile or generated; help; options."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from smruntime.emulator._faults import FAULT_KINDS
+from tests.smruntime.test_cli import TIMEOUT, clean_env, run_cli, stderr_text
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@contextlib.contextmanager
+def serving(env: Mapping[str, str], *args: str) -> Iterator[dict[str, str]]:
+    """``smruntime serve --port 0 ARGS``; yields what it printed once it printed a try: line."""
+    found: dict[str, str] = {"stderr": ""}
+    with subprocess.Popen(
+        [sys.executable, "-m", "smruntime", "serve", "--port", "0", *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for raw in iter(proc.stderr.readline, b""):
+                found["stderr"] += raw.decode("utf-8", "replace")
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while "try: " not in found["stderr"] and time.monotonic() < deadline:
+                assert proc.poll() is None, found["stderr"]
+                time.sleep(0.02)
+            match = re.search(r"http://127\.0\.0\.1:\d+", found["stderr"])
+            assert match, found["stderr"]
+            found["url"] = match.group(0)
+            yield found
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(TIMEOUT)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            reader.join(TIMEOUT)
+    assert "Traceback" not in found["stderr"], found["stderr"]
+
+
+def invoke(env: Mapping[str, str], url: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return run_cli("invoke", *args, "--endpoint-url", url, "--region", "us-east-1", env=env)
+
+
+def test_help_lists_models_faults_with_examples_and_defaults(home: Path) -> None:
+    proc = run_cli("serve", "--help", env=clean_env(home))
+    assert proc.returncode == 0, stderr_text(proc)
+    text = proc.stdout.decode()
+    for model in ("tokens", "tokens-jsonl", "echo", "chat"):
+        assert re.search(rf"^  {re.escape(model)}\s", text, re.M), model
+    for kind in FAULT_KINDS:
+        assert re.search(rf"^  {re.escape(kind)}[(\s]", text, re.M), kind
+    assert "X-Emulator-Fault: SPEC" in text
+    assert "emulator-fault=SPEC" in text
+    for default in ("default 8080", "default 127.0.0.1", "default us-east-1", "default 0.05"):
+        assert default in " ".join(text.split()), default
+    assert "docker run -p 8080:8080" in " ".join(text.split())
+
+
+def test_generated_keys_are_printed_as_export_lines_that_work(home: Path) -> None:
+    with serving(clean_env(home), "--model", "echo", "--endpoint", "e") as found:
+        exports = dict(re.findall(r"export (AWS_[A-Z_]+)=(\S+)", found["stderr"]))
+        assert set(exports) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        env = clean_env(home, {k: shlex.split(v)[0] for k, v in exports.items()})
+        ok = invoke(env, found["url"], "e", "--body", "hi")
+        assert ok.returncode == 0, stderr_text(ok)
+        assert ok.stdout == b"hi"
+
+
+def test_keys_and_session_token_from_the_environment(home: Path) -> None:
+    keys = {
+        "AWS_ACCESS_KEY_ID": "ASIASERVEENV",
+        "AWS_SECRET_ACCESS_KEY": "env-secret",
+        "AWS_SESSION_TOKEN": "env-session-token",
+    }
+    env = clean_env(home, keys)
+    with serving(env, "--model", "echo", "--endpoint", "e") as found:
+        assert "env-secret" not in found["stderr"]
+        assert "env-session-token" not in found["stderr"]
+        ok = invoke(env, found["url"], "e", "--body", "with token")
+        assert ok.returncode == 0, stderr_text(ok)
+        assert ok.stdout == b"with token"
+        other = dict(env, AWS_SESSION_TOKEN="another-token")
+        bad = invoke(other, found["url"], "e", "--body", "x", "--max-attempts", "1")
+        assert bad.returncode == 3
+        assert "UnrecognizedClientException" in stderr_text(bad)
+
+
+def test_keys_from_a_profile(home: Path) -> None:
+    credentials = home / "credentials"
+    credentials.write_text(
+        "[emu]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n"
+    )
+    env = clean_env(home, {"AWS_SHARED_CREDENTIALS_FILE": str(credentials)})
+    with serving(env, "--profile", "emu", "--model", "echo", "--endpoint", "e") as found:
+        assert "profile-secret" not in found["stderr"]
+        ok = invoke(env, found["url"], "e", "--body", "p", "--profile", "emu")
+        assert ok.returncode == 0, stderr_text(ok)
+        assert ok.stdout == b"p"
+
+
+def test_secret_on_the_command_line_still_works_with_a_warning(home: Path) -> None:
+    args = ("--access-key-id", "AKIDOLD", "--secret-access-key", "old-secret", "--model", "echo")
+    with serving(clean_env(home), *args, "--endpoint", "e") as found:
+        assert "--secret-access-key is deprecated" in found["stderr"]
+        assert "old-secret" not in found["stderr"]
+        env = clean_env(
+            home, {"AWS_ACCESS_KEY_ID": "AKIDOLD", "AWS_SECRET_ACCESS_KEY": "old-secret"}
+        )
+        assert invoke(env, found["url"], "e", "--body", "o").stdout == b"o"
+
+
+def test_part_size_fault_and_default_delay(home: Path) -> None:
+    keys = {"AWS_ACCESS_KEY_ID": "AKIDOPTS", "AWS_SECRET_ACCESS_KEY": "opts-secret"}
+    env = clean_env(home, keys)
+    capture = home / "stream.bin"
+    args = ("--endpoint", "t", "--part-size", "5", "--fault", "throttle(count=1)")
+    with serving(env, *args) as found:
+        body = '{"inputs": "a b c", "parameters": {"max_new_tokens": 2}}'
+        first = invoke(env, found["url"], "t", "--body", body, "--max-attempts", "1")
+        assert first.returncode == 3
+        assert "ThrottlingException" in stderr_text(first)
+        began = time.monotonic()
+        ok = invoke(env, found["url"], "t", "--stream", "--body", body, "--save", str(capture))
+        assert ok.returncode == 0, stderr_text(ok)
+        assert ok.stdout.decode() == "You said:\n"
+        assert time.monotonic() - began >= 0.1  # the default delay paces the tokens
+    from eventstream import decode
+
+    parts = [m.payload for m in decode(capture.read_bytes())]
+    assert all(len(p) <= 5 for p in parts)
+    assert len(parts) > 10
+
+
+def test_chat_model_from_the_command_line(home: Path) -> None:
+    keys = {"AWS_ACCESS_KEY_ID": "AKIDCHAT", "AWS_SECRET_ACCESS_KEY": "chat-secret"}
+    env = clean_env(home, keys)
+    with serving(env, "--model", "chat", "--endpoint", "c", "--delay", "0") as found:
+        body = json.dumps({"messages": [{"role": "user", "content": "hi there"}]})
+        ok = invoke(env, found["url"], "c", "--stream", "--body", body)
+        assert ok.returncode == 0, stderr_text(ok)
+        assert ok.stdout.decode() == "You said: hi there\n"
