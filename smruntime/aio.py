@@ -32,10 +32,14 @@ from smruntime._stream_core import END, NEED_DATA, RecordView, StreamCore
 from smruntime.exceptions import ReadTimeoutError, TransportError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from eventstream import Message
     from smruntime import records
     from smruntime._call import CallPlan
-    from smruntime._client import Client, Config
+    from smruntime._client import Client
+    from smruntime._config import Config
+    from smruntime._meta import ClientMeta
     from smruntime._stream_core import StreamStats, TimedFrame
     from smruntime.http._async import AsyncPool, AsyncResponse
 
@@ -393,44 +397,66 @@ class _NoTransport:
         pass
 
 
-def _wire_config(client: Client) -> Any:
-    """The driver's configuration from the client's resolved one (proxies read once), built
-    as the blocking client builds its own."""
-    from smruntime._transport import wire_config
-
-    cfg = client.config
-    return wire_config(
-        verify=True if cfg.verify is None else cfg.verify,
-        proxies=cfg.proxies,
-        max_pool_connections=cfg.max_pool_connections,
-        client_cert=cfg.client_cert,
-        environ=client._environ,
-    )
-
-
 class AsyncClient:
     """A SageMaker Runtime client for asyncio: :class:`smruntime.Client`'s operations, awaited.
 
-    Takes the same arguments as :class:`~smruntime.Client` except ``transport`` (the asyncio
-    driver is the only one; ``None`` only), plus ``max_buffered_events``, accepted for
-    compatibility and unused (see :data:`DEFAULT_MAX_BUFFERED`). The constructor makes no
+    Takes the same arguments as :class:`~smruntime.Client` (``boto3.client``'s, then
+    ``profile_name``, ``credentials``, ``environ``) except ``transport`` (the asyncio driver is
+    the only one; ``None`` only), plus ``max_buffered_events``, accepted for compatibility and
+    unused (see :data:`DEFAULT_MAX_BUFFERED`). ``meta`` is the blocking client's: its
+    ``meta.events`` hooks (``provide-client-params``, ``before-parameter-build``,
+    ``before-sign``, ``before-send``) run in the same :class:`~smruntime._call.CallPlan`,
+    on the event loop (a handler must not block). The constructor makes no
     network call, though it may read the AWS config files for the region: create the client at
     start-up. Errors are the client's own (``client.exceptions.ModelError`` and friends).
     One client may serve several event loops (one pool each) and is safe after ``fork``.
     """
 
     def __init__(
-        self, *args: Any, max_buffered_events: int = DEFAULT_MAX_BUFFERED, **kwargs: Any
+        self,
+        service_name: str = "sagemaker-runtime",
+        region_name: str | None = None,
+        api_version: str | None = None,
+        use_ssl: bool = True,
+        verify: bool | str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        config: Config | Any = None,
+        aws_account_id: str | None = None,
+        *,
+        profile_name: str | None = None,
+        transport: None = None,
+        credentials: Any = None,
+        environ: Mapping[str, str] | None = None,
+        max_buffered_events: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         from smruntime._client import Client
 
-        transport = kwargs.pop("transport", None)
         if transport is not None:
             raise ValueError(
                 f"AsyncClient has one transport, its asyncio driver: transport={transport!r} "
                 "is not accepted"
             )
-        self._init(Client(*args, transport=_NoTransport(), **kwargs), max_buffered_events)
+        client = Client(
+            service_name,
+            region_name,
+            api_version,
+            use_ssl,
+            verify,
+            endpoint_url,
+            aws_access_key_id,
+            aws_secret_access_key,
+            aws_session_token,
+            config,
+            aws_account_id,
+            profile_name=profile_name,
+            transport=_NoTransport(),
+            credentials=credentials,
+            environ=environ,
+        )
+        self._init(client, max_buffered_events)
 
     def _init(self, client: Client, max_buffered_events: int) -> None:
         if max_buffered_events < 1:
@@ -439,7 +465,7 @@ class AsyncClient:
 
         self._client = client
         self._max_buffered = max_buffered_events
-        self._pool: AsyncPool = AsyncPool(_wire_config(client))
+        self._pool: AsyncPool = AsyncPool(client._wire_config())
         self.exceptions = client.exceptions
 
     @classmethod
@@ -470,9 +496,28 @@ class AsyncClient:
         """The resolved configuration."""
         return self._client.config
 
+    @property
+    def meta(self) -> ClientMeta:
+        """boto3's ``client.meta`` (region, endpoint, config, service model, ``events``): the
+        blocking client's own, so hooks registered on either run for both."""
+        return self._client.meta
+
     def can_paginate(self, operation_name: str) -> bool:
         """boto3 compatibility: no operation of this service paginates."""
-        return False
+        return self._client.can_paginate(operation_name)
+
+    def get_paginator(self, operation_name: str) -> Any:
+        """boto3 compatibility: raises, since no operation of this service paginates."""
+        return self._client.get_paginator(operation_name)
+
+    def get_waiter(self, waiter_name: str) -> Any:
+        """boto3 compatibility: raises ``ValueError``, this service has no waiters."""
+        return self._client.get_waiter(waiter_name)
+
+    @property
+    def waiter_names(self) -> list[str]:
+        """boto3 compatibility: this service has no waiters."""
+        return []
 
     # -- operations ----------------------------------------------------------------------------
 
