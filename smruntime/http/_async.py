@@ -41,6 +41,7 @@ from smruntime.exceptions import (
     TransportError,
 )
 from smruntime.http._config import (
+    MAX_TUNNEL_REPLY,
     PHASE_BETWEEN,
     PHASE_TOTAL,
     Deadline,
@@ -48,12 +49,15 @@ from smruntime.http._config import (
     Origin,
     Proxy,
     WireConfig,
+    may_resend,
     origin_of,
+    request_head,
+    tunnel_reply_error,
+    tunnel_request,
 )
 from smruntime.http._connection import ClientConnection
 from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
-from smruntime.http._parser import DEFAULT_LIMITS, Limits, ResponseReader
-from smruntime.http._writer import serialize_request
+from smruntime.http._parser import DEFAULT_LIMITS, Limits
 
 __all__ = ["HIGH_WATER", "READ_SIZE", "AsyncPool", "AsyncResponse"]
 
@@ -76,8 +80,8 @@ class _Connection(asyncio.BufferedProtocol):
         self.limits = limits
         self.transport: Optional[asyncio.Transport] = None
         self.http = ClientConnection(limits)
-        self.tunnel: Optional[ResponseReader] = None  # reading a CONNECT answer
-        self.tunnel_head: Optional[Response] = None
+        self.tunnel: Optional[bytearray] = None  # the proxy's answer to CONNECT, while read
+        self.tunnel_done = False
         # Shared by the loop's connections: asyncio fills it and calls buffer_updated at once,
         # so no connection holds a read buffer of its own while it waits.
         self._view = read_buffer
@@ -183,18 +187,11 @@ class _Connection(asyncio.BufferedProtocol):
         self._wake()
 
     def _tunnel_data(self, data: bytes) -> None:
-        reader = self.tunnel
-        assert reader is not None
-        try:
-            reader.receive_data(data)
-            while self.tunnel_head is None:
-                event = reader.next_event()
-                if event is NEED_DATA:
-                    break
-                if type(event) is Response:
-                    self.tunnel_head = event
-        except RemoteProtocolError as exc:
-            self.error = exc
+        received = self.tunnel
+        assert received is not None
+        received += data
+        if not data or b"\r\n\r\n" in received or len(received) > MAX_TUNNEL_REPLY:
+            self.tunnel_done = True
         self._wake()
 
     def take(self) -> bytes:
@@ -430,41 +427,31 @@ class AsyncPool:
         deadline: Deadline,
         ssl_context: Any,
     ) -> None:
-        """``CONNECT`` through ``proxy``, then TLS to ``origin`` inside the tunnel."""
+        """``CONNECT`` through ``proxy`` (:func:`~smruntime.http._config.tunnel_request`,
+        the answer judged by :func:`~smruntime.http._config.tunnel_reply_error`), then TLS to
+        ``origin`` inside the tunnel."""
         authority = origin.hostport
-        headers = [("Host", authority)]
-        if proxy.authorization:
-            headers.append(("Proxy-Authorization", proxy.authorization))
-        head, _ = serialize_request("CONNECT", authority, headers)
-        conn.tunnel = ResponseReader(self._limits, head_only=True)
+        received = conn.tunnel = bytearray()
+        conn.tunnel_done = False
         assert conn.transport is not None
-        conn.transport.write(head)
-        while conn.tunnel_head is None:
-            if conn.error is not None:
-                raise EndpointConnectionError(
-                    f"the proxy {proxy.url} answered CONNECT with bad HTTP: {conn.error}",
-                    request_sent=False,
-                ) from conn.error
-            if conn.lost:
-                raise EndpointConnectionError(
-                    f"the proxy {proxy.url} closed the connection during CONNECT",
-                    request_sent=False,
-                )
+        conn.transport.write(tunnel_request(origin, proxy))
+        while not conn.tunnel_done:
             remaining, _ = deadline.remaining(time.monotonic())
             until = None if remaining is None else time.monotonic() + remaining
             if not await conn.wait(until):
                 raise ConnectTimeoutError(
-                    f"CONNECT to {authority} through the proxy {proxy.url} timed out",
+                    f"CONNECT to {authority} through the proxy {proxy.hostport} timed out",
                     request_sent=False,
                 )
-        status = conn.tunnel_head.status
         conn.tunnel = None
-        if not 200 <= status < 300:
-            raise EndpointConnectionError(
-                f"the proxy {proxy.url} refused CONNECT to {authority}: HTTP {status} "
-                f"{conn.tunnel_head.reason}",
-                request_sent=False,
+        if b"\r\n\r\n" not in received and len(received) > MAX_TUNNEL_REPLY:
+            problem: Optional[str] = (
+                f"the proxy's answer to CONNECT {authority} is over {MAX_TUNNEL_REPLY} bytes"
             )
+        else:
+            problem = tunnel_reply_error(bytes(received), origin, proxy)
+        if problem is not None:
+            raise EndpointConnectionError(problem, request_sent=False)
         loop = conn.loop
         assert conn.transport is not None
         transport = await self._within(
@@ -484,60 +471,99 @@ class AsyncPool:
         body: bytes = b"",
         deadlines: Optional[Deadlines] = None,
     ) -> AsyncResponse:
-        """Send one request; return after the response head (errors: ``TransportError``)."""
+        """Send one request; return after the response head (errors: ``TransportError``).
+        A pooled connection found closed before any response byte is replaced once where
+        :func:`~smruntime.http._config.may_resend` allows it."""
         loop = asyncio.get_running_loop()
         origin = origin_of(url)
         proxy = self.config.proxies.for_origin(origin.scheme, origin.host, origin.port)
         deadline = (deadlines or Deadlines()).start(time.monotonic())
+        method = method.upper()
+        target, send_headers = request_head(origin, proxy, method, url, list(headers), body)
+        shown = redact_url(url)
         key = origin.key
         conn = self._checkout(loop, key)
-        if conn is None:
-            conn = await self._connect(origin, proxy, deadline)
-        deadline.connected(time.monotonic())
-        shown = redact_url(url)
-        send_headers = list(headers)
-        if not any(name.lower() == "host" for name, _ in send_headers):
-            send_headers.insert(0, ("Host", origin.host_header))
-        target = origin.target
-        if proxy is not None and origin.scheme == "http":
-            target = url  # plain HTTP through a proxy: the absolute form
-            if proxy.authorization:
-                send_headers.append(("Proxy-Authorization", proxy.authorization))
-        try:
-            out = conn.http.send_request(method, target, send_headers, body)
-            conn.start_response()
-            assert conn.transport is not None
-            conn.transport.write(out)
-            if conn.http.body_separate:
-                conn.transport.write(body)
-            deadline.sent(time.monotonic())
-            while conn.head is None:
-                if conn.error is not None:
-                    raise _with_url(conn.error, shown)
-                if conn.lost:
-                    raise ConnectionClosedError(
-                        f"the connection to {origin.hostport} closed before the response arrived",
-                        url=shown,
-                    )
-                remaining, phase = deadline.remaining(time.monotonic())
-                until = None if remaining is None else time.monotonic() + remaining
-                if not await conn.wait(until):
-                    limit = (
-                        deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.headers
-                    )
-                    raise ReadTimeoutError(
-                        f"no complete response head from {origin.hostport} within {limit} s "
-                        f"({conn.http.bytes_received} bytes of it received)",
-                        phase=phase,
-                        timeout=limit,
-                        elapsed=time.monotonic() - deadline.started,
-                        url=shown,
-                    )
-        except BaseException:
-            conn.abort()
-            raise
-        deadline.body_started(time.monotonic())
-        return AsyncResponse(self, key, conn, conn.head, deadline, shown)
+        reused = conn is not None
+        while True:
+            if conn is None:
+                conn = await self._connect(origin, proxy, deadline)
+            deadline.connected(time.monotonic())
+            try:
+                await self._exchange(
+                    conn, method, target, send_headers, body, deadline, origin, shown
+                )
+            except _Stale as stale:
+                conn.abort()
+                conn = None
+                if not reused:
+                    raise stale.error from None
+                if may_resend(reused=True, written=True, response_started=False, method=method):
+                    reused = False
+                    continue
+                raise ConnectionClosedError(
+                    f"the connection to {origin.hostport} closed before the response arrived "
+                    f"(a pooled connection; {method} is not sent twice)",
+                    url=shown,
+                ) from stale.error
+            except BaseException:
+                conn.abort()
+                raise
+            deadline.body_started(time.monotonic())
+            assert conn.head is not None
+            return AsyncResponse(self, key, conn, conn.head, deadline, shown)
+
+    async def _exchange(
+        self,
+        conn: _Connection,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        deadline: Deadline,
+        origin: Origin,
+        shown: str,
+    ) -> None:
+        """Write the request and wait for the response head (:class:`_Stale`: the connection
+        ended before any byte of it)."""
+        http = conn.http
+        out = http.send_request(method, target, headers, body)
+        conn.start_response()
+        assert conn.transport is not None
+        conn.transport.write(out)
+        if http.body_separate:
+            conn.transport.write(body)
+        deadline.sent(time.monotonic())
+        while conn.head is None:
+            error: Optional[BaseException] = conn.error
+            if error is None and conn.lost:
+                error = ConnectionClosedError(
+                    f"the connection to {origin.hostport} closed before the response arrived"
+                )
+            if error is not None:
+                error = _with_url(error, shown)
+                if not http.response_started and isinstance(error, TransportError):
+                    raise _Stale(error)
+                raise error
+            remaining, phase = deadline.remaining(time.monotonic())
+            until = None if remaining is None else time.monotonic() + remaining
+            if not await conn.wait(until):
+                limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.headers
+                raise ReadTimeoutError(
+                    f"no complete response head from {origin.hostport} within {limit} s "
+                    f"({http.bytes_received} bytes of it received)",
+                    phase=phase,
+                    timeout=limit,
+                    elapsed=time.monotonic() - deadline.started,
+                    url=shown,
+                )
+
+
+class _Stale(Exception):
+    """A connection that ended before any byte of the response: ``error`` unless resent."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _with_url(error: BaseException, url: str) -> BaseException:

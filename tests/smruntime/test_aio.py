@@ -1018,3 +1018,117 @@ def test_a_proxy_that_refuses_connect() -> None:
     with HostileServer(refuse) as proxy:
         run(main(proxy.url))
         assert proxy.requests[0].startswith(b"CONNECT example.invalid:443 HTTP/1.1\r\n")
+
+
+# -- the wire's shared rules (smruntime.http._config) on the asyncio driver -----------------
+
+
+@pytest.mark.parametrize(("method", "resent"), [("GET", True), ("POST", False)])
+def test_a_pooled_connection_closed_before_the_answer_is_resent_only_if_safe(
+    method: str, resent: bool
+) -> None:
+    from smruntime.exceptions import ConnectionClosedError
+    from smruntime.http._async import AsyncPool
+    from smruntime.http._config import Deadlines, WireConfig
+
+    from .hostile_server import HostileServer
+
+    answered: set[int] = set()
+
+    def handler(sock: socket.socket, request: bytes | None) -> bool:
+        if request is None or sock.fileno() in answered:
+            return False
+        answered.add(sock.fileno())
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    async def main(url: str) -> None:
+        pool = AsyncPool(WireConfig())
+        deadlines = Deadlines(connect=5, headers=5, between=5, total=10)
+        first = await pool.request(method, url + "/a", [], b"", deadlines)
+        assert await first.read() == b"ok"
+        first.close()
+        if resent:
+            again = await pool.request(method, url + "/b", [], b"", deadlines)
+            assert await again.read() == b"ok"
+            again.close()
+        else:
+            with pytest.raises(ConnectionClosedError, match="before the response arrived"):
+                await pool.request(method, url + "/b", [], b"", deadlines)
+        pool.close()
+
+    with HostileServer(handler) as srv:
+        run(main(srv.url))
+        assert srv.connections == (2 if resent else 1)
+        assert len(srv.requests) == (3 if resent else 2)
+        # request_head: Host first, Content-Length: 0 for an empty POST
+        assert srv.requests[0].split(b"\r\n")[1].startswith(b"Host: 127.0.0.1:")
+        assert (b"\r\nContent-Length: 0\r\n" in srv.requests[0]) == (method == "POST")
+
+
+def test_a_proxy_that_closes_during_connect_or_answers_garbage() -> None:
+    from smruntime.exceptions import EndpointConnectionError
+
+    from .hostile_server import HostileServer
+
+    def close(sock: socket.socket, request: bytes | None) -> bool:
+        return False
+
+    def garbage(sock: socket.socket, request: bytes | None) -> bool:
+        if request is not None:
+            sock.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
+        return False
+
+    def endless(sock: socket.socket, request: bytes | None) -> bool:
+        if request is not None:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nX: " + b"x" * (80 * 1024))
+            time.sleep(3)
+        return False
+
+    async def main(proxy: str, match: str) -> None:
+        cfg = Config(proxies={"https": proxy}, max_attempts=1, connect_timeout=2)
+        async with make_client("https://example.invalid", config=cfg) as client:
+            with pytest.raises(EndpointConnectionError, match=match):
+                await client.invoke_endpoint(EndpointName="e", Body=b"x")
+
+    with HostileServer(close) as proxy:
+        run(main(proxy.url, r"closed the connection during CONNECT example\.invalid:443"))
+    with HostileServer(garbage) as proxy:
+        run(main(proxy.url, r"answered CONNECT with 'SSH-2\.0-OpenSSH'"))
+    with HostileServer(endless) as proxy:
+        run(main(proxy.url, r"answer to CONNECT example\.invalid:443 is over 65536 bytes"))
+
+
+def test_a_pooled_connection_cut_after_part_of_the_answer_is_not_resent() -> None:
+    from smruntime.exceptions import TransportError
+    from smruntime.http._async import AsyncPool
+    from smruntime.http._config import Deadlines, WireConfig
+
+    from .hostile_server import HostileServer
+
+    answered: set[int] = set()
+
+    def handler(sock: socket.socket, request: bytes | None) -> bool:
+        if request is None:
+            return False
+        if sock.fileno() in answered:
+            sock.sendall(b"HTTP/1.1 200 OK\r\n")  # the answer started: the server acted
+            return False
+        answered.add(sock.fileno())
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    async def main(url: str) -> None:
+        pool = AsyncPool(WireConfig())
+        deadlines = Deadlines(connect=5, headers=5, between=5, total=10)
+        first = await pool.request("GET", url + "/a", [], b"", deadlines)
+        assert await first.read() == b"ok"
+        first.close()
+        with pytest.raises(TransportError):
+            await pool.request("GET", url + "/b", [], b"", deadlines)
+        pool.close()
+
+    with HostileServer(handler) as srv:
+        run(main(srv.url))
+        assert srv.connections == 1
+        assert len(srv.requests) == 2
