@@ -44,6 +44,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _rows import readme_row  # noqa: E402
+
 from eventstream import Message, encode  # noqa: E402
 
 HEADERS = [
@@ -153,6 +155,11 @@ def consume(client: Any) -> tuple[int, float]:
     return count, time.process_time() - start
 
 
+def _transport(name: str) -> str:
+    """``"smruntime (stdlib)"`` -> ``"stdlib transport"``."""
+    return name[name.index("(") + 1 : -1] + " transport"
+
+
 def bench_cpu(events: int, rounds: int, with_boto3: bool) -> None:
     proc, url = start_server("bulk", events)
     try:
@@ -178,6 +185,14 @@ def bench_cpu(events: int, rounds: int, with_boto3: bool) -> None:
         for name, cpu in results.items():
             ratio = f"{cpu / base:.3f}x" if base else "-"
             print(f"   {name:<24}{cpu:>10.3f}{events / cpu:>14,.0f}{ratio:>12}")
+        for name, cpu in results.items():
+            if name != "boto3":
+                readme_row(
+                    f"stream {events:,} events, client CPU, {_transport(name)}",
+                    f"{cpu:.3f} s",
+                    f"{base:.3f} s" if base else "",
+                    f"{cpu / base:.2f}x" if base else "",
+                )
         if base:
             ours = results["smruntime (default)"]
             print(
@@ -207,10 +222,20 @@ def bench_latency(events: int, with_boto3: bool) -> None:
             names["boto3"] = lambda: boto3_client(url)
         print(f"\n2. Per-event latency, one event every 20 ms ({events} events), milliseconds")
         print(f"   {'client':<24}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
+        p99: dict[str, float] = {}
         for name, factory in names.items():
             values = sorted(latencies(factory()))
             q = statistics.quantiles(values, n=100)
+            p99[name] = q[98]
             print(f"   {name:<24}{q[49]:>8.3f}{q[89]:>8.3f}{q[98]:>8.3f}{values[-1]:>8.3f}")
+        peer = p99.get("boto3")
+        for name, value in p99.items():
+            if name != "boto3":
+                readme_row(
+                    f"per-event latency p99 (one event / 20 ms), {_transport(name)}",
+                    f"{value:.2f} ms",
+                    f"{peer:.2f} ms" if peer else "",
+                )
         print("   (includes loopback and server time; target: smruntime p99 <= 1 ms)")
     finally:
         proc.terminate()
@@ -292,6 +317,16 @@ def bench_cold_start(runs: int, with_boto3: bool) -> None:
         for name, seconds in floors.items():
             ratio = f"{seconds / base:.3f}x" if base else "-"
             print(f"   {name:<24}{seconds * 1000:>10.1f}{ratio:>12}")
+        for name, seconds in [*results.items(), *floors.items()]:
+            if name == "boto3":
+                continue
+            label = _transport(name) if name.startswith("smruntime") else name.strip("()")
+            readme_row(
+                f"cold start: import + client + one call, {label}",
+                f"{seconds * 1000:.0f} ms",
+                f"{base * 1000:.0f} ms" if base else "",
+                f"{seconds / base:.2f}x" if base else "",
+            )
         if base:
             req = results["smruntime (requests)"] / base
             std = results["smruntime (default)"] / base

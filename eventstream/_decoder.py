@@ -244,6 +244,7 @@ class Decoder:
         max_payload = self._max_payload
         max_headers = self._max_headers
         append = out.append
+        check = check_prelude
         cache_get = _HEADER_CACHE.get
         new_message = object.__new__
         set_field = object.__setattr__
@@ -257,13 +258,7 @@ class Decoder:
                     found = crc32(src[pos : pos + 8])
                     if found != prelude_crc:
                         raise ChecksumMismatch("prelude", prelude_crc, found, offset=base + pos)
-                    if (
-                        total < MIN_MESSAGE_LENGTH
-                        or hlen > total - MIN_MESSAGE_LENGTH
-                        or (max_headers is not None and hlen > max_headers)
-                        or (max_payload is not None and total - 16 - hlen > max_payload)
-                    ):
-                        check_prelude(total, hlen, base + pos, max_payload, max_headers)
+                    check(total, hlen, base + pos, max_payload, max_headers)
                     if end - pos < total:
                         self._need = total
                         break

@@ -87,12 +87,14 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _ENCODE_TABLE = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
 _ENCODE_TABLE_SLASH = tuple("/" if b == 0x2F else _ENCODE_TABLE[b] for b in range(256))
 
-_NEEDS_ENCODING = re.compile(r"[^A-Za-z0-9\-._~]")
-_PATH_NEEDS_ENCODING = re.compile(r"[^A-Za-z0-9\-._~/]")
-_PATH_NEEDS_NORMALISING = re.compile(r"//|/\.\.?(?:/|$)|^\.\.?(?:/|$)")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
-_FOLD = re.compile(r"[ \t]+")
+# Patterns as strings, compiled by ``re`` on first use and kept in its cache: nothing is compiled
+# at import (cold start), and the memo tables below keep them off the hot path.
+_NEEDS_ENCODING = r"[^A-Za-z0-9\-._~]"
+_PATH_NEEDS_ENCODING = r"[^A-Za-z0-9\-._~/]"
+_PATH_NEEDS_NORMALISING = r"//|/\.\.?(?:/|$)|^\.\.?(?:/|$)"
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_BAD_VALUE = r"[\r\n\x00]"
+_FOLD = r"[ \t]+"
 
 # Small memo tables: clients sign the same URLs, header names and values over and over. They are
 # cleared wholesale when full (cheaper than LRU bookkeeping on the hot path).
@@ -121,7 +123,7 @@ def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
     """Percent-encode ``value`` (UTF-8) keeping only ``A-Za-z0-9-._~`` (and ``/`` if asked)."""
     if isinstance(value, str):
         pattern = _PATH_NEEDS_ENCODING if keep_slash else _NEEDS_ENCODING
-        if pattern.search(value) is None:
+        if re.search(pattern, value) is None:
             return value
         value = value.encode("utf-8", "surrogatepass")
     table = _ENCODE_TABLE_SLASH if keep_slash else _ENCODE_TABLE
@@ -140,7 +142,7 @@ def split_url(url: str) -> tuple[str, str, str, str]:
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
         raise SigningError(f"url must start with http:// or https:// (got scheme {scheme[:16]!r})")
-    if _BAD_VALUE.search(url) is not None:
+    if re.search(_BAD_VALUE, url) is not None:
         raise SigningError("url contains CR, LF or NUL")
     end = len(rest)
     for ch in "/?#":
@@ -209,10 +211,10 @@ def canonical_uri(path: str, *, s3_style: bool = False) -> str:
     if not path:
         return "/"
     if s3_style:
-        if _PATH_NEEDS_ENCODING.search(path) is None:
+        if re.search(_PATH_NEEDS_ENCODING, path) is None:
             return path
         return "/".join([uri_encode(_decode_component(seg)) for seg in path.split("/")])
-    if _PATH_NEEDS_NORMALISING.search(path) is not None:
+    if re.search(_PATH_NEEDS_NORMALISING, path) is not None:
         path = _remove_dot_segments(path) or "/"
     return uri_encode(path, keep_slash=True)
 
@@ -249,7 +251,7 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
         name, _, value = part.partition("=")
         pairs.append(
             (uri_encode(_decode_component(name)), uri_encode(_decode_component(value)))
-            if "%" in part or _NEEDS_ENCODING.search(name) or _NEEDS_ENCODING.search(value)
+            if "%" in part or re.search(_NEEDS_ENCODING, name) or re.search(_NEEDS_ENCODING, value)
             else (name, value)
         )
     return pairs
@@ -271,7 +273,7 @@ def header_name(name: object) -> str:
         cached = _name_cache.get(name)
         if cached is not None:
             return cached
-        if _TOKEN.fullmatch(name) is not None:
+        if re.fullmatch(_TOKEN, name) is not None:
             if len(_name_cache) >= _CACHE_MAX:
                 _name_cache.clear()
             lower = _name_cache[name] = name.lower()
@@ -291,11 +293,11 @@ def fold_value(name: str, value: object) -> str:
             return folded
     elif not isinstance(value, str):
         raise SigningError(f"header {name!r}: value must be a str, got {type(value).__name__}")
-    if _BAD_VALUE.search(value) is not None:
+    if re.search(_BAD_VALUE, value) is not None:
         raise SigningError(f"header {name!r}: value contains CR, LF or NUL")
     folded = value.strip(" \t")
     if "  " in folded or "\t" in folded:
-        folded = _FOLD.sub(" ", folded)
+        folded = re.sub(_FOLD, " ", folded)
     if len(value) <= 256:
         # values only: never cache long ones (tokens, big attributes)
         if len(_value_cache) >= _CACHE_MAX:

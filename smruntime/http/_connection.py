@@ -34,11 +34,11 @@ class ClientConnection:
     """
 
     __slots__ = ("_limits", "_reader", "_request_keep_alive", "_unusable", "body_separate")
+    _request_keep_alive: bool  # set by send_request (read only once a request was sent)
 
     def __init__(self, limits: Limits | None = None) -> None:
         self._limits = limits if limits is not None else DEFAULT_LIMITS
         self._reader: ResponseReader | None = None
-        self._request_keep_alive = True
         self._unusable = False  # closed by the peer, or bytes with no request in flight
         self.body_separate = False
         """True when the last ``send_request`` returned the head only: write the body next."""

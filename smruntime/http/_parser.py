@@ -182,7 +182,7 @@ class ResponseReader:
             return
         buf = self._buf
         pos = self._pos
-        if pos >= len(buf):
+        if pos >= len(buf):  # all read: the new bytes become the buffer, uncopied
             self._base += len(buf)
             self._buf = data
             self._pos = 0
@@ -334,7 +334,7 @@ class ResponseReader:
             left = self._left
             if end - pos < left:
                 if end > pos:
-                    self._left = left - (end - pos)
+                    self._left = left - (end - pos)  # (pos is 0 on new bytes)
                     self._pos = end
                     return Data(bytes(buf[pos:end]))
                 return NEED_DATA
@@ -375,7 +375,7 @@ class ResponseReader:
                 except ValueError:
                     left = -1
                 else:
-                    if len(line) > 1 and (line[1] == 120 or line[1] == 88):
+                    if line[:2] in (b"0x", b"0X"):
                         left = -1  # int() took "0x" as a prefix
             else:
                 left = self._chunk_size_with_ext(line)
@@ -435,12 +435,9 @@ class ResponseReader:
     @staticmethod
     def _chunk_size_with_ext(line: Buffer) -> int:
         """The size of a chunk-size line with extensions or whitespace; -1 if malformed."""
-        semi = line.find(b";")
-        size = line if semi < 0 else line[:semi]
+        size, _, ext = line.partition(b";")
         size = size.rstrip(_OWS)
-        if semi >= 0 and line.translate(None, _CTL) != line:
-            return -1
-        if not size or size.translate(None, _HEXDIG):
+        if not size or size.translate(None, _HEXDIG) or ext.translate(None, _CTL) != ext:
             return -1
         return int(size, 16)
 
@@ -451,9 +448,7 @@ class ResponseReader:
         limits = self._limits
         buf = self._buf
         pos = self._pos
-        room = limits.max_header_bytes - self._section_bytes
-        if room > limits.max_line_bytes:
-            room = limits.max_line_bytes
+        room = min(limits.max_header_bytes - self._section_bytes, limits.max_line_bytes)
         stop = pos + room
         i = buf.find(b"\n", pos + self._scanned, stop)
         if i < 0:
@@ -616,7 +611,6 @@ class ResponseReader:
         else:
             self._state = _CLOSE
             self.keep_alive = False
-        self._section_bytes = 0
         return Response(status, self._reason, self._fields, self._version)
 
     def _read_trailers(self) -> Event:

@@ -19,7 +19,7 @@ SMALL_BODY = 65536
 """Bodies up to this size are joined to the head in one ``bytes`` (one write, one packet)."""
 
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_CTL = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"  # every control byte but HTAB
+_CTL = bytes(range(32)).replace(b"\t", b"") + b"\x7f"  # every control byte but HTAB
 _TARGET_BAD = bytes(range(33)) + bytes(range(127, 256))  # controls, space and non-ASCII
 
 

@@ -136,3 +136,38 @@ def test_preview_is_capped() -> None:
     assert info.payload_preview == b"x" * 10
     assert info.payload_length == 500
     assert "payload: b'xxxxxxxxxx'..." in info.format()
+
+
+def test_describe_names_every_header_type() -> None:
+    from eventstream import Int16, Int64
+
+    when = datetime(2024, 1, 2, 3, 4, 5, 6000, tzinfo=timezone.utc)
+    ident = uuid.UUID(int=7)
+    msg = Message(
+        [
+            ("t", True),
+            ("f", False),
+            ("b", Int8(-1)),
+            ("s", Int16(2)),
+            ("i", 3),
+            ("l", Int64(4)),
+            ("a", b"\x00"),
+            ("str", "x"),
+            ("ts", when),
+            ("u", ident),
+        ]
+    )
+    (info,) = describe(encode(msg))
+    assert info.error is None
+    assert info.headers == (
+        ("t", "bool_true", True),
+        ("f", "bool_false", False),
+        ("b", "byte", -1),
+        ("s", "short", 2),
+        ("i", "integer", 3),
+        ("l", "long", 4),
+        ("a", "byte_array", b"\x00"),
+        ("str", "string", "x"),
+        ("ts", "timestamp", when),
+        ("u", "uuid", ident),
+    )

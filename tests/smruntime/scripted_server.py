@@ -69,6 +69,7 @@ class ScriptedServer:
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._stop = False
+        self._stopped = threading.Event()  # wakes every pause: stopping never waits one out
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -83,6 +84,7 @@ class ScriptedServer:
 
     def stop(self) -> None:
         self._stop = True
+        self._stopped.set()
         try:
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
         except OSError:
@@ -135,8 +137,8 @@ class ScriptedServer:
                 pass
 
     def _write(self, conn: socket.socket, reply: Reply) -> bool:
-        if reply.before_headers:
-            time.sleep(reply.before_headers)
+        if reply.before_headers and self._stopped.wait(reply.before_headers):
+            return False
         pieces: Iterable[Piece] = reply.body
         head = [f"HTTP/1.1 {reply.status} X".encode()]
         names = {k.lower() for k, _ in reply.headers}
@@ -153,10 +155,8 @@ class ScriptedServer:
         conn.sendall(b"\r\n".join(head) + b"\r\n\r\n")
         for piece in pieces:
             if isinstance(piece, Pause):
-                if piece.until is not None:
-                    piece.until.wait(10)
-                if piece.seconds:
-                    time.sleep(piece.seconds)
+                if not self._pause(piece):
+                    return False
             elif isinstance(piece, Cut):
                 if piece.reset:
                     conn.setsockopt(
@@ -172,6 +172,17 @@ class ScriptedServer:
         if reply.chunked:
             conn.sendall(b"0\r\n\r\n")
         return True
+
+    def _pause(self, pause: Pause) -> bool:
+        """Wait as ``pause`` says; False if the server is stopped meanwhile."""
+        if pause.until is not None:
+            deadline = time.monotonic() + 10
+            while not pause.until.wait(0.02):
+                if self._stopped.is_set() or time.monotonic() > deadline:
+                    break
+        if pause.seconds:
+            self._stopped.wait(pause.seconds)
+        return not self._stopped.is_set()
 
 
 def _read_request(reader: object) -> Optional[Received]:

@@ -112,6 +112,7 @@ def test_status_line(line: bytes, status: int, reason: str, version: str) -> Non
         (b"HTTP/1.1 2000 OK", "malformed status code in b'HTTP/1.1 2000 OK'"),
         (b"HTTP/1.1  200 OK", "malformed status code in b'HTTP/1.1  200 OK'"),
         (b"HTTP/1.1 200OK", "malformed status code in b'HTTP/1.1 200OK'"),
+        (b"HTTP/1.1 200X", "malformed status code in b'HTTP/1.1 200X'"),
         (b"HTTP/1.1 099 Low", "status code 99 out of range"),
         (b"HTTP/1.1 000", "status code 0 out of range"),
         (b"HTTP/1.1 200 O\x00K", "control character in the reason phrase"),
@@ -387,6 +388,10 @@ def test_close_delimited_body() -> None:
         assert not conn.reusable
     conn, evs = parse(OK + b"\r\n", eof=True)
     assert evs[1:] == [EndOfMessage()]
+    reader = ResponseReader()
+    reader.receive_data(OK + b"Connection: keep-alive\r\n\r\nbody")
+    assert isinstance(reader.next_event(), Response)
+    assert reader.keep_alive is False
 
 
 # -- keep-alive --------------------------------------------------------------------------------
@@ -467,9 +472,12 @@ def test_chunk_forms() -> None:
         b'000a ; q="a b" \r\nabcdefghij\r\n'
         b"1\t\r\n!\r\n"
         b"b;\xe9\r\n01234567890\r\n"
+        b"10;e\r\n0123456789abcdef\r\n"
         b"0000;last\r\n\r\n"
     )
-    assert_everywhere(raw, body=b"hello0123456789abcdefghij!01234567890", reusable=True)
+    assert_everywhere(
+        raw, body=b"hello0123456789abcdefghij!012345678900123456789abcdef", reusable=True
+    )
 
 
 def test_trailers() -> None:
@@ -485,6 +493,8 @@ def test_trailers() -> None:
         (b"zz", "invalid chunk-size line b'zz'"),
         (b"-5", "invalid chunk-size line b'-5'"),
         (b"0x5", "invalid chunk-size line b'0x5'"),
+        (b"0X5", "invalid chunk-size line b'0X5'"),
+        (b"0x", "invalid chunk-size line b'0x'"),
         (b"+5", "invalid chunk-size line b'+5'"),
         (b" 5", "invalid chunk-size line b' 5'"),
         (b"5_0", "invalid chunk-size line b'5_0'"),
@@ -558,6 +568,8 @@ def test_missing_crlf_seen_on_its_first_byte() -> None:
 def test_chunk_size_line_bare_lf() -> None:
     assert_error(CHUNKED + b"5\nhello\r\n", "chunk-size line ends in a bare LF, not CRLF", 47)
     assert_error(CHUNKED + b"\n", "chunk-size line ends in a bare LF, not CRLF", 47)
+    assert_error(CHUNKED + b"3\r\nabc\r\n\n", "chunk-size line ends in a bare LF, not CRLF", 55)
+    assert_error(CHUNKED + b"0\r\n\n", "trailer line ends in a bare LF, not CRLF", 50, 1)
 
 
 def test_trailer_errors() -> None:
@@ -671,6 +683,8 @@ def test_misuse() -> None:
 
 def test_bytes_between_requests_poison_the_connection() -> None:
     conn = ClientConnection()
+    assert (conn.bytes_received, conn.extra_bytes, conn.response_started) == (0, 0, False)
+    assert (conn.reusable, conn.response_complete) == (False, False)
     conn.receive_data(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
     assert not conn.reusable
     with pytest.raises(LocalProtocolError, match="unrequested"):
@@ -791,3 +805,19 @@ def test_reader_state_before_and_after() -> None:
     assert reader.extra_bytes == 5
     reader.receive_data(b"")
     assert reader.eof
+
+
+def test_a_broken_chunk_end_in_the_same_read_comes_before_its_data() -> None:
+    for after in (b"\rX", b"X\r"):
+        conn = connection()
+        conn.receive_data(CHUNKED + b"5\r\nhello" + after)
+        assert isinstance(conn.next_event(), Response)
+        with pytest.raises(RemoteProtocolError, match="expected CRLF after the chunk data"):
+            conn.next_event()
+    conn = connection()
+    conn.receive_data(CHUNKED + b"5\r\nhello\r\n")  # the chunk and its CRLF end the read
+    assert isinstance(conn.next_event(), Response)
+    assert conn.next_event() == Data(b"hello")
+    conn.receive_data(b"\n")
+    with pytest.raises(RemoteProtocolError, match="bare LF"):
+        conn.next_event()

@@ -30,12 +30,13 @@ def test_given_content_length_is_kept_in_place() -> None:
     )
     assert head == b"PUT /x?a=1 HTTP/1.1\r\nContent-Length: 2\r\nHost: h\r\n\r\n"
     assert keep_alive
-    head, _ = serialize_request("GET", "/", [("Host", "h")], 0)
-    assert head == b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    head, _ = serialize_request("GET", "/", [("Host", "h"), ("X-Tab", "a\tb c")])
+    assert head == b"GET / HTTP/1.1\r\nHost: h\r\nX-Tab: a\tb c\r\n\r\n"
 
 
 def test_large_body_is_left_to_the_caller() -> None:
     conn = ClientConnection()
+    assert conn.body_separate is False
     body = b"x" * (SMALL_BODY + 1)
     out = conn.send_request("POST", "/", [("Host", "h")], body)
     assert conn.body_separate
@@ -60,6 +61,9 @@ def test_large_body_is_left_to_the_caller() -> None:
         ("GET", "/", [("Host", "h"), ("X-A", "1\r\nInjected: 1")], b"", "header X-A has a control"),
         ("GET", "/", [("Host", "h"), ("X-A", "a\nb")], b"", "header X-A has a control"),
         ("GET", "/", [("Host", "h"), ("X-A", "a\x00b")], b"", "header X-A has a control"),
+        ("GET", "/", [("Host", "h"), ("X-A", "a\x1fb")], b"", "header X-A has a control"),
+        ("GET", "/", [("Host", "h"), ("X-A", "a\x7f")], b"", "header X-A has a control"),
+        ("GET", "/\x7f", [("Host", "h")], b"", "invalid request target"),
         ("GET", "/", [("Host", "h"), ("X-A", "\u20ac")], b"", "header X-A has a character outside"),
         ("GET", "/", [("Host", "h"), ("X A", "1")], b"", "invalid header name 'X A'"),
         ("GET", "/", [("Host", "h"), ("X\r\n", "1")], b"", "invalid header name 'X\\r\\n'"),
@@ -150,3 +154,10 @@ def test_round_trip_through_h11_server(
             assert isinstance(ev, h11.EndOfMessage)
             break
     assert data == body
+
+
+def test_keep_alive_follows_the_connection_header_only() -> None:
+    hosts = [("Host", "h")]
+    assert serialize_request("GET", "/", [*hosts, ("X-Mode", "close")])[1] is True
+    assert serialize_request("GET", "/", [*hosts, ("Connection", "keep-alive")])[1] is True
+    assert serialize_request("GET", "/", [*hosts, ("connection", "Upgrade, Close")])[1] is False

@@ -1,0 +1,432 @@
+"""Mutation check: does the test suite notice when a protocol module's logic changes?
+
+Each mutant changes one thing in one module (a comparison, an arithmetic or boolean operator, a
+small integer or boolean constant, a ``not``), is written alone into a scratch copy of the
+repository, and the module's tests run against it (``pytest -x -q``, with a per-mutant timeout).
+A mutant the tests fail on (or time out on) is *killed*; one they pass on *survives*: either a
+missing test or an equivalent mutant (no observable change, e.g. a cache bound off by one).
+Known equivalent mutants are listed, each with its reason, in ``scripts/mutants-equivalent.txt``;
+they are reported apart and left out of the kill rate.
+
+Usage (standard library only; run with the project's venv so pytest is importable)::
+
+    python scripts/mutate.py                        # every module of TARGETS
+    python scripts/mutate.py --module eventstream/_decoder.py --module sigv4/_signer.py
+    python scripts/mutate.py --list                 # the mutants, without running anything
+    python scripts/mutate.py --sample 50 --seed 1   # a random sample (a quick look)
+
+The exit status is 1 when a non-equivalent mutant survives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import queue
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOW_LIST = ROOT / "scripts" / "mutants-equivalent.txt"
+
+_EVENTSTREAM_TESTS = (
+    "tests/eventstream/test_eventstream_decoder.py",
+    "tests/eventstream/test_eventstream_offsets.py",
+    "tests/eventstream/test_eventstream_codec.py",
+    "tests/eventstream/test_eventstream_vectors.py",
+    "tests/eventstream/test_eventstream_describe.py",
+    "tests/eventstream/test_eventstream_properties.py",
+)
+_SIGV4_TESTS = (
+    "tests/sigv4/test_signer_memo.py",
+    "tests/sigv4/test_signer.py",
+    "tests/sigv4/test_suite.py",
+    "tests/sigv4/test_pitfalls.py",
+    "tests/sigv4/test_signer_props.py",
+)
+_RECORDS_TESTS = (
+    "tests/smruntime/test_records_locations.py",
+    "tests/smruntime/test_records.py",
+    "tests/smruntime/test_records_props.py",
+)
+_HTTP_TESTS = ("tests/smruntime/http", "tests/smruntime/test_http_parser.py")
+
+
+class Target(NamedTuple):
+    module: str  # path from the repository root
+    tests: tuple[str, ...]  # test files or folders, fastest and most specific first
+    optional: bool = False  # skipped quietly while the module does not exist
+
+
+# The modules checked and the tests that guard each. Add a row for a new protocol module.
+TARGETS: tuple[Target, ...] = (
+    Target("eventstream/_decoder.py", _EVENTSTREAM_TESTS),
+    Target("eventstream/_headers.py", _EVENTSTREAM_TESTS),
+    Target("eventstream/_message.py", _EVENTSTREAM_TESTS),
+    Target("eventstream/_encoder.py", _EVENTSTREAM_TESTS),
+    Target("eventstream/_describe.py", _EVENTSTREAM_TESTS),
+    Target("sigv4/_canonical.py", _SIGV4_TESTS),
+    Target("sigv4/_signer.py", _SIGV4_TESTS),
+    Target("smruntime/records.py", _RECORDS_TESTS),
+    Target("smruntime/http/_parser.py", _HTTP_TESTS, optional=True),
+    Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
+)
+
+# What the scratch copy needs to import the packages and run their tests.
+_COPIED = ("eventstream", "sigv4", "smruntime", "tests", "pyproject.toml")
+
+_CMP_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+_BIN_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.FloorDiv,
+    ast.FloorDiv: ast.Mult,
+    ast.Div: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+    ast.LShift: ast.RShift,
+    ast.RShift: ast.LShift,
+    ast.BitAnd: ast.BitOr,
+    ast.BitOr: ast.BitAnd,
+    ast.BitXor: ast.BitOr,
+}
+
+
+class Mutant(NamedTuple):
+    module: str
+    line: int
+    start: tuple[int, int]  # (line, col) of the replaced source segment
+    end: tuple[int, int]
+    original: str
+    replacement: str
+    context: str  # the source line the mutant starts on, stripped
+
+    @property
+    def description(self) -> str:
+        return f"{self.original}  =>  {self.replacement}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What the allow-list names a mutant by: stable across edits elsewhere in the file."""
+        return self.module, self.context, self.description
+
+
+def _annotation_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside annotations and docstrings (never executed: no mutants there)."""
+    skip: set[int] = set()
+
+    def mark(node: Optional[ast.AST]) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            mark(node.returns)
+            for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
+                mark(arg.annotation)
+            mark(node.args.vararg.annotation if node.args.vararg else None)
+            mark(node.args.kwarg.annotation if node.args.kwarg else None)
+        elif isinstance(node, ast.AnnAssign):
+            mark(node.annotation)
+        elif isinstance(node, ast.JoinedStr):
+            # Error-message text: changing it is not a logic change. Expressions inside stay.
+            skip.update(id(v) for v in node.values if isinstance(v, ast.Constant))
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            mark(node)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                mark(body[0])
+    return skip
+
+
+def _variants(node: ast.AST) -> Iterator[ast.AST]:
+    """Each single change of ``node`` (a fresh node each time)."""
+    if isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            swap = _CMP_SWAPS.get(type(op))
+            if swap is not None:
+                ops = list(node.ops)
+                ops[i] = swap()
+                yield ast.Compare(left=node.left, ops=ops, comparators=node.comparators)
+    elif isinstance(node, ast.BinOp):
+        swap_bin = _BIN_SWAPS.get(type(node.op))
+        if swap_bin is not None:
+            yield ast.BinOp(left=node.left, op=swap_bin(), right=node.right)
+    elif isinstance(node, ast.AugAssign):
+        swap_bin = _BIN_SWAPS.get(type(node.op))
+        if swap_bin is not None:
+            yield ast.AugAssign(target=node.target, op=swap_bin(), value=node.value)
+    elif isinstance(node, ast.BoolOp):
+        yield ast.BoolOp(
+            op=ast.Or() if isinstance(node.op, ast.And) else ast.And(), values=node.values
+        )
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield node.operand
+    elif isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            yield ast.Constant(value=not value)
+        elif isinstance(value, int):
+            yield ast.Constant(value={0: 1, 1: 0}.get(value, value + 1))
+
+
+def _offset(lines: list[str], line: int, col: int) -> int:
+    """Character offset in the file of (1-based line, UTF-8 byte column), as ast reports them."""
+    before = sum(len(text) for text in lines[: line - 1])
+    return before + len(lines[line - 1].encode("utf-8")[:col].decode("utf-8"))
+
+
+def mutants_of(module: str, root: Path = ROOT) -> list[Mutant]:
+    """Every mutant of ``module`` (a path from ``root``), in source order."""
+    source = (root / module).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    skip = _annotation_nodes(tree)
+    lines = source.splitlines(keepends=True)
+    found: list[Mutant] = []
+    for node in ast.walk(tree):
+        if id(node) in skip or not hasattr(node, "end_lineno"):
+            continue
+        for variant in _variants(node):
+            start = (node.lineno, node.col_offset)
+            end = (node.end_lineno, node.end_col_offset)
+            a, b = _offset(lines, *start), _offset(lines, *end)  # type: ignore[arg-type]
+            original = " ".join(source[a:b].split())
+            replacement = ast.unparse(variant)
+            if isinstance(node, ast.AugAssign):
+                replacement = replacement.strip()
+            context = " ".join(lines[node.lineno - 1].split())
+            found.append(
+                Mutant(module, node.lineno, start, end, original, replacement, context)  # type: ignore[arg-type]
+            )
+    found.sort(key=lambda m: (m.start, m.replacement))
+    return found
+
+
+def apply(mutant: Mutant, source: str) -> str:
+    """``source`` with the mutant's segment replaced (wrapped in parentheses when it is an
+    expression, so the replacement binds as the original did)."""
+    lines = source.splitlines(keepends=True)
+    a, b = _offset(lines, *mutant.start), _offset(lines, *mutant.end)
+    text = mutant.replacement
+    if not text.startswith(("(", "[")) and not _is_statement(source[a:b]):
+        text = f"({text})"
+    mutated = source[:a] + text + source[b:]
+    ast.parse(mutated)  # a mutant must stay valid Python
+    return mutated
+
+
+def _is_statement(segment: str) -> bool:
+    try:
+        return isinstance(ast.parse(segment.strip()).body[0], ast.AugAssign)
+    except SyntaxError:
+        return False
+
+
+def load_allow_list(path: Path = ALLOW_LIST) -> dict[tuple[str, str, str], str]:
+    """Mutant keys -> reasons, from lines ``module | source line | original => mutant | reason``."""
+    allowed: dict[tuple[str, str, str], str] = {}
+    if not path.exists():
+        return allowed
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split(" | ")]
+        if len(parts) < 4 or "=>" not in parts[-2] or not parts[-1]:
+            raise SystemExit(
+                f"{path}:{n}: expected 'module | source line | original => mutant | reason'"
+            )
+        module, context = parts[0], " | ".join(parts[1:-2])  # the source line may hold " | "
+        original, _, replacement = parts[-2].partition("=>")
+        description = f"{' '.join(original.split())}  =>  {' '.join(replacement.split())}"
+        allowed[module, " ".join(context.split()), description] = parts[-1]
+    return allowed
+
+
+class Scratch:
+    """A copy of the repository that mutants are written into, one at a time."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="smruntime-mutate-"))
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+        for name in _COPIED:
+            src = ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, self.dir / name, ignore=ignore)
+            elif src.exists():
+                shutil.copy2(src, self.dir / name)
+        self.env = dict(os.environ)
+        self.env["PYTHONPATH"] = str(self.dir)
+        self.env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant must never run from a stale .pyc
+        # derandomised, fewer examples (tests/conftest.py): the same, shorter run each time
+        self.env.setdefault("HYPOTHESIS_PROFILE", "mutate")
+
+    def run(self, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
+        """Run ``tests`` in the copy, one pytest per path in order, stopping at the first
+        failure: ``("passed"|"failed"|"timeout", seconds)``. Most mutants fail in the first,
+        fastest file, so they never pay for collecting the slow ones."""
+        began = time.monotonic()
+        for path in [t for t in tests if (self.dir / t).exists()]:
+            left = timeout - (time.monotonic() - began)
+            # -o addopts=: one process (no xdist workers to start per mutant), stop at the first
+            # failure, no cache written into the copy.
+            cmd = [sys.executable, "-m", "pytest", "-o", "addopts=", "-x", "-q"]
+            cmd += ["-p", "no:cacheprovider", path]
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    cwd=self.dir,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=max(left, 1.0),
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                return "timeout", time.monotonic() - began
+            if proc.returncode == 4:  # pytest's usage error: a broken setup, not a kill
+                raise SystemExit(f"pytest could not run {path} in {self.dir}")
+            if proc.returncode not in (0, 5):  # 5: no tests collected (an empty folder)
+                return "failed", time.monotonic() - began
+        return "passed", time.monotonic() - began
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--module", action="append", help="a module of TARGETS (path); repeatable; default all"
+    )
+    parser.add_argument("--list", action="store_true", help="print the mutants and stop")
+    parser.add_argument("--sample", type=int, help="run only N mutants per module, at random")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --sample")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per mutant (default: 3x the clean run + 10 s)"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
+    args = parser.parse_args(argv)
+
+    targets = [t for t in TARGETS if (ROOT / t.module).exists() or not t.optional]
+    if args.module:
+        chosen = {os.path.normpath(m) for m in args.module}
+        unknown = chosen - {t.module for t in TARGETS}
+        if unknown:
+            parser.error(f"not in TARGETS: {', '.join(sorted(unknown))}")
+        targets = [t for t in targets if t.module in chosen]
+    allowed = load_allow_list()
+
+    if args.list:
+        for target in targets:
+            for m in mutants_of(target.module):
+                tag = "  [equivalent]" if m.key in allowed else ""
+                print(f"{m.module}:{m.line}: {m.description}{tag}    [in: {m.context}]")
+        return 0
+
+    # A SIGTERM ends the run like Ctrl-C: the scratch copies are removed on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    scratches = [Scratch() for _ in range(max(1, args.jobs))]
+    survivors_total = 0
+    try:
+        for target in targets:
+            survivors_total += _check(target, scratches, allowed, args)
+    finally:
+        for scratch in scratches:
+            scratch.close()
+    return 1 if survivors_total else 0
+
+
+def _check(
+    target: Target,
+    scratches: list[Scratch],
+    allowed: dict[tuple[str, str, str], str],
+    args: argparse.Namespace,
+) -> int:
+    """Run every mutant of one target; print the survivors and the tally; return survivors."""
+    first = scratches[0]
+    mutants = mutants_of(target.module, first.dir)  # the copy: the worktree may change meanwhile
+    if args.sample is not None and args.sample < len(mutants):
+        mutants = sorted(random.Random(args.seed).sample(mutants, args.sample))
+    original = (first.dir / target.module).read_text(encoding="utf-8")
+    status, clean = first.run(target.tests, timeout=600)
+    if status != "passed":
+        print(f"{target.module}: the tests fail without any mutant: fix them first", flush=True)
+        return 1
+    timeout = args.timeout or clean * 3 + 10
+    print(
+        f"{target.module}: {len(mutants)} mutants, {len(scratches)} job(s), "
+        f"clean run {clean:.1f} s, timeout {timeout:.0f} s",
+        flush=True,
+    )
+    free: queue.Queue[Scratch] = queue.Queue()
+    for scratch in scratches:
+        free.put(scratch)
+
+    def trial(mutant: Mutant) -> str:
+        scratch = free.get()
+        path = scratch.dir / target.module
+        try:
+            path.write_text(apply(mutant, original), encoding="utf-8")
+            return scratch.run(target.tests, timeout)[0]
+        finally:
+            path.write_text(original, encoding="utf-8")
+            free.put(scratch)
+
+    tally = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0, "equivalent-killed": 0}
+    with ThreadPoolExecutor(max_workers=len(scratches)) as pool:
+        for n, (mutant, status) in enumerate(zip(mutants, pool.map(trial, mutants)), 1):
+            equivalent = mutant.key in allowed
+            where = f"{mutant.module}:{mutant.line}"
+            if status == "passed" and equivalent:
+                tally["equivalent"] += 1
+            elif status == "passed":
+                tally["survived"] += 1
+                print(
+                    f"  SURVIVED {where}: {mutant.description}    [in: {mutant.context}]",
+                    flush=True,
+                )
+            elif equivalent:
+                tally["equivalent-killed"] += 1
+                print(f"  allow-listed but killed (drop it from the list) {where}", flush=True)
+            else:
+                tally["killed" if status == "failed" else "timeout"] += 1
+            if n % 25 == 0:
+                print(f"  ... {n}/{len(mutants)}", flush=True)
+    killed = tally["killed"] + tally["timeout"] + tally["equivalent-killed"]
+    scored = killed + tally["survived"]
+    rate = 100.0 * killed / scored if scored else 100.0
+    print(
+        f"{target.module}: {killed}/{scored} non-equivalent mutants killed ({rate:.1f} %; "
+        f"{tally['timeout']} by timeout), {tally['survived']} survived, "
+        f"{tally['equivalent']} equivalent (allow-listed)",
+        flush=True,
+    )
+    return tally["survived"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The signer's memo tables never change a result: every call signed after any other call (memo
+tables warm) equals the same call signed with every table empty.
+
+Each memo table is keyed by what its value depends on; a key that forgets one input (the URL
+table without ``s3_style``, the header table without the set of headers dropped, the block table
+without the host or the session token) makes a later call reuse an earlier, different answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import pytest
+
+from sigv4 import Credentials, SignedRequest, _canonical, _signer, sign
+
+NOW = dt.datetime(2024, 1, 15, 12, 30, 45, tzinfo=dt.timezone.utc)
+KEYS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+TEMP = Credentials("ASIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "to ken")
+OTHER_TOKEN = Credentials("ASIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "other")
+
+URL = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/my%20ep/./a//b/../invocations?b=2&a=1"
+HEADERS = {"Content-Type": "application/json", "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "s3_style": {"s3_style": True},
+    "add_content_sha256": {"add_content_sha256": True},
+    "token": {"credentials": TEMP},
+    "other token": {"credentials": OTHER_TOKEN},
+    "other host": {"url": URL.replace("us-east-1.", "us-west-2.")},
+    "host header": {"headers": {**HEADERS, "Host": "example.com"}},
+    "pairs": {"headers": list(HEADERS.items())},
+    "pairs, repeated name": {"headers": [*HEADERS.items(), ("X-Custom", "a"), ("x-custom", "b")]},
+    "stale signature": {"headers": {**HEADERS, "Authorization": "AWS4-HMAC-SHA256 stale"}},
+    "unsigned payload": {"unsigned_payload": True},
+    "no headers": {"headers": None},
+}
+
+
+def _sign(variant: str) -> SignedRequest:
+    kwargs: dict[str, Any] = {
+        "url": URL,
+        "headers": HEADERS,
+        "credentials": KEYS,
+        "s3_style": False,
+        **VARIANTS[variant],
+    }
+    url = kwargs.pop("url")
+    headers = kwargs.pop("headers")
+    return sign(
+        "POST",
+        url,
+        headers,
+        b'{"inputs": "hi"}',
+        region="us-east-1",
+        service="sagemaker",
+        now=NOW,
+        **kwargs,
+    )
+
+
+def _forget() -> None:
+    for table in (
+        _canonical._url_cache,
+        _canonical._name_cache,
+        _canonical._value_cache,
+        _signer._header_memo,
+        _signer._block_memo,
+    ):
+        table.clear()
+
+
+def _facts(signed: SignedRequest) -> tuple[Any, ...]:
+    return (signed.canonical_request, signed.headers, signed.signature, signed.payload_hash)
+
+
+COLD = {}
+for _name in VARIANTS:
+    _forget()
+    COLD[_name] = _facts(_sign(_name))
+
+
+@pytest.mark.parametrize(("first", "then"), list(itertools.permutations(VARIANTS, 2)))
+def test_a_warm_memo_gives_the_cold_answer(first: str, then: str) -> None:
+    _forget()
+    _sign(first)
+    assert _facts(_sign(then)) == COLD[then]
+    assert _facts(_sign(then)) == COLD[then]  # served from the memo tables this time
+
+
+def test_the_variants_differ_where_they_should() -> None:
+    # Otherwise the test above could not tell a wrong memo hit from a right one.
+    assert COLD["s3_style"][0] != COLD["plain"][0]
+    assert COLD["add_content_sha256"][1] != COLD["plain"][1]
+    assert COLD["token"][0] != COLD["other token"][0]
+    assert COLD["other host"][0] != COLD["plain"][0]
+
+
+def test_add_content_sha256_replaces_the_given_hash_after_a_memoised_call() -> None:
+    _forget()
+    kept = _sign("plain")
+    replaced = _sign("add_content_sha256")
+    assert ("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD") in kept.headers
+    names = [n.lower() for n, _ in replaced.headers]
+    assert names.count("x-amz-content-sha256") == 1
+    assert replaced.payload_hash != "UNSIGNED-PAYLOAD"
+
+
+def test_errors_show_at_most_16_characters_of_a_bad_scheme_or_port() -> None:
+    from sigv4 import SigningError
+    from sigv4._canonical import split_url
+
+    with pytest.raises(SigningError) as info:
+        split_url("abcdefghijklmnopqrstuvwxyz://host/")
+    assert "'abcdefghijklmnop')" in str(info.value)
+    with pytest.raises(SigningError) as info:
+        split_url("https://host:12345678901234567890/")
+    assert "'1234567890123456'" in str(info.value)
