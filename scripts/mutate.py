@@ -80,6 +80,7 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/records.py", _RECORDS_TESTS),
     Target("smruntime/http/_parser.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
+    Target("smruntime/http/_writer.py", _HTTP_TESTS, optional=True),
 )
 
 # What the scratch copy needs to import the packages and run their tests.
@@ -326,6 +327,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--sample", type=int, help="run only N mutants per module, at random")
     parser.add_argument("--seed", type=int, default=0, help="seed for --sample")
     parser.add_argument(
+        "--lines", help="only the mutants starting on these lines (e.g. 230,240: a re-check)"
+    )
+    parser.add_argument(
         "--timeout", type=float, help="seconds per mutant (default: 3x the clean run + 10 s)"
     )
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
@@ -369,6 +373,9 @@ def _check(
     """Run every mutant of one target; print the survivors and the tally; return survivors."""
     first = scratches[0]
     mutants = mutants_of(target.module, first.dir)  # the copy: the worktree may change meanwhile
+    if args.lines:
+        wanted = {int(n) for n in args.lines.split(",")}
+        mutants = [m for m in mutants if m.line in wanted]
     if args.sample is not None and args.sample < len(mutants):
         mutants = sorted(random.Random(args.seed).sample(mutants, args.sample))
     original = (first.dir / target.module).read_text(encoding="utf-8")

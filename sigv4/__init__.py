@@ -1,6 +1,7 @@
 """AWS Signature Version 4: a pure signer, credentials and their providers, region resolution.
 
-The signer (:func:`sign`, :func:`presign`) is pure: time and credentials are arguments. The
+The signer (:func:`sign`, :func:`presign`, and :func:`sign_event` / :class:`EventSigner` for
+request event streams) is pure: time and credentials are arguments. The
 providers and :func:`resolve_region` are the impure edge (environment, files, HTTP to IMDS,
 containers and STS), each injectable; they are imported on first use.
 """
@@ -29,6 +30,13 @@ from sigv4.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from sigv4._events import (
+        STREAMING_EVENTS_PAYLOAD,
+        EventSigner,
+        SignedEvent,
+        encode_date_header,
+        sign_event,
+    )
     from sigv4._providers import (
         AssumeRoleProvider,
         ChainProvider,
@@ -55,6 +63,7 @@ __all__ = [
     "CredentialsError",
     "CredentialsExpiredError",
     "EnvProvider",
+    "EventSigner",
     "InstanceMetadataProvider",
     "NoCredentialsError",
     "NoRegionError",
@@ -64,15 +73,19 @@ __all__ = [
     "ProfileProvider",
     "RefreshableCredentials",
     "SigV4Error",
+    "STREAMING_EVENTS_PAYLOAD",
+    "SignedEvent",
     "SignedRequest",
     "SigningError",
     "StaticProvider",
     "WebIdentityProvider",
     "default_chain",
+    "encode_date_header",
     "parse_authorization",
     "presign",
     "resolve_region",
     "sign",
+    "sign_event",
 ]
 
 _LAZY = {
@@ -91,6 +104,16 @@ _LAZY = {
             "default_chain",
         ),
         "sigv4._providers",
+    ),
+    **dict.fromkeys(
+        (
+            "STREAMING_EVENTS_PAYLOAD",
+            "EventSigner",
+            "SignedEvent",
+            "encode_date_header",
+            "sign_event",
+        ),
+        "sigv4._events",
     ),
     "RefreshableCredentials": "sigv4._refresh",
     "resolve_region": "sigv4._region",

@@ -154,10 +154,13 @@ class Client:
         self.region_name: str = region_name
         if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
             endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
+        self._endpoint_override: str | None = endpoint_url  # also the HTTP/2 service's
+        # As botocore, an endpoint_url wins over use_fips_endpoint / use_dualstack_endpoint (and
+        # AWS_USE_FIPS_ENDPOINT): the flags are ignored rather than an error.
         resolved = resolve_endpoint(
             self.region_name,
-            use_fips=bool(self._config.use_fips_endpoint),
-            use_dualstack=bool(self._config.use_dualstack_endpoint),
+            use_fips=bool(self._config.use_fips_endpoint) and not endpoint_url,
+            use_dualstack=bool(self._config.use_dualstack_endpoint) and not endpoint_url,
             endpoint_url=endpoint_url or None,
         )
         if not use_ssl and not endpoint_url and resolved.startswith("https://"):
@@ -261,6 +264,14 @@ class Client:
     def invoke_endpoint_with_response_stream(self, **params: Any) -> dict[str, Any]:
         """InvokeEndpointWithResponseStream: ``Body`` is an :class:`EventStream` of PayloadParts."""
         return self._call("invoke_endpoint_with_response_stream", params)
+
+    def invoke_endpoint_with_bidirectional_stream(self, **params: Any) -> dict[str, Any]:
+        """InvokeEndpointWithBidirectionalStream (HTTP/2, ``pip install smruntime[http2]``):
+        ``Body`` is a :class:`~smruntime._bidi.DuplexStream` to ``send()`` parts on and
+        iterate events from, at once. See :mod:`smruntime._bidi`."""
+        from smruntime._bidi import invoke
+
+        return invoke(self, params)
 
     def can_paginate(self, operation_name: str) -> bool:
         """boto3 compatibility: no operation of this service paginates (``KeyError`` for a

@@ -255,6 +255,16 @@ class Config(_Record):
     def __hash__(self) -> int:
         return hash(repr(self))
 
+    def __repr__(self) -> str:
+        # A proxy URL may carry a password (http://user:pass@proxy): masked, as in the logs.
+        proxies = self.proxies
+        if not proxies:
+            return super().__repr__()
+        from smruntime._redact import redact_url
+
+        shown = {k: redact_url(v) if isinstance(v, str) else v for k, v in proxies.items()}
+        return super().__repr__().replace(f"proxies={proxies!r}", f"proxies={shown!r}", 1)
+
 
 def _suggest(name: str) -> str:
     import difflib

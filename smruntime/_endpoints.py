@@ -2,7 +2,11 @@
 
 A hand translation of the service's ``endpoint-rule-set-1.json`` (version 1.0) over the partition
 data in :mod:`smruntime._partitions`; ``tests/smruntime/test_endpoints.py`` runs all 35 cases
-botocore 1.44.8 produced from the raw rule set. Pure: no environment, no network.
+botocore 1.44.8 produced from the raw rule set. :func:`resolve_h2_endpoint` does the same for
+the HTTP/2 service (InvokeEndpointWithBidirectionalStream) from its Smithy rule set: port 8443
+in the partitions it lists; ``tests/smruntime/test_bidi_endpoints.py`` runs its 26 model tests.
+Both share the region checks, the ``endpoint_url`` override and the generic rules. Pure: no
+environment, no network.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from smruntime._partitions import PARTITIONS, Partition
 from smruntime._redact import redact_url
 from smruntime.exceptions import EndpointResolutionError
 
-__all__ = ["normalize_region", "partition_for", "resolve_endpoint"]
+__all__ = ["normalize_region", "partition_for", "resolve_endpoint", "resolve_h2_endpoint"]
 
 # A region must be usable as one DNS label: what botocore's validate_region_name accepts.
 _REGION_RE = re.compile(r"(?![0-9]+\Z)(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
@@ -91,21 +95,11 @@ def _check_endpoint_url(endpoint_url: str) -> str:
     return url
 
 
-def resolve_endpoint(
-    region: Optional[str],
-    *,
-    use_fips: bool = False,
-    use_dualstack: bool = False,
-    endpoint_url: Optional[str] = None,
-) -> str:
-    """The base URL (scheme and host, no path) for SageMaker Runtime.
-
-    ``endpoint_url``, when given, is returned as is (after a sanity check) and cannot be
-    combined with FIPS or dual-stack. Otherwise the URL is derived from ``region`` (see
-    :func:`normalize_region`; a ``-fips`` pseudo-region turns FIPS on) and the partition it
-    belongs to. Sign requests with the normalized region. Raises
-    :class:`EndpointResolutionError` with the rule set's message when no URL can be built.
-    """
+def _region_or_url(
+    region: Optional[str], use_fips: bool, use_dualstack: bool, endpoint_url: Optional[str]
+) -> tuple[str, Optional[Partition], bool, bool]:
+    """``(url, None, ...)`` when ``endpoint_url`` decides, else ``(region, partition, fips,
+    dualstack)``: the part of the rule sets before the partition-specific rules."""
     fips = bool(use_fips)
     dualstack = bool(use_dualstack)
     name: Optional[str] = None
@@ -122,13 +116,17 @@ def resolve_endpoint(
             raise EndpointResolutionError(
                 "Invalid Configuration: Dualstack and custom endpoint are not supported"
             )
-        return _check_endpoint_url(endpoint_url)
+        return _check_endpoint_url(endpoint_url), None, False, False
     if name is None:
         raise EndpointResolutionError(
             "Invalid Configuration: Missing Region (pass region_name='us-east-1' or similar, "
             "set AWS_REGION / AWS_DEFAULT_REGION, or give an endpoint_url)"
         )
-    partition = partition_for(name)
+    return name, partition_for(name), fips, dualstack
+
+
+def _generic(name: str, partition: Partition, fips: bool, dualstack: bool) -> str:
+    """The rule sets' closing rules, for a partition without special cases."""
     if fips and dualstack:
         if partition["supportsFIPS"] and partition["supportsDualStack"]:
             return f"https://runtime.sagemaker-fips.{name}.{partition['dualStackDnsSuffix']}"
@@ -140,11 +138,6 @@ def resolve_endpoint(
             raise EndpointResolutionError(
                 "FIPS is enabled but this partition does not support FIPS"
             )
-        if partition["id"] == "aws":
-            return f"https://runtime-fips.sagemaker.{name}.amazonaws.com"
-        if partition["id"] == "aws-us-gov":
-            # GovCloud's regular host already is the FIPS endpoint.
-            return f"https://runtime.sagemaker.{name}.amazonaws.com"
         return f"https://runtime.sagemaker-fips.{name}.{partition['dnsSuffix']}"
     if dualstack:
         if not partition["supportsDualStack"]:
@@ -153,3 +146,62 @@ def resolve_endpoint(
             )
         return f"https://runtime.sagemaker.{name}.{partition['dualStackDnsSuffix']}"
     return f"https://runtime.sagemaker.{name}.{partition['dnsSuffix']}"
+
+
+def resolve_endpoint(
+    region: Optional[str],
+    *,
+    use_fips: bool = False,
+    use_dualstack: bool = False,
+    endpoint_url: Optional[str] = None,
+) -> str:
+    """The base URL (scheme and host, no path) for SageMaker Runtime.
+
+    ``endpoint_url``, when given, is returned as is (after a sanity check) and cannot be
+    combined with FIPS or dual-stack. Otherwise the URL is derived from ``region`` (see
+    :func:`normalize_region`; a ``-fips`` pseudo-region turns FIPS on) and the partition it
+    belongs to. Sign requests with the normalized region. Raises
+    :class:`EndpointResolutionError` with the rule set's message when no URL can be built.
+    """
+    name, partition, fips, dualstack = _region_or_url(region, use_fips, use_dualstack, endpoint_url)
+    if partition is None:
+        return name
+    if fips and not dualstack and partition["supportsFIPS"]:
+        if partition["id"] == "aws":
+            return f"https://runtime-fips.sagemaker.{name}.amazonaws.com"
+        if partition["id"] == "aws-us-gov":
+            # GovCloud's regular host already is the FIPS endpoint.
+            return f"https://runtime.sagemaker.{name}.amazonaws.com"
+    return _generic(name, partition, fips, dualstack)
+
+
+# The partitions for which the HTTP/2 service's rule set lists its endpoints on port 8443.
+_H2_PARTITIONS = frozenset(
+    ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-f", "aws-eusc")
+)
+H2_PORT = 8443
+
+
+def resolve_h2_endpoint(
+    region: Optional[str],
+    *,
+    use_fips: bool = False,
+    use_dualstack: bool = False,
+    endpoint_url: Optional[str] = None,
+) -> str:
+    """The base URL of the HTTP/2 service (InvokeEndpointWithBidirectionalStream).
+
+    As :func:`resolve_endpoint`, by the HTTP/2 service's rule set: in the partitions aws,
+    aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-f and aws-eusc the host is
+    ``runtime[-fips].sagemaker.{region}.{dnsSuffix or dualStackDnsSuffix}:8443`` (FIPS there
+    also in GovCloud); other partitions get the generic rules, without a port.
+    ``endpoint_url`` wins, as given (the emulator: ``http://127.0.0.1:PORT``).
+    """
+    name, partition, fips, dualstack = _region_or_url(region, use_fips, use_dualstack, endpoint_url)
+    if partition is None:
+        return name
+    if partition["id"] in _H2_PARTITIONS:
+        host = "runtime-fips.sagemaker" if fips else "runtime.sagemaker"
+        suffix = partition["dualStackDnsSuffix"] if dualstack else partition["dnsSuffix"]
+        return f"https://{host}.{name}.{suffix}:{H2_PORT}"
+    return _generic(name, partition, fips, dualstack)

@@ -13,14 +13,24 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Optional, Protocol
 
-from smruntime._model import _EXTRA_ERROR_FIELDS, ERROR_SHAPES, OperationSpec, get_operation
+from smruntime._model import (
+    _EXTRA_ERROR_FIELDS,
+    ERROR_SHAPES,
+    OperationSpec,
+    Shape,
+    error_shapes_for,
+    get_operation,
+    is_h2,
+)
 from smruntime._responses import _get_header, _load_json, response_metadata
 from smruntime.exceptions import (
     ClientError,
     EventStreamError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     error_class_for,
 )
 
@@ -35,6 +45,10 @@ _STATUS_CLASSES: dict[int, type[ClientError]] = {
     500: InternalFailure,
     503: ServiceUnavailable,
     530: InternalDependencyException,
+}
+_H2_STATUS_CLASSES: dict[int, type[ClientError]] = {
+    500: InternalServerError,
+    503: ServiceUnavailableError,
 }
 
 _PREVIEW_CHARS = 160
@@ -88,8 +102,12 @@ def _integer(value: object) -> Optional[int]:
     return None
 
 
-def _modeled_fields(code: str, doc: Mapping[str, Any]) -> dict[str, Any]:
-    members = dict(ERROR_SHAPES.get(code, (None, {}))[1])
+def _modeled_fields(
+    code: str,
+    doc: Mapping[str, Any],
+    shapes: Mapping[str, tuple[Optional[int], dict[str, Shape]]] = ERROR_SHAPES,
+) -> dict[str, Any]:
+    members = dict(shapes.get(code, (None, {}))[1])
     members.update(_EXTRA_ERROR_FIELDS.get(code, {}))
     out: dict[str, Any] = {}
     for name, shape in members.items():
@@ -118,7 +136,7 @@ def _hint(
         if retry_attempts
         else "not retried (retries off or no attempts left)"
     )
-    if code == "ValidationError":
+    if code in ("ValidationError", "InputValidationError"):
         if "inference component" in low:
             return (
                 "this endpoint hosts inference components: pass InferenceComponentName= with "
@@ -138,9 +156,12 @@ def _hint(
         )
     if code == "UnrecognizedClientException":
         if "token" in low:
+            # AWS says "security token ... invalid" for an unknown access key id too, with or
+            # without a session token: name both.
             return (
-                "AWS does not know this session token (or it does not belong to the access "
-                "key): check aws_session_token, or drop it for long-term keys"
+                "AWS does not know these credentials: the access key id is unknown, or the "
+                "session token is invalid or belongs to other keys; check aws_access_key_id "
+                "and aws_session_token (drop it for long-term keys)"
             )
         return (
             "AWS does not know this access key: check the credentials and that they belong to "
@@ -171,9 +192,13 @@ def _hint(
         status == 429 and code != "ModelNotReadyException"
     ):
         return f"the request was throttled and {retried}; slow down or raise max_attempts"
-    if code in ("ServiceUnavailable", "InternalFailure", "InternalDependencyException") or (
-        status is not None and status >= 500
-    ):
+    if code in (
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalDependencyException",
+        "InternalServerError",
+        "ServiceUnavailableError",
+    ) or (status is not None and status >= 500):
         extra = ""
         if status == 504 and spec.snake_name == "invoke_endpoint":
             extra = "; a 504 often means the model took longer than 60 s to answer"
@@ -227,6 +252,7 @@ def parse_error(
     """The :class:`ClientError` subclass for an error response (status >= 300), with
     ``response`` shaped as boto3's (Error, ResponseMetadata, modeled fields at top level)."""
     spec = get_operation(op)
+    status_classes = _H2_STATUS_CLASSES if is_h2(spec) else _STATUS_CLASSES
     raw = bytes(body) if body else b""
     text = raw.decode("utf-8", "replace")
     header_code = _get_header(headers, "x-amzn-ErrorType")
@@ -243,7 +269,7 @@ def parse_error(
         message = _reason(status)
         if stripped:
             message += f" (non-JSON body of {len(raw)} bytes: {_preview(stripped)!r})"
-        cls = _STATUS_CLASSES.get(status, ClientError)
+        cls = status_classes.get(status, ClientError)
     else:
         doc = _load_json(raw)
         if isinstance(doc, dict):
@@ -257,10 +283,10 @@ def parse_error(
         code = _sanitize_code(raw_code) if raw_code else ""
         if not code:
             code = str(status)
-        fields = _modeled_fields(code, doc)
+        fields = _modeled_fields(code, doc, error_shapes_for(spec))
         cls = error_class_for(code)
         if cls is ClientError and code == str(status):
-            cls = _STATUS_CLASSES.get(status, ClientError)
+            cls = status_classes.get(status, ClientError)
     response: dict[str, Any] = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": meta,
@@ -329,9 +355,10 @@ def stream_error(
         exc_type = _header_text(message, ":exception-type") or ""
         doc = _load_json(bytes(payload))
         doc = doc if isinstance(doc, dict) else {}
-        if exc_type in ERROR_SHAPES:
+        shapes = error_shapes_for(spec)
+        if exc_type in shapes:
             code = exc_type
-            fields = _modeled_fields(code, doc)
+            fields = _modeled_fields(code, doc, shapes)
             text = _as_text(doc.get("Message", doc.get("message", "")))
         else:
             code = _header_text(message, ":error-code") or exc_type

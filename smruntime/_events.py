@@ -1,27 +1,37 @@
-"""Event-stream messages of a successful stream as boto3's event dicts."""
+"""Event-stream messages of a successful stream as boto3's event dicts, and the reverse for the
+input events of InvokeEndpointWithBidirectionalStream (inner message, then the signed outer one).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from smruntime._errors import EventMessage, _header_text, stream_error
-from smruntime._model import EVENT_TYPES
+from smruntime._errors import EventMessage, _as_text, _header_text, stream_error
+from smruntime._model import event_types_for, get_operation
+from smruntime._validation import validate_request_event
 
-__all__ = ["event_to_dict"]
+if TYPE_CHECKING:
+    from sigv4 import SignedEvent
+
+__all__ = ["encode_request_event", "encode_signed_event", "event_to_dict", "request_event_headers"]
+
+_BIDI = "invoke_endpoint_with_bidirectional_stream"
 
 
 def event_to_dict(
     message: EventMessage, op: str = "invoke_endpoint_with_response_stream"
 ) -> Optional[dict[str, Any]]:
     """boto3's event dict for an ``event`` message: ``{"PayloadPart": {"Bytes": payload}}``
-    (the payload is the raw bytes of the part, not JSON). None for an event type this
+    (the payload is the raw bytes of the part, not JSON); for the HTTP/2 operation also its
+    ``DataType``, ``CompletionState`` and ``P`` headers, when sent. None for an event type this
     client does not know (skipped, as botocore does). Raises the :func:`stream_error` of an
     exception/error message, so an error can never be skipped by mistake."""
+    spec = get_operation(op)
     error = stream_error(op, message)
     if error is not None:
         raise error
     event_type = _header_text(message, ":event-type")
-    members = EVENT_TYPES.get(event_type or "")
+    members = event_types_for(spec).get(event_type or "")
     if event_type is None or members is None:
         return None
     payload = bytes(getattr(message, "payload", b"") or b"")
@@ -29,4 +39,40 @@ def event_to_dict(
     for name, (binding, _shape) in members.items():
         if binding == "eventpayload":
             out[name] = payload
+        elif binding == "eventheader":
+            value = message.headers.get(name)
+            if value is not None:
+                out[name] = _as_text(value)
     return {event_type: out}
+
+
+def request_event_headers(event: object, op: str = _BIDI) -> tuple[list[tuple[str, str]], bytes]:
+    """The inner message's headers and payload for one input event (validated by
+    :func:`~smruntime._validation.validate_request_event`): ``:message-type``, ``:event-type``,
+    then ``DataType`` / ``CompletionState`` / ``P`` when set, then ``:content-type`` only when
+    the payload is not empty (the order the official client sends)."""
+    ((event_type, part),) = validate_request_event(op, event).items()
+    headers = [(":message-type", "event"), (":event-type", event_type)]
+    for name in ("DataType", "CompletionState", "P"):
+        if name in part:
+            headers.append((name, part[name]))
+    payload: bytes = part["Bytes"]
+    if payload:
+        headers.append((":content-type", "application/octet-stream"))
+    return headers, payload
+
+
+def encode_request_event(event: object, op: str = _BIDI) -> bytes:
+    """The encoded inner event-stream message of one input event (the payload to sign)."""
+    from eventstream import Message, encode
+
+    headers, payload = request_event_headers(event, op)
+    return encode(Message(headers=headers, payload=payload))
+
+
+def encode_signed_event(signed: SignedEvent, inner: bytes) -> bytes:
+    """The outer message sent on the wire: ``signed``'s ``:date`` and ``:chunk-signature``
+    headers around ``inner`` (the encoded inner message, or ``b""`` for the end of input)."""
+    from eventstream import Message, encode
+
+    return encode(Message(headers=signed.headers, payload=inner))

@@ -1,8 +1,12 @@
 """The service model of SageMaker Runtime: shapes, members, the three operations, error shapes
-and event types.
+and event types; and of the separate HTTP/2 service (SageMaker Runtime HTTP2, 2025-10-01) with
+its one operation, InvokeEndpointWithBidirectionalStream.
 
 Written from botocore 1.44.8 ``sagemaker-runtime/2017-05-13/service-2.json``;
-``tests/smruntime/test_model_coverage.py`` checks it member by member against that file.
+``tests/smruntime/test_model_coverage.py`` checks it member by member against that file. The
+HTTP/2 service's entries (``H2_*``) are written from its Smithy model (aws-sdk-js-v3
+``sagemaker-runtime-http2.json``); ``tests/smruntime/test_bidi_model.py`` checks them against
+the shapes vendored under ``tests/data/spec/sagemaker-runtime-http2/``.
 The records are plain classes with ``__slots__`` (not dataclasses, whose import costs start-up
 time); patterns are compiled on first use.
 """
@@ -20,11 +24,18 @@ from smruntime.exceptions import ParamValidationError
 __all__ = [
     "ERROR_SHAPES",
     "EVENT_TYPES",
+    "H2_ERROR_SHAPES",
+    "H2_EVENT_TYPES",
+    "H2_OPERATIONS",
+    "H2_REQUEST_EVENT_TYPES",
     "OPERATIONS",
     "Member",
     "OperationSpec",
     "Shape",
+    "error_shapes_for",
+    "event_types_for",
     "get_operation",
+    "is_h2",
 ]
 
 
@@ -438,17 +449,146 @@ EVENT_TYPES: dict[str, dict[str, tuple[str, Shape]]] = {
 # Extra body keys kept on ModelError beyond the classic model (the HTTP/2 service models it).
 _EXTRA_ERROR_FIELDS: dict[str, dict[str, Shape]] = {"ModelError": {"ErrorCode": _ERROR_CODE}}
 
-_BY_NAME = {spec.name: spec for spec in OPERATIONS.values()}
+
+# -- the HTTP/2 service: SageMaker Runtime HTTP2 (2025-10-01), restJson1 over h2 only -----------
+
+_H2_PATH = Shape(
+    "ModelInvocationPath",
+    "string",
+    max=100,
+    model_pattern="^[A-Za-z0-9\\-._]+(?:/[A-Za-z0-9\\-._]+)*$",
+    pattern="[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*",
+)
+_QUERY_PAIR = "[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+"
+_H2_QUERY = Shape(
+    "ModelQueryString",
+    "string",
+    max=2048,
+    model_pattern=(
+        "^[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~\\-]|%[0-9A-Fa-f]{2})+"
+        "(?:&[a-zA-Z0-9][A-Za-z0-9_-]*=(?:[A-Za-z0-9._~\\-]|%[0-9A-Fa-f]{2})+)*$"
+    ),
+    pattern=f"{_QUERY_PAIR}(?:&{_QUERY_PAIR})*",
+)
+_H2_ENDPOINT_NAME = Shape(
+    "EndpointName", "string", max=63, model_pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9])*", pattern=_NAME
+)
+_H2_TARGET_VARIANT = Shape(
+    "TargetVariant", "string", max=63, model_pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9])*", pattern=_NAME
+)
+_H2_VARIANT_OUT = Shape(
+    "InvokedProductionVariant", "string", max=1024, model_pattern="\\p{ASCII}*", pattern=_ASCII
+)
+_H2_REQUEST_STREAM = Shape("RequestStreamEvent", "eventstream")
+_H2_RESPONSE_STREAM = Shape("ResponseStreamEvent", "eventstream")
+_H2_BLOB = Shape("SensitiveBlob", "blob", sensitive=True)
+_H2_DATA_TYPE = Shape(
+    "DataType", "string", model_pattern="^(UTF8)$|^(BINARY)$", pattern="UTF8|BINARY"
+)
+_H2_COMPLETION = Shape(
+    "CompletionState",
+    "string",
+    model_pattern="^(PARTIAL)$|^(COMPLETE)$",
+    pattern="PARTIAL|COMPLETE",
+)
+_H2_PADDING = Shape("P", "string")
+_H2_STRING = Shape("String", "string")
+_H2_INTEGER = Shape("Integer", "integer")
+
+#: The HTTP/2 service's one operation. ``Body`` (the input event stream) is required in the
+#: model but optional here: the caller may send every part through the stream object instead.
+H2_OPERATIONS: dict[str, OperationSpec] = {
+    "invoke_endpoint_with_bidirectional_stream": OperationSpec(
+        name="InvokeEndpointWithBidirectionalStream",
+        snake_name="invoke_endpoint_with_bidirectional_stream",
+        method="POST",
+        uri="/endpoints/{EndpointName}/invocations-bidirectional-stream",
+        success_status=200,
+        streaming=True,
+        input=_members(
+            Member("EndpointName", "uri", "EndpointName", _H2_ENDPOINT_NAME, required=True),
+            Member("Body", "payload", "", _H2_REQUEST_STREAM),
+            _header("TargetVariant", _SM + "Target-Variant", _H2_TARGET_VARIANT),
+            _header("ModelInvocationPath", _SM + "Model-Invocation-Path", _H2_PATH),
+            _header("ModelQueryString", _SM + "Model-Query-String", _H2_QUERY),
+        ),
+        output=_members(
+            Member("Body", "payload", "", _H2_RESPONSE_STREAM, required=True),
+            _header(
+                "InvokedProductionVariant", "X-Amzn-Invoked-Production-Variant", _H2_VARIANT_OUT
+            ),
+        ),
+        errors=(
+            "InputValidationError",
+            "InternalServerError",
+            "InternalStreamFailure",
+            "ModelError",
+            "ModelStreamError",
+            "ServiceUnavailableError",
+        ),
+        # Not stated in the model; the InvokeEndpoint family's action (unverified for h2).
+        iam_action="sagemaker:InvokeEndpoint",
+    ),
+}
+
+#: Error shapes of the HTTP/2 service (its names differ from the classic service's).
+H2_ERROR_SHAPES: dict[str, tuple[Optional[int], dict[str, Shape]]] = {
+    "InputValidationError": (400, {"Message": _H2_STRING, "ErrorCode": _H2_STRING}),
+    "InternalServerError": (500, {"Message": _H2_STRING, "ErrorCode": _H2_STRING}),
+    "ServiceUnavailableError": (503, {"Message": _H2_STRING, "ErrorCode": _H2_STRING}),
+    "ModelError": (
+        424,
+        {
+            "Message": _H2_STRING,
+            "OriginalStatusCode": _H2_INTEGER,
+            "OriginalMessage": _H2_STRING,
+            "LogStreamArn": _H2_STRING,
+            "ErrorCode": _H2_STRING,
+        },
+    ),
+    "ModelStreamError": (None, {"Message": _H2_STRING, "ErrorCode": _H2_STRING}),
+    "InternalStreamFailure": (None, {"Message": _H2_STRING}),
+}
+
+_PART_MEMBERS: dict[str, tuple[str, Shape]] = {
+    "Bytes": ("eventpayload", _H2_BLOB),
+    "DataType": ("eventheader", _H2_DATA_TYPE),
+    "CompletionState": ("eventheader", _H2_COMPLETION),
+    "P": ("eventheader", _H2_PADDING),
+}
+#: Members of the response union's events (exceptions are in H2_ERROR_SHAPES).
+H2_EVENT_TYPES: dict[str, dict[str, tuple[str, Shape]]] = {"PayloadPart": dict(_PART_MEMBERS)}
+#: Members of the request union's events (the client sends only PayloadPart).
+H2_REQUEST_EVENT_TYPES: dict[str, dict[str, tuple[str, Shape]]] = {
+    "PayloadPart": dict(_PART_MEMBERS)
+}
+
+_BY_NAME = {spec.name: spec for spec in (*OPERATIONS.values(), *H2_OPERATIONS.values())}
+
+
+def is_h2(spec: OperationSpec) -> bool:
+    """True for an operation of the HTTP/2 service."""
+    return H2_OPERATIONS.get(spec.snake_name) is spec
+
+
+def error_shapes_for(spec: OperationSpec) -> dict[str, tuple[Optional[int], dict[str, Shape]]]:
+    """The error shapes of ``spec``'s service."""
+    return H2_ERROR_SHAPES if is_h2(spec) else ERROR_SHAPES
+
+
+def event_types_for(spec: OperationSpec) -> dict[str, dict[str, tuple[str, Shape]]]:
+    """The response event types of ``spec``'s service."""
+    return H2_EVENT_TYPES if is_h2(spec) else EVENT_TYPES
 
 
 def get_operation(op: str) -> OperationSpec:
     """The spec of ``op``, given by boto3 name (``invoke_endpoint``) or API name."""
     spec = OPERATIONS.get(op) if isinstance(op, str) else None
     if spec is None and isinstance(op, str):
-        spec = _BY_NAME.get(op)
+        spec = H2_OPERATIONS.get(op) or _BY_NAME.get(op)
     if spec is None:
         raise ParamValidationError(
             "operation",
-            f"unknown operation {op!r}; expected one of {', '.join(OPERATIONS)}",
+            f"unknown operation {op!r}; expected one of {', '.join([*OPERATIONS, *H2_OPERATIONS])}",
         )
     return spec

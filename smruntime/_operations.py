@@ -1,4 +1,8 @@
-"""The three SageMaker Runtime operations on the wire (rest-json): requests, responses, errors.
+"""The SageMaker Runtime operations on the wire (rest-json): requests, responses, errors.
+
+The three operations of the classic service, plus InvokeEndpointWithBidirectionalStream of the
+separate HTTP/2 service (``H2_*`` tables; its error names differ: InputValidationError,
+InternalServerError, ServiceUnavailableError, ModelError with ErrorCode).
 
 Pure: no I/O, no clock. This module is the facade the client and the stream use; the work is
 done in modules named for what they hold:
@@ -10,7 +14,8 @@ done in modules named for what they hold:
 * :mod:`smruntime._requests` -- the unsigned HTTP request;
 * :mod:`smruntime._responses` -- output dicts and ``ResponseMetadata``;
 * :mod:`smruntime._errors` -- HTTP error responses and in-stream errors, with hints;
-* :mod:`smruntime._events` -- event-stream messages as boto3's event dicts.
+* :mod:`smruntime._events` -- event-stream messages as boto3's event dicts, and input events
+  as inner and signed outer messages.
 
 Decisions (see NOTES.md §2, §3, §4, §8, §15):
 
@@ -32,35 +37,61 @@ Decisions (see NOTES.md §2, §3, §4, §8, §15):
 from __future__ import annotations
 
 from smruntime._errors import EventMessage, parse_error, stream_error
-from smruntime._events import event_to_dict
+from smruntime._events import (
+    encode_request_event,
+    encode_signed_event,
+    event_to_dict,
+    request_event_headers,
+)
 from smruntime._model import (
     ERROR_SHAPES,
     EVENT_TYPES,
+    H2_ERROR_SHAPES,
+    H2_EVENT_TYPES,
+    H2_OPERATIONS,
+    H2_REQUEST_EVENT_TYPES,
     OPERATIONS,
     Member,
     OperationSpec,
     Shape,
     get_operation,
+    is_h2,
 )
-from smruntime._requests import build_request, encode_label
+from smruntime._requests import (
+    EVENT_STREAM_CONTENT_TYPE,
+    STREAMING_EVENTS_PAYLOAD,
+    build_request,
+    encode_label,
+)
 from smruntime._responses import parse_response, response_metadata
-from smruntime._validation import validate
+from smruntime._validation import validate, validate_request_event
 
 __all__ = [
     "ERROR_SHAPES",
+    "EVENT_STREAM_CONTENT_TYPE",
     "EVENT_TYPES",
     "EventMessage",
+    "H2_ERROR_SHAPES",
+    "H2_EVENT_TYPES",
+    "H2_OPERATIONS",
+    "H2_REQUEST_EVENT_TYPES",
     "OPERATIONS",
     "Member",
     "OperationSpec",
+    "STREAMING_EVENTS_PAYLOAD",
     "Shape",
     "build_request",
     "encode_label",
+    "encode_request_event",
+    "encode_signed_event",
     "event_to_dict",
     "get_operation",
+    "is_h2",
     "parse_error",
     "parse_response",
     "response_metadata",
+    "request_event_headers",
     "stream_error",
     "validate",
+    "validate_request_event",
 ]

@@ -2,6 +2,11 @@
 
 No ``Content-Type`` is sent unless ``ContentType`` is given (botocore's behaviour), so requests
 are byte-for-byte what botocore signs. Headers keep the caller's order.
+
+For an input event stream (InvokeEndpointWithBidirectionalStream) the body is empty here: the
+events follow the headers, each signed in a chain (``sigv4.EventSigner``). The request then
+carries ``Content-Type: application/vnd.amazon.eventstream`` and ``X-Amz-Content-SHA256:
+STREAMING-AWS4-HMAC-SHA256-EVENTS``, whose value ``sigv4.sign`` uses as the payload hash.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from smruntime._validation import (
     validate_wire,
 )
 
-__all__ = ["build_request", "encode_label"]
+__all__ = ["EVENT_STREAM_CONTENT_TYPE", "STREAMING_EVENTS_PAYLOAD", "build_request", "encode_label"]
+
+EVENT_STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+STREAMING_EVENTS_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-EVENTS"  # = sigv4.STREAMING_EVENTS_PAYLOAD
 
 
 def encode_label(value: str) -> str:
@@ -139,6 +147,7 @@ def build_request(
     check_size = validate_params and strict
     path = spec.uri
     body = b""
+    event_stream = False
     for member in spec.input.values():
         value = params.get(member.name)
         if member.location == "uri":
@@ -151,6 +160,8 @@ def build_request(
                     spec, member.name, f"str is not encodable as UTF-8 (at index {exc.start})"
                 ) from None
             path = path.replace("{" + member.wire_name + "}", label)
+        elif member.shape.type == "eventstream":
+            event_stream = True  # the events are sent after the headers, not here
         elif member.location == "payload":
             body = _read_body(spec, member, value, check_size)
             if check_size:
@@ -161,6 +172,9 @@ def build_request(
         target = spec.input.get(name) if isinstance(name, str) else None
         if target is not None and target.location == "header" and value is not None:
             headers.append((target.wire_name, _header_value(spec, target, value)))
+    if event_stream:
+        headers.append(("Content-Type", EVENT_STREAM_CONTENT_TYPE))
+        headers.append(("X-Amz-Content-SHA256", STREAMING_EVENTS_PAYLOAD))
     return HttpRequest(
         method=spec.method, url=_join_url(endpoint_url, path), headers=headers, body=body
     )

@@ -1,4 +1,4 @@
-"""Parameter validation of the three operations, before any network call.
+"""Parameter validation of the operations, before any network call.
 
 By default exactly what botocore validates: unknown names, required members, Python types and
 the model's minimums (string lengths, integer values). ``strict=True``
@@ -10,6 +10,11 @@ header values must be printable ASCII (CR/LF would inject headers, NUL and non-A
 sent); URI labels are percent-encoded by :mod:`smruntime._requests`, so no value can change the
 path. A parameter given as ``None`` counts as absent. Every failure is one
 :class:`ParamValidationError` naming the parameter.
+
+InvokeEndpointWithBidirectionalStream (the HTTP/2 service, which boto3 lacks) is always checked
+at the strict level: its three headers' patterns and lengths as in its model. Its ``Body`` is an
+iterable of input events (each checked as it is sent, by :func:`validate_request_event`): here
+only its type is checked.
 """
 
 from __future__ import annotations
@@ -21,15 +26,17 @@ from typing import Any
 from smruntime._model import (
     _NAME,
     _PRINT_ID,
+    H2_REQUEST_EVENT_TYPES,
     OPERATIONS,
     Member,
     OperationSpec,
     Shape,
     get_operation,
+    is_h2,
 )
 from smruntime.exceptions import ParamValidationError
 
-__all__ = ["validate", "validate_wire"]
+__all__ = ["validate", "validate_request_event", "validate_wire"]
 
 # Compiled on first use (``re`` caches it), to keep imports cheap.
 _HEADER_FORBIDDEN = r"[^\x20-\x7e\t]"
@@ -200,6 +207,7 @@ def validate(op: str, params: Mapping[str, Any], *, strict: bool = False) -> Non
     reads it.
     """
     spec = get_operation(op)
+    strict = strict or is_h2(spec)
     if not isinstance(params, Mapping):
         raise _fail(spec, "params", f"expected a mapping of parameters, got {_type_name(params)}")
     for name in params:
@@ -211,7 +219,9 @@ def validate(op: str, params: Mapping[str, Any], *, strict: bool = False) -> Non
             if member.required:
                 raise _fail(spec, member.name, "missing required parameter")
             continue
-        if member.location == "payload":
+        if member.shape.type == "eventstream":
+            _check_event_iterable(spec, member, value)
+        elif member.location == "payload":
             _check_body(spec, member, value, strict)
         elif member.shape.type == "integer":
             _check_integer(spec, member, value, strict)
@@ -231,3 +241,91 @@ def validate(op: str, params: Mapping[str, Any], *, strict: bool = False) -> Non
                 "missing: give InputLocation (an s3:// or https:// URI of the input) or an "
                 "inline Body of at most 128000 bytes",
             )
+
+
+def _check_event_iterable(spec: OperationSpec, member: Member, value: object) -> None:
+    if isinstance(value, (*_BYTES_LIKE, str, Mapping)) or not (
+        hasattr(value, "__iter__") or hasattr(value, "__aiter__")
+    ):
+        raise _fail(
+            spec,
+            member.name,
+            f"expected an iterable of input events (bytes or {{'PayloadPart': {{...}}}} dicts), "
+            f"got {_type_name(value)}"
+            + (" (wrap a single part in a list)" if isinstance(value, (bytes, Mapping)) else ""),
+        )
+
+
+def validate_request_event(op: str, event: object, index: int | None = None) -> dict[str, Any]:
+    """Check one input event of ``op``'s input stream and return it normalized:
+    ``{"PayloadPart": {"Bytes": bytes, "DataType"?: str, "CompletionState"?: str, "P"?: str}}``.
+
+    ``event`` is ``{"PayloadPart": {...}}`` or, as a shorthand, the part's bytes. ``Bytes`` is
+    bytes-like (a str is sent as UTF-8; absent means empty), ``DataType`` is ``UTF8`` or ``BINARY``,
+    ``CompletionState`` is ``PARTIAL`` or ``COMPLETE``, ``None`` counts as absent. ``index``
+    (the event's position) goes into the error's parameter name.
+    """
+    spec = get_operation(op)
+    where = "Body" if index is None else f"Body[{index}]"
+    if isinstance(event, (*_BYTES_LIKE, str)):
+        event = {"PayloadPart": {"Bytes": event}}
+    if not isinstance(event, Mapping) or len(event) != 1:
+        raise _fail(
+            spec,
+            where,
+            "an input event is {'PayloadPart': {'Bytes': b'...', 'DataType': 'UTF8'|'BINARY', "
+            f"'CompletionState': 'PARTIAL'|'COMPLETE'}}}} or bytes; got {_type_name(event)}"
+            + (f" with {len(event)} keys" if isinstance(event, Mapping) else ""),
+        )
+    ((event_type, part),) = event.items()
+    members = H2_REQUEST_EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    if members is None:
+        raise _fail(
+            spec,
+            where,
+            f"unknown input event type {event_type!r}; expected one of "
+            f"{', '.join(H2_REQUEST_EVENT_TYPES)}",
+        )
+    where = f"{where}.{event_type}"
+    if not isinstance(part, Mapping):
+        raise _fail(spec, where, f"expected a dict of members, got {_type_name(part)}")
+    out: dict[str, Any] = {}
+    for name, value in part.items():
+        member = members.get(name) if isinstance(name, str) else None
+        if member is None:
+            raise _fail(
+                spec,
+                f"{where}.{name}",
+                f"unknown member; valid members are {', '.join(members)}",
+            )
+        if value is None:
+            continue
+        binding, shape = member
+        if binding == "eventpayload":
+            if isinstance(value, str):
+                try:
+                    value = value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise _fail(
+                        spec,
+                        f"{where}.{name}",
+                        f"str is not encodable as UTF-8 (at index {exc.start})",
+                    ) from None
+            elif isinstance(value, _BYTES_LIKE):
+                value = bytes(value)
+            else:
+                raise _fail(
+                    spec, f"{where}.{name}", f"expected bytes or str, got {_type_name(value)}"
+                )
+        else:
+            if not isinstance(value, str):
+                raise _fail(spec, f"{where}.{name}", f"expected a str, got {_type_name(value)}")
+            if shape.regex is not None and shape.regex.fullmatch(value) is None:
+                raise _fail(
+                    spec,
+                    f"{where}.{name}",
+                    f"value {value[:40]!r} does not match the pattern {shape.model_pattern}",
+                )
+        out[name] = value
+    out.setdefault("Bytes", b"")
+    return {event_type: out}

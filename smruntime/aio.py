@@ -502,6 +502,13 @@ class AsyncClient:
         blocking client's own, so hooks registered on either run for both."""
         return self._client.meta
 
+    async def invoke_endpoint_with_bidirectional_stream(self, **params: Any) -> dict[str, Any]:
+        """InvokeEndpointWithBidirectionalStream over HTTP/2, natively in asyncio (no threads):
+        ``Body`` is an :class:`~smruntime._bidi.AsyncDuplexStream`."""
+        from smruntime._bidi import invoke_async
+
+        return await invoke_async(self.sync_client, params)
+
     def can_paginate(self, operation_name: str) -> bool:
         """boto3 compatibility: no operation of this service paginates."""
         return self._client.can_paginate(operation_name)

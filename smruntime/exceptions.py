@@ -13,7 +13,9 @@ pass through unchanged. The tree::
     │   ├── EndpointConnectionError    could not connect (refused, DNS, TLS, proxy)
     │   ├── ConnectTimeoutError        connect took longer than the connect timeout
     │   ├── ReadTimeoutError           no bytes in time (``phase`` says where)
+    │   ├── WriteTimeoutError          the peer took no input in time (HTTP/2 flow control)
     │   ├── ConnectionClosedError      the connection broke after the request was sent
+    │   │   └── StreamResetError           the HTTP/2 stream was reset (RST_STREAM, GOAWAY)
     │   └── ProtocolError              an HTTP/1.1 rule was broken (``smruntime.http``)
     │       ├── RemoteProtocolError        the peer sent bytes that break HTTP/1.1 (``offset``)
     │       └── LocalProtocolError         the protocol object was misused (a bad request, ...)
@@ -21,6 +23,7 @@ pass through unchanged. The tree::
     │   ├── NotEventStreamError        a 200 whose body is not an event stream (``preview``)
     │   ├── CorruptStreamError         a frame failed its checks (``__cause__`` = codec error)
     │   ├── IncompleteStreamError      the body ended (or broke) inside a frame
+    │   ├── InputClosedError           sending on a duplex stream whose input is closed
     │   ├── BodyTooLargeError          an InvokeEndpoint body grew past its cap (``limit``)
     │   └── RecordError                the record layer (lines, JSON, SSE) could not go on
     │       ├── IncompleteRecordError      the stream ended inside a record or a character
@@ -31,6 +34,8 @@ pass through unchanged. The tree::
         │   InternalDependencyException, ModelNotReadyException      (modeled HTTP errors)
         ├── EventStreamError                                         (in-stream errors)
         │   └── ModelStreamError, InternalStreamFailure              (modeled in-stream errors)
+        ├── InputValidationError, InternalServerError, ServiceUnavailableError
+        │                          (the HTTP/2 service's 400/500/503; it shares ModelError)
         └── ThrottlingException, AccessDeniedException, ...          (common AWS errors)
 
 ``ClientError`` carries ``response`` exactly as boto3 shapes it (``Error.Code``, ``Error.Message``,
@@ -58,8 +63,11 @@ __all__ = [
     "ExpiredTokenException",
     "IncompleteRecordError",
     "IncompleteStreamError",
+    "InputClosedError",
     "InternalDependencyException",
     "InternalFailure",
+    "InputValidationError",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvalidSignatureException",
     "LocalProtocolError",
@@ -77,12 +85,15 @@ __all__ = [
     "RemoteProtocolError",
     "SMRuntimeError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "StreamError",
+    "StreamResetError",
     "ThrottlingException",
     "TransportError",
     "UnknownServiceError",
     "UnrecognizedClientException",
     "ValidationError",
+    "WriteTimeoutError",
     "error_class_for",
 ]
 
@@ -181,8 +192,45 @@ class ReadTimeoutError(TransportError):
         self.elapsed = elapsed
 
 
+class WriteTimeoutError(TransportError):
+    """The peer took no input for ``timeout`` seconds (an HTTP/2 send blocked by flow
+    control, or a socket that stopped draining); ``elapsed`` is the seconds waited."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout: float | None = None,
+        elapsed: float | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, request_sent=request_sent)
+        self.timeout = timeout
+        self.elapsed = elapsed
+
+
 class ConnectionClosedError(TransportError):
     """The connection broke after the request was sent."""
+
+
+class StreamResetError(ConnectionClosedError):
+    """The HTTP/2 stream was ended abnormally: reset by the peer (RST_STREAM) or cut by a
+    GOAWAY. ``error_code`` is the HTTP/2 error code (``0`` NO_ERROR, ``2`` INTERNAL_ERROR,
+    ``8`` CANCEL, ...), ``remote`` whether the peer sent it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: int = 0,
+        remote: bool = True,
+        url: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, url=url, request_sent=request_sent)
+        self.error_code = error_code
+        self.remote = remote
 
 
 class ProtocolError(TransportError):
@@ -246,6 +294,11 @@ class CorruptStreamError(StreamError):
 
 class IncompleteStreamError(StreamError):
     """The body ended, or the connection broke, inside a frame."""
+
+
+class InputClosedError(StreamError):
+    """A part was sent on a duplex stream whose input side is already closed (by
+    ``close_input()``, ``close()``, or the server ending the exchange)."""
 
 
 class BodyTooLargeError(StreamError):
@@ -420,6 +473,19 @@ class ExpiredTokenException(ClientError):
     """The session token has expired."""
 
 
+class InputValidationError(ClientError):
+    """HTTP 400 from the HTTP/2 service (InvokeEndpointWithBidirectionalStream): the request's
+    parameters were rejected; ``response["ErrorCode"]`` holds the service's code when sent."""
+
+
+class InternalServerError(ClientError):
+    """HTTP 500 from the HTTP/2 service: it failed internally (``response["ErrorCode"]``)."""
+
+
+class ServiceUnavailableError(ClientError):
+    """HTTP 503 from the HTTP/2 service: it is unavailable (``response["ErrorCode"]``)."""
+
+
 MODELED_ERRORS: dict[str, type[ClientError]] = {
     cls.__name__: cls
     for cls in (
@@ -434,8 +500,22 @@ MODELED_ERRORS: dict[str, type[ClientError]] = {
     )
 }
 
+#: The HTTP/2 service's modeled errors (SageMaker Runtime HTTP2; different names for 400/500/503).
+H2_MODELED_ERRORS: dict[str, type[ClientError]] = {
+    cls.__name__: cls
+    for cls in (
+        InputValidationError,
+        InternalServerError,
+        InternalStreamFailure,
+        ModelError,
+        ModelStreamError,
+        ServiceUnavailableError,
+    )
+}
+
 KNOWN_ERRORS: dict[str, type[ClientError]] = {
     **MODELED_ERRORS,
+    **H2_MODELED_ERRORS,
     **{
         cls.__name__: cls
         for cls in (

@@ -29,6 +29,10 @@ DEMO_ANSWER = (
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``smruntime demo``: stream from an in-process emulator through the real client."""
+    if getattr(args, "duplex", False):
+        from smruntime.cli._duplex import cmd_demo_duplex
+
+        return cmd_demo_duplex(args)
     if args.tokens is None:
         args.tokens = len(_demo_text(args.prompt, 1).split())
     if args.tokens < 1:

@@ -80,6 +80,8 @@ def _describe(exc: BaseException) -> tuple[int, str]:
         RecordError,
         SMRuntimeError,
         StreamError,
+        StreamResetError,
+        WriteTimeoutError,
     )
 
     if isinstance(exc, CLIError):
@@ -100,9 +102,13 @@ def _describe(exc: BaseException) -> tuple[int, str]:
         return EXIT_RUNTIME, message
     if isinstance(exc, StreamError):
         return EXIT_TRUNCATED, message
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, WriteTimeoutError)):
         return EXIT_TIMEOUT, message
+    if isinstance(exc, StreamResetError):  # an HTTP/2 stream cut by RST_STREAM or GOAWAY
+        return EXIT_TRUNCATED, message
     if isinstance(exc, (SMRuntimeError, SigV4Error, EventStreamError)):
+        return EXIT_RUNTIME, message
+    if isinstance(exc, ImportError):  # an optional extra is missing: the message says which
         return EXIT_RUNTIME, message
     if isinstance(exc, OSError):
         detail = exc.strerror or str(exc)

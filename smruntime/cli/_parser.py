@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_demo, _add_invoke, _add_decode, _add_sign, _add_serve):
+    for add in (_add_demo, _add_invoke, _add_duplex, _add_decode, _add_sign, _add_serve):
         add(sub)
     return parser
 
@@ -128,6 +128,12 @@ def _add_demo(sub: _Subparsers) -> None:
         default="sse",
         help="what the emulated container emits: TGI-style SSE or JSON lines",
     )
+    p.add_argument(
+        "--duplex",
+        action="store_true",
+        help="InvokeEndpointWithBidirectionalStream over HTTP/2 instead: audio-like parts out, "
+        "partial transcripts back, at once (needs the http2 extra)",
+    )
     _add_transport(p, "HTTP transport")
     _add_debug(p)
     p.set_defaults(func=cmd_demo)
@@ -183,6 +189,12 @@ def _add_invoke(sub: _Subparsers) -> None:
     _add_client_options(p)
     _add_debug(p)
     p.set_defaults(func=cmd_invoke, view=None)
+
+
+def _add_duplex(sub: _Subparsers) -> None:
+    from smruntime.cli._duplex import add_duplex
+
+    add_duplex(sub, _add_client_options, _add_debug)
 
 
 def _add_decode(sub: _Subparsers) -> None:
@@ -313,6 +325,12 @@ def _add_serve(sub: _Subparsers) -> None:
         metavar="SECONDS",
         help="how long the container may take to answer, or between streamed chunks "
         "(default 60, as SageMaker)",
+    )
+    p.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        help="folder for InvokeEndpointAsync results: s3://BUCKET/KEY is the file DIR/BUCKET/KEY "
+        "(default: a temporary folder, deleted when serve stops)",
     )
     _add_debug(p)
     p.set_defaults(func=cmd_serve)

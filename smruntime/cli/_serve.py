@@ -123,6 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         credentials=creds,
         region=args.region,
         faults=faults,
+        results_dir=args.results_dir,
     )
 
     def on_term(signum: int, frame: Any) -> None:
@@ -214,6 +215,11 @@ def _announce(
         f"{', '.join(sorted(endpoints))} ({', '.join(args.endpoint or [SERVE_ENDPOINT])}: "
         f"{where}); Ctrl-C to stop"
     )
+    kept = "" if args.results_dir else " (a temporary folder, deleted on stop; see --results-dir)"
+    err(
+        f"{PROG} serve: InvokeEndpointAsync results: s3://BUCKET/KEY is "
+        f"{emu.results_dir}/BUCKET/KEY{kept}"
+    )
     if args.model == "chat" and not args.container:
         body = '{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 20}'
     else:
@@ -291,5 +297,20 @@ def _serve_endpoints(args: argparse.Namespace) -> dict[str, Any]:
 
     endpoints: dict[str, Any] = {"echo": Echo(), "tokens": Tokens()}
     for name in args.endpoint or [SERVE_ENDPOINT]:
+        if not _endpoint_name_ok(name):
+            # The service (and so the emulator) answers ValidationError for such a name.
+            raise UsageError(
+                f"--endpoint {name!r}: an endpoint name is 1-63 letters, digits and inner "
+                "hyphens (no clients could call it)"
+            )
         endpoints[name] = EmulatorEndpoint(model(), part_size=args.part_size)
     return endpoints
+
+
+def _endpoint_name_ok(name: str) -> bool:
+    """The service's EndpointName rule: ``^[a-zA-Z0-9](-*[a-zA-Z0-9])*$``, at most 63 long."""
+    if not 0 < len(name) <= 63 or not name.isascii():
+        return False
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return False
+    return all(c.isalnum() or c == "-" for c in name)

@@ -68,10 +68,13 @@ def verify_signature(
     region: str,
     now: _dt.datetime,
     max_skew: _dt.timedelta,
+    payload_hash: str | None = None,
 ) -> ParsedAuthorization:
     """Check one request's SigV4 signature; :class:`AuthFailure` says why it is rejected.
 
     *path* is the raw request target as received; *now* the emulator's (timezone-aware) clock.
+    *payload_hash* replaces the body's SHA-256 in the canonical request (the value of
+    ``X-Amz-Content-SHA256`` for a streamed body: ``STREAMING-AWS4-HMAC-SHA256-EVENTS``).
     """
     authorization = headers.get("Authorization")
     if not authorization:
@@ -142,7 +145,9 @@ def verify_signature(
         )
 
     try:
-        canonical = canonical_request(method, path, headers, body, parsed.signed_headers)
+        canonical = canonical_request(
+            method, path, headers, body, parsed.signed_headers, payload_hash
+        )
         string_to_sign = "\n".join(
             [
                 _ALGORITHM,
@@ -183,7 +188,12 @@ def _with_token(candidates: Sequence[Credentials], token: str | None) -> Credent
 
 
 def canonical_request(
-    method: str, target: str, headers: HttpHeaders, body: bytes, signed: tuple[str, ...]
+    method: str,
+    target: str,
+    headers: HttpHeaders,
+    body: bytes,
+    signed: tuple[str, ...],
+    payload_hash: str | None = None,
 ) -> str:
     """The canonical request of a received request, over exactly the *signed* header names.
 
@@ -196,7 +206,7 @@ def canonical_request(
         values.setdefault(name.lower(), []).append(value)
     lines = [method, canonical_uri(path), canonical_query(query)]
     lines.extend(f"{name}:{fold_value(name, ','.join(values.get(name, [])))}" for name in signed)
-    lines.extend(["", ";".join(signed), sha256_hex(body)])
+    lines.extend(["", ";".join(signed), sha256_hex(body) if payload_hash is None else payload_hash])
     return "\n".join(lines)
 
 

@@ -72,6 +72,9 @@ _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r\n")
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+# RFC 9110 5.5: a field value is VCHAR, obs-text, SP and HTAB; any other control (NUL, a bare
+# CR, DEL) is refused, as h11 does.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MAX_TRAILER_LINES = 100
 _MAX_CHUNK_LINE = 1026
 # Streamed bytes waiting for the pump above this make the model wait (backpressure).
@@ -185,6 +188,8 @@ def parse_head(data: bytes) -> _Head:
         name, sep, value = line.partition(":")
         if not sep or _TOKEN.fullmatch(name) is None:
             raise _HeadError(400, f"Bad header line {line[:80]!r}")
+        if _BAD_VALUE.search(value) is not None:
+            raise _HeadError(400, f"Bad character in the value of header {name[:40]!r}")
         headers.append((name, value.strip(" \t")))
     return _Head(command, path, version, headers)
 

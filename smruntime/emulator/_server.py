@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 from urllib.parse import quote, unquote, urlsplit
 
 from sigv4 import Credentials
@@ -44,6 +44,9 @@ from smruntime.emulator._models import (
     handler_content_type,
 )
 from smruntime.emulator._protocol import RequestHandler
+
+if TYPE_CHECKING:
+    from smruntime.emulator._h2 import BidiRequest
 
 __all__ = ["Emulator", "EmulatorEndpoint"]
 
@@ -172,7 +175,9 @@ class Emulator:
     connections are open at once (further ones wait in the listen backlog); requests are answered by
     at most *max_workers* threads (a slow client costs none: heads and bodies are read by one
     selector thread). :meth:`stop` closes every connection and joins their threads (waiting a few
-    seconds at most for a model that is still computing).
+    seconds at most for a model that is still computing). With *http2* (the default) the same
+    port also serves InvokeEndpointWithBidirectionalStream over h2c (prior knowledge: the HTTP/2
+    preface starts the connection), see :mod:`smruntime.emulator._h2` (needs ``h2``).
     """
 
     def __init__(
@@ -197,6 +202,7 @@ class Emulator:
         body_timeout: Optional[float] = 30.0,
         max_connections: int = 1000,
         max_workers: int = 64,
+        http2: bool = True,
     ) -> None:
         if results_uri not in ("s3", "file"):
             raise ValueError(f"results_uri must be 's3' or 'file', got {results_uri!r}")
@@ -224,6 +230,9 @@ class Emulator:
         self.max_workers = max_workers
         self._faults: list[Fault] = list(faults)
         self._protocols: dict[str, ProtocolHandler] = {}
+        self.http2 = http2
+        # InvokeEndpointWithBidirectionalStream calls (HTTP/2), see smruntime.emulator._h2
+        self.h2_requests: list[BidiRequest] = []
         self._lock = threading.Lock()
         self._requests: deque[EmulatorRequest] = deque(maxlen=request_log_size)
         self._fault_hits: dict[tuple[str, Fault], int] = {}
@@ -472,10 +481,29 @@ class Emulator:
             max_connections=self.max_connections,
             max_workers=self.max_workers,
         )
+        if self.http2 and "h2" not in self._protocols:
+            self._protocols["h2"] = self._h2_handler()
         for name, protocol in self._protocols.items():
             server.register_protocol(name, protocol)
         self._server = server
         return server
+
+    def _h2_handler(self) -> ProtocolHandler:
+        """The built-in HTTP/2 side: InvokeEndpointWithBidirectionalStream (models ``echo`` and
+        ``transcribe``), same credentials, region, clock and emulator-wide faults; h2c connections
+        arrive here by their preface. Its calls are logged in :attr:`h2_requests`."""
+        from smruntime.emulator._h2 import h2_protocol_handler
+
+        return h2_protocol_handler(
+            self.accepted_credentials,
+            stop=self._stop_event,
+            requests=self.h2_requests,
+            region=self.region,
+            faults=self._faults,
+            max_skew=_dt.timedelta(seconds=self.max_skew),
+            clock=lambda: _dt.datetime.fromtimestamp(self.clock(), _dt.timezone.utc),
+            verify_signatures=self.verify_signatures,
+        )
 
     def _close(self) -> None:
         with self._lock:

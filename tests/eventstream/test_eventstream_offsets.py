@@ -251,3 +251,22 @@ def test_header_cache_never_grows_past_its_bound() -> None:
         sizes.append(len(_decoder._HEADER_CACHE))
     assert max(sizes) == bound
     assert sizes[bound] == 1  # full: cleared, then the new block stored
+
+
+@pytest.mark.parametrize(
+    ("block", "says"),
+    [
+        (b"\x05ab", "name of 5 bytes and its type need 6 bytes, the headers block has 2 left"),
+        (b"\x01s\x07\x00", "value length needs 2 bytes, the headers block has 1 left"),
+        (b"\x01n\x04\x00\x00", "a integer value needs 4 bytes, the headers block has 2 left"),
+    ],
+)
+def test_truncated_header_errors_count_the_bytes_left(block: bytes, says: str) -> None:
+    with pytest.raises(InvalidHeader) as info:
+        Decoder().feed(raw_frame(block))
+    assert says in str(info.value)
+
+
+def test_message_repr_shows_64_payload_bytes() -> None:
+    assert repr(b"p" * 64) + " (64 bytes)" in repr(Message({}, b"p" * 64))
+    assert repr(b"p" * 64) + "... (65 bytes)" in repr(Message({}, b"p" * 65))

@@ -119,3 +119,60 @@ def test_errors_show_at_most_16_characters_of_a_bad_scheme_or_port() -> None:
     with pytest.raises(SigningError) as info:
         split_url("https://host:12345678901234567890/")
     assert "'1234567890123456'" in str(info.value)
+
+
+def test_percent_decoding_edges_of_the_query() -> None:
+    from sigv4._canonical import canonical_query
+
+    assert canonical_query("a=%4") == "a=%254"  # a cut escape is a literal percent
+    assert canonical_query("a=%") == "a=%25"
+    assert canonical_query("x=%a1%2a%F0") == "x=%A1%2A%F0"  # lower-case hex decodes too
+    assert canonical_query("x=%g1") == "x=%25g1"
+
+
+def test_canonical_memo_tables_stay_bounded() -> None:
+    from sigv4._canonical import _CACHE_MAX, fold_value, header_name
+
+    _forget()
+    names, values = [], []
+    for i in range(_CACHE_MAX + 10):
+        header_name(f"X-H{i}")
+        fold_value("x", f"v{i}")
+        names.append(len(_canonical._name_cache))
+        values.append(len(_canonical._value_cache))
+    assert max(names) == max(values) == _CACHE_MAX
+    assert names[_CACHE_MAX] == values[_CACHE_MAX] == 1  # full: cleared, then the new one
+
+
+def test_only_short_header_values_are_memoised() -> None:
+    from sigv4._canonical import fold_value
+
+    _forget()
+    fold_value("x", "a" * 256)
+    fold_value("x", "b" * 257)
+    assert list(_canonical._value_cache) == ["a" * 256]
+
+
+def test_repeated_calls_are_served_from_the_memo_tables() -> None:
+    _forget()
+    _sign("plain")
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+    _sign("plain")
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+    _sign("add_content_sha256")  # the payload hash is in its block: never memoised
+    assert len(_signer._block_memo) == 1
+
+
+def test_hex_digits_end_at_9_f_and_F() -> None:
+    from sigv4._canonical import canonical_query
+
+    assert canonical_query("a=%3:&b=%4G&c=%4g&d=%@1") == "a=%253%3A&b=%254G&c=%254g&d=%25%401"
+
+
+def test_unknown_authorization_component_is_shown_cut_at_32_characters() -> None:
+    from sigv4 import SigningError, parse_authorization
+
+    key = "K" * 40
+    with pytest.raises(SigningError) as info:
+        parse_authorization(f"AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, {key}=x")
+    assert f"'{'K' * 32}'" in str(info.value)

@@ -166,3 +166,45 @@ def test_chat_model_from_the_command_line(home: Path) -> None:
         ok = invoke(env, found["url"], "c", "--stream", "--body", body)
         assert ok.returncode == 0, stderr_text(ok)
         assert ok.stdout.decode() == "You said: hi there\n"
+
+
+def test_async_results_land_in_results_dir_and_serve_says_where(home: Path) -> None:
+    import smruntime
+
+    keys = {"AWS_ACCESS_KEY_ID": "AKIASERVEASYNC", "AWS_SECRET_ACCESS_KEY": "async-secret"}
+    env = clean_env(home, keys)
+    results = home / "results"
+    inputs = results / "in-bucket"
+    inputs.mkdir(parents=True)
+    (inputs / "req.json").write_bytes(b"async body")
+    with serving(env, "--model", "echo", "--endpoint", "e", "--results-dir", str(results)) as found:
+        assert f"s3://BUCKET/KEY is {results}/BUCKET/KEY" in found["stderr"]
+        client = smruntime.client(
+            "sagemaker-runtime",
+            region_name="us-east-1",
+            endpoint_url=found["url"],
+            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        )
+        try:
+            reply = client.invoke_endpoint_async(
+                EndpointName="e", InputLocation="s3://in-bucket/req.json"
+            )
+        finally:
+            client.close()
+        bucket, _, key = reply["OutputLocation"][len("s3://") :].partition("/")
+        assert (results / bucket / key).read_bytes() == b"async body"
+    assert (results / bucket / key).exists()  # a given folder is kept
+
+
+def test_default_results_folder_is_announced_as_temporary(home: Path) -> None:
+    env = clean_env(home, {"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "s"})
+    with serving(env, "--model", "echo") as found:
+        assert "deleted on stop; see --results-dir" in found["stderr"]
+
+
+@pytest.mark.parametrize("name", ["bad_name", "a" * 64, "-x", "x-", "é"])
+def test_an_endpoint_name_no_client_could_call_is_a_usage_error(home: Path, name: str) -> None:
+    result = run_cli("serve", "--port", "0", f"--endpoint={name}", env=clean_env(home, {}))
+    assert result.returncode == 2, stderr_text(result)
+    assert "endpoint name is 1-63 letters" in stderr_text(result)

@@ -733,3 +733,45 @@ def test_config_values_are_checked(options: dict[str, object]) -> None:
             config=Config(**options),  # type: ignore[arg-type]
             environ={},
         )
+
+
+def test_config_repr_masks_a_proxy_password() -> None:
+    config = Config(proxies={"https": "http://user:hunter2@proxy.example:3128"})
+    assert "hunter2" not in repr(config)
+    assert "proxy.example:3128" in repr(config)
+    client = Client(
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="AKID",
+        aws_secret_access_key="SECRET",
+        config=config,
+    )
+    assert "hunter2" not in repr(client.meta.config)
+    assert client.meta.config.proxies == {"https": "http://user:hunter2@proxy.example:3128"}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [Config(use_fips_endpoint=True), Config(use_dualstack_endpoint=True)],
+)
+def test_endpoint_url_wins_over_fips_and_dualstack_as_botocore(config: Config) -> None:
+    # botocore drops UseFIPS/UseDualStack when an endpoint_url is given (no error).
+    client = Client(
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="AKID",
+        aws_secret_access_key="SECRET",
+        config=config,
+    )
+    assert client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_fips_from_the_environment_with_endpoint_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
+    client = Client(
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="AKID",
+        aws_secret_access_key="SECRET",
+    )
+    assert client.meta.endpoint_url == "http://127.0.0.1:9"

@@ -171,7 +171,7 @@ def test_bad_heads_are_refused(line: bytes, status: int) -> None:
 
 
 def test_http2_preface_without_a_handler_gets_505() -> None:
-    with Emulator({"echo": "echo"}) as emu:
+    with Emulator({"echo": "echo"}, http2=False) as emu:
         with socket.create_connection(("127.0.0.1", emu.port), timeout=SANITY) as sock:
             sock.sendall(H2_PREFACE)
             assert read_all(sock).startswith(b"HTTP/1.1 505 ")
@@ -424,3 +424,19 @@ def test_head_and_small_body_leave_in_one_write(path: str, body: bytes) -> None:
         assert len(sock.writes) == 1
         length = int(first.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0])
         assert len(first.split(b"\r\n\r\n", 1)[1]) == length
+
+
+@pytest.mark.parametrize("value", [b"a\x00b", b"a\rb", b"a\x7f", b"\x01"])
+def test_a_control_character_in_a_header_value_is_a_400(value: bytes) -> None:
+    from smruntime.emulator._http import _HeadError, parse_head
+
+    with pytest.raises(_HeadError, match="header 'X-A'") as info:
+        parse_head(b"POST /ping HTTP/1.1\r\nHost: x\r\nX-A: " + value)
+    assert info.value.status == 400
+
+
+def test_tab_space_and_obs_text_in_a_header_value_are_kept() -> None:
+    from smruntime.emulator._http import parse_head
+
+    head = parse_head(b"POST /ping HTTP/1.1\r\nHost: x\r\nX-A: a\tb c\xe9")
+    assert head.get("X-A") == "a\tb c\xe9"

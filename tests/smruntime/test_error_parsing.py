@@ -338,6 +338,13 @@ def test_parse_error_never_crashes(status: int, body: bytes, header: str) -> Non
             "The security token included in the request is invalid",
             "access key",
         ),
+        (
+            # AWS's words for an unknown access key id too, even when no token was sent
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid",
+            "access key id is unknown",
+        ),
         (403, "AccessDeniedException", "not authorized", "sagemaker:InvokeEndpoint"),
         (429, "ModelNotReadyException", "Model not ready", "wait"),
         (400, "ThrottlingException", "Rate exceeded", "retried 3 times"),

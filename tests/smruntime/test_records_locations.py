@@ -286,3 +286,28 @@ def test_sse_done_only_after_the_done_sentinel() -> None:
     assert dec.done is False
     dec.feed(b"data: [DONE]\n\n")
     assert dec.done is True
+
+
+def test_text_of_nested_lists_is_walked_to_depth_64() -> None:
+    from smruntime.records import extract_text
+
+    def nested(depth: int) -> Any:
+        obj: Any = {"token": {"text": "t"}}
+        for _ in range(depth):
+            obj = [obj]
+        return obj
+
+    assert extract_text(nested(64)) == "t"
+    assert extract_text(nested(65)) is None
+
+
+@pytest.mark.parametrize("flag", ["special", "special_token"])
+def test_special_tokens_have_no_text(flag: str) -> None:
+    from smruntime.records import extract_text
+
+    assert extract_text({"token": {"text": "</s>", flag: True}}) is None
+    assert extract_text({"token": {"text": "hi", flag: False}}) == "hi"
+
+
+def test_json_document_invalid_utf8_names_line_1_and_its_offset() -> None:
+    same_everywhere(JsonDocumentDecoder, b'["ab\xff"]', [], "line 1 at byte offset 4")

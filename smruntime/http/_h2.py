@@ -1,0 +1,456 @@
+"""HTTP/2, client side, for one request stream on its own connection: a sans-IO wrapper over
+``h2`` (python-hyper).
+
+Pure: bytes in, events out, no sockets, clocks or threads. The blocking and asyncio drivers
+(:mod:`smruntime.http._h2_sync`, :mod:`smruntime.http._h2_async`) share every rule here and
+differ only in their I/O loop.
+
+One stream per connection, as the official clients use the bidirectional operation. The rules:
+
+- Flow control both ways. Received DATA is acknowledged (WINDOW_UPDATE) only when the consumer
+  says it has taken it (:meth:`H2ClientStream.consumed`), so a slow reader holds the server back
+  and what is buffered here never exceeds the receive window (``receive_window`` bytes; a peer
+  that sends more violates flow control and is an error). DATA is sent only within the
+  peer's windows: :meth:`H2ClientStream.send` takes what fits and says how much.
+- SETTINGS and PING are answered by ``h2``; the bytes to write come out of
+  :meth:`H2ClientStream.data_to_send` like everything else.
+- A GOAWAY before the response is complete, a RST_STREAM, an EOF before the end, or a
+  protocol violation by the peer ends the stream with a :class:`Failed` event holding the error
+  (smruntime's exception tree). ``h2`` closes its connection state at any GOAWAY, so even a
+  graceful one (NO_ERROR, covering our stream) ends an unfinished stream: it is reported as
+  :class:`~smruntime.exceptions.StreamResetError` with ``error_code`` 0.
+
+``h2`` is imported when the first :class:`H2ClientStream` is made (``import smruntime`` never
+imports it); without it, :func:`require_h2` raises ``ImportError`` naming the extra.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from smruntime.exceptions import (
+    ConnectionClosedError,
+    InputClosedError,
+    SMRuntimeError,
+    StreamResetError,
+)
+
+if TYPE_CHECKING:
+    from h2.connection import H2Connection
+
+__all__ = [
+    "DEFAULT_RECEIVE_WINDOW",
+    "ERROR_NAMES",
+    "Data",
+    "End",
+    "Failed",
+    "H2ClientStream",
+    "H2Event",
+    "Response",
+    "require_h2",
+    "take_event",
+]
+
+DEFAULT_RECEIVE_WINDOW = 1 << 20
+"""Bytes the server may send ahead of the consumer (per stream, and for the connection)."""
+
+MAX_FRAME_SIZE = 1 << 18
+"""The largest DATA frame we accept (256 KiB: fewer frames for large parts; the protocol's
+default is 16 KiB)."""
+
+_MIN_WINDOW = 65535  # the protocol's initial window
+CANCEL = 0x8
+
+ERROR_NAMES = {
+    0x0: "NO_ERROR",
+    0x1: "PROTOCOL_ERROR",
+    0x2: "INTERNAL_ERROR",
+    0x3: "FLOW_CONTROL_ERROR",
+    0x4: "SETTINGS_TIMEOUT",
+    0x5: "STREAM_CLOSED",
+    0x6: "FRAME_SIZE_ERROR",
+    0x7: "REFUSED_STREAM",
+    0x8: "CANCEL",
+    0x9: "COMPRESSION_ERROR",
+    0xA: "CONNECT_ERROR",
+    0xB: "ENHANCE_YOUR_CALM",
+    0xC: "INADEQUATE_SECURITY",
+    0xD: "HTTP_1_1_REQUIRED",
+}
+
+_HOP_BY_HOP = frozenset(
+    {"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"}
+)
+
+
+def require_h2() -> Any:
+    """The ``h2`` package, or ``ImportError`` telling how to install it."""
+    try:
+        import h2.connection
+    except ImportError as exc:
+        raise ImportError(
+            "HTTP/2 (InvokeEndpointWithBidirectionalStream) needs the h2 package: "
+            "pip install 'smruntime[http2]'"
+        ) from exc
+    import h2
+
+    return h2
+
+
+def error_name(code: int) -> str:
+    """``"CANCEL (0x8)"`` for an HTTP/2 error code."""
+    return f"{ERROR_NAMES.get(code, 'unknown error')} (0x{code:x})"
+
+
+class Response:
+    """The response headers: ``status`` and the other headers as ``(name, value)`` text."""
+
+    __slots__ = ("headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.status = status
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status})"
+
+
+class Data:
+    """Response body bytes; ``flow`` is what they count against the receive window (padding
+    included): hand it to :meth:`H2ClientStream.consumed` once the consumer has them."""
+
+    __slots__ = ("data", "flow")
+
+    def __init__(self, data: bytes, flow: int) -> None:
+        self.data = data
+        self.flow = flow
+
+    def __repr__(self) -> str:
+        return f"Data(<{len(self.data)} bytes>)"
+
+
+class End:
+    """The response is complete (the server's END_STREAM)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "End()"
+
+
+class Failed:
+    """The stream cannot go on; ``error`` is what to raise to the consumer (and the sender)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: SMRuntimeError) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Failed({self.error!r})"
+
+
+H2Event = Union[Response, Data, End, Failed]
+
+
+def take_event(queue: deque[H2Event]) -> H2Event:
+    """Pop the next event of a driver's queue (not empty); consecutive Data are joined into
+    one (all the body bytes received so far), their ``flow`` summed."""
+    event = queue.popleft()
+    if isinstance(event, Data) and queue and isinstance(queue[0], Data):
+        parts = [event.data]
+        flow = event.flow
+        while queue and isinstance(queue[0], Data):
+            more = queue.popleft()
+            assert isinstance(more, Data)
+            parts.append(more.data)
+            flow += more.flow
+        event = Data(b"".join(parts), flow)
+    return event
+
+
+def _text(value: Union[bytes, str]) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+class H2ClientStream:
+    """One client request stream on a fresh HTTP/2 connection (sans-IO).
+
+    Use: :meth:`start` (preface, SETTINGS, the request's HEADERS), then feed every received
+    byte to :meth:`receive` (``b""`` at EOF) and write :meth:`data_to_send` after each call.
+    ``url`` is only used in error messages.
+    """
+
+    def __init__(
+        self, *, receive_window: int = DEFAULT_RECEIVE_WINDOW, url: Optional[str] = None
+    ) -> None:
+        if receive_window < _MIN_WINDOW or receive_window > 2**31 - 1:
+            raise ValueError(f"receive_window must be in [{_MIN_WINDOW}, 2**31-1]")
+        require_h2()
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+        import h2.settings
+
+        self._ev = h2.events
+        self._errors = h2.exceptions
+        self._settings = h2.settings
+        self._conn: H2Connection = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        self._window = receive_window
+        self._url = url
+        self.stream_id = 0
+        self.response: Optional[Response] = None
+        self.ended = False  # the server's END_STREAM arrived
+        self.failed: Optional[SMRuntimeError] = None
+        self.input_closed = False  # our END_STREAM was queued, or the stream is over
+        self._goaway = False
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        method: str,
+        scheme: str,
+        authority: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        *,
+        end_stream: bool = False,
+    ) -> None:
+        """Queue the preface, our SETTINGS (no push, the receive window) and the request."""
+        conn = self._conn
+        settings = self._settings
+        conn.local_settings = settings.Settings(
+            client=True,
+            initial_values={
+                settings.SettingCodes.ENABLE_PUSH: 0,
+                settings.SettingCodes.INITIAL_WINDOW_SIZE: self._window,
+                settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1,
+            },
+        )
+        conn.initiate_connection()
+        conn.update_settings({settings.SettingCodes.MAX_FRAME_SIZE: MAX_FRAME_SIZE})
+        # Accept the larger frames at once: h2 would raise its limit on the peer's ACK, but it
+        # checks a whole received buffer against the limit in force when the buffer came in,
+        # and the ACK and the first large frame often arrive in one read.
+        conn.max_inbound_frame_size = MAX_FRAME_SIZE
+        if self._window > _MIN_WINDOW:
+            conn.increment_flow_control_window(self._window - _MIN_WINDOW)
+        self.stream_id = conn.get_next_available_stream_id()
+        block: list[tuple[bytes, bytes]] = [
+            (b":method", method.encode("ascii")),
+            (b":scheme", scheme.encode("ascii")),
+            (b":authority", authority.encode("ascii")),
+            (b":path", path.encode("ascii")),
+        ]
+        for name, value in headers:
+            key = name.lower()
+            if key in _HOP_BY_HOP or key.startswith(":"):
+                continue
+            block.append((key.encode("ascii"), value.encode("latin-1")))
+        conn.send_headers(self.stream_id, block, end_stream=end_stream)
+        if end_stream:
+            self.input_closed = True
+
+    def send_capacity(self) -> int:
+        """Bytes of DATA flow control lets us queue now (0 once input is closed or failed)."""
+        if self.input_closed or self.failed is not None:
+            return 0
+        return max(0, self._conn.local_flow_control_window(self.stream_id))
+
+    def send(self, data: Union[bytes, memoryview]) -> int:
+        """Queue as much of ``data`` as the windows allow, in frames of the peer's maximum
+        size; returns the count taken (maybe 0: wait for the window to open). Raises the
+        stream's error once it has failed, :class:`InputClosedError` after :meth:`end_input`."""
+        self._check_open()
+        room = self.send_capacity()
+        if room <= 0 or not data:
+            return 0
+        view = memoryview(data)[:room]
+        frame = self._conn.max_outbound_frame_size
+        conn = self._conn
+        sid = self.stream_id
+        try:
+            for start in range(0, len(view), frame):
+                conn.send_data(sid, view[start : start + frame].tobytes())
+        except self._errors.H2Error as exc:
+            raise self._send_failed(exc) from exc
+        self.bytes_sent += len(view)
+        return len(view)
+
+    def end_input(self) -> None:
+        """Queue our END_STREAM (the request body is complete)."""
+        self._check_open()
+        try:
+            self._conn.end_stream(self.stream_id)
+        except self._errors.H2Error as exc:
+            raise self._send_failed(exc) from exc
+        self.input_closed = True
+
+    def _send_failed(self, exc: Exception) -> SMRuntimeError:
+        """h2 refused to send (the stream or connection closed under us): the stream's error,
+        recorded, so that the consumer sees it too."""
+        self.input_closed = True
+        if self.failed is None:
+            self.failed = ConnectionClosedError(
+                f"the HTTP/2 stream closed while sending: {exc}", url=self._url
+            )
+            self.failed.__cause__ = exc
+        return self.failed
+
+    def _check_open(self) -> None:
+        if self.failed is not None:
+            raise self.failed
+        if self.input_closed:
+            raise InputClosedError("the input side of the HTTP/2 stream is already closed")
+
+    def reset(self, code: int = CANCEL) -> None:
+        """Abandon the stream: RST_STREAM (CANCEL by default) unless it is over, then GOAWAY.
+        Afterwards the stream is failed (the consumer sees a local reset)."""
+        if not self._is_closed():
+            try:
+                self._conn.reset_stream(self.stream_id, code)
+            except self._errors.H2Error:
+                pass
+        try:
+            self._conn.close_connection()
+        except self._errors.H2Error:
+            pass
+        self.input_closed = True
+        if self.failed is None and not self.ended:
+            self.failed = StreamResetError(
+                f"the HTTP/2 stream was reset by this client ({error_name(code)})",
+                error_code=code,
+                remote=False,
+                url=self._url,
+            )
+
+    def _is_closed(self) -> bool:
+        return (self.ended and self.input_closed) or self.failed is not None
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the socket now (may be empty)."""
+        return self._conn.data_to_send()
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def consumed(self, flow: int) -> None:
+        """The consumer took ``flow`` bytes of received DATA: open the windows by as much
+        (``h2`` batches the WINDOW_UPDATE frames)."""
+        if flow <= 0 or self.failed is not None or self.ended:
+            return
+        try:
+            self._conn.acknowledge_received_data(flow, self.stream_id)
+        except self._errors.H2Error:
+            pass  # the stream closed meanwhile: nothing to open
+
+    def receive(self, data: bytes) -> list[H2Event]:
+        """Feed received bytes (``b""``: the peer closed the connection); the events for the
+        consumer, in order. A failure is delivered once, as the last event."""
+        if self.failed is not None or (self.ended and self.input_closed):
+            return []
+        if not data:
+            return self._fail(
+                ConnectionClosedError(
+                    "the server closed the HTTP/2 connection "
+                    + ("after GOAWAY " if self._goaway else "")
+                    + (
+                        "before the response headers"
+                        if self.response is None
+                        else f"in the response body after {self.bytes_received} bytes"
+                    ),
+                    url=self._url,
+                    request_sent=self.response is not None or self.bytes_sent > 0,
+                )
+            )
+        try:
+            raw_events = self._conn.receive_data(data)
+        except self._errors.ProtocolError as exc:
+            return self._fail(
+                ConnectionClosedError(
+                    f"the server broke the HTTP/2 protocol: {exc}", url=self._url
+                ),
+                cause=exc,
+            )
+        out: list[H2Event] = []
+        ev = self._ev
+        sid = self.stream_id
+        for event in raw_events:
+            if getattr(event, "stream_id", sid) != sid:
+                continue  # connection-level (stream 0) or not ours
+            if isinstance(event, ev.ResponseReceived):
+                status, headers = self._headers(event.headers)
+                self.response = Response(status, headers)
+                out.append(self.response)
+            elif isinstance(event, ev.DataReceived):
+                if not event.data:  # an empty frame (END_STREAM, or padding only)
+                    self.consumed(event.flow_controlled_length)
+                    continue
+                self.bytes_received += len(event.data)
+                out.append(Data(event.data, event.flow_controlled_length))
+            elif isinstance(event, ev.StreamEnded):
+                self.ended = True
+                out.append(End())
+            elif isinstance(event, ev.StreamReset):
+                if self.ended and event.error_code == 0:
+                    # RFC 9113 8.1: the response is complete; the server wants no more input
+                    self.input_closed = True
+                    continue
+                out.extend(
+                    self._fail(
+                        StreamResetError(
+                            f"the server reset the HTTP/2 stream ({error_name(event.error_code)})"
+                            + self._where(),
+                            error_code=event.error_code,
+                            url=self._url,
+                        )
+                    )
+                )
+                break
+            elif isinstance(event, ev.ConnectionTerminated):
+                self._goaway = True
+                last = event.last_stream_id
+                if self.ended:
+                    continue  # the response is complete: nothing is lost
+                out.extend(
+                    self._fail(
+                        StreamResetError(
+                            f"the server ended the HTTP/2 connection with GOAWAY "
+                            f"({error_name(event.error_code)}, last stream {last})" + self._where(),
+                            error_code=event.error_code,
+                            url=self._url,
+                            request_sent=last is None or last >= sid,
+                        )
+                    )
+                )
+                break
+        return out
+
+    def _where(self) -> str:
+        if self.response is None:
+            return " before the response headers"
+        return f" after {self.bytes_received} response bytes"
+
+    def _headers(self, raw: Any) -> tuple[int, list[tuple[str, str]]]:
+        status = 0
+        headers: list[tuple[str, str]] = []
+        for name, value in raw:
+            key, text = _text(name), _text(value)
+            if key == ":status":
+                status = int(text)  # h2 validated it: three digits
+            elif not key.startswith(":"):
+                headers.append((key, text))
+        return status, headers
+
+    def _fail(self, error: SMRuntimeError, cause: Optional[BaseException] = None) -> list[H2Event]:
+        if cause is not None:
+            error.__cause__ = cause
+        self.failed = error
+        self.input_closed = True
+        return [Failed(error)]

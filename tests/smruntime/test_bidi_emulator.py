@@ -1,0 +1,168 @@
+"""The client end to end against the emulator's HTTP/2 side (which checks the request
+signature and every chained event signature), over h2c, TLS with ALPN, and a real proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("h2")
+
+from sigv4 import Credentials
+from smruntime import Client, Config
+from smruntime.aio import AsyncClient
+from smruntime.emulator._faults import parse_faults
+from smruntime.emulator._h2 import serve_h2, tls_server_context
+from smruntime.exceptions import (
+    EndpointConnectionError,
+    IncompleteStreamError,
+    InternalStreamFailure,
+    InvalidSignatureException,
+    ModelStreamError,
+    ServiceUnavailableError,
+)
+from tests.smruntime.test_wire_processes import proxy_url  # noqa: F401 - a fixture
+
+TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
+CERT, KEY = str(TLS / "cert.pem"), str(TLS / "key.pem")
+CREDS = Credentials("AKIDBIDI", "bidi-emulator-secret")
+
+
+def make_client(url: str, secret: str = CREDS.secret_access_key, **config: Any) -> Client:
+    return Client(
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id=CREDS.access_key_id,
+        aws_secret_access_key=secret,
+        config=Config(**config) if config else None,
+        environ={},
+    )
+
+
+def parts_of(stream: Any) -> list[dict[str, Any]]:
+    return [event["PayloadPart"] for event in stream]
+
+
+def test_echo_every_signature_checked() -> None:
+    with serve_h2(CREDS) as srv, make_client(srv.url) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(
+            EndpointName="echo", ModelInvocationPath="v1/listen", ModelQueryString="a=b&c=d"
+        )
+        with resp["Body"] as stream:
+            for i in range(30):
+                stream.send(f"{i}".encode(), DataType="UTF8", CompletionState="PARTIAL")
+                assert next(stream)["PayloadPart"]["Bytes"] == f"{i}".encode()
+            stream.close_input()
+            assert parts_of(stream) == []
+        req = srv.requests[0]
+        assert req.invocation_path == "v1/listen"
+        assert req.query_string == "a=b&c=d"
+
+
+def test_transcribe_binary_in_json_out() -> None:
+    audio = [{"PayloadPart": {"Bytes": b"\x00" * 3200, "DataType": "BINARY"}} for _ in range(5)]
+    with serve_h2(CREDS) as srv, make_client(srv.url) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(
+            EndpointName="transcribe", Body=audio
+        )
+        results = parts_of(resp["Body"])
+        assert results, "no transcription results"
+        assert all(p["DataType"] == "UTF8" for p in results)
+        assert json.loads(results[-1]["Bytes"])["is_final"] is True
+        assert results[-1]["CompletionState"] == "COMPLETE"
+
+
+def test_wrong_secret_is_refused() -> None:
+    with serve_h2(CREDS) as srv, make_client(srv.url, secret="wrong") as client:
+        with pytest.raises(InvalidSignatureException):
+            client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("model-stream-error(after=2,code=StreamBroken)", ModelStreamError),
+        ("internal-stream-failure(after=2)", InternalStreamFailure),
+        ("cut(after=2)", (IncompleteStreamError, EndpointConnectionError, Exception)),
+    ],
+)
+def test_in_stream_faults(spec: str, error: Any) -> None:
+    with serve_h2(CREDS, faults=parse_faults(spec)) as srv, make_client(srv.url) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(
+            EndpointName="echo", Body=[b"a", b"b", b"c", b"d"]
+        )
+        got = []
+        with pytest.raises(error) as info:
+            for event in resp["Body"]:
+                got.append(event["PayloadPart"]["Bytes"])
+        assert got == [b"a", b"b"]
+        if isinstance(info.value, ModelStreamError):
+            assert info.value.stream_error_code == "StreamBroken"
+        resp["Body"].close()
+
+
+def test_http_error_with_the_http2_service_name() -> None:
+    with serve_h2(CREDS, faults=parse_faults("service-unavailable")) as srv:
+        with make_client(srv.url, max_attempts=1) as client:
+            with pytest.raises(ServiceUnavailableError):
+                client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+
+
+def test_tls_alpn_h2_with_the_test_certificate() -> None:
+    with serve_h2(CREDS, tls=tls_server_context(CERT, KEY)) as srv:
+        with make_client(srv.url.replace("127.0.0.1", "localhost"), verify=CERT) as client:
+            resp = client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName="echo", Body=[b"secure"]
+            )
+            assert [p["Bytes"] for p in parts_of(resp["Body"])] == [b"secure"]
+
+
+def test_tls_server_that_refuses_h2() -> None:
+    ctx = tls_server_context(CERT, KEY, alpn=("http/1.1",))
+    with serve_h2(CREDS, tls=ctx) as srv, make_client(srv.url, verify=CERT) as client:
+        with pytest.raises(EndpointConnectionError, match="does not speak HTTP/2"):
+            client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+
+
+def test_through_a_real_proxy_with_tls(proxy_url: str) -> None:  # noqa: F811
+    with serve_h2(CREDS, tls=tls_server_context(CERT, KEY)) as srv:
+        client = make_client(srv.url, verify=CERT, proxies={"https": proxy_url})
+        with client:
+            resp = client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName="echo", Body=[b"via", b"proxy"]
+            )
+            assert [p["Bytes"] for p in parts_of(resp["Body"])] == [b"via", b"proxy"]
+
+
+def test_async_echo_and_transcribe() -> None:
+    async def main() -> None:
+        with serve_h2(CREDS) as srv:
+            client = AsyncClient.from_client(make_client(srv.url))
+            resp = await client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+            async with resp["Body"] as stream:
+                for i in range(10):
+                    await stream.send(bytes([i]) * 1000, DataType="BINARY")
+                    event = await stream.__anext__()
+                    assert event["PayloadPart"]["Bytes"] == bytes([i]) * 1000
+                await stream.close_input()
+                assert [e async for e in stream] == []
+
+        async def audio() -> Iterator[Any]:  # type: ignore[misc]
+            for _ in range(3):
+                yield b"\x01" * 3200
+
+        # a new emulator: the HTTP/2 emulator stops serving once its first connection ends
+        with serve_h2(CREDS) as srv:
+            client = AsyncClient.from_client(make_client(srv.url))
+            resp = await client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName="transcribe", Body=audio()
+            )
+            results = [e["PayloadPart"] async for e in resp["Body"]]
+            assert json.loads(results[-1]["Bytes"])["is_final"] is True
+
+    asyncio.run(main())

@@ -1,0 +1,155 @@
+"""``smruntime duplex`` as a subprocess against the test HTTP/2 server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("h2")
+
+from tests.smruntime.h2_server import H2TestServer
+
+ENV = {
+    **os.environ,
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "cli-secret-never-shown",
+    "AWS_REGION": "us-east-1",
+    "NO_PROXY": "127.0.0.1,localhost",
+}
+
+
+def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "smruntime", *args],
+        input=stdin,
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+    )
+
+
+def test_duplex_streams_a_file_and_prints_the_answers(tmp_path: Path) -> None:
+    data = b"".join(bytes([65 + i % 26]) * 100 for i in range(30))
+    path = tmp_path / "input.bin"
+    path.write_bytes(data)
+    with H2TestServer("events") as srv:
+        out = run(
+            "duplex",
+            "asr",
+            "--input",
+            str(path),
+            "--part-size",
+            "256",
+            "--data-type",
+            "BINARY",
+            "--invocation-path",
+            "v1/listen",
+            "--query-string",
+            "model=nova-3",
+            "--endpoint-url",
+            srv.url,
+            "--trace",
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == data
+        err = out.stderr.decode()
+        assert "HTTP 200 InvokedProductionVariant=AllTraffic" in err
+        assert ":chunk-signature=****" in err
+        assert "inner: (empty: end of input)" in err
+        assert "sent 12 parts, received 12 events" in err
+        assert "cli-secret" not in err
+        assert "Signature=" not in err
+        req = srv.requests[0]
+        assert req["x-amzn-sagemaker-model-invocation-path"] == "v1/listen"
+
+
+def test_duplex_stdin_jsonl_and_rate() -> None:
+    with H2TestServer("events") as srv:
+        out = run(
+            "duplex",
+            "asr",
+            "--input",
+            "-",
+            "--part-size",
+            "4",
+            "--data-type",
+            "UTF8",
+            "--rate",
+            "200",
+            "--jsonl",
+            "-q",
+            "--endpoint-url",
+            srv.url,
+            stdin=b"abcdefghij",
+        )
+        assert out.returncode == 0, out.stderr
+        lines = [json.loads(x) for x in out.stdout.decode().splitlines()]
+        assert [x["PayloadPart"]["Bytes"] for x in lines] == ["abcd", "efgh", "ij"]
+        assert [x["PayloadPart"]["CompletionState"] for x in lines] == [
+            "PARTIAL",
+            "PARTIAL",
+            "COMPLETE",
+        ]
+        assert out.stderr == b""
+
+
+def test_duplex_exit_codes(tmp_path: Path) -> None:
+    body = json.dumps({"message": "no such endpoint"}).encode()
+    hdrs = [("content-type", "application/json"), ("x-amzn-errortype", "InputValidationError")]
+    with H2TestServer("status", status=400, body=body, response_headers=hdrs) as srv:
+        out = run("duplex", "asr", "--input", "-", "--endpoint-url", srv.url, stdin=b"x")
+        assert out.returncode == 3
+        assert b"InputValidationError" in out.stderr
+    with H2TestServer("events", rst_after=1) as srv:
+        out = run("duplex", "asr", "--input", "-", "--endpoint-url", srv.url, stdin=b"x" * 5000)
+        assert out.returncode == 5, out.stderr
+    out = run("duplex", "asr", "--input", "-", "--part-size", "0")
+    assert out.returncode == 2
+    out = run("duplex", "bad name", "--input", "-", "--endpoint-url", "http://127.0.0.1:9")
+    assert out.returncode == 2
+    missing = tmp_path / "missing.bin"
+    out = run("duplex", "asr", "--input", str(missing), "--endpoint-url", "http://127.0.0.1:9")
+    assert out.returncode == 1
+    assert b"cannot read input file" in out.stderr
+
+
+def test_demo_duplex() -> None:
+    out = run("demo", "--duplex", "--delay", "0.01")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert len(lines) == 11
+    assert "partial hello" in lines[0]
+    assert "final" in lines[-1]
+    err = out.stderr.decode()
+    assert "part 10/10" in err
+    assert "end of input" in err
+
+
+def test_duplex_without_h2_names_the_extra(tmp_path: Path) -> None:
+    (tmp_path / "h2.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ENV.get('PYTHONPATH', '')}"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smruntime",
+            "duplex",
+            "asr",
+            "--input",
+            "-",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+        input=b"x",
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert b"pip install 'smruntime[http2]'" in out.stderr
+    assert b"Traceback" not in out.stderr

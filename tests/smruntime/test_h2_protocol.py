@@ -1,0 +1,374 @@
+"""The sans-IO HTTP/2 client stream (smruntime.http._h2) against an in-memory h2 server:
+flow control accounting, GOAWAY and RST_STREAM rules, EOF, protocol violations, bytes fed in
+many chunks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("h2")
+
+import h2.config
+import h2.connection
+import h2.events
+
+from smruntime.exceptions import (
+    ConnectionClosedError,
+    InputClosedError,
+    StreamResetError,
+)
+from smruntime.http import _h2
+
+
+class Pair:
+    """Our client stream wired to an h2 server connection in memory."""
+
+    def __init__(self, window: int = _h2.DEFAULT_RECEIVE_WINDOW) -> None:
+        self.client = _h2.H2ClientStream(receive_window=window, url="http://x/")
+        self.server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.server.initiate_connection()
+        self.client.start("POST", "http", "x:1", "/p", [("content-type", "a/b"), ("Host", "x")])
+        self.server_events: list[Any] = []
+        self.to_server()
+        self.sid = self.client.stream_id
+
+    def to_server(self) -> None:
+        data = self.client.data_to_send()
+        if data:
+            self.server_events.extend(self.server.receive_data(data))
+
+    def to_client(self, chunk: int = 0) -> list[_h2.H2Event]:
+        data = self.server.data_to_send()
+        if not data:
+            return []  # nothing sent (b"" would mean EOF)
+        if not chunk:
+            return self.client.receive(data)
+        out: list[_h2.H2Event] = []
+        for i in range(0, len(data), chunk):
+            out.extend(self.client.receive(data[i : i + chunk]))
+        return out
+
+    def respond(self, status: int = 200) -> _h2.Response:
+        self.server.send_headers(self.sid, [(":status", str(status)), ("x-a", "1")])
+        (event,) = [e for e in self.to_client() if not isinstance(e, _h2.Data)]
+        assert isinstance(event, _h2.Response)
+        return event
+
+
+def test_request_headers_and_settings() -> None:
+    pair = Pair()
+    (req,) = [e for e in pair.server_events if isinstance(e, h2.events.RequestReceived)]
+    headers = dict(req.headers)
+    assert headers[b":method"] == b"POST"
+    assert headers[b":authority"] == b"x:1"
+    assert headers[b":path"] == b"/p"
+    assert headers[b"content-type"] == b"a/b"
+    assert b"host" not in headers  # hop-by-hop and Host become :authority
+    response = pair.respond()
+    assert response.status == 200
+    assert response.headers == [("x-a", "1")]
+
+
+def test_received_data_is_acknowledged_only_when_consumed() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.server.send_data(pair.sid, b"x" * 60000)
+    events = pair.to_client(chunk=1000)  # fed in many chunks
+    got = b"".join(e.data for e in events if isinstance(e, _h2.Data))
+    flow = sum(e.flow for e in events if isinstance(e, _h2.Data))
+    assert got == b"x" * 60000
+    assert flow == 60000
+    pair.to_server()
+    # nothing consumed: the server's window for us stays closed
+    assert pair.server.local_flow_control_window(pair.sid) == 65535 - 60000
+    pair.client.consumed(flow)
+    pair.to_server()
+    assert pair.server.local_flow_control_window(pair.sid) == 65535
+
+
+def test_send_respects_the_peer_window_and_frame_size() -> None:
+    pair = Pair()
+    pair.respond()
+    assert pair.client.send_capacity() == 65535
+    taken = pair.client.send(b"y" * 100000)
+    assert taken == 65535
+    assert pair.client.send(b"more") == 0  # window closed
+    pair.to_server()
+    sizes = [len(e.data) for e in pair.server_events if isinstance(e, h2.events.DataReceived)]
+    assert sum(sizes) == 65535
+    assert max(sizes) <= 16384
+    for e in pair.server_events:
+        if isinstance(e, h2.events.DataReceived):
+            pair.server.acknowledge_received_data(e.flow_controlled_length, pair.sid)
+    pair.to_client()
+    assert pair.client.send_capacity() > 0
+
+
+def test_end_input_then_send_is_refused() -> None:
+    pair = Pair()
+    pair.client.end_input()
+    with pytest.raises(InputClosedError):
+        pair.client.send(b"x")
+    with pytest.raises(InputClosedError):
+        pair.client.end_input()
+    pair.to_server()
+    assert any(isinstance(e, h2.events.StreamEnded) for e in pair.server_events)
+
+
+def test_rst_stream_fails_with_the_code() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.reset_stream(pair.sid, 2)
+    events = pair.to_client()
+    assert len(events) == 1
+    assert isinstance(events[0], _h2.Failed)
+    error = events[0].error
+    assert isinstance(error, StreamResetError)
+    assert error.error_code == 2
+    assert "INTERNAL_ERROR" in str(error)
+    assert "after 0 response bytes" in str(error)
+    with pytest.raises(StreamResetError):
+        pair.client.send(b"x")
+    assert pair.client.receive(b"more") == []  # delivered once
+
+
+def test_rst_no_error_after_the_response_ends_only_closes_input() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"done", end_stream=True)
+    pair.server.reset_stream(pair.sid, 0)
+    events = pair.to_client()
+    assert [type(e) for e in events] == [_h2.Data, _h2.End]
+    assert pair.client.input_closed
+    assert pair.client.failed is None
+
+
+def test_rst_no_error_before_the_end_is_a_failure() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.reset_stream(pair.sid, 0)
+    (event,) = pair.to_client()
+    assert isinstance(event, _h2.Failed)
+    assert isinstance(event.error, StreamResetError)
+    assert event.error.error_code == 0
+
+
+def test_goaway_after_the_response_ended_is_harmless() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"tail", end_stream=True)
+    pair.server.close_connection(0, last_stream_id=pair.sid)
+    events = pair.to_client()
+    assert [type(e) for e in events] == [_h2.Data, _h2.End]
+    assert pair.client.failed is None
+
+
+def test_graceful_goaway_before_the_end_still_ends_the_stream() -> None:
+    # h2 closes the connection state at GOAWAY: the stream cannot finish on it
+    pair = Pair()
+    pair.respond()
+    pair.server.close_connection(0, last_stream_id=pair.sid)
+    (event,) = pair.to_client()
+    assert isinstance(event, _h2.Failed)
+    assert isinstance(event.error, StreamResetError)
+    assert event.error.error_code == 0
+    assert event.error.request_sent is True
+
+
+@pytest.mark.parametrize(("code", "last"), [(0, 0), (2, 1), (11, 1)])
+def test_goaway_that_does_not_cover_us_or_with_an_error_fails(code: int, last: int) -> None:
+    pair = Pair()
+    pair.server.close_connection(code, last_stream_id=last)
+    (event,) = pair.to_client()
+    assert isinstance(event, _h2.Failed)
+    error = event.error
+    assert isinstance(error, StreamResetError)
+    assert error.error_code == code
+    assert "GOAWAY" in str(error)
+    assert f"last stream {last}" in str(error)
+    assert error.request_sent is (last >= pair.sid)
+
+
+def test_eof_before_the_end_is_an_error_never_a_quiet_end() -> None:
+    pair = Pair()
+    (event,) = pair.client.receive(b"")
+    assert isinstance(event, _h2.Failed)
+    assert isinstance(event.error, ConnectionClosedError)
+    assert "before the response headers" in str(event.error)
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"abc")
+    pair.to_client()
+    (event,) = pair.client.receive(b"")
+    assert isinstance(event, _h2.Failed)
+    assert "after 3 bytes" in str(event.error)
+
+
+def test_eof_after_the_end_is_fine() -> None:
+    pair = Pair()
+    pair.client.end_input()
+    pair.to_server()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"", end_stream=True)
+    assert [type(e) for e in pair.to_client()] == [_h2.End]
+    assert pair.client.receive(b"") == []
+
+
+def test_protocol_violation_is_a_connection_error_with_goaway() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.client.data_to_send()
+    garbage = b"\x00\x00\x04\x00\x00\x00\x00\x00\x09abcd"  # DATA on stream 9, never opened
+    (event,) = pair.client.receive(garbage)
+    assert isinstance(event, _h2.Failed)
+    assert "broke the HTTP/2 protocol" in str(event.error)
+    assert event.error.__cause__ is not None
+    assert pair.client.data_to_send()  # the GOAWAY h2 queued
+
+
+def test_flow_control_violation_by_the_server() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    # a DATA frame past our window: forged, h2 would not send it
+    frame = b"\x00\x40\x00\x00\x00\x00\x00\x00\x01" + b"z" * 16384
+    events: list[Any] = []
+    for _ in range(5):
+        events.extend(pair.client.receive(frame))
+        if any(isinstance(e, _h2.Failed) for e in events):
+            break
+    assert isinstance(events[-1], _h2.Failed)
+
+
+def test_local_reset_sends_cancel_and_fails_locally() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.client.reset()
+    pair.to_server()
+    resets = [e for e in pair.server_events if isinstance(e, h2.events.StreamReset)]
+    assert [r.error_code for r in resets] == [8]
+    assert isinstance(pair.client.failed, StreamResetError)
+    assert pair.client.failed.remote is False
+    pair.client.reset()  # idempotent
+
+
+def test_receive_window_bounds() -> None:
+    with pytest.raises(ValueError, match="receive_window"):
+        _h2.H2ClientStream(receive_window=1000)
+    with pytest.raises(ValueError, match="receive_window"):
+        _h2.H2ClientStream(receive_window=2**31)
+
+
+def test_larger_frames_accepted_in_the_same_read_as_the_settings_ack() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.to_server()  # the server takes our MAX_FRAME_SIZE and ACKs it
+    pair.server.send_data(pair.sid, b"q" * 200000)
+    events = pair.to_client()  # ACK and 64 KiB+ frames in one buffer
+    assert sum(len(e.data) for e in events if isinstance(e, _h2.Data)) == 200000
+
+
+def test_padding_only_frames_are_acknowledged_at_once() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.server.send_data(pair.sid, b"", pad_length=200)
+    assert pair.to_client() == []  # nothing for the consumer
+    pair.to_server()
+    # the padding was acknowledged without waiting for a consumer (h2 batches: compare the
+    # connection windows after enough padding to cross its threshold)
+    for _ in range(200):
+        pair.server.send_data(pair.sid, b"", pad_length=200)
+        pair.to_client()
+        pair.to_server()
+    assert pair.server.local_flow_control_window(pair.sid) > 65535 - 201 * 201
+
+
+def test_sending_after_the_server_finished_and_reset_no_error() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"bye", end_stream=True)
+    pair.server.reset_stream(pair.sid, 0)
+    assert [type(e) for e in pair.to_client()] == [_h2.Data, _h2.End]
+    with pytest.raises(InputClosedError):
+        pair.client.send(b"late")
+    assert pair.client.send_capacity() == 0
+
+
+def test_ping_and_settings_are_answered() -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    pair.server.ping(b"12345678")
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 1000})
+    assert pair.to_client() == []
+    pair.to_server()
+    acks = [e for e in pair.server_events if isinstance(e, h2.events.PingAckReceived)]
+    assert [a.ping_data for a in acks] == [b"12345678"]
+    assert any(isinstance(e, h2.events.SettingsAcknowledged) for e in pair.server_events)
+    assert pair.client.send_capacity() == 1000  # the peer's new window applies
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(min_value=1, max_value=64))
+def test_any_bytes_from_the_server_give_events_or_one_failure(junk: bytes, chunk: int) -> None:
+    pair = Pair()
+    prefix = pair.server.data_to_send()  # a valid server preface first, then anything
+    events: list[Any] = []
+    data = prefix + junk
+    for i in range(0, len(data), chunk):
+        events.extend(pair.client.receive(data[i : i + chunk]))
+    events.extend(pair.client.receive(b""))
+    failures = [e for e in events if isinstance(e, _h2.Failed)]
+    assert len(failures) == 1  # EOF at the latest: never a quiet end
+    assert events[-1] is failures[0]
+    pair.client.data_to_send()  # still usable
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["data", "ack", "ping", "settings", "end"]), max_size=30))
+def test_windows_never_go_negative(script: list[str]) -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    for step in script:
+        if step == "data":
+            room = pair.server.local_flow_control_window(pair.sid)
+            if room > 0:
+                pair.server.send_data(pair.sid, b"d" * min(room, 10000))
+        elif step == "ping":
+            pair.server.ping(b"p" * 8)
+        elif step == "settings":
+            pair.server.update_settings({})
+        elif step == "end":
+            pair.server.send_data(pair.sid, b"", end_stream=True)
+            pair.to_client()
+            break
+        events = pair.to_client()
+        if step == "ack":
+            for e in events:
+                if isinstance(e, _h2.Data):
+                    pair.client.consumed(e.flow)
+        pair.to_server()
+        assert pair.server.local_flow_control_window(pair.sid) >= 0
+        assert pair.client.failed is None
+
+
+def test_take_event_joins_consecutive_data_only() -> None:
+    from collections import deque
+
+    queue: deque[_h2.H2Event] = deque(
+        [_h2.Data(b"a", 1), _h2.Data(b"bc", 12), _h2.End(), _h2.Data(b"z", 1)]
+    )
+    first = _h2.take_event(queue)
+    assert isinstance(first, _h2.Data)
+    assert (first.data, first.flow) == (b"abc", 13)
+    assert isinstance(_h2.take_event(queue), _h2.End)
+    last = _h2.take_event(queue)
+    assert isinstance(last, _h2.Data)
+    assert last.data == b"z"
+    assert not queue
