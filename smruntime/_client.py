@@ -172,6 +172,7 @@ class Client:
         self._credentials_given = self._credentials_source is not None
         self._credentials_lock = threading.Lock()
         self._transport_name: Optional[str] = None
+        self._wire: Optional[WireConfig] = None
         if isinstance(transport, str) or transport is None:
             self._transport: Transport = default_transport(transport, self._wire_config())
             self._transport_name = transport or "default"
@@ -188,9 +189,12 @@ class Client:
 
     def _wire_config(self) -> WireConfig:
         """The drivers' configuration from the resolved one (the environment's proxies read
-        now): the one builder for this client's transport and an AsyncClient's pool."""
+        once, on first use): the one builder for this client's transport, an AsyncClient's
+        pool and the HTTP/2 drivers (:mod:`smruntime._bidi`)."""
+        if self._wire is not None:
+            return self._wire
         cfg = self._config
-        return wire_config(
+        built = self._wire = wire_config(
             verify=True if cfg.verify is None else cfg.verify,
             proxies=cfg.proxies,
             max_pool_connections=cfg.max_pool_connections,
@@ -198,6 +202,7 @@ class Client:
             tcp_keepalive=bool(cfg.tcp_keepalive),
             environ=self._environ,
         )
+        return built
 
     @property
     def config(self) -> Config:
