@@ -128,6 +128,7 @@ def test_the_pool_config_is_the_clients_wire_config() -> None:
     cfg = Config(max_pool_connections=7, proxies={"https": "http://p:3128"}, verify=False)
     client = AsyncClient("sagemaker-runtime", "us-east-1", config=cfg, environ={}, **KEYS)
     wire = client._pool.config
+    assert wire is client.sync_client._wire_config()  # built once per client
     assert wire.tls.verify is False
     assert wire.max_pool_connections == 7
     assert wire.proxies.for_origin("https", "example.com", 443) is not None
