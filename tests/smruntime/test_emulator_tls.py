@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,38 @@ def test_no_alpn_means_http11(emu: Emulator) -> None:
             assert s.selected_alpn_protocol() is None
             s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert s.recv(4096).startswith(b"HTTP/1.1 ")  # answered as HTTP/1.1
+
+
+def test_a_tls_record_cut_across_tcp_segments_is_waited_for(emu: Emulator) -> None:
+    """A record arriving in two pieces: the first is "no data yet", not an error."""
+    obj_in, obj_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context(["http/1.1"]).wrap_bio(obj_in, obj_out, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(obj_out.read())
+                data = sock.recv(65536)
+                assert data, "the server closed during the handshake"
+                obj_in.write(data)
+        sock.sendall(obj_out.read())
+        tls.write(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        wire = obj_out.read()
+        sock.sendall(wire[:7])
+        time.sleep(0.3)
+        sock.sendall(wire[7:])
+        answer = b""
+        while not answer:
+            data = sock.recv(65536)
+            assert data, "the server closed instead of answering"
+            obj_in.write(data)
+            try:
+                answer = tls.read(65536)
+            except ssl.SSLWantReadError:
+                continue
+        assert answer.startswith(b"HTTP/1.1 ")
 
 
 def test_h2_is_not_offered_without_http2(tmp_path: Path) -> None:
