@@ -114,6 +114,11 @@ def default_transport(name: Optional[str] = None, **options: Any) -> Transport:
         raise ValueError(f"unknown transport {name!r}: expected 'default', 'stdlib' or 'requests'")
     config = wire_config(**options)
     if name == "requests":
+        if config.tcp_keepalive:
+            raise TypeError(
+                "Config option 'tcp_keepalive' is not supported with transport='requests'; "
+                "use the default transport"
+            )
         return RequestsTransport(config)
     from smruntime.http._sync import SyncPool
 
