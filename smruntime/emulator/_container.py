@@ -279,7 +279,11 @@ class Container:
                 socket_.send(opcode, bytes(data), timeout=self.timeout)
             socket_.close(1000)
         except (OSError, ws.WebSocketError) as exc:
+            # A container that takes no input for *timeout*: break the connection, so that the
+            # reading side ends the stream (StreamBroken) instead of waiting on it forever.
             logger.debug("container WebSocket input stopped: %s", exc)
+            with contextlib.suppress(OSError):
+                socket_.sock.shutdown(socket.SHUT_RDWR)
 
 
 def bidi_models(endpoints: Mapping[str, EmulatorEndpoint]) -> dict[str, DuplexModel]:

@@ -387,7 +387,7 @@ def test_bidi_container_closing_with_an_error_is_a_model_stream_error(container_
         assert "model exploded" in str(info.value)
 
 
-def test_bidi_container_killed_mid_stream(container_url: str) -> None:
+def test_bidi_container_killed_mid_stream() -> None:
     pytest.importorskip("h2")
     with model_server() as (url, proc), emulated(url) as emu, smruntime_client(emu) as client:
         resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="model")
