@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import socket
 import struct
@@ -215,3 +216,41 @@ def test_handshake_deadline_holds_against_a_silent_server() -> None:
             ws.WebSocket.connect("127.0.0.1", listener.getsockname()[1], "/", timeout=0.2)
     finally:
         listener.close()
+
+
+def test_limits_at_their_bounds() -> None:
+    ws.encode_frame(ws.PING, b"x" * 125)  # the largest control frame
+    parser = ws.FrameParser()
+    assert parser.feed(b"\x82\x7f" + struct.pack("!Q", 16 * 1024 * 1024)) == []  # 16 MiB: waits
+    with pytest.raises(ws.WebSocketError, match=f"over {16 * 1024 * 1024} bytes"):
+        ws.FrameParser().feed(b"\x82\x7f" + struct.pack("!Q", 16 * 1024 * 1024 + 1))
+
+
+def _serve_head(head: bytes) -> socket.socket:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            with contextlib.suppress(OSError):
+                conn.sendall(head)
+                conn.recv(1)
+
+    threading.Thread(target=run, daemon=True).start()
+    return listener
+
+
+def test_handshake_head_size_bounded() -> None:
+    start = b"HTTP/1.1 404 Not Found\r\nX: "
+    for size, expected in ((16384, "refused: HTTP 404"), (16385, "over 16384 bytes")):
+        head = start + b"z" * (size - len(start) - 4) + b"\r\n\r\n"
+        assert len(head) == size
+        listener = _serve_head(head)
+        try:
+            with pytest.raises(ws.WebSocketError, match=expected):
+                ws.WebSocket.connect("127.0.0.1", listener.getsockname()[1], "/", timeout=5.0)
+        finally:
+            listener.close()
