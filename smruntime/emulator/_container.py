@@ -278,7 +278,7 @@ class Container:
                 opcode = ws.TEXT if part.get("DataType") == "UTF8" else ws.BINARY
                 socket_.send(opcode, bytes(data), timeout=self.timeout)
             socket_.close(1000)
-        except (OSError, ws.WebSocketError) as exc:
+        except (OSError, ValueError, ws.WebSocketError) as exc:  # ValueError: socket closed here
             # A container that takes no input for *timeout*: break the connection, so that the
             # reading side ends the stream (StreamBroken) instead of waiting on it forever.
             logger.debug("container WebSocket input stopped: %s", exc)
