@@ -368,7 +368,7 @@ class WebSocket:
         """Start (or answer) the closing handshake; errors sending it are ignored."""
         try:
             self.send(CLOSE, close_payload(code, reason), timeout=2.0)
-        except OSError:
+        except (OSError, ValueError, WebSocketError):  # ValueError: the socket is closed
             pass
 
     def receive(self, timeout: Optional[float]) -> Optional[Event]:
