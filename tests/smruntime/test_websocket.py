@@ -41,6 +41,10 @@ def test_client_frames_are_masked() -> None:
     assert frame[1] == 0x80 | 5
     assert frame[2:6] == b"\x01\x02\x03\x04"
     assert bytes(b ^ frame[2 + i % 4] for i, b in enumerate(frame[6:])) == b"hello"
+    payload = bytes(range(256)) * 3
+    long = ws.encode_frame(ws.BINARY, payload, b"\x9a\x0b\xc3\x04")
+    mask, body = long[4:8], long[8:]
+    assert bytes(b ^ mask[i % 4] for i, b in enumerate(body)) == payload
 
 
 def test_fragments_reassembled_with_a_ping_between() -> None:
