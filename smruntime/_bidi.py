@@ -329,14 +329,7 @@ def _result(status: int, headers: list[tuple[str, str]], stream: Any) -> dict[st
 
 
 def _wire(client: Client) -> Any:
-    from smruntime.http._config import TLSConfig, WireConfig, resolve_proxies
-
-    cfg = client.config
-    verify = cfg.verify
-    return WireConfig(
-        tls=TLSConfig(verify=True if verify is None else verify),
-        proxies=resolve_proxies(cfg.proxies, client._environ),
-    )
+    return client._wire_config()  # the one builder: TLS (client_cert too), proxies read once
 
 
 class _ConnectRetry:

@@ -32,26 +32,14 @@ from smruntime._meta import (
     ClientMeta,
 )
 from smruntime._stream import EventStream
-from smruntime._transport import Transport, default_transport
+from smruntime._transport import Transport, default_transport, wire_config
 from smruntime.exceptions import TransportError, UnknownServiceError
+from smruntime.http._config import WireConfig
 
 __all__ = ["Client", "Config"]
 
 _ENV_ENDPOINT_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
 _sleep = time.sleep  # the retry back-off; tests replace it
-
-
-class _CallCancelled(Exception):
-    """Raised by :meth:`Client._call` when its ``_cancel`` event was set: the caller (the
-    asyncio adapter's cancelled task) has gone, so no further attempt is made."""
-
-
-def _back_off(delay: float, cancel: Optional[threading.Event]) -> None:
-    """Wait ``delay`` seconds before a retry; with ``cancel``, stop waiting once it is set."""
-    if cancel is None:
-        _sleep(delay)
-    else:
-        cancel.wait(delay)
 
 
 class _Exceptions:
@@ -163,6 +151,13 @@ class Client:
             from sigv4._region import resolve_region  # reads files: only when needed
 
             region_name = resolve_region(None, profile=profile_name, environ=env)
+        fips_region = False
+        if isinstance(region_name, str) and region_name.strip():
+            from smruntime._endpoints import normalize_region
+
+            real, fips_region = normalize_region(region_name)
+            if fips_region:  # us-east-1-fips: as botocore, region us-east-1 with FIPS on
+                region_name = real
         self.region_name: str = region_name
         if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
             endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
@@ -171,7 +166,7 @@ class Client:
         # AWS_USE_FIPS_ENDPOINT): the flags are ignored rather than an error.
         resolved = resolve_endpoint(
             self.region_name,
-            use_fips=bool(self._config.use_fips_endpoint) and not endpoint_url,
+            use_fips=(bool(self._config.use_fips_endpoint) or fips_region) and not endpoint_url,
             use_dualstack=bool(self._config.use_dualstack_endpoint) and not endpoint_url,
             endpoint_url=endpoint_url or None,
         )
@@ -184,17 +179,9 @@ class Client:
         self._credentials_given = self._credentials_source is not None
         self._credentials_lock = threading.Lock()
         self._transport_name: Optional[str] = None
+        self._wire: Optional[WireConfig] = None
         if isinstance(transport, str) or transport is None:
-            verify_value = self._config.verify
-            self._transport: Transport = default_transport(
-                transport,
-                verify=True if verify_value is None else verify_value,
-                proxies=self._config.proxies,
-                max_pool_connections=self._config.max_pool_connections,
-                client_cert=self._config.client_cert,
-                tcp_keepalive=bool(self._config.tcp_keepalive),
-                environ=env,
-            )
+            self._transport: Transport = default_transport(transport, self._wire_config())
             self._transport_name = transport or "default"
         else:
             self._transport = transport
@@ -206,6 +193,23 @@ class Client:
         self.meta = ClientMeta(self.region_name, self.endpoint_url, self._config)
 
     # -- configuration -----------------------------------------------------------------------
+
+    def _wire_config(self) -> WireConfig:
+        """The drivers' configuration from the resolved one (the environment's proxies read
+        once, on first use): the one builder for this client's transport, an AsyncClient's
+        pool and the HTTP/2 drivers (:mod:`smruntime._bidi`)."""
+        if self._wire is not None:
+            return self._wire
+        cfg = self._config
+        built = self._wire = wire_config(
+            verify=True if cfg.verify is None else cfg.verify,
+            proxies=cfg.proxies,
+            max_pool_connections=cfg.max_pool_connections,
+            client_cert=cfg.client_cert,
+            tcp_keepalive=bool(cfg.tcp_keepalive),
+            environ=self._environ,
+        )
+        return built
 
     @property
     def config(self) -> Config:
@@ -303,29 +307,17 @@ class Client:
 
     # -- the call ----------------------------------------------------------------------------
 
-    def _call(
-        self,
-        op: str,
-        params: Mapping[str, Any],
-        *,
-        _cancel: Optional[threading.Event] = None,
-    ) -> dict[str, Any]:
+    def _call(self, op: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``op`` with its retries (the rules are :class:`~smruntime._call.CallPlan`'s;
-        this loop only sends, reads and sleeps). ``_cancel`` (private, for
-        :mod:`smruntime.aio`): once set, no further attempt is sent and :class:`_CallCancelled`
-        is raised."""
+        this loop only sends, reads and sleeps)."""
         plan = CallPlan(self, op, params)
         transport = self._transport
         while True:
-            if _cancel is not None and _cancel.is_set():
-                raise _CallCancelled(
-                    f"{plan.spec.name} was cancelled before attempt {plan.attempt}"
-                )
             request, deadlines = plan.prepare(self._credentials())
             try:
                 response = transport.send(request, deadlines=deadlines)
             except TransportError as exc:
-                _back_off(plan.after_transport_error(exc), _cancel)
+                _sleep(plan.after_transport_error(exc))
                 continue
             headers_at = time.monotonic()
             status = response.status
@@ -339,13 +331,13 @@ class Client:
                 body = read_capped(response, ERROR_BODY_CAP)
             except TransportError as exc:
                 # A dripped or cut error body fails the attempt like any transport error.
-                _back_off(plan.after_transport_error(exc), _cancel)
+                _sleep(plan.after_transport_error(exc))
                 continue
             finally:
                 response.close()
             delay = plan.after_error(status, response.headers, body)
             if delay is not None:
-                _back_off(delay, _cancel)
+                _sleep(delay)
 
     def _success(self, plan: CallPlan, response: HttpResponse, headers_at: float) -> dict[str, Any]:
         cfg = self._config

@@ -107,13 +107,23 @@ def wire_config(
     )
 
 
-def default_transport(name: Optional[str] = None, **options: Any) -> Transport:
+def default_transport(
+    name: Optional[str] = None, config: Optional[WireConfig] = None, **options: Any
+) -> Transport:
     """A transport by name: ``None``/``"default"``/``"stdlib"`` (the project's own HTTP/1.1
-    client) or ``"requests"``. ``options`` are those of :func:`wire_config`."""
+    client) or ``"requests"``, on ``config``, else on :func:`wire_config` of ``options``."""
     if name not in (None, *TRANSPORT_NAMES):
         raise ValueError(f"unknown transport {name!r}: expected 'default', 'stdlib' or 'requests'")
-    config = wire_config(**options)
+    if config is None:
+        config = wire_config(**options)
+    elif options:
+        raise TypeError("default_transport: pass a WireConfig or its options, not both")
     if name == "requests":
+        if config.tcp_keepalive:
+            raise TypeError(
+                "Config option 'tcp_keepalive' is not supported with transport='requests'; "
+                "use the default transport"
+            )
         return RequestsTransport(config)
     from smruntime.http._sync import SyncPool
 

@@ -1,331 +1,111 @@
-"""An asyncio adapter: :class:`AsyncClient`, the same client for ``async`` code.
+"""The asyncio client: :class:`AsyncClient`, native on the asyncio driver.
 
-There is no async HTTP stack underneath: the adapter runs the synchronous :class:`Client` in
-threads, so that the event loop is never blocked by the network:
+No thread per call and none per stream: requests go out on :mod:`smruntime.http._async`
+(asyncio transports, the project's own HTTP/1.1 protocol), and every rule of a call (validation,
+signing, retries, error parsing, response shapes: :mod:`smruntime._call`) and of a stream
+(decoding, checks, errors, statistics, views, the one cursor: :mod:`smruntime._stream_core`) is
+the one the blocking :class:`~smruntime.Client` uses. Only the waiting differs.
 
-- Each call (``await client.invoke_endpoint(...)``, ...) runs in the loop's default executor,
-  as :func:`asyncio.to_thread` does (context variables included). Signing, credential look-ups,
-  the HTTP exchange and retries with their back-off sleeps all happen in that worker thread.
-- A streaming ``Body`` is an :class:`AsyncEventStream`. Reading it through one view
-  (``async for event in body``, ``body.aiter_text()``, ...) starts one reader thread for that
-  view. The thread runs the matching view of the synchronous :class:`EventStream` and hands each
-  item over, as soon as it has it, through a bounded queue (64 items by default): when the
-  consumer falls behind, the reader stops reading and TCP back-pressure reaches the server, so
-  memory stays bounded. Errors raised by the reader (``ModelStreamError``,
-  ``IncompleteStreamError``, timeouts, ...) are re-raised in the consuming task, same object,
-  same class.
-- Cancelling the consuming task, ``await iterator.aclose()``, ``await body.close()`` or leaving
-  ``async with body`` closes the connection at once: the socket is shut down, which wakes the
-  reader thread blocked on it, and the thread ends. The server sees the disconnect. Closing the
-  body while another task iterates makes that iteration raise ``IncompleteStreamError`` (unless
-  the stream had already completed). An iterator dropped unfinished (``break`` out of
-  ``async for``) is closed as soon as it is garbage (at once under CPython's reference
-  counting); ``async with body`` or ``aclose()`` is the reliable way.
-- A call whose task is cancelled stops retrying: the back-off wait ends and no further attempt
-  is sent.
-
-Only short, non-blocking steps run on the event loop itself: taking an item off the queue and,
-when a stream is closed, shutting its socket down.
+- ``await client.invoke_endpoint_with_response_stream(...)`` returns after the response head;
+  ``Body`` is an :class:`AsyncEventStream`: ``async for event in body``, ``aiter_text()``, ...
+  The body is one cursor over the events, as the blocking ``EventStream`` (see there): ``break``
+  keeps the stream open and the next loop continues with the next event.
+- ``await client.invoke_endpoint(...)`` returns after the response head too; ``Body`` is an
+  :class:`AsyncStreamingBody` (``await body.read()``, ``async for chunk in body``).
+- Cancelling the task that awaits a call, or a read of a body, closes its connection at once
+  (the server sees the disconnect); a call cancelled during its retry back-off sends nothing
+  more. ``await body.close()``/``async with body`` release a body; ``await client.close()`` /
+  ``async with client`` close the pooled connections.
+- Credentials: static keys are used as they are, refreshable ones as long as they are fresh.
+  Anything that may do I/O (the first resolution of the default chain: files, the container or
+  instance metadata service, STS; a refresh near expiry) runs in the loop's default executor,
+  so the loop is never blocked by it.
 
 Importing this module is cheap: :mod:`asyncio` and the client are imported on first use.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Iterator
 from typing import IO, TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
+from smruntime._stream_core import END, NEED_DATA, RecordView, StreamCore
+from smruntime.exceptions import ReadTimeoutError, TransportError
+
 if TYPE_CHECKING:
-    import asyncio
+    from collections.abc import Mapping
 
     from eventstream import Message
     from smruntime import records
-    from smruntime._client import Client, Config
-    from smruntime._stream import EventStream, StreamStats, TimedFrame
+    from smruntime._call import CallPlan
+    from smruntime._client import Client
+    from smruntime._config import Config
+    from smruntime._meta import ClientMeta
+    from smruntime._stream_core import StreamStats, TimedFrame
+    from smruntime.http._async import AsyncPool, AsyncResponse
 
-__all__ = ["DEFAULT_MAX_BUFFERED", "AsyncClient", "AsyncEventStream", "AsyncStreamIterator"]
+__all__ = [
+    "DEFAULT_MAX_BUFFERED",
+    "AsyncClient",
+    "AsyncEventStream",
+    "AsyncStreamIterator",
+    "AsyncStreamingBody",
+]
 
 DEFAULT_MAX_BUFFERED = 64
-"""Items a stream view holds for a consumer that is not keeping up (the queue's bound)."""
-
-READER_THREAD_PREFIX = "smruntime-aio-reader"
-_JOIN_TIMEOUT = 5.0  # how long close() waits for a reader thread to end (it ends at once)
-_LOOP_POLL = 1.0  # a reader waiting for room checks this often whether the loop was closed
+"""Accepted for compatibility (``max_buffered_events``); the native driver bounds a stream's
+buffer in bytes instead (:data:`smruntime.http._async.HIGH_WATER`)."""
 
 _T = TypeVar("_T")
-
-_ITEM, _END, _ERROR, _CLOSED = 0, 1, 2, 3
-_thread_numbers = itertools.count(1)
+_CHUNK = 1024
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class AsyncStreamIterator(Generic[_T]):
+    """An async iterator over one view of an :class:`AsyncEventStream`.
 
-
-class _Channel:
-    """The bounded hand-over from one reader thread to the event loop.
-
-    A deque under a lock rather than an :class:`asyncio.Queue` (which is not thread-safe and
-    would need a round trip through the loop for every item): the reader blocks on a condition
-    while the deque is full, and wakes the loop (``call_soon_threadsafe``) only when the
-    consumer is waiting. The lock is only ever held for a few operations, by either side.
+    It takes from the stream's one cursor: leaving it (``break``) loses nothing and another
+    iterator continues with the next item. ``await it.aclose()`` (or ``async with it``) closes
+    the stream. One task at a time may await the stream (``RuntimeError`` otherwise).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_items: int) -> None:
-        self._loop = loop
-        self._max = max_items
-        self._items: deque[tuple[int, Any]] = deque()
-        self._lock = threading.Lock()
-        self._space = threading.Condition(self._lock)
-        self._waiter: Optional[asyncio.Future[None]] = None
-        self._closed = False
-        self.high_water = 0
-        """The most items held at once (never more than the bound)."""
-
-    # -- reader thread -------------------------------------------------------------------------
-
-    def put(self, kind: int, value: Any) -> bool:
-        """Queue one item, waiting for room; False once the consumer has gone."""
-        with self._space:
-            while len(self._items) >= self._max and not self._closed:
-                if self._loop.is_closed():
-                    self._closed = True
-                    break
-                self._space.wait(_LOOP_POLL)
-            if self._closed:
-                return False
-            self._items.append((kind, value))
-            if len(self._items) > self.high_water:
-                self.high_water = len(self._items)
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            try:
-                self._loop.call_soon_threadsafe(_wake, waiter)
-            except RuntimeError:  # the loop was closed: nobody will read
-                self.close()
-                return False
-        return True
-
-    # -- event loop --------------------------------------------------------------------------
-
-    async def get(self) -> tuple[int, Any]:
-        """The next item; ``(_CLOSED, None)`` once closed."""
-        while True:
-            with self._lock:
-                if self._items:
-                    item = self._items.popleft()
-                    self._space.notify()
-                    return item
-                if self._closed:
-                    return _CLOSED, None
-                waiter: asyncio.Future[None] = self._loop.create_future()
-                self._waiter = waiter
-            await waiter
-
-    # -- either side ---------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Drop what is queued, release a waiting reader and wake a waiting consumer."""
-        with self._lock:
-            self._closed = True
-            self._items.clear()
-            self._space.notify_all()
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            try:
-                self._loop.call_soon_threadsafe(_wake, waiter)
-            except RuntimeError:
-                pass
-
-    def close_nowait(self) -> None:
-        """:meth:`close` without blocking on the lock (for finalizers, which may run while
-        any thread, this channel's reader included, holds it).
-
-        The flag is set at once; if the lock is busy, its holder sees the flag when it next
-        looks, and a reader waiting for room rechecks it within ``_LOOP_POLL`` seconds.
-        """
-        self._closed = True
-        if not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._items.clear()
-            self._space.notify_all()
-            waiter, self._waiter = self._waiter, None
-        finally:
-            self._lock.release()
-        if waiter is not None:
-            try:
-                self._loop.call_soon_threadsafe(_wake, waiter)
-            except RuntimeError:
-                pass
-
-
-def _read(
-    channel: _Channel,
-    open_view: Callable[[], Iterator[Any]],
-    stream: EventStream,
-    ended: asyncio.Future[None],
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    """The reader thread: run one view of the sync stream, hand over each item at once."""
-    iterator: Optional[Iterator[Any]] = None
-    try:
-        iterator = open_view()
-        for item in iterator:
-            if not channel.put(_ITEM, item):
-                break  # the consumer has gone
-        else:
-            channel.put(_END, None)
-    except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming task
-        channel.put(_ERROR, exc)  # dropped if the consumer has gone
-    finally:
-        close = getattr(iterator, "close", None)
-        try:
-            if close is not None:
-                close()  # a generator left at a yield: its clean-up closes the stream
-        finally:
-            stream.close()
-            try:
-                loop.call_soon_threadsafe(_wake, ended)
-            except RuntimeError:  # the loop was closed
-                pass
-
-
-def _abandon(channel: _Channel, stream: EventStream) -> None:
-    """The finalizer of an iterator dropped unfinished. Takes no lock: the garbage collector
-    may run it in a thread that holds the channel's lock (the reader's, say)."""
-    stream.close()  # wakes a reader blocked on the socket
-    channel.close_nowait()
-
-
-class AsyncStreamIterator(Generic[_T], AsyncIterator[_T]):
-    """An async iterator over one view of a streaming body, read in its own thread.
-
-    The reader thread starts at the first ``__anext__``. ``await it.aclose()`` (or
-    ``async with it``), cancelling the task that awaits it, or dropping it unfinished closes the
-    stream's connection and ends the thread; after that the iterator is exhausted. One task at
-    a time may await it (``RuntimeError`` otherwise).
-    """
+    __slots__ = ("_start", "_stream", "_take")
 
     def __init__(
         self,
-        owner: AsyncEventStream,
-        open_view: Callable[[], Iterator[_T]],
-        max_buffered: int,
+        stream: AsyncEventStream,
+        take: Callable[[], Any],
+        start: Optional[Callable[[], None]] = None,
     ) -> None:
-        self._owner = owner
-        self._open_view = open_view
-        self._max = max_buffered
-        self._channel: Optional[_Channel] = None
-        self._ended: Optional[asyncio.Future[None]] = None
-        self._thread: Optional[threading.Thread] = None
-        self._done = False
-        self._getting = False
+        self._stream = stream
+        self._take = take
+        self._start = start
 
     def __aiter__(self) -> AsyncStreamIterator[_T]:
         return self
 
     async def __anext__(self) -> _T:
-        if self._getting:
-            raise RuntimeError("this stream iterator is already being awaited (by another task)")
-        if self._done:
+        stream = self._stream
+        start = self._start
+        if start is not None:
+            self._start = None
+            start()
+        take = self._take
+        try:
+            item = take()
+            while item is NEED_DATA:
+                await stream._fill()
+                item = take()
+        except BaseException:
+            if not stream._core.open:
+                stream._release()
+            raise
+        if item is END:
+            stream._release()
             raise StopAsyncIteration
-        channel = self._channel if self._channel is not None else self._start()
-        self._getting = True
-        try:
-            kind, value = await channel.get()
-        except BaseException:
-            # Cancelled (or interrupted) while waiting: nobody will read on, so cut now.
-            self._done = True
-            self._abort()
-            raise
-        finally:
-            self._getting = False
-        if kind == _ITEM:
-            return value  # type: ignore[no-any-return]
-        self._done = True
-        if kind == _ERROR:
-            try:
-                raise value
-            finally:
-                del value
-        if kind == _CLOSED:
-            stats = self._owner.stream.stats
-            if not stats.completed:
-                # Closed by another task (``body.close()``): as a cut, not a quiet end.
-                from smruntime.exceptions import IncompleteStreamError
-
-                raise IncompleteStreamError(
-                    f"the stream was closed by the caller after {stats.events} events",
-                    bytes_received=stats.bytes,
-                    events=stats.events,
-                )
-        raise StopAsyncIteration
-
-    def _start(self) -> _Channel:
-        import asyncio
-        import contextvars
-
-        self._owner._claim(self)
-        loop = asyncio.get_running_loop()
-        channel = _Channel(loop, self._max)
-        ended: asyncio.Future[None] = loop.create_future()
-        stream = self._owner.stream
-        thread = threading.Thread(
-            target=contextvars.copy_context().run,
-            args=(_read, channel, self._open_view, stream, ended, loop),
-            name=f"{READER_THREAD_PREFIX}-{next(_thread_numbers)}",
-            daemon=True,
-        )
-        try:
-            thread.start()
-        except BaseException:
-            self._done = True
-            channel.close()
-            stream.close()
-            raise
-        # Dropped unfinished: cut the connection and release the reader. The callback holds
-        # the channel and the stream, never this iterator.
-        finalizer = weakref.finalize(self, _abandon, channel, stream)
-        finalizer.atexit = False
-        self._channel, self._ended, self._thread = channel, ended, thread
-        return channel
-
-    def _abort(self) -> None:
-        """Stop the reader and cut the connection (non-blocking; safe to repeat). A view that
-        never started leaves alone a stream that another view is reading."""
-        if self._channel is not None:
-            self._channel.close()
-        reader = self._owner._reader()
-        if reader is None or reader is self:
-            self._owner.stream.close()
+        return item  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
-        """Stop reading: close the connection and wait for the reader thread to end."""
-        self._done = True
-        await self._shutdown()
-
-    async def _shutdown(self) -> None:
-        """Close the connection and wait for the reader thread to end. A task still iterating
-        gets ``IncompleteStreamError`` if the stream had not completed."""
-        self._abort()
-        ended, thread = self._ended, self._thread
-        if ended is None or thread is None:
-            return
-        import asyncio
-        import time
-
-        deadline = time.monotonic() + _JOIN_TIMEOUT
-        if not ended.done():
-            await asyncio.wait({ended}, timeout=_JOIN_TIMEOUT)
-        # ``ended`` is set in the thread's last statement; let it finish leaving.
-        while thread.is_alive() and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
+        """Close the stream (its connection)."""
+        await self._stream.close()
 
     async def __aenter__(self) -> AsyncStreamIterator[_T]:
         return self
@@ -340,76 +120,145 @@ class AsyncEventStream:
     ``async for event in body`` yields boto3's ``{"PayloadPart": {"Bytes": b"..."}}``;
     ``aiter_bytes``, ``aiter_text``, ``aiter_lines``, ``aiter_json``, ``aiter_sse``,
     ``aiter_records``, ``aiter_frames`` and ``aiter_messages`` are the async forms of the
-    :class:`EventStream` views, with the same arguments, items and errors. As there, pick one
-    view per response: the stream is read once.
+    :class:`~smruntime.EventStream` views, with the same arguments, items, errors, cursor and
+    view-switching rules (:mod:`smruntime._stream_core`).
 
-    Each view is read by one thread, which hands items over through a queue holding at most
-    ``max_buffered`` of them (see the module docstring). ``await body.close()`` or
-    ``async with body`` releases the connection; closing makes an iteration in
-    progress raise ``IncompleteStreamError`` (unless the stream had completed).
+    ``await body.close()`` or ``async with body`` releases the connection; afterwards every
+    view yields nothing, and a read waiting in another task raises ``IncompleteStreamError``.
+    Cancelling a task waiting for the next event closes the stream the same way.
     """
 
-    def __init__(self, stream: EventStream, *, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
-        if max_buffered < 1:
-            raise ValueError(f"max_buffered must be at least 1, got {max_buffered}")
-        self._stream = stream
-        self._max = max_buffered
-        # The view reading the stream, held weakly: the view holds this body, and a cycle
-        # would keep an iterator dropped after ``break`` (and its connection) alive until the
-        # cyclic garbage collector runs.
-        self._view: Optional[weakref.ref[AsyncStreamIterator[Any]]] = None
+    def __init__(self, response: AsyncResponse, core: StreamCore) -> None:
+        self._response = response
+        self._core = core
+        self._released = False
+        self._filling = False
 
-    @property
-    def stream(self) -> EventStream:
-        """The synchronous :class:`EventStream` underneath (read it from a thread only)."""
-        return self._stream
+    # -- state -------------------------------------------------------------------------------
 
     @property
     def content_type(self) -> str | None:
         """The model's content type (``X-Amzn-SageMaker-Content-Type``), if sent."""
-        return self._stream.content_type
+        return self._core.content_type
 
     @property
     def stats(self) -> StreamStats:
-        """Timing and volume, updated by the reader thread as items arrive."""
-        return self._stream.stats
+        """Timing and volume, updated as the stream is read."""
+        return self._core.stats
 
     @property
     def closed(self) -> bool:
-        return self._stream.closed
+        """True once the connection was released (closed, ended or failed)."""
+        return self._released
 
     def capture(self, sink: IO[bytes]) -> AsyncEventStream:
-        """Write every raw body byte to ``sink`` (from the reader thread) as it arrives."""
-        self._stream.capture(sink)
+        """Write every raw body byte to ``sink`` as it arrives (from the event loop)."""
+        self._core.sinks.append(sink)
         return self
 
-    def _reader(self) -> Optional[AsyncStreamIterator[Any]]:
-        """The view that claimed the stream, while it lives."""
-        return self._view() if self._view is not None else None
+    def __repr__(self) -> str:
+        state = self._core.describe_state()
+        return f"<smruntime.aio.AsyncEventStream {state} content_type={self.content_type!r}>"
 
-    def _claim(self, view: AsyncStreamIterator[Any]) -> None:
-        if self._view is not None and self._reader() is not view:
-            from smruntime.exceptions import StreamError
+    # -- reading -----------------------------------------------------------------------------
 
-            stats = self._stream.stats
-            raise StreamError(
-                "this stream was already consumed: it can be read once, through one view",
-                bytes_received=stats.bytes,
-                events=stats.events,
-            )
-        self._view = weakref.ref(view)
+    async def _fill(self) -> None:
+        """Wait for the next body bytes and give them to the core."""
+        if self._filling:
+            raise RuntimeError("this stream is already being awaited (by another task)")
+        core = self._core
+        self._filling = True
+        try:
+            chunk = await self._response.read_until(core.deadline())
+        except ReadTimeoutError as exc:
+            if not core.open:
+                raise core.closed_while_waiting() from exc
+            raise core.fail(core.timeout_error(exc.url)) from exc
+        except TransportError as exc:
+            if not core.open:
+                raise core.closed_while_waiting() from exc
+            raise core.fail(core.cut_error(str(exc))) from exc
+        except BaseException:
+            self._close_now()  # cancelled: the connection is already dropped
+            raise
+        finally:
+            self._filling = False
+        if chunk:
+            core.feed(chunk)
+        else:
+            core.finish()
 
-    def _iterate(self, open_view: Callable[[], Iterator[_T]]) -> AsyncStreamIterator[_T]:
-        return AsyncStreamIterator(self, open_view, self._max)
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._response.close()
+
+    def _close_now(self) -> None:
+        self._core.close()
+        if not self._released:
+            self._released = True
+            self._response.abort()
+
+    async def close(self) -> None:
+        """Release the connection (a stream not read to its end is cut). Idempotent."""
+        self._close_now()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_released", True):
+            self._response.abort_soon()  # a finalizer may run in any thread
 
     # -- views ---------------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncStreamIterator[dict[str, Any]]:
-        return self._iterate(self._stream.__iter__)
+        return AsyncStreamIterator(self, self._core.next_event)
 
     def aiter_bytes(self) -> AsyncStreamIterator[bytes]:
         """The payload bytes of each PayloadPart, as they arrive."""
-        return self._iterate(self._stream.iter_bytes)
+        return AsyncStreamIterator(self, self._core.next_bytes)
+
+    def aiter_frames(self) -> AsyncStreamIterator[TimedFrame]:
+        """Every decoded frame with its arrival time, exception frames included (first view
+        only, see :meth:`smruntime.EventStream.iter_frames`)."""
+        self._core.start_frames()
+        return AsyncStreamIterator(self, self._core.next_frame)
+
+    def aiter_messages(self) -> AsyncStreamIterator[Message]:
+        """Every decoded :class:`eventstream.Message`, exception messages included."""
+        return AsyncStreamIterator(self, self._core.next_message)
+
+    def _records(self, view: RecordView) -> AsyncStreamIterator[Any]:
+        core = self._core
+        return AsyncStreamIterator(self, core.next_record, lambda: core.start_records(view))
+
+    def aiter_lines(self, *, max_record_bytes: int | None = None) -> AsyncStreamIterator[str]:
+        """Text lines reassembled across parts (see :meth:`smruntime.EventStream.iter_lines`)."""
+        return self._records(RecordView("lines", None, max_record_bytes))
+
+    def aiter_json(self, *, max_record_bytes: int | None = None) -> AsyncStreamIterator[Any]:
+        """JSON lines, or SSE data as JSON (see :meth:`smruntime.EventStream.iter_json`)."""
+        return self._records(RecordView("json", None, max_record_bytes))
+
+    def aiter_sse(
+        self, *, max_record_bytes: int | None = None
+    ) -> AsyncStreamIterator[records.SSEEvent]:
+        """Server-sent events (see :meth:`smruntime.EventStream.iter_sse`)."""
+        return self._records(RecordView("sse", None, max_record_bytes))
+
+    def aiter_records(
+        self, format: str | None = None, *, max_record_bytes: int | None = None
+    ) -> AsyncStreamIterator[Any]:
+        """Records in ``format`` (see :meth:`smruntime.EventStream.iter_records`)."""
+        if format not in (None, "auto"):
+            from smruntime import records
+
+            records.make_decoder(format)  # an unknown format fails here
+        return self._records(RecordView("records", format, max_record_bytes))
 
     def aiter_text(
         self,
@@ -418,126 +267,220 @@ class AsyncEventStream:
         raise_on_error: bool = True,
         max_record_bytes: int | None = None,
     ) -> AsyncStreamIterator[str]:
-        """The generated text, delta by delta (see :meth:`EventStream.iter_text`)."""
-        stream = self._stream
-        return self._iterate(
-            lambda: stream.iter_text(
-                format, raise_on_error=raise_on_error, max_record_bytes=max_record_bytes
-            )
+        """The generated text, delta by delta (see :meth:`smruntime.EventStream.iter_text`)."""
+        core = self._core
+        view = RecordView("text", format, max_record_bytes)
+        return AsyncStreamIterator(
+            self, lambda: core.next_text(raise_on_error), lambda: core.start_records(view)
         )
 
-    def aiter_lines(self, *, max_record_bytes: int | None = None) -> AsyncStreamIterator[str]:
-        """Text lines reassembled across parts (see :meth:`EventStream.iter_lines`)."""
-        stream = self._stream
-        return self._iterate(lambda: stream.iter_lines(max_record_bytes=max_record_bytes))
+    async def read_text(self, format: str | None = None) -> str:
+        """All of :meth:`aiter_text`, joined."""
+        return "".join([text async for text in self.aiter_text(format)])
 
-    def aiter_json(self, *, max_record_bytes: int | None = None) -> AsyncStreamIterator[Any]:
-        """JSON lines reassembled across parts (see :meth:`EventStream.iter_json`)."""
-        stream = self._stream
-        return self._iterate(lambda: stream.iter_json(max_record_bytes=max_record_bytes))
 
-    def aiter_sse(
-        self, *, max_record_bytes: int | None = None
-    ) -> AsyncStreamIterator[records.SSEEvent]:
-        """Server-sent events (see :meth:`EventStream.iter_sse`)."""
-        stream = self._stream
-        return self._iterate(lambda: stream.iter_sse(max_record_bytes=max_record_bytes))
+class AsyncStreamingBody:
+    """The ``Body`` of :meth:`AsyncClient.invoke_endpoint`, read from the connection on demand.
 
-    def aiter_records(
-        self, format: str | None = None, *, max_record_bytes: int | None = None
-    ) -> AsyncStreamIterator[Any]:
-        """Records in ``format`` (see :meth:`EventStream.iter_records`)."""
-        stream = self._stream
-        return self._iterate(lambda: stream.iter_records(format, max_record_bytes=max_record_bytes))
+    ``await body.read()`` / ``read(n)``; ``async for chunk in body`` (1 KiB chunks, as
+    botocore's); ``aiter_chunks(size)``, ``aiter_lines()``; ``close()``, ``async with``. A body
+    over ``max_bytes`` (``Config.max_body_bytes``) raises ``BodyTooLargeError`` and drops the
+    connection. Cancelling a read closes the connection.
+    """
 
-    def aiter_frames(self) -> AsyncStreamIterator[TimedFrame]:
-        """Every decoded frame with its arrival time, exception frames included."""
-        return self._iterate(self._stream.iter_frames)
+    def __init__(
+        self,
+        response: AsyncResponse,
+        content_type: Optional[str] = None,
+        *,
+        max_bytes: Optional[int] = None,
+    ) -> None:
+        self._response: Optional[AsyncResponse] = response
+        self.content_type = content_type
+        self._max = max_bytes
+        self._buffer = b""
+        self._received = 0
+        self._ended = False
 
-    def aiter_messages(self) -> AsyncStreamIterator[Message]:
-        """Every decoded :class:`eventstream.Message`, exception messages included."""
-        return self._iterate(self._stream.iter_messages)
+    @property
+    def closed(self) -> bool:
+        return self._response is None and not self._buffer
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    async def _more(self) -> bool:
+        response = self._response
+        if response is None or self._ended:
+            return False
+        try:
+            data = await response.read_some()
+        except BaseException:
+            self._response = None
+            response.abort()
+            raise
+        if not data:
+            self._ended = True
+            self._response = None
+            response.close()
+            return False
+        self._received += len(data)
+        if self._max is not None and self._received > self._max:
+            from smruntime.exceptions import BodyTooLargeError
 
-    async def close(self) -> None:
-        """Release the connection (a stream not read to its end is cut) and wait for the
-        reader thread, if one was started, to end. A task iterating the body then gets
-        ``IncompleteStreamError`` (if the stream had not completed). Idempotent."""
-        view = self._reader()
-        if view is not None:
-            await view._shutdown()
-        else:
-            self._stream.close()
+            self._response = None
+            response.abort()
+            raise BodyTooLargeError(
+                f"the response body is over {self._max} bytes (Config(max_body_bytes=...)); "
+                "the connection was dropped",
+                limit=self._max,
+                bytes_received=self._received,
+            )
+        self._buffer += data
+        return True
 
-    async def __aenter__(self) -> AsyncEventStream:
+    async def read(self, amt: Optional[int] = None) -> bytes:
+        """Up to ``amt`` bytes (all that remain if ``amt`` is None or negative)."""
+        if amt is None or amt < 0:
+            while await self._more():
+                pass
+            data, self._buffer = self._buffer, b""
+            return data
+        while len(self._buffer) < amt and await self._more():
+            pass
+        data, self._buffer = self._buffer[:amt], self._buffer[amt:]
+        return data
+
+    async def aiter_chunks(self, chunk_size: int = _CHUNK) -> Any:
+        """Chunks of at most ``chunk_size`` bytes until the end."""
+        while True:
+            chunk = await self.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    async def aiter_lines(self, chunk_size: int = _CHUNK, keepends: bool = False) -> Any:
+        """Lines of the body (``chunk_size`` as botocore's, the read size)."""
+        pending = b""
+        async for chunk in self.aiter_chunks(chunk_size):
+            lines = (pending + chunk).splitlines(True)
+            pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+            for line in lines:
+                yield line if keepends else line.splitlines()[0] if line.strip(b"\r\n") else b""
+        if pending:
+            yield pending
+
+    def __aiter__(self) -> Any:
+        return self.aiter_chunks()
+
+    def close(self) -> None:
+        """Drop the rest of the body (and the connection, if it was not read to its end)."""
+        response, self._response = self._response, None
+        self._buffer = b""
+        if response is not None:
+            response.close()
+
+    async def __aenter__(self) -> AsyncStreamingBody:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<smruntime.aio.AsyncEventStream {state} content_type={self.content_type!r}>"
+        return f"<smruntime.aio.AsyncStreamingBody content_type={self.content_type!r}>"
 
 
-class _Handover:
-    """A call's result, or the mark that the awaiting task went away before taking it."""
+class _NoTransport:
+    """The wrapped Client's transport: the AsyncClient never sends through it."""
 
-    __slots__ = ("abandoned", "lock", "result")
+    def send(self, request: Any, *, deadlines: Any) -> Any:
+        raise RuntimeError("an AsyncClient's Client does not send (await the AsyncClient)")
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.abandoned = False
-        self.result: Any = None
-
-
-def _close_body(response: dict[str, Any]) -> None:
-    response["Body"].close()
+    def close(self) -> None:
+        pass
 
 
 class AsyncClient:
     """A SageMaker Runtime client for asyncio: :class:`smruntime.Client`'s operations, awaited.
 
-    Takes the same arguments as :class:`~smruntime.Client` (it wraps one), plus
-    ``max_buffered_events``, the bound of each stream view's queue. The constructor makes no
-    network call (credentials are resolved by the first call, in a worker thread), though it
-    may read the AWS config files for the region: create the client at start-up.
-
-    Every call runs in the loop's default executor, so the event loop is never blocked; the
-    errors are the client's own (``client.exceptions.ModelError`` and friends). A call whose
-    task is cancelled makes no further attempt (a request already sent still finishes in its
-    thread); a stream it opened is then closed.
-    ``InvokeEndpoint`` answers keep their :class:`StreamingBody` (already read in the thread).
-    ``await client.close()`` or ``async with`` releases pooled connections.
+    Takes the same arguments as :class:`~smruntime.Client` (``boto3.client``'s, then
+    ``profile_name``, ``credentials``, ``environ``) except ``transport`` (the asyncio driver is
+    the only one; ``None`` only), plus ``max_buffered_events``, accepted for compatibility and
+    unused (see :data:`DEFAULT_MAX_BUFFERED`). ``meta`` is the blocking client's: its
+    ``meta.events`` hooks (``provide-client-params``, ``before-parameter-build``,
+    ``before-sign``, ``before-send``) run in the same :class:`~smruntime._call.CallPlan`,
+    on the event loop (a handler must not block). The constructor makes no
+    network call, though it may read the AWS config files for the region: create the client at
+    start-up. Errors are the client's own (``client.exceptions.ModelError`` and friends).
+    One client may serve several event loops (one pool each) and is safe after ``fork``.
     """
 
     def __init__(
-        self, *args: Any, max_buffered_events: int = DEFAULT_MAX_BUFFERED, **kwargs: Any
+        self,
+        service_name: str = "sagemaker-runtime",
+        region_name: str | None = None,
+        api_version: str | None = None,
+        use_ssl: bool = True,
+        verify: bool | str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        config: Config | Any = None,
+        aws_account_id: str | None = None,
+        *,
+        profile_name: str | None = None,
+        transport: None = None,
+        credentials: Any = None,
+        environ: Mapping[str, str] | None = None,
+        max_buffered_events: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         from smruntime._client import Client
 
-        self._init(Client(*args, **kwargs), max_buffered_events)
+        if transport is not None:
+            raise ValueError(
+                f"AsyncClient has one transport, its asyncio driver: transport={transport!r} "
+                "is not accepted"
+            )
+        client = Client(
+            service_name,
+            region_name,
+            api_version,
+            use_ssl,
+            verify,
+            endpoint_url,
+            aws_access_key_id,
+            aws_secret_access_key,
+            aws_session_token,
+            config,
+            aws_account_id,
+            profile_name=profile_name,
+            transport=_NoTransport(),
+            credentials=credentials,
+            environ=environ,
+        )
+        self._init(client, max_buffered_events)
 
     def _init(self, client: Client, max_buffered_events: int) -> None:
         if max_buffered_events < 1:
             raise ValueError(f"max_buffered_events must be at least 1, got {max_buffered_events}")
+        from smruntime.http._async import AsyncPool
+
         self._client = client
         self._max_buffered = max_buffered_events
+        self._pool: AsyncPool = AsyncPool(client._wire_config())
         self.exceptions = client.exceptions
 
     @classmethod
     def from_client(
         cls, client: Client, *, max_buffered_events: int = DEFAULT_MAX_BUFFERED
     ) -> AsyncClient:
-        """Wrap an existing :class:`~smruntime.Client` (closed by :meth:`close`)."""
+        """An AsyncClient with ``client``'s configuration, credentials and retry quota (its
+        transport is not used; :meth:`close` closes it too)."""
         self = cls.__new__(cls)
         self._init(client, max_buffered_events)
         return self
 
     @property
     def sync_client(self) -> Client:
-        """The wrapped synchronous client."""
+        """The :class:`~smruntime.Client` holding the configuration and credentials."""
         return self._client
 
     @property
@@ -553,6 +496,12 @@ class AsyncClient:
         """The resolved configuration."""
         return self._client.config
 
+    @property
+    def meta(self) -> ClientMeta:
+        """boto3's ``client.meta`` (region, endpoint, config, service model, ``events``): the
+        blocking client's own, so hooks registered on either run for both."""
+        return self._client.meta
+
     async def invoke_endpoint_with_bidirectional_stream(self, **params: Any) -> dict[str, Any]:
         """InvokeEndpointWithBidirectionalStream over HTTP/2, natively in asyncio (no threads):
         ``Body`` is an :class:`~smruntime._bidi.AsyncDuplexStream`."""
@@ -562,86 +511,129 @@ class AsyncClient:
 
     def can_paginate(self, operation_name: str) -> bool:
         """boto3 compatibility: no operation of this service paginates."""
-        return False
+        return self._client.can_paginate(operation_name)
+
+    def get_paginator(self, operation_name: str) -> Any:
+        """boto3 compatibility: raises, since no operation of this service paginates."""
+        return self._client.get_paginator(operation_name)
+
+    def get_waiter(self, waiter_name: str) -> Any:
+        """boto3 compatibility: raises ``ValueError``, this service has no waiters."""
+        return self._client.get_waiter(waiter_name)
+
+    @property
+    def waiter_names(self) -> list[str]:
+        """boto3 compatibility: this service has no waiters."""
+        return []
 
     # -- operations ----------------------------------------------------------------------------
 
     async def invoke_endpoint(self, **params: Any) -> dict[str, Any]:
-        """InvokeEndpoint in a worker thread (``Body`` is a StreamingBody, already read)."""
-        return await self._run("invoke_endpoint", params)
+        """InvokeEndpoint; returns after the response head (``Body``: AsyncStreamingBody)."""
+        return await self._call("invoke_endpoint", params)
 
     async def invoke_endpoint_async(self, **params: Any) -> dict[str, Any]:
-        """InvokeEndpointAsync in a worker thread."""
-        return await self._run("invoke_endpoint_async", params)
+        """InvokeEndpointAsync: queue a request whose input is in S3 (answered with 202)."""
+        return await self._call("invoke_endpoint_async", params)
 
     async def invoke_endpoint_with_response_stream(self, **params: Any) -> dict[str, Any]:
-        """InvokeEndpointWithResponseStream: sent in a worker thread up to the response
-        headers; ``Body`` is an :class:`AsyncEventStream`."""
-        response = await self._run(
-            "invoke_endpoint_with_response_stream", params, on_abandon=_close_body
-        )
-        response["Body"] = AsyncEventStream(response["Body"], max_buffered=self._max_buffered)
-        return response
+        """InvokeEndpointWithResponseStream; returns after the response head (``Body``: an
+        :class:`AsyncEventStream`)."""
+        return await self._call("invoke_endpoint_with_response_stream", params)
 
-    async def _run(
-        self,
-        op: str,
-        params: dict[str, Any],
-        *,
-        on_abandon: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
-        """The client's operation ``op`` in the default executor with the caller's context
-        variables.
-
-        If the awaiting task is cancelled, the call makes no further attempt (its back-off
-        wait ends at once), but a request in flight still finishes in its thread (it cannot
-        be taken back); ``on_abandon`` then gets the result nobody will read.
-        """
+    async def _credentials(self) -> Any:
+        """The credentials to sign with; whatever may do I/O runs in the default executor."""
         import asyncio
-        import contextvars
 
-        from smruntime._client import _CallCancelled
+        from sigv4 import Credentials, RefreshableCredentials
 
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        handover = _Handover()
-        cancel = threading.Event()
-        call = self._client._call
+        client = self._client
+        source = client._credentials_source
+        if isinstance(source, Credentials):
+            return source
+        if isinstance(source, RefreshableCredentials) and _fresh(source):
+            return source.get()
+        return await asyncio.get_running_loop().run_in_executor(None, client._credentials)
 
-        def work() -> None:
+    async def _call(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        import asyncio
+
+        from smruntime._call import ERROR_BODY_CAP, CallPlan
+        from smruntime.exceptions import TransportError
+
+        plan = CallPlan(self._client, op, params)
+        pool = self._pool
+        while True:
+            request, deadlines = plan.prepare(await self._credentials())
             try:
-                result = context.run(lambda: call(op, params, _cancel=cancel))
-            except _CallCancelled:
-                return  # the awaiting task already has its CancelledError
-            with handover.lock:
-                if not handover.abandoned:
-                    handover.result = result
-                    return
-            if on_abandon is not None:
-                on_abandon(result)
+                response = await pool.request(
+                    request.method, request.url, request.headers, request.body, deadlines
+                )
+            except TransportError as exc:
+                await asyncio.sleep(plan.after_transport_error(exc))
+                continue
+            status = response.status
+            if plan.succeeded(status):
+                return await self._success(plan, response)
+            try:
+                body = await response.read(ERROR_BODY_CAP)
+            except TransportError as exc:
+                # A dripped or cut error body fails the attempt like any transport error.
+                await asyncio.sleep(plan.after_transport_error(exc))
+                continue
+            finally:
+                response.close()
+            delay = plan.after_error(status, response.headers, body)
+            if delay:
+                await asyncio.sleep(delay)
 
-        # The result goes through ``handover``, not the future: a finished future can stay
-        # referenced by the loop for a while, and a stream it held would stay open with it.
+    async def _success(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
+        import time
+
+        headers_at = time.monotonic()
+        cfg = self._client.config
         try:
-            await loop.run_in_executor(None, work)
-        except asyncio.CancelledError:
-            cancel.set()
-            with handover.lock:
-                handover.abandoned = True
-                result, handover.result = handover.result, None
-            if result is not None and on_abandon is not None:
-                on_abandon(result)
+            if plan.streaming:
+                result = plan.success(response.status, response.headers)
+                core = StreamCore(
+                    operation_name=plan.spec.name,
+                    http_content_type=response.headers.get("content-type"),
+                    http_content_encoding=response.headers.get("content-encoding"),
+                    content_type=result.get("ContentType"),
+                    started_at=plan.started,
+                    headers_at=headers_at,
+                    first_event_timeout=cfg.first_event_timeout,
+                    event_timeout=cfg.event_timeout,
+                    total_timeout=cfg.total_timeout,
+                    max_payload_bytes=cfg.max_payload_bytes,
+                    response_metadata=result["ResponseMetadata"],
+                )
+                _body_first(result, AsyncEventStream(response, core))
+                return result
+            if plan.lazy_body:
+                from smruntime._body import DEFAULT_MAX_BODY_BYTES
+
+                result = plan.success(response.status, response.headers, b"")
+                max_bytes = cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES
+                body = AsyncStreamingBody(response, result.get("ContentType"), max_bytes=max_bytes)
+                _body_first(result, body)
+                return result
+            data = await response.read()
+        except BaseException:
+            response.abort()
             raise
-        result, handover.result = handover.result, None
-        return result  # type: ignore[no-any-return]
+        response.close()
+        return plan.success(response.status, response.headers, data)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close pooled connections (in a worker thread)."""
+        """Close pooled connections (bodies still open keep theirs until closed)."""
         import asyncio
 
-        await asyncio.get_running_loop().run_in_executor(None, self._client.close)
+        self._pool.close()
+        self._client.close()
+        await asyncio.sleep(0)  # let the transports finish closing (connection_lost)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -650,4 +642,31 @@ class AsyncClient:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"<smruntime.aio.AsyncClient wrapping {self._client!r}>"
+        from smruntime._redact import redact_url
+
+        return (
+            f"<smruntime.aio.AsyncClient region={self.region_name!r} "
+            f"endpoint={redact_url(self.endpoint_url)!r}>"
+        )
+
+
+def _body_first(result: dict[str, Any], body: Any) -> None:
+    """Set ``Body`` keeping boto3's key order (``ResponseMetadata`` last)."""
+    metadata = result.pop("ResponseMetadata")
+    result["Body"] = body
+    result["ResponseMetadata"] = metadata
+
+
+def _fresh(source: Any) -> bool:
+    """True when ``source.get()`` will not fetch: credentials held that expire after
+    sigv4's advisory refresh window (or never)."""
+    import datetime as dt
+
+    from sigv4._refresh import ADVISORY_REFRESH
+
+    if source.current is None:
+        return False
+    expiration = source.expiration
+    if expiration is None:
+        return True
+    return bool(expiration - dt.datetime.now(dt.timezone.utc) > ADVISORY_REFRESH)

@@ -60,6 +60,7 @@ __all__ = [
     "JsonAutoDecoder",
     "JsonDocumentDecoder",
     "JsonLinesDecoder",
+    "JsonStreamDecoder",
     "LineDecoder",
     "RawDecoder",
     "RecordDecoder",
@@ -736,6 +737,46 @@ class JsonAutoDecoder(_CodecDecoder[Any]):
             out.extend(inner.feed(first))
         assert self._inner is not None
         out.extend(self._inner.close())
+
+
+class _SSEJsonDecoder(SSEDecoder):
+    """Each SSE event's data parsed as JSON; ``[DONE]`` and keep-alive comments skipped."""
+
+    def _dispatch(self, out: list[Any]) -> None:
+        events: list[SSEEvent] = []
+        super()._dispatch(events)
+        for event in events:
+            if not event.is_done:
+                out.append(event.json())
+
+
+class JsonStreamDecoder(JsonAutoDecoder):
+    """JSON values from a stream of JSON lines or of server-sent events (``iter_json``).
+
+    Decided on the first non-blank line, whatever the declared content type (containers
+    mislabel their streams both ways): an SSE field (``data:``, ``:``, ``event:``, ``id:``,
+    ``retry:``) means SSE, each event's data one JSON value, keep-alive comments and the
+    ``[DONE]`` sentinel skipped, data that is not JSON a
+    :class:`~smruntime.exceptions.RecordError`; anything else means JSON lines, as
+    :class:`JsonLinesDecoder`. ``mode`` tells the choice (``"sse"`` or ``"jsonl"``).
+    """
+
+    def _choose(self, first: bytes, complete: bool) -> _Decoder[Any]:
+        kw: dict[str, Any] = {
+            "encoding": self.encoding,
+            "errors": self.errors,
+            "max_record_bytes": self.max_record_bytes,
+        }
+        text = first.decode(self.encoding, "replace").lstrip("\ufeff").strip(_WS)
+        inner: _Decoder[Any]
+        if _SSE_FIELD.match(text):
+            self.mode = "sse"
+            inner = _SSEJsonDecoder(**kw)
+        else:
+            self.mode = "jsonl"
+            inner = JsonLinesDecoder(**kw)
+        self._inner = inner
+        return inner
 
 
 # -------------------------------------------------------------------------- choosing a decoder

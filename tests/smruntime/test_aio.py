@@ -1,4 +1,4 @@
-"""smruntime.aio: the asyncio adapter against scripted loopback servers.
+"""smruntime.aio: the native asyncio client against the emulator and scripted loopback servers.
 
 No pytest-asyncio: each test runs its coroutine with ``asyncio.run``.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -17,22 +19,25 @@ from typing import Any, TypeVar
 
 import pytest
 
-from smruntime import StreamingBody
-from smruntime.aio import READER_THREAD_PREFIX, AsyncClient, AsyncEventStream
+from smruntime import Config
+from smruntime.aio import AsyncClient, AsyncEventStream, AsyncStreamingBody
+from smruntime.emulator import Emulator
 from smruntime.exceptions import (
+    BodyTooLargeError,
     IncompleteStreamError,
     InternalStreamFailure,
     ModelError,
     ModelStreamError,
     ParamValidationError,
+    ReadTimeoutError,
     StreamError,
 )
+from smruntime.http._async import HIGH_WATER, READ_SIZE
 
 from .frames import endless, exception_frame, part
 from .scripted_server import Cut, Pause, Received, Reply, ScriptedServer
 
 T = TypeVar("T")
-TRANSPORTS = ["requests", "stdlib"]
 STREAM_HEADERS = [
     ("Content-Type", "application/vnd.amazon.eventstream"),
     ("X-Amzn-SageMaker-Content-Type", "text/event-stream"),
@@ -44,15 +49,28 @@ def stream_reply(*pieces: bytes | Pause | Cut, **kw: Any) -> Reply:
     return Reply(200, list(STREAM_HEADERS), list(pieces), **kw)
 
 
-def make_client(url: str, transport: str = "stdlib", **kwargs: Any) -> AsyncClient:
+def make_client(url: str, **kwargs: Any) -> AsyncClient:
+    kwargs.setdefault("config", Config(proxies={}))
     return AsyncClient(
         region_name="us-west-2",
         endpoint_url=url,
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        transport=transport,
         environ={},
         **kwargs,
+    )
+
+
+def emulator_client(emu: Emulator, **config: Any) -> AsyncClient:
+    creds = emu.credentials
+    return AsyncClient(
+        region_name=emu.region,
+        endpoint_url=emu.url,
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        aws_session_token=creds.session_token,
+        config=Config(proxies={}, **config),
+        environ={},
     )
 
 
@@ -67,73 +85,95 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def reader_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith(READER_THREAD_PREFIX)}
-
-
-async def ended(threads: set[threading.Thread], within: float = 5.0) -> bool:
-    deadline = time.monotonic() + within
-    while any(t.is_alive() for t in threads):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
-
-
 async def wait_event(event: threading.Event, timeout: float = 5.0) -> bool:
     """Wait for a threading.Event without blocking the loop."""
     return await asyncio.get_running_loop().run_in_executor(None, event.wait, timeout)
 
 
+def client_threads(before: set[threading.Thread]) -> set[str]:
+    """Threads started since ``before`` that are not a loopback server's."""
+    return {
+        t.name
+        for t in set(threading.enumerate()) - before
+        if t.is_alive() and "emulator" not in t.name
+    }
+
+
 PARTS = [b'data: {"token": {"text": "Hel"}}\n\n', b'data: {"token": {"text": "lo"}}\n\n', b"x" * 70]
 
 
-# -- operations ------------------------------------------------------------------------------
+# -- the three operations against the emulator -----------------------------------------------
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_the_three_operations(transport: str) -> None:
-    def handler(r: Received) -> Reply:
-        if r.path.endswith("/async-invocations"):
-            return Reply(
-                202,
-                [("X-Amzn-SageMaker-OutputLocation", "s3://b/out"), ("x-amzn-RequestId", "q")],
-                [b'{"InferenceId": "inf-1"}'],
-                chunked=False,
+def test_the_three_operations_against_the_emulator() -> None:
+    async def main(emu: Emulator) -> None:
+        before = set(threading.enumerate())
+        async with emulator_client(emu) as client:
+            plain = await client.invoke_endpoint(
+                EndpointName="echo", Body=b'{"x": 1}', ContentType="application/json"
             )
-        if r.path.endswith("/invocations-response-stream"):
-            return stream_reply(*(part(p) for p in PARTS))
-        return Reply(200, [("Content-Type", "application/json")], [b'{"a": 1}'], chunked=False)
-
-    async def main() -> None:
-        async with make_client(srv.url, transport) as client:
-            plain = await client.invoke_endpoint(EndpointName="e", Body=b"{}")
-            assert isinstance(plain["Body"], StreamingBody)
-            assert json.loads(plain["Body"].read()) == {"a": 1}
-            assert plain["ContentType"] == "application/json"
-            queued = await client.invoke_endpoint_async(EndpointName="e", InputLocation="s3://b/in")
-            assert queued["OutputLocation"] == "s3://b/out"
-            assert queued["InferenceId"] == "inf-1"
+            assert list(plain) == [
+                "Body",
+                "ContentType",
+                "InvokedProductionVariant",
+                "ResponseMetadata",
+            ]
+            assert isinstance(plain["Body"], AsyncStreamingBody)
+            async with plain["Body"] as body:
+                assert await body.read() == b'{"x": 1}'
+            queued = await client.invoke_endpoint_async(
+                EndpointName="echo", InputLocation="s3://bucket/in.json"
+            )
+            assert queued["OutputLocation"].startswith("s3://")
+            assert queued["ResponseMetadata"]["HTTPStatusCode"] == 202
             streamed = await client.invoke_endpoint_with_response_stream(
-                EndpointName="e", Body=b"{}"
+                EndpointName="tokens",
+                Body=json.dumps({"inputs": "hello there"}),
+                ContentType="application/json",
             )
             assert streamed["ContentType"] == "text/event-stream"
-            assert streamed["ResponseMetadata"]["RequestId"] == "req-aio"
-            async with streamed["Body"] as body:
-                events = [event async for event in body]
-            assert events == [{"PayloadPart": {"Bytes": p}} for p in PARTS]
-            assert body.content_type == "text/event-stream"
-            assert body.stats.completed
-            assert body.stats.events == 3
-            assert body.closed
+            async with streamed["Body"] as stream:
+                assert await stream.read_text() == "You said: hello there"
+            assert stream.stats.completed
+            # keep-alive: the three calls shared one connection
+            assert client_threads(before) == set()
+        assert len({r.headers.get("amz-sdk-invocation-id") for r in emu.requests}) == 3
 
-    with ScriptedServer(handler) as srv:
-        run(main())
-    assert [r.path.rsplit("/", 1)[1] for r in srv.requests] == [
-        "invocations",
-        "async-invocations",
-        "invocations-response-stream",
-    ]
+    with Emulator() as emu:
+        run(main(emu))
+
+
+def test_the_cursor_matches_the_sync_client_on_the_emulator() -> None:
+    async def main(emu: Emulator) -> list[Any]:
+        async with emulator_client(emu) as client:
+
+            async def open_body() -> AsyncEventStream:
+                response = await client.invoke_endpoint_with_response_stream(
+                    EndpointName="tokens",
+                    Body=json.dumps({"inputs": "one two three four"}),
+                    ContentType="application/json",
+                )
+                return response["Body"]  # type: ignore[no-any-return]
+
+            out: list[Any] = []
+            body = await open_body()
+            async for event in body:
+                out.append(event)
+                break
+            assert not body.closed
+            out.append([e async for e in body][:2])
+            out.append([e async for e in body])  # after the end: nothing
+            body = await open_body()
+            await body.close()
+            await body.close()
+            out.append([e async for e in body])  # after close: nothing
+            return out
+
+    with Emulator() as emu:
+        got = run(main(emu))
+    assert got[0]["PayloadPart"]["Bytes"].startswith(b'data:{"index":1,')
+    assert got[1][0]["PayloadPart"]["Bytes"].startswith(b'data:{"index":2,')
+    assert got[2:] == [[], []]
 
 
 def test_errors_keep_their_classes() -> None:
@@ -156,6 +196,31 @@ def test_errors_keep_their_classes() -> None:
     assert len(srv.requests) == 1
 
 
+def test_retries_then_success() -> None:
+    busy = Reply(
+        503,
+        [("Content-Type", "application/x-amz-json-1.1")],
+        [b'{"__type": "ServiceUnavailable", "message": "busy"}'],
+        chunked=False,
+    )
+    ok = Reply(200, [("Content-Type", "application/json")], [b"{}"], chunked=False)
+    replies = iter([busy, ok])
+
+    async def main() -> dict[str, Any]:
+        async with make_client(srv.url) as client:
+            result = await client.invoke_endpoint(EndpointName="e", Body=b"x")
+            assert await result["Body"].read() == b"{}"
+            return result
+
+    with ScriptedServer(lambda r: next(replies)) as srv:
+        result = run(main())
+    assert result["ResponseMetadata"]["RetryAttempts"] == 1
+    assert [r.headers["amz-sdk-request"] for r in srv.requests] == [
+        "attempt=1; max=3",
+        "attempt=2; max=3",
+    ]
+
+
 # -- the stream ------------------------------------------------------------------------------
 
 
@@ -165,7 +230,7 @@ def test_each_event_is_handed_over_as_soon_as_it_arrives() -> None:
 
     def body() -> Iterator[bytes]:
         yield part(b"first")
-        # Sent only once the consumer has the first: an adapter that batches would stall here.
+        # Sent only once the consumer has the first: a client that batches would stall here.
         seen_by_server.append(handed_over.wait(10))
         yield part(b"second")
 
@@ -191,14 +256,13 @@ SSE = [
 JSONL = [b'{"a": 1}\n{"a"', b": 2}\n", b'{"a": 3}']
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_views(transport: str) -> None:
+def test_views() -> None:
     def handler(r: Received) -> Reply:
         parts = JSONL if "/jsonl/" in r.path else SSE
         return stream_reply(*(part(p) for p in parts))
 
     async def main() -> None:
-        async with make_client(srv.url, transport) as client:
+        async with make_client(srv.url) as client:
             data = [b async for b in (await open_stream(client)).aiter_bytes()]
             assert data == SSE
             text = [t async for t in (await open_stream(client)).aiter_text()]
@@ -211,6 +275,8 @@ def test_views(transport: str) -> None:
             assert [line for line in lines if line][-1] == "data: [DONE]"
             docs = [doc async for doc in (await open_stream(client, "jsonl")).aiter_json()]
             assert docs == [{"a": 1}, {"a": 2}, {"a": 3}]
+            sse_json = [doc async for doc in (await open_stream(client)).aiter_json()]
+            assert sse_json == [{"token": {"text": "Hello"}}, {"token": {"text": " world"}}]
             events = [e async for e in (await open_stream(client)).aiter_sse()]
             assert [e.json() for e in events[:2]] == [
                 {"token": {"text": "Hello"}},
@@ -232,29 +298,31 @@ def test_views(transport: str) -> None:
         run(main())
 
 
-def test_one_view_per_stream() -> None:
+def test_views_share_one_cursor_and_a_started_record_view_is_kept() -> None:
     async def main() -> None:
         async with make_client(srv.url) as client:
             body = await open_stream(client)
-            first = body.aiter_bytes()
-            assert await first.__anext__() == SSE[0]
-            with pytest.raises(StreamError, match="already consumed"):
-                await body.aiter_text().__anext__()
-            assert [b async for b in first] == SSE[1:]
-            with pytest.raises(StreamError, match="already consumed"):
-                [e async for e in body]
+            assert await body.aiter_bytes().__anext__() == SSE[0]
+            assert await body.__aiter__().__anext__() == {"PayloadPart": {"Bytes": SSE[1]}}
+            with pytest.raises(StreamError, match="iter_frames"):
+                body.aiter_frames()
+            lines = body.aiter_lines()
+            assert await lines.__anext__() == 'orld"}}'
+            with pytest.raises(StreamError, match="lines"):
+                await body.aiter_bytes().__anext__()
+            assert [line async for line in body.aiter_lines()] == ["", "data: [DONE]", ""]
+            assert body.closed
 
     with ScriptedServer(lambda r: stream_reply(*(part(p) for p in SSE))) as srv:
         run(main())
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_model_stream_error_is_raised_with_its_class(transport: str) -> None:
+def test_model_stream_error_is_raised_with_its_class_and_again() -> None:
     frames = [part(b"a"), part(b"b"), exception_frame("ModelStreamError", "too slow", "Broken")]
     got: list[Any] = []
 
     async def main() -> None:
-        async with make_client(srv.url, transport) as client:
+        async with make_client(srv.url) as client:
             body = await open_stream(client)
             with pytest.raises(client.exceptions.ModelStreamError) as info:
                 async for event in body:
@@ -264,7 +332,7 @@ def test_model_stream_error_is_raised_with_its_class(transport: str) -> None:
             assert error.stream_error_code == "Broken"
             assert error.error_message == "too slow"
             assert error.response["ResponseMetadata"]["RequestId"] == "req-aio"
-            with pytest.raises(StreamError, match="already consumed"):
+            with pytest.raises(ModelStreamError):
                 await body.aiter_bytes().__anext__()
             other = await open_stream(client, "internal")
             with pytest.raises(InternalStreamFailure, match="oops"):
@@ -280,17 +348,18 @@ def test_model_stream_error_is_raised_with_its_class(transport: str) -> None:
     assert len(got) == 2
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_cut_stream_raises_incomplete_stream_error(transport: str) -> None:
+def test_a_cut_stream_raises_incomplete_stream_error_with_the_offset() -> None:
     frame = part(b"the second part")
     got: list[bytes] = []
 
     async def main() -> AsyncEventStream:
-        async with make_client(srv.url, transport) as client:
+        async with make_client(srv.url) as client:
             body = await open_stream(client)
             with pytest.raises(IncompleteStreamError, match="offset"):
                 async for data in body.aiter_bytes():
                     got.append(data)
+            with pytest.raises(IncompleteStreamError):
+                [e async for e in body]  # raised again, never a quiet end
             return body
 
     with ScriptedServer(lambda r: stream_reply(part(b"a"), frame[:20], Cut())) as srv:
@@ -299,17 +368,13 @@ def test_a_cut_stream_raises_incomplete_stream_error(transport: str) -> None:
     assert not body.stats.completed
 
 
-# -- cancellation, closing, leaks ------------------------------------------------------------
+# -- cancellation and closing ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_cancelling_the_consumer_closes_the_connection_and_ends_the_reader(
-    transport: str,
-) -> None:
+def test_cancelling_the_consumer_closes_the_connection() -> None:
     async def main() -> None:
-        async with make_client(srv.url, transport) as client:
+        async with make_client(srv.url) as client:
             body = await open_stream(client)
-            before = reader_threads()
             got: list[Any] = []
 
             async def consume() -> None:
@@ -319,41 +384,37 @@ def test_cancelling_the_consumer_closes_the_connection_and_ends_the_reader(
             task = asyncio.create_task(consume())
             while len(got) < 3:
                 await asyncio.sleep(0.005)
-            mine = reader_threads() - before
-            assert len(mine) == 1
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert body.closed
             assert await wait_event(srv.disconnects), "the server never saw the disconnect"
-            assert await ended(mine), "the reader thread is still running"
+            assert [e async for e in body] == []
 
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
         run(main())
 
 
-def test_aclose_after_break_and_async_with() -> None:
+def test_break_keeps_the_stream_and_aclose_or_async_with_closes_it() -> None:
     async def main() -> None:
         async with make_client(srv.url) as client:
-            before = reader_threads()
             body = await open_stream(client)
-            texts = body.aiter_bytes()
-            async for _ in texts:
+            parts = body.aiter_bytes()
+            async for _ in parts:
                 break
-            mine = reader_threads() - before
-            await texts.aclose()  # what contextlib.aclosing does on break
-            assert not any(t.is_alive() for t in mine)  # aclose waits for the reader
+            assert not body.closed
+            assert await parts.__anext__() == b"token "  # the next one, none lost
+            await parts.aclose()
             assert body.closed
             assert await wait_event(srv.disconnects)
-            assert [b async for b in texts] == []
+            assert [b async for b in parts] == []
 
             srv.disconnects.clear()
             async with await open_stream(client) as body:
-                async with body.aiter_bytes() as parts:
-                    await parts.__anext__()
+                async with body.aiter_bytes() as more:
+                    await more.__anext__()
             assert body.closed
             assert await wait_event(srv.disconnects)
-            assert reader_threads() <= before
 
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
         run(main())
@@ -373,7 +434,7 @@ def test_close_while_another_task_iterates_cuts_its_iteration() -> None:
             while not got:
                 await asyncio.sleep(0.005)
             await body.close()
-            with pytest.raises(IncompleteStreamError, match="closed by the caller after"):
+            with pytest.raises(IncompleteStreamError, match="closed by the caller"):
                 await asyncio.wait_for(task, 5)
             assert body.closed
 
@@ -382,7 +443,7 @@ def test_close_while_another_task_iterates_cuts_its_iteration() -> None:
         assert srv.disconnects.wait(5)
 
 
-def test_cancelling_the_call_closes_the_stream_it_opened() -> None:
+def test_cancelling_the_call_closes_its_connection() -> None:
     reply = Reply(200, list(STREAM_HEADERS), endless(), before_headers=0.3)
 
     async def main() -> None:
@@ -394,56 +455,31 @@ def test_cancelling_the_call_closes_the_stream_it_opened() -> None:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            assert await wait_event(srv.disconnects), "the abandoned stream kept its connection"
+            assert await wait_event(srv.disconnects), "the cancelled call kept its connection"
 
     with ScriptedServer(lambda r: reply) as srv:
         run(main())
     assert len(srv.requests) == 1
 
 
-def test_a_dropped_iterator_releases_the_connection_and_the_reader() -> None:
+def test_a_dropped_body_releases_the_connection() -> None:
     async def main() -> None:
         async with make_client(srv.url) as client:
-            before = reader_threads()
             response = await client.invoke_endpoint_with_response_stream(
                 EndpointName="e", Body=b"x"
             )
             events = response["Body"].aiter_bytes()
             await events.__anext__()
-            mine = reader_threads() - before
             del events, response
             gc.collect()
             assert await wait_event(srv.disconnects), "an abandoned stream kept its connection"
-            assert await ended(mine)
 
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
         run(main())
 
 
-def test_break_without_aclose_releases_the_connection_at_once() -> None:
-    """No cycle between the body and its view: reference counting alone closes the stream."""
-
-    async def main() -> None:
-        async with make_client(srv.url) as client:
-            before = reader_threads()
-            body = await open_stream(client)
-            async for _ in body:
-                break
-            assert body.closed  # no gc.collect(): the dropped iterator was finalized at once
-            assert await wait_event(srv.disconnects), "the server never saw the disconnect"
-            assert await ended(reader_threads() - before)
-
-    gc.disable()
-    try:
-        with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
-            run(main())
-    finally:
-        gc.enable()
-
-
 def test_a_cancelled_call_sends_no_further_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
     from smruntime import _retries
-    from smruntime._client import _CallCancelled
 
     def decide(self: Any, attempt: int, **kw: Any) -> _retries.RetryDecision:
         return _retries.RetryDecision(True, 30.0, "test: a long back-off")
@@ -455,153 +491,219 @@ def test_a_cancelled_call_sends_no_further_attempt(monkeypatch: pytest.MonkeyPat
         [b'{"__type": "ServiceUnavailable", "message": "busy"}'],
         chunked=False,
     )
-    outcome: list[BaseException] = []
-    finished = threading.Event()
 
     async def main() -> None:
         async with make_client(srv.url) as client:
-            sync_call = client.sync_client._call
-
-            def recording_call(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return sync_call(*args, **kwargs)
-                except BaseException as exc:
-                    outcome.append(exc)
-                    raise
-                finally:
-                    finished.set()
-
-            client.sync_client._call = recording_call  # type: ignore[method-assign]
             task = asyncio.create_task(client.invoke_endpoint(EndpointName="e", Body=b"x"))
             while not srv.requests:
                 await asyncio.sleep(0.005)
-            await asyncio.sleep(0.05)  # the answer is in: the worker waits to retry
+            await asyncio.sleep(0.1)  # the answer is in: the call waits to retry
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            assert await wait_event(finished, 5), "the back-off wait did not end"
+            await asyncio.sleep(0.1)
 
     with ScriptedServer(lambda r: throttled) as srv:
         run(main())
         assert len(srv.requests) == 1
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], _CallCancelled)
 
 
-def test_two_tasks_on_one_iterator_fail_fast() -> None:
+def test_two_tasks_on_one_stream_fail_fast() -> None:
     async def main() -> None:
         async with make_client(srv.url) as client:
             body = await open_stream(client)
             events = body.aiter_bytes()
             first = asyncio.create_task(events.__anext__())
-            await asyncio.sleep(0.05)  # the first get is pending (the server pauses)
+            await asyncio.sleep(0.05)  # the first read is pending (the server pauses)
             with pytest.raises(RuntimeError, match="already being awaited"):
-                await events.__anext__()
+                await body.aiter_bytes().__anext__()
             assert await asyncio.wait_for(first, 5) == b"late"
             await body.close()
 
-    with ScriptedServer(lambda r: stream_reply(Pause(0.3), part(b"late"), Pause(5))) as srv:
+    with ScriptedServer(lambda r: stream_reply(Pause(0.3), part(b"late"), Pause(1))) as srv:
         run(main())
 
 
-def test_abandon_takes_no_channel_lock() -> None:
-    """The finalizer may run (in a GC pass) in a thread that holds the channel's lock."""
-    from smruntime.aio import _abandon, _Channel
-
-    class FakeStream:
-        closed = False
-
-        def close(self) -> None:
-            self.closed = True
-
-    async def main() -> None:
-        channel = _Channel(asyncio.get_running_loop(), 4)
-        stream = FakeStream()
-        with channel._lock:  # held, as by a reader thread inside put()
-            worker = threading.Thread(target=_abandon, args=(channel, stream), daemon=True)
-            worker.start()
-            worker.join(2)
-            assert not worker.is_alive(), "_abandon blocked on the channel lock"
-        assert stream.closed
-        assert not channel.put(0, "late")  # the reader sees the channel closed
-        with channel._lock:
-            _abandon(channel, stream)  # same thread, lock held: no deadlock either
-
-    run(main())
+# -- InvokeEndpoint's body -------------------------------------------------------------------
 
 
-def test_closing_an_unused_view_leaves_the_reading_view_alone() -> None:
+def test_invoke_endpoint_body_reads_lazily_and_is_capped() -> None:
+    big = b"0123456789" * 10_000
+
+    def handler(r: Received) -> Reply:
+        if "/big/" in r.path:
+            return Reply(200, [("Content-Type", "text/plain")], [big[:40_000], big[40_000:]])
+        lines = [b"one\n", b"two\nthr", b"ee\n", b"four"]
+        return Reply(200, [("Content-Type", "text/plain")], lines)
+
     async def main() -> None:
         async with make_client(srv.url) as client:
-            body = await open_stream(client)
-            parts = body.aiter_bytes()
-            first = await parts.__anext__()
-            unused = body.aiter_text()
-            await unused.aclose()
-            assert not body.closed
-            rest = [p async for p in parts]
-            assert [first, *rest] == PARTS
-            assert body.stats.completed
+            body = (await client.invoke_endpoint(EndpointName="lines", Body=b"x"))["Body"]
+            assert [line async for line in body.aiter_lines()] == [
+                b"one",
+                b"two",
+                b"three",
+                b"four",
+            ]
+            body = (await client.invoke_endpoint(EndpointName="big", Body=b"x"))["Body"]
+            assert await body.read(5) == b"01234"
+            assert len(await body.read()) == len(big) - 5
+            if "max_body_bytes" not in Config.__slots__:
+                return  # the cap's option comes with the blocking driver's change
+            small = make_client(srv.url, config=Config(proxies={}, max_body_bytes=50_000))
+            async with small:
+                body = (await small.invoke_endpoint(EndpointName="big", Body=b"x"))["Body"]
+                with pytest.raises(BodyTooLargeError):
+                    await body.read()
 
-    pieces = [part(PARTS[0]), Pause(0.3), *(part(p) for p in PARTS[1:])]
-    with ScriptedServer(lambda r: stream_reply(*pieces)) as srv:
+    with ScriptedServer(handler) as srv:
         run(main())
 
 
-def test_a_reader_thread_that_fails_to_start_leaves_the_iterator_closed(
-    monkeypatch: pytest.MonkeyPatch,
+# -- deadlines against a dripping server -----------------------------------------------------
+
+
+class DripServer:
+    """Answers every request with ``script``: (bytes, seconds to wait before them) pairs."""
+
+    def __init__(self, script: list[tuple[bytes, float]]) -> None:
+        self.script = script
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.closed = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> DripServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        self._thread.join(5)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            try:
+                for piece, delay in self.script:
+                    time.sleep(delay)
+                    conn.sendall(piece)
+                conn.recv(1)  # until the client goes
+            except OSError:
+                pass
+            self.closed.set()
+
+
+def dripped(data: bytes, every: float) -> list[tuple[bytes, float]]:
+    return [(data[i : i + 1], every) for i in range(len(data))]
+
+
+HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+    b"Transfer-Encoding: chunked\r\nX-Amzn-SageMaker-Content-Type: text/plain\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("script", "phase"),
+    [
+        (dripped(HEAD, 0.25), "total"),  # the header block, dripped
+        ([(HEAD, 0), *dripped(b"%x\r\n%s\r\n" % (20, part(b"x")[:20]), 0.25)], "total"),
+    ],
+)
+def test_a_dripped_stream_ends_at_its_total_deadline(
+    script: list[tuple[bytes, float]], phase: str
 ) -> None:
-    real_start = threading.Thread.start
+    async def main() -> tuple[BaseException, float]:
+        cfg = Config(proxies={}, total_timeout=1.5, read_timeout=5.0, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            start = time.monotonic()
+            with pytest.raises(ReadTimeoutError) as info:
+                body = await open_stream(client)
+                [e async for e in body]
+            return info.value, time.monotonic() - start
 
-    def failing_start(self: threading.Thread) -> None:
-        if self.name.startswith(READER_THREAD_PREFIX):
-            raise RuntimeError("can't start new thread")
-        real_start(self)
+    with DripServer(script) as srv:
+        error, took = run(main())
+        assert srv.closed.wait(5), "the connection was not closed"
+    assert error.phase == phase  # type: ignore[attr-defined]
+    assert took < 1.5 + 1.0
 
-    async def main() -> None:
-        async with make_client(srv.url) as client:
+
+def test_bytes_that_never_complete_an_event_hit_the_event_deadline() -> None:
+    frame = part(b"x" * 50)
+    chunk = b"%x\r\n%s\r\n"
+    script = [(HEAD + chunk % (len(frame), frame), 0)]
+    script += [(chunk % (1, b"a"), 0.1) for _ in range(40)]  # bytes, but no whole frame
+
+    async def main() -> tuple[BaseException, list[Any]]:
+        cfg = Config(proxies={}, event_timeout=0.8, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            got: list[Any] = []
             body = await open_stream(client)
-            events = body.aiter_bytes()
-            monkeypatch.setattr(threading.Thread, "start", failing_start)
-            with pytest.raises(RuntimeError, match="can't start new thread"):
-                await events.__anext__()
-            monkeypatch.setattr(threading.Thread, "start", real_start)
-            assert body.closed
-            with pytest.raises(StopAsyncIteration):
-                await asyncio.wait_for(events.__anext__(), 5)
+            with pytest.raises(ReadTimeoutError) as info:
+                async for event in body:
+                    got.append(event)
+            return info.value, got
 
-    with ScriptedServer(lambda r: stream_reply(*(part(p) for p in PARTS))) as srv:
-        run(main())
+    with DripServer(script) as srv:
+        error, got = run(main())
+    assert len(got) == 1
+    assert error.phase == "between-events"  # type: ignore[attr-defined]
 
 
-# -- bounds, concurrency, responsiveness ----------------------------------------------------
+def test_a_dripped_invoke_endpoint_body_ends_at_the_total_deadline() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
+    script = [(head, 0), *dripped(b"y" * 100, 0.2)]
+
+    async def main() -> float:
+        cfg = Config(proxies={}, total_timeout=1.0, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            start = time.monotonic()
+            body = (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"]
+            with pytest.raises(ReadTimeoutError, match="total"):
+                await body.read()
+            return time.monotonic() - start
+
+    with DripServer(script) as srv:
+        took = run(main())
+    assert took < 2.0
+
+
+# -- bounds, concurrency, responsiveness -----------------------------------------------------
 
 
 def test_a_slow_consumer_keeps_the_buffer_bounded() -> None:
-    burst = b"".join(part(b"%d" % i) for i in range(500))  # one write, as fast as it goes
+    burst = b"".join(part(b"%05d" % i + b"z" * 1000) for i in range(2000))  # ~2 MB at once
 
     async def main() -> None:
-        async with make_client(srv.url, max_buffered_events=8) as client:
+        async with make_client(srv.url) as client:
             body = await open_stream(client)
-            events = body.aiter_bytes()
+            conn = body._response._conn
+            assert conn is not None
+            most = 0
             consumed = 0
-            async for data in events:
-                assert data == b"%d" % consumed
+            async for data in body.aiter_bytes():
+                assert data.startswith(b"%05d" % consumed)
                 consumed += 1
-                if consumed % 50 == 1:
-                    await asyncio.sleep(0.05)  # the reader runs ahead and must stop
-                # Held: at most 8 queued plus the one the reader is trying to hand over.
-                assert body.stats.events - consumed <= 9
-            assert consumed == 500
-            assert events._channel is not None
-            assert events._channel.high_water == 8
+                most = max(most, conn.queued)
+                if consumed % 200 == 1:
+                    await asyncio.sleep(0.05)  # the socket fills; reading must pause
+                    most = max(most, conn.queued)
+            assert consumed == 2000
+            assert most <= HIGH_WATER + READ_SIZE
 
     with ScriptedServer(lambda r: stream_reply(burst)) as srv:
         run(main())
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_20_concurrent_streams_on_one_client(transport: str) -> None:
+def test_20_concurrent_streams_on_one_client() -> None:
     lock = threading.Lock()
     all_in = threading.Event()
     arrived = [0]
@@ -622,7 +724,7 @@ def test_20_concurrent_streams_on_one_client(transport: str) -> None:
         return [data async for data in body.aiter_bytes()]
 
     async def main() -> list[list[bytes]]:
-        async with make_client(srv.url, transport, config=_config(20)) as client:
+        async with make_client(srv.url) as client:
             return await asyncio.gather(*(one(client, n) for n in range(20)))
 
     with ScriptedServer(handler) as srv:
@@ -631,10 +733,88 @@ def test_20_concurrent_streams_on_one_client(transport: str) -> None:
     assert results == [[b"e%d:%d" % (n, i) for i in range(10)] for n in range(20)]
 
 
-def _config(pool: int) -> Any:
-    from smruntime import Config
+FAST_SERVER = r"""
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+from tests.smruntime.frames import part
+EVENTS, PAUSE = int(sys.argv[2]), float(sys.argv[3])
+HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n")
 
-    return Config(max_pool_connections=pool)
+async def serve(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            writer.write(HEAD)
+            for i in range(EVENTS):
+                frame = part(b"%d" % i)
+                writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+                if PAUSE:
+                    await asyncio.sleep(PAUSE)
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=2048)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+def start_fast_server(events: int, pause: float) -> tuple[subprocess.Popen[str], str]:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FAST_SERVER, root, str(events), str(pause)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = proc.stdout.readline().strip()
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_1000_concurrent_streams_on_one_client() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2200 and hard >= 2200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2200, hard))
+    elif soft < 2200:
+        pytest.skip("needs 2200 file descriptors")
+    proc, url = start_fast_server(events=20, pause=0.02)
+    try:
+
+        async def one(client: AsyncClient, n: int) -> list[bytes]:
+            body = await open_stream(client, f"e{n}")
+            return [data async for data in body.aiter_bytes()]
+
+        async def main() -> list[list[bytes]]:
+            async with make_client(url) as client:
+                return await asyncio.gather(*(one(client, n) for n in range(1000)))
+
+        results = run(main())
+    finally:
+        stop(proc)
+    assert results == [[b"%d" % i for i in range(20)]] * 1000
 
 
 def test_the_event_loop_keeps_running_while_a_stream_waits() -> None:
@@ -661,11 +841,33 @@ def test_the_event_loop_keeps_running_while_a_stream_waits() -> None:
             assert events == [{"PayloadPart": {"Bytes": b"late"}}]
             during_call = [t for t in ticks if start < t < headers_at]
             during_stream = [t for t in ticks if headers_at < t < done]
-            # A blocked loop would tick at most once in each wait (0.3 s, then 0.5 s).
             assert len(during_call) >= 5, len(during_call)
             assert len(during_stream) >= 10, len(during_stream)
-            gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-            assert max(gaps) < 0.25
+
+    with ScriptedServer(lambda r: reply) as srv:
+        run(main())
+
+
+def test_a_forked_child_gets_a_fresh_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    reply = Reply(200, [("Content-Type", "application/json")], [b"{}"], chunked=False)
+
+    async def main() -> None:
+        async with make_client(srv.url) as client:
+            await (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"].read()
+            await (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"].read()
+            assert srv.connections == 1  # keep-alive
+            parents = [
+                conn
+                for pool in client._pool._loops.values()
+                for idle in pool.idle.values()
+                for conn in idle
+            ]
+            real = os.getpid()
+            monkeypatch.setattr(os, "getpid", lambda: real + 1)  # as in a forked child
+            await (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"].read()
+            assert srv.connections == 2  # the parent's socket was not used
+            for conn in parents:  # in a real child they stay the parent's; here, close them
+                conn.abort()
 
     with ScriptedServer(lambda r: reply) as srv:
         run(main())
@@ -689,3 +891,244 @@ def test_importing_the_module_is_cheap() -> None:
 def test_max_buffered_events_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_buffered_events"):
         make_client("http://127.0.0.1:9", max_buffered_events=0)
+
+
+def test_no_other_transport() -> None:
+    with pytest.raises(ValueError, match="transport"):
+        make_client("http://127.0.0.1:9", transport="requests")
+
+
+def test_from_client_shares_the_configuration_and_credentials() -> None:
+    from smruntime import Client
+
+    reply = Reply(200, [("Content-Type", "application/json")], [b"{}"], chunked=False)
+
+    async def main() -> None:
+        sync = Client(
+            region_name="eu-west-1",
+            endpoint_url=srv.url,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+            config=Config(proxies={}, max_attempts=1),
+            environ={},
+        )
+        async with AsyncClient.from_client(sync) as client:
+            assert client.sync_client is sync
+            assert client.region_name == "eu-west-1"
+            assert client.config is sync.config
+            assert client.exceptions.ModelError is ModelError
+            assert "secret" not in repr(client)
+            result = await client.invoke_endpoint(EndpointName="e", Body=b"x")
+            assert await result["Body"].read() == b"{}"
+
+    with ScriptedServer(lambda r: reply) as srv:
+        run(main())
+    assert "Credential=AKIDEXAMPLE/" in srv.requests[0].headers["authorization"]
+    assert "/eu-west-1/sagemaker/" in srv.requests[0].headers["authorization"]
+
+
+def test_a_dripped_error_body_ends_at_the_deadline() -> None:
+    head = (
+        b"HTTP/1.1 500 Internal\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        b"Content-Length: 200\r\n\r\n"
+    )
+    script = [(head, 0), *dripped(b'{"__type": "InternalFailure"' + b" " * 172, 0.2)]
+
+    async def main() -> float:
+        cfg = Config(proxies={}, read_timeout=0.5, total_timeout=1.0, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            start = time.monotonic()
+            with pytest.raises(ReadTimeoutError, match="total"):
+                await client.invoke_endpoint(EndpointName="e", Body=b"x")
+            return time.monotonic() - start
+
+    with DripServer(script) as srv:
+        took = run(main())
+    assert took < 1.0 + 1.0
+
+
+def test_silence_after_an_event_hits_the_event_deadline_not_the_header_one() -> None:
+    # The header wait armed a timer 70 s away; the event deadline is earlier and must win.
+    script = [(HEAD + b"%x\r\n%s\r\n" % (len(part(b"a")), part(b"a")), 0)]
+
+    async def main() -> tuple[BaseException, float]:
+        cfg = Config(proxies={}, event_timeout=0.3, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            body = await open_stream(client)
+            assert await body.aiter_bytes().__anext__() == b"a"
+            start = time.monotonic()
+            with pytest.raises(ReadTimeoutError) as info:
+                await body.aiter_bytes().__anext__()
+            return info.value, time.monotonic() - start
+
+    with DripServer(script) as srv:
+        error, took = run(main())
+    assert error.phase == "between-events"  # type: ignore[attr-defined]
+    assert took < 0.3 + 1.0
+
+
+def idle_connections(client: AsyncClient) -> int:
+    return sum(len(idle) for pool in client._pool._loops.values() for idle in pool.idle.values())
+
+
+def test_connection_close_is_not_pooled_and_the_pool_is_bounded() -> None:
+    def handler(r: Received) -> Reply:
+        headers = [("Content-Type", "application/json")]
+        if "/close/" in r.path:
+            headers.append(("Connection", "close"))
+        return Reply(200, headers, [b"{}"], chunked=False)
+
+    async def main() -> None:
+        cfg = Config(proxies={}, max_pool_connections=2)
+        async with make_client(srv.url, config=cfg) as client:
+            body = (await client.invoke_endpoint(EndpointName="close", Body=b"x"))["Body"]
+            assert await body.read() == b"{}"
+            assert idle_connections(client) == 0
+            body = (await client.invoke_endpoint(EndpointName="close", Body=b"x"))["Body"]
+            assert await body.read() == b"{}"
+            assert srv.connections == 2  # the first was not reused
+
+            async def one() -> bytes:
+                result = await client.invoke_endpoint(EndpointName="keep", Body=b"x")
+                return bytes(await result["Body"].read())
+
+            assert await asyncio.gather(*(one() for _ in range(4))) == [b"{}"] * 4
+            assert idle_connections(client) == 2
+
+    with ScriptedServer(handler) as srv:
+        run(main())
+
+
+def test_a_proxy_that_refuses_connect() -> None:
+    from smruntime.exceptions import EndpointConnectionError
+
+    from .hostile_server import HostileServer
+
+    def refuse(sock: socket.socket, request: bytes | None) -> bool:
+        if request is not None:
+            sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        return False
+
+    async def main(proxy: str) -> None:
+        cfg = Config(proxies={"https": proxy}, max_attempts=1)
+        async with make_client("https://example.invalid", config=cfg) as client:
+            with pytest.raises(EndpointConnectionError, match=r"refused CONNECT.*403"):
+                await client.invoke_endpoint(EndpointName="e", Body=b"x")
+
+    with HostileServer(refuse) as proxy:
+        run(main(proxy.url))
+        assert proxy.requests[0].startswith(b"CONNECT example.invalid:443 HTTP/1.1\r\n")
+
+
+# -- the wire's shared rules (smruntime.http._config) on the asyncio driver -----------------
+
+
+@pytest.mark.parametrize(("method", "resent"), [("GET", True), ("POST", False)])
+def test_a_pooled_connection_closed_before_the_answer_is_resent_only_if_safe(
+    method: str, resent: bool
+) -> None:
+    from smruntime.exceptions import ConnectionClosedError
+    from smruntime.http._async import AsyncPool
+    from smruntime.http._config import Deadlines, WireConfig
+
+    from .hostile_server import HostileServer
+
+    answered: set[int] = set()
+
+    def handler(sock: socket.socket, request: bytes | None) -> bool:
+        if request is None or sock.fileno() in answered:
+            return False
+        answered.add(sock.fileno())
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    async def main(url: str) -> None:
+        pool = AsyncPool(WireConfig())
+        deadlines = Deadlines(connect=5, headers=5, between=5, total=10)
+        first = await pool.request(method, url + "/a", [], b"", deadlines)
+        assert await first.read() == b"ok"
+        first.close()
+        if resent:
+            again = await pool.request(method, url + "/b", [], b"", deadlines)
+            assert await again.read() == b"ok"
+            again.close()
+        else:
+            with pytest.raises(ConnectionClosedError, match="before the response arrived"):
+                await pool.request(method, url + "/b", [], b"", deadlines)
+        pool.close()
+
+    with HostileServer(handler) as srv:
+        run(main(srv.url))
+        assert srv.connections == (2 if resent else 1)
+        assert len(srv.requests) == (3 if resent else 2)
+        # request_head: Host first, Content-Length: 0 for an empty POST
+        assert srv.requests[0].split(b"\r\n")[1].startswith(b"Host: 127.0.0.1:")
+        assert (b"\r\nContent-Length: 0\r\n" in srv.requests[0]) == (method == "POST")
+
+
+def test_a_proxy_that_closes_during_connect_or_answers_garbage() -> None:
+    from smruntime.exceptions import EndpointConnectionError
+
+    from .hostile_server import HostileServer
+
+    def close(sock: socket.socket, request: bytes | None) -> bool:
+        return False
+
+    def garbage(sock: socket.socket, request: bytes | None) -> bool:
+        if request is not None:
+            sock.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
+        return False
+
+    def endless(sock: socket.socket, request: bytes | None) -> bool:
+        if request is not None:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nX: " + b"x" * (80 * 1024))
+            time.sleep(3)
+        return False
+
+    async def main(proxy: str, match: str) -> None:
+        cfg = Config(proxies={"https": proxy}, max_attempts=1, connect_timeout=2)
+        async with make_client("https://example.invalid", config=cfg) as client:
+            with pytest.raises(EndpointConnectionError, match=match):
+                await client.invoke_endpoint(EndpointName="e", Body=b"x")
+
+    with HostileServer(close) as proxy:
+        run(main(proxy.url, r"closed the connection during CONNECT example\.invalid:443"))
+    with HostileServer(garbage) as proxy:
+        run(main(proxy.url, r"answered CONNECT with 'SSH-2\.0-OpenSSH'"))
+    with HostileServer(endless) as proxy:
+        run(main(proxy.url, r"answer to CONNECT example\.invalid:443 is over 65536 bytes"))
+
+
+def test_a_pooled_connection_cut_after_part_of_the_answer_is_not_resent() -> None:
+    from smruntime.exceptions import TransportError
+    from smruntime.http._async import AsyncPool
+    from smruntime.http._config import Deadlines, WireConfig
+
+    from .hostile_server import HostileServer
+
+    answered: set[int] = set()
+
+    def handler(sock: socket.socket, request: bytes | None) -> bool:
+        if request is None:
+            return False
+        if sock.fileno() in answered:
+            sock.sendall(b"HTTP/1.1 200 OK\r\n")  # the answer started: the server acted
+            return False
+        answered.add(sock.fileno())
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    async def main(url: str) -> None:
+        pool = AsyncPool(WireConfig())
+        deadlines = Deadlines(connect=5, headers=5, between=5, total=10)
+        first = await pool.request("GET", url + "/a", [], b"", deadlines)
+        assert await first.read() == b"ok"
+        first.close()
+        with pytest.raises(TransportError):
+            await pool.request("GET", url + "/b", [], b"", deadlines)
+        pool.close()
+
+    with HostileServer(handler) as srv:
+        run(main(srv.url))
+        assert srv.connections == 1
+        assert len(srv.requests) == 2

@@ -93,7 +93,7 @@ def test_the_watched_modules_are_still_importable_on_demand() -> None:
         "smruntime.Client(region_name='us-east-1', aws_access_key_id='AKID', "
         "aws_secret_access_key='secret', transport='stdlib')"
         ".invoke_endpoint_with_response_stream\n"
-        "import smruntime._stream as s\n"
+        "import smruntime._stream_core as s\n"
         "s._limit(None)"
     )
     imported = _imported_by(code)

@@ -933,3 +933,14 @@ def test_dropped_response_shuts_the_socket(transport: Transport) -> None:
         gc.collect()
         assert checked.wait(WAIT)
     assert saw == [b""]
+
+
+def test_default_transport_takes_a_wire_config_or_its_options() -> None:
+    from smruntime.http._config import WireConfig
+
+    config = WireConfig()
+    t = default_transport(None, config)
+    assert t.config is config  # type: ignore[attr-defined]
+    t.close()
+    with pytest.raises(TypeError, match="not both"):
+        default_transport(None, config, verify=False)

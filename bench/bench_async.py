@@ -1,0 +1,466 @@
+"""AsyncClient under a gateway's load, against an asyncio floor, in one run.
+
+    python bench/bench_async.py [--streams 200] [--events 200] [--interval 0.02]
+                                [--big 1000] [--skip-peer]
+
+A server in a child process answers every request with an event stream: ``--events`` events,
+one every ``--interval`` seconds, each in its own HTTP chunk, each payload stamped with the
+server's monotonic send time (CLOCK_MONOTONIC is system-wide, so the client can subtract it).
+
+For each of ``--streams`` concurrent streams, then ``--big`` of them, it prints:
+
+- CPU per event: this process's CPU time over the run / events delivered.
+- p50 / p99 added latency: arrival in the consumer minus the server's send stamp; "p99 steady"
+  leaves out each stream's first quarter (the burst of all the calls starting at once: the
+  floor sends a bare request, a client signs and validates each one).
+- wall: the run's duration.
+
+Rows: the **floor** (a bare ``asyncio.Protocol`` per stream: raw request, hand-decoded chunked
+framing, ``eventstream.Decoder`` fed once per ``data_received``, latency taken in the callback:
+no client can do less); the floor **+ a consumer task** (the same, each message handed to a task
+that awaits it: what any ``async for`` consumer pays, shown to read the gap);
+**smruntime** (``AsyncClient``, ``async for event in body`` in one task
+per stream: signing, the HTTP/1.1 protocol, the stream core and the task hand-off included);
+**aiobotocore** as the peer when it is installed. Targets (issue #8): CPU per event <= 1.5x the
+floor and p99 <= 2 ms at 200 streams; at 1000, every event delivered, wall <= 1.2x and
+p99 <= 2x the floor's.
+
+Figures vary with the machine and its load; compare the ratios printed in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eventstream import Decoder, Message, encode  # noqa: E402
+
+HEADERS = [
+    (":event-type", "PayloadPart"),
+    (":content-type", "application/octet-stream"),
+    (":message-type", "event"),
+]
+KEY, SECRET, REGION = "AKIDBENCH", "bench-secret-key", "us-east-1"
+FILLER = b'data: {"token": {"text": " tok"}}\n\n'
+STAMP = struct.Struct("<d")
+
+
+def _server(port_queue: Any, events: int, interval: float) -> None:
+    """The streaming server (child process): asyncio, one coroutine per connection."""
+    prefix = encode(Message(HEADERS, STAMP.pack(0.0) + FILLER))
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+        b"X-Amzn-SageMaker-Content-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    size = b"%x\r\n" % len(prefix)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in request.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                writer.write(head)
+                start = time.monotonic()
+                for i in range(events):
+                    if writer.transport.is_closing():
+                        return  # the client went away
+                    delay = start + i * interval - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    payload = STAMP.pack(time.monotonic()) + FILLER
+                    writer.write(size + encode(Message(HEADERS, payload)) + b"\r\n")
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=4096)
+        port_queue.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def start_server(events: int, interval: float) -> tuple[multiprocessing.Process, int]:
+    queue: Any = multiprocessing.Queue()
+    proc = multiprocessing.Process(target=_server, args=(queue, events, interval), daemon=True)
+    proc.start()
+    return proc, queue.get(timeout=30)
+
+
+# -- the floor -------------------------------------------------------------------------------
+
+
+class _FloorProtocol(asyncio.Protocol):
+    """Raw request, chunked framing by hand, one Decoder feed per data_received."""
+
+    def __init__(self, latencies: list[list[float]], done: asyncio.Future[int]) -> None:
+        self.latencies: list[float] = []
+        latencies.append(self.latencies)
+        self.done = done
+        self.decoder = Decoder()
+        self.buf = b""
+        self.in_head = True
+        self.left = 0  # bytes of the current chunk still to come (+2 for its CRLF)
+        self.count = 0
+        self.ended = False
+
+    def connection_made(self, transport: Any) -> None:
+        transport.write(
+            b"POST /endpoints/e/invocations-response-stream HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 2\r\n\r\n{}"
+        )
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        pos = 0
+        if self.in_head:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = buf
+                return
+            self.in_head = False
+            pos = end + 4
+        body = []
+        n = len(buf)
+        while pos < n:
+            if self.left:
+                take = min(self.left, n - pos)
+                body.append(buf[pos : pos + take])
+                self.left -= take
+                pos += take
+                continue
+            if buf.startswith(b"\r\n", pos):
+                pos += 2
+                continue
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                break
+            size = int(buf[pos:end], 16)
+            pos = end + 2
+            if size == 0:
+                self.ended = True
+                break
+            self.left = size
+        self.buf = buf[pos:]
+        if body:
+            self.deliver(self.decoder.feed(b"".join(body)))
+        if self.ended:
+            self.finished()
+
+    def deliver(self, messages: list[Any]) -> None:
+        now = time.monotonic()
+        for message in messages:
+            self.latencies.append(now - STAMP.unpack_from(message.payload)[0])
+            self.count += 1
+
+    def finished(self) -> None:
+        self.transport.close()
+        if not self.done.done():
+            self.done.set_result(self.count)
+
+    def connection_lost(self, exc: Any) -> None:
+        if not self.done.done():
+            self.done.set_result(self.count)
+
+
+async def run_floor(port: int, streams: int) -> tuple[int, list[list[float]]]:
+    loop = asyncio.get_running_loop()
+    latencies: list[list[float]] = []
+    futures = []
+    for _ in range(streams):
+        done: asyncio.Future[int] = loop.create_future()
+        await loop.create_connection(lambda d=done: _FloorProtocol(latencies, d), "127.0.0.1", port)
+        futures.append(done)
+    counts = await asyncio.gather(*futures)
+    return sum(counts), latencies
+
+
+class _HandOffProtocol(_FloorProtocol):
+    """The floor, but each message goes to a consumer task (what ``async for`` needs)."""
+
+    def __init__(self, latencies: list[list[float]], done: asyncio.Future[int]) -> None:
+        super().__init__(latencies, done)
+        self.queue: list[Any] = []
+        self.waiter: Any = None
+
+    def deliver(self, messages: list[Any]) -> None:
+        self.queue.extend(messages)
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def finished(self) -> None:
+        self.transport.close()
+        self.deliver([])
+
+    async def consume(self) -> int:
+        loop = asyncio.get_running_loop()
+        count = 0
+        while True:
+            while self.queue:
+                message = self.queue.pop(0)
+                self.latencies.append(time.monotonic() - STAMP.unpack_from(message.payload)[0])
+                count += 1
+            if self.ended:
+                return count
+            self.waiter = loop.create_future()
+            await self.waiter
+
+
+async def run_hand_off(port: int, streams: int) -> tuple[int, list[list[float]]]:
+    loop = asyncio.get_running_loop()
+    latencies: list[list[float]] = []
+    tasks = []
+    for _ in range(streams):
+        done: asyncio.Future[int] = loop.create_future()
+        _, proto = await loop.create_connection(
+            lambda d=done: _HandOffProtocol(latencies, d), "127.0.0.1", port
+        )
+        tasks.append(asyncio.ensure_future(proto.consume()))
+    counts = await asyncio.gather(*tasks)
+    return sum(counts), latencies
+
+
+# -- smruntime -------------------------------------------------------------------------------
+
+
+async def run_ours(port: int, streams: int) -> tuple[int, list[list[float]]]:
+    from smruntime import Config
+    from smruntime.aio import AsyncClient
+
+    latencies: list[list[float]] = []
+    client = AsyncClient(
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(proxies={}, max_pool_connections=streams, read_timeout=120),
+        environ={},
+    )
+    unpack = STAMP.unpack_from
+    monotonic = time.monotonic
+
+    async def one() -> int:
+        mine: list[float] = []
+        latencies.append(mine)
+        response = await client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}")
+        count = 0
+        async for event in response["Body"]:
+            mine.append(monotonic() - unpack(event["PayloadPart"]["Bytes"])[0])
+            count += 1
+        return count
+
+    async with client:
+        counts = await asyncio.gather(*(one() for _ in range(streams)))
+    return sum(counts), latencies
+
+
+# -- aiobotocore (peer, optional) ------------------------------------------------------------
+
+
+async def run_aiobotocore(port: int, streams: int) -> tuple[int, list[list[float]]]:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    latencies: list[list[float]] = []
+    session = get_session()
+    config = AioConfig(max_pool_connections=streams, read_timeout=120, retries={"max_attempts": 0})
+    async with session.create_client(
+        "sagemaker-runtime",
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=config,
+    ) as client:
+
+        async def one() -> int:
+            mine: list[float] = []
+            latencies.append(mine)
+            response = await client.invoke_endpoint_with_response_stream(
+                EndpointName="e", Body=b"{}"
+            )
+            count = 0
+            async for event in response["Body"]:
+                payload = event["PayloadPart"]["Bytes"]
+                mine.append(time.monotonic() - STAMP.unpack_from(payload)[0])
+                count += 1
+            return count
+
+        counts = await asyncio.gather(*(one() for _ in range(streams)))
+    return sum(counts), latencies
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+def measure(runner: Any, port: int, streams: int) -> dict[str, float]:
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    count, per_stream = asyncio.run(runner(port, streams))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    latencies = sorted(x for stream in per_stream for x in stream)
+    # steady: without each stream's first quarter (the start-up burst of all the calls)
+    steady = sorted(x for stream in per_stream for x in stream[len(stream) // 4 :])
+    return {
+        "events": count,
+        "cpu_us": cpu / max(count, 1) * 1e6,
+        "p50_ms": statistics.median(latencies) * 1e3 if latencies else 0.0,
+        "p99_ms": _p99(latencies) * 1e3,
+        "p99s_ms": _p99(steady) * 1e3,
+        "wall_s": wall,
+    }
+
+
+def _p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(len(values) * 0.99))] if values else 0.0
+
+
+def table(streams: int, events: int, interval: float, with_peer: bool) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = streams * 2 + 100
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    proc, port = start_server(events, interval)
+    try:
+        rows = [
+            ("floor (asyncio.Protocol + Decoder)", run_floor),
+            ("floor + a consumer task per stream", run_hand_off),
+            ("smruntime AsyncClient", run_ours),
+        ]
+        if with_peer:
+            try:
+                import aiobotocore  # noqa: F401
+
+                rows.append(("aiobotocore (peer)", run_aiobotocore))
+            except ImportError:
+                print("(aiobotocore not installed: no peer row)")
+        results = []
+        for name, runner in rows:
+            try:
+                results.append((name, measure(runner, port, streams)))
+            except Exception as exc:
+                if runner is not run_aiobotocore:
+                    raise
+                print(f"(aiobotocore failed: {type(exc).__name__}: {exc})")
+    finally:
+        proc.kill()
+        proc.join()
+    floor = results[0][1]
+    expected = streams * events
+    print(f"\n{streams} streams x {events} events, one every {interval * 1e3:.0f} ms")
+    print(
+        f"{'':36} {'events':>7} {'CPU/event':>10} {'x floor':>7} {'p50':>8} {'p99':>9}"
+        f" {'x floor':>7} {'p99 steady':>10} {'x floor':>7} {'wall':>7} {'x floor':>7}"
+    )
+    for name, r in results:
+        print(
+            f"{name:36} {int(r['events']):>7} {r['cpu_us']:>8.1f}us "
+            f"{r['cpu_us'] / floor['cpu_us']:>7.2f} {r['p50_ms']:>6.2f}ms {r['p99_ms']:>7.2f}ms "
+            f"{r['p99_ms'] / max(floor['p99_ms'], 1e-6):>7.2f} {r['p99s_ms']:>8.2f}ms "
+            f"{r['p99s_ms'] / max(floor['p99s_ms'], 1e-6):>7.2f} {r['wall_s']:>6.2f}s "
+            f"{r['wall_s'] / floor['wall_s']:>7.2f}"
+        )
+        if r["events"] != expected:
+            print(f"   !! {name}: {int(r['events'])} of {expected} events delivered")
+
+
+def memory_per_stream(streams: int = 200) -> None:
+    """Python heap per open stream (tracemalloc): each stream open, its first event taken, the
+    next one 10 s away (a consumer that keeps up). A consumer that lags holds at most
+    HIGH_WATER + READ_SIZE body bytes more per stream (reading pauses)."""
+    import gc
+    import tracemalloc
+
+    from smruntime import Config
+    from smruntime.aio import AsyncClient
+
+    proc, port = start_server(2, 10.0)
+
+    async def run() -> float:
+        client = AsyncClient(
+            region_name=REGION,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            config=Config(proxies={}, max_pool_connections=streams),
+            environ={},
+        )
+        warm = (await client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}"))[
+            "Body"
+        ]
+        await warm.__aiter__().__anext__()
+        await warm.close()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        bodies = []
+        for _ in range(streams):
+            response = await client.invoke_endpoint_with_response_stream(
+                EndpointName="e", Body=b"{}"
+            )
+            await response["Body"].__aiter__().__anext__()
+            bodies.append(response["Body"])
+            del response
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+        if os.environ.get("BENCH_TOP"):
+            for stat in tracemalloc.take_snapshot().statistics("lineno")[:15]:
+                print(stat)
+        tracemalloc.stop()
+        for body in bodies:
+            await body.close()
+        await client.close()
+        return used / streams
+
+    try:
+        per = asyncio.run(run())
+    finally:
+        proc.kill()
+        proc.join()
+    from smruntime.http._async import HIGH_WATER, READ_SIZE
+
+    print(
+        f"\nmemory per open stream (Python heap, {streams} streams, after the first event): "
+        f"{per / 1024:.1f} KiB (target <= 16 KiB; kernel socket buffers not counted); a lagging "
+        f"consumer adds at most {(HIGH_WATER + READ_SIZE) // 1024} KiB of queued body"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--big", type=int, default=1000, help="the second run's streams (0: none)")
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+    table(args.streams, args.events, args.interval, not args.skip_peer)
+    if args.big:
+        table(args.big, args.events, args.interval, not args.skip_peer)
+    memory_per_stream()
+
+
+if __name__ == "__main__":
+    main()

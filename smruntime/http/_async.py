@@ -1,0 +1,724 @@
+"""The asyncio driver: :class:`~smruntime.http.ClientConnection` over asyncio transports.
+
+No thread and no ``StreamReader``: each connection is an :class:`asyncio.BufferedProtocol`
+whose ``buffer_updated`` feeds the pure protocol and queues the body bytes it decodes; a reader
+awaits one future per wait, woken by the next bytes, the end, an error or its deadline.
+
+- Connect (TCP, then TLS with :func:`smruntime.http._tls.ssl_context`, the blocking driver's
+  recipe), through an HTTP proxy when :class:`~smruntime.http._config.Proxies` says so: plain
+  HTTP with an absolute target, HTTPS through ``CONNECT`` and ``loop.start_tls`` on the tunnel.
+- Deadlines (:class:`~smruntime.http._config.Deadline`, monotonic): connect, the header block,
+  between reads (or the caller's own deadline, the stream's per-event one), total. One timer
+  per connection, moved lazily: a deadline that only moves later (progress) re-arms nothing;
+  the timer, when it fires early, re-arms itself at the current deadline.
+- Flow control: at most :data:`READ_SIZE` bytes are read per ``recv`` and reading pauses while
+  :data:`HIGH_WATER` body bytes wait for the consumer, so a lagging consumer holds at most
+  about 16 KiB per stream beyond the kernel's socket buffer; TCP back-pressure does the rest.
+- Pool: idle keep-alive connections per (scheme, host, port), per event loop (a loop's
+  transports cannot serve another loop), discarded in a forked child (pid check). A connection
+  is pooled again only when its response was read to the end and is reusable.
+- Cancellation: a task cancelled while it waits (connect, headers, body) closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Optional
+
+from smruntime._http import HttpHeaders
+from smruntime._redact import redact_url
+from smruntime.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    RemoteProtocolError,
+    TransportError,
+)
+from smruntime.http._config import (
+    MAX_TUNNEL_REPLY,
+    PHASE_BETWEEN,
+    PHASE_TOTAL,
+    Deadline,
+    Deadlines,
+    Origin,
+    Proxy,
+    WireConfig,
+    may_resend,
+    origin_of,
+    request_head,
+    tunnel_reply_error,
+    tunnel_request,
+)
+from smruntime.http._connection import ClientConnection
+from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
+from smruntime.http._parser import DEFAULT_LIMITS, Limits
+
+__all__ = ["HIGH_WATER", "READ_SIZE", "AsyncPool", "AsyncResponse"]
+
+READ_SIZE = 8 * 1024
+"""The most bytes one ``recv`` reads for a connection."""
+HIGH_WATER = 8 * 1024
+"""Body bytes queued for a consumer at which reading pauses (resumed when it takes them)."""
+
+_TIMED_OUT: Any = object()
+_EARLY = 0.0005  # a timer firing this close to its deadline counts as on time
+
+
+class _Connection(asyncio.BufferedProtocol):
+    """One TCP (+TLS) connection: the pure HTTP/1.1 state, queued body bytes, one waiter."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, limits: Limits, read_buffer: memoryview
+    ) -> None:
+        self.loop = loop
+        self.limits = limits
+        self.transport: Optional[asyncio.Transport] = None
+        self.http = ClientConnection(limits)
+        self.tunnel: Optional[bytearray] = None  # the proxy's answer to CONNECT, while read
+        self.tunnel_done = False
+        # Shared by the loop's connections: asyncio fills it and calls buffer_updated at once,
+        # so no connection holds a read buffer of its own while it waits.
+        self._view = read_buffer
+        self.chunks: deque[bytes] = deque()
+        self.queued = 0
+        self.head: Optional[Response] = None
+        self.complete = False
+        self.error: Optional[BaseException] = None
+        self.lost = False
+        self.in_flight = False
+        self._paused = False
+        self._waiter: Optional[asyncio.Future[Any]] = None
+        self._deadline: Optional[float] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at = 0.0
+        # loop.time() is monotonic but need not be time.monotonic(): convert once.
+        self._offset = loop.time() - time.monotonic()
+
+    # -- protocol callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = bytes(self._view[:nbytes])
+        if self.tunnel is not None:
+            self._tunnel_data(data)
+        elif self.in_flight:
+            self.http.receive_data(data)
+            self._pull()
+        else:
+            self.http.receive_data(data)  # unasked bytes: the connection is not reusable
+
+    def eof_received(self) -> Optional[bool]:
+        self._ended()
+        return None  # close the transport
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.lost = True
+        self._ended(exc)
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def pause_writing(self) -> None:
+        pass  # the request is written at once; the kernel and the transport buffer it
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def start_response(self) -> None:
+        """A request was written: read its response from a clean state."""
+        self.head = None
+        self.complete = False
+        self.error = None
+        self.chunks.clear()
+        self.queued = 0
+        self.in_flight = True
+
+    def _ended(self, exc: Optional[BaseException] = None) -> None:
+        if self.tunnel is not None:
+            self._tunnel_data(b"")
+        elif self.in_flight and not self.complete and self.error is None:
+            self.http.receive_data(b"")
+            self._pull()
+            if not self.complete and self.error is None:
+                why = f": {_reason(exc)}" if exc is not None else ""
+                self.error = ConnectionClosedError(
+                    f"the connection closed after {self.http.bytes_received} bytes of the "
+                    f"response{why}"
+                )
+        else:
+            self.http.receive_data(b"")
+        self._wake()
+
+    def _pull(self) -> None:
+        """Turn what the protocol decoded into the head, queued body bytes or the end."""
+        http = self.http
+        try:
+            while not self.complete:
+                event = http.next_event()
+                if event is NEED_DATA:
+                    break
+                kind = type(event)
+                if kind is Data:
+                    data = event.data  # type: ignore[union-attr]
+                    self.chunks.append(data)
+                    self.queued += len(data)
+                elif kind is Response:
+                    self.head = event  # type: ignore[assignment]
+                elif kind is EndOfMessage:
+                    self.complete = True
+        except RemoteProtocolError as exc:
+            self.error = exc
+        if self.queued >= HIGH_WATER and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def _tunnel_data(self, data: bytes) -> None:
+        received = self.tunnel
+        assert received is not None
+        received += data
+        if not data or b"\r\n\r\n" in received or len(received) > MAX_TUNNEL_REPLY:
+            self.tunnel_done = True
+        self._wake()
+
+    def take(self) -> bytes:
+        """Every queued body byte, joined; reading resumes if it was paused."""
+        chunks = self.chunks
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.queued = 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter, deadline = self._waiter, self._deadline
+        if waiter is None or deadline is None:
+            return
+        if time.monotonic() >= deadline - _EARLY:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(_TIMED_OUT)
+        else:  # the deadline moved later since the timer was set
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= deadline:
+                return  # it fires first and re-arms itself
+            timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.loop.call_at(deadline + self._offset, self._on_timer)
+
+    def waiter(self, deadline: Optional[float]) -> Optional[asyncio.Future[Any]]:
+        """A future set when the connection changes (bytes, end, error), or to
+        :data:`_TIMED_OUT` at ``deadline`` (monotonic); None if the deadline already passed.
+        An awaiter that is cancelled must call :meth:`abort`."""
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        waiter: asyncio.Future[Any] = self.loop.create_future()
+        self._waiter = waiter
+        self._deadline = deadline
+        if deadline is not None:
+            self._arm(deadline)
+        return waiter
+
+    async def wait(self, deadline: Optional[float]) -> bool:
+        """Wait for the connection to change until ``deadline``; False if it passed first.
+        Cancelled: the connection closes."""
+        waiter = self.waiter(deadline)
+        if waiter is None:
+            return False
+        try:
+            result = await waiter
+        except BaseException:
+            self._waiter = None
+            self.abort()
+            raise
+        return result is not _TIMED_OUT
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def usable(self) -> bool:
+        """Idle, open, and nothing arrived since its last response."""
+        transport = self.transport
+        return (
+            not self.lost
+            and transport is not None
+            and not transport.is_closing()
+            and self.http.reusable
+        )
+
+    def abort(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and not self.loop.is_closed():
+            transport.abort()
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _LoopPool:
+    """The idle connections of one event loop, per (scheme, host, port), and the read buffer
+    its connections share."""
+
+    __slots__ = ("idle", "read_buffer")
+
+    def __init__(self) -> None:
+        self.idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self.read_buffer = memoryview(bytearray(READ_SIZE))
+
+
+class AsyncPool:
+    """Connections for one client, all loops: ``await pool.request(...)`` returns after the
+    response head with an :class:`AsyncResponse` (see the module docstring)."""
+
+    def __init__(self, config: Optional[WireConfig] = None) -> None:
+        self.config = config if config is not None else WireConfig()
+        limits = self.config.limits
+        self._limits: Limits = limits if isinstance(limits, Limits) else DEFAULT_LIMITS
+        self._ssl: Any = None
+        self._pid = os.getpid()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _ssl_context(self) -> Any:
+        if self._ssl is None:
+            from smruntime.http._tls import ssl_context
+
+            self._ssl = ssl_context(self.config.tls)
+        return self._ssl
+
+    def _pool(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:
+        if os.getpid() != self._pid:
+            # A forked child: the parent's sockets are not ours (never closed here: closing
+            # a TLS transport would write to the parent's session).
+            self._pid = os.getpid()
+            self._loops = weakref.WeakKeyDictionary()
+        pool = self._loops.get(loop)
+        if pool is None:
+            pool = self._loops[loop] = _LoopPool()
+        return pool
+
+    def _checkout(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> Any:
+        idle = self._pool(loop).idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.usable:
+                return conn
+            conn.abort()
+        return None
+
+    def release(self, key: tuple[str, str, int], conn: _Connection) -> None:
+        """Pool ``conn`` again if its response was read to the end and it is reusable."""
+        conn.in_flight = False
+        if not conn.usable or conn.loop.is_closed():
+            conn.abort()
+            return
+        if self._pid != os.getpid():
+            return
+        idle = self._pool(conn.loop).idle.setdefault(key, [])
+        if len(idle) >= self.config.max_pool_connections:
+            conn.abort()
+            return
+        idle.append(conn)
+
+    def close(self) -> None:
+        """Close every idle connection (connections of responses in use close with them)."""
+        loops, self._loops = self._loops, weakref.WeakKeyDictionary()
+        if self._pid != os.getpid():
+            return
+        for pool in list(loops.values()):
+            for idle in pool.idle.values():
+                for conn in idle:
+                    conn.abort()
+
+    # -- connecting --------------------------------------------------------------------------
+
+    async def _connect(self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline) -> Any:
+        loop = asyncio.get_running_loop()
+        conn = _Connection(loop, self._limits, self._pool(loop).read_buffer)
+        host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
+        direct_tls = origin.scheme == "https" and proxy is None
+        where = f"{host}:{port}" if proxy is None else f"the proxy {proxy.url}"
+        ssl_context = self._ssl_context() if origin.scheme == "https" else None
+        try:
+            await self._within(
+                deadline,
+                loop.create_connection(
+                    lambda: conn,
+                    host,
+                    port,
+                    ssl=ssl_context if direct_tls else None,
+                    server_hostname=origin.host if direct_tls else None,
+                ),
+                where,
+            )
+            if self.config.tcp_keepalive:
+                _keepalive(conn)
+            if origin.scheme == "https" and proxy is not None:
+                await self._tunnel(conn, origin, proxy, deadline, ssl_context)
+        except BaseException:
+            conn.abort()
+            raise
+        return conn
+
+    async def _within(self, deadline: Deadline, awaitable: Any, where: str) -> Any:
+        remaining, phase = deadline.remaining(time.monotonic())
+        try:
+            if remaining is None:
+                return await awaitable
+            if remaining <= 0:
+                raise asyncio.TimeoutError
+            return await asyncio.wait_for(awaitable, remaining)
+        except asyncio.TimeoutError:
+            limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.connect
+            raise ConnectTimeoutError(
+                f"connecting to {where} timed out after {limit} s"
+                + (" (the total deadline)" if phase == PHASE_TOTAL else ""),
+                request_sent=False,
+            ) from None
+        except OSError as exc:  # ssl.SSLError included
+            import ssl
+
+            if isinstance(exc, ssl.SSLError):
+                what = f"TLS handshake with {where} failed"
+            else:
+                what = f"could not connect to {where}"
+            raise EndpointConnectionError(f"{what}: {_reason(exc)}", request_sent=False) from exc
+
+    async def _tunnel(
+        self,
+        conn: _Connection,
+        origin: Origin,
+        proxy: Proxy,
+        deadline: Deadline,
+        ssl_context: Any,
+    ) -> None:
+        """``CONNECT`` through ``proxy`` (:func:`~smruntime.http._config.tunnel_request`,
+        the answer judged by :func:`~smruntime.http._config.tunnel_reply_error`), then TLS to
+        ``origin`` inside the tunnel."""
+        authority = origin.hostport
+        received = conn.tunnel = bytearray()
+        conn.tunnel_done = False
+        assert conn.transport is not None
+        conn.transport.write(tunnel_request(origin, proxy))
+        while not conn.tunnel_done:
+            remaining, _ = deadline.remaining(time.monotonic())
+            until = None if remaining is None else time.monotonic() + remaining
+            if not await conn.wait(until):
+                raise ConnectTimeoutError(
+                    f"CONNECT to {authority} through the proxy {proxy.hostport} timed out",
+                    request_sent=False,
+                )
+        conn.tunnel = None
+        if b"\r\n\r\n" not in received and len(received) > MAX_TUNNEL_REPLY:
+            problem: Optional[str] = (
+                f"the proxy's answer to CONNECT {authority} is over {MAX_TUNNEL_REPLY} bytes"
+            )
+        else:
+            problem = tunnel_reply_error(bytes(received), origin, proxy)
+        if problem is not None:
+            raise EndpointConnectionError(problem, request_sent=False)
+        loop = conn.loop
+        assert conn.transport is not None
+        transport = await self._within(
+            deadline,
+            loop.start_tls(conn.transport, conn, ssl_context, server_hostname=origin.host),
+            f"{authority} (TLS through the proxy)",
+        )
+        conn.transport = transport
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes = b"",
+        deadlines: Optional[Deadlines] = None,
+    ) -> AsyncResponse:
+        """Send one request; return after the response head (errors: ``TransportError``).
+        A pooled connection found closed before any response byte is replaced once where
+        :func:`~smruntime.http._config.may_resend` allows it."""
+        loop = asyncio.get_running_loop()
+        origin = origin_of(url)
+        proxy = self.config.proxies.for_origin(origin.scheme, origin.host, origin.port)
+        deadline = (deadlines or Deadlines()).start(time.monotonic())
+        method = method.upper()
+        target, send_headers = request_head(origin, proxy, method, url, list(headers), body)
+        shown = redact_url(url)
+        key = origin.key
+        conn = self._checkout(loop, key)
+        reused = conn is not None
+        while True:
+            if conn is None:
+                conn = await self._connect(origin, proxy, deadline)
+            deadline.connected(time.monotonic())
+            try:
+                await self._exchange(
+                    conn, method, target, send_headers, body, deadline, origin, shown
+                )
+            except _Stale as stale:
+                conn.abort()
+                conn = None
+                if not reused:
+                    raise stale.error from None
+                if may_resend(reused=True, written=True, response_started=False, method=method):
+                    reused = False
+                    continue
+                raise ConnectionClosedError(
+                    f"the connection to {origin.hostport} closed before the response arrived "
+                    f"(a pooled connection; {method} is not sent twice)",
+                    url=shown,
+                ) from stale.error
+            except BaseException:
+                conn.abort()
+                raise
+            deadline.body_started(time.monotonic())
+            assert conn.head is not None
+            return AsyncResponse(self, key, conn, conn.head, deadline, shown)
+
+    async def _exchange(
+        self,
+        conn: _Connection,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        deadline: Deadline,
+        origin: Origin,
+        shown: str,
+    ) -> None:
+        """Write the request and wait for the response head (:class:`_Stale`: the connection
+        ended before any byte of it)."""
+        http = conn.http
+        out = http.send_request(method, target, headers, body)
+        conn.start_response()
+        assert conn.transport is not None
+        conn.transport.write(out)
+        if http.body_separate:
+            conn.transport.write(body)
+        deadline.sent(time.monotonic())
+        while conn.head is None:
+            error: Optional[BaseException] = conn.error
+            if error is None and conn.lost:
+                error = ConnectionClosedError(
+                    f"the connection to {origin.hostport} closed before the response arrived"
+                )
+            if error is not None:
+                error = _with_url(error, shown)
+                if not http.response_started and isinstance(error, TransportError):
+                    raise _Stale(error)
+                raise error
+            remaining, phase = deadline.remaining(time.monotonic())
+            until = None if remaining is None else time.monotonic() + remaining
+            if not await conn.wait(until):
+                limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.headers
+                raise ReadTimeoutError(
+                    f"no complete response head from {origin.hostport} within {limit} s "
+                    f"({http.bytes_received} bytes of it received)",
+                    phase=phase,
+                    timeout=limit,
+                    elapsed=time.monotonic() - deadline.started,
+                    url=shown,
+                )
+
+
+class _Stale(Exception):
+    """A connection that ended before any byte of the response: ``error`` unless resent."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _with_url(error: BaseException, url: str) -> BaseException:
+    if isinstance(error, TransportError) and error.url is None:
+        error.url = url
+    return error
+
+
+def _keepalive(conn: _Connection) -> None:
+    import socket
+
+    transport = conn.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        except OSError:
+            pass
+
+
+class AsyncResponse:
+    """A response whose head arrived: ``status``, ``reason``, ``headers``; the body is read
+    with :meth:`read_some` / :meth:`read`; :meth:`close` pools the connection if the body was
+    read to its end, otherwise drops it (as :meth:`abort` does)."""
+
+    def __init__(
+        self,
+        pool: AsyncPool,
+        key: tuple[str, str, int],
+        conn: _Connection,
+        head: Response,
+        deadline: Deadline,
+        url: str,
+    ) -> None:
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = HttpHeaders(head.headers)
+        self.deadline = deadline
+        self.url = url
+        self._pool = pool
+        self._key = key
+        self._conn: Optional[_Connection] = conn
+
+    @property
+    def bytes_received(self) -> int:
+        conn = self._conn
+        return conn.http.bytes_received if conn is not None else 0
+
+    async def read_some(self) -> bytes:
+        """The body bytes that arrived since the last call (waiting for some), ``b""`` at the
+        end, within the between-reads and total deadlines. Raises ``ReadTimeoutError``,
+        ``RemoteProtocolError`` (a cut or bad framing, with its offset) or
+        ``ConnectionClosedError``; after an error the connection is dropped."""
+        return await self.read_until(None, False)
+
+    async def read_until(self, until: Optional[float], own: bool = True) -> bytes:
+        """:meth:`read_some` with the caller's own deadline (monotonic; ``None``: none) in
+        place of the between-reads one (the stream's per-event deadline); the total deadline
+        holds either way. (``own=False``: :meth:`read_some`.)"""
+        conn = self._conn
+        if conn is None:
+            return b""
+        deadline = self.deadline
+        while True:
+            if conn.chunks:
+                data = conn.take()
+                if not own:
+                    deadline.progress(time.monotonic())
+                return data
+            if conn.complete:
+                self._release()
+                return b""
+            if conn.error is not None:
+                self.abort()
+                raise _with_url(conn.error, self.url)
+            if conn.lost:
+                self.abort()
+                raise ConnectionClosedError(
+                    f"the connection closed after {conn.http.bytes_received} bytes of the response",
+                    url=self.url,
+                )
+            limits = deadline.limits
+            if own:
+                at, phase, limit = until, PHASE_BETWEEN, limits.between
+                total = deadline.total_at
+                if total is not None and (at is None or total <= at):
+                    at, phase, limit = total, PHASE_TOTAL, limits.total
+            else:
+                remaining, phase = deadline.remaining(time.monotonic())
+                at = None if remaining is None else time.monotonic() + remaining
+                limit = limits.total if phase == PHASE_TOTAL else limits.between
+            # The future itself, not conn.wait(): one coroutine less per read.
+            waiter = conn.waiter(at)
+            if waiter is not None:
+                try:
+                    result = await waiter
+                except BaseException:
+                    self.abort()  # cancelled: the connection closes
+                    raise
+            if waiter is None or result is _TIMED_OUT:
+                self.abort()
+                raise ReadTimeoutError(
+                    f"no response bytes within {limit} s ({phase}; "
+                    f"{conn.http.bytes_received} bytes received)",
+                    phase=phase,
+                    timeout=limit,
+                    elapsed=time.monotonic() - deadline.started,
+                    url=self.url,
+                )
+
+    async def read(self, max_bytes: Optional[int] = None) -> bytes:
+        """The rest of the body; with ``max_bytes``, at most that many (then the connection is
+        dropped: the caller had enough)."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            data = await self.read_some()
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+            size += len(data)
+            if max_bytes is not None and size >= max_bytes:
+                self.abort()
+                return b"".join(parts)[:max_bytes]
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.release(self._key, conn)
+
+    def close(self) -> None:
+        """Pool the connection if the body was read to its end; otherwise drop it."""
+        conn = self._conn
+        if conn is not None and not conn.complete:
+            self.abort()
+        else:
+            self._release()
+
+    def abort(self) -> None:
+        """Drop the connection (the server sees the disconnect)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.in_flight = False
+            conn.abort()
+
+    def abort_soon(self) -> None:
+        """:meth:`abort` from a finalizer, which may run in any thread: the transport is
+        closed by its own loop."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.loop.call_soon_threadsafe(conn.abort)
+            except RuntimeError:  # the loop is closed
+                pass
+
+    def __del__(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            self.abort_soon()
