@@ -258,3 +258,8 @@ def test_handshake_head_size_bounded() -> None:
                 ws.WebSocket.connect("127.0.0.1", listener.getsockname()[1], "/", timeout=5.0)
         finally:
             listener.close()
+
+
+def test_bad_length_refused_as_soon_as_the_extended_length_is_in() -> None:
+    with pytest.raises(ws.WebSocketError, match="control frame of 126 bytes"):
+        ws.FrameParser().feed(b"\x89\x7e\x00\x7e")  # no payload yet: the head is enough
