@@ -60,6 +60,7 @@ _RECORDS_TESTS = (
     "tests/smruntime/test_records_props.py",
 )
 _HTTP_TESTS = ("tests/smruntime/http", "tests/smruntime/test_http_parser.py")
+_WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
 
 
 class Target(NamedTuple):
@@ -81,6 +82,7 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_parser.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_writer.py", _HTTP_TESTS, optional=True),
+    Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
 )
 
 # What the scratch copy needs to import the packages and run their tests.

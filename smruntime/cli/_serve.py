@@ -71,7 +71,8 @@ def serve_epilog() -> str:
     lines.append(
         _fill(
             "container mode: --container http://127.0.0.1:8080 forwards the --endpoint names to "
-            "a model server on SageMaker's container contract (GET /ping, POST /invocations), "
+            "a model server on SageMaker's container contract (GET /ping, POST /invocations, "
+            "and the WebSocket /invocations-bidirectional-stream for the bidirectional call), "
             "for example one started with 'docker run -p 8080:8080 IMAGE serve'."
         )
     )

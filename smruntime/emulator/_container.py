@@ -20,6 +20,13 @@ the service does:
   ``StreamBroken``.
 * **Async**: InvokeEndpointAsync calls ``/invocations`` the same way and writes the answer (or
   the error) to the output (or failure) location.
+* **Bidirectional** (:meth:`Container.bidirectional`, served by the emulator's HTTP/2 side): the
+  call opens a WebSocket to the container's ``/invocations-bidirectional-stream`` (handshake
+  within *timeout*); each input PayloadPart is one message (``DataType`` UTF8: text, else
+  binary), each container message one output PayloadPart (text: UTF8, binary: BINARY). The end
+  of the input is a close frame (1000) to the container; the container's close (1000/1001) ends
+  the output. A refused handshake, a close with another code, or a connection lost without a
+  close frame end the stream with ``ModelStreamError`` (``StreamBroken``).
 
 The emulator's outbound HTTP here is the standard library's ``http.client`` (one connection per
 invocation): this is the emulator's side, not the client's.
@@ -32,13 +39,18 @@ import http.client
 import logging
 import socket
 import threading
-from collections.abc import Iterator
-from typing import Optional
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
+from smruntime.emulator import _websocket as ws
 from smruntime.emulator._models import EmulatorRequest, HandlerResult, ModelFailure
 
-__all__ = ["Container"]
+if TYPE_CHECKING:
+    from smruntime.emulator._h2 import BidiRequest, DuplexModel, Part
+    from smruntime.emulator._server import EmulatorEndpoint
+
+__all__ = ["Container", "bidi_models"]
 
 logger = logging.getLogger("smruntime.emulator")
 
@@ -51,6 +63,12 @@ _STREAM_TIMED_OUT = (
 )
 _STREAM_BROKEN = "The connection between the SageMaker endpoint and your model primary was broken."
 _MAX_MESSAGE = 2048
+_BIDI_PATH = "/invocations-bidirectional-stream"
+_BIDI_HEADERS = (
+    "x-amzn-sagemaker-model-invocation-path",
+    "x-amzn-sagemaker-model-query-string",
+    "x-amzn-sagemaker-target-variant",
+)
 _READ_SIZE = 65536
 
 
@@ -201,3 +219,80 @@ class Container:
         finally:
             with contextlib.suppress(OSError):
                 conn.close()
+
+    # -- bidirectional ------------------------------------------------------------------------
+
+    def bidirectional(self, request: BidiRequest, parts: Iterator[Part]) -> Iterator[Part]:
+        """A duplex model (see :mod:`._h2`): the call bridged to the container's WebSocket."""
+        headers = tuple(
+            (name, value) for name in _BIDI_HEADERS if (value := request.headers.get(name))
+        )
+        try:
+            socket_ = ws.WebSocket.connect(
+                self.host, self.port, self.base + _BIDI_PATH, timeout=self.timeout, headers=headers
+            )
+        except (OSError, ws.WebSocketError) as exc:
+            raise ModelFailure(
+                f"The container did not accept the WebSocket at {_BIDI_PATH}: {exc}",
+                stream_error_code="StreamBroken",
+            ) from None
+        sender = threading.Thread(
+            target=self._forward_input,
+            args=(socket_, parts),
+            name="smruntime-emulator-ws-input",
+            daemon=True,
+        )
+        sender.start()
+        try:
+            while True:
+                try:
+                    event = socket_.receive(0.25)
+                except (OSError, ws.WebSocketError) as exc:
+                    raise ModelFailure(
+                        f"{_STREAM_BROKEN} ({exc})", stream_error_code="StreamBroken"
+                    ) from None
+                if event is None:
+                    if not request.sleep(0):
+                        return
+                    continue
+                if isinstance(event, ws.Close):
+                    socket_.close(1000 if event.code == 1005 else event.code)
+                    if event.code in (1000, 1001, 1005):
+                        return
+                    raise ModelFailure(
+                        f"The container closed the WebSocket with code {event.code}: "
+                        f"{event.reason or 'no reason given'}",
+                        stream_error_code="StreamBroken",
+                    )
+                assert isinstance(event, ws.Message)
+                yield {"Bytes": event.data, "DataType": "UTF8" if event.is_text else "BINARY"}
+        finally:
+            socket_.close(1000)
+            with contextlib.suppress(OSError):
+                socket_.sock.close()
+
+    def _forward_input(self, socket_: ws.WebSocket, parts: Iterator[Part]) -> None:
+        try:
+            for part in parts:
+                data: Any = part.get("Bytes", b"")
+                opcode = ws.TEXT if part.get("DataType") == "UTF8" else ws.BINARY
+                socket_.send(opcode, bytes(data), timeout=self.timeout)
+            socket_.close(1000)
+        except (OSError, ValueError, ws.WebSocketError) as exc:  # ValueError: socket closed here
+            # A container that takes no input for *timeout*: break the connection, so that the
+            # reading side ends the stream (StreamBroken) instead of waiting on it forever.
+            logger.debug("container WebSocket input stopped: %s", exc)
+            with contextlib.suppress(OSError):
+                socket_.sock.shutdown(socket.SHUT_RDWR)
+
+
+def bidi_models(endpoints: Mapping[str, EmulatorEndpoint]) -> dict[str, DuplexModel]:
+    """The emulator's duplex models: the built-in ones, and each endpoint whose handler is a
+    :class:`Container` bridged to the container's WebSocket (its name wins over a built-in)."""
+    from smruntime.emulator._h2 import default_models
+
+    models = default_models()
+    for name, endpoint in endpoints.items():
+        if isinstance(endpoint.handler, Container):
+            models[name] = endpoint.handler.bidirectional
+    return models

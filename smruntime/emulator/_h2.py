@@ -984,12 +984,13 @@ class H2ServerConnection:
                 request.parts_sent += 1
         except Exception as exc:  # noqa: BLE001 - a failing model: a ModelStreamError
             request.error_code = "ModelStreamError"
+            code = getattr(exc, "stream_error_code", None)  # a ModelFailure's (container mode)
+            message = str(exc) if code else f"model failed: {exc}"
             self._post(
                 stream,
                 "data",
                 _exception_event(
-                    "ModelStreamError",
-                    {"Message": f"model failed: {exc}", "ErrorCode": "ModelError"},
+                    "ModelStreamError", {"Message": message, "ErrorCode": code or "ModelError"}
                 ),
             )
         finally:
@@ -1191,7 +1192,7 @@ def h2_protocol_handler(
     *,
     stop: Optional[threading.Event] = None,
     requests: Optional[list[BidiRequest]] = None,
-    models: Optional[Mapping[str, DuplexModel]] = None,
+    models: Union[Mapping[str, DuplexModel], Callable[[], Mapping[str, DuplexModel]], None] = None,
     region: str = "us-east-1",
     faults: Sequence[Fault] = (),
     max_skew: _dt.timedelta = _dt.timedelta(minutes=5),
@@ -1202,7 +1203,8 @@ def h2_protocol_handler(
     (or reads an ALPN choice) and hands the connection over: it serves the connection to its
     end, in the caller's thread. ``stop`` ends every connection (GOAWAY) when set; ``faults``
     is read at each new connection (a list the caller extends later applies to later ones).
-    With ``verify_signatures=False`` neither the request's nor the events' are checked."""
+    With ``verify_signatures=False`` neither the request's nor the events' are checked.
+    ``models`` may be a callable giving the models at each new connection."""
     authenticate: Authenticator = signature_authenticator(
         credentials, region=region, max_skew=max_skew, clock=clock
     )
@@ -1219,7 +1221,7 @@ def h2_protocol_handler(
         H2ServerConnection(
             sock,
             authenticate=authenticate,
-            models=models,
+            models=models() if callable(models) else models,
             region=region,
             max_skew=max_skew,
             clock=clock,

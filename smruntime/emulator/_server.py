@@ -512,12 +512,14 @@ class Emulator:
         """The built-in HTTP/2 side: InvokeEndpointWithBidirectionalStream (models ``echo`` and
         ``transcribe``), same credentials, region, clock and emulator-wide faults; h2c connections
         arrive here by their preface. Its calls are logged in :attr:`h2_requests`."""
+        from smruntime.emulator._container import bidi_models
         from smruntime.emulator._h2 import h2_protocol_handler
 
         return h2_protocol_handler(
             self.accepted_credentials,
             stop=self._stop_event,
             requests=self.h2_requests,
+            models=lambda: bidi_models(self.endpoints),
             region=self.region,
             faults=self._faults,
             max_skew=_dt.timedelta(seconds=self.max_skew),

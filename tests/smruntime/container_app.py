@@ -7,6 +7,10 @@ attributes) with ``X-Amzn-SageMaker-Custom-Attributes: container=yes``; with ``s
 TGI-style SSE token events (``CONTAINER_TOKEN_DELAY`` seconds apart, ``tokens`` of them).
 ``mode``: ``error`` (400), ``crash`` (500 text), ``hang`` (no answer for 30 s), ``stall`` (one
 event, then nothing for 30 s).
+WebSocket ``/invocations-bidirectional-stream``: each message straight back (text as text, bytes
+as bytes); a text message ``"fail"`` closes with code 1011 and reason ``model exploded``; ``"bye"``
+closes normally; a first message ``"headers"`` is answered with the handshake's
+``x-amzn-sagemaker-*`` headers (JSON). ``CONTAINER_NO_WEBSOCKET=1`` leaves the route out.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 STARTED = time.monotonic()
 PING_DELAY = float(os.environ.get("CONTAINER_PING_DELAY", "0"))
@@ -72,9 +77,35 @@ async def invocations(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream", headers=attributes)
 
 
-app = Starlette(
-    routes=[
-        Route("/ping", ping, methods=["GET"]),
-        Route("/invocations", invocations, methods=["POST"]),
-    ]
-)
+async def bidirectional(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text, data = message.get("text"), message.get("bytes")
+            if text == "fail":
+                await websocket.close(code=1011, reason="model exploded")
+                return
+            if text == "bye":
+                await websocket.close()
+                return
+            if text == "headers":
+                seen = {k: v for k, v in websocket.headers.items() if k.startswith("x-amzn-")}
+                await websocket.send_text(json.dumps(seen))
+            elif text is not None:
+                await websocket.send_text(text)
+            else:
+                await websocket.send_bytes(data or b"")
+    except WebSocketDisconnect:
+        return
+
+
+routes = [
+    Route("/ping", ping, methods=["GET"]),
+    Route("/invocations", invocations, methods=["POST"]),
+]
+if os.environ.get("CONTAINER_NO_WEBSOCKET") != "1":
+    routes.append(WebSocketRoute("/invocations-bidirectional-stream", bidirectional))
+app = Starlette(routes=routes)

@@ -325,3 +325,100 @@ def test_serve_container_from_the_command_line(tmp_path: Path) -> None:
             ok = run_cli("invoke", "local", "--stream", "--body", body, *args, env=env)
             assert ok.returncode == 0, stderr_text(ok)
             assert ok.stdout.decode() == " from the cli\n"
+
+
+# -- InvokeEndpointWithBidirectionalStream bridged to the container's WebSocket ----------------
+
+
+def bidi_parts(stream: Any) -> list[dict[str, Any]]:
+    return [event["PayloadPart"] for event in stream]
+
+
+def test_bidi_echo_utf8_as_text_and_binary_as_binary(container_url: str) -> None:
+    pytest.importorskip("h2")
+    with emulated(container_url) as emu, smruntime_client(emu) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="model")
+        with resp["Body"] as stream:
+            stream.send("héllo".encode(), DataType="UTF8")
+            first = next(stream)["PayloadPart"]
+            stream.send(b"\x00\xff" * 40000, DataType="BINARY")
+            second = next(stream)["PayloadPart"]
+            stream.send(b"no data type")
+            third = next(stream)["PayloadPart"]
+            stream.close_input()
+            rest = bidi_parts(stream)
+        assert first["Bytes"] == "héllo".encode()
+        assert first["DataType"] == "UTF8"
+        assert second["Bytes"] == b"\x00\xff" * 40000
+        assert second["DataType"] == "BINARY"
+        assert third["Bytes"] == b"no data type"
+        assert third["DataType"] == "BINARY"
+        assert rest == []  # our close (end of input) answered by the container's close
+        assert emu.h2_requests[-1].status == 200
+
+
+def test_bidi_passes_the_sagemaker_headers_in_the_handshake(container_url: str) -> None:
+    pytest.importorskip("h2")
+    with emulated(container_url) as emu, smruntime_client(emu) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(
+            EndpointName="model", ModelInvocationPath="v1/listen", ModelQueryString="a=b"
+        )
+        with resp["Body"] as stream:
+            stream.send(b"headers", DataType="UTF8")
+            seen = json.loads(next(stream)["PayloadPart"]["Bytes"])
+            stream.send(b"bye", DataType="UTF8")
+            assert bidi_parts(stream) == []  # the container's normal close ends the output
+        assert seen["x-amzn-sagemaker-model-invocation-path"] == "v1/listen"
+        assert seen["x-amzn-sagemaker-model-query-string"] == "a=b"
+
+
+def test_bidi_container_closing_with_an_error_is_a_model_stream_error(container_url: str) -> None:
+    pytest.importorskip("h2")
+    with emulated(container_url) as emu, smruntime_client(emu) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="model")
+        with resp["Body"] as stream:
+            stream.send(b"one", DataType="UTF8")
+            assert next(stream)["PayloadPart"]["Bytes"] == b"one"
+            stream.send(b"fail", DataType="UTF8")
+            with pytest.raises(ModelStreamError) as info:
+                next(stream)
+        assert info.value.stream_error_code == "StreamBroken"
+        assert "1011" in str(info.value)
+        assert "model exploded" in str(info.value)
+
+
+def test_bidi_container_killed_mid_stream() -> None:
+    pytest.importorskip("h2")
+    with model_server() as (url, proc), emulated(url) as emu, smruntime_client(emu) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="model")
+        with resp["Body"] as stream:
+            stream.send(b"one", DataType="UTF8")
+            assert next(stream)["PayloadPart"]["Bytes"] == b"one"
+            proc.send_signal(signal.SIGKILL)
+            with pytest.raises(ModelStreamError) as info:
+                next(stream)
+        assert info.value.stream_error_code == "StreamBroken"
+
+
+def test_bidi_container_without_the_websocket_route() -> None:
+    pytest.importorskip("h2")
+    with model_server(CONTAINER_NO_WEBSOCKET="1") as (url, _):
+        with emulated(url) as emu, smruntime_client(emu) as client:
+            resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="model")
+            with resp["Body"] as stream:
+                stream.send(b"one", DataType="UTF8")
+                with pytest.raises(ModelStreamError) as info:
+                    next(stream)
+        assert info.value.stream_error_code == "StreamBroken"
+        assert "/invocations-bidirectional-stream" in str(info.value)
+        assert "HTTP 403" in str(info.value) or "HTTP 404" in str(info.value)
+
+
+def test_bidi_builtin_models_still_served_beside_a_container(container_url: str) -> None:
+    pytest.importorskip("h2")
+    with emulated(container_url) as emu, smruntime_client(emu) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+        with resp["Body"] as stream:
+            stream.send(b"built-in", DataType="UTF8")
+            assert next(stream)["PayloadPart"]["Bytes"] == b"built-in"
+            stream.close_input()
