@@ -336,5 +336,15 @@ def _add_serve(sub: _Subparsers) -> None:
         help="folder for InvokeEndpointAsync results: s3://BUCKET/KEY is the file DIR/BUCKET/KEY "
         "(default: a temporary folder, deleted when serve stops)",
     )
+    p.add_argument(
+        "--tls-cert",
+        metavar="CERT",
+        help="serve TLS (https://) with this PEM certificate (chain), with --tls-key; ALPN "
+        "chooses h2 (the bidirectional call) or http/1.1 on the same port (default: plain "
+        "http://, h2c by prior knowledge)",
+    )
+    p.add_argument(
+        "--tls-key", metavar="KEY", help="the PEM private key of --tls-cert (default: none)"
+    )
     _add_debug(p)
     p.set_defaults(func=cmd_serve)

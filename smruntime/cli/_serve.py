@@ -114,17 +114,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         faults = [f for spec in args.fault or [] for f in parse_faults(spec)]
     except FaultSpecError as exc:
         raise UsageError(f"--fault: {exc}") from None
+    tls_cert, tls_key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
     creds, origin = _credentials(args, os.environ)
     endpoints = _serve_endpoints(args)
-    emu = Emulator(
-        endpoints=endpoints,
-        host=args.host,
-        port=args.port,
-        credentials=creds,
-        region=args.region,
-        faults=faults,
-        results_dir=args.results_dir,
-    )
+    try:
+        emu = Emulator(
+            endpoints=endpoints,
+            host=args.host,
+            port=args.port,
+            credentials=creds,
+            region=args.region,
+            faults=faults,
+            results_dir=args.results_dir,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
+    except OSError as exc:  # ssl.SSLError included: a missing or bad certificate or key
+        raise CLIError(f"--tls-cert {tls_cert} --tls-key {tls_key}: {exc}") from None
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

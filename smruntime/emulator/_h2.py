@@ -504,8 +504,9 @@ class H2ServerConnection:
             pass
 
     def _shutdown(self) -> None:
+        # ``stop`` belongs to the server (every connection watches it): one connection ending
+        # must not stop the others, nor the server's later ones.
         with self.cond:
-            self.stop.set()
             for stream in self.streams.values():
                 stream.stop.set()
                 if stream.request is not None and not stream.output_done:

@@ -20,8 +20,14 @@ How a connection is served:
 * **Other protocols** (the seam for HTTP/2): a connection whose first bytes are the HTTP/2
   preface (``PRI * HTTP/2.0``) is handed, with the bytes already read, to the handler registered
   with :meth:`HTTPServer.register_protocol` (``"h2"``), see :meth:`HTTPServer.hand_off`, the one
-  place a connection leaves HTTP/1.1 (a TLS front end would call it with its ALPN choice). With
+  place a connection leaves HTTP/1.1 (the TLS handshake calls it on the ALPN choice). With
   no handler registered such a connection gets ``505 HTTP Version Not Supported``.
+* **TLS** (``ssl_context``): every connection is TLS. Its handshake runs in a worker, against a
+  monotonic deadline (``head_timeout``, else ``timeout``; a client that does not finish it is
+  dropped and costs no other client anything but that worker meanwhile); ALPN ``h2`` hands the
+  TLS socket to the ``"h2"`` handler, anything else (``http/1.1``, no ALPN) goes to the selector
+  as an HTTP/1.1 connection. TLS bytes already decrypted (``pending()``) are read at once: the
+  selector only sees the kernel's socket.
 
 Request bodies are framed strictly (ASCII-digit ``Content-Length``, hex chunk sizes, CRLF after
 each chunk); a framing error reaches the protocol layer as a :class:`BodyError`, which answers it
@@ -38,6 +44,7 @@ import re
 import select
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -83,6 +90,15 @@ _RECV_SIZE = 65536
 # How long a worker waits on a kept-alive connection for its next request before handing the
 # connection back to the selector thread.
 _LINGER = 0.002
+
+# What a non-blocking TLS socket raises when a record is incomplete (no data yet).
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def _pending(sock: socket.socket) -> int:
+    """Decrypted TLS bytes buffered in *sock* (0 for a plain socket)."""
+    return sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+
 
 # A protocol handler takes over a connection: (socket, bytes already read from it).
 ProtocolHandler = Callable[[socket.socket, bytes], None]
@@ -417,6 +433,7 @@ class HTTPServer:
         max_connections: int = 1000,
         max_workers: int = 64,
         max_head_bytes: int = 65536,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         if max_connections < 1 or max_workers < 1:
             raise ValueError("max_connections and max_workers must be >= 1")
@@ -427,6 +444,7 @@ class HTTPServer:
         self.body_timeout = body_timeout
         self.max_connections = max_connections
         self.max_head_bytes = max_head_bytes
+        self.ssl_context = ssl_context
         self._protocols: dict[str, ProtocolHandler] = {}
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
@@ -467,9 +485,9 @@ class HTTPServer:
     def hand_off(self, sock: socket.socket, preread: bytes, protocol: str) -> bool:
         """Give a connection to the handler registered for *protocol*; False if there is none.
 
-        The one place a connection leaves HTTP/1.1: the selector calls it on the HTTP/2 preface;
-        a TLS front end would call it with its ALPN choice. The connection stays counted as open
-        (``max_connections``) until the handler returns.
+        The one place a connection leaves HTTP/1.1: the selector calls it on the HTTP/2 preface,
+        the TLS handshake on the ALPN choice ``h2`` (with the TLS socket and no bytes). The
+        connection stays counted as open (``max_connections``) until the handler returns.
         """
         handler = self._protocols.get(protocol)
         if handler is None:
@@ -609,11 +627,78 @@ class HTTPServer:
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.ssl_context is not None:
+                self._start_tls(sock, addr)
+                continue
             conn = _Conn(sock, addr)
             self._conns[sock] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
             self._set_deadline(conn, _deadline(time.monotonic(), self.timeout))
         self._update_accepting()
+
+    def _start_tls(self, raw: socket.socket, addr: object) -> None:
+        """Wrap an accepted socket (no I/O yet) and run its handshake in a worker."""
+        assert self.ssl_context is not None
+        try:
+            # A client gone already (reset): wrap_socket would fail with the descriptor moved
+            # into a half-made SSLSocket, out of reach of the close below.
+            raw.getpeername()
+        except OSError:
+            self._close_socket(raw)
+            return
+        self.emulator._untrack(raw)
+        try:
+            sock = self.ssl_context.wrap_socket(
+                raw, server_side=True, do_handshake_on_connect=False
+            )
+        except (OSError, ValueError):
+            self._close_socket(raw)
+            return
+        if not self.emulator._track(sock):
+            self._close_socket(sock)
+            return
+        try:
+            self._workers.submit(
+                lambda: self._handshake(sock, addr), lambda: self._close_socket(sock)
+            )
+        except RuntimeError:
+            self._close_socket(sock)
+
+    def _handshake(self, sock: ssl.SSLSocket, addr: object) -> None:
+        """(Worker) finish the TLS handshake by the deadline, then serve by the ALPN choice."""
+        deadline = _deadline(time.monotonic(), self.head_timeout, self.timeout)
+        try:
+            sock.setblocking(False)
+            while True:
+                try:
+                    sock.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    events = selectors.EVENT_READ
+                except ssl.SSLWantWriteError:
+                    events = selectors.EVENT_WRITE
+                left = 0.25 if deadline is None else deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    raise TimeoutError("the TLS handshake was not completed in time")
+                with selectors.DefaultSelector() as waiter:
+                    waiter.register(sock, events)
+                    waiter.select(min(left, 0.25))
+        except (OSError, ValueError) as exc:
+            logger.debug("emulator: TLS handshake with %s failed: %s", addr, exc)
+            self._close_socket(sock)
+            return
+        if sock.selected_alpn_protocol() == "h2":
+            if not self.hand_off(sock, b"", "h2"):
+                self._close_socket(sock)
+            return
+        with self._returned_lock:
+            queued = not self._closed and not self._stop.is_set()
+            if queued:
+                self._returned.append(_Conn(sock, addr))
+        if queued:
+            self._wake()
+        else:
+            self._close_socket(sock)
 
     def _set_deadline(self, conn: _Conn, deadline: Optional[float]) -> None:
         conn.deadline = deadline
@@ -635,18 +720,24 @@ class HTTPServer:
         self._next_check = upcoming
 
     def _readable(self, conn: _Conn) -> None:
-        try:
-            data = conn.sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._drop(conn)
-            return
-        if not data:
-            self._ended(conn)
-            return
-        conn.buffer += data
-        self._advance(conn)
+        got = False
+        while True:
+            try:
+                data = conn.sock.recv(_RECV_SIZE)
+            except _WOULD_BLOCK:  # for TLS: an incomplete record, no data yet
+                break
+            except OSError:
+                self._drop(conn)
+                return
+            if not data:
+                self._ended(conn)
+                return
+            conn.buffer += data
+            got = True
+            if not _pending(conn.sock):
+                break
+        if got:
+            self._advance(conn)
 
     def _ended(self, conn: _Conn) -> None:
         """The client ended its side: inside a body, answer why it cannot be read; else close."""
@@ -765,6 +856,8 @@ class HTTPServer:
         self._set_deadline(conn, self._phase_deadline(conn, time.monotonic()))
         if conn.eof:
             self._ended(conn)
+        elif _pending(conn.sock):
+            self._readable(conn)
         elif conn.buffer:
             self._advance(conn)
 
@@ -838,27 +931,37 @@ class HTTPServer:
         poller = select.poll() if hasattr(select, "poll") else None
         if poller is not None:
             poller.register(conn.sock.fileno(), select.POLLIN)
-        while True:
-            outcome = self._parse(conn)
-            if isinstance(outcome, _Request):
-                return outcome
-            left = deadline - time.monotonic()
-            if outcome is not None or left <= 0 or self._stop.is_set():
-                return None
-            if poller is not None:
-                ready = bool(poller.poll(left * 1000))
-            else:  # pragma: no cover - Windows
-                ready = bool(select.select([conn.sock], [], [], left)[0])
-            if not ready:
-                return None
-            try:
-                data = conn.sock.recv(_RECV_SIZE)
-            except OSError:
-                return None
-            if not data:
-                conn.eof = True
-                return None
-            conn.buffer += data
+        try:
+            # Non-blocking while lingering: a TLS record cut short must not hold the worker.
+            conn.sock.setblocking(False)
+            while True:
+                outcome = self._parse(conn)
+                if isinstance(outcome, _Request):
+                    return outcome
+                left = deadline - time.monotonic()
+                if outcome is not None or left <= 0 or self._stop.is_set():
+                    return None
+                if _pending(conn.sock):
+                    ready = True
+                elif poller is not None:
+                    ready = bool(poller.poll(left * 1000))
+                else:  # pragma: no cover - Windows
+                    ready = bool(select.select([conn.sock], [], [], left)[0])
+                if not ready:
+                    return None
+                try:
+                    data = conn.sock.recv(_RECV_SIZE)
+                except _WOULD_BLOCK:
+                    continue
+                except OSError:
+                    return None
+                if not data:
+                    conn.eof = True
+                    return None
+                conn.buffer += data
+        finally:
+            with contextlib.suppress(OSError):
+                conn.sock.settimeout(self.timeout)
 
 
 class _Pump:

@@ -21,6 +21,7 @@ import logging
 import secrets
 import shutil
 import socket
+import ssl
 import string
 import tempfile
 import threading
@@ -178,6 +179,10 @@ class Emulator:
     seconds at most for a model that is still computing). With *http2* (the default) the same
     port also serves InvokeEndpointWithBidirectionalStream over h2c (prior knowledge: the HTTP/2
     preface starts the connection), see :mod:`smruntime.emulator._h2` (needs ``h2``).
+    With *tls_cert* and *tls_key* (PEM files), or an *ssl_context*, the port speaks TLS only
+    (:attr:`url` is ``https://``): ALPN chooses ``h2`` (the bidirectional call; offered with
+    *http2*) or ``http/1.1`` (the other operations); the handshake must end within
+    *head_timeout* seconds.
     """
 
     def __init__(
@@ -203,6 +208,9 @@ class Emulator:
         max_connections: int = 1000,
         max_workers: int = 64,
         http2: bool = True,
+        tls_cert: Union[str, Path, None] = None,
+        tls_key: Union[str, Path, None] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         if results_uri not in ("s3", "file"):
             raise ValueError(f"results_uri must be 's3' or 'file', got {results_uri!r}")
@@ -231,6 +239,16 @@ class Emulator:
         self._faults: list[Fault] = list(faults)
         self._protocols: dict[str, ProtocolHandler] = {}
         self.http2 = http2
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if tls_cert is not None and ssl_context is not None:
+            raise ValueError("give tls_cert and tls_key, or ssl_context, not both")
+        if tls_cert is not None and tls_key is not None:
+            from smruntime.emulator._h2 import tls_server_context
+
+            alpn = ("h2", "http/1.1") if http2 else ("http/1.1",)
+            ssl_context = tls_server_context(str(tls_cert), str(tls_key), alpn=alpn)
+        self.ssl_context = ssl_context
         # InvokeEndpointWithBidirectionalStream calls (HTTP/2), see smruntime.emulator._h2
         self.h2_requests: list[BidiRequest] = []
         self._lock = threading.Lock()
@@ -249,8 +267,9 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>`` (the server must be started)."""
-        return f"http://{self.host}:{self.port}"
+        """``http://127.0.0.1:<port>`` (``https://`` with TLS; the server must be started)."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def port(self) -> int:
@@ -480,6 +499,7 @@ class Emulator:
             body_timeout=self.body_timeout,
             max_connections=self.max_connections,
             max_workers=self.max_workers,
+            ssl_context=self.ssl_context,
         )
         if self.http2 and "h2" not in self._protocols:
             self._protocols["h2"] = self._h2_handler()

@@ -49,7 +49,7 @@ def serving(env: Mapping[str, str], *args: str) -> Iterator[dict[str, str]]:
             while "try: " not in found["stderr"] and time.monotonic() < deadline:
                 assert proc.poll() is None, found["stderr"]
                 time.sleep(0.02)
-            match = re.search(r"http://127\.0\.0\.1:\d+", found["stderr"])
+            match = re.search(r"https?://127\.0\.0\.1:\d+", found["stderr"])
             assert match, found["stderr"]
             found["url"] = match.group(0)
             yield found
