@@ -298,7 +298,7 @@ class AsyncStreamingBody:
         self._response: Optional[AsyncResponse] = response
         self.content_type = content_type
         self._max = max_bytes
-        self._buffer = b""
+        self._buffer = bytearray()  # appended in place: ``bytes +=`` made read() quadratic
         self._received = 0
         self._ended = False
 
@@ -341,11 +341,13 @@ class AsyncStreamingBody:
         if amt is None or amt < 0:
             while await self._more():
                 pass
-            data, self._buffer = self._buffer, b""
+            data = bytes(self._buffer)
+            self._buffer = bytearray()
             return data
         while len(self._buffer) < amt and await self._more():
             pass
-        data, self._buffer = self._buffer[:amt], self._buffer[amt:]
+        data = bytes(self._buffer[:amt])
+        del self._buffer[:amt]
         return data
 
     async def aiter_chunks(self, chunk_size: int = _CHUNK) -> Any:
@@ -373,7 +375,7 @@ class AsyncStreamingBody:
     def close(self) -> None:
         """Drop the rest of the body (and the connection, if it was not read to its end)."""
         response, self._response = self._response, None
-        self._buffer = b""
+        self._buffer = bytearray()
         if response is not None:
             response.close()
 

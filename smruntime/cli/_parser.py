@@ -63,7 +63,7 @@ def _add_debug(p: argparse.ArgumentParser) -> None:
 
 
 def _add_transport(p: argparse._ActionsContainer, help_text: str) -> None:
-    p.add_argument("--transport", choices=["requests", "stdlib"], help=help_text)
+    p.add_argument("--transport", choices=["default", "requests", "stdlib"], help=help_text)
 
 
 def _add_client_options(p: argparse.ArgumentParser) -> None:
@@ -71,7 +71,11 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--region", help="AWS region (default: AWS_REGION, profile, ...)")
     g.add_argument("--profile", help="named profile from the AWS config/credentials files")
     g.add_argument("--endpoint-url", help="send requests here instead of the regional endpoint")
-    _add_transport(g, "HTTP transport (default: smruntime's own; stdlib is an alias of it)")
+    _add_transport(
+        g,
+        "HTTP transport: default (smruntime's own; stdlib is an alias of it) "
+        "or requests (the requests extra)",
+    )
     g.add_argument(
         "--read-timeout", type=positive_seconds, metavar="SECONDS", help="socket read timeout"
     )

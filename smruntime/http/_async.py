@@ -665,9 +665,13 @@ class AsyncResponse:
                     raise
             if waiter is None or result is _TIMED_OUT:
                 self.abort()
+                what = (
+                    f"the total deadline of {limit} s passed"
+                    if phase == PHASE_TOTAL
+                    else f"no response bytes within {limit} s ({phase})"
+                )
                 raise ReadTimeoutError(
-                    f"no response bytes within {limit} s ({phase}; "
-                    f"{conn.http.bytes_received} bytes received)",
+                    f"{what} from {self.url} ({conn.http.bytes_received} bytes received)",
                     phase=phase,
                     timeout=limit,
                     elapsed=time.monotonic() - deadline.started,

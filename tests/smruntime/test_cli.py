@@ -1187,3 +1187,11 @@ def test_exit_codes_are_documented_alike(home: Path) -> None:
     assert " ".join(_errors.EXIT_CODES_HELP.split()) in " ".join(main_help.split())
     decode_help = " ".join(run_cli("decode", "--help", env=clean_env(home)).stdout.decode().split())
     assert "5 if a frame is corrupt or cut or the input is empty" in decode_help
+
+
+def test_transport_option_accepts_default() -> None:
+    from smruntime.cli._parser import build_parser
+
+    for name in ("default", "stdlib", "requests"):
+        args = build_parser().parse_args(["invoke", "ep", "--body", "{}", "--transport", name])
+        assert args.transport == name
