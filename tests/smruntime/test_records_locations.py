@@ -311,3 +311,16 @@ def test_special_tokens_have_no_text(flag: str) -> None:
 
 def test_json_document_invalid_utf8_names_line_1_and_its_offset() -> None:
     same_everywhere(JsonDocumentDecoder, b'["ab\xff"]', [], "line 1 at byte offset 4")
+
+
+def _nested_error(levels: int) -> dict[str, object]:
+    record: dict[str, object] = {"error": "boom"}
+    for _ in range(levels):
+        record = {"error": record}
+    return record
+
+
+def test_nested_error_records_are_described_up_to_the_walk_limit_exactly() -> None:
+    # 65 wrappers descend 64 times (the limit itself): still described; one more is not
+    assert find_error(_nested_error(65)) == "boom"
+    assert find_error(_nested_error(66)) == "error (nested too deeply to describe)"
