@@ -9,7 +9,7 @@ import threading
 import time
 from typing import IO, Any, Callable, Optional
 
-from smruntime.cli._errors import EXIT_OK, CLIError
+from smruntime.cli._errors import EXIT_OK, CLIError, UsageError
 from smruntime.cli._format import dumps, fmt_bytes, fmt_seconds, preview
 from smruntime.cli._output import err
 
@@ -165,7 +165,10 @@ def cmd_duplex(args: argparse.Namespace) -> int:
     params["Body"] = input_parts(source, args.part_size, args.data_type, args.rate)
     started = time.monotonic()
     tracer = DuplexTracer(started) if args.trace else None
-    args.transport = None  # HTTP/2 has one transport; --transport applies to HTTP/1.1 calls
+    if args.transport is not None:
+        raise UsageError(
+            f"--transport {args.transport} applies to HTTP/1.1 calls; duplex always uses HTTP/2"
+        )
     client = _make_client(args)
     try:
         response = _bidi.invoke(client, params, trace=tracer)
@@ -208,7 +211,8 @@ def add_duplex(sub: Any, add_client_options: Callable[[Any], None], add_debug: A
         help="stream input to an endpoint while printing its answers (HTTP/2, bidirectional)",
         description="Call InvokeEndpointWithBidirectionalStream on ENDPOINT: send --input in "
         "parts (PayloadPart events, signed in a chain) while the model's answers are printed "
-        "live on stdout. Needs the http2 extra: pip install 'smruntime[http2]'.",
+        "live on stdout, each part's bytes as received (--jsonl: one line per event). Needs "
+        "the http2 extra: pip install 'smruntime[http2]'.",
     )
     p.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     p.add_argument("--input", required=True, metavar="FILE|-", help="what to send (- for stdin)")

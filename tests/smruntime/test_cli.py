@@ -127,8 +127,8 @@ def env(emu: Any, home: Path) -> dict[str, str]:
 def invoke(
     emu: Any, env: Mapping[str, str], *args: str, transport: str = "stdlib", **kw: Any
 ) -> subprocess.CompletedProcess[bytes]:
-    # Most tests take the standard-library transport: it starts faster than requests. The tests
-    # that pass transport="requests" cover the default one.
+    # Most tests take the default transport ("stdlib" is its alias): it starts faster than
+    # requests. The tests that pass transport="requests" cover the requests one.
     common = ["--endpoint-url", emu.url, "--max-attempts", "1", "--transport", transport]
     return run_cli("invoke", *common, *args, env=env, **kw)
 

@@ -112,6 +112,9 @@ def test_duplex_exit_codes(tmp_path: Path) -> None:
     assert out.returncode == 2
     out = run("duplex", "bad name", "--input", "-", "--endpoint-url", "http://127.0.0.1:9")
     assert out.returncode == 2
+    out = run("duplex", "asr", "--input", "-", "--transport", "requests")
+    assert out.returncode == 2
+    assert b"duplex always uses HTTP/2" in out.stderr
     missing = tmp_path / "missing.bin"
     out = run("duplex", "asr", "--input", str(missing), "--endpoint-url", "http://127.0.0.1:9")
     assert out.returncode == 1
