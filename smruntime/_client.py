@@ -151,6 +151,13 @@ class Client:
             from sigv4._region import resolve_region  # reads files: only when needed
 
             region_name = resolve_region(None, profile=profile_name, environ=env)
+        fips_region = False
+        if isinstance(region_name, str) and region_name.strip():
+            from smruntime._endpoints import normalize_region
+
+            real, fips_region = normalize_region(region_name)
+            if fips_region:  # us-east-1-fips: as botocore, region us-east-1 with FIPS on
+                region_name = real
         self.region_name: str = region_name
         if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
             endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
@@ -159,7 +166,7 @@ class Client:
         # AWS_USE_FIPS_ENDPOINT): the flags are ignored rather than an error.
         resolved = resolve_endpoint(
             self.region_name,
-            use_fips=bool(self._config.use_fips_endpoint) and not endpoint_url,
+            use_fips=(bool(self._config.use_fips_endpoint) or fips_region) and not endpoint_url,
             use_dualstack=bool(self._config.use_dualstack_endpoint) and not endpoint_url,
             endpoint_url=endpoint_url or None,
         )

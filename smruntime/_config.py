@@ -79,7 +79,7 @@ INERT_OPTIONS = frozenset(
 )
 
 _RETRY_KEYS = ("max_attempts", "mode", "total_max_attempts")
-_SIGNATURE_VERSIONS = ("v4", "sigv4")
+_SIGNATURE_VERSIONS = ("v4", "sigv4", "s3v4")  # s3v4: SigV4 with a payload-hash header
 
 _TIMEOUT_FIELDS = (
     "connect_timeout",
@@ -127,12 +127,13 @@ class Config(_Record):
     :class:`~smruntime.exceptions.BodyTooLargeError`.
 
     boto3's other options: ``region_name`` (used when the client is given none),
-    ``signature_version`` (``"v4"`` only), ``user_agent`` (replaces the start of the
-    User-Agent), ``user_agent_appid``, ``parameter_validation`` (``True``, ``False`` or
-    ``"strict"``), ``client_cert`` (a PEM path or a ``(cert, key)`` pair),
-    ``ignore_configured_endpoint_urls``, ``defaults_mode`` (``"legacy"`` only), and
-    ``tcp_keepalive`` / ``proxies_config``, refused when set since the transports cannot honour
-    them. The options botocore ignores for this service are accepted and kept in ``inert``.
+    ``signature_version`` (SigV4: ``"v4"``, ``"s3v4"``), ``user_agent`` (replaces the start of
+    the User-Agent), ``user_agent_appid``, ``parameter_validation`` (``True``, ``False`` or
+    ``"strict"``), ``client_cert`` (a PEM path or a ``(cert, key)`` pair, loaded on the first
+    TLS connection), ``ignore_configured_endpoint_urls``, ``tcp_keepalive`` (``SO_KEEPALIVE`` on
+    each connection), ``defaults_mode`` (``"legacy"`` only) and ``proxies_config`` (refused when
+    set): an option or value smruntime cannot honour is a ``TypeError`` naming it. The options
+    botocore ignores for this service are accepted and kept in ``inert``.
 
     Immutable (assigning a field raises ``AttributeError``); :meth:`replace` makes a changed
     copy. Compared field by field.
@@ -337,9 +338,9 @@ def as_config(value: object) -> Config:
     sig = options.get("signature_version")
     if sig is not None and not isinstance(sig, str):
         # botocore.UNSIGNED: a sentinel object, not a string.
-        raise ParamValidationError(
+        raise _unsupported(
             "signature_version",
-            f"{type(sig).__name__} is not supported: SageMaker Runtime requests are SigV4-signed",
+            f"{type(sig).__name__} (unsigned); SageMaker Runtime requests are SigV4-signed",
         )
     return Config(**options)
 
@@ -397,12 +398,17 @@ def _max_attempts(cfg: Config, env: Mapping[str, str]) -> int:
         raise ParamValidationError("AWS_MAX_ATTEMPTS", f"must be an integer, got {raw!r}") from None
 
 
+def _unsupported(name: str, why: str) -> TypeError:
+    return TypeError(f"Config option {name!r} is not supported: {why}")
+
+
 def _check_boto3_options(cfg: Config) -> None:
+    """boto3 options smruntime cannot honour: a ``TypeError`` naming the option (issue #10)."""
     sig = cfg.signature_version
     if sig is not None and sig not in _SIGNATURE_VERSIONS:
-        raise ParamValidationError(
+        raise _unsupported(
             "signature_version",
-            f"{sig!r} is not supported: SageMaker Runtime requests are signed with SigV4 ('v4')",
+            f"{sig!r}; SageMaker Runtime requests are signed with SigV4 ('v4')",
         )
     if cfg.parameter_validation not in (True, False, "strict"):
         raise ParamValidationError(
@@ -410,19 +416,14 @@ def _check_boto3_options(cfg: Config) -> None:
             f"must be True, False or 'strict', got {cfg.parameter_validation!r}",
         )
     if cfg.defaults_mode not in (None, "legacy"):
-        raise ParamValidationError(
+        raise _unsupported(
             "defaults_mode",
-            f"{cfg.defaults_mode!r} is not supported (only 'legacy'); set connect_timeout and "
-            "retries explicitly instead",
-        )
-    if cfg.tcp_keepalive:
-        raise ParamValidationError(
-            "tcp_keepalive", "TCP keep-alive is not supported by smruntime's transports"
+            f"{cfg.defaults_mode!r} (only 'legacy'); set connect_timeout and retries explicitly",
         )
     if cfg.proxies_config:
-        raise ParamValidationError(
+        raise _unsupported(
             "proxies_config",
-            "proxy TLS options are not supported by smruntime's transports; "
+            "proxy TLS options cannot be honoured by smruntime's transports; "
             "use proxies={...} with an http:// proxy URL",
         )
 

@@ -8,13 +8,65 @@ what a boto3 ``Session`` holds and makes clients with ``.client("sagemaker-runti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from smruntime._client import Client
 from smruntime._meta import SERVICE_NAME
 from smruntime.exceptions import ProfileNotFound
 
-__all__ = ["Session", "client"]
+__all__ = ["ReadOnlyCredentials", "SessionCredentials", "Session", "client"]
+
+
+class ReadOnlyCredentials(NamedTuple):
+    """botocore's frozen credentials: one consistent set of keys (the repr hides them)."""
+
+    access_key: str
+    secret_key: str
+    token: Optional[str]
+    account_id: Optional[str] = None
+
+    def __repr__(self) -> str:
+        from sigv4._credentials import mask
+
+        token = "None" if self.token is None else "'****'"
+        return (
+            f"ReadOnlyCredentials(access_key={mask(self.access_key)!r}, secret_key='****', "
+            f"token={token}, account_id={self.account_id!r})"
+        )
+
+
+class SessionCredentials:
+    """What ``Session.get_credentials()`` returns: botocore's ``Credentials`` attributes
+    (``access_key``, ``secret_key``, ``token``, ``method``, ``get_frozen_credentials()``) over
+    a credentials source; temporary credentials are refreshed on each read, as botocore's
+    ``RefreshableCredentials``. The repr hides the secret and the token."""
+
+    def __init__(self, source: Any, method: str, account_id: Optional[str] = None) -> None:
+        self._source = source
+        self.method = method
+        self.account_id = account_id
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        """The current keys, read together (use this rather than the three attributes)."""
+        creds = self._source.get()
+        return ReadOnlyCredentials(
+            creds.access_key_id, creds.secret_access_key, creds.session_token, self.account_id
+        )
+
+    @property
+    def access_key(self) -> str:
+        return self.get_frozen_credentials().access_key
+
+    @property
+    def secret_key(self) -> str:
+        return self.get_frozen_credentials().secret_key
+
+    @property
+    def token(self) -> Optional[str]:
+        return self.get_frozen_credentials().token
+
+    def __repr__(self) -> str:
+        return f"<SessionCredentials method={self.method!r}>"
 
 
 class Session:
@@ -47,9 +99,37 @@ class Session:
                 raise ProfileNotFound(profile_name)
         self._keys = (aws_access_key_id, aws_secret_access_key, aws_session_token)
         self._region_name = region_name
-        self.profile_name = profile_name
+        self._profile_name = profile_name
         self.aws_account_id = aws_account_id
         self._environ = environ
+
+    @property
+    def profile_name(self) -> str:
+        """The profile in use: the one given, else ``AWS_PROFILE``, else ``"default"``."""
+        if self._profile_name is not None:
+            return self._profile_name
+        import os
+
+        env = os.environ if self._environ is None else self._environ
+        return env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+
+    def get_credentials(self) -> Optional[SessionCredentials]:
+        """The session's credentials, as boto3's: the keys given here, else those the default
+        chain finds (the profile's, the environment's, ...), else ``None``."""
+        from sigv4 import Credentials
+        from sigv4.exceptions import NoCredentialsError
+
+        key, secret, token = self._keys
+        if key and secret:
+            explicit = Credentials(key, secret, token)
+            return SessionCredentials(explicit, "explicit", self.aws_account_id)
+        from sigv4._providers import default_chain
+
+        try:
+            source = default_chain(profile=self._profile_name, environ=self._environ).load()
+        except NoCredentialsError:
+            return None
+        return SessionCredentials(source, "default-chain", self.aws_account_id)
 
     @property
     def available_profiles(self) -> list[str]:
@@ -67,7 +147,7 @@ class Session:
         from sigv4.exceptions import NoRegionError
 
         try:
-            return resolve_region(None, profile=self.profile_name, environ=self._environ)
+            return resolve_region(None, profile=self._profile_name, environ=self._environ)
         except NoRegionError:
             return None
 
@@ -98,7 +178,7 @@ class Session:
                 aws_session_token = session_token
         if region_name is None:
             region_name = self._region_name
-        options.setdefault("profile_name", self.profile_name)
+        options.setdefault("profile_name", self._profile_name)
         if self._environ is not None:
             options.setdefault("environ", self._environ)
         return Client(
@@ -117,7 +197,7 @@ class Session:
         )
 
     def __repr__(self) -> str:
-        return f"Session(region_name={self._region_name!r}, profile_name={self.profile_name!r})"
+        return f"Session(region_name={self._region_name!r}, profile_name={self._profile_name!r})"
 
 
 def client(service_name: str, *args: Any, **kwargs: Any) -> Client:

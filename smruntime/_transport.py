@@ -119,6 +119,11 @@ def default_transport(
     elif options:
         raise TypeError("default_transport: pass a WireConfig or its options, not both")
     if name == "requests":
+        if config.tcp_keepalive:
+            raise TypeError(
+                "Config option 'tcp_keepalive' is not supported with transport='requests'; "
+                "use the default transport"
+            )
         return RequestsTransport(config)
     from smruntime.http._sync import SyncPool
 

@@ -8,7 +8,8 @@ InvokeEndpointAsync's one of ``Body`` and ``InputLocation``. Always, whatever th
 with ``parameter_validation=False``), the checks that keep the request well-formed on the wire:
 header values must be printable ASCII (CR/LF would inject headers, NUL and non-ASCII cannot be
 sent); URI labels are percent-encoded by :mod:`smruntime._requests`, so no value can change the
-path. A parameter given as ``None`` counts as absent. Every failure is one
+path. A parameter given as ``None`` is a type error, as in botocore (absent with
+``parameter_validation=False``). Every failure is one
 :class:`ParamValidationError` naming the parameter.
 
 InvokeEndpointWithBidirectionalStream (the HTTP/2 service, which boto3 lacks) is always checked
@@ -202,9 +203,9 @@ def validate(op: str, params: Mapping[str, Any], *, strict: bool = False) -> Non
 
     Checks: unknown names (with a suggestion), required members, Python types, minimum
     lengths and values, body type, header text; with ``strict``, also maximum lengths and
-    values, patterns, body size and InvokeEndpointAsync's Body/InputLocation rule. ``None``
-    values count as absent. A file body's size is checked (strict) when :func:`build_request`
-    reads it.
+    values, patterns, body size and InvokeEndpointAsync's Body/InputLocation rule. A ``None``
+    value is a type error, as in botocore. A file body's size is checked (strict) when
+    :func:`build_request` reads it.
     """
     spec = get_operation(op)
     strict = strict or is_h2(spec)
@@ -215,7 +216,7 @@ def validate(op: str, params: Mapping[str, Any], *, strict: bool = False) -> Non
             raise _unknown_param(spec, name)
     for member in spec.input.values():
         value = params.get(member.name)
-        if value is None:
+        if value is None and member.name not in params:  # given as None: a type error below
             if member.required:
                 raise _fail(spec, member.name, "missing required parameter")
             continue

@@ -94,6 +94,8 @@ def _connect_socket(
         ) from exc
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if wire.tcp_keepalive:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if proxy:
             sock.settimeout(left())
             sock.sendall(_tunnel.connect_request(origin, proxy))

@@ -136,9 +136,7 @@ class SyncPool:
     def __init__(self, config: WireConfig) -> None:
         self.config = config
         self._max_idle = max(0, config.max_pool_connections)
-        self._ssl_ctx: Optional[ssl.SSLContext] = None
-        if config.tls.client_cert is not None:
-            self._ssl_ctx = self._make_ssl_context()  # a bad certificate fails here
+        self._ssl_ctx: Optional[ssl.SSLContext] = None  # made (certificate loaded) on first TLS use
         self._closed = False
         self._origins: dict[str, tuple[Origin, str]] = {}
         self._init_state()

@@ -20,7 +20,8 @@ def check_tls(tls: TLSConfig) -> None:
 
 def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     """A client context: certificate and host name verification on unless ``verify`` is False;
-    HTTP/1.1 offered by ALPN; the client certificate loaded if given."""
+    HTTP/1.1 offered by ALPN; the client certificate loaded if given (``ValueError`` naming a
+    missing file)."""
     verify = tls.verify
     if isinstance(verify, str):
         if os.path.isdir(verify):
@@ -34,9 +35,11 @@ def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
             ctx.verify_mode = ssl.CERT_NONE
     cert = tls.client_cert
     if cert is not None:
-        if isinstance(cert, str):
-            ctx.load_cert_chain(cert)
-        else:
-            ctx.load_cert_chain(cert[0], cert[1])
+        # Loaded here, on the first TLS connection only: boto3 ignores client_cert for http://.
+        files = (cert,) if isinstance(cert, str) else tuple(cert)
+        for path in files:
+            if not os.path.isfile(path):
+                raise ValueError(f"client certificate file not found: {path} (Config.client_cert)")
+        ctx.load_cert_chain(*files)
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx

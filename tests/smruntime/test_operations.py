@@ -181,11 +181,12 @@ def test_no_default_content_type() -> None:
     assert request.headers == []
 
 
-def test_none_values_are_absent() -> None:
-    request = build_request(
-        IE, {"EndpointName": "ep", "Body": b"x", "ContentType": None, "TargetVariant": None}, BASE
-    )
+def test_none_values_are_absent_without_validation() -> None:
+    params = {"EndpointName": "ep", "Body": b"x", "ContentType": None, "TargetVariant": None}
+    request = build_request(IE, params, BASE, validate_params=False)
     assert request.headers == []
+    # validated (the default), None is a type error, as in botocore
+    _rejects(IE, params, "ContentType", "expected a str, got NoneType")
 
 
 @pytest.mark.parametrize(
@@ -372,8 +373,8 @@ def test_missing_required(op: str, missing: str) -> None:
     params = _minimal(op)
     del params[missing]
     _rejects(op, params, missing, "missing required parameter")
-    params[missing] = None
-    _rejects(op, params, missing, "missing required parameter")
+    params[missing] = None  # botocore: "Invalid type for parameter ..., value: None"
+    _rejects(op, params, missing, "got NoneType")
 
 
 def test_missing_endpoint_name_even_without_validation() -> None:
