@@ -121,6 +121,25 @@ def _header_value(spec: OperationSpec, member: Member, value: object) -> str:
     return text
 
 
+_WIRE_MEMBERS: dict[int, tuple[OperationSpec, tuple[Member, ...]]] = {}
+
+
+def _wire_members(spec: OperationSpec) -> tuple[Member, ...]:
+    """The input members :func:`build_request` places (URI labels, the payload, an event
+    stream), in model order. Memoised per spec object (immutable, its members copied in); the
+    spec is kept beside its entry so a reused ``id`` can never match another spec."""
+    found = _WIRE_MEMBERS.get(id(spec))
+    if found is None or found[0] is not spec:
+        members = tuple(
+            m
+            for m in spec.input.values()
+            if m.location in ("uri", "payload") or m.shape.type == "eventstream"
+        )
+        found = (spec, members)
+        _WIRE_MEMBERS[id(spec)] = found
+    return found[1]
+
+
 def _join_url(endpoint_url: str, path: str) -> str:
     parts = urlsplit(endpoint_url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
@@ -148,7 +167,7 @@ def build_request(
     path = spec.uri
     body = b""
     event_stream = False
-    for member in spec.input.values():
+    for member in _wire_members(spec):
         value = params.get(member.name)
         if member.location == "uri":
             if not isinstance(value, str) or not value:

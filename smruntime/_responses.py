@@ -4,7 +4,7 @@ and the header and JSON helpers error parsing shares."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 from smruntime._http import HttpHeaders
@@ -24,6 +24,13 @@ def _get_header(headers: Mapping[str, str], name: str) -> Optional[str]:
         if key.lower() == lowered:
             return val
     return None
+
+
+def _header_getter(headers: Mapping[str, str]) -> Callable[[str], Optional[str]]:
+    """``_get_header`` bound to ``headers`` (an :class:`HttpHeaders` answers any case itself)."""
+    if isinstance(headers, HttpHeaders):
+        return headers.get
+    return lambda name: _get_header(headers, name)
 
 
 def _headers_dict(headers: Mapping[str, str]) -> dict[str, str]:
@@ -52,9 +59,10 @@ def parse_response(
     spec = get_operation(op)
     out: dict[str, Any] = {}
     doc: Any = None
+    get = _header_getter(headers)
     for member in spec.output.values():
         if member.location == "header":
-            value = _get_header(headers, member.wire_name)
+            value = get(member.wire_name)
             if value is not None:
                 out[member.name] = value
         elif member.location == "json":
@@ -73,12 +81,11 @@ def response_metadata(
     """boto3's ``ResponseMetadata``: RequestId (when sent), HostId (when sent),
     HTTPStatusCode, HTTPHeaders (lower-cased names) and RetryAttempts."""
     meta: dict[str, Any] = {}
-    request_id = _get_header(headers, "x-amzn-RequestId") or _get_header(
-        headers, "x-amz-request-id"
-    )
+    get = _header_getter(headers)
+    request_id = get("x-amzn-RequestId") or get("x-amz-request-id")
     if request_id:
         meta["RequestId"] = request_id
-    host_id = _get_header(headers, "x-amz-id-2")
+    host_id = get("x-amz-id-2")
     if host_id:
         meta["HostId"] = host_id
     meta["HTTPStatusCode"] = int(status)

@@ -56,10 +56,16 @@ def serialize_request(
     length: bytes | None = None
     keep_alive = True
     for name, value in headers:
-        raw_name = _encode(name, "a header name")
+        try:  # the common case inline; _encode gives the errors
+            raw_name = name.encode("latin-1")
+        except (UnicodeEncodeError, AttributeError):
+            raw_name = _encode(name, "a header name")
         if not raw_name or raw_name.translate(None, _TCHAR):
             raise LocalProtocolError(f"invalid header name {name!r}: not an HTTP token")
-        raw_value = _encode(value, f"the value of header {name}")
+        try:
+            raw_value = value.encode("latin-1")
+        except (UnicodeEncodeError, AttributeError):
+            raw_value = _encode(value, f"the value of header {name}")
         if len(raw_value.translate(None, _CTL)) != len(raw_value):
             raise LocalProtocolError(
                 f"the value of header {name} has a control character (CR, LF, NUL, ...)"

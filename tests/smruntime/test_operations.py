@@ -868,3 +868,37 @@ def test_operation_specs_are_hashable_and_read_only() -> None:
     assert hash(again) == hash(spec) == hash(copy.deepcopy(spec))
     with pytest.raises(TypeError):
         spec.input["Body"] = spec.input["Body"]  # type: ignore[index]
+
+
+def test_wire_members_memo_follows_the_spec_object() -> None:
+    """build_request's per-spec member memo is keyed by the spec object: every operation gets
+    exactly its own members, and another spec (same name, other input) never reuses them."""
+    from smruntime._model import H2_OPERATIONS, OPERATIONS, OperationSpec
+    from smruntime._requests import _wire_members
+
+    for spec in [*OPERATIONS.values(), *H2_OPERATIONS.values()]:
+        expected = tuple(
+            m
+            for m in spec.input.values()
+            if m.location in ("uri", "payload") or m.shape.type == "eventstream"
+        )
+        assert _wire_members(spec) == expected
+        assert _wire_members(spec) == expected  # memoised: the same answer again
+    base = OPERATIONS["invoke_endpoint"]
+    fewer = {k: v for k, v in base.input.items() if v.location != "payload"}
+    other = OperationSpec(
+        base.name,
+        base.snake_name,
+        base.method,
+        base.uri,
+        base.success_status,
+        base.streaming,
+        fewer,
+        base.output,
+        base.errors,
+        base.iam_action,
+    )
+    assert all(m.location != "payload" for m in _wire_members(other))
+    assert any(m.location == "payload" for m in _wire_members(base))
+    built = build_request("invoke_endpoint", {"EndpointName": "e", "Body": b"x"}, "https://h")
+    assert built.body == b"x"
