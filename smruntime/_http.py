@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Optional, Protocol, Union
 
 from smruntime._record import _Record
+from smruntime.exceptions import ConnectionClosedError
 
 __all__ = ["HttpHeaders", "HttpRequest", "HttpResponse"]
 
@@ -127,3 +128,51 @@ class HttpResponse(Protocol):
     def abort(self) -> None: ...
 
     def set_read_timeout(self, seconds: Optional[float]) -> None: ...
+
+
+class BodyReader:
+    """What both blocking responses share over their own ``read_some``: iterate the body, read
+    it whole (cached), and name a broken read. Subclasses set the attributes below."""
+
+    _buffer: Optional[bytes]
+    _closed: bool
+    _received: int
+    _url: str
+
+    def read_some(self) -> bytes:
+        raise NotImplementedError
+
+    def _hostport(self) -> str:
+        raise NotImplementedError
+
+    def _reason(self, exc: BaseException) -> str:
+        raise NotImplementedError
+
+    def _closed_error(self, exc: Optional[BaseException]) -> ConnectionClosedError:
+        if exc is None and self._closed:
+            what = "the response was closed before its body was fully read"
+        else:
+            what = f"the connection to {self._hostport()} broke while reading the body"
+        detail = f": {self._reason(exc)}" if exc is not None else ""
+        return ConnectionClosedError(
+            f"{what} (after {self._received} body bytes){detail}", url=self._url
+        )
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        """Body bytes as they arrive."""
+        if self._buffer is not None:
+            if self._buffer:
+                yield self._buffer
+            return
+        read = self.read_some
+        while True:
+            chunk = read()
+            if not chunk:
+                return
+            yield chunk
+
+    def read(self) -> bytes:
+        """The (rest of the) body; cached, so a second call returns the same bytes."""
+        if self._buffer is None:
+            self._buffer = b"".join(self.iter_chunks())
+        return self._buffer

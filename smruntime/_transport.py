@@ -39,7 +39,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Optional, Protocol, Union, cast
 
-from smruntime._http import HttpHeaders, HttpRequest, HttpResponse
+from smruntime._http import BodyReader, HttpHeaders, HttpRequest, HttpResponse
 from smruntime._redact import redact_url
 from smruntime.exceptions import (
     ConnectionClosedError,
@@ -321,7 +321,7 @@ class RequestsTransport:
 _READ_SIZE = 64 * 1024
 
 
-class _RequestsResponse:
+class _RequestsResponse(BodyReader):
     """An HttpResponse over a ``requests.Response`` read with urllib3's public ``read1``."""
 
     def __init__(self, resp: Any, deadline: Deadline, *, url: str, hostport: str) -> None:
@@ -332,7 +332,7 @@ class _RequestsResponse:
         self.reason: str = resp.reason or ""
         self.headers = HttpHeaders(list(resp.raw.headers.items()))
         self._url = url
-        self._hostport = hostport
+        self._where = hostport
         self._explicit = False
         self._done = False
         self._closed = False
@@ -343,7 +343,7 @@ class _RequestsResponse:
         self._chunks: Optional[Iterator[bytes]] = None
 
     def __repr__(self) -> str:
-        return f"<HttpResponse {self.status} {self.reason!r} from {self._hostport}>"
+        return f"<HttpResponse {self.status} {self.reason!r} from {self._where}>"
 
     def _timeout(self, phase: str, now: float) -> ReadTimeoutError:
         deadline = self.deadline
@@ -356,7 +356,7 @@ class _RequestsResponse:
             else f"no body bytes within the read timeout of {limit} s"
         )
         return ReadTimeoutError(
-            f"{what} from {self._hostport} ({self._received} body bytes, {elapsed:.2f} s elapsed)",
+            f"{what} from {self._where} ({self._received} body bytes, {elapsed:.2f} s elapsed)",
             phase=phase,
             timeout=limit,
             elapsed=elapsed,
@@ -410,7 +410,7 @@ class _RequestsResponse:
             # urllib3 1.26 does not enforce Content-Length by default: a short body is a cut.
             self.abort()
             raise ConnectionClosedError(
-                f"the connection to {self._hostport} closed {expected - self._received} bytes "
+                f"the connection to {self._where} closed {expected - self._received} bytes "
                 f"before the end of the body (Content-Length {expected}, received "
                 f"{self._received})",
                 url=self._url,
@@ -425,31 +425,11 @@ class _RequestsResponse:
         value = self.headers.get("content-length")
         return int(value) if value is not None and value.strip().isdigit() else None
 
-    def _closed_error(self, exc: Optional[BaseException]) -> ConnectionClosedError:
-        if exc is None and self._closed:
-            what = "the response was closed before its body was fully read"
-        else:
-            what = f"the connection to {self._hostport} broke while reading the body"
-        detail = f": {_root_reason(exc)}" if exc is not None else ""
-        return ConnectionClosedError(
-            f"{what} (after {self._received} body bytes){detail}", url=self._url
-        )
+    def _hostport(self) -> str:
+        return self._where
 
-    def iter_chunks(self) -> Iterator[bytes]:
-        if self._buffer is not None:
-            if self._buffer:
-                yield self._buffer
-            return
-        while True:
-            chunk = self.read_some()
-            if not chunk:
-                return
-            yield chunk
-
-    def read(self) -> bytes:
-        if self._buffer is None:
-            self._buffer = b"".join(self.iter_chunks())
-        return self._buffer
+    def _reason(self, exc: BaseException) -> str:
+        return _root_reason(exc)
 
     def set_read_timeout(self, seconds: Optional[float]) -> None:
         self._explicit = True

@@ -31,10 +31,10 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional
 
-from smruntime._http import HttpHeaders, HttpRequest
+from smruntime._http import BodyReader, HttpHeaders, HttpRequest
 from smruntime._redact import redact_url
 from smruntime.exceptions import (
     ConnectionClosedError,
@@ -498,7 +498,7 @@ def _arm_for(conn: _Conn, deadline: Deadline, hostport: str, url: str) -> None:
         conn.arm(left)
 
 
-class SyncResponse:
+class SyncResponse(BodyReader):
     """A response whose head has arrived; the body is read on demand.
 
     ``read_some()`` returns the next body bytes (every byte one socket read completed) and
@@ -689,34 +689,11 @@ class SyncResponse:
                 ) from exc
             raise
 
-    def _closed_error(self, exc: Optional[BaseException]) -> ConnectionClosedError:
-        if exc is None and self._closed:
-            what = "the response was closed before its body was fully read"
-        else:
-            what = f"the connection to {self._origin.hostport} broke while reading the body"
-        detail = f": {_reason(exc)}" if exc is not None else ""
-        return ConnectionClosedError(
-            f"{what} (after {self._received} body bytes){detail}", url=self._url
-        )
+    def _hostport(self) -> str:
+        return self._origin.hostport
 
-    def iter_chunks(self) -> Iterator[bytes]:
-        """Body bytes as they arrive."""
-        if self._buffer is not None:
-            if self._buffer:
-                yield self._buffer
-            return
-        read = self.read_some
-        while True:
-            chunk = read()
-            if not chunk:
-                return
-            yield chunk
-
-    def read(self) -> bytes:
-        """The (rest of the) body; cached, so a second call returns the same bytes."""
-        if self._buffer is None:
-            self._buffer = b"".join(self.iter_chunks())
-        return self._buffer
+    def _reason(self, exc: BaseException) -> str:
+        return _reason(exc)
 
     def set_read_timeout(self, seconds: Optional[float]) -> None:
         """From now on, the body reads (until the next call) must end within ``seconds``
