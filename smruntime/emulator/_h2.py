@@ -88,9 +88,7 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 SERVICE = "sagemaker"
 MAX_PENDING_OUTPUT = 4 * 1024 * 1024
 _RECEIVE_WINDOW = 1024 * 1024
-# No larger MAX_FRAME_SIZE is advertised: h2 applies it to its frame buffer only at the next
-# receive_data call, so a client's SETTINGS ACK and a large DATA frame in one read would be
-# refused as overlong (FrameTooLargeError) — seen with h2 4.4.1.
+_MAX_FRAME_SIZE = 1 << 18  # 256 KiB DATA frames accepted: one frame per 64 KiB part, not five
 _PATH_PREFIX = "/endpoints/"
 _PATH_SUFFIX = "/invocations-bidirectional-stream"
 _ERROR_NS = "http://internal.amazon.com/coral/com.amazonaws.sagemakerruntimehttp2/"
@@ -403,8 +401,13 @@ class H2ServerConnection:
                     {
                         SettingCodes.INITIAL_WINDOW_SIZE: _RECEIVE_WINDOW,
                         SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                        SettingCodes.MAX_FRAME_SIZE: _MAX_FRAME_SIZE,
                     }
                 )
+                # Accept the larger frames at once: h2 raises its limit only at the client's
+                # ACK, and checks a whole received buffer against the limit in force when it
+                # came in, so the ACK and a first large frame in one read would be refused.
+                self.h2.max_inbound_frame_size = _MAX_FRAME_SIZE
                 self.h2.increment_flow_control_window(_RECEIVE_WINDOW)
                 if self.initial_data:
                     try:
