@@ -56,7 +56,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 from urllib.parse import unquote
 
-from eventstream import Decoder, EventStreamError, Message, encode
+from eventstream import Decoder, EventStreamError, Message, encode, encode_frame
+from eventstream._headers import encode_headers
 from sigv4 import Credentials, sign_event
 from sigv4.exceptions import SigV4Error
 from smruntime._http import HttpHeaders
@@ -250,16 +251,29 @@ def signature_authenticator(
 # -- wire helpers -------------------------------------------------------------------------------
 
 
+_PAYLOAD_BLOCKS: dict[tuple[Optional[str], Optional[str]], bytes] = {}  # by the two headers
+
+
 def _payload_event(part: Part) -> bytes:
-    headers: list[tuple[str, Any]] = [
-        (":event-type", "PayloadPart"),
-        (":content-type", "application/octet-stream"),
-        (":message-type", "event"),
-    ]
-    for name in ("DataType", "CompletionState"):
-        if part.get(name) is not None:
-            headers.append((name, str(part[name])))
-    return encode(Message(headers=headers, payload=bytes(part.get("Bytes") or b"")))
+    data_type, state = part.get("DataType"), part.get("CompletionState")
+    key = (
+        None if data_type is None else str(data_type),
+        None if state is None else str(state),
+    )
+    block = _PAYLOAD_BLOCKS.get(key)
+    if block is None:
+        headers: list[tuple[str, Any]] = [
+            (":event-type", "PayloadPart"),
+            (":content-type", "application/octet-stream"),
+            (":message-type", "event"),
+        ]
+        for name, value in zip(("DataType", "CompletionState"), key):
+            if value is not None:
+                headers.append((name, value))
+        block = encode_headers(Message(headers=headers).headers)
+        if len(_PAYLOAD_BLOCKS) < 16:  # a model may send any string: keep the usual few
+            _PAYLOAD_BLOCKS[key] = block
+    return encode_frame(block, bytes(part.get("Bytes") or b""))
 
 
 def _exception_event(exception_type: str, members: Mapping[str, Any]) -> bytes:
@@ -944,7 +958,13 @@ class H2ServerConnection:
                 item, ack = stream.inbox.popleft()
                 if ack:
                     stream.to_ack += ack
-            if ack:
+                # The I/O thread sends the acknowledgement on its next turn: wake it now only
+                # when this model is about to wait for input or a quarter window is held (an
+                # answer the model posts wakes it anyway), not once per part.
+                wake = stream.to_ack > 0 and (
+                    not stream.inbox or stream.to_ack >= _RECEIVE_WINDOW // 4
+                )
+            if wake:
                 self._wake()
             if item is _END or item is _ABORT:
                 return
