@@ -395,6 +395,7 @@ class H2ServerConnection:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._wake_sent = False
         self._out = bytearray()
         self._closing = False
         self._cut = False
@@ -453,6 +454,7 @@ class H2ServerConnection:
                     sel.modify(self.sock, events)
                 for key, _mask in sel.select(timeout=0.25):
                     if key.fileobj is self._wake_r:
+                        self._wake_sent = False  # before draining: a later wake sends again
                         try:
                             while self._wake_r.recv(4096):
                                 pass
@@ -515,6 +517,9 @@ class H2ServerConnection:
             pass
 
     def _wake(self) -> None:
+        if self._wake_sent:  # one byte waits already: the I/O thread will turn once more
+            return
+        self._wake_sent = True
         try:
             self._wake_w.send(b"x")
         except (BlockingIOError, OSError):
@@ -953,19 +958,19 @@ class H2ServerConnection:
     def _parts(self, stream: _Stream) -> Iterator[Part]:
         while True:
             with self.cond:
+                if not stream.inbox and stream.to_ack:
+                    # About to wait for input: the I/O thread must send what the model took
+                    # (else a client that filled the window waits for us as we wait for it).
+                    self._wake()
                 while not stream.inbox:
                     self.cond.wait(0.25)
                 item, ack = stream.inbox.popleft()
                 if ack:
                     stream.to_ack += ack
-                # The I/O thread sends the acknowledgement on its next turn: wake it now only
-                # when this model is about to wait for input or a quarter window is held (an
-                # answer the model posts wakes it anyway), not once per part.
-                wake = stream.to_ack > 0 and (
-                    not stream.inbox or stream.to_ack >= _RECEIVE_WINDOW // 4
-                )
-            if wake:
-                self._wake()
+                # Else the acknowledgement goes with the I/O thread's next turn (an answer the
+                # model posts wakes it), or once a quarter window is held: not one wake per part.
+                if stream.to_ack >= _RECEIVE_WINDOW // 4:
+                    self._wake()
             if item is _END or item is _ABORT:
                 return
             yield item

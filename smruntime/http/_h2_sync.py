@@ -49,7 +49,6 @@ DEFAULT_MAX_SEND_BUFFER = 256 * 1024
 
 _READ_SIZE = 256 * 1024
 _READS_PER_TURN = 8
-_ACK_THRESHOLD_DIVISOR = 8  # acknowledge taken bytes once they reach window/8 (or all is read)
 _FLUSH_LIMIT = 1.0  # seconds spent writing a final RST_STREAM/GOAWAY to a peer not reading
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
@@ -160,9 +159,7 @@ def open_stream(
     )
     proto.start(method, origin.scheme, origin.host_header, origin.target, headers)
     first = proto.receive(early) if early else []
-    return SyncH2Stream(
-        sock, proto, url=url, max_send_buffer=max_send_buffer, window=receive_window, first=first
-    )
+    return SyncH2Stream(sock, proto, url=url, max_send_buffer=max_send_buffer, first=first)
 
 
 class SyncH2Stream:
@@ -175,7 +172,6 @@ class SyncH2Stream:
         *,
         url: str,
         max_send_buffer: int = DEFAULT_MAX_SEND_BUFFER,
-        window: int = _h2.DEFAULT_RECEIVE_WINDOW,
         first: Optional[list[_h2.H2Event]] = None,
     ) -> None:
         self.url = url
@@ -192,8 +188,6 @@ class SyncH2Stream:
         self._reset_requested = False
         self._reset_done = False
         self._in: deque[_h2.H2Event] = deque()
-        self._acks = 0
-        self._ack_threshold = max(1, window // _ACK_THRESHOLD_DIVISOR)
         self._done = False  # the I/O thread has finished
         self._error: Optional[SMRuntimeError] = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -322,8 +316,7 @@ class SyncH2Stream:
                     )
             event = _h2.take_event(self._in)
             if isinstance(event, _h2.Data):
-                self._acks += event.flow
-                if self._acks >= self._ack_threshold or not self._in:
+                if self._proto.consumed(event.flow):  # a WINDOW_UPDATE to send
                     self._drive_locked()
             elif isinstance(event, _h2.Response):
                 self.response = event
@@ -450,9 +443,6 @@ class SyncH2Stream:
                 self._reset_done = True
                 proto.reset()
             return True
-        if self._acks:
-            proto.consumed(self._acks)
-            self._acks = 0
         moved = False
         try:
             while self._out and proto.failed is None:
@@ -480,11 +470,13 @@ class SyncH2Stream:
 
     def _read(self, sock: socket.socket, proto: _h2.H2ClientStream) -> None:
         for _ in range(_READS_PER_TURN):
-            try:
-                data = sock.recv(_READ_SIZE)
-            except _WOULD_BLOCK:
-                return
-            with self._lock:  # the callers' threads frame and acknowledge on it too
+            # Under the lock, as every use of the socket and of the HTTP/2 state: the callers'
+            # threads write on it too (and a TLS socket takes one thread at a time).
+            with self._lock:
+                try:
+                    data = sock.recv(_READ_SIZE)
+                except _WOULD_BLOCK:
+                    return
                 events = proto.receive(data)
                 if events:
                     self._in.extend(events)
