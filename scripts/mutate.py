@@ -61,6 +61,7 @@ _RECORDS_TESTS = (
 )
 _HTTP_TESTS = ("tests/smruntime/http", "tests/smruntime/test_http_parser.py")
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
+_H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 
 
 class Target(NamedTuple):
@@ -83,6 +84,7 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_writer.py", _HTTP_TESTS, optional=True),
     Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
+    Target("smruntime/http/_h2.py", _H2_TESTS, optional=True),
 )
 
 # What the scratch copy needs to import the packages and run their tests.

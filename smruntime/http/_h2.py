@@ -469,9 +469,6 @@ class H2ClientStream:
             self._held = b""
         n = len(data)
         pos = self._skip
-        if pos >= n:
-            self._skip = pos - n
-            return data
         kept: Optional[list[bytes]] = None  # pieces around removed frames
         start = 0  # of the bytes not yet put in kept
         while pos < n:

@@ -437,3 +437,24 @@ def test_take_event_joins_consecutive_data_only() -> None:
     assert isinstance(last, _h2.Data)
     assert last.data == b"z"
     assert not queue
+
+
+def test_eof_after_the_response_ended_and_a_goaway_names_the_goaway() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"x", end_stream=True)
+    assert [type(e) for e in pair.to_client()] == [_h2.Data, _h2.End]
+    assert pair.client.receive(goaway(pair.sid, 2)) == []  # the response is complete
+    (event,) = pair.client.receive(b"")  # our input was still open
+    assert isinstance(event, _h2.Failed)
+    assert "after GOAWAY" in str(event.error)
+
+
+def test_a_graceful_goaway_of_the_largest_frame_size_is_screened() -> None:
+    pair = Pair()
+    pair.respond()
+    frame = goaway(pair.sid, debug=b"d" * (_h2.MAX_FRAME_SIZE - 8))
+    assert pair.client.receive(frame[:100]) == []  # held until complete
+    assert pair.client.receive(frame[100:]) == []
+    assert pair.client.goaway == (0, pair.sid)
+    assert pair.client.failed is None
