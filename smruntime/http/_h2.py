@@ -487,7 +487,7 @@ class H2ClientStream:
                 frame_stream = int.from_bytes(data[pos + 5 : body], "big") & 0x7FFFFFFF
                 last = int.from_bytes(data[body : body + 4], "big") & 0x7FFFFFFF
                 code = int.from_bytes(data[body + 4 : body + 8], "big")
-                if frame_stream == 0 and code == 0 and last >= self.stream_id > 0:
+                if frame_stream == 0 and code == 0 and last >= self.stream_id:
                     self.goaway = (code, last)
                     self._goaway = True
                     if kept is None:
@@ -498,7 +498,7 @@ class H2ClientStream:
                     n = pos = end  # it fails the stream: what follows it is dropped
                     break
             pos = end
-        self._skip = pos - n if pos > n else 0
+        self._skip = pos - n  # the loop ends at or past n
         if kept is None:
             return data if n == len(data) else data[:n]
         kept.append(data[start:n])

@@ -208,7 +208,10 @@ def test_eof_after_a_graceful_goaway_says_so() -> None:
     assert event.error.request_sent is True
 
 
-@pytest.mark.parametrize(("code", "name"), [(2, "INTERNAL_ERROR"), (11, "ENHANCE_YOUR_CALM")])
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [(2, "INTERNAL_ERROR"), (11, "ENHANCE_YOUR_CALM"), (0x1000000, "unknown error")],
+)
 def test_goaway_with_an_error_code_fails_naming_it(code: int, name: str) -> None:
     pair = Pair()
     pair.respond()
@@ -242,7 +245,8 @@ def test_a_second_goaway_lowering_last_stream_fails_the_stream() -> None:
 
 
 def test_malformed_goaway_frames_go_to_h2_as_protocol_errors() -> None:
-    for frame in (goaway(1, stream=1), b"\x00\x00\x04\x07\x00\x00\x00\x00\x00\x00\x00\x00\x01"):
+    short = b"\x00\x00\x04\x07\x00\x00\x00\x00\x00\x00\x00\x00\x01"  # 4-byte payload
+    for frame in (goaway(1, stream=1), goaway(1, stream=1 << 24), short):
         pair = Pair()
         pair.respond()
         (event,) = pair.client.receive(frame)
