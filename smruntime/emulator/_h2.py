@@ -58,7 +58,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 from urllib.parse import unquote
 
-from eventstream import Decoder, EventStreamError, Message, encode
+from eventstream import Decoder, EventStreamError, Message, encode, encode_frame
+from eventstream._headers import encode_headers
 from sigv4 import Credentials, sign_event
 from sigv4.exceptions import SigV4Error
 from smruntime._http import HttpHeaders
@@ -90,9 +91,7 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 SERVICE = "sagemaker"
 MAX_PENDING_OUTPUT = 4 * 1024 * 1024
 _RECEIVE_WINDOW = 1024 * 1024
-# No larger MAX_FRAME_SIZE is advertised: h2 applies it to its frame buffer only at the next
-# receive_data call, so a client's SETTINGS ACK and a large DATA frame in one read would be
-# refused as overlong (FrameTooLargeError) — seen with h2 4.4.1.
+_MAX_FRAME_SIZE = 1 << 18  # 256 KiB DATA frames accepted: one frame per 64 KiB part, not five
 _PATH_PREFIX = "/endpoints/"
 _PATH_SUFFIX = "/invocations-bidirectional-stream"
 _ERROR_NS = "http://internal.amazon.com/coral/com.amazonaws.sagemakerruntimehttp2/"
@@ -254,16 +253,29 @@ def signature_authenticator(
 # -- wire helpers -------------------------------------------------------------------------------
 
 
+_PAYLOAD_BLOCKS: dict[tuple[Optional[str], Optional[str]], bytes] = {}  # by the two headers
+
+
 def _payload_event(part: Part) -> bytes:
-    headers: list[tuple[str, Any]] = [
-        (":event-type", "PayloadPart"),
-        (":content-type", "application/octet-stream"),
-        (":message-type", "event"),
-    ]
-    for name in ("DataType", "CompletionState"):
-        if part.get(name) is not None:
-            headers.append((name, str(part[name])))
-    return encode(Message(headers=headers, payload=bytes(part.get("Bytes") or b"")))
+    data_type, state = part.get("DataType"), part.get("CompletionState")
+    key = (
+        None if data_type is None else str(data_type),
+        None if state is None else str(state),
+    )
+    block = _PAYLOAD_BLOCKS.get(key)
+    if block is None:
+        headers: list[tuple[str, Any]] = [
+            (":event-type", "PayloadPart"),
+            (":content-type", "application/octet-stream"),
+            (":message-type", "event"),
+        ]
+        for name, value in zip(("DataType", "CompletionState"), key):
+            if value is not None:
+                headers.append((name, value))
+        block = encode_headers(Message(headers=headers).headers)
+        if len(_PAYLOAD_BLOCKS) < 16:  # a model may send any string: keep the usual few
+            _PAYLOAD_BLOCKS[key] = block
+    return encode_frame(block, bytes(part.get("Bytes") or b""))
 
 
 def _exception_event(exception_type: str, members: Mapping[str, Any]) -> bytes:
@@ -389,6 +401,7 @@ class H2ServerConnection:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._wake_sent = False
         self._out = bytearray()
         self._closing = False
         self._cut = False
@@ -409,8 +422,13 @@ class H2ServerConnection:
                     {
                         SettingCodes.INITIAL_WINDOW_SIZE: _RECEIVE_WINDOW,
                         SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                        SettingCodes.MAX_FRAME_SIZE: _MAX_FRAME_SIZE,
                     }
                 )
+                # Accept the larger frames at once: h2 raises its limit only at the client's
+                # ACK, and checks a whole received buffer against the limit in force when it
+                # came in, so the ACK and a first large frame in one read would be refused.
+                self.h2.max_inbound_frame_size = _MAX_FRAME_SIZE
                 self.h2.increment_flow_control_window(_RECEIVE_WINDOW)
                 if self.initial_data:
                     try:
@@ -442,6 +460,7 @@ class H2ServerConnection:
                     sel.modify(self.sock, events)
                 for key, _mask in sel.select(timeout=0.25):
                     if key.fileobj is self._wake_r:
+                        self._wake_sent = False  # before draining: a later wake sends again
                         try:
                             while self._wake_r.recv(4096):
                                 pass
@@ -504,6 +523,9 @@ class H2ServerConnection:
             pass
 
     def _wake(self) -> None:
+        if self._wake_sent:  # one byte waits already: the I/O thread will turn once more
+            return
+        self._wake_sent = True
         try:
             self._wake_w.send(b"x")
         except (BlockingIOError, OSError):
@@ -942,13 +964,19 @@ class H2ServerConnection:
     def _parts(self, stream: _Stream) -> Iterator[Part]:
         while True:
             with self.cond:
+                if not stream.inbox and stream.to_ack:
+                    # About to wait for input: the I/O thread must send what the model took
+                    # (else a client that filled the window waits for us as we wait for it).
+                    self._wake()
                 while not stream.inbox:
                     self.cond.wait(0.25)
                 item, ack = stream.inbox.popleft()
                 if ack:
                     stream.to_ack += ack
-            if ack:
-                self._wake()
+                # Else the acknowledgement goes with the I/O thread's next turn (an answer the
+                # model posts wakes it), or once a quarter window is held: not one wake per part.
+                if stream.to_ack >= _RECEIVE_WINDOW // 4:
+                    self._wake()
             if item is _END or item is _ABORT:
                 return
             yield item

@@ -68,6 +68,8 @@ MAX_FRAME_SIZE = 1 << 18
 default is 16 KiB)."""
 
 _MIN_WINDOW = 65535  # the protocol's initial window
+ACK_BATCH_DIVISOR = 8
+"""Taken bytes are acknowledged once they reach ``receive_window / ACK_BATCH_DIVISOR``."""
 CANCEL = 0x8
 _FRAME_HEADER = 9
 _GOAWAY = 0x7
@@ -211,6 +213,8 @@ class H2ClientStream:
             config=h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
         self._window = receive_window
+        self._ack_batch = receive_window // ACK_BATCH_DIVISOR
+        self._taken = 0  # received bytes the consumer took, not yet handed to h2
         self._url = url
         self.stream_id = 0
         self.response: Optional[Response] = None
@@ -355,15 +359,22 @@ class H2ClientStream:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def consumed(self, flow: int) -> None:
-        """The consumer took ``flow`` bytes of received DATA: open the windows by as much
-        (``h2`` batches the WINDOW_UPDATE frames)."""
+    def consumed(self, flow: int) -> bool:
+        """The consumer took ``flow`` bytes of received DATA: open the windows by as much.
+        Taken bytes are handed to ``h2`` in batches of an eighth of the receive window (it
+        then sends WINDOW_UPDATE at half a window): what is held back never stops the
+        server, which still has seven eighths of its window. True if frames were queued."""
         if flow <= 0 or self.failed is not None or self.ended:
-            return
+            return False
+        self._taken += flow
+        if self._taken < self._ack_batch:
+            return False
+        taken, self._taken = self._taken, 0
         try:
-            self._conn.acknowledge_received_data(flow, self.stream_id)
+            self._conn.acknowledge_received_data(taken, self.stream_id)
         except self._errors.H2Error:
-            pass  # the stream closed meanwhile: nothing to open
+            return False  # the stream closed meanwhile: nothing to open
+        return True
 
     def receive(self, data: bytes) -> list[H2Event]:
         """Feed received bytes (``b""``: the peer closed the connection); the events for the

@@ -88,6 +88,30 @@ def test_received_data_is_acknowledged_only_when_consumed() -> None:
     assert pair.server.local_flow_control_window(pair.sid) == 65535
 
 
+def test_taken_data_is_acknowledged_in_batches_of_an_eighth_window() -> None:
+    window = 8 * 10000
+    pair = Pair(window=window)
+    pair.respond()
+    pair.server.send_data(pair.sid, b"x" * 30000)
+    events = pair.to_client()
+    flows = [e.flow for e in events if isinstance(e, _h2.Data)]
+    assert sum(flows) == 30000
+    pair.to_server()  # SETTINGS ACK and the like
+    assert pair.client.consumed(9999) is False  # under window/8: held back
+    assert pair.client.data_to_send() == b""
+    assert pair.client.consumed(0) is False
+    assert pair.client.consumed(1) is True  # 10000 = window/8: handed to h2
+    assert pair.client.consumed(20000) is True
+    pair.to_server()
+    # h2 itself sends WINDOW_UPDATE at half a window: 30000 of 80000 is not yet that
+    assert pair.server.local_flow_control_window(pair.sid) == window - 30000
+    pair.server.send_data(pair.sid, b"y" * 20000)
+    pair.to_client()
+    assert pair.client.consumed(20000) is True
+    pair.to_server()
+    assert pair.server.local_flow_control_window(pair.sid) == window
+
+
 def test_send_respects_the_peer_window_and_frame_size() -> None:
     pair = Pair()
     pair.respond()
