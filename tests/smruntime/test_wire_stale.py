@@ -200,21 +200,31 @@ def test_h2_sync_name_resolution_is_held_to_the_connect_deadline(slow_dns: list[
     assert time.monotonic() - started < 1.5
 
 
-def test_open_tcp_numeric_hosts_skip_the_resolver_thread_and_errors_pass_through() -> None:
+def test_open_tcp_numeric_hosts_skip_the_resolver_thread_and_errors_pass_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_thread = _dial.threading.Thread
+
+    def no_thread(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("a numeric host needs no resolver thread")
+
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-        before = threading.active_count()
-        sock = _dial.open_tcp("127.0.0.1", port, time.monotonic() + 5)
-        assert threading.active_count() == before
-        sock.close()
-        sock = _dial.open_tcp("localhost", port, time.monotonic() + 5)  # through the thread
-        sock.close()
-        sock = _dial.open_tcp("localhost", port, None)
-        sock.close()
+        monkeypatch.setattr(_dial.threading, "Thread", no_thread)
+        _dial.open_tcp("127.0.0.1", port, time.monotonic() + 5).close()
+        _dial.open_tcp("localhost", port, None).close()  # no deadline: resolved in place
+        monkeypatch.setattr(_dial.threading, "Thread", real_thread)
+        # a name, within a deadline: through the thread (and every address tried in turn)
+        _dial.open_tcp("localhost", port, time.monotonic() + 5).close()
     with pytest.raises(ConnectionRefusedError):
         _dial.open_tcp("127.0.0.1", port, time.monotonic() + 5)  # nobody listens now
-    with pytest.raises(socket.gaierror):
-        _dial.resolve("no-such-host.invalid", 80, time.monotonic() + 5)
     with pytest.raises(socket.timeout):
         _dial.open_tcp("localhost", port, time.monotonic() - 1)
+
+    def fails(*args: Any, **kw: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fails)
+    with pytest.raises(socket.gaierror):
+        _dial.resolve("no-such-host.invalid", 80, time.monotonic() + 5)  # raised in the caller
     assert _dial.readable_now(-1) is True  # a closed descriptor counts as dropped
