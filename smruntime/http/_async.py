@@ -22,8 +22,9 @@ awaits one future per wait, woken by the next bytes, the end, an error or its de
   that ends after our write with no response byte follows
   :func:`~smruntime.http._config.may_resend`, as in the blocking driver (a POST is not sent
   twice: the server may have read it).
-- Name resolution is part of ``loop.create_connection``, under the same ``wait_for`` as the
-  rest of the connect: the connect deadline bounds it.
+- Name resolution is part of ``loop.create_connection``, awaited within the connect deadline
+  like the rest of the connect: the deadline bounds it (the resolver's executor thread is left
+  to finish on its own).
 - Cancellation: a task cancelled while it waits (connect, headers, body) closes the connection.
 """
 
