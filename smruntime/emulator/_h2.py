@@ -27,10 +27,12 @@ message) ends the response with one exception event — ``:exception-type``
 Flow control is honoured both ways: input bytes are acknowledged (WINDOW_UPDATE) only once the
 model has taken the part they carried, so a slow model holds the client back; output waits for the
 client's window, and a model blocks when its stream has more than ``MAX_PENDING_OUTPUT`` bytes
-queued. Models (by endpoint name): ``echo`` sends each part back as it arrives (Bytes, DataType
-and CompletionState kept); ``transcribe`` takes binary parts and answers UTF8 JSON partial results
-(``{"is_final": false, "text": ...}``), then a final one (COMPLETE) when the input ends or a UTF8
-``{"type": "CloseStream"}`` part arrives. Faults (the ``X-Emulator-Fault`` header or the
+queued. Models are looked up by endpoint name (the :class:`~smruntime.emulator.Emulator` maps each
+configured endpoint to its ``duplex`` model, see ``bidi_models``): ``echo`` sends each part back as
+it arrives (Bytes, DataType and CompletionState kept); ``transcribe`` takes binary parts and
+answers UTF8 JSON partial results (``{"is_final": false, "text": ...}``), then a final one
+(COMPLETE) when the input ends or a UTF8 ``{"type": "CloseStream"}`` part arrives.
+Faults (the ``X-Emulator-Fault`` header or the
 ``faults`` argument, see :mod:`._faults`): ``model-stream-error(after=N,code=..)``,
 ``internal-stream-failure(after=N)``, ``cut(after=N)`` (half of the next frame, then the
 connection is dropped), ``corrupt-crc(after=N)``, ``delay-headers(seconds=..)``,
@@ -371,7 +373,9 @@ class H2ServerConnection:
     """Serve InvokeEndpointWithBidirectionalStream on one connected socket (h2c or TLS h2).
 
     ``initial_data``: bytes the driver already read (the preface it sniffed, for instance).
-    ``models`` maps endpoint names to :data:`DuplexModel` callables; ``authenticate`` checks a
+    ``models`` maps endpoint names to :data:`DuplexModel` callables (an unknown name is the
+    service's 400 InputValidationError, ``Endpoint NAME of account ID not found.``, as the
+    HTTP/1.1 side's ValidationError says it); ``authenticate`` checks a
     request and returns the credentials that signed it (see :func:`signature_authenticator`);
     ``faults`` apply to every request (besides the ``X-Emulator-Fault`` header); ``requests``
     (a list) receives each :class:`BidiRequest`. :meth:`serve` returns when the connection ends
@@ -392,6 +396,7 @@ class H2ServerConnection:
         stop: Optional[threading.Event] = None,
         requests: Optional[list[BidiRequest]] = None,
         variant: str = "AllTraffic",
+        account_id: str = "123456789012",
     ) -> None:
         from h2.config import H2Configuration
         from h2.connection import H2Connection
@@ -407,6 +412,7 @@ class H2ServerConnection:
         self.stop = stop or threading.Event()
         self.requests = requests
         self.variant = variant
+        self.account_id = account_id
         self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
         self.cond = threading.Condition()
         self.streams: dict[int, _Stream] = {}
@@ -677,7 +683,7 @@ class H2ServerConnection:
             raise _HttpReply(
                 400,
                 "InputValidationError",
-                f"Endpoint {name} not found (emulated models: {', '.join(sorted(self.models))})",
+                f"Endpoint {name} of account {self.account_id} not found.",
             )
         for fault in faults:
             if fault.kind in _HTTP_FAULTS or fault.kind in ("model-error", "html"):
@@ -1279,6 +1285,7 @@ def h2_protocol_handler(
     max_skew: _dt.timedelta = _dt.timedelta(minutes=5),
     clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
     verify_signatures: bool = True,
+    account_id: str = "123456789012",
 ) -> Callable[[socket.socket, bytes], None]:
     """A ``(socket, bytes_already_read)`` handler for a server that sniffs the HTTP/2 preface
     (or reads an ALPN choice) and hands the connection over: it serves the connection to its
@@ -1310,6 +1317,7 @@ def h2_protocol_handler(
             initial_data=preread,
             stop=stop,
             requests=requests,
+            account_id=account_id,
         ).serve()
 
     return handle

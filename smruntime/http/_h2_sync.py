@@ -41,6 +41,7 @@ from smruntime.exceptions import (
 )
 from smruntime.http import _h2, _tunnel
 from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of
+from smruntime.http._dial import open_tcp
 
 __all__ = ["DEFAULT_MAX_SEND_BUFFER", "SyncH2Stream", "open_stream"]
 
@@ -87,7 +88,7 @@ def _connect_socket(
         return err
 
     try:
-        sock = socket.create_connection(where, timeout=connect_timeout)
+        sock = open_tcp(where[0], where[1], deadline)  # name resolution within it too
     except socket.timeout as exc:
         raise timed_out(exc) from exc
     except OSError as exc:

@@ -461,7 +461,7 @@ def test_an_unknown_access_key_is_refused(client: RawClient) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "text"),
     [
-        ({"endpoint": "nope"}, "Endpoint nope not found"),
+        ({"endpoint": "nope"}, "Endpoint nope of account 123456789012 not found."),
         ({"extra": [("x-amzn-sagemaker-model-query-string", "a=b c")]}, "ModelQueryString"),
     ],
 )
