@@ -157,11 +157,19 @@ class BidiRequest:
 
 
 class EchoDuplex:
-    """Each input part straight back, as it arrives (Bytes, DataType, CompletionState kept)."""
+    """Each input part straight back, as it arrives (Bytes, DataType, CompletionState kept).
+
+    It also answers part by part (:meth:`answer_part`): a stream without faults then runs it
+    on the connection's I/O thread, with no worker thread and no hand-over per part.
+    """
 
     def __call__(self, request: BidiRequest, parts: Iterator[Part]) -> Iterator[Part]:
         for part in parts:
-            yield {k: v for k, v in part.items() if k in ("Bytes", "DataType", "CompletionState")}
+            yield from self.answer_part(request, part)
+
+    def answer_part(self, request: BidiRequest, part: Part) -> list[Part]:
+        """The answer to one input part: the part itself."""
+        return [{k: v for k, v in part.items() if k in ("Bytes", "DataType", "CompletionState")}]
 
 
 _WORDS = ("hello", "from", "the", "emulated", "speech", "model", "one", "two", "three", "four")
@@ -291,6 +299,15 @@ def _exception_event(exception_type: str, members: Mapping[str, Any]) -> bytes:
     )
 
 
+def _model_failure_event(exc: Exception) -> bytes:
+    """The ModelStreamError event ending the stream of a model that raised ``exc``."""
+    code = getattr(exc, "stream_error_code", None)  # a ModelFailure's (container mode)
+    message = str(exc) if code else f"model failed: {exc}"
+    return _exception_event(
+        "ModelStreamError", {"Message": message, "ErrorCode": code or "ModelError"}
+    )
+
+
 class _StreamFailure(Exception):
     """The input stream broke a rule: end the response with this exception event."""
 
@@ -339,6 +356,8 @@ class _Stream:
         self.output_done = False
         self.reset = False
         self.model_done = False
+        # a model answering part by part on the I/O thread (no worker), see EchoDuplex
+        self.answer: Optional[Callable[[BidiRequest, Part], Iterable[Part]]] = None
         self.headers_queued = False
         self.request: Optional[BidiRequest] = None
         self.stop = threading.Event()
@@ -598,6 +617,12 @@ class H2ServerConnection:
         except _HttpReply as reply:
             self._reply_error(stream, reply)
             return
+        answer = getattr(model, "answer_part", None)
+        if callable(answer) and not faults:
+            stream.answer = answer
+            stream.headers_queued = True
+            stream.outbox.append(("headers", self._ok_headers(stream)))
+            return
         worker = threading.Thread(
             target=self._run_model,
             args=(stream, model, faults),
@@ -738,8 +763,35 @@ class H2ServerConnection:
                 return
             if part is None:  # the signed empty message: nothing for the model
                 self._ack_now(stream_id, ack)
+            elif stream.answer is not None:
+                self._answer_now(stream, part, ack)
             else:
                 stream.inbox.append((part, ack))
+
+    def _answer_now(self, stream: _Stream, part: Part, ack: int) -> None:
+        """A part for a model answering on the I/O thread: its answers are queued at once, and
+        the input acknowledged by :meth:`_pump` only while the output queued stays within
+        ``MAX_PENDING_OUTPUT`` (a client that stops reading stops its own input)."""
+        assert stream.answer is not None
+        assert stream.request is not None
+        request = stream.request
+        try:
+            answers = list(stream.answer(request, part))
+            frames = [_payload_event(answer) for answer in answers]
+        except Exception as exc:  # noqa: BLE001 - a failing model: a ModelStreamError
+            request.error_code = "ModelStreamError"
+            stream.model_done = True
+            stream.close_input(_ABORT)
+            stream.outbox.append(("data", _model_failure_event(exc)))
+            stream.outbox.append(("end", None))
+            stream.output_done = True
+            self._ack_now(stream.id, ack)
+            return
+        for frame in frames:
+            stream.outbox.append(("data", frame))
+            stream.pending_out += len(frame)
+            request.parts_sent += 1
+        stream.to_ack += ack
 
     def _check_event(self, stream: _Stream, outer: Message) -> Optional[Part]:
         if stream.final_seen:
@@ -851,6 +903,12 @@ class H2ServerConnection:
                     "the input stream ended without its signed empty message",
                 ),
             )
+        elif stream.answer is not None:
+            stream.close_input(_END)
+            if not stream.output_done:
+                stream.model_done = True
+                stream.outbox.append(("end", None))
+                stream.output_done = True
         else:
             stream.close_input(_END)
 
@@ -885,7 +943,10 @@ class H2ServerConnection:
         from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 
         for stream in list(self.streams.values()):
-            if stream.to_ack:
+            # (a model on the I/O thread: its input waits while its output is over the bound)
+            if stream.to_ack and (
+                stream.answer is None or stream.pending_out <= MAX_PENDING_OUTPUT
+            ):
                 self._ack_now(stream.id, stream.to_ack)
                 stream.to_ack = 0
             while stream.outbox and not stream.reset:
@@ -1018,15 +1079,7 @@ class H2ServerConnection:
                 request.parts_sent += 1
         except Exception as exc:  # noqa: BLE001 - a failing model: a ModelStreamError
             request.error_code = "ModelStreamError"
-            code = getattr(exc, "stream_error_code", None)  # a ModelFailure's (container mode)
-            message = str(exc) if code else f"model failed: {exc}"
-            self._post(
-                stream,
-                "data",
-                _exception_event(
-                    "ModelStreamError", {"Message": message, "ErrorCode": code or "ModelError"}
-                ),
-            )
+            self._post(stream, "data", _model_failure_event(exc))
         finally:
             close = getattr(outputs, "close", None)
             if callable(close):
