@@ -72,6 +72,7 @@ HIGH_WATER = 8 * 1024
 pauses (resumed when it takes them)."""
 
 _TIMED_OUT: Any = object()
+_timeout: Any = getattr(asyncio, "timeout", None)  # Python 3.11+
 _EARLY = 0.0005  # a timer firing this close to its deadline counts as on time
 
 
@@ -443,7 +444,15 @@ class AsyncPool:
             if remaining is None:
                 return await awaitable
             if remaining <= 0:
+                close = getattr(awaitable, "close", None)
+                if close is not None:
+                    close()  # a coroutine never to be awaited
                 raise asyncio.TimeoutError
+            if _timeout is not None:
+                # A timer on this task: wait_for runs the awaitable in a task of its own, two
+                # more passes of the loop per connect (long ones when a thousand calls start).
+                async with _timeout(remaining):
+                    return await awaitable
             return await asyncio.wait_for(awaitable, remaining)
         except asyncio.TimeoutError:
             limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.connect
