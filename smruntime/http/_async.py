@@ -207,6 +207,8 @@ class _Connection(asyncio.BufferedProtocol):
                     data = event.data  # type: ignore[union-attr]
                     self.chunks.append(data)
                     self.queued += len(data)
+                    if http.needs_data:
+                        break  # what next_event() would say, without the call
                 elif kind is Response:
                     self.head = event  # type: ignore[assignment]
                 elif kind is EndOfMessage:
