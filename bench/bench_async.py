@@ -502,6 +502,11 @@ def _print_table(
         )
         if r["events"] != expected:
             print(f"   !! {name}: {int(r['events'])} of {expected} events delivered")
+        if r["lag_ms"] > interval * 1e3:
+            print(
+                f"   !! the server ran {r['lag_ms']:.0f} ms behind its schedule (p99): this row "
+                "measured the machine's CPU as much as the client"
+            )
 
 
 def memory_per_stream(streams: int = 200) -> None:
