@@ -85,7 +85,6 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_writer.py", _HTTP_TESTS, optional=True),
     Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
-    Target("smruntime/http/_h2.py", _H2_TESTS, optional=True),
 )
 
 # What the scratch copy needs to import the packages and run their tests.
