@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-import time
 from typing import Callable, Optional
 
 Handler = Callable[[socket.socket, Optional[bytes]], bool]
@@ -132,13 +131,17 @@ class HostileServer:
             except OSError:
                 pass
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the server is stopped meanwhile."""
+        self._stop.wait(seconds)
+
     def drip(self, conn: socket.socket, data: bytes, every: float = 0.25) -> None:
         """Send ``data`` one byte every ``every`` seconds, until done or the peer goes."""
         for i in range(len(data)):
             if self._stop.is_set():
                 return
             conn.sendall(data[i : i + 1])
-            time.sleep(every)
+            self._stop.wait(every)
 
     def endless(self, conn: socket.socket, head: bytes, filler: bytes, limit: int) -> int:
         """Send ``head`` then ``filler`` over and over up to ``limit`` bytes; the bytes sent."""

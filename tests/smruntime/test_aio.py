@@ -1082,7 +1082,7 @@ def test_a_proxy_that_closes_during_connect_or_answers_garbage() -> None:
     def endless(sock: socket.socket, request: bytes | None) -> bool:
         if request is not None:
             sock.sendall(b"HTTP/1.1 200 OK\r\nX: " + b"x" * (80 * 1024))
-            time.sleep(3)
+            proxy.pause(3)  # ends when the test stops the server
         return False
 
     async def main(proxy: str, match: str) -> None:

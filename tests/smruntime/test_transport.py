@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
 import subprocess
@@ -166,6 +165,9 @@ class RawServer:
         try:
             if self.ssl_context is not None:
                 sock = self.ssl_context.wrap_socket(conn, server_side=True)
+                # wrap_socket takes over the descriptor: __exit__ must shut down this one.
+                with self._lock:
+                    self._conns.append(sock)
             reader = sock.makefile("rb")
             while not self._stop:
                 req = _read_request(reader)
@@ -776,23 +778,13 @@ def test_unreachable_proxy_is_a_connect_error(kind: str) -> None:
 # TLS
 
 
+TLS_DIR = Path(__file__).resolve().parents[1] / "data" / "tls"
+
+
 @pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not available")
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    proc = subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        capture_output=True,
-        check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        pytest.skip(f"openssl could not make a certificate: {proc.stderr[-200:]!r}")
-    return str(cert), str(key)
+def self_signed() -> tuple[str, str]:
+    """The repository's self-signed test certificate for 127.0.0.1 and its key."""
+    return str(TLS_DIR / "cert.pem"), str(TLS_DIR / "key.pem")
 
 
 def _tls_server(cert_key: tuple[str, str], handler: Handler) -> RawServer:

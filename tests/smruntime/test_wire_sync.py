@@ -273,7 +273,7 @@ def test_a_dripped_error_body_times_out() -> None:
 
 def test_a_server_that_accepts_and_never_answers() -> None:
     def handler(sock: socket.socket, request: Optional[bytes]) -> bool:
-        srv.stopping or time.sleep(5)
+        srv.pause(5)  # longer than the read timeout; ends when the test stops the server
         return False
 
     with HostileServer(handler) as srv, make_client(srv.url, read_timeout=1.0) as client:
