@@ -8,12 +8,19 @@ connection. Every socket is closed by ``stop()``.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
+import time
+from pathlib import Path
 from typing import Callable, Optional
 
 Handler = Callable[[socket.socket, Optional[bytes]], bool]
+
+TLS_DIR = Path(__file__).resolve().parent.parent / "data" / "tls"
+CERT = str(TLS_DIR / "cert.pem")  # the repository's test certificate (for tls=) and its key
+KEY = str(TLS_DIR / "key.pem")
 
 
 def read_request(sock: socket.socket, *, timeout: float = 10.0) -> Optional[bytes]:
@@ -155,3 +162,15 @@ class HostileServer:
         except OSError:
             pass
         return sent
+
+
+def echo(sock: socket.socket, request: Optional[bytes]) -> bool:
+    """A handler that answers with the request's body, after a short pause that differs from
+    process to process (to interleave forked callers)."""
+    if request is None:
+        return False
+    body = request.partition(b"\r\n\r\n")[2]
+    time.sleep(0.001 * (os.getpid() % 3))
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    sock.sendall(head % len(body) + body)
+    return True
