@@ -178,7 +178,7 @@ def test_h2_is_not_offered_without_http2(tmp_path: Path) -> None:
 
 
 def test_a_stalled_handshake_is_dropped_and_blocks_no_one(tmp_path: Path) -> None:
-    with Emulator(tls_cert=CERT, tls_key=KEY, results_dir=tmp_path, head_timeout=3.0) as emu:
+    with Emulator(tls_cert=CERT, tls_key=KEY, results_dir=tmp_path, head_timeout=1.5) as emu:
         stalled = [socket.create_connection(("127.0.0.1", emu.port), timeout=5) for _ in range(3)]
         half = socket.create_connection(("127.0.0.1", emu.port), timeout=5)
         half.sendall(b"\x16\x03\x01\x00\xff\x01")  # the start of a ClientHello, never ended
