@@ -131,6 +131,13 @@ def stderr_text(proc: subprocess.CompletedProcess[bytes]) -> str:
     return proc.stderr.decode("utf-8", "replace")
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child the test stops with SIGINT: a shell's background job starts with
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so Ctrl-C would do
+    nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def serving(env: Mapping[str, str], *args: str) -> Iterator[dict[str, str]]:
     """``smruntime serve --port 0 ARGS`` in a child process; yields what it printed (``stderr``)
@@ -139,6 +146,7 @@ def serving(env: Mapping[str, str], *args: str) -> Iterator[dict[str, str]]:
     with subprocess.Popen(
         [sys.executable, "-m", "smruntime", "serve", "--port", "0", *args],
         env=dict(env),
+        preexec_fn=default_sigint,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

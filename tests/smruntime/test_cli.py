@@ -26,7 +26,7 @@ import pytest
 
 from eventstream import Message, decode, encode
 from smruntime.cli import build_parser, main, redact
-from tests.smruntime.cli_helpers import TIMEOUT, clean_env, run_cli, stderr_text
+from tests.smruntime.cli_helpers import TIMEOUT, clean_env, default_sigint, run_cli, stderr_text
 
 DATA = Path(__file__).parent.parent / "data"
 STREAMS = DATA / "streams"
@@ -566,7 +566,12 @@ def test_debug_shows_traceback_but_no_secret(emu: Any, env: dict[str, str]) -> N
 @contextlib.contextmanager
 def popen_cli(*args: str, env: Mapping[str, str], **kw: Any) -> Iterator[subprocess.Popen[bytes]]:
     """The CLI as a live child process; killed (if still running) and reaped on exit."""
-    with subprocess.Popen([sys.executable, "-m", "smruntime", *args], env=dict(env), **kw) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "smruntime", *args],
+        env=dict(env),
+        preexec_fn=default_sigint,
+        **kw,
+    ) as proc:
         try:
             yield proc
         finally:
