@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Union
 
 from eventstream import Decoder, EventStreamError, Frame, Message, TruncatedStream
@@ -416,7 +417,7 @@ class StreamCore:
             stats.frames += len(completed)
             self._progress_at = self.clock()
             self._batch_at = now
-            self._pending.extend(completed)
+            self._renew_pending(completed)
             try:
                 decoder.feed(b"")  # raises if the bytes after these frames were corrupt
             except EventStreamError as exc:
@@ -437,6 +438,19 @@ class StreamCore:
         self.stats.completed = True
         self.stats.duration = self.now()
         self.state = _ENDED
+
+    def _renew_pending(self, items: list[Any]) -> None:
+        """Hold ``items`` (after what is still pending) in a new deque, emptying the old one.
+
+        :meth:`iter_events` takes from the deque it saw, with that batch's arrival time and the
+        views as they were: a new deque (per batch, and when a record view starts) sends it
+        back through :meth:`next_event`, which applies the current rules.
+        """
+        old = self._pending
+        if old:
+            items = [*old, *items]
+            old.clear()
+        self._pending = deque(items)
 
     def _check_event_stream(self, first: bytes) -> None:
         encoding = self.http_content_encoding
@@ -537,6 +551,51 @@ class StreamCore:
         if self._view is not None:
             self._check_event_view()
         return self._next_event()
+
+    def iter_events(
+        self, fill: Callable[[], None], release: Callable[[], None]
+    ) -> Iterator[dict[str, Any]]:
+        """The events of :meth:`next_event` for a blocking reader, as a generator.
+
+        ``fill()`` reads the next body bytes into the core (or finishes it) and raises on
+        failure; ``release()`` gives the connection back once the stream is over (ended or
+        failed). PayloadPart events (nearly every frame) are taken by an inlined copy of the
+        fast path of :meth:`_next_event`: one generator step per event, no call.
+        """
+        while True:
+            pending = self._pending
+            if pending and not self._frames_mode and self._view is None:
+                # One batch, one arrival time: feed() and start_records() swap in a new
+                # deque, which ends this loop (see _renew_pending).
+                popleft = pending.popleft
+                headers = self._payload_headers
+                at = self._batch_at
+                stats = self.stats
+                add_time = stats.event_times.append
+                self._events_taken = True
+                while pending:
+                    message: Message = popleft()  # type: ignore[assignment]  # not frames mode
+                    if message.headers is not headers:
+                        pending.appendleft(message)  # not a known PayloadPart: the full path
+                        break
+                    payload = message.payload
+                    stats.payload_bytes += len(payload)
+                    stats.events += 1
+                    add_time(at)
+                    yield {"PayloadPart": {"Bytes": payload}}
+            try:
+                item = self.next_event()
+                while item is NEED_DATA:
+                    fill()
+                    item = self.next_event()
+            except BaseException:
+                if not self.open:
+                    release()
+                raise
+            if item is END:
+                release()
+                return
+            yield item
 
     def _next_event(self) -> Any:
         pending = self._pending
@@ -643,6 +702,7 @@ class StreamCore:
         if current is not None and not self._records_done and self.state == _OPEN:
             self._refuse(f"a {view.kind} view", current)
         self._view = key
+        self._renew_pending([])  # an event loop suspended in iter_events must ask again
         self._records = view.make_decoder(self.content_type)
         self._record_queue.clear()
         self._records_done = self.state != _OPEN and not self._pending
