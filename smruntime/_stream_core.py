@@ -334,7 +334,7 @@ class StreamCore:
         self._pending: deque[Union[Message, Frame]] = deque()
         # The items the pending deque was made of; those before _run_settled are counted.
         self._run_items: list[Any] = []
-        self._run_settled = 0
+        self._run_settled = len(self._run_items)  # none counted, of none
         self._batch_at = 0.0
         self._deferred: Optional[EventStreamError] = None
         self._frames_mode = False  # iter_frames started: decode with the wire facts
@@ -518,7 +518,7 @@ class StreamCore:
         items = self._run_items
         taken = len(items) - len(self._pending)
         done = self._run_settled
-        if taken > done:
+        if taken != done:  # never fewer: what left the deque was counted or is being counted
             self._run_settled = taken
             stats = self.stats
             stats._events += taken - done
