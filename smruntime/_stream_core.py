@@ -473,7 +473,7 @@ class StreamCore:
         if completed:
             stats.frames += len(completed)
             self._progress_at = self.clock()
-            self._renew_pending(completed)
+            self._hold(completed)
             self._batch_at = now
             try:
                 decoder.feed(b"")  # raises if the bytes after these frames were corrupt
@@ -496,19 +496,21 @@ class StreamCore:
         self.stats.duration = self.now()
         self.state = _ENDED
 
-    def _renew_pending(self, items: list[Any]) -> None:
-        """Hold ``items`` (after what is still pending) in a new deque, emptying the old one.
+    def _hold(self, items: list[Any], *, new_deque: bool = False) -> None:
+        """Make ``items``, after what is still pending, the pending deque's run (uncounted).
 
-        :meth:`iter_events` takes from the deque it saw, with that batch's arrival time and the
-        views as they were: a new deque (per batch, and when a record view starts) sends it
-        back through :meth:`next_event`, which applies the current rules.
+        :meth:`iter_events` takes from the deque it saw under the views as they were; with
+        ``new_deque`` (a record view starts) that deque is emptied and a new one holds the
+        items, which sends a suspended loop back through :meth:`next_event` and its rules.
         """
         self._settle()
-        old = self._pending
-        if old:
-            items = [*old, *items]
-            old.clear()
-        self._pending = deque(items)
+        pending = self._pending
+        if pending:  # fed before the cursor emptied (a reader feeds only once it did)
+            items = [*pending, *items]
+            pending.clear()
+        if new_deque:
+            self._pending = pending = deque()
+        pending.extend(items)
         self._run_items = items
         self._run_settled = 0
 
@@ -651,8 +653,7 @@ class StreamCore:
         while True:
             pending = self._pending
             if pending and not self._frames_mode and self._view is None:
-                # One batch, one arrival time: feed() and start_records() swap in a new
-                # deque, which ends this loop (see _renew_pending).
+                # start_records() swaps in a new deque, which ends this loop (see _hold).
                 popleft = pending.popleft
                 headers = self._payload_headers
                 self._events_taken = True
@@ -783,7 +784,7 @@ class StreamCore:
         if current is not None and not self._records_done and self.state == _OPEN:
             self._refuse(f"a {view.kind} view", current)
         self._view = key
-        self._renew_pending([])  # an event loop suspended in iter_events must ask again
+        self._hold([], new_deque=True)  # an event loop suspended in iter_events must ask again
         self._records = view.make_decoder(self.content_type)
         self._record_queue.clear()
         self._records_done = self.state != _OPEN and not self._pending
