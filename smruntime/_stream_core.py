@@ -681,12 +681,9 @@ class StreamCore:
     def _next_event(self) -> Any:
         pending = self._pending
         while pending:
-            if len(self._run_items) - len(pending) != self._run_settled:
-                self._settle()  # what iter_events took first
-            item = pending.popleft()
-            self._run_settled += 1
+            item = self._take()
             self._events_taken = True
-            message: Message = item.message if self._frames_mode else item  # type: ignore[union-attr,assignment]
+            message: Message = item.message if self._frames_mode else item
             headers = message.headers
             if headers is not self._payload_headers:
                 if (
