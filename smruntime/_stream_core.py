@@ -496,23 +496,24 @@ class StreamCore:
         self.stats.duration = self.now()
         self.state = _ENDED
 
-    def _hold(self, items: list[Any], *, new_deque: bool = False) -> None:
-        """Make ``items``, after what is still pending, the pending deque's run (uncounted).
-
-        :meth:`iter_events` takes from the deque it saw under the views as they were; with
-        ``new_deque`` (a record view starts) that deque is emptied and a new one holds the
-        items, which sends a suspended loop back through :meth:`next_event` and its rules.
-        """
+    def _hold(self, items: list[Any]) -> None:
+        """Make ``items``, after what is still pending, the pending deque's run (uncounted)."""
         self._settle()
         pending = self._pending
         if pending:  # fed before the cursor emptied (a reader feeds only once it did)
             items = [*pending, *items]
             pending.clear()
-        if new_deque:
-            self._pending = pending = deque()
         pending.extend(items)
         self._run_items = items
         self._run_settled = 0
+
+    def _swap_pending(self) -> None:
+        """Move the pending items to a new deque (the run is unchanged): a loop suspended in
+        :meth:`iter_events` holds the old one, now empty, and goes back through
+        :meth:`next_event` and its view rules."""
+        old = self._pending
+        self._pending = deque(old)
+        old.clear()
 
     def _settle(self) -> None:
         """Count the events :meth:`iter_events` took since the last call (it counts none):
@@ -653,7 +654,7 @@ class StreamCore:
         while True:
             pending = self._pending
             if pending and not self._frames_mode and self._view is None:
-                # start_records() swaps in a new deque, which ends this loop (see _hold).
+                # start_records() swaps in a new deque, which ends this loop.
                 popleft = pending.popleft
                 headers = self._payload_headers
                 self._events_taken = True
@@ -781,7 +782,7 @@ class StreamCore:
         if current is not None and not self._records_done and self.state == _OPEN:
             self._refuse(f"a {view.kind} view", current)
         self._view = key
-        self._hold([], new_deque=True)  # an event loop suspended in iter_events must ask again
+        self._swap_pending()  # an event loop suspended in iter_events must ask again
         self._records = view.make_decoder(self.content_type)
         self._record_queue.clear()
         self._records_done = self.state != _OPEN and not self._pending
