@@ -451,16 +451,17 @@ def test_an_in_stream_exception_carries_the_count_of_the_events_before_it() -> N
     assert body.stats.events == 2
 
 
-def test_a_suspended_event_loop_is_refused_once_a_record_view_took_over() -> None:
-    body = body_of([part(b"a\n") + part(b"b\n") + part(b"c\n")])
+@pytest.mark.parametrize("before", [1, 2])  # suspended after its first event, or mid-batch
+def test_a_suspended_event_loop_is_refused_once_a_record_view_took_over(before: int) -> None:
+    body = body_of([b"".join(part(b"%d\n" % n) for n in range(4))])
     events = iter(body)
-    assert next(events) == {"PayloadPart": {"Bytes": b"a\n"}}
+    assert payloads(next(events) for _ in range(before)) == [b"%d\n" % n for n in range(before)]
     lines = body.iter_lines()
-    assert next(lines) == "b"
+    assert next(lines) == str(before)
     with pytest.raises(StreamError, match="lines"):
         next(events)
-    assert list(body.iter_lines()) == ["c"]
-    assert body.stats.events == 3
+    assert list(body.iter_lines()) == [str(n) for n in range(before + 1, 4)]
+    assert body.stats.events == 4
 
 
 def test_iter_frames_is_refused_after_the_event_loop_took_everything_read() -> None:
