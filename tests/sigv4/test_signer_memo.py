@@ -109,7 +109,12 @@ for _name in VARIANTS:
     COLD[_name] = _facts(_sign(_name))
 
 
-@pytest.mark.parametrize(("first", "then"), list(itertools.permutations(VARIANTS, 2)))
+FRESH = [v for v in VARIANTS if v.startswith("fresh")]
+PAIRINGS = list(itertools.permutations([v for v in VARIANTS if v not in FRESH], 2))
+PAIRINGS += list(itertools.permutations([*FRESH, "plain", "pairs", "token"], 2))
+
+
+@pytest.mark.parametrize(("first", "then"), PAIRINGS)
 def test_a_warm_memo_gives_the_cold_answer(first: str, then: str) -> None:
     _forget()
     _sign(first)
@@ -117,7 +122,7 @@ def test_a_warm_memo_gives_the_cold_answer(first: str, then: str) -> None:
     assert _facts(_sign(then)) == COLD[then]  # served from the memo tables this time
 
 
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.startswith("fresh")])
+@pytest.mark.parametrize("variant", FRESH)
 def test_fresh_headers_sign_as_ordinary_ones(variant: str, monkeypatch: Any) -> None:
     # The cold answers above were themselves signed with the fresh-header memo: here the same
     # calls are signed with no header treated as fresh.
