@@ -615,13 +615,8 @@ class ResponseReader:
         self._status = int(code)
         self._version = version.decode("ascii")
         self._reason = bytes(status_line[13:]).decode("latin-1")
-        self._status_at = self._base + pos
-        self._status_line_no = 1
         self._fields = fields
-        self._line_no = count + 1
-        self._section_bytes = end + 4 - pos
-        self._line_start = end + 2
-        self._scanned = 0
+        self._scanned = 0  # (the line counters, read in the head only, are left as they are)
         self._pos = end + 4
         return self._start_body()
 
