@@ -84,7 +84,7 @@ def _reason(exc: BaseException) -> str:
 class _Conn:
     """One socket, its protocol state and the socket timeout currently armed."""
 
-    __slots__ = ("armed", "key", "pid", "proto", "sock", "uses")
+    __slots__ = ("armed", "key", "pid", "poller", "proto", "sock", "uses")
 
     def __init__(self, sock: socket.socket, key: tuple[str, str, int], limits: object) -> None:
         self.sock = sock
@@ -93,6 +93,7 @@ class _Conn:
         self.armed: Optional[float] = sock.gettimeout()
         self.uses = 0
         self.proto = _new_protocol(limits)
+        self.poller: Optional[select.poll] = None
 
     def arm(self, seconds: Optional[float]) -> None:
         self.sock.settimeout(seconds)
@@ -115,8 +116,10 @@ class _Conn:
         """True if the idle connection is closed or has bytes waiting (EOF, stray data)."""
         try:
             if hasattr(select, "poll"):
-                poller = select.poll()
-                poller.register(self.sock, select.POLLIN)
+                poller = self.poller
+                if poller is None:
+                    poller = self.poller = select.poll()
+                    poller.register(self.sock, select.POLLIN)
                 return bool(poller.poll(0))
             readable, _, _ = select.select([self.sock], [], [], 0)
             return bool(readable)
@@ -595,9 +598,9 @@ class SyncResponse(BodyReader):
         assert conn is not None
         proto = conn.proto
         reused = conn.uses > 1
+        event: object = NEED_DATA  # the request was just sent: nothing to parse before a read
         while True:
             try:
-                event = proto.next_event()
                 if event is NEED_DATA:
                     try:
                         data = self._recv(conn)
@@ -613,6 +616,8 @@ class SyncResponse(BodyReader):
                         self.abort()
                         raise _StaleConnection(self._broken_head(None))
                     proto.receive_data(data)
+                event = proto.next_event()
+                if event is NEED_DATA:
                     continue
             except RemoteProtocolError as exc:
                 self.abort()
