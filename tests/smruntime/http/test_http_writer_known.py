@@ -85,3 +85,19 @@ def test_the_known_path_is_taken() -> None:
         b"POST /x HTTP/1.1\r\nHost: h\r\nUser-Agent: u\r\n\r\n"
     )
     assert _writer._known_head("POST", "/x", [*headers, ("Content-Length", "2")], 2) is None
+
+
+def test_the_caches_stay_bounded() -> None:
+    _writer._NAMES.clear()
+    _writer._METHODS.clear()
+    try:
+        for i in range(_writer._CACHE_MAX + 5):
+            _writer.serialize_request(f"M{i}", "/", [("Host", "h"), (f"X-{i}", "v")])
+        assert len(_writer._NAMES) == len(_writer._METHODS) == _writer._CACHE_MAX
+        # a name first seen after the bound is still written, through the checked path
+        head, _ = _writer.serialize_request("POST", "/", [("Host", "h"), ("X-Late", "v")])
+        assert head == b"POST / HTTP/1.1\r\nHost: h\r\nX-Late: v\r\n\r\n"
+        assert "X-Late" not in _writer._NAMES
+    finally:  # (full caches would keep later tests off the known path)
+        _writer._NAMES.clear()
+        _writer._METHODS.clear()
