@@ -427,7 +427,7 @@ def _fresh_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]] 
     (Fresh headers elsewhere are signed as ordinary ones: correct, only not memoised.)"""
     end = len(key)
     start = end
-    while start > 1:
+    while True:  # (stops at key[0] at the latest: a frozenset)
         pair = key[start - 1]
         if type(pair) is not tuple or len(pair) != 2 or pair[0] not in FRESH_HEADERS:
             break
