@@ -253,3 +253,22 @@ def test_unknown_authorization_component_is_shown_cut_at_32_characters() -> None
     with pytest.raises(SigningError) as info:
         parse_authorization(f"AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, {key}=x")
     assert f"'{'K' * 32}'" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [["a"], {"a": 1}, 5, None])
+def test_a_value_that_is_not_a_str_is_refused_before_any_memo(value: Any) -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError, match="value must be a str"):
+        _canonical.fold_value("X-Custom", value)
+    with pytest.raises(SigningError, match="value must be a str"):
+        sign(
+            "POST",
+            URL,
+            {"X-Custom": value},
+            b"",
+            credentials=KEYS,
+            region="us-east-1",
+            service="sagemaker",
+            now=NOW,
+        )
