@@ -61,6 +61,7 @@ _RECORDS_TESTS = (
 )
 _HTTP_TESTS = ("tests/smruntime/http", "tests/smruntime/test_http_parser.py")
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
+_H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 
 
 class Target(NamedTuple):
@@ -76,6 +77,7 @@ TARGETS: tuple[Target, ...] = (
     Target("eventstream/_message.py", _EVENTSTREAM_TESTS),
     Target("eventstream/_encoder.py", _EVENTSTREAM_TESTS),
     Target("eventstream/_describe.py", _EVENTSTREAM_TESTS),
+    Target("smruntime/http/_h2.py", _H2_TESTS),
     Target("sigv4/_canonical.py", _SIGV4_TESTS),
     Target("sigv4/_signer.py", _SIGV4_TESTS),
     Target("smruntime/records.py", _RECORDS_TESTS),

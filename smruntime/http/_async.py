@@ -20,7 +20,15 @@ woken sooner; the parsing is done in the reader's own turn, as its consumer woul
   does the rest.
 - Pool: idle keep-alive connections per (scheme, host, port), per event loop (a loop's
   transports cannot serve another loop), discarded in a forked child (pid check). A connection
-  is pooled again only when its response was read to the end and is reusable.
+  is pooled again only when its response was read to the end and is reusable. At checkout, one
+  the server closed while it was idle is dropped unused (lost, closing, or an EOF waiting in
+  its socket that the loop has not yet seen), so the request goes on a fresh connection; one
+  that ends after our write with no response byte follows
+  :func:`~smruntime.http._config.may_resend`, as in the blocking driver (a POST is not sent
+  twice: the server may have read it).
+- Name resolution is part of ``loop.create_connection``, awaited within the connect deadline
+  like the rest of the connect: the deadline bounds it (the resolver's executor thread is left
+  to finish on its own).
 - Cancellation: a task cancelled while it waits (connect, headers, body) closes the connection.
 """
 
@@ -60,6 +68,7 @@ from smruntime.http._config import (
     tunnel_request,
 )
 from smruntime.http._connection import ClientConnection
+from smruntime.http._dial import readable_now
 from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
 from smruntime.http._parser import DEFAULT_LIMITS, Limits
 
@@ -319,6 +328,12 @@ class _Connection(asyncio.BufferedProtocol):
             and self.http.reusable
         )
 
+    def peer_spoke(self) -> bool:
+        """Bytes or an EOF wait in the socket, not yet seen by the loop."""
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        return sock is not None and readable_now(sock)
+
     def abort(self) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing() and not self.loop.is_closed():
@@ -377,10 +392,13 @@ class AsyncPool:
         return pool
 
     def _checkout(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> Any:
+        """An idle connection still open: not lost, and, in case the loop has not yet run the
+        callbacks of a close the server made while it was pooled, nothing waiting in its
+        socket (an EOF or stray bytes: the blocking driver's check)."""
         idle = self._pool(loop).idle.get(key)
         while idle:
             conn = idle.pop()
-            if conn.usable:
+            if conn.usable and not conn.peer_spoke():
                 return conn
             conn.abort()
         return None

@@ -1,4 +1,5 @@
-"""``smruntime duplex`` as a subprocess against the test HTTP/2 server."""
+"""``smruntime duplex`` against the test HTTP/2 server (``main`` in this process; a child
+process where h2 must be hidden from the import system)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 pytest.importorskip("h2")
 
+from tests.smruntime.cli_helpers import run_cli
 from tests.smruntime.h2_server import H2TestServer
 
 ENV = {
@@ -24,13 +26,7 @@ ENV = {
 
 
 def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "smruntime", *args],
-        input=stdin,
-        capture_output=True,
-        env=ENV,
-        timeout=60,
-    )
+    return run_cli(*args, env=ENV, input=stdin)
 
 
 def test_duplex_streams_a_file_and_prints_the_answers(tmp_path: Path) -> None:
@@ -96,6 +92,35 @@ def test_duplex_stdin_jsonl_and_rate() -> None:
             "COMPLETE",
         ]
         assert out.stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("options", "stdin", "stdout"),
+    [
+        (["--data-type", "UTF8"], b"abcdefghij", b"abcd\nefgh\nij\n"),  # a line per UTF8 part
+        (["--data-type", "UTF8"], b"abc\ndef\n", b"abc\ndef\n"),  # no second newline
+        (["--data-type", "UTF8", "--raw"], b"abcdefghij", b"abcdefghij"),
+        (["--data-type", "BINARY"], b"\x00\x01\x02\x03\xff\xfe", b"\x00\x01\x02\x03\xff\xfe"),
+        ([], b"no-type", b"no-type"),  # parts without DataType: raw bytes too
+    ],
+)
+def test_duplex_output_separates_utf8_parts_and_keeps_binary_exact(
+    options: list[str], stdin: bytes, stdout: bytes
+) -> None:
+    with H2TestServer("events") as srv:
+        out = run(
+            "duplex", "asr", "--input", "-", "--part-size", "4", *options, "-q",
+            "--endpoint-url", srv.url, stdin=stdin,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == stdout
+
+
+def test_duplex_help_says_how_parts_are_written() -> None:
+    out = run("duplex", "--help")
+    text = " ".join(out.stdout.decode().split())
+    assert "a UTF8 part as its text followed by a newline unless it ends with one" in text
+    assert "--raw" in text
 
 
 def test_duplex_exit_codes(tmp_path: Path) -> None:
