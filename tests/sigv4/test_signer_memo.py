@@ -272,3 +272,38 @@ def test_a_value_that_is_not_a_str_is_refused_before_any_memo(value: Any) -> Non
             service="sagemaker",
             now=NOW,
         )
+
+
+def test_one_fresh_header_does_not_fill_the_memo_tables() -> None:
+    _forget()
+    for i in range(5):
+        sign(
+            "POST",
+            URL,
+            [*PAIRS, ("amz-sdk-request", f"a={i}")],
+            b"",
+            credentials=KEYS,
+            region="us-east-1",
+            service="sagemaker",
+            now=NOW,
+        )
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+
+
+def test_the_header_memo_stays_bounded() -> None:
+    _forget()
+    sizes = []
+    for i in range(_signer._MEMO_MAX + 3):
+        sign(
+            "POST",
+            URL,
+            {"X-Custom": f"v{i}"},
+            b"",
+            credentials=KEYS,
+            region="us-east-1",
+            service="sagemaker",
+            now=NOW,
+        )
+        sizes.append(len(_signer._header_memo))
+    assert max(sizes) == _signer._MEMO_MAX
+    assert sizes[_signer._MEMO_MAX] == 1  # full: cleared, then the new one
