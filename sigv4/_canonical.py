@@ -44,6 +44,7 @@ __all__ = [
     "HeadersInput",
     "canonical_query",
     "canonical_uri",
+    "fold_fresh",
     "fold_value",
     "header_name",
     "iter_headers",
@@ -291,18 +292,24 @@ def fold_value(name: str, value: object) -> str:
         folded = _value_cache.get(value)
         if folded is not None:
             return folded
-    elif not isinstance(value, str):
+    folded = fold_fresh(name, value)
+    if len(value) <= 256:  # type: ignore[arg-type]  # (fold_fresh checked it is a str)
+        # values only: never cache long ones (tokens, big attributes)
+        if len(_value_cache) >= _CACHE_MAX:
+            _value_cache.clear()
+        _value_cache[value] = folded  # type: ignore[index]
+    return folded
+
+
+def fold_fresh(name: str, value: object) -> str:
+    """:func:`fold_value` without its cache: for values that change on every request."""
+    if not isinstance(value, str):
         raise SigningError(f"header {name!r}: value must be a str, got {type(value).__name__}")
-    if re.search(_BAD_VALUE, value) is not None:
+    if "\r" in value or "\n" in value or "\x00" in value:  # (_BAD_VALUE, without a regex)
         raise SigningError(f"header {name!r}: value contains CR, LF or NUL")
     folded = value.strip(" \t")
     if "  " in folded or "\t" in folded:
         folded = re.sub(_FOLD, " ", folded)
-    if len(value) <= 256:
-        # values only: never cache long ones (tokens, big attributes)
-        if len(_value_cache) >= _CACHE_MAX:
-            _value_cache.clear()
-        _value_cache[value] = folded
     return folded
 
 

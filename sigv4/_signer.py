@@ -23,6 +23,7 @@ from sigv4._canonical import (
     HeadersInput,
     canonical_query,
     canonical_uri,
+    fold_fresh,
     fold_value,
     header_name,
     iter_headers,
@@ -393,7 +394,14 @@ def _token(creds: Credentials) -> str | None:
     return token
 
 
-_HeaderMemo = tuple[tuple[tuple[str, str], ...], dict[str, str]]
+# Headers whose value changes on every request (an SDK's invocation id and attempt counter):
+# the memo tables are keyed by the other headers and where these stand, their values slotted
+# in per call. Exact names only (as SDKs send them); any other spelling is an ordinary header.
+FRESH_HEADERS = frozenset({"amz-sdk-invocation-id", "amz-sdk-request"})
+_FRESH = object()  # stands for a fresh header's value in a memo key (no caller can pass it)
+
+# (headers to send, canonical values of the others, positions of the fresh headers)
+_HeaderMemo = tuple[tuple[tuple[str, Any], ...], dict[str, str], tuple[int, ...]]
 _header_memo: dict[Any, _HeaderMemo] = {}
 
 
@@ -413,29 +421,98 @@ def _memo_key(headers: HeadersInput, dropped: frozenset[str]) -> Any:
     return key
 
 
+def _fresh_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]] | None:
+    """``key`` with the values of the fresh headers that end the headers replaced by a marker,
+    and their positions among the headers; None when there are none, or one is repeated.
+    (Fresh headers elsewhere are signed as ordinary ones: correct, only not memoised.)"""
+    end = len(key)
+    start = end
+    while True:  # (stops at key[0] at the latest: a frozenset)
+        pair = key[start - 1]
+        if type(pair) is not tuple or len(pair) != 2 or pair[0] not in FRESH_HEADERS:
+            break
+        start -= 1
+    count = end - start
+    if count == 1:
+        return (*key[:start], (key[start][0], _FRESH)), (start - 1,)
+    if count == 2 and key[start][0] != key[start + 1][0]:
+        marked = ((key[start][0], _FRESH), (key[start + 1][0], _FRESH))
+        return key[:start] + marked, (start - 1, start)
+    return None  # none, or a name repeated (there are two fresh names)
+
+
 def _collect_headers(
     headers: HeadersInput, dropped: frozenset[str]
-) -> tuple[list[tuple[str, str]], dict[str, str], Any]:
-    """(headers to send, canonical value by lower-case name, memo key) of the caller's headers.
+) -> tuple[list[tuple[str, str]], dict[str, str], Any, dict[str, str]]:
+    """(headers to send, canonical value by lower-case name, memo key, canonical values of the
+    fresh headers) of the caller's headers.
 
-    The dict may be shared with the memo table: copy it before changing it. The memo key is
-    ``None`` when the headers cannot be memoised.
+    The fresh headers' values are in the last dict only (empty unless the memo key is a
+    skeleton of :func:`_fresh_key`). The second dict may be shared with the memo table: copy it
+    before changing it. The memo key is ``None`` when the headers cannot be memoised.
     """
     key = _memo_key(headers, dropped)
     if key is not None:
         memo = _header_memo.get(key)
         if memo is not None:
-            return list(memo[0]), memo[1], key
+            return list(memo[0]), memo[1], key, {}
+        split = _fresh_key(key)
+        if split is not None:
+            skeleton, positions = split
+            memo = _header_memo.get(skeleton)
+            if memo is not None:
+                out = list(key[1:])
+                fresh = {}
+                for i in positions:
+                    name, value = out[i]
+                    fresh[name] = fold_fresh(name, value)
+                return out, memo[1], skeleton, fresh
+            found = _collect(headers, dropped, positions)
+            if found is not None:
+                out, joined, fresh, saw_dropped = found
+                if not saw_dropped:
+                    _remember(skeleton, out, joined, positions)
+                    return out, joined, skeleton, fresh
+                return out, {**joined, **fresh}, None, {}
+    found = _collect(headers, dropped, ())
+    assert found is not None
+    out, joined, _, saw_dropped = found
+    # Never memoise stale Authorization/token values (re-signed retries carry them).
+    if key is not None and not saw_dropped:
+        _remember(key, out, joined, ())
+        return out, joined, key, {}
+    return out, joined, None, {}
+
+
+def _remember(
+    key: Any, out: list[tuple[str, str]], joined: dict[str, str], positions: tuple[int, ...]
+) -> None:
+    if len(_header_memo) >= _MEMO_MAX:
+        _header_memo.clear()
+    skeleton = tuple((n, _FRESH) if i in positions else (n, v) for i, (n, v) in enumerate(out))
+    _header_memo[key] = (skeleton, joined, positions)
+
+
+def _collect(
+    headers: HeadersInput, dropped: frozenset[str], positions: tuple[int, ...]
+) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, str], bool] | None:
+    """(headers to send, canonical values of all but the headers at ``positions``, canonical
+    values of those, whether a dropped header was seen); None if a header at ``positions``
+    shares its name with another (their values join: sign without positions)."""
     out: list[tuple[str, str]] = []
     canon: dict[str, list[str]] = {}
+    fresh: dict[str, str] = {}
     saw_dropped = False
-    for name, value in iter_headers(headers):
+    for i, (name, value) in enumerate(iter_headers(headers)):
         lname = header_name(name)
         if lname in dropped:
             saw_dropped = True
             continue
-        folded = fold_value(name, value)
         out.append((name, value))
+        if i in positions:
+            fresh[lname] = fold_fresh(name, value)
+            continue
+        folded = fold_value(name, value)
         if lname not in UNSIGNED_HEADERS:
             values = canon.get(lname)
             if values is None:
@@ -444,29 +521,29 @@ def _collect_headers(
                 if lname == "host":
                     raise SigningError("more than one Host header given")
                 values.append(folded)
+    if fresh.keys() & canon.keys():
+        return None
     joined = {n: v[0] if len(v) == 1 else ",".join(v) for n, v in canon.items()}
-    # Never memoise stale Authorization/token values (re-signed retries carry them).
-    if key is not None and not saw_dropped:
-        if len(_header_memo) >= _MEMO_MAX:
-            _header_memo.clear()
-        _header_memo[key] = (tuple(out), joined)
-    else:
-        key = None
-    return out, joined, key
+    return out, joined, fresh, saw_dropped
 
 
 _MEMO_MAX = 256
-_block_memo: dict[Any, tuple[str, str, str]] = {}
+_block_memo: dict[Any, tuple[str, str, str, str]] = {}
 
 
-def _block_parts(canon: dict[str, str]) -> tuple[str, str, str]:
-    """(canonical lines before ``x-amz-date``, lines after it, signed headers) of ``canon``
-    (which lacks ``x-amz-date``: the only part that changes from one signature to the next)."""
-    names = sorted([*canon, "x-amz-date"])
-    i = names.index("x-amz-date")
-    before = "".join([f"{n}:{canon[n]}\n" for n in names[:i]])
-    after = "".join([f"{n}:{canon[n]}\n" for n in names[i + 1 :]])
-    return before, after, ";".join(names)
+def _block_parts(canon: dict[str, str], slots: list[str]) -> tuple[str, str, str, str]:
+    """(the canonical header block as a ``%`` template, signed headers, the lines before and
+    after ``x-amz-date``) of ``canon`` plus the ``slots``: the headers whose values change from
+    one signature to the next (``x-amz-date`` and the fresh ones), absent from ``canon``.
+    ``template % {name: value}`` fills the slots; with ``x-amz-date`` the only one, it goes
+    between the lines before and after it."""
+    names = sorted([*canon, *slots])
+    template = "".join(
+        [f"{n}:%({n})s\n" if n in slots else f"{n}:{canon[n]}\n".replace("%", "%%") for n in names]
+    )
+    lines = [f"{n}:{canon[n]}\n" for n in names if n not in slots]
+    i = names.index("x-amz-date")  # (the only slot when the lines are used)
+    return template, ";".join(names), "".join(lines[:i]), "".join(lines[i:])
 
 
 def _canonical_header_block(canon: dict[str, str]) -> tuple[str, str]:
@@ -523,7 +600,7 @@ def sign(
     data = body if type(body) is bytes else read_body(body)
     payload_hash = UNSIGNED_PAYLOAD if unsigned_payload else sha256_hex(data)
 
-    out, canon, memo_key = _collect_headers(
+    out, canon, memo_key, fresh = _collect_headers(
         headers, _DROP_SIGN_SHA if add_content_sha256 else _DROP_SIGN
     )
     given_sha = canon.get("x-amz-content-sha256")
@@ -537,6 +614,9 @@ def sign(
     if add_content_sha256:
         out.append(("X-Amz-Content-Sha256", payload_hash))
         memo_key = None  # the hash is part of the canonical headers
+        if fresh:
+            canon = {**canon, **fresh}
+            fresh = {}
     parts = None if memo_key is None else _block_memo.get((memo_key, host, scoped.token_folded))
     if parts is None:
         canon = dict(canon)
@@ -546,13 +626,17 @@ def sign(
             canon["x-amz-security-token"] = scoped.token_folded
         if add_content_sha256:
             canon["x-amz-content-sha256"] = payload_hash
-        parts = _block_parts(canon)
+        parts = _block_parts(canon, ["x-amz-date", *fresh])
         if memo_key is not None:
             if len(_block_memo) >= _MEMO_MAX:
                 _block_memo.clear()
             _block_memo[memo_key, host, scoped.token_folded] = parts
-    block = f"{parts[0]}x-amz-date:{amz_date}\n{parts[1]}"
-    signed_headers = parts[2]
+    signed_headers = parts[1]
+    if fresh:
+        fresh["x-amz-date"] = amz_date
+        block = parts[0] % fresh
+    else:
+        block = f"{parts[2]}x-amz-date:{amz_date}\n{parts[3]}"
 
     canonical_request = f"{method}\n{c_uri}\n{c_query}\n{block}\n{signed_headers}\n{payload_hash}"
     string_to_sign = _string_to_sign(amz_date, scoped.scope, canonical_request)
@@ -628,8 +712,8 @@ def presign(
     service = _scope_part("service", service)
     _, host, path, query = split_url(url)
 
-    _, canon, _ = _collect_headers(headers, _DROP_SIGN)
-    canon = dict(canon)
+    _, canon, _, fresh = _collect_headers(headers, _DROP_SIGN)
+    canon = {**canon, **fresh}
     if "host" not in canon:
         canon["host"] = host
     block, signed_headers = _canonical_header_block(canon)

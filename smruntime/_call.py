@@ -87,6 +87,7 @@ def deadlines_for(cfg: Config, streaming: bool) -> Deadlines:
 
 
 _last_config: tuple[Any, ...] = (None,)
+_LAZY_BODY: dict[str, bool] = {}  # per operation name (the specs are fixed)
 
 
 def _per_config(cfg: Config) -> tuple[_retries.RetryConfig, Deadlines, Deadlines]:
@@ -144,9 +145,13 @@ class CallPlan:
     def lazy_body(self) -> bool:
         """True when the success body is handed to the caller unread (InvokeEndpoint's
         payload); False when the plan needs the (small) body to shape the answer."""
-        return not self.spec.streaming and any(
-            m.location == "payload" for m in self.spec.output.values()
-        )
+        spec = self.spec
+        found = _LAZY_BODY.get(spec.name)
+        if found is None:
+            found = _LAZY_BODY[spec.name] = not spec.streaming and any(
+                m.location == "payload" for m in spec.output.values()
+            )
+        return found
 
     def _param_hooks(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """botocore's ``provide-client-params`` (a handler may return new parameters) and

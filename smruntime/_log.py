@@ -29,5 +29,13 @@ def debug_logger(name: str = "smruntime") -> Optional[logging.Logger]:
     module = sys.modules.get("logging")
     if module is None:
         return None
-    logger: logging.Logger = module.getLogger(name)
+    found = _loggers.get(name)
+    if found is None or found[0] is not module:
+        # getLogger takes logging's lock: once per name (and per logging module, for tests
+        # that re-import it). A logger is never replaced once made.
+        found = _loggers[name] = (module, module.getLogger(name))
+    logger: logging.Logger = found[1]
     return logger if logger.isEnabledFor(_DEBUG) else None
+
+
+_loggers: dict[str, tuple[object, logging.Logger]] = {}

@@ -140,9 +140,31 @@ def _wire_members(spec: OperationSpec) -> tuple[Member, ...]:
     return found[1]
 
 
+_URLS: dict[tuple[str, str], str] = {}
+_LABELS: dict[str, str] = {}
+_CACHE_MAX = 256  # endpoint names per process: a bound, not a working-set estimate
+
+
 def _join_url(endpoint_url: str, path: str) -> str:
-    parts = urlsplit(endpoint_url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
+    found = _URLS.get((endpoint_url, path))
+    if found is None:
+        parts = urlsplit(endpoint_url)
+        new_path = parts.path.rstrip("/") + path
+        found = urlunsplit((parts.scheme, parts.netloc, new_path, parts.query, ""))
+        if len(_URLS) >= _CACHE_MAX:
+            _URLS.clear()
+        _URLS[endpoint_url, path] = found
+    return found
+
+
+def _label(value: str) -> str:
+    found = _LABELS.get(value)
+    if found is None:
+        found = encode_label(value)
+        if len(_LABELS) >= _CACHE_MAX:
+            _LABELS.clear()
+        _LABELS[value] = found
+    return found
 
 
 def build_request(
@@ -173,7 +195,7 @@ def build_request(
             if not isinstance(value, str) or not value:
                 raise _fail(spec, member.name, "missing required parameter (a non-empty str)")
             try:
-                label = encode_label(value)
+                label = _label(value)
             except UnicodeEncodeError as exc:  # a lone surrogate (validation catches it too)
                 raise _fail(
                     spec, member.name, f"str is not encodable as UTF-8 (at index {exc.start})"

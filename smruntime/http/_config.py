@@ -438,6 +438,7 @@ class Deadline:
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_HOST_OR_LENGTH = (len("host"), len("content-length"))
 MAX_TUNNEL_REPLY = 64 * 1024
 """Bytes of a proxy's answer to CONNECT read before giving up."""
 
@@ -453,9 +454,14 @@ def request_head(
     """The request target and the headers to send: ``Host`` first when the caller has none,
     ``Content-Length: 0`` for an empty POST/PUT/PATCH, and for plain HTTP through a proxy the
     absolute URL as target plus ``Proxy-Authorization`` (HTTPS keeps the proxy to CONNECT)."""
-    names = {name.lower() for name, _ in headers}
+    has_host = has_length = False
+    for name, _ in headers:
+        if len(name) in _HOST_OR_LENGTH:  # (most names are neither: no lower() for them)
+            lname = name.lower()
+            has_host = has_host or lname == "host"
+            has_length = has_length or lname == "content-length"
     out: list[tuple[str, str]] = []
-    if "host" not in names:
+    if not has_host:
         out.append(("Host", origin.host_header))
     out.extend(headers)
     target = origin.target
@@ -463,7 +469,7 @@ def request_head(
         target = url.split("#", 1)[0]
         if proxy.authorization:
             out.append(("Proxy-Authorization", proxy.authorization))
-    if "content-length" not in names and not body and method.upper() in _BODY_METHODS:
+    if not has_length and not body and method.upper() in _BODY_METHODS:
         out.append(("Content-Length", "0"))
     return target, out
 

@@ -516,6 +516,10 @@ class ResponseReader:
         return self._fail(msg, pos, line=self._line_no)
 
     def _read_head(self) -> Event:
+        if not self._line_no:
+            fast = self._whole_head()
+            if fast is not None:
+                return fast
         while True:
             line = self._next_line("header" if self._status else "status", "response head")
             if line is None:
@@ -545,6 +549,87 @@ class ResponseReader:
                 self._conn_tokens = []
                 continue
             return self._start_body()
+
+    def _whole_head(self) -> Response | None:
+        """The common case at once: a whole final (2xx-5xx) head already in the buffer, with
+        nothing the line-by-line reader would reject or treat specially (one plain
+        ``Content-Length`` or ``Transfer-Encoding: chunked``). None, the state untouched:
+        :meth:`_read_head` reads it line by line, with its exact errors."""
+        buf = self._buf
+        pos = self._pos
+        limits = self._limits
+        end = buf.find(b"\r\n\r\n", pos, pos + limits.max_header_bytes)
+        if end < 0:
+            return None
+        head = bytes(buf[pos:end])
+        lines = head.split(b"\r\n")
+        count = len(lines)  # the status line and the fields
+        if (
+            count > limits.max_headers + 1
+            # no control byte but the CRLFs (so no bare CR or LF either)
+            or len(head.translate(None, _CTL)) != len(head) - 2 * (count - 1)
+            or len(max(lines, key=len)) + 2 > limits.max_line_bytes
+        ):
+            return None
+        status_line = lines[0]
+        version = status_line[5:8]
+        code = status_line[9:12]
+        if (
+            status_line[:5] != b"HTTP/"
+            or len(status_line) < 12
+            or (version != b"1.1" and version != b"1.0")
+            or status_line[8:9] != b" "
+            or not code.isdigit()
+            or code < b"200"
+            or (len(status_line) > 12 and status_line[12:13] != b" ")
+        ):
+            return None
+        fields = []
+        framing = []
+        lengths: list[int] = []
+        codings: list[str] = []
+        tokens: list[str] = []
+        names = _NAMES
+        for line in lines[1:]:
+            colon = line.find(b":")
+            if colon <= 0:
+                return None
+            raw = line[:colon]
+            known = names.get(raw)
+            if known is None:
+                if raw.translate(None, _TCHAR):
+                    return None
+                name = raw.decode("ascii")
+                known = (name, name.lower())
+                if len(names) < _NAMES_MAX:
+                    names[raw] = known
+            value = line[colon + 1 :].strip(_OWS).decode("latin-1")
+            fields.append((known[0], value))
+            if known[1] in _FRAMING:
+                framing.append((known[1], value))
+        for lname, value in framing:
+            if lname == "connection":
+                tokens += [item.strip(" \t").lower() for item in value.split(",")]
+            elif lengths or codings:
+                return None  # repeated or both: the line reader decides
+            elif lname == "content-length":
+                if not value.isdigit() or not value.isascii() or len(value) > 18:
+                    return None
+                lengths.append(int(value))
+            elif value.lower() == "chunked":
+                codings.append("chunked")
+            else:
+                return None
+        self._lengths = lengths
+        self._codings = codings
+        self._conn_tokens = tokens
+        self._status = int(code)
+        self._version = version.decode("ascii")
+        self._reason = bytes(status_line[13:]).decode("latin-1")
+        self._fields = fields
+        self._scanned = 0  # (the line counters, read in the head only, are left as they are)
+        self._pos = end + 4
+        return self._start_body()
 
     def _status_line(self, line: Buffer) -> None:
         pos = self._line_start
@@ -637,3 +722,6 @@ class ResponseReader:
 
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 _FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)
+_NAMES: dict[bytes, tuple[str, str]] = {}
+"""Header names already checked (a token): their str and lower-case forms."""
+_NAMES_MAX = 512

@@ -589,9 +589,9 @@ class SyncResponse(BodyReader):
         assert conn is not None
         proto = conn.proto
         reused = conn.uses > 1
+        event: object = NEED_DATA  # the request was just sent: nothing to parse before a read
         while True:
             try:
-                event = proto.next_event()
                 if event is NEED_DATA:
                     try:
                         data = self._recv(conn)
@@ -607,6 +607,8 @@ class SyncResponse(BodyReader):
                         self.abort()
                         raise _StaleConnection(self._broken_head(None))
                     proto.receive_data(data)
+                event = proto.next_event()
+                if event is NEED_DATA:
                     continue
             except RemoteProtocolError as exc:
                 self.abort()

@@ -23,6 +23,7 @@ OTHER_TOKEN = Credentials("ASIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEK
 
 URL = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/my%20ep/./a//b/../invocations?b=2&a=1"
 HEADERS = {"Content-Type": "application/json", "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}
+PAIRS = list(HEADERS.items())
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {},
@@ -37,6 +38,31 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "stale signature": {"headers": {**HEADERS, "Authorization": "AWS4-HMAC-SHA256 stale"}},
     "unsigned payload": {"unsigned_payload": True},
     "no headers": {"headers": None},
+    # fresh headers (an SDK's per-call id and attempt): memoised without their values
+    "fresh": {"headers": [*PAIRS, ("amz-sdk-invocation-id", "id-1"), ("amz-sdk-request", "a=1")]},
+    "fresh, other values": {
+        "headers": [*PAIRS, ("amz-sdk-invocation-id", " id-2 "), ("amz-sdk-request", "a=2;  m")]
+    },
+    "fresh, swapped": {
+        "headers": [*PAIRS, ("amz-sdk-request", "a=1"), ("amz-sdk-invocation-id", "id-1")]
+    },
+    "fresh, one": {"headers": [*PAIRS, ("amz-sdk-request", "a=1")]},
+    "fresh, only": {"headers": [("amz-sdk-request", "a=1")]},
+    "fresh, first": {"headers": [("amz-sdk-request", "a=1"), *PAIRS]},
+    "fresh, repeated": {"headers": [*PAIRS, ("amz-sdk-request", "a=1"), ("amz-sdk-request", "b")]},
+    "fresh, other spelling": {
+        "headers": [*PAIRS, ("Amz-Sdk-Request", "a=0"), ("amz-sdk-request", "a=1")]
+    },
+    "fresh, dict": {"headers": {**HEADERS, "amz-sdk-invocation-id": "id-1"}},
+    "fresh, stale signature": {
+        "headers": [("Authorization", "stale"), *PAIRS, ("amz-sdk-request", "a=1")]
+    },
+    "fresh, percent": {"headers": [("X-Custom", "100%s %(x)s"), ("amz-sdk-request", "9%")]},
+    "fresh, sha256": {
+        "headers": [*PAIRS, ("amz-sdk-request", "a=1")],
+        "add_content_sha256": True,
+    },
+    "fresh, token": {"headers": [*PAIRS, ("amz-sdk-request", "a=1")], "credentials": TEMP},
 }
 
 
@@ -83,12 +109,63 @@ for _name in VARIANTS:
     COLD[_name] = _facts(_sign(_name))
 
 
-@pytest.mark.parametrize(("first", "then"), list(itertools.permutations(VARIANTS, 2)))
+FRESH = [v for v in VARIANTS if v.startswith("fresh")]
+PAIRINGS = list(itertools.permutations([v for v in VARIANTS if v not in FRESH], 2))
+PAIRINGS += list(itertools.permutations([*FRESH, "plain", "pairs", "token"], 2))
+
+
+@pytest.mark.parametrize(("first", "then"), PAIRINGS)
 def test_a_warm_memo_gives_the_cold_answer(first: str, then: str) -> None:
     _forget()
     _sign(first)
     assert _facts(_sign(then)) == COLD[then]
     assert _facts(_sign(then)) == COLD[then]  # served from the memo tables this time
+
+
+@pytest.mark.parametrize("variant", FRESH)
+def test_fresh_headers_sign_as_ordinary_ones(variant: str, monkeypatch: Any) -> None:
+    # The cold answers above were themselves signed with the fresh-header memo: here the same
+    # calls are signed with no header treated as fresh.
+    monkeypatch.setattr(_signer, "FRESH_HEADERS", frozenset())
+    _forget()
+    assert _facts(_sign(variant)) == COLD[variant]
+
+
+def test_fresh_values_are_checked_on_a_memo_hit() -> None:
+    from sigv4 import SigningError
+
+    _forget()
+    _sign("fresh")
+    for bad in ("a\r\nx: y", "a\x00", 5):
+        with pytest.raises(SigningError, match="amz-sdk-request"):
+            sign(
+                "POST",
+                URL,
+                [*PAIRS, ("amz-sdk-invocation-id", "id-1"), ("amz-sdk-request", bad)],
+                b"",
+                credentials=KEYS,
+                region="us-east-1",
+                service="sagemaker",
+                now=NOW,
+            )
+
+
+def test_fresh_values_do_not_fill_the_memo_tables() -> None:
+    _forget()
+    for i in range(20):
+        headers = [*PAIRS, ("amz-sdk-invocation-id", f"id-{i}"), ("amz-sdk-request", f"a={i}")]
+        sign(
+            "POST",
+            URL,
+            headers,
+            b"",
+            credentials=KEYS,
+            region="us-east-1",
+            service="sagemaker",
+            now=NOW,
+        )
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+    assert not {f"id-{i}" for i in range(20)} & set(_canonical._value_cache)
 
 
 def test_the_variants_differ_where_they_should() -> None:
@@ -176,3 +253,57 @@ def test_unknown_authorization_component_is_shown_cut_at_32_characters() -> None
     with pytest.raises(SigningError) as info:
         parse_authorization(f"AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, {key}=x")
     assert f"'{'K' * 32}'" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [["a"], {"a": 1}, 5, None])
+def test_a_value_that_is_not_a_str_is_refused_before_any_memo(value: Any) -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError, match="value must be a str"):
+        _canonical.fold_value("X-Custom", value)
+    with pytest.raises(SigningError, match="value must be a str"):
+        sign(
+            "POST",
+            URL,
+            {"X-Custom": value},
+            b"",
+            credentials=KEYS,
+            region="us-east-1",
+            service="sagemaker",
+            now=NOW,
+        )
+
+
+def test_one_fresh_header_does_not_fill_the_memo_tables() -> None:
+    _forget()
+    for i in range(5):
+        sign(
+            "POST",
+            URL,
+            [*PAIRS, ("amz-sdk-request", f"a={i}")],
+            b"",
+            credentials=KEYS,
+            region="us-east-1",
+            service="sagemaker",
+            now=NOW,
+        )
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+
+
+def test_the_header_memo_stays_bounded() -> None:
+    _forget()
+    sizes = []
+    for i in range(_signer._MEMO_MAX + 3):
+        sign(
+            "POST",
+            URL,
+            {"X-Custom": f"v{i}"},
+            b"",
+            credentials=KEYS,
+            region="us-east-1",
+            service="sagemaker",
+            now=NOW,
+        )
+        sizes.append(len(_signer._header_memo))
+    assert max(sizes) == _signer._MEMO_MAX
+    assert sizes[_signer._MEMO_MAX] == 1  # full: cleared, then the new one
