@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import json
 import os
 import queue
 import random
@@ -269,8 +271,82 @@ def load_allow_list(path: Path = ALLOW_LIST) -> dict[tuple[str, str, str], str]:
     return allowed
 
 
+# The project's own packages: never imported by a worker, so each forked run imports the copy's
+# (possibly mutated) files afresh.
+_OURS = ("eventstream", "sigv4", "smruntime", "tests")
+# Third-party modules the tests import: a worker imports them once, before forking.
+_WARM = ("hypothesis", "hypothesis.strategies", "crcmod", "h11", "botocore.auth")
+_PYTEST_ARGS = ("-o", "addopts=", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist")
+# the plugins were imported before pytest.main (by the warm-up): nothing to rewrite in them
+_PYTEST_ARGS += ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+
+
+def _worker() -> None:  # pragma: no cover - runs in the worker process
+    """The loop of a worker (``mutate.py --worker``, started in a scratch copy): it imports pytest,
+    its plugins and the tests' third-party modules once, then for each request forks a child that
+    runs pytest on one path and exits. A run then costs a fork, not an interpreter start-up and
+    every import again (seconds per mutant on a loaded machine)."""
+    import importlib
+
+    import pytest
+    from _pytest.config import default_plugins
+
+    for name in default_plugins:
+        try:
+            importlib.import_module(f"_pytest.{name}")
+        except ImportError:
+            pass
+    from importlib.metadata import entry_points
+
+    try:
+        plugins = [e.value for e in entry_points(group="pytest11")]  # type: ignore[call-arg]
+    except TypeError:  # Python 3.9: a dict of groups
+        plugins = [e.value for e in entry_points().get("pytest11", [])]  # type: ignore[attr-defined]
+    for name in [*plugins, *_WARM]:
+        try:
+            importlib.import_module(name.partition(":")[0])
+        except Exception:  # noqa: BLE001 - a warm-up only: the child imports what it needs
+            pass
+    for name in list(sys.modules):
+        if name.partition(".")[0] in _OURS:
+            del sys.modules[name]  # a plugin pulled one in: the children must import the copy's
+    out = sys.stdout
+    for line in sys.stdin:
+        request = json.loads(line)
+        began = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.setpgid(0, 0)  # its own group: a timeout kills whatever the tests started too
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            try:
+                code = int(pytest.main([*_PYTEST_ARGS, request["path"]]))
+            except BaseException:  # noqa: BLE001 - whatever a mutant breaks, it is a failure
+                code = 1
+            os._exit(code)
+        deadline = began + request["timeout"]
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)  # a signal: negative, a failure
+                break
+            if time.monotonic() > deadline:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+                code = None
+                break
+            time.sleep(0.005)
+        out.write(json.dumps({"code": code}) + "\n")
+        out.flush()
+
+
 class Scratch:
-    """A copy of the repository that mutants are written into, one at a time."""
+    """A copy of the repository that mutants are written into, one at a time, and the worker
+    process that runs the tests there."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="smruntime-mutate-"))
@@ -281,42 +357,47 @@ class Scratch:
                 shutil.copytree(src, self.dir / name, ignore=ignore)
             elif src.exists():
                 shutil.copy2(src, self.dir / name)
-        self.env = dict(os.environ)
-        self.env["PYTHONPATH"] = str(self.dir)
-        self.env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant must never run from a stale .pyc
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(self.dir)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant must never run from a stale .pyc
         # derandomised, fewer examples (tests/conftest.py): the same, shorter run each time
-        self.env.setdefault("HYPOTHESIS_PROFILE", "mutate")
+        env.setdefault("HYPOTHESIS_PROFILE", "mutate")
+        self.worker = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker"],
+            cwd=self.dir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def run(self, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
         """Run ``tests`` in the copy, one pytest per path in order, stopping at the first
         failure: ``("passed"|"failed"|"timeout", seconds)``. Most mutants fail in the first,
         fastest file, so they never pay for collecting the slow ones."""
         began = time.monotonic()
+        assert self.worker.stdin is not None
+        assert self.worker.stdout is not None
         for path in [t for t in tests if (self.dir / t).exists()]:
-            left = timeout - (time.monotonic() - began)
-            # -o addopts=: one process (no xdist workers to start per mutant), stop at the first
-            # failure, no cache written into the copy.
-            cmd = [sys.executable, "-m", "pytest", "-o", "addopts=", "-x", "-q"]
-            cmd += ["-p", "no:cacheprovider", path]
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    cwd=self.dir,
-                    env=self.env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    timeout=max(left, 1.0),
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
+            left = max(timeout - (time.monotonic() - began), 1.0)
+            self.worker.stdin.write(json.dumps({"path": path, "timeout": left}) + "\n")
+            self.worker.stdin.flush()
+            reply = self.worker.stdout.readline()
+            if not reply:
+                raise SystemExit(f"the worker in {self.dir} died")
+            code = json.loads(reply)["code"]
+            if code is None:
                 return "timeout", time.monotonic() - began
-            if proc.returncode == 4:  # pytest's usage error: a broken setup, not a kill
+            if code == 4:  # pytest's usage error: a broken setup, not a kill
                 raise SystemExit(f"pytest could not run {path} in {self.dir}")
-            if proc.returncode not in (0, 5):  # 5: no tests collected (an empty folder)
+            if code not in (0, 5):  # 5: no tests collected (an empty folder)
                 return "failed", time.monotonic() - began
         return "passed", time.monotonic() - began
 
     def close(self) -> None:
+        if self.worker.poll() is None:
+            self.worker.kill()
+            self.worker.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -335,7 +416,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--timeout", type=float, help="seconds per mutant (default: 3x the clean run + 10 s)"
     )
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="a file of outcomes (JSON lines), appended to as mutants finish; a later run with "
+        "the same file skips the mutants already killed while the module is unchanged, so an "
+        "interrupted run resumes (survivors are always run again: the tests may have grown)",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        _worker()
+        return 0
 
     targets = [t for t in TARGETS if (ROOT / t.module).exists() or not t.optional]
     if args.module:
@@ -366,6 +458,33 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 1 if survivors_total else 0
 
 
+def _result_key(mutant: Mutant) -> str:
+    return f"{mutant.start} {mutant.end} {mutant.replacement}"
+
+
+def _load_results(path: Optional[Path], module: str, digest: str) -> dict[str, str]:
+    """The kills recorded in ``path`` for this version of ``module``: result key -> status."""
+    found: dict[str, str] = {}
+    if path is None or not path.exists():
+        return found
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line cut by an interruption
+            continue
+        mine = row.get("module") == module and row.get("sha") == digest
+        if mine and row.get("status") in ("failed", "timeout"):
+            found[row["key"]] = row["status"]
+    return found
+
+
+def _save_result(path: Path, mutant: Mutant, digest: str, status: str) -> None:
+    row = {"module": mutant.module, "sha": digest, "key": _result_key(mutant)}
+    row.update(line=mutant.line, change=mutant.description, status=status)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def _check(
     target: Target,
     scratches: list[Scratch],
@@ -381,6 +500,8 @@ def _check(
     if args.sample is not None and args.sample < len(mutants):
         mutants = sorted(random.Random(args.seed).sample(mutants, args.sample))
     original = (first.dir / target.module).read_text(encoding="utf-8")
+    digest = hashlib.sha256(original.encode("utf-8")).hexdigest()[:16]
+    known = _load_results(args.results, target.module, digest)
     status, clean = first.run(target.tests, timeout=600)
     if status != "passed":
         print(f"{target.module}: the tests fail without any mutant: fix them first", flush=True)
@@ -396,6 +517,9 @@ def _check(
         free.put(scratch)
 
     def trial(mutant: Mutant) -> str:
+        done = known.get(_result_key(mutant))
+        if done is not None:
+            return done
         scratch = free.get()
         path = scratch.dir / target.module
         try:
@@ -408,6 +532,8 @@ def _check(
     tally = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0, "equivalent-killed": 0}
     with ThreadPoolExecutor(max_workers=len(scratches)) as pool:
         for n, (mutant, status) in enumerate(zip(mutants, pool.map(trial, mutants)), 1):
+            if args.results is not None and _result_key(mutant) not in known:
+                _save_result(args.results, mutant, digest, status)
             equivalent = mutant.key in allowed
             where = f"{mutant.module}:{mutant.line}"
             if status == "passed" and equivalent:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -199,6 +200,20 @@ def test_headers_equality_is_strict_between_headers() -> None:
     assert Headers({"a": 1}) != {"a": 2}
     assert Headers({"a": 1}) != 5
     assert hash(Headers({"a": 1})) == hash(Headers({"a": 1}))
+
+
+def test_headers_equality_goes_by_wire_type_not_python_type() -> None:
+    # A subclass of str is sent as a string: the same bytes, so equal Headers; values with no
+    # wire type (never encodable) compare by their Python type.
+    class Name(str):
+        pass
+
+    assert header_type(Name("x")) == header_type("x")
+    assert encode(Message({"a": Name("x")})) == encode(Message({"a": "x"}))
+    assert Headers({"a": Name("x")}) == Headers({"a": "x"})
+    assert Message({"a": Name("x")}) == decode(encode(Message({"a": "x"})))[0]
+    assert Headers({"a": 1.0}) != Headers({"a": Decimal(1)})
+    assert Headers({"a": 1.0}) == Headers({"a": 1.0})
 
 
 def test_headers_repr_and_pickle() -> None:
