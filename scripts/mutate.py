@@ -530,6 +530,8 @@ def _check(
             free.put(scratch)
 
     tally = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0, "equivalent-killed": 0}
+    passed_keys: set[tuple[str, str, str]] = set()
+    killed_keys: dict[tuple[str, str, str], str] = {}
     with ThreadPoolExecutor(max_workers=len(scratches)) as pool:
         for n, (mutant, status) in enumerate(zip(mutants, pool.map(trial, mutants)), 1):
             if args.results is not None and _result_key(mutant) not in known:
@@ -538,6 +540,7 @@ def _check(
             where = f"{mutant.module}:{mutant.line}"
             if status == "passed" and equivalent:
                 tally["equivalent"] += 1
+                passed_keys.add(mutant.key)
             elif status == "passed":
                 tally["survived"] += 1
                 print(
@@ -545,17 +548,23 @@ def _check(
                     flush=True,
                 )
             elif equivalent:
+                # One key may name several mutants (the same change twice on a line): the entry
+                # is stale only if none of them survives.
                 tally["equivalent-killed"] += 1
-                print(f"  allow-listed but killed (drop it from the list) {where}", flush=True)
+                killed_keys.setdefault(mutant.key, where)
             else:
                 tally["killed" if status == "failed" else "timeout"] += 1
             if n % 25 == 0:
                 print(f"  ... {n}/{len(mutants)}", flush=True)
+    for key, where in killed_keys.items():
+        if key not in passed_keys:
+            print(f"  allow-listed but killed (drop it from the list) {where}", flush=True)
     killed = tally["killed"] + tally["timeout"] + tally["equivalent-killed"]
     scored = killed + tally["survived"]
     rate = 100.0 * killed / scored if scored else 100.0
     print(
-        f"{target.module}: {killed}/{scored} non-equivalent mutants killed ({rate:.1f} %; "
+        f"{target.module}: {len(mutants)} mutants; "
+        f"{killed}/{scored} non-equivalent mutants killed ({rate:.1f} %; "
         f"{tally['timeout']} by timeout), {tally['survived']} survived, "
         f"{tally['equivalent']} equivalent (allow-listed)",
         flush=True,

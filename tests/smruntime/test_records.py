@@ -169,6 +169,7 @@ def test_lines_final_line_without_newline_delivered_once() -> None:
     assert dec.feed(b"one\ntwo") == ["one"]
     assert dec.pending == 3
     assert dec.close() == ["two"]
+    assert dec.pending == 0
     assert dec.close() == []
 
 
