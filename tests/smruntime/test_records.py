@@ -173,6 +173,12 @@ def test_lines_final_line_without_newline_delivered_once() -> None:
     assert dec.close() == []
 
 
+def test_json_document_drops_a_bom_of_three_bytes_however_it_is_cut() -> None:
+    doc = b"\xef\xbb\xbf12"
+    for cut in range(len(doc) + 1):
+        assert run(JsonDocumentDecoder(), [doc[:cut], doc[cut:]]) == [12]
+
+
 def test_lines_lone_cr_is_not_a_line_end() -> None:
     assert run(LineDecoder(), [b"a\rb\n"]) == ["a\rb"]
 
