@@ -49,6 +49,15 @@ _EVENTSTREAM_TESTS = (
     "tests/eventstream/test_eventstream_describe.py",
     "tests/eventstream/test_eventstream_properties.py",
 )
+_ES_CODEC = "tests/eventstream/test_eventstream_codec.py"
+_ES_DESCRIBE = "tests/eventstream/test_eventstream_describe.py"
+
+
+def _first(path: str, tests: tuple[str, ...]) -> tuple[str, ...]:
+    """``tests`` with ``path`` moved to the front (the file most likely to kill a mutant)."""
+    return (path, *(t for t in tests if t != path))
+
+
 _SIGV4_TESTS = (
     "tests/sigv4/test_signer_memo.py",
     "tests/sigv4/test_signer.py",
@@ -61,7 +70,14 @@ _RECORDS_TESTS = (
     "tests/smruntime/test_records.py",
     "tests/smruntime/test_records_props.py",
 )
-_HTTP_TESTS = ("tests/smruntime/http", "tests/smruntime/test_http_parser.py")
+_HTTP = "tests/smruntime/http/"
+_HTTP_READER_TESTS = (
+    f"{_HTTP}test_http_parser.py",
+    f"{_HTTP}test_http_basic.py",
+    f"{_HTTP}test_http_differential.py",
+)
+_HTTP_TESTS = (*_HTTP_READER_TESTS, f"{_HTTP}test_http_writer.py")
+_HTTP_WRITER_TESTS = (f"{_HTTP}test_http_writer.py", *_HTTP_READER_TESTS)
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
 
 
@@ -74,16 +90,16 @@ class Target(NamedTuple):
 # The modules checked and the tests that guard each. Add a row for a new protocol module.
 TARGETS: tuple[Target, ...] = (
     Target("eventstream/_decoder.py", _EVENTSTREAM_TESTS),
-    Target("eventstream/_headers.py", _EVENTSTREAM_TESTS),
-    Target("eventstream/_message.py", _EVENTSTREAM_TESTS),
-    Target("eventstream/_encoder.py", _EVENTSTREAM_TESTS),
-    Target("eventstream/_describe.py", _EVENTSTREAM_TESTS),
+    Target("eventstream/_headers.py", _first(_ES_CODEC, _EVENTSTREAM_TESTS)),
+    Target("eventstream/_message.py", _first(_ES_CODEC, _EVENTSTREAM_TESTS)),
+    Target("eventstream/_encoder.py", _first(_ES_CODEC, _EVENTSTREAM_TESTS)),
+    Target("eventstream/_describe.py", _first(_ES_DESCRIBE, _EVENTSTREAM_TESTS)),
     Target("sigv4/_canonical.py", _SIGV4_TESTS),
     Target("sigv4/_signer.py", _SIGV4_TESTS),
     Target("smruntime/records.py", _RECORDS_TESTS),
-    Target("smruntime/http/_parser.py", _HTTP_TESTS, optional=True),
+    Target("smruntime/http/_parser.py", _HTTP_READER_TESTS, optional=True),
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
-    Target("smruntime/http/_writer.py", _HTTP_TESTS, optional=True),
+    Target("smruntime/http/_writer.py", _HTTP_WRITER_TESTS, optional=True),
     Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
 )
 
