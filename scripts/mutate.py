@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOW_LIST = ROOT / "scripts" / "mutants-equivalent.txt"
@@ -337,7 +337,10 @@ def _worker() -> None:  # pragma: no cover - runs in the worker process
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             try:
-                code = int(pytest.main([*_PYTEST_ARGS, request["path"]]))
+                if "trace" in request:
+                    code = _traced_run(pytest, request["args"], *request["trace"])
+                else:
+                    code = int(pytest.main([*_PYTEST_ARGS, *request["args"]]))
             except BaseException:  # noqa: BLE001 - whatever a mutant breaks, it is a failure
                 code = 1
             os._exit(code)
@@ -358,6 +361,94 @@ def _worker() -> None:  # pragma: no cover - runs in the worker process
             time.sleep(0.005)
         out.write(json.dumps({"code": code}) + "\n")
         out.flush()
+
+
+def _traced_run(pytest: Any, args: list[str], module: str, out: str) -> int:  # pragma: no cover
+    """Run the tests ``args`` (no ``-x``), recording which lines of ``module`` (a file) each test
+    executes, and the lines run outside any test (at import: module-level code); write them to
+    ``out`` as JSON. A mutant then runs only the tests that reach its lines."""
+    import threading
+
+    target = os.path.realpath(module)
+    seen: dict[str, bool] = {}
+    current: list[Optional[set[int]]] = [None]
+    at_import: set[int] = set()
+    per_test: dict[str, set[int]] = {}
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line":
+            lines = current[0]
+            (at_import if lines is None else lines).add(frame.f_lineno)
+        return local
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        name = frame.f_code.co_filename
+        mine = seen.get(name)
+        if mine is None:
+            mine = seen[name] = os.path.realpath(name) == target
+        if not mine:
+            return None
+        lines = current[0]
+        (at_import if lines is None else lines).add(frame.f_lineno)
+        return local
+
+    class Recorder:
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Any:
+            current[0] = per_test.setdefault(item.nodeid, set())
+            yield
+            current[0] = None
+
+    threading.settrace(trace)
+    sys.settrace(trace)
+    code = int(pytest.main([*_PYTEST_ARGS[:2], *_PYTEST_ARGS[3:], *args], plugins=[Recorder()]))
+    sys.settrace(None)
+    found = {"import": sorted(at_import), "tests": {k: sorted(v) for k, v in per_test.items()}}
+    Path(out).write_text(json.dumps(found), encoding="utf-8")
+    return code
+
+
+def _trace_file(prefix: str, path: str) -> str:
+    return f"{prefix}.{path.replace('/', '_')}.json"
+
+
+class Coverage(NamedTuple):
+    """Which tests reach which lines of a module, from one traced clean run."""
+
+    at_import: frozenset[int]  # lines run outside any test (module level, class bodies, defaults)
+    tests: dict[str, tuple[str, frozenset[int]]]  # test id -> (its path in Target.tests, lines)
+
+    def select(self, mutant: Mutant) -> Optional[dict[str, list[str]]]:
+        """The test ids to run per path for ``mutant``, or ``None`` for every test (its lines
+        run at import, or no test reaches them: only a full run can tell)."""
+        lines = set(range(mutant.start[0], mutant.end[0] + 1))
+        if lines & self.at_import:
+            return None
+        only: dict[str, list[str]] = {}
+        for test, (path, reached) in self.tests.items():
+            if lines & reached:
+                only.setdefault(path, []).append(test)
+        return only or None
+
+
+def _coverage(scratch: Scratch, target: Target) -> tuple[str, float, Optional[Coverage]]:
+    """The clean run of ``target``'s tests, traced: its status and time, and the coverage."""
+    prefix = str(scratch.dir / ".mutate-trace")
+    status, seconds = scratch.run(target.tests, timeout=1800, trace=(target.module, prefix))
+    at_import: set[int] = set()
+    tests: dict[str, tuple[str, frozenset[int]]] = {}
+    for path in target.tests:
+        file = Path(_trace_file(prefix, path))
+        if not file.exists():
+            continue
+        found = json.loads(file.read_text(encoding="utf-8"))
+        file.unlink()
+        at_import.update(found["import"])
+        for test, lines in found["tests"].items():
+            tests[test] = (path, frozenset(lines))
+    if status != "passed" or not tests:
+        return status, seconds, None
+    return status, seconds, Coverage(frozenset(at_import), tests)
 
 
 class Scratch:
@@ -387,16 +478,32 @@ class Scratch:
             text=True,
         )
 
-    def run(self, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
+    def run(
+        self,
+        tests: tuple[str, ...],
+        timeout: float,
+        only: Optional[dict[str, list[str]]] = None,
+        trace: Optional[tuple[str, str]] = None,
+    ) -> tuple[str, float]:
         """Run ``tests`` in the copy, one pytest per path in order, stopping at the first
         failure: ``("passed"|"failed"|"timeout", seconds)``. Most mutants fail in the first,
-        fastest file, so they never pay for collecting the slow ones."""
+        fastest file, so they never pay for collecting the slow ones. ``only`` maps a path to
+        the test ids to run in it (a path it lacks is skipped); ``trace`` = (module, output
+        file) records which tests reach which lines of the module (see ``_traced_run``)."""
         began = time.monotonic()
         assert self.worker.stdin is not None
         assert self.worker.stdout is not None
         for path in [t for t in tests if (self.dir / t).exists()]:
+            args = [path]
+            if only is not None:
+                if not only.get(path):
+                    continue
+                args = only[path]
             left = max(timeout - (time.monotonic() - began), 1.0)
-            self.worker.stdin.write(json.dumps({"path": path, "timeout": left}) + "\n")
+            request: dict[str, Any] = {"args": args, "timeout": left}
+            if trace is not None:
+                request["trace"] = [str(self.dir / trace[0]), _trace_file(trace[1], path)]
+            self.worker.stdin.write(json.dumps(request) + "\n")
             self.worker.stdin.flush()
             reply = self.worker.stdout.readline()
             if not reply:
@@ -405,7 +512,7 @@ class Scratch:
             if code is None:
                 return "timeout", time.monotonic() - began
             if code == 4:  # pytest's usage error: a broken setup, not a kill
-                raise SystemExit(f"pytest could not run {path} in {self.dir}")
+                raise SystemExit(f"pytest could not run {' '.join(args)[:200]} in {self.dir}")
             if code not in (0, 5):  # 5: no tests collected (an empty folder)
                 return "failed", time.monotonic() - began
         return "passed", time.monotonic() - began
@@ -438,6 +545,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         help="a file of outcomes (JSON lines), appended to as mutants finish; a later run with "
         "the same file skips the mutants already killed while the module is unchanged, so an "
         "interrupted run resumes (survivors are always run again: the tests may have grown)",
+    )
+    parser.add_argument(
+        "--no-select",
+        dest="select",
+        action="store_false",
+        help="run every test of the module for each mutant (default: a traced clean run first, "
+        "then each mutant runs only the tests that reach its lines, and a survivor all of them)",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -518,7 +632,11 @@ def _check(
     original = (first.dir / target.module).read_text(encoding="utf-8")
     digest = hashlib.sha256(original.encode("utf-8")).hexdigest()[:16]
     known = _load_results(args.results, target.module, digest)
-    status, clean = first.run(target.tests, timeout=600)
+    cover: Optional[Coverage] = None
+    if args.select:
+        status, clean, cover = _coverage(first, target)
+    if cover is None:
+        status, clean = first.run(target.tests, timeout=600)
     if status != "passed":
         print(f"{target.module}: the tests fail without any mutant: fix them first", flush=True)
         return 1
@@ -540,7 +658,11 @@ def _check(
         path = scratch.dir / target.module
         try:
             path.write_text(apply(mutant, original), encoding="utf-8")
-            return scratch.run(target.tests, timeout)[0]
+            only = cover.select(mutant) if cover is not None else None
+            status = scratch.run(target.tests, timeout, only=only)[0]
+            if status == "passed" and only is not None:  # a survivor faces every test
+                status = scratch.run(target.tests, timeout)[0]
+            return status
         finally:
             path.write_text(original, encoding="utf-8")
             free.put(scratch)
