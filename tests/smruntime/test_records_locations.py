@@ -171,6 +171,10 @@ def test_json_document_of_exactly_the_limit_is_accepted() -> None:
 
 def test_json_auto_first_line_of_exactly_the_limit() -> None:
     same_everywhere(lambda: JsonAutoDecoder(max_record_bytes=7), b'{"a":1}\n', [{"a": 1}], None)
+    # blank lines first: only the first line's own bytes count, in whatever piece it starts
+    same_everywhere(
+        lambda: JsonAutoDecoder(max_record_bytes=7), b'\n\r\n{"a":1}\n', [{"a": 1}], None
+    )
     same_everywhere(
         lambda: JsonAutoDecoder(max_record_bytes=7),
         b'\n\n{"a":12}\n',
