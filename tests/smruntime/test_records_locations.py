@@ -17,6 +17,7 @@ from smruntime.records import (
     JsonAutoDecoder,
     JsonDocumentDecoder,
     JsonLinesDecoder,
+    JsonStreamDecoder,
     LineDecoder,
     SSEDecoder,
     SSEEvent,
@@ -281,6 +282,17 @@ def test_sse_events_are_frozen_values() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.data = "y"  # type: ignore[misc]
     assert hash(event) == hash(SSEEvent("x", "e", "1", 5))
+
+
+def test_json_stream_of_sse_skips_done_and_comments_however_cut() -> None:
+    data = b': ping\n\ndata: {"a":1}\n\ndata: [DONE]\n\n'
+    same_everywhere(JsonStreamDecoder, data, [{"a": 1}], None)
+    dec = JsonStreamDecoder()
+    assert run(dec, [data]) == ([{"a": 1}], None)
+    assert dec.mode == "sse"
+    dec = JsonStreamDecoder()
+    assert run(dec, [b'{"a":1}\n[2]\n']) == ([{"a": 1}, [2]], None)
+    assert dec.mode == "jsonl"
 
 
 def test_sse_done_only_after_the_done_sentinel() -> None:
