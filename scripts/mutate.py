@@ -337,10 +337,7 @@ def _worker() -> None:  # pragma: no cover - runs in the worker process
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             try:
-                if "trace" in request:
-                    code = _traced_run(pytest, request["args"], *request["trace"])
-                else:
-                    code = int(pytest.main([*_PYTEST_ARGS, *request["args"]]))
+                code = int(pytest.main([*_PYTEST_ARGS, *request["args"]]))
             except BaseException:  # noqa: BLE001 - whatever a mutant breaks, it is a failure
                 code = 1
             os._exit(code)
@@ -363,92 +360,224 @@ def _worker() -> None:  # pragma: no cover - runs in the worker process
         out.flush()
 
 
-def _traced_run(pytest: Any, args: list[str], module: str, out: str) -> int:  # pragma: no cover
-    """Run the tests ``args`` (no ``-x``), recording which lines of ``module`` (a file) each test
-    executes, and the lines run outside any test (at import: module-level code); write them to
-    ``out`` as JSON. A mutant then runs only the tests that reach its lines."""
+def _wait(pid: int, timeout: float) -> Optional[int]:
+    """The exit code of child ``pid``, or ``None`` (and the child's group killed) on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)  # a signal: negative, a failure
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.005)
+
+
+def _fork(body: Any) -> int:
+    """Fork a child in its own process group, output discarded, that exits with ``body()``."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.setpgid(0, 0)  # its own group: a timeout kills whatever the tests started too
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        try:
+            code = int(body())
+        except BaseException:  # noqa: BLE001 - whatever a mutant breaks, it is a failure
+            if os.environ.get("MUTATE_DEBUG"):
+                import traceback
+
+                Path(os.environ["MUTATE_DEBUG"]).write_text(traceback.format_exc())
+            code = 1
+        os._exit(code)
+    return pid
+
+
+_UNPATCHED = 99  # a server's child could not swap the mutant's code in: run it afresh
+
+
+def _codes(source: str, path: str) -> dict[str, Any]:
+    """The code objects compiled from ``source``, by qualified name (the first of a name)."""
+    import types
+
+    found: dict[str, types.CodeType] = {}
+
+    def walk(code: types.CodeType) -> None:
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found.setdefault(getattr(const, "co_qualname", const.co_name), const)
+                walk(const)
+
+    walk(compile(source, path, "exec"))
+    return found
+
+
+def _patch(module: Any, path: str, old: dict[str, Any], mutated: str) -> bool:
+    """Swap the code of ``module``'s functions (compiled as ``old``) for their code compiled
+    from ``mutated`` (the function objects stay: every reference to them sees the mutant).
+    False unless every changed code object is a function's (or nested in one) and swapped."""
+    import types
+
+    new = _codes(mutated, path)
+
+    def own(code: types.CodeType) -> tuple[Any, ...]:
+        # what a code object does by itself: nested code by name only, line numbers left out
+        consts = tuple(
+            getattr(c, "co_qualname", c.co_name) if isinstance(c, types.CodeType) else (type(c), c)
+            for c in code.co_consts
+        )
+        return (code.co_code, consts, code.co_names, code.co_varnames, code.co_freevars)
+
+    changed = {n for n, code in new.items() if n not in old or own(old[n]) != own(code)}
+    if not changed:
+        return False
+    functions: list[types.FunctionType] = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, depth: int = 0) -> None:
+        if id(obj) in seen or depth > 4:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, (staticmethod, classmethod)):
+            visit(obj.__func__, depth + 1)
+        elif isinstance(obj, property):
+            for f in (obj.fget, obj.fset, obj.fdel):
+                visit(f, depth + 1)
+        elif isinstance(obj, types.FunctionType):
+            functions.append(obj)
+            visit(getattr(obj, "__wrapped__", None), depth + 1)
+        elif isinstance(obj, type) and obj.__module__ == module.__name__:
+            for value in vars(obj).values():
+                visit(value, depth + 1)
+        elif hasattr(obj, "__wrapped__"):
+            visit(obj.__wrapped__, depth + 1)
+
+    for value in list(vars(module).values()):
+        visit(value)
+    covered: set[str] = set()
+    for function in functions:
+        code = function.__code__
+        name = getattr(code, "co_qualname", code.co_name)
+        if code.co_filename != path or name not in new:
+            continue
+        inner = {n for n in changed if n == name or n.startswith(f"{name}.")}
+        if inner:
+            try:
+                function.__code__ = new[name]  # the whole function: nested code comes with it
+            except ValueError:  # another closure shape: never count that as a kill
+                return False
+            covered |= inner
+    # a changed class body, module-level lambda or generator ran at import: only a fresh
+    # import shows that mutant
+    return covered == changed
+
+
+def _server(module_path: str, paths: list[str]) -> None:  # pragma: no cover - a worker process
+    """``mutate.py --serve MODULE PATH...``: collect the tests once (importing the module), then
+    serve requests on stdin, each in a forked child: ``trace`` (which tests reach which lines),
+    ``run`` (the given test ids, stopping at the first failure, with a mutant's code swapped into
+    the module's functions when ``patch`` holds its source). The child pays for neither start-up
+    nor collection: a mutant costs the tests that reach it."""
+    import functools
+    import importlib
     import threading
 
-    target = os.path.realpath(module)
-    seen: dict[str, bool] = {}
-    current: list[Optional[set[int]]] = [None]
-    at_import: set[int] = set()
-    per_test: dict[str, set[int]] = {}
+    import pytest
+    from _pytest.runner import runtestprotocol
 
-    def local(frame: Any, event: str, arg: Any) -> Any:
-        if event == "line":
-            lines = current[0]
-            (at_import if lines is None else lines).add(frame.f_lineno)
-        return local
+    target = os.path.realpath(module_path)
+    name = module_path[: -len(".py")].replace("/", ".")
+    # requests and replies on private copies of stdin and stdout (pytest captures both);
+    # pytest's own output (fd 1) goes nowhere
+    requests = os.fdopen(os.dup(0), "r")
+    out = os.fdopen(os.dup(1), "w")
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
 
-    def trace(frame: Any, event: str, arg: Any) -> Any:
-        name = frame.f_code.co_filename
-        mine = seen.get(name)
-        if mine is None:
-            mine = seen[name] = os.path.realpath(name) == target
-        if not mine:
-            return None
-        lines = current[0]
-        (at_import if lines is None else lines).add(frame.f_lineno)
-        return local
+    class Serve:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtestloop(self, session: Any) -> bool:
+            items = list(session.items)
+            by_id = {item.nodeid: item for item in items}
+            module = importlib.import_module(name)
+            path = os.path.abspath(module_path)
+            old = _codes(Path(path).read_text(encoding="utf-8"), path)
+            out.write(json.dumps({"ready": len(items)}) + "\n")
+            out.flush()
+            for line in requests:
+                request = json.loads(line)
+                if request["op"] == "trace":
+                    body = functools.partial(_trace_items, items, target, request["out"])
+                else:
+                    chosen = [by_id[i] for i in request["ids"] if i in by_id]
+                    patch = request.get("patch")
+                    body = functools.partial(_run_items, chosen, module, path, old, patch)
+                code = _wait(_fork(body), request["timeout"])
+                out.write(json.dumps({"code": code}) + "\n")
+                out.flush()
+            return True
 
-    class Recorder:
-        @pytest.hookimpl(hookwrapper=True)
-        def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Any:
+    def _trace_items(items: list[Any], target: str, out: str) -> int:
+        seen: dict[str, bool] = {}
+        current: list[Optional[set[int]]] = [None]
+        per_test: dict[str, set[int]] = {}
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line" and current[0] is not None:
+                current[0].add(frame.f_lineno)
+            return local
+
+        def trace(frame: Any, event: str, arg: Any) -> Any:
+            filename = frame.f_code.co_filename
+            mine = seen.get(filename)
+            if mine is None:
+                mine = seen[filename] = os.path.realpath(filename) == target
+            return local if mine else None
+
+        threading.settrace(trace)
+        sys.settrace(trace)
+        failed = False
+        for i, item in enumerate(items):
             current[0] = per_test.setdefault(item.nodeid, set())
-            yield
+            nextitem = items[i + 1] if i + 1 < len(items) else None
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+            failed = failed or any(r.failed for r in reports)
             current[0] = None
+        sys.settrace(None)
+        found = {"tests": {k: sorted(v) for k, v in per_test.items()}}
+        Path(out).write_text(json.dumps(found), encoding="utf-8")
+        return 1 if failed else 0
 
-    threading.settrace(trace)
-    sys.settrace(trace)
-    code = int(pytest.main([*_PYTEST_ARGS[:2], *_PYTEST_ARGS[3:], *args], plugins=[Recorder()]))
-    sys.settrace(None)
-    found = {"import": sorted(at_import), "tests": {k: sorted(v) for k, v in per_test.items()}}
-    Path(out).write_text(json.dumps(found), encoding="utf-8")
-    return code
+    def _run_items(
+        chosen: list[Any], module: Any, path: str, old: dict[str, Any], patch: Optional[str]
+    ) -> int:
+        if patch is not None and not _patch(module, path, old, patch):
+            return _UNPATCHED
+        for i, item in enumerate(chosen):
+            nextitem = chosen[i + 1] if i + 1 < len(chosen) else None
+            if any(r.failed for r in runtestprotocol(item, nextitem=nextitem, log=False)):
+                return 1
+        return 0
 
-
-def _trace_file(prefix: str, path: str) -> str:
-    return f"{prefix}.{path.replace('/', '_')}.json"
+    code = pytest.main([*_PYTEST_ARGS, "-p", "no:randomly", *paths], plugins=[Serve()])
+    if code not in (0, 5):
+        out.write(json.dumps({"ready": None, "code": int(code)}) + "\n")
+        out.flush()
 
 
 class Coverage(NamedTuple):
     """Which tests reach which lines of a module, from one traced clean run."""
 
-    at_import: frozenset[int]  # lines run outside any test (module level, class bodies, defaults)
-    tests: dict[str, tuple[str, frozenset[int]]]  # test id -> (its path in Target.tests, lines)
+    tests: dict[str, frozenset[int]]  # test id -> lines reached, in the order the tests ran
 
-    def select(self, mutant: Mutant) -> Optional[dict[str, list[str]]]:
-        """The test ids to run per path for ``mutant``, or ``None`` for every test (its lines
-        run at import, or no test reaches them: only a full run can tell)."""
+    def select(self, mutant: Mutant) -> list[str]:
+        """The ids of the tests that run any line of ``mutant``, in order."""
         lines = set(range(mutant.start[0], mutant.end[0] + 1))
-        if lines & self.at_import:
-            return None
-        only: dict[str, list[str]] = {}
-        for test, (path, reached) in self.tests.items():
-            if lines & reached:
-                only.setdefault(path, []).append(test)
-        return only or None
-
-
-def _coverage(scratch: Scratch, target: Target) -> tuple[str, float, Optional[Coverage]]:
-    """The clean run of ``target``'s tests, traced: its status and time, and the coverage."""
-    prefix = str(scratch.dir / ".mutate-trace")
-    status, seconds = scratch.run(target.tests, timeout=1800, trace=(target.module, prefix))
-    at_import: set[int] = set()
-    tests: dict[str, tuple[str, frozenset[int]]] = {}
-    for path in target.tests:
-        file = Path(_trace_file(prefix, path))
-        if not file.exists():
-            continue
-        found = json.loads(file.read_text(encoding="utf-8"))
-        file.unlink()
-        at_import.update(found["import"])
-        for test, lines in found["tests"].items():
-            tests[test] = (path, frozenset(lines))
-    if status != "passed" or not tests:
-        return status, seconds, None
-    return status, seconds, Coverage(frozenset(at_import), tests)
+        return [test for test, reached in self.tests.items() if lines & reached]
 
 
 class Scratch:
@@ -464,11 +593,13 @@ class Scratch:
                 shutil.copytree(src, self.dir / name, ignore=ignore)
             elif src.exists():
                 shutil.copy2(src, self.dir / name)
+        self.server: Optional[subprocess.Popen[str]] = None
         env = dict(os.environ)
         env["PYTHONPATH"] = str(self.dir)
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant must never run from a stale .pyc
         # derandomised, fewer examples (tests/conftest.py): the same, shorter run each time
         env.setdefault("HYPOTHESIS_PROFILE", "mutate")
+        self.env = env
         self.worker = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--worker"],
             cwd=self.dir,
@@ -478,18 +609,67 @@ class Scratch:
             text=True,
         )
 
+    def serve(self, target: Target) -> bool:
+        """Start a server (``_server``) for ``target``; False if its tests would not collect."""
+        self.stop_serving()
+        paths = [t for t in target.tests if (self.dir / t).exists()]
+        self.server = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve", target.module, *paths],
+            cwd=self.dir,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.server.stdout is not None
+        line = self.server.stdout.readline()
+        if not line or json.loads(line).get("ready") is None:
+            self.stop_serving()
+            return False
+        return True
+
+    def ask(self, request: dict[str, Any]) -> Optional[int]:
+        """Send a request to the server; its child's exit code (``None``: timed out)."""
+        assert self.server is not None
+        assert self.server.stdin is not None
+        assert self.server.stdout is not None
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        reply = self.server.stdout.readline()
+        if not reply:
+            raise SystemExit(f"the test server in {self.dir} died")
+        code: Optional[int] = json.loads(reply)["code"]
+        return code
+
+    def coverage(self, target: Target) -> tuple[Optional[int], float, Optional[Coverage]]:
+        """A traced clean run on the server: its exit code and time, and the coverage."""
+        out = self.dir / ".mutate-trace.json"
+        began = time.monotonic()
+        code = self.ask({"op": "trace", "out": str(out), "timeout": 1800})
+        seconds = time.monotonic() - began
+        if code != 0 or not out.exists():
+            return code, seconds, None
+        found = json.loads(out.read_text(encoding="utf-8"))
+        out.unlink()
+        return code, seconds, Coverage({t: frozenset(v) for t, v in found["tests"].items()})
+
+    def stop_serving(self) -> None:
+        server, self.server = getattr(self, "server", None), None
+        if server is not None and server.poll() is None:
+            server.kill()
+            server.wait()
+
     def run(
         self,
         tests: tuple[str, ...],
         timeout: float,
         only: Optional[dict[str, list[str]]] = None,
-        trace: Optional[tuple[str, str]] = None,
     ) -> tuple[str, float]:
         """Run ``tests`` in the copy, one pytest per path in order, stopping at the first
         failure: ``("passed"|"failed"|"timeout", seconds)``. Most mutants fail in the first,
         fastest file, so they never pay for collecting the slow ones. ``only`` maps a path to
-        the test ids to run in it (a path it lacks is skipped); ``trace`` = (module, output
-        file) records which tests reach which lines of the module (see ``_traced_run``)."""
+        the test ids to run in it (a path it lacks is skipped)."""
         began = time.monotonic()
         assert self.worker.stdin is not None
         assert self.worker.stdout is not None
@@ -501,8 +681,6 @@ class Scratch:
                 args = only[path]
             left = max(timeout - (time.monotonic() - began), 1.0)
             request: dict[str, Any] = {"args": args, "timeout": left}
-            if trace is not None:
-                request["trace"] = [str(self.dir / trace[0]), _trace_file(trace[1], path)]
             self.worker.stdin.write(json.dumps(request) + "\n")
             self.worker.stdin.flush()
             reply = self.worker.stdout.readline()
@@ -518,6 +696,7 @@ class Scratch:
         return "passed", time.monotonic() - began
 
     def close(self) -> None:
+        self.stop_serving()
         if self.worker.poll() is None:
             self.worker.kill()
             self.worker.wait()
@@ -550,13 +729,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--no-select",
         dest="select",
         action="store_false",
-        help="run every test of the module for each mutant (default: a traced clean run first, "
-        "then each mutant runs only the tests that reach its lines, and a survivor all of them)",
+        help="run every test afresh for each mutant (default: the tests are collected once and a "
+        "traced clean run maps them to the lines they reach; a mutant inside a function is "
+        "swapped into the collected module and runs only the tests that reach it; import-time "
+        "mutants and survivors then run every test afresh)",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         _worker()
+        return 0
+    if args.serve:
+        _server(args.serve[0], args.serve[1:])
         return 0
 
     targets = [t for t in TARGETS if (ROOT / t.module).exists() or not t.optional]
@@ -633,8 +818,9 @@ def _check(
     digest = hashlib.sha256(original.encode("utf-8")).hexdigest()[:16]
     known = _load_results(args.results, target.module, digest)
     cover: Optional[Coverage] = None
-    if args.select:
-        status, clean, cover = _coverage(first, target)
+    if args.select and all(scratch.serve(target) for scratch in scratches):
+        code, clean, cover = first.coverage(target)
+        status = "passed" if code == 0 else "failed"
     if cover is None:
         status, clean = first.run(target.tests, timeout=600)
     if status != "passed":
@@ -657,10 +843,18 @@ def _check(
         scratch = free.get()
         path = scratch.dir / target.module
         try:
-            path.write_text(apply(mutant, original), encoding="utf-8")
-            only = cover.select(mutant) if cover is not None else None
-            status = scratch.run(target.tests, timeout, only=only)[0]
-            if status == "passed" and only is not None:  # a survivor faces every test
+            mutated = apply(mutant, original)
+            path.write_text(mutated, encoding="utf-8")
+            status = None
+            ids = cover.select(mutant) if cover is not None else []
+            if ids:  # on the server: only the tests that reach the mutant, its code swapped in
+                request = {"op": "run", "ids": ids, "patch": mutated, "timeout": timeout}
+                code = scratch.ask(request)
+                if code is None:
+                    status = "timeout"
+                elif code not in (0, _UNPATCHED):
+                    status = "failed"
+            if status is None:  # afresh, every test: import-time code, or a survivor's last word
                 status = scratch.run(target.tests, timeout)[0]
             return status
         finally:
