@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -203,6 +203,22 @@ def test_headers_equality_is_strict_between_headers() -> None:
     assert Headers({"a": 1}) != {"a": 2}
     assert Headers({"a": 1}) != 5
     assert hash(Headers({"a": 1})) == hash(Headers({"a": 1}))
+
+
+def test_timestamp_whose_tzinfo_gives_no_offset_is_naive() -> None:
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> None:
+            return None
+
+    with pytest.raises(EncodeError, match="naive"):
+        encode(Message({"ts": datetime(2020, 1, 1, tzinfo=NoOffset())}))
+
+
+def test_long_header_name_error_shows_its_first_40_characters() -> None:
+    name = "abcdefghij" * 26
+    with pytest.raises(EncodeError) as info:
+        encode(Message({name: "v"}))
+    assert f"header name {name[:40]!r}... is 260 bytes" in str(info.value)
 
 
 def test_headers_equality_goes_by_wire_type_not_python_type() -> None:

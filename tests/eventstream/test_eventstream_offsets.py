@@ -171,6 +171,25 @@ def test_invalid_header_offset_in_every_chunking() -> None:
     assert_same_everywhere(data, check)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        bytes([200]) + b"xy",  # a name of 200 bytes in a block of 3
+        bytes([2]) + b"\xff\xfe" + bytes([0]),  # a name that is not UTF-8
+    ],
+)
+def test_unreadable_header_name_offset_in_every_chunking(bad: bytes) -> None:
+    ok = bytes([2]) + b"ok" + bytes([0])  # a bool header first: the fault is not at the block start
+    data = GOOD + raw_frame(ok + bad, b"p")
+
+    def check(error: EventStreamError) -> None:
+        assert isinstance(error, InvalidHeader)
+        assert error.name is None
+        assert error.offset == FAULT_AT + 12 + len(ok)
+
+    assert_same_everywhere(data, check)
+
+
 def test_truncation_offset_in_every_chunking() -> None:
     cut = part("ccc")
     for keep, needed in ((1, None), (11, None), (12, len(cut)), (len(cut) - 1, len(cut))):

@@ -176,3 +176,48 @@ def test_unknown_authorization_component_is_shown_cut_at_32_characters() -> None
     with pytest.raises(SigningError) as info:
         parse_authorization(f"AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, {key}=x")
     assert f"'{'K' * 32}'" in str(info.value)
+
+
+def test_canonical_caches_are_cleared_when_full_never_overfilled() -> None:
+    # one entry past the bound: the table is cleared first, so it never holds more
+    bound = _canonical._CACHE_MAX
+    _canonical._url_cache.clear()
+    _canonical._name_cache.clear()
+    _canonical._value_cache.clear()
+    for i in range(bound + 1):
+        _canonical.url_parts(f"https://h{i}.example.com/")
+        _canonical.header_name(f"X-H{i}")
+        _canonical.fold_value("x", f"v{i}")
+        assert len(_canonical._url_cache) <= bound
+        assert len(_canonical._name_cache) <= bound
+        assert len(_canonical._value_cache) <= bound
+    assert len(_canonical._url_cache) == len(_canonical._name_cache) == 1
+
+
+def test_header_values_up_to_256_characters_are_memoised() -> None:
+    _canonical._value_cache.clear()
+    _canonical.fold_value("x", "a" * 256)
+    _canonical.fold_value("x", "b" * 257)
+    assert list(_canonical._value_cache) == ["a" * 256]
+
+
+def test_url_parts_normalises_the_path_unless_s3_style() -> None:
+    _canonical._url_cache.clear()
+    url = "https://h/a/../b%2Fc"
+    assert _canonical.url_parts(url) == ("h", "/b%252Fc", "")
+    assert _canonical.url_parts(url) == _canonical.url_parts(url, False)
+    assert _canonical.url_parts(url, True) == ("h", "/a/../b%2Fc", "")
+
+
+def test_split_url_ports_at_their_bounds_and_an_unterminated_ipv6_host() -> None:
+    from sigv4 import SigningError
+    from sigv4._canonical import split_url
+
+    assert split_url("https://host:1/")[1] == "host:1"
+    assert split_url("https://host:65535/")[1] == "host:65535"
+    assert split_url("http://[::1]:1/")[1] == "[::1]:1"
+    for port in ("0", "65536"):
+        with pytest.raises(SigningError, match="invalid port"):
+            split_url(f"https://host:{port}/")
+    with pytest.raises(SigningError, match="unterminated IPv6"):
+        split_url("https://[::1/x")
