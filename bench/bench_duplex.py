@@ -2,8 +2,11 @@
 
     python bench/bench_duplex.py [--quick]
 
-The server (an HTTP/2 echo of each signed input part, h2c on loopback) runs in a child
-process, so the process times below are the client's alone. Prints:
+The server runs in a child process, so the process times below are the client's alone. By
+default it is the emulator's HTTP/2 side (``smruntime.emulator``, h2c on loopback, model
+``echo``), which verifies the request's signature and every chained event signature as the
+service would; ``--server echo`` uses the tests' lighter HTTP/2 server instead (it unwraps and
+echoes the parts without verifying anything). Prints:
 
 1. Throughput: 64 KiB parts echoed on one stream, MB/s each way (the echo moves the same bytes
    back), and the client's CPU per part against a floor: ``h2`` alone (client side of an
@@ -45,9 +48,25 @@ SMALL = 512
 KEY, SECRET, REGION = "AKIDBENCH", "bench-secret-key", "us-east-1"
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+# The emulator's HTTP/2 side with the bench's key pair, endpoint "bench" answered by the echo model.
+EMULATOR = f"""
+import sys
+from sigv4 import Credentials
+from smruntime.emulator._h2 import EchoDuplex, serve_h2c
+server = serve_h2c(0, Credentials({KEY!r}, {SECRET!r}), models={{"bench": EchoDuplex()}})
+print(server.port, flush=True)
+sys.stdin.read()
+server.close()
+"""
+
+
+def start_server(kind: str = "emulator") -> tuple[subprocess.Popen[str], str]:
+    if kind == "emulator":
+        command = [sys.executable, "-c", EMULATOR]
+    else:
+        command = [sys.executable, "-m", "tests.smruntime.h2_server", "events"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.smruntime.h2_server", "events"],
+        command,
         cwd=str(ROOT),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -77,6 +96,16 @@ def client(url: str) -> Any:
         aws_secret_access_key=SECRET,
         environ={},
     )
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a child process used so far; 0.0 where /proc is missing."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -114,19 +143,24 @@ def throughput(url: str, parts: int) -> tuple[float, float]:
 
 
 def h2_floor(parts: int) -> float:
-    """Client CPU per part of h2 alone moving the same frames both ways (in memory)."""
+    """Client CPU per part of h2 alone moving the same frames both ways (in memory), with the
+    frame size the client and the emulator agree on (one DATA frame per part)."""
     import h2.config
     import h2.connection
     import h2.settings
+
+    from smruntime.http._h2 import MAX_FRAME_SIZE
 
     frame = encode(Message([(":date", 0), (":chunk-signature", b"\0" * 32)], b"x" * (PART + 120)))
     big = 2**31 - 1
     cli = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     srv = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    codes = h2.settings.SettingCodes
+    settings = {codes.INITIAL_WINDOW_SIZE: big, codes.MAX_FRAME_SIZE: MAX_FRAME_SIZE}
     cli.initiate_connection()
-    cli.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: big})
+    cli.update_settings(settings)
     srv.initiate_connection()
-    srv.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: big})
+    srv.update_settings(settings)
     cli.increment_flow_control_window(big - 65535)
     srv.increment_flow_control_window(big - 65535)
     sid = cli.get_next_available_stream_id()
@@ -198,42 +232,58 @@ async def _latency_async(url: str, parts: int) -> list[float]:
 
 
 def latency_floor(url: str, parts: int) -> list[float]:
-    """A bare h2 connection on a blocking socket, pre-encoded messages, same server."""
+    """A bare h2 connection on a blocking socket sending messages signed before the clock
+    starts (the client's own request signing, then the chained event signatures), same server."""
+    import datetime as dt
+    from urllib.parse import urlsplit
+
     import h2.config
     import h2.connection
     import h2.events
 
-    host, port = url.rsplit(":", 1)
-    sock = socket.create_connection((host.split("//")[1], int(port)))
+    from smruntime import _bidi
+
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    prepared = _bidi._prepare(client(url), {"EndpointName": "bench"}, now)
+    messages = [
+        prepared.outbound.message({"PayloadPart": {"Bytes": b"x" * SMALL}}) for _ in range(parts)
+    ]
+    target = urlsplit(prepared.url)
+    sock = socket.create_connection((target.hostname, target.port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     sid = conn.get_next_available_stream_id()
+    skip = {"host", "content-length", "connection"}
     conn.send_headers(
         sid,
         [
             (":method", "POST"),
             (":scheme", "http"),
-            (":authority", "127.0.0.1"),
-            (":path", "/endpoints/b/x"),
+            (":authority", target.netloc),
+            (":path", target.path + (f"?{target.query}" if target.query else "")),
+            *((k.lower(), v) for k, v in prepared.headers if k.lower() not in skip),
         ],
     )
     sock.sendall(conn.data_to_send())
-    inner = encode(
-        Message([(":message-type", "event"), (":event-type", "PayloadPart")], b"x" * SMALL)
-    )
-    outer = encode(Message([(":date", 0), (":chunk-signature", b"\0" * 32)], inner))
     rtts: list[float] = []
-    for _ in range(parts):
+    for outer in messages:
         t = time.perf_counter()
         conn.send_data(sid, outer)
         sock.sendall(conn.data_to_send())
         got = False
         while not got:
-            for ev in conn.receive_data(sock.recv(65536)):
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError("the server closed the floor's connection")
+            for ev in conn.receive_data(data):
                 if isinstance(ev, h2.events.DataReceived) and ev.data:
                     conn.acknowledge_received_data(ev.flow_controlled_length, sid)
                     got = True
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    raise RuntimeError(f"the server ended the floor's stream: {ev}")
             pending = conn.data_to_send()
             if pending:
                 sock.sendall(pending)
@@ -282,18 +332,28 @@ def ms(x: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--server",
+        choices=("emulator", "echo"),
+        default="emulator",
+        help="the emulator, verifying every signature (default), or the tests' bare echo",
+    )
     args = ap.parse_args()
     parts = 300 if args.quick else 1500
     small = 50 if args.quick else 200
     streams, per_stream = 100, (10 if args.quick else 25)
     os.environ.setdefault("NO_PROXY", "127.0.0.1")
-    proc, url = start_server()
+    proc, url = start_server(args.server)
     try:
-        print(f"server (child process, h2c echo): {url}")
+        what = "the emulator, signatures verified" if args.server == "emulator" else "bare echo"
+        print(f"server (child process, h2c, {what}): {url}")
         print("\n1. throughput, 64 KiB parts echoed on one stream")
+        server0 = process_cpu(proc.pid)
         mbps, cpu_part = throughput(url, parts)
+        server_part = (process_cpu(proc.pid) - server0) / parts
         floor = h2_floor(parts)
         print(f"  smruntime : {mbps:8.1f} MB/s each way   client CPU {cpu_part * 1e6:8.1f} us/part")
+        print(f"  server    : {'':8} {'':14}     its CPU    {server_part * 1e6:8.1f} us/part")
         print(f"  h2 floor  : {'':8} {'':14}     client CPU {floor * 1e6:8.1f} us/part")
         print(f"  ratio ours/floor CPU per part: {cpu_part / floor:.2f}x  (target: >= 200 MB/s)")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import Union
 
 from eventstream._headers import encode_headers
 from eventstream._message import Message
 from eventstream.exceptions import EncodeError
 
-__all__ = ["encode"]
+__all__ = ["encode", "encode_frame"]
 
 _PRELUDE = struct.Struct(">II")
 _U32 = struct.Struct(">I")
@@ -25,19 +26,17 @@ def encode(message: Message) -> bytes:
     """
     if not isinstance(message, Message):
         raise EncodeError(f"encode() takes a Message, not {type(message).__name__}")
-    block = encode_headers(message.headers)
-    payload = message.payload
-    total = 16 + len(block) + len(payload)
+    return encode_frame(encode_headers(message.headers), message.payload)
+
+
+def encode_frame(header_block: bytes, payload: Union[bytes, bytearray, memoryview]) -> bytes:
+    """The frame around an already encoded headers block and ``payload``: for a sender that
+    encodes the same headers again and again (the block is not checked; the payload is copied
+    once). Raises :class:`~eventstream.EncodeError` for a frame over 4 GiB."""
+    total = 16 + len(header_block) + len(payload)
     if total > _MAX_U32:
         raise EncodeError(f"message of {total} bytes does not fit the 32-bit total length field")
-    prelude = _PRELUDE.pack(total, len(block))
-    crc = zlib.crc32(prelude)
-    out = bytearray(prelude)
-    out += _U32.pack(crc)
-    crc = zlib.crc32(out[8:12], crc)
-    crc = zlib.crc32(block, crc)
-    crc = zlib.crc32(payload, crc)
-    out += block
-    out += payload
-    out += _U32.pack(crc)
-    return bytes(out)
+    prelude = _PRELUDE.pack(total, len(header_block))
+    head = prelude + _U32.pack(zlib.crc32(prelude))
+    crc = zlib.crc32(payload, zlib.crc32(header_block, zlib.crc32(head)))
+    return b"".join((head, header_block, payload, _U32.pack(crc)))

@@ -79,6 +79,7 @@ _HTTP_READER_TESTS = (
 _HTTP_TESTS = (*_HTTP_READER_TESTS, f"{_HTTP}test_http_writer.py")
 _HTTP_WRITER_TESTS = (f"{_HTTP}test_http_writer.py", *_HTTP_READER_TESTS)
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
+_H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 
 
 class Target(NamedTuple):
@@ -94,6 +95,7 @@ TARGETS: tuple[Target, ...] = (
     Target("eventstream/_message.py", _first(_ES_CODEC, _EVENTSTREAM_TESTS)),
     Target("eventstream/_encoder.py", _first(_ES_CODEC, _EVENTSTREAM_TESTS)),
     Target("eventstream/_describe.py", _first(_ES_DESCRIBE, _EVENTSTREAM_TESTS)),
+    Target("smruntime/http/_h2.py", _H2_TESTS),
     Target("sigv4/_canonical.py", _SIGV4_TESTS),
     Target("sigv4/_signer.py", _SIGV4_TESTS),
     Target("smruntime/records.py", _RECORDS_TESTS),

@@ -62,17 +62,40 @@ def request_event_headers(event: object, op: str = _BIDI) -> tuple[list[tuple[st
     return headers, payload
 
 
+# Encoded header blocks of inner messages, by their headers: a stream sends the same few
+# (DataType/CompletionState/P combinations) again and again. Bounded: P is free text.
+_BLOCKS: dict[tuple[tuple[str, str], ...], bytes] = {}
+_MAX_BLOCKS = 64
+# The outer message's second header up to its value: name length 16, ":chunk-signature",
+# type 6 (bytes), value length 32.
+_SIGNATURE_HEADER = b"\x10:chunk-signature\x06\x00\x20"
+
+
 def encode_request_event(event: object, op: str = _BIDI) -> bytes:
     """The encoded inner event-stream message of one input event (the payload to sign)."""
-    from eventstream import Message, encode
+    from eventstream import encode_frame
+    from eventstream._headers import encode_headers
 
     headers, payload = request_event_headers(event, op)
-    return encode(Message(headers=headers, payload=payload))
+    key = tuple(headers)
+    block = _BLOCKS.get(key)
+    if block is None:
+        block = encode_headers(dict(headers))
+        if len(_BLOCKS) < _MAX_BLOCKS:
+            _BLOCKS[key] = block
+    return encode_frame(block, payload)
 
 
 def encode_signed_event(signed: SignedEvent, inner: bytes) -> bytes:
     """The outer message sent on the wire: ``signed``'s ``:date`` and ``:chunk-signature``
     headers around ``inner`` (the encoded inner message, or ``b""`` for the end of input)."""
-    from eventstream import Message, encode
+    from eventstream import encode_frame
+    from sigv4 import encode_date_header
 
-    return encode(Message(headers=signed.headers, payload=inner))
+    signature = signed.chunk_signature
+    if len(signature) != 32:  # a SHA-256 HMAC always is; anything else is encoded generically
+        from eventstream import Message, encode
+
+        return encode(Message(headers=signed.headers, payload=inner))
+    block = encode_date_header(signed.date) + _SIGNATURE_HEADER + signature
+    return encode_frame(block, inner)

@@ -216,8 +216,9 @@ class ConnectionClosedError(TransportError):
 
 class StreamResetError(ConnectionClosedError):
     """The HTTP/2 stream was ended abnormally: reset by the peer (RST_STREAM) or cut by a
-    GOAWAY. ``error_code`` is the HTTP/2 error code (``0`` NO_ERROR, ``2`` INTERNAL_ERROR,
-    ``8`` CANCEL, ...), ``remote`` whether the peer sent it."""
+    GOAWAY with an error code or not covering the stream (a graceful one lets it finish).
+    ``error_code`` is the HTTP/2 error code (``0`` NO_ERROR, ``2`` INTERNAL_ERROR, ``8`` CANCEL,
+    ...), ``remote`` whether the peer sent it."""
 
     def __init__(
         self,

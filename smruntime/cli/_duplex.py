@@ -127,7 +127,17 @@ class DuplexTracer:
                     self._write(f"             {arrow}   inner: (empty: end of input)")
 
 
-def _write_event(event: dict[str, Any], jsonl: bool) -> None:
+def part_output(part: dict[str, Any], raw: bool) -> bytes:
+    """What stdout shows of a received part: its bytes as received, and for a UTF8 part (unless
+    ``raw``) a newline after them when they do not end with one, so each text part (a JSON
+    result, a transcript, a sentence) reads as its own line; BINARY parts stay byte-exact."""
+    data: bytes = part.get("Bytes", b"")
+    if not raw and part.get("DataType") == "UTF8" and not data.endswith(b"\n"):
+        return data + b"\n"
+    return data
+
+
+def _write_event(event: dict[str, Any], jsonl: bool, raw: bool = False) -> None:
     out = sys.stdout
     if jsonl:
         out.write(dumps(event) + "\n")
@@ -136,7 +146,7 @@ def _write_event(event: dict[str, Any], jsonl: bool) -> None:
     part = event.get("PayloadPart")
     if part is None:
         return
-    data = part.get("Bytes", b"")
+    data = part_output(part, raw)
     buffer = getattr(out, "buffer", None)
     if buffer is not None:
         out.flush()
@@ -190,7 +200,7 @@ def cmd_duplex(args: argparse.Namespace) -> int:
                     first = time.monotonic() - started
                 events += 1
                 received += len((event.get("PayloadPart") or {}).get("Bytes", b""))
-                _write_event(event, args.jsonl)
+                _write_event(event, args.jsonl, args.raw)
             sent_parts = stream.parts_sent
     finally:
         if source is not sys.stdin and hasattr(source, "close") and args.input != "-":
@@ -211,8 +221,11 @@ def add_duplex(sub: Any, add_client_options: Callable[[Any], None], add_debug: A
         help="stream input to an endpoint while printing its answers (HTTP/2, bidirectional)",
         description="Call InvokeEndpointWithBidirectionalStream on ENDPOINT: send --input in "
         "parts (PayloadPart events, signed in a chain) while the model's answers are printed "
-        "live on stdout, each part's bytes as received (--jsonl: one line per event). Needs "
-        "the http2 extra: pip install 'smruntime[http2]'.",
+        "live on stdout as they arrive: a BINARY part (or one without DataType) as its raw "
+        "bytes, a UTF8 part as its text followed by a newline unless it ends with one (one line "
+        "per text part: a JSON result, a transcript); --raw: every part's bytes exactly as "
+        "received, no separators; --jsonl: one JSON object per event. Needs the http2 extra: "
+        "pip install 'smruntime[http2]'.",
     )
     p.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     p.add_argument("--input", required=True, metavar="FILE|-", help="what to send (- for stdin)")
@@ -232,6 +245,11 @@ def add_duplex(sub: Any, add_client_options: Callable[[Any], None], add_debug: A
     )
     p.add_argument(
         "--jsonl", action="store_true", help="one JSON object per received event on stdout"
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write every part's bytes exactly as received (no newline after UTF8 parts)",
     )
     p.add_argument(
         "--trace",

@@ -294,6 +294,14 @@ def _add_serve(sub: _Subparsers) -> None:
         f"{SERVE_ENDPOINT}); 'echo' and 'tokens' are always served too",
     )
     p.add_argument(
+        "--duplex-model",
+        choices=["echo", "transcribe"],
+        default="echo",
+        help="what the --endpoint names answer to the bidirectional call (HTTP/2; default "
+        "echo: each part back as it arrives; transcribe: binary parts in, UTF8 JSON "
+        "results out); with --container, the container's WebSocket answers",
+    )
+    p.add_argument(
         "--delay",
         type=non_negative_seconds,
         default=None,

@@ -312,7 +312,8 @@ def _serve_endpoints(args: argparse.Namespace) -> dict[str, Any]:
                 f"--endpoint {name!r}: an endpoint name is 1-63 letters, digits and inner "
                 "hyphens (no clients could call it)"
             )
-        endpoints[name] = EmulatorEndpoint(model(), part_size=args.part_size)
+        duplex = None if args.container else args.duplex_model
+        endpoints[name] = EmulatorEndpoint(model(), part_size=args.part_size, duplex=duplex)
     return endpoints
 
 

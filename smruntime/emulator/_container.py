@@ -287,12 +287,22 @@ class Container:
 
 
 def bidi_models(endpoints: Mapping[str, EmulatorEndpoint]) -> dict[str, DuplexModel]:
-    """The emulator's duplex models: the built-in ones, and each endpoint whose handler is a
-    :class:`Container` bridged to the container's WebSocket (its name wins over a built-in)."""
+    """The emulator's duplex models by endpoint name, as the other operations route: each
+    configured endpoint's :attr:`~EmulatorEndpoint.duplex` model (by default ``echo``, or for
+    a :class:`Container` the bridge to its WebSocket); the built-in ``echo`` and
+    ``transcribe`` are also served under their own names unless an endpoint takes them."""
     from smruntime.emulator._h2 import default_models
 
-    models = default_models()
+    builtins = default_models()
+    models = dict(builtins)
     for name, endpoint in endpoints.items():
-        if isinstance(endpoint.handler, Container):
+        duplex = endpoint.duplex
+        if isinstance(duplex, str):
+            models[name] = builtins[duplex]
+        elif duplex is not None:
+            models[name] = duplex
+        elif isinstance(endpoint.handler, Container):
             models[name] = endpoint.handler.bidirectional
+        else:
+            models[name] = builtins["echo"]
     return models

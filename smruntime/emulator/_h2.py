@@ -27,10 +27,12 @@ message) ends the response with one exception event — ``:exception-type``
 Flow control is honoured both ways: input bytes are acknowledged (WINDOW_UPDATE) only once the
 model has taken the part they carried, so a slow model holds the client back; output waits for the
 client's window, and a model blocks when its stream has more than ``MAX_PENDING_OUTPUT`` bytes
-queued. Models (by endpoint name): ``echo`` sends each part back as it arrives (Bytes, DataType
-and CompletionState kept); ``transcribe`` takes binary parts and answers UTF8 JSON partial results
-(``{"is_final": false, "text": ...}``), then a final one (COMPLETE) when the input ends or a UTF8
-``{"type": "CloseStream"}`` part arrives. Faults (the ``X-Emulator-Fault`` header or the
+queued. Models are looked up by endpoint name (the :class:`~smruntime.emulator.Emulator` maps each
+configured endpoint to its ``duplex`` model, see ``bidi_models``): ``echo`` sends each part back as
+it arrives (Bytes, DataType and CompletionState kept); ``transcribe`` takes binary parts and
+answers UTF8 JSON partial results (``{"is_final": false, "text": ...}``), then a final one
+(COMPLETE) when the input ends or a UTF8 ``{"type": "CloseStream"}`` part arrives.
+Faults (the ``X-Emulator-Fault`` header or the
 ``faults`` argument, see :mod:`._faults`): ``model-stream-error(after=N,code=..)``,
 ``internal-stream-failure(after=N)``, ``cut(after=N)`` (half of the next frame, then the
 connection is dropped), ``corrupt-crc(after=N)``, ``delay-headers(seconds=..)``,
@@ -56,7 +58,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 from urllib.parse import unquote
 
-from eventstream import Decoder, EventStreamError, Message, encode
+from eventstream import Decoder, EventStreamError, Message, encode, encode_frame
+from eventstream._headers import encode_headers
 from sigv4 import Credentials, sign_event
 from sigv4.exceptions import SigV4Error
 from smruntime._http import HttpHeaders
@@ -88,9 +91,7 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 SERVICE = "sagemaker"
 MAX_PENDING_OUTPUT = 4 * 1024 * 1024
 _RECEIVE_WINDOW = 1024 * 1024
-# No larger MAX_FRAME_SIZE is advertised: h2 applies it to its frame buffer only at the next
-# receive_data call, so a client's SETTINGS ACK and a large DATA frame in one read would be
-# refused as overlong (FrameTooLargeError) — seen with h2 4.4.1.
+_MAX_FRAME_SIZE = 1 << 18  # 256 KiB DATA frames accepted: one frame per 64 KiB part, not five
 _PATH_PREFIX = "/endpoints/"
 _PATH_SUFFIX = "/invocations-bidirectional-stream"
 _ERROR_NS = "http://internal.amazon.com/coral/com.amazonaws.sagemakerruntimehttp2/"
@@ -156,11 +157,19 @@ class BidiRequest:
 
 
 class EchoDuplex:
-    """Each input part straight back, as it arrives (Bytes, DataType, CompletionState kept)."""
+    """Each input part straight back, as it arrives (Bytes, DataType, CompletionState kept).
+
+    It also answers part by part (:meth:`answer_part`): a stream without faults then runs it
+    on the connection's I/O thread, with no worker thread and no hand-over per part.
+    """
 
     def __call__(self, request: BidiRequest, parts: Iterator[Part]) -> Iterator[Part]:
         for part in parts:
-            yield {k: v for k, v in part.items() if k in ("Bytes", "DataType", "CompletionState")}
+            yield from self.answer_part(request, part)
+
+    def answer_part(self, request: BidiRequest, part: Part) -> list[Part]:
+        """The answer to one input part: the part itself."""
+        return [{k: v for k, v in part.items() if k in ("Bytes", "DataType", "CompletionState")}]
 
 
 _WORDS = ("hello", "from", "the", "emulated", "speech", "model", "one", "two", "three", "four")
@@ -252,16 +261,29 @@ def signature_authenticator(
 # -- wire helpers -------------------------------------------------------------------------------
 
 
+_PAYLOAD_BLOCKS: dict[tuple[Optional[str], Optional[str]], bytes] = {}  # by the two headers
+
+
 def _payload_event(part: Part) -> bytes:
-    headers: list[tuple[str, Any]] = [
-        (":event-type", "PayloadPart"),
-        (":content-type", "application/octet-stream"),
-        (":message-type", "event"),
-    ]
-    for name in ("DataType", "CompletionState"):
-        if part.get(name) is not None:
-            headers.append((name, str(part[name])))
-    return encode(Message(headers=headers, payload=bytes(part.get("Bytes") or b"")))
+    data_type, state = part.get("DataType"), part.get("CompletionState")
+    key = (
+        None if data_type is None else str(data_type),
+        None if state is None else str(state),
+    )
+    block = _PAYLOAD_BLOCKS.get(key)
+    if block is None:
+        headers: list[tuple[str, Any]] = [
+            (":event-type", "PayloadPart"),
+            (":content-type", "application/octet-stream"),
+            (":message-type", "event"),
+        ]
+        for name, value in zip(("DataType", "CompletionState"), key):
+            if value is not None:
+                headers.append((name, value))
+        block = encode_headers(Message(headers=headers).headers)
+        if len(_PAYLOAD_BLOCKS) < 16:  # a model may send any string: keep the usual few
+            _PAYLOAD_BLOCKS[key] = block
+    return encode_frame(block, bytes(part.get("Bytes") or b""))
 
 
 def _exception_event(exception_type: str, members: Mapping[str, Any]) -> bytes:
@@ -274,6 +296,15 @@ def _exception_event(exception_type: str, members: Mapping[str, Any]) -> bytes:
             ],
             json.dumps(dict(members)).encode(),
         )
+    )
+
+
+def _model_failure_event(exc: Exception) -> bytes:
+    """The ModelStreamError event ending the stream of a model that raised ``exc``."""
+    code = getattr(exc, "stream_error_code", None)  # a ModelFailure's (container mode)
+    message = str(exc) if code else f"model failed: {exc}"
+    return _exception_event(
+        "ModelStreamError", {"Message": message, "ErrorCode": code or "ModelError"}
     )
 
 
@@ -325,6 +356,8 @@ class _Stream:
         self.output_done = False
         self.reset = False
         self.model_done = False
+        # a model answering part by part on the I/O thread (no worker), see EchoDuplex
+        self.answer: Optional[Callable[[BidiRequest, Part], Iterable[Part]]] = None
         self.headers_queued = False
         self.request: Optional[BidiRequest] = None
         self.stop = threading.Event()
@@ -340,7 +373,9 @@ class H2ServerConnection:
     """Serve InvokeEndpointWithBidirectionalStream on one connected socket (h2c or TLS h2).
 
     ``initial_data``: bytes the driver already read (the preface it sniffed, for instance).
-    ``models`` maps endpoint names to :data:`DuplexModel` callables; ``authenticate`` checks a
+    ``models`` maps endpoint names to :data:`DuplexModel` callables (an unknown name is the
+    service's 400 InputValidationError, ``Endpoint NAME of account ID not found.``, as the
+    HTTP/1.1 side's ValidationError says it); ``authenticate`` checks a
     request and returns the credentials that signed it (see :func:`signature_authenticator`);
     ``faults`` apply to every request (besides the ``X-Emulator-Fault`` header); ``requests``
     (a list) receives each :class:`BidiRequest`. :meth:`serve` returns when the connection ends
@@ -361,6 +396,7 @@ class H2ServerConnection:
         stop: Optional[threading.Event] = None,
         requests: Optional[list[BidiRequest]] = None,
         variant: str = "AllTraffic",
+        account_id: str = "123456789012",
     ) -> None:
         from h2.config import H2Configuration
         from h2.connection import H2Connection
@@ -376,6 +412,7 @@ class H2ServerConnection:
         self.stop = stop or threading.Event()
         self.requests = requests
         self.variant = variant
+        self.account_id = account_id
         self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
         self.cond = threading.Condition()
         self.streams: dict[int, _Stream] = {}
@@ -383,6 +420,7 @@ class H2ServerConnection:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._wake_sent = False
         self._out = bytearray()
         self._closing = False
         self._cut = False
@@ -403,8 +441,13 @@ class H2ServerConnection:
                     {
                         SettingCodes.INITIAL_WINDOW_SIZE: _RECEIVE_WINDOW,
                         SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                        SettingCodes.MAX_FRAME_SIZE: _MAX_FRAME_SIZE,
                     }
                 )
+                # Accept the larger frames at once: h2 raises its limit only at the client's
+                # ACK, and checks a whole received buffer against the limit in force when it
+                # came in, so the ACK and a first large frame in one read would be refused.
+                self.h2.max_inbound_frame_size = _MAX_FRAME_SIZE
                 self.h2.increment_flow_control_window(_RECEIVE_WINDOW)
                 if self.initial_data:
                     try:
@@ -436,6 +479,7 @@ class H2ServerConnection:
                     sel.modify(self.sock, events)
                 for key, _mask in sel.select(timeout=0.25):
                     if key.fileobj is self._wake_r:
+                        self._wake_sent = False  # before draining: a later wake sends again
                         try:
                             while self._wake_r.recv(4096):
                                 pass
@@ -498,6 +542,9 @@ class H2ServerConnection:
             pass
 
     def _wake(self) -> None:
+        if self._wake_sent:  # one byte waits already: the I/O thread will turn once more
+            return
+        self._wake_sent = True
         try:
             self._wake_w.send(b"x")
         except (BlockingIOError, OSError):
@@ -570,6 +617,12 @@ class H2ServerConnection:
         except _HttpReply as reply:
             self._reply_error(stream, reply)
             return
+        answer = getattr(model, "answer_part", None)
+        if callable(answer) and not faults:
+            stream.answer = answer
+            stream.headers_queued = True
+            stream.outbox.append(("headers", self._ok_headers(stream)))
+            return
         worker = threading.Thread(
             target=self._run_model,
             args=(stream, model, faults),
@@ -630,7 +683,7 @@ class H2ServerConnection:
             raise _HttpReply(
                 400,
                 "InputValidationError",
-                f"Endpoint {name} not found (emulated models: {', '.join(sorted(self.models))})",
+                f"Endpoint {name} of account {self.account_id} not found.",
             )
         for fault in faults:
             if fault.kind in _HTTP_FAULTS or fault.kind in ("model-error", "html"):
@@ -710,8 +763,35 @@ class H2ServerConnection:
                 return
             if part is None:  # the signed empty message: nothing for the model
                 self._ack_now(stream_id, ack)
+            elif stream.answer is not None:
+                self._answer_now(stream, part, ack)
             else:
                 stream.inbox.append((part, ack))
+
+    def _answer_now(self, stream: _Stream, part: Part, ack: int) -> None:
+        """A part for a model answering on the I/O thread: its answers are queued at once, and
+        the input acknowledged by :meth:`_pump` only while the output queued stays within
+        ``MAX_PENDING_OUTPUT`` (a client that stops reading stops its own input)."""
+        assert stream.answer is not None
+        assert stream.request is not None
+        request = stream.request
+        try:
+            answers = list(stream.answer(request, part))
+            frames = [_payload_event(answer) for answer in answers]
+        except Exception as exc:  # noqa: BLE001 - a failing model: a ModelStreamError
+            request.error_code = "ModelStreamError"
+            stream.model_done = True
+            stream.close_input(_ABORT)
+            stream.outbox.append(("data", _model_failure_event(exc)))
+            stream.outbox.append(("end", None))
+            stream.output_done = True
+            self._ack_now(stream.id, ack)
+            return
+        for frame in frames:
+            stream.outbox.append(("data", frame))
+            stream.pending_out += len(frame)
+            request.parts_sent += 1
+        stream.to_ack += ack
 
     def _check_event(self, stream: _Stream, outer: Message) -> Optional[Part]:
         if stream.final_seen:
@@ -823,6 +903,12 @@ class H2ServerConnection:
                     "the input stream ended without its signed empty message",
                 ),
             )
+        elif stream.answer is not None:
+            stream.close_input(_END)
+            if not stream.output_done:
+                stream.model_done = True
+                stream.outbox.append(("end", None))
+                stream.output_done = True
         else:
             stream.close_input(_END)
 
@@ -857,7 +943,10 @@ class H2ServerConnection:
         from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 
         for stream in list(self.streams.values()):
-            if stream.to_ack:
+            # (a model on the I/O thread: its input waits while its output is over the bound)
+            if stream.to_ack and (
+                stream.answer is None or stream.pending_out <= MAX_PENDING_OUTPUT
+            ):
                 self._ack_now(stream.id, stream.to_ack)
                 stream.to_ack = 0
             while stream.outbox and not stream.reset:
@@ -936,13 +1025,19 @@ class H2ServerConnection:
     def _parts(self, stream: _Stream) -> Iterator[Part]:
         while True:
             with self.cond:
+                if not stream.inbox and stream.to_ack:
+                    # About to wait for input: the I/O thread must send what the model took
+                    # (else a client that filled the window waits for us as we wait for it).
+                    self._wake()
                 while not stream.inbox:
                     self.cond.wait(0.25)
                 item, ack = stream.inbox.popleft()
                 if ack:
                     stream.to_ack += ack
-            if ack:
-                self._wake()
+                # Else the acknowledgement goes with the I/O thread's next turn (an answer the
+                # model posts wakes it), or once a quarter window is held: not one wake per part.
+                if stream.to_ack >= _RECEIVE_WINDOW // 4:
+                    self._wake()
             if item is _END or item is _ABORT:
                 return
             yield item
@@ -984,15 +1079,7 @@ class H2ServerConnection:
                 request.parts_sent += 1
         except Exception as exc:  # noqa: BLE001 - a failing model: a ModelStreamError
             request.error_code = "ModelStreamError"
-            code = getattr(exc, "stream_error_code", None)  # a ModelFailure's (container mode)
-            message = str(exc) if code else f"model failed: {exc}"
-            self._post(
-                stream,
-                "data",
-                _exception_event(
-                    "ModelStreamError", {"Message": message, "ErrorCode": code or "ModelError"}
-                ),
-            )
+            self._post(stream, "data", _model_failure_event(exc))
         finally:
             close = getattr(outputs, "close", None)
             if callable(close):
@@ -1198,6 +1285,7 @@ def h2_protocol_handler(
     max_skew: _dt.timedelta = _dt.timedelta(minutes=5),
     clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
     verify_signatures: bool = True,
+    account_id: str = "123456789012",
 ) -> Callable[[socket.socket, bytes], None]:
     """A ``(socket, bytes_already_read)`` handler for a server that sniffs the HTTP/2 preface
     (or reads an ALPN choice) and hands the connection over: it serves the connection to its
@@ -1229,6 +1317,7 @@ def h2_protocol_handler(
             initial_data=preread,
             stop=stop,
             requests=requests,
+            account_id=account_id,
         ).serve()
 
     return handle

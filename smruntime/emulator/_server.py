@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import quote, unquote, urlsplit
 
 from sigv4 import Credentials
@@ -66,6 +66,10 @@ CredentialsInput = Union[
 EndpointInput = Union["EmulatorEndpoint", Handler, str]
 
 
+DUPLEX_MODELS = ("echo", "transcribe")
+"""The built-in models of the bidirectional call (:attr:`EmulatorEndpoint.duplex`)."""
+
+
 def _builtin_handler(name: str) -> Handler:
     if name == "echo":
         return Echo()
@@ -90,7 +94,10 @@ class EmulatorEndpoint:
     overrides the handler's MIME type; ``variant`` is reported as ``InvokedProductionVariant``;
     ``custom_attributes`` is sent back as ``X-Amzn-SageMaker-Custom-Attributes``; ``faults``
     apply to every request to this endpoint; ``part_size`` re-cuts streamed answers across
-    PayloadParts at arbitrary bytes (an int, or ``"random"``: see :func:`recut`).
+    PayloadParts at arbitrary bytes (an int, or ``"random"``: see :func:`recut`). ``duplex``
+    answers InvokeEndpointWithBidirectionalStream on this endpoint: ``"echo"`` (the default,
+    except for a :class:`Container`, whose WebSocket bridge answers), ``"transcribe"``, or a
+    duplex model callable (see :mod:`smruntime.emulator._h2`).
     """
 
     handler: Union[Handler, str] = "echo"
@@ -99,8 +106,13 @@ class EmulatorEndpoint:
     custom_attributes: Optional[str] = None
     faults: Sequence[Fault] = ()
     part_size: PartSize = None
+    duplex: Union[str, Callable[..., Any], None] = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.duplex, str) and self.duplex not in DUPLEX_MODELS:
+            raise ValueError(
+                f"unknown duplex model {self.duplex!r}; expected {' or '.join(DUPLEX_MODELS)}"
+            )
         if self.part_size is not None and not (
             self.part_size == "random" or (isinstance(self.part_size, int) and self.part_size >= 1)
         ):
@@ -509,9 +521,11 @@ class Emulator:
         return server
 
     def _h2_handler(self) -> ProtocolHandler:
-        """The built-in HTTP/2 side: InvokeEndpointWithBidirectionalStream (models ``echo`` and
-        ``transcribe``), same credentials, region, clock and emulator-wide faults; h2c connections
-        arrive here by their preface. Its calls are logged in :attr:`h2_requests`."""
+        """The built-in HTTP/2 side: InvokeEndpointWithBidirectionalStream, routed by endpoint
+        name like the other operations (each endpoint's ``duplex`` model; the built-in ``echo``
+        and ``transcribe`` also under their own names), same credentials, region, clock and
+        emulator-wide faults; h2c connections arrive here by their preface. Its calls are logged
+        in :attr:`h2_requests`."""
         from smruntime.emulator._container import bidi_models
         from smruntime.emulator._h2 import h2_protocol_handler
 
@@ -520,6 +534,7 @@ class Emulator:
             stop=self._stop_event,
             requests=self.h2_requests,
             models=lambda: bidi_models(self.endpoints),
+            account_id=self.account_id,
             region=self.region,
             faults=self._faults,
             max_skew=_dt.timedelta(seconds=self.max_skew),

@@ -1,8 +1,11 @@
 """The asyncio driver: :class:`~smruntime.http.ClientConnection` over asyncio transports.
 
 No thread and no ``StreamReader``: each connection is an :class:`asyncio.BufferedProtocol`
-whose ``buffer_updated`` feeds the pure protocol and queues the body bytes it decodes; a reader
-awaits one future per wait, woken by the next bytes, the end, an error or its deadline.
+whose ``buffer_updated`` only queues the bytes read and wakes the one reader waiting (one future
+per wait, woken by the next bytes, the end, an error or its deadline). The reader's task feeds
+them to the pure protocol (:meth:`_Connection.process`) when it resumes: with many streams the
+loop's pass over the ready sockets stays short (a copy and a wake-up each) and every reader is
+woken sooner; the parsing is done in the reader's own turn, as its consumer would wait anyway.
 
 - Connect (TCP, then TLS with :func:`smruntime.http._tls.ssl_context`, the blocking driver's
   recipe), through an HTTP proxy when :class:`~smruntime.http._config.Proxies` says so: plain
@@ -12,11 +15,20 @@ awaits one future per wait, woken by the next bytes, the end, an error or its de
   per connection, moved lazily: a deadline that only moves later (progress) re-arms nothing;
   the timer, when it fires early, re-arms itself at the current deadline.
 - Flow control: at most :data:`READ_SIZE` bytes are read per ``recv`` and reading pauses while
-  :data:`HIGH_WATER` body bytes wait for the consumer, so a lagging consumer holds at most
-  about 16 KiB per stream beyond the kernel's socket buffer; TCP back-pressure does the rest.
+  :data:`HIGH_WATER` bytes (read, or decoded body) wait for the consumer, so a lagging consumer
+  holds at most about 16 KiB per stream beyond the kernel's socket buffer; TCP back-pressure
+  does the rest.
 - Pool: idle keep-alive connections per (scheme, host, port), per event loop (a loop's
   transports cannot serve another loop), discarded in a forked child (pid check). A connection
-  is pooled again only when its response was read to the end and is reusable.
+  is pooled again only when its response was read to the end and is reusable. At checkout, one
+  the server closed while it was idle is dropped unused (lost, closing, or an EOF waiting in
+  its socket that the loop has not yet seen), so the request goes on a fresh connection; one
+  that ends after our write with no response byte follows
+  :func:`~smruntime.http._config.may_resend`, as in the blocking driver (a POST is not sent
+  twice: the server may have read it).
+- Name resolution is part of ``loop.create_connection``, awaited within the connect deadline
+  like the rest of the connect: the deadline bounds it (the resolver's executor thread is left
+  to finish on its own).
 - Cancellation: a task cancelled while it waits (connect, headers, body) closes the connection.
 """
 
@@ -56,6 +68,7 @@ from smruntime.http._config import (
     tunnel_request,
 )
 from smruntime.http._connection import ClientConnection
+from smruntime.http._dial import readable_now
 from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
 from smruntime.http._parser import DEFAULT_LIMITS, Limits
 
@@ -64,9 +77,11 @@ __all__ = ["HIGH_WATER", "READ_SIZE", "AsyncPool", "AsyncResponse"]
 READ_SIZE = 8 * 1024
 """The most bytes one ``recv`` reads for a connection."""
 HIGH_WATER = 8 * 1024
-"""Body bytes queued for a consumer at which reading pauses (resumed when it takes them)."""
+"""Bytes queued for a consumer (read and not yet parsed, or body bytes decoded) at which reading
+pauses (resumed when it takes them)."""
 
 _TIMED_OUT: Any = object()
+_timeout: Any = getattr(asyncio, "timeout", None)  # Python 3.11+
 _EARLY = 0.0005  # a timer firing this close to its deadline counts as on time
 
 
@@ -85,6 +100,8 @@ class _Connection(asyncio.BufferedProtocol):
         # Shared by the loop's connections: asyncio fills it and calls buffer_updated at once,
         # so no connection holds a read buffer of its own while it waits.
         self._view = read_buffer
+        self.raw: list[bytes] = []  # read, not yet given to the protocol (see process())
+        self.raw_size = 0
         self.chunks: deque[bytes] = deque()
         self.queued = 0
         self.head: Optional[Response] = None
@@ -113,8 +130,16 @@ class _Connection(asyncio.BufferedProtocol):
         if self.tunnel is not None:
             self._tunnel_data(data)
         elif self.in_flight:
-            self.http.receive_data(data)
-            self._pull()
+            # Parsed by the reader when it resumes (process()), not here: see the docstring.
+            self.raw.append(data)
+            self.raw_size += nbytes
+            if self.raw_size + self.queued >= HIGH_WATER and not self._paused:
+                self._pause()
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
         else:
             self.http.receive_data(data)  # unasked bytes: the connection is not reusable
 
@@ -142,14 +167,30 @@ class _Connection(asyncio.BufferedProtocol):
         self.head = None
         self.complete = False
         self.error = None
+        self.raw.clear()
+        self.raw_size = 0
         self.chunks.clear()
         self.queued = 0
         self.in_flight = True
 
+    def process(self) -> None:
+        """Give the bytes read since the last call to the protocol: the head, body bytes
+        (:attr:`chunks`), the end or an error, as they follow. Readers call it before they
+        look at the connection's state."""
+        raw = self.raw
+        if raw:
+            data = raw[0] if len(raw) == 1 else b"".join(raw)
+            raw.clear()
+            self.raw_size = 0
+            self.http.receive_data(data)
+            self._pull()
+
     def _ended(self, exc: Optional[BaseException] = None) -> None:
         if self.tunnel is not None:
             self._tunnel_data(b"")
-        elif self.in_flight and not self.complete and self.error is None:
+            return
+        self.process()  # the bytes before the end come first
+        if self.in_flight and not self.complete and self.error is None:
             self.http.receive_data(b"")
             self._pull()
             if not self.complete and self.error is None:
@@ -175,16 +216,29 @@ class _Connection(asyncio.BufferedProtocol):
                     data = event.data  # type: ignore[union-attr]
                     self.chunks.append(data)
                     self.queued += len(data)
+                    if http.needs_data:
+                        break  # what next_event() would say, without the call
                 elif kind is Response:
                     self.head = event  # type: ignore[assignment]
                 elif kind is EndOfMessage:
                     self.complete = True
         except RemoteProtocolError as exc:
             self.error = exc
-        if self.queued >= HIGH_WATER and not self._paused and self.transport is not None:
+        if self._paused:
+            if self.queued < HIGH_WATER:
+                self._resume()
+        elif self.queued >= HIGH_WATER:
+            self._pause()
+
+    def _pause(self) -> None:
+        if self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
+
+    def _resume(self) -> None:
+        self._paused = False
+        if self.transport is not None:
+            self.transport.resume_reading()
 
     def _tunnel_data(self, data: bytes) -> None:
         received = self.tunnel
@@ -200,9 +254,8 @@ class _Connection(asyncio.BufferedProtocol):
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self.queued = 0
-        if self._paused and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
+        if self._paused and self.raw_size < HIGH_WATER:
+            self._resume()
         return data
 
     # -- waiting -----------------------------------------------------------------------------
@@ -275,6 +328,12 @@ class _Connection(asyncio.BufferedProtocol):
             and self.http.reusable
         )
 
+    def peer_spoke(self) -> bool:
+        """Bytes or an EOF wait in the socket, not yet seen by the loop."""
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        return sock is not None and readable_now(sock)
+
     def abort(self) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing() and not self.loop.is_closed():
@@ -333,16 +392,20 @@ class AsyncPool:
         return pool
 
     def _checkout(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> Any:
+        """An idle connection still open: not lost, and, in case the loop has not yet run the
+        callbacks of a close the server made while it was pooled, nothing waiting in its
+        socket (an EOF or stray bytes: the blocking driver's check)."""
         idle = self._pool(loop).idle.get(key)
         while idle:
             conn = idle.pop()
-            if conn.usable:
+            if conn.usable and not conn.peer_spoke():
                 return conn
             conn.abort()
         return None
 
     def release(self, key: tuple[str, str, int], conn: _Connection) -> None:
         """Pool ``conn`` again if its response was read to the end and it is reusable."""
+        conn.process()  # bytes after the end make it unusable
         conn.in_flight = False
         if not conn.usable or conn.loop.is_closed():
             conn.abort()
@@ -401,7 +464,15 @@ class AsyncPool:
             if remaining is None:
                 return await awaitable
             if remaining <= 0:
+                close = getattr(awaitable, "close", None)
+                if close is not None:
+                    close()  # a coroutine never to be awaited
                 raise asyncio.TimeoutError
+            if _timeout is not None:
+                # A timer on this task: wait_for runs the awaitable in a task of its own, two
+                # more passes of the loop per connect (long ones when a thousand calls start).
+                async with _timeout(remaining):
+                    return await awaitable
             return await asyncio.wait_for(awaitable, remaining)
         except asyncio.TimeoutError:
             limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.connect
@@ -533,7 +604,10 @@ class AsyncPool:
         if http.body_separate:
             conn.transport.write(body)
         deadline.sent(time.monotonic())
-        while conn.head is None:
+        while True:
+            conn.process()
+            if conn.head is not None:
+                return
             error: Optional[BaseException] = conn.error
             if error is None and conn.lost:
                 error = ConnectionClosedError(
@@ -628,6 +702,8 @@ class AsyncResponse:
             return b""
         deadline = self.deadline
         while True:
+            if conn.raw:
+                conn.process()
             if conn.chunks:
                 data = conn.take()
                 if not own:
@@ -701,6 +777,8 @@ class AsyncResponse:
     def close(self) -> None:
         """Pool the connection if the body was read to its end; otherwise drop it."""
         conn = self._conn
+        if conn is not None:
+            conn.process()
         if conn is not None and not conn.complete:
             self.abort()
         else:

@@ -98,6 +98,13 @@ class ClientConnection:
         return reader.next_event()
 
     @property
+    def needs_data(self) -> bool:
+        """True when :meth:`next_event` can only return NEED_DATA until more bytes (or the
+        EOF) arrive (a driver may skip the call)."""
+        reader = self._reader
+        return reader is not None and reader.needs_data
+
+    @property
     def reusable(self) -> bool:
         """True once the response is complete and the connection may carry another request.
 

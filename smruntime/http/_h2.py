@@ -14,11 +14,19 @@ One stream per connection, as the official clients use the bidirectional operati
   peer's windows: :meth:`H2ClientStream.send` takes what fits and says how much.
 - SETTINGS and PING are answered by ``h2``; the bytes to write come out of
   :meth:`H2ClientStream.data_to_send` like everything else.
-- A GOAWAY before the response is complete, a RST_STREAM, an EOF before the end, or a
-  protocol violation by the peer ends the stream with a :class:`Failed` event holding the error
-  (smruntime's exception tree). ``h2`` closes its connection state at any GOAWAY, so even a
-  graceful one (NO_ERROR, covering our stream) ends an unfinished stream: it is reported as
-  :class:`~smruntime.exceptions.StreamResetError` with ``error_code`` 0.
+- GOAWAY follows RFC 9113 6.8. A graceful one (NO_ERROR) whose last stream id covers ours
+  lets the stream run to completion in both directions: the server has taken it and will
+  finish it before closing. ``h2`` would close its whole connection state at any GOAWAY
+  (python-hyper/h2#1181), so such frames are taken out of the received bytes before ``h2``
+  sees them (:meth:`H2ClientStream._screen`, which tracks frame boundaries; no copy unless
+  one is found) and recorded in :attr:`H2ClientStream.goaway`. The connection then takes no
+  new stream; as each connection carries one stream, a new call always opens a new
+  connection. A GOAWAY with an error code, or whose last stream id is below ours, fails the
+  stream with :class:`~smruntime.exceptions.StreamResetError` naming the code; below ours,
+  ``request_sent`` is False (the server never processed the stream: safe to retry on a new
+  connection).
+- A RST_STREAM, an EOF before the end, or a protocol violation by the peer ends the stream
+  with a :class:`Failed` event holding the error (smruntime's exception tree).
 
 ``h2`` is imported when the first :class:`H2ClientStream` is made (``import smruntime`` never
 imports it); without it, :func:`require_h2` raises ``ImportError`` naming the extra.
@@ -60,7 +68,11 @@ MAX_FRAME_SIZE = 1 << 18
 default is 16 KiB)."""
 
 _MIN_WINDOW = 65535  # the protocol's initial window
+ACK_BATCH_DIVISOR = 8
+"""Taken bytes are acknowledged once they reach ``receive_window / ACK_BATCH_DIVISOR``."""
 CANCEL = 0x8
+_FRAME_HEADER = 9
+_GOAWAY = 0x7
 
 ERROR_NAMES = {
     0x0: "NO_ERROR",
@@ -201,6 +213,8 @@ class H2ClientStream:
             config=h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
         self._window = receive_window
+        self._ack_batch = receive_window // ACK_BATCH_DIVISOR
+        self._taken = 0  # received bytes the consumer took, not yet handed to h2
         self._url = url
         self.stream_id = 0
         self.response: Optional[Response] = None
@@ -208,6 +222,11 @@ class H2ClientStream:
         self.failed: Optional[SMRuntimeError] = None
         self.input_closed = False  # our END_STREAM was queued, or the stream is over
         self._goaway = False
+        self.goaway: Optional[tuple[int, int]] = None
+        """``(error_code, last_stream_id)`` of a graceful GOAWAY received: the connection takes
+        no new stream; ours runs on."""
+        self._skip = 0  # bytes of the current frame still to come (frame boundary tracking)
+        self._held = b""  # a partial frame header, or a GOAWAY frame not yet complete
         self.bytes_received = 0
         self.bytes_sent = 0
 
@@ -340,15 +359,22 @@ class H2ClientStream:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def consumed(self, flow: int) -> None:
-        """The consumer took ``flow`` bytes of received DATA: open the windows by as much
-        (``h2`` batches the WINDOW_UPDATE frames)."""
+    def consumed(self, flow: int) -> bool:
+        """The consumer took ``flow`` bytes of received DATA: open the windows by as much.
+        Taken bytes are handed to ``h2`` in batches of an eighth of the receive window (it
+        then sends WINDOW_UPDATE at half a window): what is held back never stops the
+        server, which still has seven eighths of its window. True if frames were queued."""
         if flow <= 0 or self.failed is not None or self.ended:
-            return
+            return False
+        self._taken += flow
+        if self._taken < self._ack_batch:
+            return False
+        taken, self._taken = self._taken, 0
         try:
-            self._conn.acknowledge_received_data(flow, self.stream_id)
+            self._conn.acknowledge_received_data(taken, self.stream_id)
         except self._errors.H2Error:
-            pass  # the stream closed meanwhile: nothing to open
+            return False  # the stream closed meanwhile: nothing to open
+        return True
 
     def receive(self, data: bytes) -> list[H2Event]:
         """Feed received bytes (``b""``: the peer closed the connection); the events for the
@@ -369,6 +395,9 @@ class H2ClientStream:
                     request_sent=self.response is not None or self.bytes_sent > 0,
                 )
             )
+        data = self._screen(data)
+        if not data:
+            return []
         try:
             raw_events = self._conn.receive_data(data)
         except self._errors.ProtocolError as exc:
@@ -418,19 +447,73 @@ class H2ClientStream:
                 last = event.last_stream_id
                 if self.ended:
                     continue  # the response is complete: nothing is lost
+                processed = last is None or last >= sid
                 out.extend(
                     self._fail(
                         StreamResetError(
                             f"the server ended the HTTP/2 connection with GOAWAY "
-                            f"({error_name(event.error_code)}, last stream {last})" + self._where(),
+                            f"({error_name(event.error_code)}, last stream {last})"
+                            + self._where()
+                            + (
+                                ""
+                                if processed
+                                else f"; it never processed stream {sid}: "
+                                "safe to retry on a new connection"
+                            ),
                             error_code=event.error_code,
                             url=self._url,
-                            request_sent=last is None or last >= sid,
+                            request_sent=processed,
                         )
                     )
                 )
                 break
         return out
+
+    def _screen(self, data: bytes) -> bytes:
+        """``data`` without the graceful GOAWAY frames covering our stream (recorded in
+        :attr:`goaway`); everything else passes to ``h2`` unchanged, in order. A partial frame
+        header, or a GOAWAY frame not yet complete, is held back until its bytes arrive; the
+        bytes after a GOAWAY that fails the stream are dropped (``h2`` would refuse them and
+        hide the GOAWAY behind a protocol error)."""
+        if self._held:
+            data = self._held + data
+            self._held = b""
+        n = len(data)
+        pos = self._skip
+        kept: Optional[list[bytes]] = None  # pieces around removed frames
+        start = 0  # of the bytes not yet put in kept
+        while pos < n:
+            if pos + _FRAME_HEADER > n:
+                self._held = data[pos:]
+                n = pos  # what follows pos is held, not passed on
+                break
+            length = int.from_bytes(data[pos : pos + 3], "big")
+            end = pos + _FRAME_HEADER + length
+            if data[pos + 3] == _GOAWAY and 8 <= length <= MAX_FRAME_SIZE:
+                if end > n:
+                    self._held = data[pos:]
+                    n = pos
+                    break
+                body = pos + _FRAME_HEADER
+                frame_stream = int.from_bytes(data[pos + 5 : body], "big") & 0x7FFFFFFF
+                last = int.from_bytes(data[body : body + 4], "big") & 0x7FFFFFFF
+                code = int.from_bytes(data[body + 4 : body + 8], "big")
+                if frame_stream == 0 and code == 0 and last >= self.stream_id:
+                    self.goaway = (code, last)
+                    self._goaway = True
+                    if kept is None:
+                        kept = []
+                    kept.append(data[start:pos])
+                    start = end
+                elif frame_stream == 0:
+                    n = pos = end  # it fails the stream: what follows it is dropped
+                    break
+            pos = end
+        self._skip = pos - n  # the loop ends at or past n
+        if kept is None:
+            return data if n == len(data) else data[:n]
+        kept.append(data[start:n])
+        return b"".join(kept)
 
     def _where(self) -> str:
         if self.response is None:

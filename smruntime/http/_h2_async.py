@@ -283,8 +283,8 @@ class AsyncH2Stream(asyncio.Protocol):
                 return self._terminal()
         event = _h2.take_event(self._in)
         if isinstance(event, _h2.Data):
-            self._proto.consumed(event.flow)
-            self._pump()
+            if self._proto.consumed(event.flow):  # a WINDOW_UPDATE to send
+                self._pump()
         elif isinstance(event, _h2.Response):
             self.response = event
         return event

@@ -1,11 +1,14 @@
 """The blocking HTTP/2 driver: one request stream on its own connection, sending and
 receiving at once.
 
-Why one I/O thread per connection: the :class:`~smruntime.http._h2.H2ClientStream` state has
-one owner, the I/O thread, which waits on the socket and on a wake-up pipe together. It
-answers SETTINGS and PING, takes WINDOW_UPDATEs and keeps writing queued input whatever the
+Why one I/O thread per connection: the :class:`~smruntime.http._h2.H2ClientStream` state is
+shared under one lock, and the I/O thread waits on the socket and on a wake-up pipe together.
+It answers SETTINGS and PING, takes WINDOW_UPDATEs and keeps writing queued input whatever the
 caller is doing: a send never waits for the caller to read, a read never waits for the caller
-to send. The caller's threads only touch two bounded hand-overs under one lock:
+to send. A caller's thread that queues input (or takes received data) frames it and writes it
+to the non-blocking socket itself, under the lock, so the common case needs no thread
+hand-over; whatever the socket or the windows do not take at once is left to the I/O thread.
+The two bounded hand-overs:
 
 - input: :meth:`SyncH2Stream.write` queues bytes and returns at once while fewer than
   ``max_send_buffer`` bytes wait; beyond that it blocks until the I/O thread has moved them
@@ -38,6 +41,7 @@ from smruntime.exceptions import (
 )
 from smruntime.http import _h2, _tunnel
 from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of
+from smruntime.http._dial import open_tcp
 
 __all__ = ["DEFAULT_MAX_SEND_BUFFER", "SyncH2Stream", "open_stream"]
 
@@ -46,7 +50,6 @@ DEFAULT_MAX_SEND_BUFFER = 256 * 1024
 
 _READ_SIZE = 256 * 1024
 _READS_PER_TURN = 8
-_ACK_THRESHOLD_DIVISOR = 8  # acknowledge taken bytes once they reach window/8 (or all is read)
 _FLUSH_LIMIT = 1.0  # seconds spent writing a final RST_STREAM/GOAWAY to a peer not reading
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
@@ -85,7 +88,7 @@ def _connect_socket(
         return err
 
     try:
-        sock = socket.create_connection(where, timeout=connect_timeout)
+        sock = open_tcp(where[0], where[1], deadline)  # name resolution within it too
     except socket.timeout as exc:
         raise timed_out(exc) from exc
     except OSError as exc:
@@ -157,9 +160,7 @@ def open_stream(
     )
     proto.start(method, origin.scheme, origin.host_header, origin.target, headers)
     first = proto.receive(early) if early else []
-    return SyncH2Stream(
-        sock, proto, url=url, max_send_buffer=max_send_buffer, window=receive_window, first=first
-    )
+    return SyncH2Stream(sock, proto, url=url, max_send_buffer=max_send_buffer, first=first)
 
 
 class SyncH2Stream:
@@ -172,7 +173,6 @@ class SyncH2Stream:
         *,
         url: str,
         max_send_buffer: int = DEFAULT_MAX_SEND_BUFFER,
-        window: int = _h2.DEFAULT_RECEIVE_WINDOW,
         first: Optional[list[_h2.H2Event]] = None,
     ) -> None:
         self.url = url
@@ -189,14 +189,17 @@ class SyncH2Stream:
         self._reset_requested = False
         self._reset_done = False
         self._in: deque[_h2.H2Event] = deque()
-        self._acks = 0
-        self._ack_threshold = max(1, window // _ACK_THRESHOLD_DIVISOR)
         self._done = False  # the I/O thread has finished
         self._error: Optional[SMRuntimeError] = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wake_sent = False
+        # bytes to write, in order; sliced, never joined. Whoever holds the lock writes them
+        # (the caller's thread right after framing its input, or the I/O thread), so a send
+        # needs no hand-over; what the socket does not take at once waits for the I/O thread.
+        self._pending: deque[memoryview] = deque()
+        self._finishing = False  # the exchange is over: the I/O thread flushes and ends
         self.response: Optional[_h2.Response] = None
         for event in first or ():  # what came in with the proxy's reply
             self._in.append(event)
@@ -206,6 +209,39 @@ class SyncH2Stream:
         self._thread.start()
 
     # -- the caller's side -------------------------------------------------------------------
+
+    def _drive_locked(self) -> None:
+        """Frame queued input and acknowledgements and write them, in the calling thread
+        (under ``self._lock``). The I/O thread is woken only when it has work: the socket did
+        not take everything (it waits for writability) or the exchange is over."""
+        if self._done or self._finishing or self._reset_requested:
+            return
+        if self._step_locked(self._proto):
+            self._finishing = True
+        if not self._flush_locked() or self._finishing:
+            self._wake()
+
+    def _flush_locked(self) -> bool:
+        """Write what HTTP/2 has to send without blocking; True if nothing is left over.
+        A socket error is left for the I/O thread, which meets it on its own write."""
+        more = self._proto.data_to_send()
+        pending = self._pending
+        if more:
+            pending.append(memoryview(more))
+        sock = self._sock
+        while pending:
+            try:
+                sent = sock.send(pending[0])
+            except _WOULD_BLOCK:
+                return False
+            except OSError:
+                return False
+            if sent == len(pending[0]):
+                pending.popleft()
+            else:
+                pending[0] = pending[0][sent:]
+                return False
+        return True
 
     def _wake(self) -> None:
         # under self._lock
@@ -243,7 +279,7 @@ class SyncH2Stream:
                     deadline = time.monotonic() + timeout  # progress: the wait starts over
             self._out.append(data)
             self._out_bytes += len(data)
-            self._wake()
+            self._drive_locked()
 
     def _check_writable(self) -> None:
         if self._error is not None:
@@ -260,7 +296,7 @@ class SyncH2Stream:
         with self._lock:
             self._check_writable()
             self._end_requested = True
-            self._wake()
+            self._drive_locked()
 
     def pending_input(self) -> int:
         """Input bytes queued here, not yet framed."""
@@ -281,9 +317,8 @@ class SyncH2Stream:
                     )
             event = _h2.take_event(self._in)
             if isinstance(event, _h2.Data):
-                self._acks += event.flow
-                if self._acks >= self._ack_threshold or not self._in:
-                    self._wake()
+                if self._proto.consumed(event.flow):  # a WINDOW_UPDATE to send
+                    self._drive_locked()
             elif isinstance(event, _h2.Response):
                 self.response = event
             return event
@@ -327,7 +362,7 @@ class SyncH2Stream:
         proto = self._proto
         sock = self._sock
         sel = selectors.DefaultSelector()
-        pending: deque[memoryview] = deque()  # bytes to write, in order; sliced, never joined
+        pending = self._pending
         give_up: Optional[float] = None  # once finished: how long we try to flush the rest
         try:
             sel.register(sock, selectors.EVENT_READ)
@@ -335,21 +370,23 @@ class SyncH2Stream:
             want_write = False
             while True:
                 with self._lock:
-                    finish = self._step_locked(proto)
+                    finish = self._step_locked(proto) or self._finishing
+                    self._finishing = finish
                     more = proto.data_to_send()
-                if more:
-                    pending.append(memoryview(more))
-                while pending:
-                    try:
-                        sent = sock.send(pending[0])
-                    except _WOULD_BLOCK:
-                        break
-                    if sent == len(pending[0]):
-                        pending.popleft()
-                    else:
-                        pending[0] = pending[0][sent:]
-                        break
-                if finish and not pending:
+                    if more:
+                        pending.append(memoryview(more))
+                    while pending:
+                        try:
+                            sent = sock.send(pending[0])
+                        except _WOULD_BLOCK:
+                            break
+                        if sent == len(pending[0]):
+                            pending.popleft()
+                        else:
+                            pending[0] = pending[0][sent:]
+                            break
+                    left = bool(pending)
+                if finish and not left:
                     break
                 if finish:
                     now = time.monotonic()
@@ -357,8 +394,8 @@ class SyncH2Stream:
                         give_up = now + _FLUSH_LIMIT
                     elif now >= give_up:
                         break
-                if bool(pending) != want_write:
-                    want_write = bool(pending)
+                if left != want_write:
+                    want_write = left
                     mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if want_write else 0)
                     sel.modify(sock, mask)
                 for key, mask in sel.select(None if not finish else 0.1):
@@ -407,9 +444,6 @@ class SyncH2Stream:
                 self._reset_done = True
                 proto.reset()
             return True
-        if self._acks:
-            proto.consumed(self._acks)
-            self._acks = 0
         moved = False
         try:
             while self._out and proto.failed is None:
@@ -437,13 +471,15 @@ class SyncH2Stream:
 
     def _read(self, sock: socket.socket, proto: _h2.H2ClientStream) -> None:
         for _ in range(_READS_PER_TURN):
-            try:
-                data = sock.recv(_READ_SIZE)
-            except _WOULD_BLOCK:
-                return
-            events = proto.receive(data)
-            if events:
-                with self._lock:
+            # Under the lock, as every use of the socket and of the HTTP/2 state: the callers'
+            # threads write on it too (and a TLS socket takes one thread at a time).
+            with self._lock:
+                try:
+                    data = sock.recv(_READ_SIZE)
+                except _WOULD_BLOCK:
+                    return
+                events = proto.receive(data)
+                if events:
                     self._in.extend(events)
                     for event in events:
                         if isinstance(event, _h2.Failed):

@@ -207,6 +207,17 @@ class ResponseReader:
         return self._state == _DONE
 
     @property
+    def needs_data(self) -> bool:
+        """True when :meth:`next_event` can only return :data:`NEED_DATA` until more bytes (or
+        the EOF) arrive: inside a body, every byte received handed out. A driver may then skip
+        the call."""
+        return (
+            self._state in (_LENGTH, _CHUNKED, _CLOSE)
+            and self._pos >= len(self._buf)
+            and not self._eof
+        )
+
+    @property
     def eof(self) -> bool:
         """True once the peer closed (``receive_data(b"")``)."""
         return self._eof

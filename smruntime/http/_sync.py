@@ -11,8 +11,9 @@ Deadlines are monotonic (:class:`~smruntime.http._config.Deadline`): connect (TC
 them, :meth:`SyncResponse.set_read_timeout`), and the total. A peer that trickles bytes cannot
 stretch them: the time is checked after every read, and the socket timeout is re-armed only when
 the time left falls below it (by more than :data:`REARM_SLACK`), so a steady stream costs no
-``settimeout`` per read. (Name resolution is the system resolver's, in ``getaddrinfo``: the
-connect deadline cannot interrupt it, though the time it takes counts against the deadline.)
+``settimeout`` per read. Name resolution is within the connect deadline too
+(:func:`~smruntime.http._dial.open_tcp`: a host name is resolved in a short-lived thread the
+connect waits for only as long as the deadline allows).
 
 Stale keep-alive connections: a pooled connection that is readable before use (the server closed
 it, or sent stray bytes) is dropped unused. If writing the request to a reused connection fails,
@@ -61,6 +62,7 @@ from smruntime.http._config import (
     tunnel_request,
 )
 from smruntime.http._connection import ClientConnection
+from smruntime.http._dial import open_tcp, readable_now
 from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
 from smruntime.http._parser import Limits
 
@@ -113,15 +115,7 @@ class _Conn:
 
     def is_dropped(self) -> bool:
         """True if the idle connection is closed or has bytes waiting (EOF, stray data)."""
-        try:
-            if hasattr(select, "poll"):
-                poller = select.poll()
-                poller.register(self.sock, select.POLLIN)
-                return bool(poller.poll(0))
-            readable, _, _ = select.select([self.sock], [], [], 0)
-            return bool(readable)
-        except (OSError, ValueError):
-            return True
+        return readable_now(self.sock)
 
 
 def _new_protocol(limits: object) -> ClientConnection:
@@ -239,7 +233,7 @@ class SyncPool:
         if timeout is not None and timeout <= 0:
             raise _connect_timeout(where, deadline, url)
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = open_tcp(host, port, None if timeout is None else time.monotonic() + timeout)
         except socket.timeout as exc:
             raise _connect_timeout(where, deadline, url) from exc
         except (OSError, ValueError, UnicodeError) as exc:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from eventstream import (
     Decoder,
+    EncodeError,
     EventStreamError,
     Int8,
     Int16,
@@ -23,6 +24,7 @@ from eventstream import (
     decode,
     describe,
     encode,
+    encode_frame,
 )
 
 UTC = timezone.utc
@@ -257,3 +259,24 @@ def test_frame_crcs_match_crcmod(msg: Message) -> None:
     (frame,) = Decoder().feed_frames(data)
     assert frame.prelude_crc == crc(data[:8])
     assert frame.message_crc == crc(data[:-4])
+
+
+@given(messages)
+def test_encode_frame_around_an_encoded_block_is_encode(msg: Message) -> None:
+    from eventstream._headers import encode_headers
+
+    block = encode_headers(msg.headers)
+    assert encode_frame(block, msg.payload) == encode(msg)
+    assert encode_frame(block, bytearray(msg.payload)) == encode(msg)
+    assert encode_frame(block, memoryview(msg.payload)) == encode(msg)
+
+
+def test_encode_frame_refuses_a_frame_over_4_gib() -> None:
+    class Huge(bytes):
+        def __len__(self) -> int:
+            return 0xFFFFFFFF - 16
+
+    with pytest.raises(EncodeError, match="4294967296 bytes does not fit"):
+        encode_frame(b"\0", Huge())
+    # one byte less fits the length check (the CRC then runs over the real, short bytes)
+    assert encode_frame(b"", Huge())[:4] == b"\xff\xff\xff\xff"

@@ -13,7 +13,9 @@ list. What it does with a request stream (``mode``):
 
 Faults: ``hold`` (an Event: while set, received data is not acknowledged, so the client's send
 window closes), ``goaway_after`` / ``rst_after`` (bytes received, then GOAWAY/RST_STREAM with
-``fault_code``), ``first_delay`` (seconds before the response headers).
+``fault_code``), ``first_delay`` (seconds before the response headers), ``graceful_after``
+(bytes received, then a GOAWAY(``fault_code``, last stream = the request's) written by hand,
+since h2's own server side stops at a GOAWAY: the stream then carries on as before).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class H2TestServer:
         fault_code: int = 2,
         first_delay: float = 0.0,
         flood: int = 0,
+        graceful_after: Optional[int] = None,
     ) -> None:
         self.mode = mode
         self.tls = tls
@@ -59,6 +62,8 @@ class H2TestServer:
         self.rst_after = rst_after
         self.fault_code = fault_code
         self.first_delay = first_delay
+        self.graceful_after = graceful_after
+        self.connections = 0  # connections accepted
         self.flood = flood  # bytes sent on each request at once (as the windows allow)
         self.sent = 0  # DATA bytes handed to h2, all streams
         self.hold = threading.Event()
@@ -109,6 +114,7 @@ class H2TestServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            self.connections += 1
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             t.start()
             self._threads.append(t)
@@ -146,6 +152,7 @@ class _Session:
         self.unacked: list[tuple[int, int]] = []
         self.received: dict[int, int] = {}
         self.faulted = False
+        self.graced = False
         self.out: dict[int, bytearray] = {}
         self.ending: set[int] = set()
 
@@ -238,6 +245,11 @@ class _Session:
             self.faulted = True
             self.conn.reset_stream(sid, srv.fault_code)
             return True
+        if srv.graceful_after is not None and got >= srv.graceful_after and not self.graced:
+            self.graced = True
+            self.flush()
+            payload = sid.to_bytes(4, "big") + srv.fault_code.to_bytes(4, "big")
+            self.sock.sendall(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + payload)
         if srv.goaway_after is not None and got >= srv.goaway_after:
             self.faulted = True
             self.conn.close_connection(srv.fault_code, last_stream_id=0)

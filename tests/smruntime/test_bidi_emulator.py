@@ -166,3 +166,44 @@ def test_async_echo_and_transcribe() -> None:
             assert json.loads(results[-1]["Bytes"])["is_final"] is True
 
     asyncio.run(main())
+
+
+def test_the_emulator_routes_the_call_by_endpoint_name_like_http11() -> None:
+    from smruntime.emulator import Emulator, EmulatorEndpoint
+    from smruntime.exceptions import InputValidationError, ValidationError
+
+    endpoints = {"asr": EmulatorEndpoint("echo", duplex="transcribe"), "chatty": "tokens"}
+    with Emulator(endpoints=endpoints, account_id="111122223333") as emu:
+        creds = emu.credentials
+        client = Client(
+            region_name=emu.region,
+            endpoint_url=emu.url,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            environ={},
+        )
+        with client:
+            audio = [{"PayloadPart": {"Bytes": b"\x00" * 3200, "DataType": "BINARY"}}]
+            resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="asr", Body=audio)
+            results = parts_of(resp["Body"])
+            assert json.loads(results[-1]["Bytes"])["is_final"] is True  # its duplex model
+            resp = client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName="chatty", Body=[b"hi"]
+            )
+            assert [p["Bytes"] for p in parts_of(resp["Body"])] == [b"hi"]  # default: echo
+            assert [r.endpoint_name for r in emu.h2_requests] == ["asr", "chatty"]
+            with pytest.raises(ValidationError) as http11:
+                client.invoke_endpoint(EndpointName="nope", Body=b"x")
+            with pytest.raises(InputValidationError) as http2:
+                client.invoke_endpoint_with_bidirectional_stream(EndpointName="nope")
+            message = "Endpoint nope of account 111122223333 not found."
+            assert http11.value.error_message == message
+            assert http2.value.error_message == message
+            assert http2.value.status_code == 400
+
+
+def test_an_unknown_duplex_model_is_refused() -> None:
+    from smruntime.emulator import EmulatorEndpoint
+
+    with pytest.raises(ValueError, match="duplex model 'nope'; expected echo or transcribe"):
+        EmulatorEndpoint("echo", duplex="nope")

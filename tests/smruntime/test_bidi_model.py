@@ -495,3 +495,39 @@ def test_client_exceptions_know_the_h2_names() -> None:
     assert exc.InputValidationError is InputValidationError
     assert exc.ServiceUnavailableError is ServiceUnavailableError
     assert exc.InternalServerError is InternalServerError
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"Bytes": b""},
+        {"Bytes": b"abc", "DataType": "BINARY"},
+        {"Bytes": b"x" * 70000, "DataType": "UTF8", "CompletionState": "COMPLETE", "P": "pad"},
+    ],
+)
+def test_encoded_events_are_the_generic_encodings(part: dict[str, Any]) -> None:
+    from eventstream import Message, encode
+
+    creds = Credentials("AKID", "secret")
+    signer = EventSigner("a" * 64, credentials=creds, region="us-east-1", service="sagemaker")
+    now = dt.datetime(2026, 12, 1, 21, 0, 0, 123000, tzinfo=dt.timezone.utc)
+    for _ in range(2):  # the second time from the cache of header blocks
+        headers, payload = request_event_headers({"PayloadPart": part})
+        inner = encode_request_event({"PayloadPart": part})
+        assert inner == encode(Message(headers=headers, payload=payload))
+        signed = signer.sign(inner, now)
+        generic = encode(Message(headers=signed.headers, payload=inner))
+        assert encode_signed_event(signed, inner) == generic
+    final = signer.finish(now)
+    assert encode_signed_event(final, b"") == encode(Message(headers=final.headers))
+
+
+def test_an_unusual_signature_length_is_encoded_generically() -> None:
+    class Odd:
+        date = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+        chunk_signature = b"\1" * 3
+        headers = ((":date", date), (":chunk-signature", chunk_signature))
+
+    (msg,) = Decoder().feed(encode_signed_event(Odd(), b"in"))  # type: ignore[arg-type]
+    assert msg.headers[":chunk-signature"] == b"\1\1\1"
+    assert msg.payload == b"in"

@@ -98,6 +98,35 @@ def test_duplex_stdin_jsonl_and_rate() -> None:
         assert out.stderr == b""
 
 
+@pytest.mark.parametrize(
+    ("options", "stdin", "stdout"),
+    [
+        (["--data-type", "UTF8"], b"abcdefghij", b"abcd\nefgh\nij\n"),  # a line per UTF8 part
+        (["--data-type", "UTF8"], b"abc\ndef\n", b"abc\ndef\n"),  # no second newline
+        (["--data-type", "UTF8", "--raw"], b"abcdefghij", b"abcdefghij"),
+        (["--data-type", "BINARY"], b"\x00\x01\x02\x03\xff\xfe", b"\x00\x01\x02\x03\xff\xfe"),
+        ([], b"no-type", b"no-type"),  # parts without DataType: raw bytes too
+    ],
+)
+def test_duplex_output_separates_utf8_parts_and_keeps_binary_exact(
+    options: list[str], stdin: bytes, stdout: bytes
+) -> None:
+    with H2TestServer("events") as srv:
+        out = run(
+            "duplex", "asr", "--input", "-", "--part-size", "4", *options, "-q",
+            "--endpoint-url", srv.url, stdin=stdin,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == stdout
+
+
+def test_duplex_help_says_how_parts_are_written() -> None:
+    out = run("duplex", "--help")
+    text = " ".join(out.stdout.decode().split())
+    assert "a UTF8 part as its text followed by a newline unless it ends with one" in text
+    assert "--raw" in text
+
+
 def test_duplex_exit_codes(tmp_path: Path) -> None:
     body = json.dumps({"message": "no such endpoint"}).encode()
     hdrs = [("content-type", "application/json"), ("x-amzn-errortype", "InputValidationError")]

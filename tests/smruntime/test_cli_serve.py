@@ -208,3 +208,13 @@ def test_an_endpoint_name_no_client_could_call_is_a_usage_error(home: Path, name
     result = run_cli("serve", "--port", "0", f"--endpoint={name}", env=clean_env(home, {}))
     assert result.returncode == 2, stderr_text(result)
     assert "endpoint name is 1-63 letters" in stderr_text(result)
+
+
+def test_duplex_model_sets_what_the_endpoint_names_answer_on_http2() -> None:
+    from smruntime.cli._parser import build_parser
+    from smruntime.cli._serve import _serve_endpoints
+
+    args = build_parser().parse_args(["serve", "--endpoint", "asr", "--duplex-model", "transcribe"])
+    assert _serve_endpoints(args)["asr"].duplex == "transcribe"
+    args = build_parser().parse_args(["serve", "--endpoint", "asr"])
+    assert _serve_endpoints(args)["asr"].duplex == "echo"

@@ -461,7 +461,7 @@ def test_an_unknown_access_key_is_refused(client: RawClient) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "text"),
     [
-        ({"endpoint": "nope"}, "Endpoint nope not found"),
+        ({"endpoint": "nope"}, "Endpoint nope of account 123456789012 not found."),
         ({"extra": [("x-amzn-sagemaker-model-query-string", "a=b c")]}, "ModelQueryString"),
     ],
 )
@@ -920,3 +920,96 @@ def test_stopping_the_emulator_ends_live_h2_connections() -> None:
         assert emu.h2_requests[0].cancelled
     finally:
         c.close()
+
+
+# -- models answering on the I/O thread (echo without faults) --------------------------------------
+
+
+def test_an_echo_to_a_client_that_stops_reading_stops_its_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The echo runs on the I/O thread: its input is acknowledged only while the output queued
+    for a client that does not read stays within MAX_PENDING_OUTPUT, so that client's own
+    input stops at the server's window, with the server's memory bounded, then resumes."""
+    import smruntime.emulator._h2 as h2mod
+
+    monkeypatch.setattr(h2mod, "MAX_PENDING_OUTPUT", 3000)
+    monkeypatch.setattr(h2mod, "_RECEIVE_WINDOW", 20000)
+    srv = serve_h2(CREDS)
+    c = RawClient(srv, window=1000, auto_ack=False)
+    try:
+        sid, signer = c.start("echo")
+        c.until(lambda: sid in c.headers)  # the server's SETTINGS (its 20000 window) came first
+        parts = [bytes([i]) * 900 for i in range(80)]
+        frames = []
+        for part in parts:
+            inner = encode_request_event(part)
+            frames.append(encode_signed_event(signer.sign(inner, _now()), inner))
+        sent = 0
+        deadline = time.monotonic() + 10
+        while sent < len(frames) and time.monotonic() < deadline:
+            if c.conn.local_flow_control_window(sid) < len(frames[sent]):
+                c.pump(0.3)  # what comes back is not acknowledged
+                if c.conn.local_flow_control_window(sid) < len(frames[sent]):
+                    break
+                continue
+            c.send_raw(sid, frames[sent])
+            sent += 1
+        assert time.monotonic() < deadline
+        # stopped by the server's window: its 20000 bytes, plus what the server let through
+        # while its output stayed within 3000 bytes and the client's 1000-byte window
+        assert 15 < sent < 30, sent
+        assert sum(len(f) for f in frames[:sent]) < 20000 + 3000 + 1000 + 2 * len(frames[0])
+        while sid not in c.ended:
+            assert time.monotonic() < deadline + 10
+            size = c.unacked.pop(sid, 0)
+            if size:
+                c.conn.acknowledge_received_data(size, sid)
+                c.flush()
+            while sent < len(frames) and c.conn.local_flow_control_window(sid) >= len(frames[sent]):
+                c.send_raw(sid, frames[sent])
+                sent += 1
+                if sent == len(frames):
+                    c.close_input(sid, signer)
+            assert c.pump(0.2)
+        assert [e["PayloadPart"]["Bytes"] for e in c.events(sid)] == parts
+    finally:
+        c.close()
+        srv.close()
+
+
+def test_a_failing_part_by_part_model_ends_with_a_model_stream_error() -> None:
+    class Broken:
+        def __call__(self, request: BidiRequest, parts: Iterator[Any]) -> Iterator[Any]:
+            for part in parts:
+                yield from self.answer_part(request, part)
+
+        def answer_part(self, request: BidiRequest, part: dict[str, Any]) -> list[Any]:
+            if part["Bytes"] == b"bad":
+                raise ValueError("cannot echo that")
+            return [part]
+
+    srv = serve_h2(CREDS, models={"broken": Broken()})
+    c = RawClient(srv)
+    try:
+        sid, signer = c.start("broken")
+        c.send_part(sid, signer, b"good")
+        c.send_part(sid, signer, b"bad")
+        c.send_part(sid, signer, b"ignored")
+        c.finish(sid)
+        messages = c.messages(sid)
+        assert event_to_dict(messages[0], OP) == {"PayloadPart": {"Bytes": b"good"}}
+        with pytest.raises(ModelStreamError, match="model failed: cannot echo that") as info:
+            event_to_dict(messages[1], OP)
+        assert info.value.stream_error_code == "ModelError"
+        assert len(messages) == 2
+        assert srv.requests[-1].error_code == "ModelStreamError"
+        # the connection lives on: another stream is served
+        sid2, signer2 = c.start("broken")
+        c.send_part(sid2, signer2, b"again")
+        c.close_input(sid2, signer2)
+        c.finish(sid2)
+        assert c.events(sid2) == [{"PayloadPart": {"Bytes": b"again"}}]
+    finally:
+        c.close()
+        srv.close()

@@ -155,6 +155,36 @@ def test_goaway_and_rst_mid_stream(fault: str) -> None:
         s.close()
 
 
+def test_graceful_goaway_mid_stream_lets_it_finish() -> None:
+    with H2TestServer("raw", graceful_after=1000, fault_code=0) as srv:
+        s = open_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+        assert isinstance(s.next_event(5), _h2.Response)
+        s.write(b"a" * 1000)  # the server answers it with GOAWAY(NO_ERROR, our stream)
+        assert read_until(s, 1000) == b"a" * 1000
+        for part in (b"b" * 3000, b"c" * 70000):
+            s.write(part)
+            assert read_until(s, len(part)) == part
+        s.end_input()
+        end = s.next_event(5)
+        assert isinstance(end, _h2.End), end
+        s.close()
+        # a new call opens a new connection
+        s2 = open_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+        s2.write(b"again")
+        assert read_until(s2, 5) == b"again"
+        s2.close()
+        assert srv.connections == 2
+
+
+def test_goaway_with_an_error_code_mid_stream_fails_naming_it() -> None:
+    with H2TestServer("raw", graceful_after=1000, fault_code=11) as srv:
+        s = open_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+        s.write(b"a" * 1000)
+        with pytest.raises(StreamResetError, match=r"GOAWAY \(ENHANCE_YOUR_CALM \(0xb\)"):
+            read_until(s, 100000)
+        s.close()
+
+
 def test_close_early_resets_the_stream() -> None:
     with H2TestServer("raw") as srv:
         s = open_stream(srv.url, "POST", HEADERS, connect_timeout=5)
@@ -262,6 +292,36 @@ def test_async_echo_overlaps_sending() -> None:
             await s.end_input()
             assert isinstance(await s.next_event(5), _h2.End)
             await s.close()
+
+    asyncio.run(main())
+
+
+def test_async_graceful_goaway_mid_stream_lets_it_finish() -> None:
+    async def main() -> None:
+        with H2TestServer("raw", graceful_after=1000, fault_code=0) as srv:
+            s = await open_async_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+            assert isinstance(await s.next_event(5), _h2.Response)
+            await s.write(b"a" * 1000)
+            assert await aread_until(s, 1000) == b"a" * 1000
+            for part in (b"b" * 3000, b"c" * 70000):
+                await s.write(part)
+                assert await aread_until(s, len(part)) == part
+            await s.end_input()
+            end = await s.next_event(5)
+            assert isinstance(end, _h2.End), end
+            await s.close()
+            s2 = await open_async_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+            await s2.write(b"again")
+            assert await aread_until(s2, 5) == b"again"
+            await s2.close()
+            assert srv.connections == 2
+            s3 = await open_async_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+            srv.fault_code = 2
+            srv.graceful_after = 1
+            await s3.write(b"z")
+            with pytest.raises(StreamResetError, match=r"INTERNAL_ERROR \(0x2\)"):
+                await aread_until(s3, 100000)
+            await s3.close()
 
     asyncio.run(main())
 

@@ -88,6 +88,30 @@ def test_received_data_is_acknowledged_only_when_consumed() -> None:
     assert pair.server.local_flow_control_window(pair.sid) == 65535
 
 
+def test_taken_data_is_acknowledged_in_batches_of_an_eighth_window() -> None:
+    window = 8 * 10000
+    pair = Pair(window=window)
+    pair.respond()
+    pair.server.send_data(pair.sid, b"x" * 30000)
+    events = pair.to_client()
+    flows = [e.flow for e in events if isinstance(e, _h2.Data)]
+    assert sum(flows) == 30000
+    pair.to_server()  # SETTINGS ACK and the like
+    assert pair.client.consumed(9999) is False  # under window/8: held back
+    assert pair.client.data_to_send() == b""
+    assert pair.client.consumed(0) is False
+    assert pair.client.consumed(1) is True  # 10000 = window/8: handed to h2
+    assert pair.client.consumed(20000) is True
+    pair.to_server()
+    # h2 itself sends WINDOW_UPDATE at half a window: 30000 of 80000 is not yet that
+    assert pair.server.local_flow_control_window(pair.sid) == window - 30000
+    pair.server.send_data(pair.sid, b"y" * 20000)
+    pair.to_client()
+    assert pair.client.consumed(20000) is True
+    pair.to_server()
+    assert pair.server.local_flow_control_window(pair.sid) == window
+
+
 def test_send_respects_the_peer_window_and_frame_size() -> None:
     pair = Pair()
     pair.respond()
@@ -165,30 +189,99 @@ def test_goaway_after_the_response_ended_is_harmless() -> None:
     assert pair.client.failed is None
 
 
-def test_graceful_goaway_before_the_end_still_ends_the_stream() -> None:
-    # h2 closes the connection state at GOAWAY: the stream cannot finish on it
+def goaway(last: int, code: int = 0, debug: bytes = b"", stream: int = 0) -> bytes:
+    """A GOAWAY frame, built by hand (h2's own server side stops sending after one)."""
+    payload = last.to_bytes(4, "big") + code.to_bytes(4, "big") + debug
+    return len(payload).to_bytes(3, "big") + b"\x07\x00" + stream.to_bytes(4, "big") + payload
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 5, 9, 13])
+def test_graceful_goaway_lets_our_stream_run_to_completion(chunk: int) -> None:
+    # RFC 9113 6.8: NO_ERROR with last_stream_id >= ours: the stream finishes, both ways
     pair = Pair()
     pair.respond()
-    pair.server.close_connection(0, last_stream_id=pair.sid)
-    (event,) = pair.to_client()
+    pair.server.send_data(pair.sid, b"before")
+    wire = pair.server.data_to_send() + goaway(pair.sid, debug=b"draining")
+    pair.server.send_data(pair.sid, b"after")
+    wire += pair.server.data_to_send()
+    events: list[_h2.H2Event] = []
+    step = chunk or len(wire)
+    for i in range(0, len(wire), step):
+        events.extend(pair.client.receive(wire[i : i + step]))
+    assert pair.client.failed is None
+    assert pair.client.goaway == (0, pair.sid)
+    assert b"".join(e.data for e in events if isinstance(e, _h2.Data)) == b"beforeafter"
+    assert pair.client.send(b"more input") == 10  # our side still sends
+    pair.client.end_input()
+    pair.to_server()
+    got = [e for e in pair.server_events if isinstance(e, h2.events.DataReceived)]
+    assert b"".join(e.data for e in got) == b"more input"
+    pair.server.send_data(pair.sid, b"end", end_stream=True)
+    assert [type(e) for e in pair.to_client(chunk=3)] == [_h2.Data, _h2.End]
+    assert pair.client.failed is None
+    assert pair.client.receive(b"") == []  # the server closes once the stream is over
+
+
+def test_eof_after_a_graceful_goaway_says_so() -> None:
+    pair = Pair()
+    pair.respond()
+    assert pair.client.receive(goaway(pair.sid)) == []
+    (event,) = pair.client.receive(b"")
     assert isinstance(event, _h2.Failed)
-    assert isinstance(event.error, StreamResetError)
-    assert event.error.error_code == 0
+    assert "after GOAWAY" in str(event.error)
     assert event.error.request_sent is True
 
 
-@pytest.mark.parametrize(("code", "last"), [(0, 0), (2, 1), (11, 1)])
-def test_goaway_that_does_not_cover_us_or_with_an_error_fails(code: int, last: int) -> None:
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [(2, "INTERNAL_ERROR"), (11, "ENHANCE_YOUR_CALM"), (0x1000000, "unknown error")],
+)
+def test_goaway_with_an_error_code_fails_naming_it(code: int, name: str) -> None:
     pair = Pair()
-    pair.server.close_connection(code, last_stream_id=last)
-    (event,) = pair.to_client()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"late")  # frames after it are dropped, not a protocol error
+    (event,) = pair.client.receive(goaway(pair.sid, code) + pair.server.data_to_send())
     assert isinstance(event, _h2.Failed)
-    error = event.error
-    assert isinstance(error, StreamResetError)
-    assert error.error_code == code
-    assert "GOAWAY" in str(error)
-    assert f"last stream {last}" in str(error)
-    assert error.request_sent is (last >= pair.sid)
+    assert isinstance(event.error, StreamResetError)
+    assert event.error.error_code == code
+    assert f"{name} (0x{code:x})" in str(event.error)
+    assert event.error.request_sent is True
+    assert pair.client.goaway is None
+
+
+def test_goaway_below_our_stream_fails_as_never_processed() -> None:
+    pair = Pair()
+    (event,) = pair.client.receive(goaway(0))
+    assert isinstance(event, _h2.Failed)
+    assert event.error.request_sent is False
+    assert "safe to retry on a new connection" in str(event.error)
+    assert "last stream 0" in str(event.error)
+
+
+def test_a_second_goaway_lowering_last_stream_fails_the_stream() -> None:
+    pair = Pair()
+    pair.respond()
+    assert pair.client.receive(goaway(2**31 - 1)) == []
+    assert pair.client.goaway == (0, 2**31 - 1)
+    (event,) = pair.client.receive(goaway(0))
+    assert isinstance(event, _h2.Failed)
+    assert event.error.request_sent is False
+
+
+def test_malformed_goaway_frames_go_to_h2_as_protocol_errors() -> None:
+    short = b"\x00\x00\x04\x07\x00\x00\x00\x00\x00\x00\x00\x00\x01"  # 4-byte payload
+    for frame in (goaway(1, stream=1), goaway(1, stream=1 << 24), short):
+        pair = Pair()
+        pair.respond()
+        (event,) = pair.client.receive(frame)
+        assert isinstance(event, _h2.Failed)
+        assert "broke the HTTP/2 protocol" in str(event.error)
+    pair = Pair()
+    pair.respond()
+    big = goaway(1, debug=b"d" * (_h2.MAX_FRAME_SIZE))  # longer than any frame we accept
+    (event,) = pair.client.receive(big)
+    assert isinstance(event, _h2.Failed)
+    assert "broke the HTTP/2 protocol" in str(event.error)
 
 
 def test_eof_before_the_end_is_an_error_never_a_quiet_end() -> None:
@@ -372,3 +465,24 @@ def test_take_event_joins_consecutive_data_only() -> None:
     assert isinstance(last, _h2.Data)
     assert last.data == b"z"
     assert not queue
+
+
+def test_eof_after_the_response_ended_and_a_goaway_names_the_goaway() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"x", end_stream=True)
+    assert [type(e) for e in pair.to_client()] == [_h2.Data, _h2.End]
+    assert pair.client.receive(goaway(pair.sid, 2)) == []  # the response is complete
+    (event,) = pair.client.receive(b"")  # our input was still open
+    assert isinstance(event, _h2.Failed)
+    assert "after GOAWAY" in str(event.error)
+
+
+def test_a_graceful_goaway_of_the_largest_frame_size_is_screened() -> None:
+    pair = Pair()
+    pair.respond()
+    frame = goaway(pair.sid, debug=b"d" * (_h2.MAX_FRAME_SIZE - 8))
+    assert pair.client.receive(frame[:100]) == []  # held until complete
+    assert pair.client.receive(frame[100:]) == []
+    assert pair.client.goaway == (0, pair.sid)
+    assert pair.client.failed is None

@@ -821,3 +821,51 @@ def test_a_broken_chunk_end_in_the_same_read_comes_before_its_data() -> None:
     conn.receive_data(b"\n")
     with pytest.raises(RemoteProtocolError, match="bare LF"):
         conn.next_event()
+
+
+NEEDS_DATA_CASES = [
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nT: v\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\n\r\nclose-delimited body",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", NEEDS_DATA_CASES)
+def test_needs_data_is_true_only_when_next_event_would_need_data(raw: bytes) -> None:
+    seen_true = False
+    for cuts in splits(raw):
+        conn = connection()
+        for piece in [*pieces(raw, cuts), b""]:
+            conn.receive_data(piece)
+            while True:
+                needs = conn.needs_data
+                ev = conn.next_event()
+                if needs:
+                    seen_true = True
+                    assert ev is NEED_DATA, (cuts, ev)
+                if ev is NEED_DATA or isinstance(ev, EndOfMessage):
+                    break
+            if isinstance(ev, EndOfMessage):
+                assert not conn.needs_data
+                break
+        assert isinstance(ev, EndOfMessage), cuts
+    # and it is said in the common case, every body byte handed out before the end
+    assert seen_true == (b"Content-Length: 0" not in raw and b"204" not in raw)
+
+
+def test_needs_data_before_a_request_and_at_the_eof() -> None:
+    assert not ClientConnection().needs_data
+    conn = connection()
+    assert not conn.needs_data  # the head: not inside a body
+    conn.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")
+    assert conn.next_event() is not NEED_DATA  # the Response
+    assert not conn.needs_data  # "ab" not handed out yet
+    assert conn.next_event() == Data(b"ab")
+    assert conn.needs_data
+    conn.receive_data(b"")
+    assert not conn.needs_data  # the EOF: next_event() raises
+    with pytest.raises(RemoteProtocolError):
+        conn.next_event()
