@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +134,9 @@ _BIN_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
     ast.BitOr: ast.BitAnd,
     ast.BitXor: ast.BitOr,
 }
+
+
+_STOP = threading.Event()  # set by SIGTERM or Ctrl-C: no further mutant starts
 
 
 class Mutant(NamedTuple):
@@ -486,7 +490,6 @@ def _server(module_path: str, paths: list[str]) -> None:  # pragma: no cover - a
     nor collection: a mutant costs the tests that reach it."""
     import functools
     import importlib
-    import threading
 
     import pytest
     from _pytest.runner import runtestprotocol
@@ -762,8 +765,14 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"{m.module}:{m.line}: {m.description}{tag}    [in: {m.context}]")
         return 0
 
-    # A SIGTERM ends the run like Ctrl-C: the scratch copies are removed on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A SIGTERM ends the run like Ctrl-C: the mutants not yet started are skipped (the pool would
+    # otherwise run them all before it exits) and the scratch copies are removed on the way out.
+    def stop(*_: object) -> None:
+        _STOP.set()
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     scratches = [Scratch() for _ in range(max(1, args.jobs))]
     survivors_total = 0
     try:
@@ -842,6 +851,8 @@ def _check(
         done = known.get(_result_key(mutant))
         if done is not None:
             return done
+        if _STOP.is_set():
+            return "skipped"
         scratch = free.get()
         path = scratch.dir / target.module
         try:
