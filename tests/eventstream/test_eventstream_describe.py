@@ -171,3 +171,14 @@ def test_describe_names_every_header_type() -> None:
         ("ts", "timestamp", when),
         ("u", "uuid", ident),
     )
+
+
+def test_frame_info_is_frozen() -> None:
+    import dataclasses
+
+    import pytest
+
+    info = describe(encode(Message({"a": "b"}, b"x")))[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.index = 5  # type: ignore[misc]
+    assert hash(info) == hash(describe(encode(Message({"a": "b"}, b"x")))[0])
