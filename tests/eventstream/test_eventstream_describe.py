@@ -182,3 +182,12 @@ def test_frame_info_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         info.index = 5  # type: ignore[misc]
     assert hash(info) == hash(describe(encode(Message({"a": "b"}, b"x")))[0])
+
+
+def test_format_shows_only_what_was_read() -> None:
+    # a CRC with one side unknown, a payload length without the frame's: no line for either
+    text = FrameInfo(0, 0, prelude_crc_expected=1, message_crc_found=2, payload_length=3).format()
+    assert text == "frame 0 at offset 0"
+    a, _ = good_stream()
+    lines = describe(a)[0].format().splitlines()
+    assert '  payload: b\'{"token":"Hi"}\'' in lines  # the whole payload: no "..."
