@@ -136,6 +136,8 @@ def test_preview_is_capped() -> None:
     assert info.payload_preview == b"x" * 10
     assert info.payload_length == 500
     assert "payload: b'xxxxxxxxxx'..." in info.format()
+    (info,) = describe(encode(Message({}, b"x" * 500)))
+    assert info.payload_preview == b"x" * 64  # the default
 
 
 def test_describe_names_every_header_type() -> None:
