@@ -127,7 +127,14 @@ def test_describe_empty_and_odd_input() -> None:
     assert describe(b"") == []
     (info,) = describe(object())  # type: ignore[arg-type]
     assert isinstance(info, FrameInfo)
+    assert (info.index, info.offset) == (0, 0)
+    assert info.error == "cannot describe a object: bytes expected"
+    released = memoryview(b"abc")
+    released.release()
+    (info,) = describe(released)
+    assert (info.index, info.offset) == (0, 0)
     assert info.error is not None
+    assert info.error.startswith("cannot read input as bytes")
     assert describe(bytearray(encode(Message())))[0].error is None
 
 
