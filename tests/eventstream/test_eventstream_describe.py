@@ -200,3 +200,26 @@ def test_format_shows_only_what_was_read() -> None:
     a, _ = good_stream()
     lines = describe(a)[0].format().splitlines()
     assert '  payload: b\'{"token":"Hi"}\'' in lines  # the whole payload: no "..."
+
+
+def test_describe_at_the_edges_of_a_frame() -> None:
+    frame = encode(Message({"a": "b"}, b"payload"))
+    hlen = struct.unpack_from(">I", frame, 4)[0]
+    # a prelude alone (12 bytes) is read: the lengths are known, the rest is missing
+    (info,) = describe(frame[:12])
+    assert info.total_length == len(frame)
+    assert info.error == f"truncated: 12 of {len(frame)} bytes present"
+    # cut just after the headers block: the headers are still shown
+    (info,) = describe(frame[: 12 + hlen])
+    assert info.headers == (("a", "string", "b"),)
+    assert info.error == f"truncated: {12 + hlen} of {len(frame)} bytes present"
+    # no preview at all when asked for none (or fewer than none)
+    for preview in (0, -5):
+        assert describe(frame, preview_bytes=preview)[0].payload_preview == b""
+
+
+def test_prelude_error_hint_shows_the_first_24_bytes() -> None:
+    data = b"<html><body>not a stream at all</body></html>"
+    (info,) = describe(data)
+    assert info.error is not None
+    assert info.error.endswith(f"it starts with {data[:24]!r})")
