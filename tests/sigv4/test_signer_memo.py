@@ -9,6 +9,7 @@ without the host or the session token) makes a later call reuse an earlier, diff
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from typing import Any
 
@@ -221,3 +222,19 @@ def test_split_url_ports_at_their_bounds_and_an_unterminated_ipv6_host() -> None
             split_url(f"https://host:{port}/")
     with pytest.raises(SigningError, match="unterminated IPv6"):
         split_url("https://[::1/x")
+
+
+def test_signing_key_cache_evicts_the_least_recently_used() -> None:
+    _signer.clear_signing_key_cache()
+    size = _signer._KEY_CACHE_SIZE
+    for i in range(size):
+        _signer._key_state(f"secret-{i}", "20240101", "us-east-1", "sagemaker")
+    _signer._key_state("secret-0", "20240101", "us-east-1", "sagemaker")  # a hit: now newest
+    _signer._key_state("secret-new", "20240101", "us-east-1", "sagemaker")
+    held = {key[0] for key in _signer._KEY_CACHE}
+    digest = hashlib.sha256
+    assert len(held) == size
+    assert digest(b"secret-0").digest() in held
+    assert digest(b"secret-new").digest() in held
+    assert digest(b"secret-1").digest() not in held  # the oldest untouched one went
+    _signer.clear_signing_key_cache()
