@@ -238,3 +238,11 @@ def test_signing_key_cache_evicts_the_least_recently_used() -> None:
     assert digest(b"secret-new").digest() in held
     assert digest(b"secret-1").digest() not in held  # the oldest untouched one went
     _signer.clear_signing_key_cache()
+
+
+def test_invalid_method_error_shows_its_first_16_characters() -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError) as info:
+        _signer._method("ABCDEFGHIJKLMNOPQRST UVW")
+    assert str(info.value) == "invalid HTTP method 'ABCDEFGHIJKLMNOP'"
