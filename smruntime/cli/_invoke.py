@@ -38,7 +38,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     """``smruntime invoke``: one call of any of the three operations."""
     op = _operation(args)
     params = _invoke_params(args, op)
-    client = _make_client(args)
+    with _make_client(args) as client:  # its connections closed however the call ends
+        return _call(args, client, op, params)
+
+
+def _call(args: argparse.Namespace, client: Any, op: str, params: dict[str, Any]) -> int:
     if op == OP_ASYNC:
         response = client.invoke_endpoint_async(**params)
         out = {k: v for k, v in response.items() if k != "ResponseMetadata"}

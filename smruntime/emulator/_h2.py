@@ -1210,6 +1210,10 @@ class H2Server:
         """Stop: no new connections; live ones get GOAWAY and end."""
         self._stop.set()
         try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
+        except OSError:
+            pass
+        try:
             self._listener.close()
         except OSError:
             pass

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,3 +16,52 @@ def emulator() -> Iterator[Emulator]:
     """A running emulator (endpoints ``echo``, ``tokens``, ``tokens-jsonl``; generated keys)."""
     with Emulator() as emu:
         yield emu
+
+
+@pytest.fixture(scope="session")
+def proxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real HTTP proxy (proxy.py in a child process), one a test session."""
+    pytest.importorskip("proxy")
+    port_file = tmp_path_factory.mktemp("proxy") / "port"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--num-acceptors",
+            "1",
+            "--num-workers",
+            "1",
+            "--log-level",
+            "ERROR",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        port = 0
+        while time.monotonic() < deadline and not port:
+            if port_file.exists() and port_file.read_text().strip():
+                port = int(port_file.read_text().strip())
+                break
+            assert proc.poll() is None, "proxy.py exited"
+            time.sleep(0.1)
+        assert port, "proxy.py did not start"
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):  # listening?
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

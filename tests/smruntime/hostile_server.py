@@ -8,13 +8,20 @@ connection. Every socket is closed by ``stop()``.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
-import threading
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
+from tests.smruntime.loopback import LoopbackServer
+
 Handler = Callable[[socket.socket, Optional[bytes]], bool]
+
+TLS_DIR = Path(__file__).resolve().parent.parent / "data" / "tls"
+CERT = str(TLS_DIR / "cert.pem")  # the repository's test certificate (for tls=) and its key
+KEY = str(TLS_DIR / "key.pem")
 
 
 def read_request(sock: socket.socket, *, timeout: float = 10.0) -> Optional[bytes]:
@@ -43,80 +50,26 @@ def read_request(sock: socket.socket, *, timeout: float = 10.0) -> Optional[byte
         return None
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     def __init__(
         self, handler: Handler, *, accept: bool = True, tls: Optional[ssl.SSLContext] = None
     ) -> None:
+        super().__init__()
         self.handler = handler
         self._tls = tls
         self.requests: list[bytes] = []
-        self.connections = 0
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.port = self._sock.getsockname()[1]
         self.url = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
         self._accept_enabled = accept
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._conns: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
 
-    def __enter__(self) -> HostileServer:
-        self._acceptor.start()
-        return self
+    def accepting(self) -> bool:
+        return self._accept_enabled
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def stop(self) -> None:
-        self._stop.set()
+    def handle(self, conn: socket.socket) -> None:
+        if self._tls is not None:
+            conn.settimeout(10)
+            conn = self._tls.wrap_socket(conn, server_side=True)
+            self.track(conn)
         try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-        self._acceptor.join(5)
-        for thread in self._threads:
-            thread.join(5)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            if not self._accept_enabled:
-                self._stop.wait(0.05)
-                continue
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                self._conns.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            if self._tls is not None:
-                conn.settimeout(10)
-                conn = self._tls.wrap_socket(conn, server_side=True)
-                with self._lock:
-                    self._conns.append(conn)
             while not self._stop.is_set():
                 request = read_request(conn)
                 if request is not None:
@@ -124,13 +77,8 @@ class HostileServer:
                 conn.settimeout(30)
                 if not self.handler(conn, request) or request is None:
                     return
-        except OSError:
-            return
         finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
+            conn.close()
 
     def drip(self, conn: socket.socket, data: bytes, every: float = 0.25) -> None:
         """Send ``data`` one byte every ``every`` seconds, until done or the peer goes."""
@@ -138,7 +86,7 @@ class HostileServer:
             if self._stop.is_set():
                 return
             conn.sendall(data[i : i + 1])
-            time.sleep(every)
+            self._stop.wait(every)
 
     def endless(self, conn: socket.socket, head: bytes, filler: bytes, limit: int) -> int:
         """Send ``head`` then ``filler`` over and over up to ``limit`` bytes; the bytes sent."""
@@ -152,3 +100,15 @@ class HostileServer:
         except OSError:
             pass
         return sent
+
+
+def echo(sock: socket.socket, request: Optional[bytes]) -> bool:
+    """A handler that answers with the request's body, after a short pause that differs from
+    process to process (to interleave forked callers)."""
+    if request is None:
+        return False
+    body = request.partition(b"\r\n\r\n")[2]
+    time.sleep(0.001 * (os.getpid() % 3))
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    sock.sendall(head % len(body) + body)
+    return True

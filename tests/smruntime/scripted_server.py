@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
+from tests.smruntime.loopback import LoopbackServer
+
 
 @dataclass
 class Received:
@@ -54,72 +56,23 @@ class Reply:
 Handler = Callable[[Received], Reply]
 
 
-class ScriptedServer:
+class ScriptedServer(LoopbackServer):
     """``with ScriptedServer(handler) as srv: srv.url``. Thread per connection, keep-alive."""
 
     def __init__(self, handler: Handler) -> None:
+        super().__init__()
         self.handler = handler
         self.requests: list[Received] = []
-        self.connections = 0
         self.disconnects = threading.Event()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._stop = False
-        self._stopped = threading.Event()  # wakes every pause: stopping never waits one out
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._accept_thread = threading.Thread(target=self._accept, daemon=True)
 
-    def __enter__(self) -> ScriptedServer:
-        self._accept_thread.start()
-        return self
+    def accepted(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop = True
-        self._stopped.set()
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
-        except OSError:
-            pass
-        self._sock.close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-        self._accept_thread.join(5)
-        for thread in self._threads:
-            thread.join(5)
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self.connections += 1
-                self._conns.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         try:
-            while not self._stop:
+            while not self._stop.is_set():
                 request = _read_request(reader)
                 if request is None:
                     return
@@ -127,17 +80,11 @@ class ScriptedServer:
                 reply = self.handler(request)
                 if not self._write(conn, reply):
                     return
-        except OSError:
-            return
         finally:
             self.disconnects.set()
-            try:
-                conn.close()
-            except OSError:
-                pass
 
     def _write(self, conn: socket.socket, reply: Reply) -> bool:
-        if reply.before_headers and self._stopped.wait(reply.before_headers):
+        if reply.before_headers and self._stop.wait(reply.before_headers):
             return False
         pieces: Iterable[Piece] = reply.body
         head = [f"HTTP/1.1 {reply.status} X".encode()]
@@ -178,11 +125,11 @@ class ScriptedServer:
         if pause.until is not None:
             deadline = time.monotonic() + 10
             while not pause.until.wait(0.02):
-                if self._stopped.is_set() or time.monotonic() > deadline:
+                if self._stop.is_set() or time.monotonic() > deadline:
                     break
         if pause.seconds:
-            self._stopped.wait(pause.seconds)
-        return not self._stopped.is_set()
+            self._stop.wait(pause.seconds)
+        return not self._stop.is_set()
 
 
 def _read_request(reader: object) -> Optional[Received]:

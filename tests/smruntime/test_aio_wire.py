@@ -1,6 +1,7 @@
 """The asyncio driver over TLS, through a real proxy (proxy.py) and with a connect deadline.
 
-Reuses the blocking driver's loopback TLS server, certificate and proxy fixture.
+Reuses the blocking driver's loopback TLS server and certificate, and the proxy fixture
+(``proxy_url``, in conftest.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ import pytest
 from smruntime import Config
 from smruntime.aio import AsyncClient
 from smruntime.exceptions import ConnectTimeoutError, EndpointConnectionError
-from tests.smruntime.hostile_server import HostileServer
-from tests.smruntime.test_wire_processes import CERT, KEY, echo, proxy_url
-
-__all__ = ["proxy_url"]  # the fixture, imported for the tests below
+from tests.smruntime.hostile_server import CERT, KEY, HostileServer, echo
 
 
 def make_client(url: str, **config: Any) -> AsyncClient:

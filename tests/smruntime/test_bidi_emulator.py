@@ -26,7 +26,6 @@ from smruntime.exceptions import (
     ModelStreamError,
     ServiceUnavailableError,
 )
-from tests.smruntime.test_wire_processes import proxy_url  # noqa: F401 - a fixture
 
 TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
 CERT, KEY = str(TLS / "cert.pem"), str(TLS / "key.pem")
@@ -129,7 +128,7 @@ def test_tls_server_that_refuses_h2() -> None:
             client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
 
 
-def test_through_a_real_proxy_with_tls(proxy_url: str) -> None:  # noqa: F811
+def test_through_a_real_proxy_with_tls(proxy_url: str) -> None:
     with serve_h2(CREDS, tls=tls_server_context(CERT, KEY)) as srv:
         client = make_client(srv.url, verify=CERT, proxies={"https": proxy_url})
         with client:

@@ -1,7 +1,10 @@
-"""The ``smruntime`` command line, run as a subprocess (``python -m smruntime``).
+"""The ``smruntime`` command line: ``main(argv)`` run in this process with an environment and
+stdio of its own (``cli_helpers.run_cli``), and as a child process (``python -m smruntime``)
+where a real process matters: the entry point, signals, the interpreter's stdout encoding, a
+server that runs until it is stopped.
 
-An emulator started in this process (loopback, ephemeral port) plays the endpoint; the CLI under
-test runs in a child process with the emulator's keys in its environment.
+An emulator started in this process (loopback, ephemeral port) plays the endpoint, its keys in
+the CLI's environment.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -24,6 +26,7 @@ import pytest
 
 from eventstream import Message, decode, encode
 from smruntime.cli import build_parser, main, redact
+from tests.smruntime.cli_helpers import TIMEOUT, clean_env, default_sigint, run_cli, stderr_text
 
 DATA = Path(__file__).parent.parent / "data"
 STREAMS = DATA / "streams"
@@ -31,9 +34,6 @@ SIGV4 = DATA / "vectors" / "sigv4" / "aws-sig-v4-test-suite"
 
 EXAMPLE_KEY = "AKIDEXAMPLE"
 EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-
-TIMEOUT = 60
-
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -43,44 +43,6 @@ TIMEOUT = 60
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty home: no ~/.aws files can leak into the tests."""
     return tmp_path_factory.mktemp("home")
-
-
-def clean_env(home: Path, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        {
-            "HOME": str(home),
-            "AWS_CONFIG_FILE": str(home / "no-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", None)
-    if extra:
-        env.update(extra)
-    return env
-
-
-def run_cli(
-    *args: str,
-    env: Mapping[str, str],
-    input: Optional[bytes] = None,
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "smruntime", *args],
-        input=input if input is not None else b"",
-        capture_output=True,
-        env=dict(env),
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def stderr_text(proc: subprocess.CompletedProcess[bytes]) -> str:
-    return proc.stderr.decode("utf-8", "replace")
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[bytes], code: int) -> str:
@@ -145,7 +107,8 @@ def last_request(emu: Any, endpoint: str) -> Any:
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["invoke"], ["decode"], ["sign"], ["serve"]])
 def test_help_for_each_command(command: list[str], home: Path) -> None:
-    proc = run_cli(*command, "--help", env=clean_env(home))
+    # `python -m smruntime --help` in a child process: the entry point and its exit code.
+    proc = run_cli(*command, "--help", env=clean_env(home), process=not command)
     assert proc.returncode == 0, stderr_text(proc)
     out = proc.stdout.decode()
     assert out.startswith("usage: smruntime")
@@ -603,7 +566,12 @@ def test_debug_shows_traceback_but_no_secret(emu: Any, env: dict[str, str]) -> N
 @contextlib.contextmanager
 def popen_cli(*args: str, env: Mapping[str, str], **kw: Any) -> Iterator[subprocess.Popen[bytes]]:
     """The CLI as a live child process; killed (if still running) and reaped on exit."""
-    with subprocess.Popen([sys.executable, "-m", "smruntime", *args], env=dict(env), **kw) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "smruntime", *args],
+        env=dict(env),
+        preexec_fn=default_sigint,
+        **kw,
+    ) as proc:
         try:
             yield proc
         finally:
@@ -947,7 +915,7 @@ def test_text_and_json_output_survive_a_narrow_stdout_encoding(
     narrow = {"PYTHONIOENCODING": "cp1252"}
     proc = run_cli(
         "demo", "--prompt", "na\u00efve \u65e5\u672c \U0001f600", "--tokens", "6", "--delay", "0",
-        env=clean_env(home, narrow),
+        env=clean_env(home, narrow), process=True,
     )  # fmt: skip
     assert proc.returncode == 0, stderr_text(proc)
     out = proc.stdout.decode("cp1252")
@@ -956,7 +924,7 @@ def test_text_and_json_output_survive_a_narrow_stdout_encoding(
     body = '{"text": "\u65e5\u672c \U0001f600"}\n'
     proc = invoke(
         emu, dict(env, **narrow), "echo", "--jsonl", "-q",
-        "--content-type", "application/jsonlines", "--body", body,
+        "--content-type", "application/jsonlines", "--body", body, process=True,
     )  # fmt: skip
     assert proc.returncode == 0, stderr_text(proc)
     assert proc.stdout.isascii()  # escaped, not lost
@@ -1143,7 +1111,7 @@ def test_serve_suggests_a_command_that_works_with_a_session_token_set(home: Path
         assert ok.returncode == 0, stderr_text(ok)
         assert ok.stdout.decode().startswith("You said: Hello")
         busy = found["url"].rsplit(":", 1)[1]
-        other = run_cli(*SERVE_ARGS[:2], busy, *SERVE_ARGS[3:], env=clean_env(home))
+        other = run_cli(*SERVE_ARGS[:2], busy, *SERVE_ARGS[3:], env=clean_env(home), process=True)
         line = assert_one_line_error(other, 1)
         assert f"cannot listen on 127.0.0.1:{busy}: " in line
         proc.send_signal(signal.SIGINT)

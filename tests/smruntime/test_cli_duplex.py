@@ -1,4 +1,5 @@
-"""``smruntime duplex`` as a subprocess against the test HTTP/2 server."""
+"""``smruntime duplex`` against the test HTTP/2 server (``main`` in this process; a child
+process where h2 must be hidden from the import system)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 pytest.importorskip("h2")
 
+from tests.smruntime.cli_helpers import run_cli
 from tests.smruntime.h2_server import H2TestServer
 
 ENV = {
@@ -24,13 +26,7 @@ ENV = {
 
 
 def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "smruntime", *args],
-        input=stdin,
-        capture_output=True,
-        env=ENV,
-        timeout=60,
-    )
+    return run_cli(*args, env=ENV, input=stdin)
 
 
 def test_duplex_streams_a_file_and_prints_the_answers(tmp_path: Path) -> None:

@@ -2,70 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import shlex
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from smruntime.emulator._faults import FAULT_KINDS
-from tests.smruntime.test_cli import TIMEOUT, clean_env, run_cli, stderr_text
+from tests.smruntime.cli_helpers import clean_env, run_cli, serving, stderr_text
+from tests.smruntime.cli_helpers import invoke_at as invoke
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path
-
-
-@contextlib.contextmanager
-def serving(env: Mapping[str, str], *args: str) -> Iterator[dict[str, str]]:
-    """``smruntime serve --port 0 ARGS``; yields what it printed once it printed a try: line."""
-    found: dict[str, str] = {"stderr": ""}
-    with subprocess.Popen(
-        [sys.executable, "-m", "smruntime", "serve", "--port", "0", *args],
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    ) as proc:
-
-        def read() -> None:
-            assert proc.stderr is not None
-            for raw in iter(proc.stderr.readline, b""):
-                found["stderr"] += raw.decode("utf-8", "replace")
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        try:
-            deadline = time.monotonic() + TIMEOUT
-            while "try: " not in found["stderr"] and time.monotonic() < deadline:
-                assert proc.poll() is None, found["stderr"]
-                time.sleep(0.02)
-            match = re.search(r"https?://127\.0\.0\.1:\d+", found["stderr"])
-            assert match, found["stderr"]
-            found["url"] = match.group(0)
-            yield found
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(TIMEOUT)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-            reader.join(TIMEOUT)
-    assert "Traceback" not in found["stderr"], found["stderr"]
-
-
-def invoke(env: Mapping[str, str], url: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return run_cli("invoke", *args, "--endpoint-url", url, "--region", "us-east-1", env=env)
 
 
 def test_help_lists_models_faults_with_examples_and_defaults(home: Path) -> None:

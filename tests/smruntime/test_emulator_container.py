@@ -309,8 +309,7 @@ def test_container_url_must_be_http() -> None:
 
 
 def test_serve_container_from_the_command_line(tmp_path: Path) -> None:
-    from tests.smruntime.test_cli import clean_env, run_cli, stderr_text
-    from tests.smruntime.test_cli_serve import serving
+    from tests.smruntime.cli_helpers import clean_env, run_cli, serving, stderr_text
 
     keys = {"AWS_ACCESS_KEY_ID": "AKIDCONTAINER", "AWS_SECRET_ACCESS_KEY": "container-secret"}
     env = clean_env(tmp_path, keys)

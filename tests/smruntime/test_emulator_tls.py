@@ -15,7 +15,7 @@ import pytest
 
 from smruntime import Client, Config
 from smruntime.emulator import Emulator
-from tests.smruntime.test_cli import clean_env
+from tests.smruntime.cli_helpers import clean_env
 
 TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
 CERT, KEY = str(TLS / "cert.pem"), str(TLS / "key.pem")
@@ -178,7 +178,7 @@ def test_h2_is_not_offered_without_http2(tmp_path: Path) -> None:
 
 
 def test_a_stalled_handshake_is_dropped_and_blocks_no_one(tmp_path: Path) -> None:
-    with Emulator(tls_cert=CERT, tls_key=KEY, results_dir=tmp_path, head_timeout=3.0) as emu:
+    with Emulator(tls_cert=CERT, tls_key=KEY, results_dir=tmp_path, head_timeout=1.5) as emu:
         stalled = [socket.create_connection(("127.0.0.1", emu.port), timeout=5) for _ in range(3)]
         half = socket.create_connection(("127.0.0.1", emu.port), timeout=5)
         half.sendall(b"\x16\x03\x01\x00\xff\x01")  # the start of a ClientHello, never ended
@@ -232,7 +232,7 @@ def test_standalone_h2_listener_serves_after_a_connection_ends() -> None:
 
 
 def test_serve_with_tls_options(tmp_path: Path) -> None:
-    from tests.smruntime.test_cli_serve import invoke, serving
+    from tests.smruntime.cli_helpers import invoke_at, serving
 
     keys = {"AWS_ACCESS_KEY_ID": "AKIDSERVE", "AWS_SECRET_ACCESS_KEY": "serve-secret"}
     env = clean_env(tmp_path, {**keys, "AWS_CA_BUNDLE": CERT})
@@ -240,13 +240,13 @@ def test_serve_with_tls_options(tmp_path: Path) -> None:
     with serving(env, *args) as found:
         url = found["url"]
         assert url.startswith("https://"), found["stderr"]
-        ok = invoke(env, url, "e", "--body", "hi tls")
+        ok = invoke_at(env, url, "e", "--body", "hi tls")
         assert ok.returncode == 0, ok.stderr.decode()
         assert ok.stdout == b"hi tls"
 
 
 def test_serve_tls_options_go_together(tmp_path: Path) -> None:
-    from tests.smruntime.test_cli import run_cli
+    from tests.smruntime.cli_helpers import run_cli
 
     proc = run_cli("serve", "--port", "0", "--tls-cert", CERT, env=clean_env(tmp_path))
     assert proc.returncode != 0

@@ -101,15 +101,17 @@ def test_taken_data_is_acknowledged_in_batches_of_an_eighth_window() -> None:
     assert pair.client.data_to_send() == b""
     assert pair.client.consumed(0) is False
     assert pair.client.consumed(1) is True  # 10000 = window/8: handed to h2
-    assert pair.client.consumed(20000) is True
+    assert pair.client.consumed(9999) is False  # the count starts over from nothing
+    assert pair.client.consumed(10001) is True
     pair.to_server()
     # h2 itself sends WINDOW_UPDATE at half a window: 30000 of 80000 is not yet that
     assert pair.server.local_flow_control_window(pair.sid) == window - 30000
-    pair.server.send_data(pair.sid, b"y" * 20000)
+    pair.server.send_data(pair.sid, b"y" * 20000, end_stream=True)
     pair.to_client()
-    assert pair.client.consumed(20000) is True
-    pair.to_server()
-    assert pair.server.local_flow_control_window(pair.sid) == window
+    assert pair.client.ended
+    # the response is complete: nothing more to open, h2 is not asked
+    assert pair.client.consumed(20000) is False
+    assert pair.client.data_to_send() == b""
 
 
 def test_send_respects_the_peer_window_and_frame_size() -> None:

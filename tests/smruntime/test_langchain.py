@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -12,20 +13,28 @@ import pytest
 import smruntime
 from smruntime.emulator import Emulator
 
-sagemaker_endpoint = pytest.importorskip("langchain_aws.llms.sagemaker_endpoint")
+
+@pytest.fixture(scope="module")
+def sagemaker_endpoint() -> ModuleType:
+    # Imported here, not at collection: langchain-aws takes a second to import in every worker.
+    return pytest.importorskip("langchain_aws.llms.sagemaker_endpoint")
 
 
-class Handler(sagemaker_endpoint.LLMContentHandler):
-    content_type = "application/json"
-    accepts = "application/json"
+@pytest.fixture(scope="module")
+def handler(sagemaker_endpoint: ModuleType) -> Any:
+    class Handler(sagemaker_endpoint.LLMContentHandler):  # type: ignore[name-defined,misc]
+        content_type = "application/json"
+        accepts = "application/json"
 
-    def transform_input(self, prompt: str, model_kwargs: dict[str, Any]) -> bytes:
-        return json.dumps({"inputs": prompt, **model_kwargs}).encode()
+        def transform_input(self, prompt: str, model_kwargs: dict[str, Any]) -> bytes:
+            return json.dumps({"inputs": prompt, **model_kwargs}).encode()
 
-    def transform_output(self, output: Any) -> str:
-        if isinstance(output, bytes):  # a streamed line (JSON lines)
-            return str(json.loads(output)["token"]["text"])
-        return str(json.loads(output.read())["inputs"])  # the echo endpoint's answer
+        def transform_output(self, output: Any) -> str:
+            if isinstance(output, bytes):  # a streamed line (JSON lines)
+                return str(json.loads(output)["token"]["text"])
+            return str(json.loads(output.read())["inputs"])  # the echo endpoint's answer
+
+    return Handler()
 
 
 @pytest.fixture
@@ -41,16 +50,16 @@ def client() -> Iterator[smruntime.Client]:
             yield c
 
 
-def test_invoke(client: smruntime.Client) -> None:
+def test_invoke(client: smruntime.Client, sagemaker_endpoint: ModuleType, handler: Any) -> None:
     llm = sagemaker_endpoint.SagemakerEndpoint(
-        endpoint_name="echo", client=client, content_handler=Handler()
+        endpoint_name="echo", client=client, content_handler=handler
     )
     assert llm.invoke("Hello there") == "Hello there"
 
 
-def test_stream(client: smruntime.Client) -> None:
+def test_stream(client: smruntime.Client, sagemaker_endpoint: ModuleType, handler: Any) -> None:
     llm = sagemaker_endpoint.SagemakerEndpoint(
-        endpoint_name="tokens-jsonl", client=client, content_handler=Handler(), streaming=True
+        endpoint_name="tokens-jsonl", client=client, content_handler=handler, streaming=True
     )
     chunks = list(llm.stream("Tell me"))
     assert len(chunks) > 3

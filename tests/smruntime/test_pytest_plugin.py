@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,15 @@ def test_echo(smruntime_client):
 
 def test_plugin_fixtures_in_a_user_test_run(tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(USER_TESTS)
+    # The plugin is named by pytest_plugins, not found by entry point: the installed plugins
+    # (hypothesis, xdist, langsmith, ...) would only add a second or two of imports.
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=env,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -31,6 +30,7 @@ from smruntime.exceptions import (
 )
 from smruntime.http._config import Deadlines
 from smruntime.http._sync import SyncPool
+from tests.smruntime.loopback import LoopbackServer
 
 WAIT = 10.0  # upper bound for event waits; never reached when things work
 
@@ -100,74 +100,29 @@ def _read_request(reader: Any) -> Optional[Req]:
     return Req(method, target, headers, body)
 
 
-@dataclass
-class RawServer:
-    handler: Handler
-    ssl_context: Optional[ssl.SSLContext] = None
-    connections: int = 0
-    requests: list[Req] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-    notes: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(128)
-        self._listener.settimeout(0.05)
-        self.port = self._listener.getsockname()[1]
-        scheme = "https" if self.ssl_context else "http"
+class RawServer(LoopbackServer):
+    def __init__(self, handler: Handler, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+        super().__init__(backlog=128)
+        self.handler = handler
+        self.ssl_context = ssl_context
+        self.requests: list[Req] = []
+        self.release = threading.Event()
+        scheme = "https" if ssl_context else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self._stop = False
-        self._lock = threading.Lock()
-        self._conns: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
 
-    def __enter__(self) -> RawServer:
-        self._acceptor.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop = True
+    def stop(self) -> None:
         self.release.set()
-        self._acceptor.join(WAIT)
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for thread in list(self._threads):
-            thread.join(WAIT)
-        self._listener.close()
+        super().stop()
 
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            with self._lock:
-                self.connections += 1
-                self._conns.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            with self._lock:
-                self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         sock = conn
         reader = None
         try:
             if self.ssl_context is not None:
                 sock = self.ssl_context.wrap_socket(conn, server_side=True)
+                self.track(sock)  # wrap_socket takes over the descriptor
             reader = sock.makefile("rb")
-            while not self._stop:
+            while not self._stop.is_set():
                 req = _read_request(reader)
                 if req is None:
                     return
@@ -175,13 +130,12 @@ class RawServer:
                     self.requests.append(req)
                 if not self.handler(sock, req):
                     return
-        except (OSError, ValueError):
+        except ValueError:
             return
         finally:
             if reader is not None:
                 reader.close()
             sock.close()
-            conn.close()
 
     def url_for(self, path: str = "/") -> str:
         return self.url + path
@@ -776,23 +730,13 @@ def test_unreachable_proxy_is_a_connect_error(kind: str) -> None:
 # TLS
 
 
+TLS_DIR = Path(__file__).resolve().parents[1] / "data" / "tls"
+
+
 @pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not available")
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    proc = subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        capture_output=True,
-        check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        pytest.skip(f"openssl could not make a certificate: {proc.stderr[-200:]!r}")
-    return str(cert), str(key)
+def self_signed() -> tuple[str, str]:
+    """The repository's self-signed test certificate for 127.0.0.1 and its key."""
+    return str(TLS_DIR / "cert.pem"), str(TLS_DIR / "key.pem")
 
 
 def _tls_server(cert_key: tuple[str, str], handler: Handler) -> RawServer:

@@ -7,32 +7,13 @@ import os
 import pickle
 import socket
 import ssl
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
 from smruntime import Client, Config
-from tests.smruntime.hostile_server import HostileServer
-
-TLS_DIR = Path(__file__).resolve().parent.parent / "data" / "tls"
-CERT = str(TLS_DIR / "cert.pem")
-KEY = str(TLS_DIR / "key.pem")
-
-
-def echo(sock: socket.socket, request: Optional[bytes]) -> bool:
-    """Answers with the request's body, after a short random pause (to interleave)."""
-    if request is None:
-        return False
-    body = request.partition(b"\r\n\r\n")[2]
-    time.sleep(0.001 * (os.getpid() % 3))
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-    sock.sendall(head % len(body) + body)
-    return True
+from tests.smruntime.hostile_server import CERT, KEY, HostileServer, echo
 
 
 def make_client(url: str, **kw: Any) -> Client:
@@ -130,55 +111,7 @@ def test_a_pickled_client_in_a_spawn_pool() -> None:
     assert results == [b'"spawn-%d"' % n for n in range(8)]
 
 
-# -- a real proxy (proxy.py) --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def proxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("proxy")
-    port_file = tmp_path_factory.mktemp("proxy") / "port"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "proxy",
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--num-acceptors",
-            "1",
-            "--num-workers",
-            "1",
-            "--log-level",
-            "ERROR",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        port = 0
-        while time.monotonic() < deadline and not port:
-            if port_file.exists() and port_file.read_text().strip():
-                port = int(port_file.read_text().strip())
-                break
-            assert proc.poll() is None, "proxy.py exited"
-            time.sleep(0.1)
-        assert port, "proxy.py did not start"
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):  # listening?
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+# -- a real proxy (proxy.py, the proxy_url fixture of conftest.py) -----------------------------
 
 
 @pytest.fixture(params=["default", "requests"])

@@ -8,6 +8,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Optional
 
 import pytest
@@ -144,21 +145,27 @@ def test_async_zero_response_bytes_after_the_write_follow_may_resend(
 # -- name resolution within the connect deadline ------------------------------------------------
 
 
+_DNS_ANSWERS = threading.Event()  # set: the slow resolver answers at once
+
+
 @pytest.fixture
-def slow_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """getaddrinfo takes 3 s for 'slow.invalid' (as a resolver with an unreachable server)."""
+def slow_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """getaddrinfo takes 3 s for 'slow.invalid' (as a resolver with an unreachable server), or
+    until ``_DNS_ANSWERS`` is set: by the test once the deadline was met, else at teardown."""
     real = socket.getaddrinfo
     asked: list[str] = []
 
     def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
         if host == "slow.invalid":
             asked.append(host)
-            time.sleep(3)
+            _DNS_ANSWERS.wait(3)
             return real("127.0.0.1", *args, **kw)
         return real(host, *args, **kw)
 
+    _DNS_ANSWERS.clear()
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return asked
+    yield asked
+    _DNS_ANSWERS.set()
 
 
 def test_sync_name_resolution_is_held_to_the_connect_deadline(slow_dns: list[str]) -> None:
@@ -186,6 +193,7 @@ def test_async_name_resolution_is_held_to_the_connect_deadline(slow_dns: list[st
         assert time.monotonic() - started < 1.5
         assert slow_dns == ["slow.invalid"]
         pool.close()
+        _DNS_ANSWERS.set()  # asyncio.run waits for the resolver's thread before it returns
 
     asyncio.run(main())
 
