@@ -246,3 +246,48 @@ def test_invalid_method_error_shows_its_first_16_characters() -> None:
     with pytest.raises(SigningError) as info:
         _signer._method("ABCDEFGHIJKLMNOPQRST UVW")
     assert str(info.value) == "invalid HTTP method 'ABCDEFGHIJKLMNOP'"
+
+
+def test_method_and_scope_parts_of_the_wrong_type_are_signing_errors() -> None:
+    from sigv4 import SigningError
+
+    for bad in (["GET"], None, 5):
+        with pytest.raises(SigningError):
+            _signer._method(bad)
+        with pytest.raises(SigningError):
+            _signer._scope_part("region", bad)
+
+
+def test_scope_part_memo_is_bounded_and_errors_show_32_characters() -> None:
+    from sigv4 import SigningError
+
+    _signer._valid_scope_parts.clear()
+    for i in range(300):
+        assert _signer._scope_part("region", f"region-{i}") == f"region-{i}"
+        assert len(_signer._valid_scope_parts) <= 256
+    assert len(_signer._valid_scope_parts) == 256
+    with pytest.raises(SigningError) as info:
+        _signer._scope_part("region", "x" * 40 + " y")
+    assert f"invalid region {'x' * 32!r}:" in str(info.value)
+
+
+def test_timestamps_of_a_second_equal_to_the_day_number() -> None:
+    # day 20000 since the epoch (2024-10-04) at second 20000 of that day (05:33:20), after
+    # another second of the same day: computed, not taken from the last call
+    _signer._last_stamp = _signer._NO_STAMP
+    day = dt.datetime(2024, 10, 4, tzinfo=dt.timezone.utc)
+    assert (day - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).days == 20000
+    assert _signer._timestamps(day + dt.timedelta(seconds=7)) == ("20241004T000007Z", "20241004")
+    got = _signer._timestamps(day + dt.timedelta(seconds=20000))
+    assert got == ("20241004T053320Z", "20241004")
+
+
+def test_now_whose_tzinfo_gives_no_offset_is_refused() -> None:
+    from sigv4 import SigningError
+
+    class NoOffset(dt.tzinfo):
+        def utcoffset(self, when: dt.datetime | None) -> None:
+            return None
+
+    with pytest.raises(SigningError, match="timezone-aware"):
+        _signer._timestamps(dt.datetime(2024, 1, 1, tzinfo=NoOffset()))
