@@ -291,3 +291,11 @@ def test_now_whose_tzinfo_gives_no_offset_is_refused() -> None:
 
     with pytest.raises(SigningError, match="timezone-aware"):
         _signer._timestamps(dt.datetime(2024, 1, 1, tzinfo=NoOffset()))
+
+
+def test_invalid_header_name_error_shows_64_characters() -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError) as info:
+        _canonical.header_name("n" * 70 + " x")
+    assert str(info.value) == f"invalid header name {'n' * 64!r}"
