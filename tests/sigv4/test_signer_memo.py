@@ -299,3 +299,38 @@ def test_invalid_header_name_error_shows_64_characters() -> None:
     with pytest.raises(SigningError) as info:
         _canonical.header_name("n" * 70 + " x")
     assert str(info.value) == f"invalid header name {'n' * 64!r}"
+
+
+def test_signer_memo_tables_are_cleared_when_full_never_overfilled() -> None:
+    _forget()
+    bound = _signer._MEMO_MAX
+    for i in range(bound + 1):
+        sign(
+            "POST",
+            URL,
+            {"X-Custom": f"v{i}"},
+            b"",
+            region="us-east-1",
+            service="sagemaker",
+            credentials=KEYS,
+            now=NOW,
+        )
+        assert len(_signer._header_memo) <= bound
+        assert len(_signer._block_memo) <= bound
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+
+
+def test_a_method_that_is_not_a_string_is_a_signing_error() -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError, match="invalid HTTP method 'list'"):
+        sign(
+            ["GET"],
+            URL,
+            {},
+            b"",
+            region="us-east-1",
+            service="sagemaker",  # type: ignore[arg-type]
+            credentials=KEYS,
+            now=NOW,
+        )
