@@ -334,3 +334,35 @@ def test_a_method_that_is_not_a_string_is_a_signing_error() -> None:
             credentials=KEYS,
             now=NOW,
         )
+
+
+def test_parse_authorization_edges() -> None:
+    from sigv4 import SigningError, parse_authorization
+
+    sig = "a" * 64
+    good = "AWS4-HMAC-SHA256 Credential=AK/ID/20240101/r/s/aws4_request, SignedHeaders=host, "
+    assert parse_authorization(good + f"Signature={sig}").access_key_id == "AK/ID"
+    for signature in ("a" * 63, "g" * 64):
+        with pytest.raises(SigningError, match="Signature must be 64"):
+            parse_authorization(good + f"Signature={signature}")
+    cases = [
+        (
+            "X" * 40
+            + f" Credential=A/20240101/r/s/aws4_request, SignedHeaders=host, Signature={sig}",
+            f"algorithm {'X' * 32!r}, expected",
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential=A/{'1' * 20}/r/s/aws4_request, SignedHeaders=host, "
+            f"Signature={sig}",
+            f"credential date {'1' * 16!r} is not",
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential=A/20240101/r/s/{'t' * 40}, SignedHeaders=host, "
+            f"Signature={sig}",
+            f"scope ends with {'t' * 32!r}, expected",
+        ),
+    ]
+    for value, words in cases:
+        with pytest.raises(SigningError) as info:
+            parse_authorization(value)
+        assert words in str(info.value)
