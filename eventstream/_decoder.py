@@ -44,6 +44,11 @@ _HEADER_CACHE_MAX_BLOCK = 512
 
 _EMPTY_HEADERS = Headers()
 
+# The slots' own setters: what object.__setattr__ finds by name on every call (Message's
+# __setattr__ refuses assignment), taken once. A third of a small message's decoding was there.
+_SET_HEADERS = Message.__dict__["headers"].__set__
+_SET_PAYLOAD = Message.__dict__["payload"].__set__
+
 
 class Frame(NamedTuple):
     """A decoded message with its wire facts (``offset`` = its position in the stream)."""
@@ -247,7 +252,8 @@ class Decoder:
         check = check_prelude
         cache_get = _HEADER_CACHE.get
         new_message = object.__new__
-        set_field = object.__setattr__
+        set_headers = _SET_HEADERS
+        set_payload = _SET_PAYLOAD
         last_block = b""
         last_len = -1
         last_headers = _EMPTY_HEADERS
@@ -283,8 +289,8 @@ class Decoder:
                         last_block, last_len, last_headers = block, hlen, headers
                     # Bypass Message.__init__: both fields are already of their final types.
                     message = new_message(Message)
-                    set_field(message, "headers", headers)
-                    set_field(message, "payload", src[pstart:msg_end])
+                    set_headers(message, headers)
+                    set_payload(message, src[pstart:msg_end])
                     if frames:
                         append(Frame(message, base + pos, total, hlen, prelude_crc, message_crc))  # type: ignore[arg-type]
                     else:

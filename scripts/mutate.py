@@ -81,6 +81,12 @@ _HTTP_TESTS = (*_HTTP_READER_TESTS, f"{_HTTP}test_http_writer.py")
 _HTTP_WRITER_TESTS = (f"{_HTTP}test_http_writer.py", *_HTTP_READER_TESTS)
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
 _H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
+_STREAM_TESTS = (
+    "tests/smruntime/test_stream_cursor.py",
+    "tests/smruntime/test_stream_paths.py",
+    "tests/smruntime/test_client.py",
+    "tests/smruntime/test_aio.py",
+)
 
 
 class Target(NamedTuple):
@@ -104,6 +110,7 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_writer.py", _HTTP_WRITER_TESTS, optional=True),
     Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
+    Target("smruntime/_stream_core.py", _STREAM_TESTS),
 )
 
 # What the scratch copy needs to import the packages and run their tests.

@@ -188,23 +188,28 @@ class EventStream:
         elif chunk:
             core.feed(chunk)
 
+    def _read_more(self) -> None:
+        """:meth:`_fill` for a view: any failure is the stream's (recorded), an interruption
+        closes it."""
+        try:
+            self._fill()
+        except Exception as exc:
+            self._core.fail(exc)  # no-op for the errors the core already recorded
+            raise
+        except BaseException:
+            self.close()  # interrupted mid-read: the connection cannot be reused
+            raise
+
     def _view(self, take: Callable[[], Any]) -> Iterator[Any]:
         """Items from ``take`` (a core ``next_*``), reading whenever it needs bytes. Leaving
         the loop early keeps the stream open: the next view continues from the cursor."""
         core = self._core
-        fill = self._fill
+        fill = self._read_more
         while True:
             try:
                 item = take()
                 while item is NEED_DATA:
-                    try:
-                        fill()
-                    except Exception as exc:
-                        core.fail(exc)  # no-op for the errors the core already recorded
-                        raise
-                    except BaseException:
-                        self.close()  # interrupted mid-read: the connection cannot be reused
-                        raise
+                    fill()
                     item = take()
             except BaseException:
                 if not core.open:
@@ -218,7 +223,7 @@ class EventStream:
     # -- views -------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return self._view(self._core.next_event)
+        return self._core.iter_events(self._read_more, self._release)
 
     def iter_bytes(self) -> Iterator[bytes]:
         """The payload bytes of each PayloadPart, as they arrive."""

@@ -17,7 +17,9 @@ A reader drives it like this::
 The core holds ONE cursor over the stream: the frames decoded from the last chunk and not yet
 handed out. Every view takes from it, so each event is delivered once whichever way the body is
 iterated, and a view abandoned half-way (``break``) loses nothing: the next view continues with
-the next event, as boto3's ``EventStream`` does.
+the next event, as boto3's ``EventStream`` does. A blocking reader iterating events takes them
+through :meth:`StreamCore.iter_events`, one generator step per PayloadPart event; those are
+counted in the statistics when the statistics are next read.
 
 Switching views mid-stream:
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Union
 
 from eventstream import Decoder, EventStreamError, Frame, Message, TruncatedStream
@@ -101,7 +104,21 @@ class StreamStats:
     """
 
     # A plain class rather than a dataclass: importing dataclasses costs milliseconds.
-    __slots__ = _STATS_FIELDS
+    # events, payload_bytes and event_times are counted on demand (_settle, set by the stream's
+    # core): its event loop takes PayloadPart events without counting each one.
+    __slots__ = (
+        "_event_times",
+        "_events",
+        "_payload_bytes",
+        "_settle",
+        "bytes",
+        "completed",
+        "duration",
+        "frames",
+        "time_to_first_byte",
+        "time_to_first_event",
+        "time_to_headers",
+    )
 
     time_to_headers: float | None
     time_to_first_byte: float | None
@@ -109,9 +126,6 @@ class StreamStats:
     duration: float | None
     bytes: int
     frames: int
-    events: int
-    payload_bytes: int
-    event_times: list[float]
     completed: bool
     """True once the body ended cleanly after whole frames and no in-stream exception."""
 
@@ -134,10 +148,50 @@ class StreamStats:
         self.duration = duration
         self.bytes = bytes
         self.frames = frames
-        self.events = events
-        self.payload_bytes = payload_bytes
-        self.event_times = [] if event_times is None else event_times
+        self._settle: Optional[Callable[[], None]] = None
+        self._events = events
+        self._payload_bytes = payload_bytes
+        self._event_times = [] if event_times is None else event_times
         self.completed = completed
+
+    def _live(self) -> None:
+        settle = self._settle
+        if settle is not None:
+            settle()
+
+    @property
+    def events(self) -> int:
+        """Events handed out."""
+        self._live()
+        return self._events
+
+    @events.setter
+    def events(self, value: int) -> None:
+        self._live()
+        self._events = value
+
+    @property
+    def payload_bytes(self) -> int:
+        """Payload bytes of the PayloadPart events handed out."""
+        self._live()
+        return self._payload_bytes
+
+    @payload_bytes.setter
+    def payload_bytes(self, value: int) -> None:
+        self._live()
+        self._payload_bytes = value
+
+    @property
+    def event_times(self) -> list[float]:
+        """The arrival time of each event handed out (brought up to date by every read of
+        ``events``, ``payload_bytes`` or ``event_times``)."""
+        self._live()
+        return self._event_times
+
+    @event_times.setter
+    def event_times(self, value: list[float]) -> None:
+        self._live()
+        self._event_times = value
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in _STATS_FIELDS)
@@ -272,11 +326,15 @@ class StreamCore:
         self.metadata = response_metadata or {}
         self.sinks: list[IO[bytes]] = []
         self.stats = StreamStats()
+        self.stats._settle = self._settle
         if headers_at is not None:
             self.stats.time_to_headers = headers_at - self.started
         self.state = _OPEN
         self.error: Optional[BaseException] = None
         self._pending: deque[Union[Message, Frame]] = deque()
+        # The items the pending deque was made of; those before _run_settled are counted.
+        self._run_items: list[Any] = []
+        self._run_settled = len(self._run_items)  # none counted, of none
         self._batch_at = 0.0
         self._deferred: Optional[EventStreamError] = None
         self._frames_mode = False  # iter_frames started: decode with the wire facts
@@ -315,7 +373,7 @@ class StreamCore:
         if self.state == _OPEN:
             self.stats.duration = self.now()
         self.state = _CLOSED
-        self._pending.clear()
+        self._drop_pending()
         self._record_queue.clear()
         return True
 
@@ -415,8 +473,8 @@ class StreamCore:
         if completed:
             stats.frames += len(completed)
             self._progress_at = self.clock()
+            self._hold(completed)
             self._batch_at = now
-            self._pending.extend(completed)
             try:
                 decoder.feed(b"")  # raises if the bytes after these frames were corrupt
             except EventStreamError as exc:
@@ -437,6 +495,51 @@ class StreamCore:
         self.stats.completed = True
         self.stats.duration = self.now()
         self.state = _ENDED
+
+    def _hold(self, items: list[Any]) -> None:
+        """Make ``items``, after what is still pending, the pending deque's run (uncounted)."""
+        self._settle()
+        pending = self._pending
+        if pending:  # fed before the cursor emptied (a reader feeds only once it did)
+            items = [*pending, *items]
+            pending.clear()
+        pending.extend(items)
+        self._run_items = items
+        self._run_settled = 0
+
+    def _swap_pending(self) -> None:
+        """Move the pending items to a new deque (the run is unchanged): a loop suspended in
+        :meth:`iter_events` holds the old one, now empty, and goes back through
+        :meth:`next_event` and its view rules."""
+        old = self._pending
+        self._pending = deque(old)
+        old.clear()
+
+    def _settle(self) -> None:
+        """Count the events :meth:`iter_events` took since the last call (it counts none):
+        the pending items before the deque's head, not yet counted, are exactly those."""
+        items = self._run_items
+        taken = len(items) - len(self._pending)
+        done = self._run_settled
+        if taken != done:  # never fewer: what left the deque was counted or is being counted
+            self._run_settled = taken
+            stats = self.stats
+            stats._events += taken - done
+            stats._payload_bytes += sum([len(m.payload) for m in items[done:taken]])
+            stats._event_times.extend([self._batch_at] * (taken - done))
+
+    def _take(self) -> Any:
+        """The next pending item, for a caller that counts it itself."""
+        self._settle()
+        item = self._pending.popleft()
+        self._run_settled += 1
+        return item
+
+    def _drop_pending(self) -> None:
+        self._settle()
+        self._pending.clear()
+        self._run_items = []
+        self._run_settled = 0
 
     def _check_event_stream(self, first: bytes) -> None:
         encoding = self.http_content_encoding
@@ -514,8 +617,8 @@ class StreamCore:
         stats = self.stats
         if stats.time_to_first_event is None:
             stats.time_to_first_event = at
-        stats.events += 1
-        stats.event_times.append(at)
+        stats._events += 1
+        stats._event_times.append(at)
 
     def _check_event_view(self) -> None:
         if self._view is not None and not self._records_done and self.state == _OPEN:
@@ -538,12 +641,50 @@ class StreamCore:
             self._check_event_view()
         return self._next_event()
 
+    def iter_events(
+        self, fill: Callable[[], None], release: Callable[[], None]
+    ) -> Iterator[dict[str, Any]]:
+        """The events of :meth:`next_event` for a blocking reader, as a generator.
+
+        ``fill()`` reads the next body bytes into the core (or finishes it) and raises on
+        failure; ``release()`` gives the connection back once the stream is over (ended or
+        failed). PayloadPart events (nearly every frame) are taken by an inlined copy of the
+        fast path of :meth:`_next_event`: one generator step per event, no call.
+        """
+        while True:
+            pending = self._pending
+            if pending and not self._frames_mode and self._view is None:
+                # start_records() swaps in a new deque, which ends this loop.
+                popleft = pending.popleft
+                headers = self._payload_headers
+                self._events_taken = True
+                while pending:
+                    message: Message = popleft()  # type: ignore[assignment]  # not frames mode
+                    if message.headers is not headers:
+                        pending.appendleft(message)  # not a known PayloadPart: the full path
+                        break
+                    # Counted later, by _settle.
+                    yield {"PayloadPart": {"Bytes": message.payload}}
+            try:
+                item = self.next_event()
+                while item is NEED_DATA:
+                    fill()
+                    item = self.next_event()
+            except BaseException:
+                if not self.open:
+                    release()
+                raise
+            if item is END:
+                release()
+                return
+            yield item
+
     def _next_event(self) -> Any:
         pending = self._pending
         while pending:
-            item = pending.popleft()
+            item = self._take()
             self._events_taken = True
-            message: Message = item.message if self._frames_mode else item  # type: ignore[union-attr,assignment]
+            message: Message = item.message if self._frames_mode else item
             headers = message.headers
             if headers is not self._payload_headers:
                 if (
@@ -560,12 +701,12 @@ class StreamCore:
             # The fast path, taken by nearly every frame of a response.
             payload = message.payload
             stats = self.stats
-            stats.payload_bytes += len(payload)
+            stats._payload_bytes += len(payload)
             at = self._batch_at
             if stats.time_to_first_event is None:
                 stats.time_to_first_event = at
-            stats.events += 1
-            stats.event_times.append(at)
+            stats._events += 1
+            stats._event_times.append(at)
             return {"PayloadPart": {"Bytes": payload}}
         return self._drained()
 
@@ -575,7 +716,7 @@ class StreamCore:
         if error is not None:
             error.bytes_received = self.stats.bytes  # type: ignore[attr-defined]
             error.events = self.stats.events  # type: ignore[attr-defined]
-            self._pending.clear()
+            self._drop_pending()
             raise self.fail(error)
         event = _operations.event_to_dict(message, op)
         if event is None:
@@ -600,12 +741,11 @@ class StreamCore:
     def next_message(self) -> Any:
         """The next :class:`eventstream.Message`, exception messages included (not raised)."""
         self._check_event_view()
-        pending = self._pending
-        if pending:
-            item = pending.popleft()
+        if self._pending:
+            item = self._take()
             self._events_taken = True
             self._count_event(self._batch_at)
-            return item.message if self._frames_mode else item  # type: ignore[union-attr]
+            return item.message if self._frames_mode else item
         return self._drained()
 
     def start_frames(self) -> None:
@@ -624,12 +764,11 @@ class StreamCore:
 
     def next_frame(self) -> Any:
         """The next :class:`TimedFrame` (after :meth:`start_frames`), exceptions included."""
-        pending = self._pending
-        if pending:
-            frame = pending.popleft()
+        if self._pending:
+            frame = self._take()
             self._events_taken = True
             self._count_event(self._batch_at)
-            return TimedFrame(frame, self._batch_at)  # type: ignore[arg-type]
+            return TimedFrame(frame, self._batch_at)
         return self._drained()
 
     # -- records -------------------------------------------------------------------------
@@ -643,6 +782,7 @@ class StreamCore:
         if current is not None and not self._records_done and self.state == _OPEN:
             self._refuse(f"a {view.kind} view", current)
         self._view = key
+        self._swap_pending()  # an event loop suspended in iter_events must ask again
         self._records = view.make_decoder(self.content_type)
         self._record_queue.clear()
         self._records_done = self.state != _OPEN and not self._pending

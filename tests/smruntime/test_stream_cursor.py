@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import pytest
 
+from eventstream import Message, encode
 from smruntime._http import HttpHeaders
 from smruntime._stream import EventStream
 from smruntime.exceptions import (
@@ -359,3 +360,114 @@ def test_a_corrupt_frame_is_reported_before_the_next_read() -> None:
     with pytest.raises(CorruptStreamError):
         next(events)
     assert response.reads == 1
+
+
+# -- the event loop's counting (iter_events takes PayloadPart events uncounted; _settle counts) --
+
+UNKNOWN = encode(Message([(":event-type", "Mystery"), (":message-type", "event")], b"??"))
+ODD_HEADERS = encode(
+    Message(
+        [(":message-type", "event"), (":event-type", "PayloadPart"), (":content-type", "x")],
+        b"odd",
+    )
+)
+
+
+def _expect_counts(body: EventStream, got: list[bytes], uncounted: bytes = b"") -> None:
+    stats = body.stats
+    assert stats.events == len(got)
+    # iter_messages hands out messages, not PayloadPart events: their bytes are not counted
+    assert stats.payload_bytes == sum(map(len, got)) - len(uncounted)
+    assert len(stats.event_times) == len(got)
+
+
+SIZED = [b"a", b"bb" * 5, b"ccc", b"d" * 17, b"e" * 2]  # each view's count shows in the bytes
+
+
+@pytest.mark.parametrize("chunks", list(chunkings(b"".join(part(p) for p in SIZED), 5)))
+def test_the_stats_count_each_event_as_it_is_handed_out(chunks: list[bytes]) -> None:
+    body = body_of(chunks)
+    held = body.stats  # a StreamStats taken before reading stays current
+    got: list[bytes] = []
+    _expect_counts(body, got)
+    events = iter(body)
+    for _ in range(2):
+        got.append(next(events)["PayloadPart"]["Bytes"])
+        _expect_counts(body, got)
+    got.append(next(body.iter_bytes()))
+    _expect_counts(body, got)
+    message = next(body.iter_messages()).payload
+    got.append(message)
+    _expect_counts(body, got, message)
+    got += payloads(events)
+    _expect_counts(body, got, message)
+    assert got == SIZED
+    assert held.events == len(SIZED)
+    assert held == body.stats
+    assert held.to_dict()["events"] == len(SIZED)
+
+
+def test_events_and_their_arrival_times_follow_the_reads_across_views() -> None:
+    response = FakeResponse([part(b"a") + part(b"b"), part(b"c") + part(b"d"), part(b"e")])
+    body = EventStream(response, started_at=0.0, clock=lambda: float(response.reads))
+    events = iter(body)
+    assert next(events)["PayloadPart"]["Bytes"] == b"a"
+    others = body.iter_bytes()
+    assert [next(others), next(others)] == [b"b", b"c"]  # the second read, by another view
+    assert payloads(events) == [b"d", b"e"]  # the first loop resumes on the new batch
+    assert body.stats.event_times == [1.0, 1.0, 2.0, 2.0, 3.0]
+    assert body.stats.time_to_first_event == 1.0
+    assert body.stats.events == 5
+
+
+def test_a_loop_left_mid_batch_and_closed_counts_only_what_it_handed_out() -> None:
+    body = body_of([BLOB])
+    events = iter(body)
+    got = [next(events)["PayloadPart"]["Bytes"], next(events)["PayloadPart"]["Bytes"]]
+    body.close()
+    assert list(events) == []
+    _expect_counts(body, got)
+
+
+def test_unknown_events_and_other_headers_inside_a_batch() -> None:
+    blob = part(b"a") + UNKNOWN + part(b"b") + ODD_HEADERS + part(b"c")
+    for chunks in chunkings(blob, 9):
+        body = body_of(chunks)
+        assert payloads(body) == [b"a", b"b", b"odd", b"c"]  # the unknown event is skipped
+        assert body.stats.events == 4
+        assert body.stats.payload_bytes == 6
+        assert body.stats.frames == 5
+
+
+def test_an_in_stream_exception_carries_the_count_of_the_events_before_it() -> None:
+    blob = part(b"a") + part(b"b") + exception_frame("ModelStreamError", "boom", "X")
+    body = body_of([blob, part(b"never")])
+    got = []
+    with pytest.raises(ModelStreamError) as caught:
+        for event in body:
+            got.append(event["PayloadPart"]["Bytes"])
+    assert got == [b"a", b"b"]
+    assert caught.value.events == 2  # type: ignore[attr-defined]
+    assert body.stats.events == 2
+
+
+@pytest.mark.parametrize("before", [1, 2])  # suspended after its first event, or mid-batch
+def test_a_suspended_event_loop_is_refused_once_a_record_view_took_over(before: int) -> None:
+    body = body_of([b"".join(part(b"%d\n" % n) for n in range(4))])
+    events = iter(body)
+    assert payloads(next(events) for _ in range(before)) == [b"%d\n" % n for n in range(before)]
+    lines = body.iter_lines()
+    assert next(lines) == str(before)
+    with pytest.raises(StreamError, match="lines"):
+        next(events)
+    assert list(body.iter_lines()) == [str(n) for n in range(before + 1, 4)]
+    assert body.stats.events == 4
+
+
+def test_iter_frames_is_refused_after_the_event_loop_took_everything_read() -> None:
+    body = body_of([part(b"a") + part(b"b"), part(b"c")])
+    events = iter(body)
+    assert payloads([next(events), next(events)]) == [b"a", b"b"]  # the whole first batch
+    with pytest.raises(StreamError, match="iter_frames"):
+        body.iter_frames()
+    assert payloads(events) == [b"c"]
