@@ -366,3 +366,10 @@ def test_parse_authorization_edges() -> None:
         with pytest.raises(SigningError) as info:
             parse_authorization(value)
         assert words in str(info.value)
+
+
+def test_presigned_url_expires_in_900_seconds_by_default() -> None:
+    from sigv4 import presign
+
+    url = presign("GET", URL, credentials=KEYS, region="us-east-1", service="sagemaker", now=NOW)
+    assert "X-Amz-Expires=900&" in url
