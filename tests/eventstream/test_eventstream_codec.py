@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pickle
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -120,8 +121,11 @@ def test_timestamp_in_another_timezone_is_the_same_instant() -> None:
         ({"n": 2**31}, "out of range"),
         ({"n": -(2**31) - 1}, "Int64"),
         ({"n": Int8(128)}, "Int8"),
+        ({"n": Int8(-129)}, "Int8"),
+        ({"n": Int16(32768)}, "Int16"),
         ({"n": Int16(-32769)}, "Int16"),
         ({"n": Int64(2**63)}, "Int64"),
+        ({"n": Int64(-(2**63) - 1)}, "Int64"),
         ({"x" * 256: "v"}, "255"),
         ({"\u00e9" * 128: "v"}, "256 bytes"),
         ({"s": "a" * 32768}, "32767"),
@@ -199,6 +203,36 @@ def test_headers_equality_is_strict_between_headers() -> None:
     assert Headers({"a": 1}) != {"a": 2}
     assert Headers({"a": 1}) != 5
     assert hash(Headers({"a": 1})) == hash(Headers({"a": 1}))
+
+
+def test_timestamp_whose_tzinfo_gives_no_offset_is_naive() -> None:
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> None:
+            return None
+
+    with pytest.raises(EncodeError, match="naive"):
+        encode(Message({"ts": datetime(2020, 1, 1, tzinfo=NoOffset())}))
+
+
+def test_long_header_name_error_shows_its_first_40_characters() -> None:
+    name = "abcdefghij" * 26
+    with pytest.raises(EncodeError) as info:
+        encode(Message({name: "v"}))
+    assert f"header name {name[:40]!r}... is 260 bytes" in str(info.value)
+
+
+def test_headers_equality_goes_by_wire_type_not_python_type() -> None:
+    # A subclass of str is sent as a string: the same bytes, so equal Headers; values with no
+    # wire type (never encodable) compare by their Python type.
+    class Name(str):
+        pass
+
+    assert header_type(Name("x")) == header_type("x")
+    assert encode(Message({"a": Name("x")})) == encode(Message({"a": "x"}))
+    assert Headers({"a": Name("x")}) == Headers({"a": "x"})
+    assert Message({"a": Name("x")}) == decode(encode(Message({"a": "x"})))[0]
+    assert Headers({"a": 1.0}) != Headers({"a": Decimal(1)})
+    assert Headers({"a": 1.0}) == Headers({"a": 1.0})
 
 
 def test_headers_repr_and_pickle() -> None:

@@ -127,7 +127,14 @@ def test_describe_empty_and_odd_input() -> None:
     assert describe(b"") == []
     (info,) = describe(object())  # type: ignore[arg-type]
     assert isinstance(info, FrameInfo)
+    assert (info.index, info.offset) == (0, 0)
+    assert info.error == "cannot describe a object: bytes expected"
+    released = memoryview(b"abc")
+    released.release()
+    (info,) = describe(released)
+    assert (info.index, info.offset) == (0, 0)
     assert info.error is not None
+    assert info.error.startswith("cannot read input as bytes")
     assert describe(bytearray(encode(Message())))[0].error is None
 
 
@@ -136,6 +143,8 @@ def test_preview_is_capped() -> None:
     assert info.payload_preview == b"x" * 10
     assert info.payload_length == 500
     assert "payload: b'xxxxxxxxxx'..." in info.format()
+    (info,) = describe(encode(Message({}, b"x" * 500)))
+    assert info.payload_preview == b"x" * 64  # the default
 
 
 def test_describe_names_every_header_type() -> None:
@@ -171,3 +180,46 @@ def test_describe_names_every_header_type() -> None:
         ("ts", "timestamp", when),
         ("u", "uuid", ident),
     )
+
+
+def test_frame_info_is_frozen() -> None:
+    import dataclasses
+
+    import pytest
+
+    info = describe(encode(Message({"a": "b"}, b"x")))[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.index = 5  # type: ignore[misc]
+    assert hash(info) == hash(describe(encode(Message({"a": "b"}, b"x")))[0])
+
+
+def test_format_shows_only_what_was_read() -> None:
+    # a CRC with one side unknown, a payload length without the frame's: no line for either
+    text = FrameInfo(0, 0, prelude_crc_expected=1, message_crc_found=2, payload_length=3).format()
+    assert text == "frame 0 at offset 0"
+    a, _ = good_stream()
+    lines = describe(a)[0].format().splitlines()
+    assert '  payload: b\'{"token":"Hi"}\'' in lines  # the whole payload: no "..."
+
+
+def test_describe_at_the_edges_of_a_frame() -> None:
+    frame = encode(Message({"a": "b"}, b"payload"))
+    hlen = struct.unpack_from(">I", frame, 4)[0]
+    # a prelude alone (12 bytes) is read: the lengths are known, the rest is missing
+    (info,) = describe(frame[:12])
+    assert info.total_length == len(frame)
+    assert info.error == f"truncated: 12 of {len(frame)} bytes present"
+    # cut just after the headers block: the headers are still shown
+    (info,) = describe(frame[: 12 + hlen])
+    assert info.headers == (("a", "string", "b"),)
+    assert info.error == f"truncated: {12 + hlen} of {len(frame)} bytes present"
+    # no preview at all when asked for none (or fewer than none)
+    for preview in (0, -5):
+        assert describe(frame, preview_bytes=preview)[0].payload_preview == b""
+
+
+def test_prelude_error_hint_shows_the_first_24_bytes() -> None:
+    data = b"<html><body>not a stream at all</body></html>"
+    (info,) = describe(data)
+    assert info.error is not None
+    assert info.error.endswith(f"it starts with {data[:24]!r})")

@@ -171,6 +171,40 @@ def test_invalid_header_offset_in_every_chunking() -> None:
     assert_same_everywhere(data, check)
 
 
+def _named(code: int, rest: bytes) -> bytes:
+    return bytes([1]) + b"s" + bytes([code]) + rest
+
+
+@pytest.mark.parametrize(
+    ("bad", "name", "words"),
+    [
+        (bytes([200]) + b"xy", None, "name of 200 bytes"),
+        (bytes([2]) + b"\xff\xfe" + bytes([0]), None, "not valid UTF-8"),
+        (_named(7, b"\x00"), "s", "value length needs 2 bytes, the headers block has 1 left"),
+        (_named(7, b"\x80\x00"), "s", "value length 32768 exceeds the limit"),
+        (_named(6, b"\x00\x05ab"), "s", "value length 5 overruns the headers block (2 bytes"),
+        (_named(7, b"\x00\x02\xff\xfe"), "s", "string value is not valid UTF-8"),
+        (_named(4, b"\x00\x01"), "s", "a integer value needs 4 bytes, the headers block has 2"),
+        (_named(8, b"\x7f" + b"\xff" * 7), "s", "outside the range a datetime can hold"),
+        (_named(0, b""), "s", "duplicate header name"),
+    ],
+)
+def test_header_error_offset_after_a_good_header_in_every_chunking(
+    bad: bytes, name: str | None, words: str
+) -> None:
+    # a good header first (named "s" too, for the duplicate): the fault is not at the block start
+    ok = bytes([1]) + b"s" + bytes([0])
+    data = GOOD + raw_frame(ok + bad, b"p")
+
+    def check(error: EventStreamError) -> None:
+        assert isinstance(error, InvalidHeader)
+        assert error.name == name
+        assert error.offset == FAULT_AT + 12 + len(ok)
+        assert words in str(error)
+
+    assert_same_everywhere(data, check)
+
+
 def test_truncation_offset_in_every_chunking() -> None:
     cut = part("ccc")
     for keep, needed in ((1, None), (11, None), (12, len(cut)), (len(cut) - 1, len(cut))):

@@ -9,6 +9,7 @@ without the host or the session token) makes a later call reuse an earlier, diff
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from typing import Any
 
@@ -307,3 +308,199 @@ def test_the_header_memo_stays_bounded() -> None:
         sizes.append(len(_signer._header_memo))
     assert max(sizes) == _signer._MEMO_MAX
     assert sizes[_signer._MEMO_MAX] == 1  # full: cleared, then the new one
+
+
+def test_canonical_caches_are_cleared_when_full_never_overfilled() -> None:
+    # one entry past the bound: the table is cleared first, so it never holds more
+    bound = _canonical._CACHE_MAX
+    _canonical._url_cache.clear()
+    _canonical._name_cache.clear()
+    _canonical._value_cache.clear()
+    for i in range(bound + 1):
+        _canonical.url_parts(f"https://h{i}.example.com/")
+        _canonical.header_name(f"X-H{i}")
+        _canonical.fold_value("x", f"v{i}")
+        assert len(_canonical._url_cache) <= bound
+        assert len(_canonical._name_cache) <= bound
+        assert len(_canonical._value_cache) <= bound
+    assert len(_canonical._url_cache) == len(_canonical._name_cache) == 1
+
+
+def test_header_values_up_to_256_characters_are_memoised() -> None:
+    _canonical._value_cache.clear()
+    _canonical.fold_value("x", "a" * 256)
+    _canonical.fold_value("x", "b" * 257)
+    assert list(_canonical._value_cache) == ["a" * 256]
+
+
+def test_url_parts_normalises_the_path_unless_s3_style() -> None:
+    _canonical._url_cache.clear()
+    url = "https://h/a/../b%2Fc"
+    assert _canonical.url_parts(url) == ("h", "/b%252Fc", "")
+    assert _canonical.url_parts(url) == _canonical.url_parts(url, False)
+    assert _canonical.url_parts(url, True) == ("h", "/a/../b%2Fc", "")
+
+
+def test_split_url_ports_at_their_bounds_and_an_unterminated_ipv6_host() -> None:
+    from sigv4 import SigningError
+    from sigv4._canonical import split_url
+
+    assert split_url("https://host:1/")[1] == "host:1"
+    assert split_url("https://host:65535/")[1] == "host:65535"
+    assert split_url("http://[::1]:1/")[1] == "[::1]:1"
+    for port in ("0", "65536"):
+        with pytest.raises(SigningError, match="invalid port"):
+            split_url(f"https://host:{port}/")
+    with pytest.raises(SigningError, match="unterminated IPv6"):
+        split_url("https://[::1/x")
+
+
+def test_signing_key_cache_evicts_the_least_recently_used() -> None:
+    _signer.clear_signing_key_cache()
+    size = _signer._KEY_CACHE_SIZE
+    for i in range(size):
+        _signer._key_state(f"secret-{i}", "20240101", "us-east-1", "sagemaker")
+    _signer._key_state("secret-0", "20240101", "us-east-1", "sagemaker")  # a hit: now newest
+    _signer._key_state("secret-new", "20240101", "us-east-1", "sagemaker")
+    held = {key[0] for key in _signer._KEY_CACHE}
+    digest = hashlib.sha256
+    assert len(held) == size
+    assert digest(b"secret-0").digest() in held
+    assert digest(b"secret-new").digest() in held
+    assert digest(b"secret-1").digest() not in held  # the oldest untouched one went
+    _signer.clear_signing_key_cache()
+
+
+def test_invalid_method_error_shows_its_first_16_characters() -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError) as info:
+        _signer._method("ABCDEFGHIJKLMNOPQRST UVW")
+    assert str(info.value) == "invalid HTTP method 'ABCDEFGHIJKLMNOP'"
+
+
+def test_method_and_scope_parts_of_the_wrong_type_are_signing_errors() -> None:
+    from sigv4 import SigningError
+
+    for bad in (["GET"], None, 5):
+        with pytest.raises(SigningError):
+            _signer._method(bad)
+        with pytest.raises(SigningError):
+            _signer._scope_part("region", bad)
+
+
+def test_scope_part_memo_is_bounded_and_errors_show_32_characters() -> None:
+    from sigv4 import SigningError
+
+    _signer._valid_scope_parts.clear()
+    for i in range(300):
+        assert _signer._scope_part("region", f"region-{i}") == f"region-{i}"
+        assert len(_signer._valid_scope_parts) <= 256
+    assert len(_signer._valid_scope_parts) == 256
+    with pytest.raises(SigningError) as info:
+        _signer._scope_part("region", "x" * 40 + " y")
+    assert f"invalid region {'x' * 32!r}:" in str(info.value)
+
+
+def test_timestamps_of_a_second_equal_to_the_day_number() -> None:
+    # day 20000 since the epoch (2024-10-04) at second 20000 of that day (05:33:20), after
+    # another second of the same day: computed, not taken from the last call
+    _signer._last_stamp = _signer._NO_STAMP
+    day = dt.datetime(2024, 10, 4, tzinfo=dt.timezone.utc)
+    assert (day - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).days == 20000
+    assert _signer._timestamps(day + dt.timedelta(seconds=7)) == ("20241004T000007Z", "20241004")
+    got = _signer._timestamps(day + dt.timedelta(seconds=20000))
+    assert got == ("20241004T053320Z", "20241004")
+
+
+def test_now_whose_tzinfo_gives_no_offset_is_refused() -> None:
+    from sigv4 import SigningError
+
+    class NoOffset(dt.tzinfo):
+        def utcoffset(self, when: dt.datetime | None) -> None:
+            return None
+
+    with pytest.raises(SigningError, match="timezone-aware"):
+        _signer._timestamps(dt.datetime(2024, 1, 1, tzinfo=NoOffset()))
+
+
+def test_invalid_header_name_error_shows_64_characters() -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError) as info:
+        _canonical.header_name("n" * 70 + " x")
+    assert str(info.value) == f"invalid header name {'n' * 64!r}"
+
+
+def test_signer_memo_tables_are_cleared_when_full_never_overfilled() -> None:
+    _forget()
+    bound = _signer._MEMO_MAX
+    for i in range(bound + 1):
+        sign(
+            "POST",
+            URL,
+            {"X-Custom": f"v{i}"},
+            b"",
+            region="us-east-1",
+            service="sagemaker",
+            credentials=KEYS,
+            now=NOW,
+        )
+        assert len(_signer._header_memo) <= bound
+        assert len(_signer._block_memo) <= bound
+    assert len(_signer._header_memo) == len(_signer._block_memo) == 1
+
+
+def test_a_method_that_is_not_a_string_is_a_signing_error() -> None:
+    from sigv4 import SigningError
+
+    with pytest.raises(SigningError, match="invalid HTTP method 'list'"):
+        sign(
+            ["GET"],
+            URL,
+            {},
+            b"",
+            region="us-east-1",
+            service="sagemaker",  # type: ignore[arg-type]
+            credentials=KEYS,
+            now=NOW,
+        )
+
+
+def test_parse_authorization_edges() -> None:
+    from sigv4 import SigningError, parse_authorization
+
+    sig = "a" * 64
+    good = "AWS4-HMAC-SHA256 Credential=AK/ID/20240101/r/s/aws4_request, SignedHeaders=host, "
+    assert parse_authorization(good + f"Signature={sig}").access_key_id == "AK/ID"
+    for signature in ("a" * 63, "g" * 64):
+        with pytest.raises(SigningError, match="Signature must be 64"):
+            parse_authorization(good + f"Signature={signature}")
+    cases = [
+        (
+            "X" * 40
+            + f" Credential=A/20240101/r/s/aws4_request, SignedHeaders=host, Signature={sig}",
+            f"algorithm {'X' * 32!r}, expected",
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential=A/{'1' * 20}/r/s/aws4_request, SignedHeaders=host, "
+            f"Signature={sig}",
+            f"credential date {'1' * 16!r} is not",
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential=A/20240101/r/s/{'t' * 40}, SignedHeaders=host, "
+            f"Signature={sig}",
+            f"scope ends with {'t' * 32!r}, expected",
+        ),
+    ]
+    for value, words in cases:
+        with pytest.raises(SigningError) as info:
+            parse_authorization(value)
+        assert words in str(info.value)
+
+
+def test_presigned_url_expires_in_900_seconds_by_default() -> None:
+    from sigv4 import presign
+
+    url = presign("GET", URL, credentials=KEYS, region="us-east-1", service="sagemaker", now=NOW)
+    assert "X-Amz-Expires=900&" in url

@@ -169,7 +169,14 @@ def test_lines_final_line_without_newline_delivered_once() -> None:
     assert dec.feed(b"one\ntwo") == ["one"]
     assert dec.pending == 3
     assert dec.close() == ["two"]
+    assert dec.pending == 0
     assert dec.close() == []
+
+
+def test_json_document_drops_a_bom_of_three_bytes_however_it_is_cut() -> None:
+    doc = b"\xef\xbb\xbf12"
+    for cut in range(len(doc) + 1):
+        assert run(JsonDocumentDecoder(), [doc[:cut], doc[cut:]]) == [12]
 
 
 def test_lines_lone_cr_is_not_a_line_end() -> None:
@@ -327,6 +334,7 @@ def test_json_auto_modes() -> None:
 
     dec = JsonAutoDecoder()
     assert run(dec, [b"\n\n"]) == []
+    assert dec.mode == "json-document"  # blank lines only: nothing told it otherwise
 
 
 def test_json_auto_first_line_limit() -> None:
@@ -731,6 +739,21 @@ def test_deep_nesting_never_raises_recursion_error(depth: int) -> None:
         assert list(iter_text([line], "jsonl")) == []
     except RecordError:
         pass  # too deep to parse: reported by the decoder
+
+
+def test_error_record_fields_of_the_wrong_type_are_left_out() -> None:
+    # a "type" that is not a string is no prefix; an "error" that is neither a string nor a
+    # non-empty object is no error
+    assert find_error({"error": "boom", "type": 5}) == "boom"
+    assert find_error({"object": "error", "message": "m", "type": 5}) == "m"
+    assert find_error({"error": 5}) is None
+    assert find_error({"error": ["x"]}) is None
+    assert find_error({"error": {}}) is None
+
+
+def test_error_object_without_a_message_is_shown_with_sorted_keys() -> None:
+    shown = find_error({"error": {"message": "", "z": 1, "a": 2}})
+    assert shown == '{"a": 2, "message": "", "z": 1}'
 
 
 def test_error_record_with_unprintable_details() -> None:

@@ -17,6 +17,7 @@ from smruntime.records import (
     JsonAutoDecoder,
     JsonDocumentDecoder,
     JsonLinesDecoder,
+    JsonStreamDecoder,
     LineDecoder,
     SSEDecoder,
     SSEEvent,
@@ -171,6 +172,10 @@ def test_json_document_of_exactly_the_limit_is_accepted() -> None:
 
 def test_json_auto_first_line_of_exactly_the_limit() -> None:
     same_everywhere(lambda: JsonAutoDecoder(max_record_bytes=7), b'{"a":1}\n', [{"a": 1}], None)
+    # blank lines first: only the first line's own bytes count, in whatever piece it starts
+    same_everywhere(
+        lambda: JsonAutoDecoder(max_record_bytes=7), b'\n\r\n{"a":1}\n', [{"a": 1}], None
+    )
     same_everywhere(
         lambda: JsonAutoDecoder(max_record_bytes=7),
         b'\n\n{"a":12}\n',
@@ -277,6 +282,17 @@ def test_sse_events_are_frozen_values() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.data = "y"  # type: ignore[misc]
     assert hash(event) == hash(SSEEvent("x", "e", "1", 5))
+
+
+def test_json_stream_of_sse_skips_done_and_comments_however_cut() -> None:
+    data = b': ping\n\ndata: {"a":1}\n\ndata: [DONE]\n\n'
+    same_everywhere(JsonStreamDecoder, data, [{"a": 1}], None)
+    dec = JsonStreamDecoder()
+    assert run(dec, [data]) == ([{"a": 1}], None)
+    assert dec.mode == "sse"
+    dec = JsonStreamDecoder()
+    assert run(dec, [b'{"a":1}\n[2]\n']) == ([{"a": 1}, [2]], None)
+    assert dec.mode == "jsonl"
 
 
 def test_sse_done_only_after_the_done_sentinel() -> None:

@@ -238,6 +238,21 @@ def test_response_head_limit_at_its_boundary() -> None:
     assert_error(over, "response head larger than max_header_bytes=64", 36, 3, limits=limits)
 
 
+def test_head_lines_filling_the_limit_wait_for_the_next_byte_before_failing() -> None:
+    # the lines take all 64 bytes: nothing is wrong until a byte (the final CRLF) arrives
+    limits = Limits(max_header_bytes=64)
+    lines = OK + b"Content-Length: 0\r\n" + b"X: " + b"a" * 23 + b"\r\n"
+    assert len(lines) == 64
+    for cut in range(1, len(lines)):
+        conn = connection(limits=limits)
+        for piece in (lines[:cut], lines[cut:]):
+            conn.receive_data(piece)
+            assert conn.next_event() is NEED_DATA
+        conn.receive_data(b"\r\n")
+        with pytest.raises(RemoteProtocolError, match="larger than max_header_bytes=64"):
+            conn.next_event()
+
+
 def test_head_limit_counts_1xx_heads() -> None:
     limits = Limits(max_header_bytes=40)
     raw = b"HTTP/1.1 100 Continue\r\n\r\n" + b"HTTP/1.1 204 No\r\n\r\n"
