@@ -21,3 +21,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_xdist_auto_num_workers(config: object) -> int:
+    """``-n auto``: two workers a core. Half the suite's time is spent waiting on loopback peers
+    and deadlines, not computing, so a second worker per core overlaps the waits (on the 2-core
+    reference machine: 42 s instead of 59 s)."""
+    return 2 * (os.cpu_count() or 1)
