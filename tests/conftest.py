@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -23,6 +24,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+@pytest.hookimpl(optionalhook=True)  # without xdist (-p no:xdist) pytest would refuse the name
 def pytest_xdist_auto_num_workers(config: object) -> int:
     """``-n auto``: two workers a core. Half the suite's time is spent waiting on loopback peers
     and deadlines, not computing, so a second worker per core overlaps the waits (on the 2-core
