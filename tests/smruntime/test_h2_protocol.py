@@ -488,3 +488,11 @@ def test_a_graceful_goaway_of_the_largest_frame_size_is_screened() -> None:
     assert pair.client.receive(frame[100:]) == []
     assert pair.client.goaway == (0, pair.sid)
     assert pair.client.failed is None
+
+
+def test_every_error_code_of_rfc_9113_is_named_as_h2_names_it() -> None:
+    import h2.errors
+
+    for code in h2.errors.ErrorCodes:
+        assert _h2.error_name(int(code)) == f"{code.name} (0x{int(code):x})"
+    assert _h2.error_name(0xE) == "unknown error (0xe)"
