@@ -353,6 +353,9 @@ def test_receive_window_bounds() -> None:
         _h2.H2ClientStream(receive_window=1000)
     with pytest.raises(ValueError, match="receive_window"):
         _h2.H2ClientStream(receive_window=2**31)
+    for edge in (65535, 2**31 - 1):  # both ends are valid windows
+        stream = _h2.H2ClientStream(receive_window=edge)
+        assert stream.stream_id == 0  # no stream until start()
 
 
 def test_larger_frames_accepted_in_the_same_read_as_the_settings_ack() -> None:
