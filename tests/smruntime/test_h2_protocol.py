@@ -499,3 +499,18 @@ def test_every_error_code_of_rfc_9113_is_named_as_h2_names_it() -> None:
     for code in h2.errors.ErrorCodes:
         assert _h2.error_name(int(code)) == f"{code.name} (0x{int(code):x})"
     assert _h2.error_name(0xE) == "unknown error (0xe)"
+
+
+def test_eof_before_any_answer_says_whether_input_left() -> None:
+    pair = Pair()
+    (event,) = pair.client.receive(b"")
+    assert isinstance(event, _h2.Failed)
+    assert str(event.error).startswith(
+        "the server closed the HTTP/2 connection before the response headers"
+    )
+    assert event.error.request_sent is False  # no GOAWAY, no body byte sent
+    pair = Pair()
+    assert pair.client.send(b"abc") == 3
+    assert pair.client.bytes_sent == 3
+    (event,) = pair.client.receive(b"")
+    assert event.error.request_sent is True
