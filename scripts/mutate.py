@@ -76,9 +76,14 @@ _HTTP_READER_TESTS = (
     f"{_HTTP}test_http_parser.py",
     f"{_HTTP}test_http_basic.py",
     f"{_HTTP}test_http_differential.py",
+    f"{_HTTP}test_http_whole_head.py",
 )
 _HTTP_TESTS = (*_HTTP_READER_TESTS, f"{_HTTP}test_http_writer.py")
-_HTTP_WRITER_TESTS = (f"{_HTTP}test_http_writer.py", *_HTTP_READER_TESTS)
+_HTTP_WRITER_TESTS = (
+    f"{_HTTP}test_http_writer.py",
+    f"{_HTTP}test_http_writer_known.py",
+    *_HTTP_READER_TESTS,
+)
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
 _H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 _STREAM_TESTS = (
