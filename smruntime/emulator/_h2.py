@@ -1196,6 +1196,9 @@ class H2Server:
         if self._tls is not None:
             try:
                 conn.settimeout(10)
+                # A client gone already (reset): wrap_socket would fail with the descriptor
+                # moved into a half-made SSLSocket, out of reach of the close below.
+                conn.getpeername()
                 tls_sock = self._tls.wrap_socket(conn, server_side=True)
             except (OSError, ssl.SSLError):
                 conn.close()
