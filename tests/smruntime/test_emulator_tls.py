@@ -265,25 +265,3 @@ def test_serve_tls_options_go_together(tmp_path: Path) -> None:
     assert "--tls-key KEY" in text
     assert "ALPN chooses h2" in text
 
-
-def test_clients_reset_before_the_h2_tls_handshake_leave_no_socket_open() -> None:
-    """Regression: wrap_socket on a connection already reset moved its descriptor into an
-    SSLSocket that nothing closed (a ResourceWarning in whichever test ran next)."""
-    pytest.importorskip("h2")
-    import gc
-    import struct
-    import warnings
-
-    from sigv4 import Credentials
-    from smruntime.emulator._h2 import serve_h2, tls_server_context
-
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always", ResourceWarning)
-        tls = tls_server_context(CERT, KEY)
-        with serve_h2(Credentials("AKIDTLS", "tls-secret"), tls=tls) as srv:
-            for _ in range(50):
-                sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()  # a reset, before the server's handshake
-        gc.collect()
-    assert [w for w in seen if issubclass(w.category, ResourceWarning)] == []
