@@ -264,4 +264,3 @@ def test_serve_tls_options_go_together(tmp_path: Path) -> None:
     assert "--tls-cert CERT" in text
     assert "--tls-key KEY" in text
     assert "ALPN chooses h2" in text
-
