@@ -613,7 +613,8 @@ class Scratch:
         self.server: Optional[subprocess.Popen[str]] = None
         env = dict(os.environ)
         env["PYTHONPATH"] = str(self.dir)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant must never run from a stale .pyc
+        # a mutant must never run from a stale .pyc (tests/conftest.py honours the second)
+        env["PYTHONDONTWRITEBYTECODE"] = env["SMRUNTIME_TESTS_NO_BYTECODE"] = "1"
         # derandomised, fewer examples (tests/conftest.py): the same, shorter run each time
         env.setdefault("HYPOTHESIS_PROFILE", "mutate")
         self.env = env

@@ -157,6 +157,7 @@ def test_validation_error(client: Any) -> None:
     )
 
 
+@pytest.mark.usefixtures("small_jitter")
 def test_throttling_is_retried_by_boto3(emulator: Emulator) -> None:
     c = make_client(emulator, attempts=3)
     try:
