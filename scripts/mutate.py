@@ -87,10 +87,14 @@ _HTTP_WRITER_TESTS = (
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
 _H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 _STREAM_TESTS = (
+    "tests/smruntime/test_stream_core.py",
     "tests/smruntime/test_stream_cursor.py",
     "tests/smruntime/test_stream_paths.py",
     "tests/smruntime/test_client.py",
     "tests/smruntime/test_aio.py",
+    # the stream over the wire: deadlines, a cut body, the Content-Type and Content-Encoding checks
+    "tests/smruntime/test_wire_sync.py",
+    "tests/smruntime/test_aio_wire.py",
 )
 
 
