@@ -47,9 +47,3 @@ def pytest_xdist_auto_num_workers(config: object) -> int:
     and deadlines, not computing, so a second worker per core overlaps the waits (on the 2-core
     reference machine: 42 s instead of 59 s)."""
     return 2 * (os.cpu_count() or 1)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """What the imports and the collection made lives to the end of the run: frozen, the garbage
-    collector's full passes during the tests skip it (they walk only what the tests make)."""
-    gc.freeze()
