@@ -32,6 +32,8 @@ from sigv4 import Credentials, sign
 from smruntime import _operations, _redact, _retries
 from smruntime._http import HttpRequest
 from smruntime._log import debug_logger
+from smruntime._requests import fast_request
+from smruntime._responses import shape_output
 from smruntime.exceptions import ClientError, TransportError
 from smruntime.http._config import Deadlines
 
@@ -120,13 +122,17 @@ class CallPlan:
         if host.meta.events:
             params = self._param_hooks(params)
         validation = cfg.parameter_validation
-        self.request = _operations.build_request(
-            op,
-            params,
-            host.endpoint_url,
-            validate_params=bool(validation),
-            strict=validation == "strict",
-        )
+        # The common call in one pass (None: anything unusual, which build_request decides).
+        request = fast_request(self.spec, params, host.endpoint_url) if validation is True else None
+        if request is None:
+            request = _operations.build_request(
+                op,
+                params,
+                host.endpoint_url,
+                validate_params=bool(validation),
+                strict=validation == "strict",
+            )
+        self.request = request
         retry_config, streaming_deadlines, plain_deadlines = _per_config(cfg)
         self.max_attempts = retry_config.total_max_attempts
         self.policy = _retries.RetryPolicy(retry_config, quota=host._retry_quota)
@@ -386,8 +392,7 @@ class CallPlan:
                 metadata.get("RequestId"),
                 self.attempt,
             )
-        result = _operations.parse_response(
-            self.op, status, headers, None if self.streaming else (body or b"")
-        )
+        spec = self.spec
+        result = shape_output(spec, headers, None if spec.streaming else (body or b""))
         result["ResponseMetadata"] = metadata
         return result
