@@ -62,11 +62,12 @@ class CallHost(Protocol):
 
 def invocation_id() -> str:
     """A random (version 4) UUID in its string form, without importing :mod:`uuid`."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = os.urandom(16).hex()
+    # the version nibble is 4; the variant's two high bits are 10 (8, 9, a or b)
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def deadlines_for(cfg: Config, streaming: bool) -> Deadlines:
@@ -136,22 +137,20 @@ class CallPlan:
         retry_config, streaming_deadlines, plain_deadlines = _per_config(cfg)
         self.max_attempts = retry_config.total_max_attempts
         self.policy = _retries.RetryPolicy(retry_config, quota=host._retry_quota)
-        self.deadlines = streaming_deadlines if self.spec.streaming else plain_deadlines
+        spec = self.spec
+        self.streaming: bool = spec.streaming
+        self.lazy_body: bool = self._lazy_body(spec)
+        """True when the success body is handed to the caller unread (InvokeEndpoint's
+        payload); False when the plan needs the (small) body to shape the answer."""
+        self.deadlines = streaming_deadlines if spec.streaming else plain_deadlines
         self.invocation_id = invocation_id()
         self.attempt = 1
         self.started = 0.0
         self._skew_retried = False
         self._signed: Any = None
 
-    @property
-    def streaming(self) -> bool:
-        return self.spec.streaming
-
-    @property
-    def lazy_body(self) -> bool:
-        """True when the success body is handed to the caller unread (InvokeEndpoint's
-        payload); False when the plan needs the (small) body to shape the answer."""
-        spec = self.spec
+    @staticmethod
+    def _lazy_body(spec: _operations.OperationSpec) -> bool:
         found = _LAZY_BODY.get(spec.name)
         if found is None:
             found = _LAZY_BODY[spec.name] = not spec.streaming and any(
