@@ -16,7 +16,7 @@ from typing import Any, Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from smruntime._http import HttpRequest
-from smruntime._model import Member, OperationSpec, get_operation, is_h2
+from smruntime._model import Member, OperationSpec, get_operation
 from smruntime._validation import (
     _BYTES_LIKE,
     _check_body_size,
@@ -236,6 +236,12 @@ def build_request(
 # tests/smruntime/test_fast_request.py holds the two paths to the same bytes.
 
 _LABEL, _BODY_BYTES, _TEXT, _INT = range(4)
+_KINDS = {
+    ("uri", "string"): _LABEL,
+    ("payload", "blob"): _BODY_BYTES,
+    ("header", "string"): _TEXT,
+    ("header", "integer"): _INT,
+}
 # name -> (kind, wire name, minimum); the required names; the URI before and after its label
 _FastTable = tuple[dict[str, tuple[int, str, int]], frozenset[str], tuple[str, str]]
 _FAST: dict[int, tuple[OperationSpec, Optional[_FastTable]]] = {}
@@ -253,20 +259,18 @@ def _fast_table(spec: OperationSpec) -> Optional[_FastTable]:
     labels: list[Member] = []
     for member in spec.input.values():
         shape = member.shape
-        minimum = shape.min or 0
-        if member.location == "uri" and shape.type == "string":
-            entries[member.name] = (_LABEL, member.wire_name, max(minimum, 1))
+        where = (member.location, shape.type)
+        kind = _KINDS.get(where)
+        if kind is None:
+            break  # an input event stream, a JSON member, ...: the checked path only
+        if kind == _LABEL:
             labels.append(member)
-        elif member.location == "payload" and shape.type == "blob":
-            entries[member.name] = (_BODY_BYTES, "", 0)
-        elif member.location == "header" and shape.type == "string":
-            entries[member.name] = (_TEXT, member.wire_name, minimum)
-        elif member.location == "header" and shape.type == "integer":
-            entries[member.name] = (_INT, member.wire_name, minimum)
-        else:
-            break
+        # (a URI label is never empty, whatever the model's minimum)
+        minimum = max(shape.min or 0, 1) if kind == _LABEL else shape.min or 0
+        entries[member.name] = (kind, member.wire_name, minimum)
     else:
-        if len(labels) == 1 and not is_h2(spec):
+        # One label, required (so present, and non-empty once checked), once in the URI.
+        if len(labels) == 1 and labels[0].required:
             marker = "{" + labels[0].wire_name + "}"
             before, sep, after = spec.uri.partition(marker)
             if sep and marker not in after:
@@ -315,7 +319,7 @@ def fast_request(
             if type(value) is not int or value < minimum:
                 return None
             headers.append((wire, str(value)))
-    if not label or not required.issubset(params):
+    if not required.issubset(params):
         return None
     try:
         path = before + _label(label) + after

@@ -22,11 +22,12 @@ import smruntime
 from sigv4 import Credentials, sign
 from smruntime import _call, _requests
 from smruntime._http import HttpHeaders, HttpRequest
-from smruntime._model import H2_OPERATIONS, OPERATIONS, OperationSpec
+from smruntime._model import H2_OPERATIONS, OPERATIONS, Member, OperationSpec, Shape
 from smruntime._requests import build_request, fast_request
 from smruntime._responses import (
     _get_header,
     _headers_dict,
+    _output_table,
     parse_response,
     response_metadata,
     shape_output,
@@ -169,6 +170,7 @@ def test_fast_request_is_build_request_or_declines(op: str, data: Any) -> None:
     ("op", "params"),
     [
         ("invoke_endpoint", {"EndpointName": "ep", "Body": b"{}"}),
+        ("invoke_endpoint", {"EndpointName": "e", "Body": b"{}", "PrefixAwareId": "p"}),
         (
             "invoke_endpoint",
             {
@@ -206,6 +208,10 @@ def test_fast_request_is_build_request_or_declines(op: str, data: Any) -> None:
             },
         ),
         ("invoke_endpoint_async", {"EndpointName": "ep", "Body": b"inline"}),
+        (  # the model's minimums exactly
+            "invoke_endpoint_async",
+            {"EndpointName": "ep", "RequestTTLSeconds": 60, "InvocationTimeoutSeconds": 1},
+        ),
     ],
 )
 def test_common_calls_take_the_fast_path(op: str, params: dict[str, Any]) -> None:
@@ -358,6 +364,10 @@ def test_shape_output_and_metadata_match_the_reference(
 ) -> None:
     spec = OPERATIONS[op]
     headers = HttpHeaders(pairs)
+    parsed = HttpHeaders.of_str_pairs(pairs)  # the drivers' constructor
+    assert parsed.items_raw() == headers.items_raw() == pairs
+    assert parsed.to_dict() == headers.to_dict()
+    assert [parsed.get(n) for n, _ in pairs] == [headers.get(n) for n, _ in pairs]
     assert shape_output(spec, headers, body) == _reference_output(spec, headers, body)
     assert parse_response(op, 200, headers, body) == _reference_output(spec, headers, body)
     plain = dict(pairs)  # a plain mapping goes through the case-insensitive scan
@@ -372,3 +382,108 @@ def test_fast_table_is_kept_per_spec_object() -> None:
     spec = OPERATIONS["invoke_endpoint"]
     assert _requests._fast_table(spec) is _requests._fast_table(spec)
     assert _requests._fast_table(H2_OPERATIONS["invoke_endpoint_with_bidirectional_stream"]) is None
+
+
+_NAME_SHAPE = Shape("Name", "string")
+_LABEL_MEMBER = Member("EndpointName", "uri", "EndpointName", _NAME_SHAPE, required=True)
+
+
+def _spec(uri: str, *members: Member) -> OperationSpec:
+    return OperationSpec(
+        name="Made",
+        snake_name="made",
+        method="POST",
+        uri=uri,
+        success_status=200,
+        streaming=False,
+        input={m.name: m for m in members},
+        output={},
+        errors=(),
+        iam_action="sagemaker:Made",
+    )
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        _spec(
+            "/e/{EndpointName}",
+            _LABEL_MEMBER,
+            Member("Body", "payload", "", Shape("S", "eventstream")),
+        ),
+        _spec("/e/{EndpointName}", _LABEL_MEMBER, Member("N", "json", "N", Shape("I", "integer"))),
+        _spec("/e/{EndpointName}", _LABEL_MEMBER, Member("B", "header", "B", Shape("B", "blob"))),
+        _spec("/e/{EndpointName}", Member("EndpointName", "uri", "EndpointName", _NAME_SHAPE)),
+        _spec("/e/{EndpointName}/{EndpointName}", _LABEL_MEMBER),
+        _spec("/e/{Other}", _LABEL_MEMBER),
+        _spec("/e", Member("H", "header", "H", _NAME_SHAPE)),
+        _spec(
+            "/e/{EndpointName}/{Two}",
+            _LABEL_MEMBER,
+            Member("Two", "uri", "Two", _NAME_SHAPE, required=True),
+        ),
+    ],
+    ids=[
+        "event-stream",
+        "json-int",
+        "blob-header",
+        "optional-label",
+        "label-twice",
+        "no-marker",
+        "no-label",
+        "two-labels",
+    ],
+)
+def test_operations_of_other_shapes_have_no_fast_table(spec: OperationSpec) -> None:
+    assert _requests._fast_table(spec) is None
+    assert fast_request(spec, {"EndpointName": "ep"}, BASE) is None
+
+
+def test_a_made_operation_of_the_common_shape_takes_the_fast_path() -> None:
+    spec = _spec(
+        "/e/{EndpointName}/x",
+        _LABEL_MEMBER,
+        Member("H", "header", "X-H", Shape("H", "string", min=2)),
+        Member("N", "header", "X-N", Shape("N", "integer", min=5)),
+    )
+    made = fast_request(spec, {"N": 5, "EndpointName": "a b", "H": "hi"}, BASE)
+    assert made == HttpRequest("POST", BASE + "/e/a%20b/x", [("X-N", "5"), ("X-H", "hi")], b"")
+    assert fast_request(spec, {"EndpointName": "a", "H": "h"}, BASE) is None
+    assert fast_request(spec, {"EndpointName": "a", "N": 4}, BASE) is None
+
+
+def test_tables_are_memoised_per_spec() -> None:
+    for spec in OPERATIONS.values():
+        assert _output_table(spec) is _output_table(spec)
+        assert _requests._wire_members(spec) is _requests._wire_members(spec)
+
+
+# -- the checked path, beside it (the mutation check of _requests.py runs these tests) --------
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_a_file_body_over_the_limit_is_read_whole_unless_strict(validation: bool) -> None:
+    import io
+
+    size = OPERATIONS["invoke_endpoint_async"].input["Body"].shape.max + 10  # type: ignore[operator]
+    params = {"EndpointName": "ep", "Body": io.BytesIO(b"x" * size)}
+    request = build_request("invoke_endpoint_async", params, BASE, validate_params=validation)
+    assert len(request.body) == size
+
+
+def test_the_url_and_label_memos_stay_bounded() -> None:
+    for i in range(_requests._CACHE_MAX + 40):
+        build_request("invoke_endpoint", {"EndpointName": f"ep-{i}", "Body": b""}, BASE)
+        assert len(_requests._URLS) <= _requests._CACHE_MAX
+        assert len(_requests._LABELS) <= _requests._CACHE_MAX
+
+
+def test_an_input_event_stream_is_announced_in_the_headers() -> None:
+    request = build_request(
+        "invoke_endpoint_with_bidirectional_stream", {"EndpointName": "ep", "Body": []}, BASE
+    )
+    assert request.body == b""
+    assert request.headers[-2:] == [
+        ("Content-Type", "application/vnd.amazon.eventstream"),
+        ("X-Amz-Content-SHA256", "STREAMING-AWS4-HMAC-SHA256-EVENTS"),
+    ]
