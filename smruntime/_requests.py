@@ -265,8 +265,9 @@ def _fast_table(spec: OperationSpec) -> Optional[_FastTable]:
             break  # an input event stream, a JSON member, ...: the checked path only
         if kind == _LABEL:
             labels.append(member)
-        # (a URI label is never empty, whatever the model's minimum)
-        minimum = max(shape.min or 0, 1) if kind == _LABEL else shape.min or 0
+        minimum = shape.min or 0
+        if kind == _LABEL:
+            minimum = max(minimum, 1)  # a URI label is never empty, whatever the model says
         entries[member.name] = (kind, member.wire_name, minimum)
     else:
         # One label, required (so present, and non-empty once checked), once in the URI.

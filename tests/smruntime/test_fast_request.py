@@ -487,3 +487,12 @@ def test_an_input_event_stream_is_announced_in_the_headers() -> None:
         ("Content-Type", "application/vnd.amazon.eventstream"),
         ("X-Amz-Content-SHA256", "STREAMING-AWS4-HMAC-SHA256-EVENTS"),
     ]
+
+
+def test_response_metadata_counts_no_retry_by_default() -> None:
+    assert response_metadata(200, HttpHeaders([("x-amzn-RequestId", "r")])) == {
+        "RequestId": "r",
+        "HTTPStatusCode": 200,
+        "HTTPHeaders": {"x-amzn-requestid": "r"},
+        "RetryAttempts": 0,
+    }
