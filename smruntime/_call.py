@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["ERROR_BODY_CAP", "CallHost", "CallPlan", "invocation_id"]
 
 SERVICE_SIGNING_NAME = "sagemaker"
+_UTC = _dt.timezone.utc
 ERROR_BODY_CAP = 64 * 1024
 """Bytes of an error body read before the connection is dropped (service errors are < 4 KiB)."""
 
@@ -193,7 +194,10 @@ class CallPlan:
         method, url, body = request.method, request.url, request.body
         if events:
             method, url, headers, body = self._before_sign(method, url, headers, body)
-        now = _dt.datetime.now(_dt.timezone.utc) + host._clock_offset
+        now = _dt.datetime.now(_UTC)
+        offset = host._clock_offset
+        if offset:  # (a zero timedelta is false: most clocks need no correction)
+            now += offset
         signed = sign(
             method,
             url,
