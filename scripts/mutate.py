@@ -85,6 +85,11 @@ _HTTP_WRITER_TESTS = (
     *_HTTP_READER_TESTS,
 )
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
+_OPERATIONS_TESTS = (
+    "tests/smruntime/test_fast_request.py",
+    "tests/smruntime/test_operations.py",
+    "tests/smruntime/test_error_parsing.py",
+)
 _H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 _STREAM_TESTS = (
     "tests/smruntime/test_stream_cursor.py",
@@ -116,6 +121,8 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_writer.py", _HTTP_WRITER_TESTS, optional=True),
     Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
     Target("smruntime/_stream_core.py", _STREAM_TESTS),
+    Target("smruntime/_requests.py", _OPERATIONS_TESTS),
+    Target("smruntime/_responses.py", _OPERATIONS_TESTS),
 )
 
 # What the scratch copy needs to import the packages and run their tests.

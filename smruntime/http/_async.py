@@ -674,7 +674,7 @@ class AsyncResponse:
     ) -> None:
         self.status = head.status
         self.reason = head.reason
-        self.headers = HttpHeaders(head.headers)
+        self.headers = HttpHeaders.of_str_pairs(head.headers)
         self.deadline = deadline
         self.url = url
         self._pool = pool
