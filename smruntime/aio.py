@@ -468,6 +468,8 @@ class AsyncClient:
         self._client = client
         self._max_buffered = max_buffered_events
         self._pool: AsyncPool = AsyncPool(client._wire_config())
+        # The client's static credentials, once known (False: not static; None: not yet).
+        self._static: Any = None
         self.exceptions = client.exceptions
 
     @classmethod
@@ -561,12 +563,20 @@ class AsyncClient:
         import asyncio
 
         from smruntime._call import ERROR_BODY_CAP, CallPlan
-        from smruntime.exceptions import TransportError
 
         plan = CallPlan(self._client, op, params)
         pool = self._pool
         while True:
-            request, deadlines = plan.prepare(await self._credentials())
+            static = self._static
+            if static is None:
+                static = _static_credentials(self._client)
+                if static is not None:
+                    self._static = static
+            if static:
+                credentials = static  # no coroutine, no executor: used as they are
+            else:
+                credentials = await self._credentials()
+            request, deadlines = plan.prepare(credentials)
             try:
                 response = await pool.request(
                     request.method, request.url, request.headers, request.body, deadlines
@@ -657,6 +667,18 @@ def _body_first(result: dict[str, Any], body: Any) -> None:
     metadata = result.pop("ResponseMetadata")
     result["Body"] = body
     result["ResponseMetadata"] = metadata
+
+
+def _static_credentials(client: Client) -> Any:
+    """The client's credentials when they are static (used as they are on every call), False
+    when they are not (resolved per call by :meth:`AsyncClient._credentials`), None while the
+    default chain has not been resolved yet."""
+    from sigv4 import Credentials
+
+    source = client._credentials_source
+    if source is None:
+        return None
+    return source if isinstance(source, Credentials) else False
 
 
 def _fresh(source: Any) -> bool:
