@@ -586,6 +586,8 @@ class AsyncClient:
                 continue
             status = response.status
             if plan.succeeded(status):
+                if plan.streaming or plan.lazy_body:
+                    return self._success_now(plan, response)  # no coroutine: the burst's path
                 return await self._success(plan, response)
             try:
                 body = await response.read(ERROR_BODY_CAP)
@@ -599,7 +601,8 @@ class AsyncClient:
             if delay:
                 await asyncio.sleep(delay)
 
-    async def _success(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
+    def _success_now(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
+        """The answer of a 2xx whose body the caller reads (a stream, InvokeEndpoint's Body)."""
         import time
 
         headers_at = time.monotonic()
@@ -622,14 +625,20 @@ class AsyncClient:
                 )
                 _body_first(result, AsyncEventStream(response, core))
                 return result
-            if plan.lazy_body:
-                from smruntime._body import DEFAULT_MAX_BODY_BYTES
+            from smruntime._body import DEFAULT_MAX_BODY_BYTES
 
-                result = plan.success(response.status, response.headers, b"")
-                max_bytes = cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES
-                body = AsyncStreamingBody(response, result.get("ContentType"), max_bytes=max_bytes)
-                _body_first(result, body)
-                return result
+            result = plan.success(response.status, response.headers, b"")
+            max_bytes = cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES
+            body = AsyncStreamingBody(response, result.get("ContentType"), max_bytes=max_bytes)
+            _body_first(result, body)
+            return result
+        except BaseException:
+            response.abort()
+            raise
+
+    async def _success(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
+        """The answer of a 2xx whose (small) body the plan shapes (InvokeEndpointAsync)."""
+        try:
             data = await response.read()
         except BaseException:
             response.abort()
