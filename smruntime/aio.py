@@ -216,7 +216,7 @@ class AsyncEventStream:
     # -- views ---------------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncStreamIterator[dict[str, Any]]:
-        return AsyncStreamIterator(self, self._core.next_event)
+        return AsyncStreamIterator(self, self._core.next_payload_event)
 
     def aiter_bytes(self) -> AsyncStreamIterator[bytes]:
         """The payload bytes of each PayloadPart, as they arrive."""
