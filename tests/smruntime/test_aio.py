@@ -322,6 +322,8 @@ def test_views_share_one_cursor_and_a_started_record_view_is_kept() -> None:
             assert await lines.__anext__() == 'orld"}}'
             with pytest.raises(StreamError, match="lines"):
                 await body.aiter_bytes().__anext__()
+            with pytest.raises(StreamError, match="lines"):
+                await body.__aiter__().__anext__()
             assert [line async for line in body.aiter_lines()] == ["", "data: [DONE]", ""]
             assert body.closed
 
@@ -374,6 +376,19 @@ def test_the_event_view_counts_as_the_blocking_stream_counts() -> None:
     assert len(stats.event_times) == 7
     assert stats.time_to_first_event is not None
     assert stats.event_times == sorted(stats.event_times)
+
+
+def test_events_after_frames_keep_the_frames_cursor() -> None:
+    async def main() -> list[Any]:
+        async with make_client(srv.url) as client:
+            body = await open_stream(client)
+            frames = body.aiter_frames()
+            first = await frames.__anext__()
+            return [first.message.payload] + [e["PayloadPart"]["Bytes"] async for e in body]
+
+    script = [b"".join(part(p) for p in SSE)]  # one chunk: the rest waits in the cursor
+    with ScriptedServer(lambda r: stream_reply(*script)) as srv:
+        assert run(main()) == SSE
 
 
 def test_model_stream_error_is_raised_with_its_class_and_again() -> None:
