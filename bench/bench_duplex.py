@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -63,6 +62,8 @@ server.close()
 def start_server(kind: str = "emulator") -> tuple[subprocess.Popen[str], str]:
     if kind == "emulator":
         command = [sys.executable, "-c", EMULATOR]
+    elif kind == "light":
+        command = [sys.executable, str(ROOT / "bench" / "_h2_light.py")]
     else:
         command = [sys.executable, "-m", "tests.smruntime.h2_server", "events"]
     proc = subprocess.Popen(
@@ -296,33 +297,105 @@ def latency_floor(url: str, parts: int) -> list[float]:
 # -- 3. concurrency ------------------------------------------------------------------------------
 
 
-async def _concurrent(url: str, streams: int, parts: int) -> tuple[int, list[float]]:
+class Concurrent:
+    """What table 3 measured: round trips, send lateness, and the CPU of both processes
+    over the steady state (every stream open) and over the set-up (the calls opening)."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.streams = 0
+        self.rtts: list[float] = []
+        self.late: list[float] = []  # actual send time minus its slot in the schedule
+        self.setup_wall = self.setup_client = self.setup_server = 0.0
+        self.wall = self.client = self.server = 0.0
+        self.parts = 0  # round trips inside the steady window
+
+
+async def _concurrent(url: str, streams: int, parts: int, server_pid: int) -> Concurrent:
+    """``streams`` calls opened at once; once all are open, each sends ``parts`` parts on a
+    fixed 20 ms schedule (its phase spread over the period: 5,000 parts a second each way in
+    all), waiting for each echo before its next slot. A round trip is timed from the send call
+    to the echo's arrival, as in table 2; a send that starts after its slot (the loop was busy)
+    counts its lateness apart, so a slow period lowers neither the offered load nor hides it."""
     from smruntime.aio import AsyncClient
 
     ac = AsyncClient.from_client(client(url))
-    rtts: list[float] = []
+    out = Concurrent()
+    out.streams = streams
+    loop = asyncio.get_running_loop()
+    opened = 0
+    all_open = loop.create_future()
+    marks: dict[str, tuple[float, float, float, int]] = {}
+
+    def mark(name: str) -> None:
+        if name not in marks:
+            now = (time.perf_counter(), time.process_time(), process_cpu(server_pid))
+            marks[name] = (*now, len(out.rtts))
 
     async def one(n: int) -> bool:
-        # streams spread over the 20 ms period, as independent speakers would be
-        await asyncio.sleep(0.02 * n / streams)
-        resp = await ac.invoke_endpoint_with_bidirectional_stream(EndpointName="bench")
+        nonlocal opened
+        try:
+            resp = await ac.invoke_endpoint_with_bidirectional_stream(EndpointName="bench")
+        finally:
+            opened += 1
+            if opened == streams:
+                mark("open")
+                all_open.set_result(loop.time())
+        start = await all_open
         async with resp["Body"] as stream:
-            for _ in range(parts):
+            for k in range(parts):
+                slot = start + 0.02 * (k + n / streams)
+                delay = slot - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 t = time.perf_counter()
+                out.late.append(max(0.0, loop.time() - slot))
                 await stream.send(os.urandom(SMALL))
                 await stream.__anext__()
-                rtts.append(time.perf_counter() - t)
-                await asyncio.sleep(0.02)
+                out.rtts.append(time.perf_counter() - t)
+            mark("done")  # the first stream through: every stream was still sending
             await stream.close_input()
             rest = [e async for e in stream]
         return rest == []
 
+    mark("start")
     done = await asyncio.gather(*(one(n) for n in range(streams)), return_exceptions=True)
-    ok = sum(1 for d in done if d is True)
+    out.ok = sum(1 for d in done if d is True)
     errors = [d for d in done if isinstance(d, BaseException)]
     if errors:
         print(f"  first failure: {errors[0]!r}")
-    return ok, rtts
+    if "open" in marks and "done" in marks:
+        (w0, c0, s0, _), (w1, c1, s1, _), (w2, c2, s2, n2) = (
+            marks["start"],
+            marks["open"],
+            marks["done"],
+        )
+        out.setup_wall, out.setup_client, out.setup_server = w1 - w0, c1 - c0, s1 - s0
+        out.wall, out.client, out.server, out.parts = w2 - w1, c2 - c1, s2 - s1, n2
+    return out
+
+
+def report_concurrent(label: str, r: Concurrent, peer: list[float]) -> None:
+    rtts = r.rtts or [float("nan")]
+    print(
+        f"  {label}: completed {r.ok}/{r.streams}; round trip p50 {ms(pct(rtts, 0.5))} "
+        f"p99 {ms(pct(rtts, 0.99))} (target p99 <= 5 ms; one-stream peer p99 "
+        f"{ms(pct(peer, 0.99))}, ratio {pct(rtts, 0.99) / pct(peer, 0.99):.1f}x); "
+        f"sends late p99 {ms(pct(r.late or [0.0], 0.99))}"
+    )
+    if r.parts:
+        print(
+            f"    steady state ({r.parts} round trips in {r.wall:.2f} s, every stream open): "
+            f"client CPU {r.client / r.parts * 1e6:.0f} us/part ({r.client / r.wall * 100:.0f}% "
+            f"of a core), server CPU {r.server / r.parts * 1e6:.0f} us/part "
+            f"({r.server / r.wall * 100:.0f}% of a core)"
+        )
+        print(
+            f"    set-up ({r.streams} calls opened at once, before the first part): "
+            f"{r.setup_wall * 1000:.0f} ms wall, client CPU "
+            f"{r.setup_client / r.streams * 1000:.2f} ms/call, server CPU "
+            f"{r.setup_server / r.streams * 1000:.2f} ms/call"
+        )
 
 
 def ms(x: float) -> str:
@@ -334,62 +407,80 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument(
         "--server",
-        choices=("emulator", "echo"),
+        choices=("emulator", "echo", "light"),
         default="emulator",
-        help="the emulator, verifying every signature (default), or the tests' bare echo",
+        help="the server of tables 1-2 and the second row of table 3: the emulator, verifying "
+        "every signature (default), the tests' echo server, or the light echo server (which "
+        "table 3's first row always uses)",
+    )
+    ap.add_argument(
+        "--only", type=int, choices=(1, 2, 3), help="run one table (3 then has no one-stream peer)"
     )
     args = ap.parse_args()
     parts = 300 if args.quick else 1500
     small = 50 if args.quick else 200
-    streams, per_stream = 100, (10 if args.quick else 25)
+    streams, per_stream = 100, (10 if args.quick else 50)
     os.environ.setdefault("NO_PROXY", "127.0.0.1")
     proc, url = start_server(args.server)
     try:
-        what = "the emulator, signatures verified" if args.server == "emulator" else "bare echo"
-        print(f"server (child process, h2c, {what}): {url}")
-        print("\n1. throughput, 64 KiB parts echoed on one stream")
-        server0 = process_cpu(proc.pid)
-        mbps, cpu_part = throughput(url, parts)
-        server_part = (process_cpu(proc.pid) - server0) / parts
-        floor = h2_floor(parts)
-        print(f"  smruntime : {mbps:8.1f} MB/s each way   client CPU {cpu_part * 1e6:8.1f} us/part")
-        print(f"  server    : {'':8} {'':14}     its CPU    {server_part * 1e6:8.1f} us/part")
-        print(f"  h2 floor  : {'':8} {'':14}     client CPU {floor * 1e6:8.1f} us/part")
-        print(f"  ratio ours/floor CPU per part: {cpu_part / floor:.2f}x  (target: >= 200 MB/s)")
-
-        print("\n2. added latency, a 512-byte part every 20 ms, echoed (round trip)")
-        base = latency_floor(url, small)
-        sync = latency_sync(url, small)
-        asy = asyncio.run(_latency_async(url, small))
-        print(f"  floor (bare h2) : p50 {ms(pct(base, 0.5))}  p99 {ms(pct(base, 0.99))}")
-        for name, xs in (("blocking Client", sync), ("AsyncClient    ", asy)):
-            added50 = pct(xs, 0.5) - pct(base, 0.5)
-            added99 = pct(xs, 0.99) - pct(base, 0.99)
+        what = {
+            "emulator": "the emulator, signatures verified",
+            "echo": "the tests' echo server",
+            "light": "the light echo server",
+        }[args.server]
+        print(
+            f"server (child process, h2c, {what}): {url}; "
+            f"load average at the start: {os.getloadavg()[0]:.2f}"
+        )
+        if args.only in (None, 1):
+            print("\n1. throughput, 64 KiB parts echoed on one stream")
+            server0 = process_cpu(proc.pid)
+            mbps, cpu_part = throughput(url, parts)
+            server_part = (process_cpu(proc.pid) - server0) / parts
+            floor = h2_floor(parts)
             print(
-                f"  {name} : p50 {ms(pct(xs, 0.5))}  p99 {ms(pct(xs, 0.99))}   "
-                f"added p50 {ms(added50)}  p99 {ms(added99)}  (target p99 added <= 2 ms)"
+                f"  smruntime : {mbps:8.1f} MB/s each way   "
+                f"client CPU {cpu_part * 1e6:8.1f} us/part"
+            )
+            print(f"  server    : {'':8} {'':14}     its CPU    {server_part * 1e6:8.1f} us/part")
+            print(f"  h2 floor  : {'':8} {'':14}     client CPU {floor * 1e6:8.1f} us/part")
+            print(
+                f"  ratio ours/floor CPU per part: {cpu_part / floor:.2f}x  (target: >= 200 MB/s)"
             )
 
-        print(
-            f"\n3. {streams} concurrent duplex streams on one AsyncClient, {per_stream} parts each"
-        )
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        ok, rtts = asyncio.run(_concurrent(url, streams, per_stream))
-        wall = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
-        print(
-            f"  completed {ok}/{streams} in {wall:.2f} s; round trip p50 {ms(pct(rtts, 0.5))} "
-            f"p99 {ms(pct(rtts, 0.99))} (target p99 <= 5 ms); "
-            f"single-stream peer p99 {ms(pct(asy, 0.99))}"
-        )
-        print(
-            f"  client CPU {cpu / max(1, len(rtts)) * 1e6:.0f} us per part round trip "
-            f"({cpu / wall * 100:.0f}% of one core over the run, connection set-up included)"
-        )
-        print(
-            f"\nmedian single-stream async rtt {ms(statistics.median(asy))}; "
-            "figures taken on whatever load this machine has now"
-        )
+        if args.only in (None, 2):
+            print("\n2. added latency, a 512-byte part every 20 ms, echoed (round trip)")
+            base = latency_floor(url, small)
+            sync = latency_sync(url, small)
+            asy = asyncio.run(_latency_async(url, small))
+            print(f"  floor (bare h2) : p50 {ms(pct(base, 0.5))}  p99 {ms(pct(base, 0.99))}")
+            for name, xs in (("blocking Client", sync), ("AsyncClient    ", asy)):
+                added50 = pct(xs, 0.5) - pct(base, 0.5)
+                added99 = pct(xs, 0.99) - pct(base, 0.99)
+                print(
+                    f"  {name} : p50 {ms(pct(xs, 0.5))}  p99 {ms(pct(xs, 0.99))}   "
+                    f"added p50 {ms(added50)}  p99 {ms(added99)}  (target p99 added <= 2 ms)"
+                )
+
+        if args.only in (None, 3):
+            print(
+                f"\n3. {streams} concurrent duplex streams on one AsyncClient, {per_stream} "
+                "parts each, a 512-byte part every 20 ms per stream; peer: one stream alone on "
+                "the same server"
+            )
+            light, light_url = (proc, url) if args.server == "light" else start_server("light")
+            try:
+                peer = asyncio.run(_latency_async(light_url, small))
+                r = asyncio.run(_concurrent(light_url, streams, per_stream, light.pid))
+            finally:
+                if light is not proc:
+                    stop_server(light)
+            report_concurrent("light echo server (measures the client)", r, peer)
+            if args.server != "light":
+                peer = asyncio.run(_latency_async(url, small))
+                r = asyncio.run(_concurrent(url, streams, per_stream, proc.pid))
+                report_concurrent(what, r, peer)
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (figures vary with the load)")
     finally:
         stop_server(proc)
 
