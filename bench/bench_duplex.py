@@ -19,11 +19,14 @@ table 3; ``--only N`` runs one table. Prints:
    pre-signed messages to the same server). Target: p99 added <= 2 ms.
 3. 100 concurrent duplex streams on one AsyncClient, each sending 512-byte parts every 20 ms:
    all complete, round trip p50/p99 (target p99 <= 5 ms), against one stream alone on the same
-   server as its peer. 100 streams are 5,000 parts a second each way. The 100 calls are opened
-   first (their set-up, signing and connecting, is reported apart: it is not a part's round
-   trip); then every stream sends on a fixed schedule, its phase spread over the 20 ms period,
-   so the offered load stays 5,000/s however slow a period is; a send that starts after its
-   slot (the loop was busy) prints its lateness. Percentiles pool every round trip.
+   server as its peer and a floor: the same calls and schedule with no client library, an
+   ``asyncio.Protocol`` over a bare ``h2`` connection per call, every part signed before the
+   clock starts (what any asyncio HTTP/2 client must do; ratios ours/floor printed). 100
+   streams are 5,000 parts a second each way. The 100 calls are opened first (their set-up,
+   signing and connecting, is reported apart: it is not a part's round trip); then every
+   stream sends on a fixed schedule, its phase spread over the 20 ms period, so the offered
+   load stays 5,000/s however slow a period is; a send that starts after its slot (the loop
+   was busy) prints its lateness. Percentiles pool every round trip.
 
    Which server measures the client: the first row runs against ``bench/_h2_light.py``, one
    thread and one selector for every connection, answering each signed message with its inner
@@ -391,6 +394,125 @@ async def _concurrent(url: str, streams: int, parts: int, server_pid: int) -> Co
     return out
 
 
+async def _concurrent_floor(url: str, streams: int, parts: int, server_pid: int) -> Concurrent:
+    """Table 3's floor: the same calls, schedule and timing with no client library, each an
+    ``asyncio.Protocol`` over a bare ``h2`` connection, its request and every part signed
+    before the clock starts (the work left is what any asyncio HTTP/2 client must do)."""
+    import datetime as dt
+    from urllib.parse import urlsplit
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    from smruntime import _bidi
+
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    loop = asyncio.get_running_loop()
+    out = Concurrent()
+    out.streams = streams
+    marks: dict[str, tuple[float, float, float, int]] = {}
+
+    def mark(name: str) -> None:
+        if name not in marks:
+            t = (time.perf_counter(), time.process_time(), process_cpu(server_pid))
+            marks[name] = (*t, len(out.rtts))
+
+    class Floor(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            self.sid = 0
+            self.transport: Any = None
+            self.waiter: asyncio.Future[None] = loop.create_future()
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            conn = self.conn
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.DataReceived):
+                    conn.acknowledge_received_data(ev.flow_controlled_length, self.sid)
+                    if ev.data and not self.waiter.done():
+                        self.waiter.set_result(None)
+                elif isinstance(ev, h2.events.ResponseReceived) and not self.waiter.done():
+                    self.waiter.set_result(None)
+            pending = conn.data_to_send()
+            if pending:
+                self.transport.write(pending)
+
+        def send(self, data: bytes) -> None:
+            self.waiter = loop.create_future()
+            self.conn.send_data(self.sid, data)
+            self.transport.write(self.conn.data_to_send())
+
+    c = client(url)
+    target = urlsplit(url)
+    skip = {"host", "content-length", "connection"}
+
+    async def open_one() -> tuple[Floor, list[bytes]]:
+        prepared = _bidi._prepare(c, {"EndpointName": "bench"}, now)
+        messages = [prepared.outbound.part(b"x" * SMALL, None, None, None) for _ in range(parts)]
+        final = prepared.outbound.final()
+        _, proto = await loop.create_connection(Floor, target.hostname, target.port)
+        sock = proto.transport.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = proto.conn
+        conn.initiate_connection()
+        proto.sid = conn.get_next_available_stream_id()
+        path = urlsplit(prepared.url)
+        conn.send_headers(
+            proto.sid,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":authority", target.netloc),
+                (":path", path.path),
+                *((k.lower(), v) for k, v in prepared.headers if k.lower() not in skip),
+            ],
+        )
+        proto.transport.write(conn.data_to_send())
+        await proto.waiter  # the response headers
+        return proto, [*messages, final]
+
+    mark("start")
+    opened = await asyncio.gather(*(open_one() for _ in range(streams)))
+    mark("open")
+    start = loop.time()
+
+    async def one(n: int, proto: Floor, messages: list[bytes]) -> bool:
+        for k in range(parts):
+            slot = start + 0.02 * (k + n / streams)
+            delay = slot - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t = time.perf_counter()
+            out.late.append(max(0.0, loop.time() - slot))
+            proto.send(messages[k])
+            await proto.waiter
+            out.rtts.append(time.perf_counter() - t)
+        mark("done")
+        proto.conn.send_data(proto.sid, messages[-1], end_stream=True)
+        proto.transport.write(proto.conn.data_to_send())
+        proto.transport.close()
+        return True
+
+    done = await asyncio.gather(
+        *(one(n, proto, msgs) for n, (proto, msgs) in enumerate(opened)), return_exceptions=True
+    )
+    out.ok = sum(1 for d in done if d is True)
+    (w0, c0, s0, _), (w1, c1, s1, _), (w2, c2, s2, n2) = (
+        marks["start"],
+        marks["open"],
+        marks["done"],
+    )
+    out.setup_wall, out.setup_client, out.setup_server = w1 - w0, c1 - c0, s1 - s0
+    out.wall, out.client, out.server, out.parts = w2 - w1, c2 - c1, s2 - s1, n2
+    return out
+
+
 def report_concurrent(label: str, r: Concurrent, peer: list[float]) -> None:
     rtts = r.rtts or [float("nan")]
     print(
@@ -487,11 +609,19 @@ def main() -> None:
             light, light_url = (proc, url) if args.server == "light" else start_server("light")
             try:
                 peer = asyncio.run(_latency_async(light_url, small))
+                f = asyncio.run(_concurrent_floor(light_url, streams, per_stream, light.pid))
                 r = asyncio.run(_concurrent(light_url, streams, per_stream, light.pid))
             finally:
                 if light is not proc:
                     stop_server(light)
-            report_concurrent("light echo server (measures the client)", r, peer)
+            report_concurrent("floor: bare h2 on asyncio, parts signed beforehand", f, peer)
+            report_concurrent("smruntime, light echo server (measures the client)", r, peer)
+            if f.parts and r.parts:
+                cpu_ratio = (r.client / r.parts) / (f.client / f.parts)
+                print(
+                    f"  ratio ours/floor: client CPU per part {cpu_ratio:.2f}x, "
+                    f"round trip p99 {pct(r.rtts, 0.99) / pct(f.rtts, 0.99):.2f}x"
+                )
             if args.server != "light":
                 peer = asyncio.run(_latency_async(url, small))
                 r = asyncio.run(_concurrent(url, streams, per_stream, proc.pid))
