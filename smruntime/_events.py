@@ -39,11 +39,18 @@ def event_to_dict(
     table = _EVENT_TABLES.get(op)
     if table is None:  # an unknown op raises here, and is never kept
         table = _EVENT_TABLES[op] = event_types_for(get_operation(op))
-    if _header_text(message, ":message-type") != "event":  # stream_error: None for an event
+    try:  # text values (the usual) as they are; anything else through _header_text
+        kind, event_type = message.headers.get(":message-type"), message.headers.get(":event-type")
+    except (AttributeError, TypeError):
+        kind = event_type = None
+    if type(kind) is not str:
+        kind = _header_text(message, ":message-type")
+    if kind != "event":  # stream_error: None for an event
         error = stream_error(op, message)
         if error is not None:
             raise error
-    event_type = _header_text(message, ":event-type")
+    if type(event_type) is not str:
+        event_type = _header_text(message, ":event-type")
     members = table.get(event_type or "")
     if event_type is None or members is None:
         return None
@@ -55,7 +62,7 @@ def event_to_dict(
         elif binding == "eventheader":
             value = message.headers.get(name)
             if value is not None:
-                out[name] = _as_text(value)
+                out[name] = value if type(value) is str else _as_text(value)
     return {event_type: out}
 
 

@@ -580,3 +580,30 @@ def test_encode_request_part_keeps_the_payload_rule() -> None:
     assert ":content-type" not in msg.headers
     (msg,) = Decoder().feed(encode_request_part(bytearray(b"ab"), "UTF8"))
     assert msg.payload == b"ab"
+
+
+def test_event_headers_of_other_types_are_read_as_text() -> None:
+    # string headers are the rule; bytes (type 6) values are read as their UTF-8 text, as the
+    # error path reads them, so the event is the same
+    msg = Message(
+        headers=[
+            (":message-type", b"event"),
+            (":event-type", b"PayloadPart"),
+            ("DataType", b"UTF8"),
+            ("CompletionState", "PARTIAL"),
+        ],
+        payload=b"x",
+    )
+    assert event_to_dict(msg, OP) == {
+        "PayloadPart": {"Bytes": b"x", "DataType": "UTF8", "CompletionState": "PARTIAL"}
+    }
+    odd = Message(headers=[(":message-type", "event"), (":event-type", 5)], payload=b"x")
+    assert event_to_dict(odd, OP) is None  # "5": not a known event type
+    with pytest.raises(exceptions.ClientError):  # no :message-type: an error, never skipped
+        event_to_dict(Message(headers=[(":event-type", "PayloadPart")], payload=b"x"), OP)
+
+    class NoHeaders:
+        payload = b"x"
+
+    with pytest.raises(exceptions.ClientError):
+        event_to_dict(NoHeaders(), OP)  # type: ignore[arg-type]
