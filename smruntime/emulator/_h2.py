@@ -67,6 +67,7 @@ from smruntime._operations import validate, validate_request_event
 from smruntime.emulator._auth import AuthFailure, _with_token, verify_signature
 from smruntime.emulator._faults import Fault, FaultSpecError, fault_not_served, faults_from_headers
 from smruntime.exceptions import ParamValidationError
+from smruntime.http._tls import wrap_socket
 
 __all__ = [
     "BidiRequest",
@@ -1196,10 +1197,7 @@ class H2Server:
         if self._tls is not None:
             try:
                 conn.settimeout(10)
-                # A client gone already (reset): wrap_socket would fail with the descriptor
-                # moved into a half-made SSLSocket, out of reach of the close below.
-                conn.getpeername()
-                tls_sock = self._tls.wrap_socket(conn, server_side=True)
+                tls_sock = wrap_socket(self._tls, conn, server_side=True)
             except (OSError, ssl.SSLError):
                 conn.close()
                 return

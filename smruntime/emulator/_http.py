@@ -52,6 +52,8 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
+from smruntime.http._tls import wrap_socket
+
 if TYPE_CHECKING:
     from smruntime.emulator._server import Emulator
 
@@ -639,17 +641,10 @@ class HTTPServer:
     def _start_tls(self, raw: socket.socket, addr: object) -> None:
         """Wrap an accepted socket (no I/O yet) and run its handshake in a worker."""
         assert self.ssl_context is not None
-        try:
-            # A client gone already (reset): wrap_socket would fail with the descriptor moved
-            # into a half-made SSLSocket, out of reach of the close below.
-            raw.getpeername()
-        except OSError:
-            self._close_socket(raw)
-            return
         self.emulator._untrack(raw)
         try:
-            sock = self.ssl_context.wrap_socket(
-                raw, server_side=True, do_handshake_on_connect=False
+            sock = wrap_socket(
+                self.ssl_context, raw, server_side=True, do_handshake_on_connect=False
             )
         except (OSError, ValueError):
             self._close_socket(raw)

@@ -39,7 +39,7 @@ from smruntime.exceptions import (
     SMRuntimeError,
     WriteTimeoutError,
 )
-from smruntime.http import _h2, _tunnel
+from smruntime.http import _h2, _tls, _tunnel
 from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of
 from smruntime.http._dial import open_tcp
 
@@ -122,7 +122,7 @@ def _connect_socket(
         if origin.scheme == "https":
             ctx = _tunnel.h2_ssl_context(wire.tls)
             sock.settimeout(left())
-            sock = ctx.wrap_socket(sock, server_hostname=host)
+            sock = _tls.wrap_socket(ctx, sock, server_hostname=host)
             _tunnel.alpn_check(sock.selected_alpn_protocol(), url)
     except socket.timeout as exc:
         sock.close()

@@ -293,9 +293,11 @@ class SyncPool:
     ) -> socket.socket:
         import ssl
 
+        from smruntime.http._tls import wrap_socket
+
         ctx = self._context()
         try:
-            tls = ctx.wrap_socket(sock, server_hostname=origin.host, do_handshake_on_connect=False)
+            tls = wrap_socket(ctx, sock, server_hostname=origin.host, do_handshake_on_connect=False)
         except (OSError, ValueError) as exc:
             raise EndpointConnectionError(
                 f"TLS setup with {where} failed: {_reason(exc)}", url=url, request_sent=False

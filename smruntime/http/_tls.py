@@ -4,11 +4,14 @@ made, not at start-up: loading the CA store costs tens of milliseconds)."""
 from __future__ import annotations
 
 import os
+import socket
 import ssl
+import threading
+from typing import Any, Optional
 
 from smruntime.http._config import TLSConfig
 
-__all__ = ["check_tls", "ssl_context"]
+__all__ = ["check_tls", "ssl_context", "wrap_socket"]
 
 
 def check_tls(tls: TLSConfig) -> None:
@@ -43,3 +46,40 @@ def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
         ctx.load_cert_chain(*files)
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
+
+
+class _OwnedSSLSocket(ssl.SSLSocket):
+    """An ``SSLSocket`` that notes itself (per thread) the moment it exists, so that a
+    :func:`wrap_socket` failing half-way can still close it."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _OwnedSSLSocket:
+        self = super().__new__(cls, *args, **kwargs)
+        _made.sock = self
+        return self
+
+
+_made = threading.local()
+
+
+def wrap_socket(ctx: ssl.SSLContext, sock: socket.socket, **kwargs: Any) -> ssl.SSLSocket:
+    """``ctx.wrap_socket(sock, **kwargs)`` that never leaves the descriptor open on failure.
+
+    ``SSLContext.wrap_socket`` moves the descriptor into a new ``SSLSocket`` before it checks
+    the connection; if the peer's reset lands first, that check raises (``ECONNRESET``) with
+    the new object out of the caller's reach, still open. The context's documented
+    ``sslsocket_class`` hook (set here when it is the default) makes the object reachable, and
+    it is closed before the error propagates. ``sock`` is closed on failure too.
+    """
+    if ctx.sslsocket_class is ssl.SSLSocket:
+        ctx.sslsocket_class = _OwnedSSLSocket
+    _made.sock = None
+    try:
+        return ctx.wrap_socket(sock, **kwargs)
+    except BaseException:
+        half: Optional[ssl.SSLSocket] = _made.sock
+        if half is not None:
+            half.close()
+        sock.close()
+        raise
+    finally:
+        _made.sock = None

@@ -32,6 +32,7 @@ import h2.events
 import h2.exceptions
 
 from eventstream import Decoder
+from smruntime.http._tls import wrap_socket
 
 
 class H2TestServer:
@@ -125,7 +126,7 @@ class H2TestServer:
         try:
             if self.tls is not None:
                 try:
-                    sock = self.tls.wrap_socket(raw, server_side=True)
+                    sock = wrap_socket(self.tls, raw, server_side=True)
                 except (ssl.SSLError, OSError):
                     return
                 if sock.selected_alpn_protocol() != "h2":

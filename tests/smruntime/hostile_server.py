@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from smruntime.http._tls import wrap_socket
 from tests.smruntime.loopback import LoopbackServer
 
 Handler = Callable[[socket.socket, Optional[bytes]], bool]
@@ -67,7 +68,7 @@ class HostileServer(LoopbackServer):
     def handle(self, conn: socket.socket) -> None:
         if self._tls is not None:
             conn.settimeout(10)
-            conn = self._tls.wrap_socket(conn, server_side=True)
+            conn = wrap_socket(self._tls, conn, server_side=True)
             self.track(conn)
         try:
             while not self._stop.is_set():

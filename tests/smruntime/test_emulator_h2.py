@@ -47,6 +47,7 @@ from smruntime.exceptions import (
     ModelStreamError,
     ServiceUnavailableError,
 )
+from smruntime.http._tls import wrap_socket
 
 OP = "invoke_endpoint_with_bidirectional_stream"
 CREDS = Credentials("AKIDH2TEST", "h2-test-secret-key")
@@ -73,7 +74,7 @@ class RawClient:
         if tls:
             ctx = ssl.create_default_context(cafile=str(TLS / "cert.pem"))
             ctx.set_alpn_protocols(["h2"])
-            raw = ctx.wrap_socket(raw, server_hostname="localhost")
+            raw = wrap_socket(ctx, raw, server_hostname="localhost")
             assert raw.selected_alpn_protocol() == "h2"
         self.sock = raw
         self.conn = H2Connection(H2Configuration(client_side=True, header_encoding=None))
@@ -718,9 +719,8 @@ def test_tls_client_without_h2_is_dropped(tls_server: H2Server) -> None:
     ctx.set_alpn_protocols(["http/1.1"])
     raw = socket.create_connection((tls_server.host, tls_server.port), timeout=5)
     try:
-        sock = ctx.wrap_socket(raw, server_hostname="localhost")
+        sock = wrap_socket(ctx, raw, server_hostname="localhost")
     except (ssl.SSLError, ConnectionError):
-        raw.close()
         return  # refused in the handshake (no shared ALPN protocol)
     with sock:
         assert sock.selected_alpn_protocol() is None

@@ -30,6 +30,7 @@ from smruntime.exceptions import (
 )
 from smruntime.http._config import Deadlines
 from smruntime.http._sync import SyncPool
+from smruntime.http._tls import wrap_socket
 from tests.smruntime.loopback import LoopbackServer
 
 WAIT = 10.0  # upper bound for event waits; never reached when things work
@@ -119,7 +120,7 @@ class RawServer(LoopbackServer):
         reader = None
         try:
             if self.ssl_context is not None:
-                sock = self.ssl_context.wrap_socket(conn, server_side=True)
+                sock = wrap_socket(self.ssl_context, conn, server_side=True)
                 self.track(sock)  # wrap_socket takes over the descriptor
             reader = sock.makefile("rb")
             while not self._stop.is_set():
