@@ -52,6 +52,9 @@ def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
 
 
 _NEVER = float("inf")
+# A timer handle may run up to one clock tick before its time (the loop runs what is due
+# within its clock's resolution): such a wait has timed out, as with a timer of its own.
+_TICK = time.get_clock_info("monotonic").resolution
 
 
 class _TunnelProtocol(asyncio.Protocol):
@@ -252,7 +255,7 @@ class AsyncH2Stream(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = _NEVER
-        now = self._loop.time()
+        now = self._loop.time() + _TICK
         for fut, until in ((self._reader, self._reader_until), (self._writer, self._writer_until)):
             if fut is not None and until <= now:
                 _resolve(fut, False)
