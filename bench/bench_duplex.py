@@ -32,7 +32,7 @@ table 3; ``--only N`` runs one table. Prints:
    thread and one selector for every connection, answering each signed message with its inner
    message and verifying nothing (about 50 us of CPU per part on this machine). The emulator
    (second row, or ``--server``) verifies the request and every chained signature, but runs a
-   thread per connection: with 100 connections its CPU per part is three to four times the
+   thread per connection: with 100 connections its CPU per part is three to five times the
    light server's. Its checks take about 15 us of that (timed alone); the rest goes with the
    thread per connection (the tests' echo server, which checks nothing but has a thread per
    connection too, costs over twice the light server's). On 2 cores the emulator alone then
