@@ -115,6 +115,7 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_h2.py", _H2_TESTS),
     Target("sigv4/_canonical.py", _SIGV4_TESTS),
     Target("sigv4/_signer.py", _SIGV4_TESTS),
+    Target("sigv4/_events.py", ("tests/sigv4/test_event_signing.py",)),
     Target("smruntime/records.py", _RECORDS_TESTS),
     Target("smruntime/http/_parser.py", _HTTP_READER_TESTS, optional=True),
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
