@@ -85,6 +85,11 @@ _HTTP_WRITER_TESTS = (
     *_HTTP_READER_TESTS,
 )
 _WEBSOCKET_TESTS = ("tests/smruntime/test_websocket.py",)
+_OPERATIONS_TESTS = (
+    "tests/smruntime/test_fast_request.py",
+    "tests/smruntime/test_operations.py",
+    "tests/smruntime/test_error_parsing.py",
+)
 _H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 _STREAM_TESTS = (
     "tests/smruntime/test_stream_core.py",
@@ -114,12 +119,15 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_h2.py", _H2_TESTS),
     Target("sigv4/_canonical.py", _SIGV4_TESTS),
     Target("sigv4/_signer.py", _SIGV4_TESTS),
+    Target("sigv4/_events.py", ("tests/sigv4/test_event_signing.py",)),
     Target("smruntime/records.py", _RECORDS_TESTS),
     Target("smruntime/http/_parser.py", _HTTP_READER_TESTS, optional=True),
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_writer.py", _HTTP_WRITER_TESTS, optional=True),
     Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
     Target("smruntime/_stream_core.py", _STREAM_TESTS),
+    Target("smruntime/_requests.py", _OPERATIONS_TESTS),
+    Target("smruntime/_responses.py", _OPERATIONS_TESTS),
 )
 
 # What the scratch copy needs to import the packages and run their tests.

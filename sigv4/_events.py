@@ -129,14 +129,21 @@ def _sign(
     amz_date, datestamp = _timestamps(now)
     region = _scope_part("region", region)
     service = _scope_part("service", service)
+    scope = f"{datestamp}/{region}/{service}/aws4_request"
+    state = _key_state(creds.secret_access_key, datestamp, region, service)
+    return _sign_with(state, scope, amz_date, prior, payload, date)
+
+
+def _sign_with(
+    state: Any, scope: str, amz_date: str, prior: str, payload: bytes, date: _dt.datetime
+) -> SignedEvent:
+    """The signature of one event, from the signing key (``state``) and scope of its day."""
     ms = _millis(date)
     date_header = _DATE_PREFIX + struct.pack(">q", ms)
-    scope = f"{datestamp}/{region}/{service}/aws4_request"
     string_to_sign = (
         f"{EVENT_ALGORITHM}\n{amz_date}\n{scope}\n{prior}\n"
         f"{hashlib.sha256(date_header).hexdigest()}\n{hashlib.sha256(payload).hexdigest()}"
     )
-    state = _key_state(creds.secret_access_key, datestamp, region, service)
     signature = _hmac_hex(state, string_to_sign)
     return SignedEvent(_EPOCH + ms * _ONE_MS, signature, string_to_sign)
 
@@ -184,7 +191,7 @@ class EventSigner:
     thread-safe: one sender per stream. The repr hides the signature and the credentials.
     """
 
-    __slots__ = ("_creds", "_finished", "_prior", "_region", "_service")
+    __slots__ = ("_creds", "_day", "_finished", "_prior", "_region", "_service")
 
     def __init__(
         self, request_signature: str, *, credentials: Any, region: str, service: str
@@ -203,6 +210,9 @@ class EventSigner:
         self._region = _scope_part("region", region)
         self._service = _scope_part("service", service)
         self._finished = False
+        # (YYYYMMDD, scope, signing key) of the last event's day: a stream signs many events
+        # a day, each with the same key and scope
+        self._day: Optional[tuple[str, str, Any]] = None
 
     @property
     def prior_signature(self) -> str:
@@ -218,9 +228,16 @@ class EventSigner:
         """Sign the next event's ``payload`` (an encoded inner message) at ``now``."""
         if self._finished:
             raise SigningError("the event stream is finished: nothing may be signed after it")
-        signed = _sign(
-            self._creds, self._region, self._service, self._prior, _payload(payload), now, now
-        )
+        payload = _payload(payload)
+        amz_date, datestamp = _timestamps(now)
+        day = self._day
+        if day is None or day[0] != datestamp:
+            scope = f"{datestamp}/{self._region}/{self._service}/aws4_request"
+            state = _key_state(
+                self._creds.secret_access_key, datestamp, self._region, self._service
+            )
+            day = self._day = (datestamp, scope, state)
+        signed = _sign_with(day[2], day[1], amz_date, self._prior, payload, now)
         self._prior = signed.signature
         return signed
 

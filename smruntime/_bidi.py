@@ -114,7 +114,23 @@ class _Outbound:
         self.trace: Optional[Callable[[str, bytes, bytes], None]] = None
 
     def message(self, event: Any) -> bytes:
-        inner = _operations.encode_request_event(event, OP)
+        return self._signed(_operations.encode_request_event(event, OP))
+
+    def part(
+        self,
+        data: Any,
+        data_type: Optional[str],
+        completion_state: Optional[str],
+        p: Optional[str],
+    ) -> bytes:
+        """:meth:`message` of a part given by its members (``send(data, DataType=...)``)."""
+        if isinstance(data, Mapping):
+            return self.message(_event_of(data, data_type, completion_state, p))
+        return self._signed(
+            _operations.encode_request_part(data, data_type, completion_state, p, OP)
+        )
+
+    def _signed(self, inner: bytes) -> bytes:
         signed = self._signer.sign(inner, self._clock())
         outer = _operations.encode_signed_event(signed, inner)
         self.parts += 1
@@ -467,10 +483,11 @@ class DuplexStream:
         ``CompletionState`` ``"PARTIAL"``/``"COMPLETE"``), or a whole event dict
         ``{"PayloadPart": {"Bytes": ..., ...}}``. Returns once queued; blocks only while the
         server's flow-control window and the send buffer are full."""
-        event = _event_of(data, DataType, CompletionState, P)
+        if isinstance(data, Mapping):  # a whole event: no members besides
+            _event_of(data, DataType, CompletionState, P)
         with self._send_lock:
             self._check_send()
-            message = self._out.message(event)
+            message = self._out.part(data, DataType, CompletionState, P)
             self._conn.write(message, timeout=self._timer.write_limit())
 
     def close_input(self) -> None:
@@ -721,10 +738,18 @@ class AsyncDuplexStream:
         P: Optional[str] = None,
     ) -> None:
         """As :meth:`DuplexStream.send`."""
-        event = _event_of(data, DataType, CompletionState, P)
+        if isinstance(data, Mapping):  # a whole event: no members besides
+            _event_of(data, DataType, CompletionState, P)
+        if not self._send_lock.locked() and self._conn.can_write_now():
+            # no other send in progress and room in the send buffer: signed and queued at
+            # once, with no await between (so the chain's order is the wire's)
+            self._check_send()
+            self._conn.queue(self._out.part(data, DataType, CompletionState, P))
+            return
         async with self._send_lock:
             self._check_send()
-            await self._conn.write(self._out.message(event), timeout=self._timer.write_limit())
+            message = self._out.part(data, DataType, CompletionState, P)
+            await self._conn.write(message, timeout=self._timer.write_limit())
 
     async def close_input(self) -> None:
         """As :meth:`DuplexStream.close_input`."""

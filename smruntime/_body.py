@@ -144,7 +144,11 @@ class StreamingBody(io.RawIOBase):
     def readall(self) -> bytes:
         while self._fill():
             pass
-        return self._take(len(self._buf))
+        buf = self._buf
+        out = bytes(buf)
+        del buf[:]
+        self._pos += len(out)
+        return out
 
     def readline(self, size: Optional[int] = -1) -> bytes:
         limit = -1 if size is None else size

@@ -32,6 +32,8 @@ from sigv4 import Credentials, sign
 from smruntime import _operations, _redact, _retries
 from smruntime._http import HttpRequest
 from smruntime._log import debug_logger
+from smruntime._requests import fast_request
+from smruntime._responses import shape_output
 from smruntime.exceptions import ClientError, TransportError
 from smruntime.http._config import Deadlines
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["ERROR_BODY_CAP", "CallHost", "CallPlan", "invocation_id"]
 
 SERVICE_SIGNING_NAME = "sagemaker"
+_UTC = _dt.timezone.utc
 ERROR_BODY_CAP = 64 * 1024
 """Bytes of an error body read before the connection is dropped (service errors are < 4 KiB)."""
 
@@ -60,11 +63,12 @@ class CallHost(Protocol):
 
 def invocation_id() -> str:
     """A random (version 4) UUID in its string form, without importing :mod:`uuid`."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = os.urandom(16).hex()
+    # the version nibble is 4; the variant's two high bits are 10 (8, 9, a or b)
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def deadlines_for(cfg: Config, streaming: bool) -> Deadlines:
@@ -120,32 +124,34 @@ class CallPlan:
         if host.meta.events:
             params = self._param_hooks(params)
         validation = cfg.parameter_validation
-        self.request = _operations.build_request(
-            op,
-            params,
-            host.endpoint_url,
-            validate_params=bool(validation),
-            strict=validation == "strict",
-        )
+        # The common call in one pass (None: anything unusual, which build_request decides).
+        request = fast_request(self.spec, params, host.endpoint_url) if validation is True else None
+        if request is None:
+            request = _operations.build_request(
+                op,
+                params,
+                host.endpoint_url,
+                validate_params=bool(validation),
+                strict=validation == "strict",
+            )
+        self.request = request
         retry_config, streaming_deadlines, plain_deadlines = _per_config(cfg)
         self.max_attempts = retry_config.total_max_attempts
         self.policy = _retries.RetryPolicy(retry_config, quota=host._retry_quota)
-        self.deadlines = streaming_deadlines if self.spec.streaming else plain_deadlines
+        spec = self.spec
+        self.streaming: bool = spec.streaming
+        self.lazy_body: bool = self._lazy_body(spec)
+        """True when the success body is handed to the caller unread (InvokeEndpoint's
+        payload); False when the plan needs the (small) body to shape the answer."""
+        self.deadlines = streaming_deadlines if spec.streaming else plain_deadlines
         self.invocation_id = invocation_id()
         self.attempt = 1
         self.started = 0.0
         self._skew_retried = False
         self._signed: Any = None
 
-    @property
-    def streaming(self) -> bool:
-        return self.spec.streaming
-
-    @property
-    def lazy_body(self) -> bool:
-        """True when the success body is handed to the caller unread (InvokeEndpoint's
-        payload); False when the plan needs the (small) body to shape the answer."""
-        spec = self.spec
+    @staticmethod
+    def _lazy_body(spec: _operations.OperationSpec) -> bool:
         found = _LAZY_BODY.get(spec.name)
         if found is None:
             found = _LAZY_BODY[spec.name] = not spec.streaming and any(
@@ -188,7 +194,10 @@ class CallPlan:
         method, url, body = request.method, request.url, request.body
         if events:
             method, url, headers, body = self._before_sign(method, url, headers, body)
-        now = _dt.datetime.now(_dt.timezone.utc) + host._clock_offset
+        now = _dt.datetime.now(_UTC)
+        offset = host._clock_offset
+        if offset:  # (a zero timedelta is false: most clocks need no correction)
+            now += offset
         signed = sign(
             method,
             url,
@@ -386,8 +395,7 @@ class CallPlan:
                 metadata.get("RequestId"),
                 self.attempt,
             )
-        result = _operations.parse_response(
-            self.op, status, headers, None if self.streaming else (body or b"")
-        )
+        spec = self.spec
+        result = shape_output(spec, headers, None if spec.streaming else (body or b""))
         result["ResponseMetadata"] = metadata
         return result

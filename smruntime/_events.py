@@ -13,9 +13,19 @@ from smruntime._validation import validate_request_event
 if TYPE_CHECKING:
     from sigv4 import SignedEvent
 
-__all__ = ["encode_request_event", "encode_signed_event", "event_to_dict", "request_event_headers"]
+__all__ = [
+    "encode_request_event",
+    "encode_request_part",
+    "encode_signed_event",
+    "event_to_dict",
+    "request_event_headers",
+]
 
 _BIDI = "invoke_endpoint_with_bidirectional_stream"
+
+
+# The response event types of each operation asked for (a few known names).
+_EVENT_TABLES: dict[str, dict[str, dict[str, tuple[str, Any]]]] = {}
 
 
 def event_to_dict(
@@ -26,12 +36,22 @@ def event_to_dict(
     ``DataType``, ``CompletionState`` and ``P`` headers, when sent. None for an event type this
     client does not know (skipped, as botocore does). Raises the :func:`stream_error` of an
     exception/error message, so an error can never be skipped by mistake."""
-    spec = get_operation(op)
-    error = stream_error(op, message)
-    if error is not None:
-        raise error
-    event_type = _header_text(message, ":event-type")
-    members = event_types_for(spec).get(event_type or "")
+    table = _EVENT_TABLES.get(op)
+    if table is None:  # an unknown op raises here, and is never kept
+        table = _EVENT_TABLES[op] = event_types_for(get_operation(op))
+    try:  # text values (the usual) as they are; anything else through _header_text
+        kind, event_type = message.headers.get(":message-type"), message.headers.get(":event-type")
+    except (AttributeError, TypeError):
+        kind = event_type = None
+    if type(kind) is not str:
+        kind = _header_text(message, ":message-type")
+    if kind != "event":  # stream_error: None for an event
+        error = stream_error(op, message)
+        if error is not None:
+            raise error
+    if type(event_type) is not str:
+        event_type = _header_text(message, ":event-type")
+    members = table.get(event_type or "")
     if event_type is None or members is None:
         return None
     payload = bytes(getattr(message, "payload", b"") or b"")
@@ -42,7 +62,7 @@ def event_to_dict(
         elif binding == "eventheader":
             value = message.headers.get(name)
             if value is not None:
-                out[name] = _as_text(value)
+                out[name] = value if type(value) is str else _as_text(value)
     return {event_type: out}
 
 
@@ -74,15 +94,64 @@ _SIGNATURE_HEADER = b"\x10:chunk-signature\x06\x00\x20"
 def encode_request_event(event: object, op: str = _BIDI) -> bytes:
     """The encoded inner event-stream message of one input event (the payload to sign)."""
     from eventstream import encode_frame
-    from eventstream._headers import encode_headers
 
     headers, payload = request_event_headers(event, op)
+    return encode_frame(_block(headers), payload)
+
+
+def _block(headers: list[tuple[str, str]]) -> bytes:
+    from eventstream._headers import encode_headers
+
     key = tuple(headers)
     block = _BLOCKS.get(key)
     if block is None:
         block = encode_headers(dict(headers))
         if len(_BLOCKS) < _MAX_BLOCKS:
             _BLOCKS[key] = block
+    return block
+
+
+# The header blocks of parts given as bytes (``send(data, DataType=...)``), by operation,
+# members and whether the payload is empty: checked once by the whole path, then reused.
+_PART_BLOCKS: dict[tuple[str, Optional[str], Optional[str], Optional[str], bool], bytes] = {}
+_PLAIN = (str, type(None))
+
+
+def encode_request_part(
+    data: Any,
+    data_type: Optional[str] = None,
+    completion_state: Optional[str] = None,
+    p: Optional[str] = None,
+    op: str = _BIDI,
+) -> bytes:
+    """:func:`encode_request_event` of ``{"PayloadPart": {"Bytes": data, "DataType":
+    data_type, "CompletionState": completion_state, "P": p}}`` (the members given as None left
+    out): the same bytes and the same errors. A part of ``bytes`` whose members (str or None)
+    were checked before skips the checks and reuses their encoded headers."""
+    from eventstream import encode_frame
+
+    plain = (
+        type(data) is bytes
+        and type(data_type) in _PLAIN
+        and type(completion_state) in _PLAIN
+        and type(p) in _PLAIN
+    )
+    key = (op, data_type, completion_state, p, not data)
+    if plain:
+        block = _PART_BLOCKS.get(key)
+        if block is not None:
+            return encode_frame(block, data)
+    part: dict[str, Any] = {"Bytes": data}
+    if data_type is not None:
+        part["DataType"] = data_type
+    if completion_state is not None:
+        part["CompletionState"] = completion_state
+    if p is not None:
+        part["P"] = p
+    headers, payload = request_event_headers({"PayloadPart": part}, op)
+    block = _block(headers)
+    if plain and len(_PART_BLOCKS) < _MAX_BLOCKS:
+        _PART_BLOCKS[key] = block
     return encode_frame(block, payload)
 
 

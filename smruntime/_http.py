@@ -26,9 +26,20 @@ class HttpHeaders(Mapping[str, str]):
 
     def __init__(self, pairs: Union[Mapping[str, str], Iterable[tuple[str, str]]] = ()) -> None:
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
-        self._pairs: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
+        self._fold([(str(k), str(v)) for k, v in items])
+
+    @classmethod
+    def of_str_pairs(cls, pairs: list[tuple[str, str]]) -> HttpHeaders:
+        """The headers of ``pairs``, already ``str`` names and values (a parser's): no
+        conversion; the list is copied."""
+        self = cls.__new__(cls)
+        self._fold(list(pairs))
+        return self
+
+    def _fold(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs: list[tuple[str, str]] = pairs
         folded: dict[str, tuple[str, str]] = {}
-        for name, value in self._pairs:
+        for name, value in pairs:
             key = name.lower()
             if key in folded:
                 first, joined = folded[key]

@@ -39,6 +39,7 @@ from __future__ import annotations
 from smruntime._errors import EventMessage, parse_error, stream_error
 from smruntime._events import (
     encode_request_event,
+    encode_request_part,
     encode_signed_event,
     event_to_dict,
     request_event_headers,
@@ -83,6 +84,7 @@ __all__ = [
     "build_request",
     "encode_label",
     "encode_request_event",
+    "encode_request_part",
     "encode_signed_event",
     "event_to_dict",
     "get_operation",

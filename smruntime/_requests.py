@@ -12,7 +12,7 @@ STREAMING-AWS4-HMAC-SHA256-EVENTS``, whose value ``sigv4.sign`` uses as the payl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from smruntime._http import HttpRequest
@@ -27,7 +27,13 @@ from smruntime._validation import (
     validate_wire,
 )
 
-__all__ = ["EVENT_STREAM_CONTENT_TYPE", "STREAMING_EVENTS_PAYLOAD", "build_request", "encode_label"]
+__all__ = [
+    "EVENT_STREAM_CONTENT_TYPE",
+    "STREAMING_EVENTS_PAYLOAD",
+    "build_request",
+    "encode_label",
+    "fast_request",
+]
 
 EVENT_STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 STREAMING_EVENTS_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-EVENTS"  # = sigv4.STREAMING_EVENTS_PAYLOAD
@@ -219,3 +225,105 @@ def build_request(
     return HttpRequest(
         method=spec.method, url=_join_url(endpoint_url, path), headers=headers, body=body
     )
+
+
+# -- the fast path ---------------------------------------------------------------------------
+#
+# The common call (known names, exact str/bytes/int values, printable ASCII headers, default
+# validation) built in one pass over the parameters from a table made once per operation. It
+# never raises and never decides an error: anything else returns None and goes through
+# validate + build_request, whose answer (request or error) is the reference.
+# tests/smruntime/test_fast_request.py holds the two paths to the same bytes.
+
+_LABEL, _BODY_BYTES, _TEXT, _INT = range(4)
+_KINDS = {
+    ("uri", "string"): _LABEL,
+    ("payload", "blob"): _BODY_BYTES,
+    ("header", "string"): _TEXT,
+    ("header", "integer"): _INT,
+}
+# name -> (kind, wire name, minimum); the required names; the URI before and after its label
+_FastTable = tuple[dict[str, tuple[int, str, int]], frozenset[str], tuple[str, str]]
+_FAST: dict[int, tuple[OperationSpec, Optional[_FastTable]]] = {}
+
+
+def _fast_table(spec: OperationSpec) -> Optional[_FastTable]:
+    """The table of ``spec`` (memoised per spec object, kept beside it as in
+    :func:`_wire_members`); None for an operation the fast path does not take (an input event
+    stream, a URI of other than one label, a member of another kind)."""
+    found = _FAST.get(id(spec))
+    if found is not None and found[0] is spec:
+        return found[1]
+    table: Optional[_FastTable] = None
+    entries: dict[str, tuple[int, str, int]] = {}
+    labels: list[Member] = []
+    for member in spec.input.values():
+        shape = member.shape
+        where = (member.location, shape.type)
+        kind = _KINDS.get(where)
+        if kind is None:
+            break  # an input event stream, a JSON member, ...: the checked path only
+        if kind == _LABEL:
+            labels.append(member)
+        minimum = shape.min or 0
+        if kind == _LABEL:
+            minimum = max(minimum, 1)  # a URI label is never empty, whatever the model says
+        entries[member.name] = (kind, member.wire_name, minimum)
+    else:
+        # One label, required (so present, and non-empty once checked), once in the URI.
+        if len(labels) == 1 and labels[0].required:
+            marker = "{" + labels[0].wire_name + "}"
+            before, sep, after = spec.uri.partition(marker)
+            if sep and marker not in after:
+                required = frozenset(m.name for m in spec.input.values() if m.required)
+                table = (entries, required, (before, after))
+    _FAST[id(spec)] = (spec, table)
+    return table
+
+
+def fast_request(
+    spec: OperationSpec, params: Mapping[str, Any], endpoint_url: str
+) -> Optional[HttpRequest]:
+    """The request :func:`build_request` makes for ``params`` with default validation, when
+    the call is a common one; None when it is not (then :func:`build_request` decides)."""
+    table = _fast_table(spec)
+    if table is None or type(params) is not dict:
+        return None
+    entries, required, (before, after) = table
+    headers: list[tuple[str, str]] = []
+    body = b""
+    label = ""
+    for name, value in params.items():
+        entry = entries.get(name)
+        if entry is None:
+            return None
+        kind, wire, minimum = entry
+        if kind == _TEXT:
+            # printable ASCII (a tab, also allowed, is left to the checked path)
+            if (
+                type(value) is not str
+                or len(value) < minimum
+                or not value.isascii()
+                or not value.isprintable()
+            ):
+                return None
+            headers.append((wire, value))
+        elif kind == _LABEL:
+            if type(value) is not str or len(value) < minimum:
+                return None
+            label = value
+        elif kind == _BODY_BYTES:
+            if type(value) is not bytes:
+                return None
+            body = value
+        else:
+            if type(value) is not int or value < minimum:
+                return None
+            headers.append((wire, str(value)))
+    if not required.issubset(params):
+        return None
+    try:
+        path = before + _label(label) + after
+    except UnicodeEncodeError:  # a lone surrogate: the checked path names it
+        return None
+    return HttpRequest(spec.method, _join_url(endpoint_url, path), headers, body)

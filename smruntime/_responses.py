@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 from smruntime._http import HttpHeaders
-from smruntime._model import get_operation
+from smruntime._model import OperationSpec, get_operation
 
-__all__ = ["parse_response", "response_metadata"]
+__all__ = ["parse_response", "response_metadata", "shape_output"]
 
 
 def _get_header(headers: Mapping[str, str], name: str) -> Optional[str]:
@@ -48,6 +48,22 @@ def _load_json(body: Optional[bytes]) -> Any:
         return None
 
 
+# Per operation, the output members in model order: (location, name, wire name, lower-case
+# wire name); memoised per spec object, kept beside it (a reused id can never match another).
+_OutputTable = tuple[tuple[str, str, str, str], ...]
+_OUTPUTS: dict[int, tuple[OperationSpec, _OutputTable]] = {}
+
+
+def _output_table(spec: OperationSpec) -> _OutputTable:
+    found = _OUTPUTS.get(id(spec))
+    if found is None or found[0] is not spec:
+        table = tuple(
+            (m.location, m.name, m.wire_name, m.wire_name.lower()) for m in spec.output.values()
+        )
+        found = _OUTPUTS[id(spec)] = (spec, table)
+    return found[1]
+
+
 def parse_response(
     op: str, status: int, headers: Mapping[str, str], body: Optional[bytes]
 ) -> dict[str, Any]:
@@ -56,22 +72,34 @@ def parse_response(
     Header members appear only when their header is present. ``Body`` is the raw body bytes
     for InvokeEndpoint and absent for the streaming operation (the caller wraps the stream).
     """
-    spec = get_operation(op)
+    return shape_output(get_operation(op), headers, body)
+
+
+def shape_output(
+    spec: OperationSpec, headers: Mapping[str, str], body: Optional[bytes]
+) -> dict[str, Any]:
+    """:func:`parse_response` of an operation's spec."""
     out: dict[str, Any] = {}
     doc: Any = None
-    get = _header_getter(headers)
-    for member in spec.output.values():
-        if member.location == "header":
-            value = get(member.wire_name)
-            if value is not None:
-                out[member.name] = value
-        elif member.location == "json":
+    # An HttpHeaders is read through its folded table (lower-case name -> (name, value)).
+    folded = headers._folded if isinstance(headers, HttpHeaders) else None
+    for location, name, wire, lowered in _output_table(spec):
+        if location == "header":
+            if folded is not None:
+                pair = folded.get(lowered)
+                if pair is not None:
+                    out[name] = pair[1]
+            else:
+                value = _get_header(headers, wire)
+                if value is not None:
+                    out[name] = value
+        elif location == "json":
             if doc is None:
                 doc = _load_json(body)
-            if isinstance(doc, dict) and isinstance(doc.get(member.wire_name), str):
-                out[member.name] = doc[member.wire_name]
-        elif member.location == "payload" and not spec.streaming:
-            out[member.name] = bytes(body) if body is not None else b""
+            if isinstance(doc, dict) and isinstance(doc.get(wire), str):
+                out[name] = doc[wire]
+        elif location == "payload" and not spec.streaming:
+            out[name] = bytes(body) if body is not None else b""
     return out
 
 
@@ -81,14 +109,26 @@ def response_metadata(
     """boto3's ``ResponseMetadata``: RequestId (when sent), HostId (when sent),
     HTTPStatusCode, HTTPHeaders (lower-cased names) and RetryAttempts."""
     meta: dict[str, Any] = {}
-    get = _header_getter(headers)
-    request_id = get("x-amzn-RequestId") or get("x-amz-request-id")
+    if isinstance(headers, HttpHeaders):
+        folded = headers._folded
+        pair = folded.get("x-amzn-requestid")
+        request_id = pair[1] if pair is not None else None
+        if not request_id:
+            pair = folded.get("x-amz-request-id")
+            request_id = pair[1] if pair is not None else None
+        pair = folded.get("x-amz-id-2")
+        host_id = pair[1] if pair is not None else None
+        http_headers = headers.to_dict()
+    else:
+        get = _header_getter(headers)
+        request_id = get("x-amzn-RequestId") or get("x-amz-request-id")
+        host_id = get("x-amz-id-2")
+        http_headers = _headers_dict(headers)
     if request_id:
         meta["RequestId"] = request_id
-    host_id = get("x-amz-id-2")
     if host_id:
         meta["HostId"] = host_id
     meta["HTTPStatusCode"] = int(status)
-    meta["HTTPHeaders"] = _headers_dict(headers)
+    meta["HTTPHeaders"] = http_headers
     meta["RetryAttempts"] = int(retry_attempts)
     return meta

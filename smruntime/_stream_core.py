@@ -641,6 +641,21 @@ class StreamCore:
             self._check_event_view()
         return self._next_event()
 
+    def next_payload_event(self) -> Any:
+        """:meth:`next_event` in one call for nearly every frame: a known PayloadPart at the
+        head of the cursor is handed out as :meth:`iter_events` hands it (counted later, by
+        ``_settle``); anything else goes through :meth:`next_event` (for an async reader,
+        which cannot be a generator)."""
+        pending = self._pending
+        if pending and self._view is None and not self._frames_mode:
+            message: Message = pending[0]  # type: ignore[assignment]  # not frames mode
+            # _payload_headers is set once a PayloadPart went through _next_event, which
+            # counted it as the first event (time_to_first_event).
+            if message.headers is self._payload_headers:
+                pending.popleft()
+                return {"PayloadPart": {"Bytes": message.payload}}
+        return self.next_event()
+
     def iter_events(
         self, fill: Callable[[], None], release: Callable[[], None]
     ) -> Iterator[dict[str, Any]]:

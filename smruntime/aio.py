@@ -216,7 +216,7 @@ class AsyncEventStream:
     # -- views ---------------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncStreamIterator[dict[str, Any]]:
-        return AsyncStreamIterator(self, self._core.next_event)
+        return AsyncStreamIterator(self, self._core.next_payload_event)
 
     def aiter_bytes(self) -> AsyncStreamIterator[bytes]:
         """The payload bytes of each PayloadPart, as they arrive."""
@@ -468,6 +468,8 @@ class AsyncClient:
         self._client = client
         self._max_buffered = max_buffered_events
         self._pool: AsyncPool = AsyncPool(client._wire_config())
+        # The client's static credentials, once known (False: not static; None: not yet).
+        self._static: Any = None
         self.exceptions = client.exceptions
 
     @classmethod
@@ -561,12 +563,20 @@ class AsyncClient:
         import asyncio
 
         from smruntime._call import ERROR_BODY_CAP, CallPlan
-        from smruntime.exceptions import TransportError
 
         plan = CallPlan(self._client, op, params)
         pool = self._pool
         while True:
-            request, deadlines = plan.prepare(await self._credentials())
+            static = self._static
+            if static is None:
+                static = _static_credentials(self._client)
+                if static is not None:
+                    self._static = static
+            if static:
+                credentials = static  # no coroutine, no executor: used as they are
+            else:
+                credentials = await self._credentials()
+            request, deadlines = plan.prepare(credentials)
             try:
                 response = await pool.request(
                     request.method, request.url, request.headers, request.body, deadlines
@@ -576,6 +586,8 @@ class AsyncClient:
                 continue
             status = response.status
             if plan.succeeded(status):
+                if plan.streaming or plan.lazy_body:
+                    return self._success_now(plan, response)  # no coroutine: the burst's path
                 return await self._success(plan, response)
             try:
                 body = await response.read(ERROR_BODY_CAP)
@@ -589,7 +601,8 @@ class AsyncClient:
             if delay:
                 await asyncio.sleep(delay)
 
-    async def _success(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
+    def _success_now(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
+        """The answer of a 2xx whose body the caller reads (a stream, InvokeEndpoint's Body)."""
         import time
 
         headers_at = time.monotonic()
@@ -612,14 +625,20 @@ class AsyncClient:
                 )
                 _body_first(result, AsyncEventStream(response, core))
                 return result
-            if plan.lazy_body:
-                from smruntime._body import DEFAULT_MAX_BODY_BYTES
+            from smruntime._body import DEFAULT_MAX_BODY_BYTES
 
-                result = plan.success(response.status, response.headers, b"")
-                max_bytes = cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES
-                body = AsyncStreamingBody(response, result.get("ContentType"), max_bytes=max_bytes)
-                _body_first(result, body)
-                return result
+            result = plan.success(response.status, response.headers, b"")
+            max_bytes = cfg.max_body_bytes or DEFAULT_MAX_BODY_BYTES
+            body = AsyncStreamingBody(response, result.get("ContentType"), max_bytes=max_bytes)
+            _body_first(result, body)
+            return result
+        except BaseException:
+            response.abort()
+            raise
+
+    async def _success(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
+        """The answer of a 2xx whose (small) body the plan shapes (InvokeEndpointAsync)."""
+        try:
             data = await response.read()
         except BaseException:
             response.abort()
@@ -657,6 +676,18 @@ def _body_first(result: dict[str, Any], body: Any) -> None:
     metadata = result.pop("ResponseMetadata")
     result["Body"] = body
     result["ResponseMetadata"] = metadata
+
+
+def _static_credentials(client: Client) -> Any:
+    """The client's credentials when they are static (used as they are on every call), False
+    when they are not (resolved per call by :meth:`AsyncClient._credentials`), None while the
+    default chain has not been resolved yet."""
+    from sigv4 import Credentials
+
+    source = client._credentials_source
+    if source is None:
+        return None
+    return source if isinstance(source, Credentials) else False
 
 
 def _fresh(source: Any) -> bool:

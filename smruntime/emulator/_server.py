@@ -559,6 +559,14 @@ class Emulator:
             stuck = server.join_connections(_JOIN_TIMEOUT)
             if stuck:
                 logger.warning("emulator: %d connection thread(s) busy after stop", len(stuck))
+        # Every path closes its connection; this catches one that did not (a thread still busy
+        # after the join included), so a stopped emulator holds no descriptor.
+        with self._lock:
+            left = list(self._connections)
+            self._connections.clear()
+        for conn in left:
+            with contextlib.suppress(OSError):
+                conn.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         with self._results_lock:

@@ -372,6 +372,21 @@ class AsyncPool:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary()
         )
+        self._routes: dict[str, tuple[Origin, Optional[Proxy], str]] = {}
+
+    def _route(self, url: str) -> tuple[Origin, Optional[Proxy], str]:
+        """The origin of ``url``, the proxy it goes through (the config's, fixed) and its
+        redacted form (for errors), cached per URL as the blocking driver caches them."""
+        origin = origin_of(url)
+        found = (
+            origin,
+            self.config.proxies.for_origin(origin.scheme, origin.host, origin.port),
+            redact_url(url),
+        )
+        if len(self._routes) >= 256:  # bounded: URLs differ per endpoint name only
+            self._routes.clear()
+        self._routes[url] = found
+        return found
 
     def _ssl_context(self) -> Any:
         if self._ssl is None:
@@ -546,12 +561,10 @@ class AsyncPool:
         A pooled connection found closed before any response byte is replaced once where
         :func:`~smruntime.http._config.may_resend` allows it."""
         loop = asyncio.get_running_loop()
-        origin = origin_of(url)
-        proxy = self.config.proxies.for_origin(origin.scheme, origin.host, origin.port)
+        origin, proxy, shown = self._routes.get(url) or self._route(url)
         deadline = (deadlines or Deadlines()).start(time.monotonic())
         method = method.upper()
         target, send_headers = request_head(origin, proxy, method, url, list(headers), body)
-        shown = redact_url(url)
         key = origin.key
         conn = self._checkout(loop, key)
         reused = conn is not None
@@ -620,16 +633,20 @@ class AsyncPool:
                 raise error
             remaining, phase = deadline.remaining(time.monotonic())
             until = None if remaining is None else time.monotonic() + remaining
-            if not await conn.wait(until):
-                limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.headers
-                raise ReadTimeoutError(
-                    f"no complete response head from {origin.hostport} within {limit} s "
-                    f"({http.bytes_received} bytes of it received)",
-                    phase=phase,
-                    timeout=limit,
-                    elapsed=time.monotonic() - deadline.started,
-                    url=shown,
-                )
+            # The future itself, not conn.wait(): one coroutine less per call (a thousand
+            # heads arriving at once are handled in one pass of the loop).
+            waiter = conn.waiter(until)
+            if waiter is not None and await waiter is not _TIMED_OUT:
+                continue
+            limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.headers
+            raise ReadTimeoutError(
+                f"no complete response head from {origin.hostport} within {limit} s "
+                f"({http.bytes_received} bytes of it received)",
+                phase=phase,
+                timeout=limit,
+                elapsed=time.monotonic() - deadline.started,
+                url=shown,
+            )
 
 
 class _Stale(Exception):
@@ -674,7 +691,7 @@ class AsyncResponse:
     ) -> None:
         self.status = head.status
         self.reason = head.reason
-        self.headers = HttpHeaders(head.headers)
+        self.headers = HttpHeaders.of_str_pairs(head.headers)
         self.deadline = deadline
         self.url = url
         self._pool = pool

@@ -14,8 +14,11 @@ input into frames whenever a window opens:
 - Received DATA waits in a queue until :meth:`AsyncH2Stream.next_event` takes it, and only
   then is acknowledged.
 
-Timeouts are the caller's (``timeout`` arguments); waits use ``loop.call_later`` (no task
-per wait).
+Timeouts are the caller's (``timeout`` arguments). Each connection has one loop timer for
+its waits, moved lazily: a wait whose deadline is at or after the armed one re-arms nothing
+(the usual case: each wait for an event ends later than the last), and a timer that fires
+before the deadline of the wait in progress re-arms itself for it. No task, and no new timer,
+per wait.
 """
 
 from __future__ import annotations
@@ -48,17 +51,10 @@ def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
         fut.set_result(value)
 
 
-async def _wait(fut: asyncio.Future[bool], timeout: Optional[float]) -> bool:
-    """Wait for ``fut``; False if ``timeout`` seconds passed first."""
-    if timeout is None:
-        return await fut
-    if timeout <= 0:
-        return fut.done() and fut.result()
-    handle = asyncio.get_running_loop().call_later(timeout, _resolve, fut, False)
-    try:
-        return await fut
-    finally:
-        handle.cancel()
+_NEVER = float("inf")
+# A timer handle may run up to one clock tick before its time (the loop runs what is due
+# within its clock's resolution): such a wait has timed out, as with a timer of its own.
+_TICK = time.get_clock_info("monotonic").resolution
 
 
 class _TunnelProtocol(asyncio.Protocol):
@@ -113,6 +109,10 @@ class AsyncH2Stream(asyncio.Protocol):
         self._in: deque[_h2.H2Event] = deque()
         self._reader: Optional[asyncio.Future[bool]] = None
         self._writer: Optional[asyncio.Future[bool]] = None
+        self._reader_until = _NEVER  # loop time at which the reader's wait times out
+        self._writer_until = _NEVER
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at = _NEVER  # when the armed timer fires
         self._error: Optional[SMRuntimeError] = None
         self._lost = False
         self._gone: asyncio.Future[None] = self._loop.create_future()  # connection_lost ran
@@ -133,6 +133,7 @@ class AsyncH2Stream(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._lost = True
+        self._disarm()
         if not self._gone.done():
             self._gone.set_result(None)
         if self._error is None and not (self._proto.ended and self._proto.input_closed):
@@ -213,6 +214,58 @@ class AsyncH2Stream(asyncio.Protocol):
             if fut is not None:
                 _resolve(fut, True)
 
+    # -- the one timer of the waits --------------------------------------------------------
+
+    async def _wait(
+        self, fut: asyncio.Future[bool], timeout: Optional[float], reader: bool
+    ) -> bool:
+        """Wait for ``fut`` (the reader's or the writer's); False if ``timeout`` seconds
+        passed first."""
+        if timeout is None:
+            return await fut
+        if timeout <= 0:
+            return fut.done() and fut.result()
+        until = self._loop.time() + timeout
+        if reader:
+            self._reader_until = until
+        else:
+            self._writer_until = until
+        if until < self._timer_at:
+            self._arm(until)
+        try:
+            return await fut
+        finally:
+            if reader:
+                self._reader_until = _NEVER
+            else:
+                self._writer_until = _NEVER
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._on_timer)
+        self._timer_at = when
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = _NEVER
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = _NEVER
+        now = self._loop.time() + _TICK
+        for fut, until in ((self._reader, self._reader_until), (self._writer, self._writer_until)):
+            if fut is not None and until <= now:
+                _resolve(fut, False)
+        nearest = min(
+            self._reader_until if self._reader is not None and not self._reader.done() else _NEVER,
+            self._writer_until if self._writer is not None and not self._writer.done() else _NEVER,
+        )
+        if nearest < _NEVER:
+            self._arm(nearest)
+
     def _check_writable(self) -> None:
         if self._error is not None:
             raise self._error
@@ -222,6 +275,23 @@ class AsyncH2Stream(asyncio.Protocol):
             raise ConnectionClosedError("the HTTP/2 connection is closed", url=self.url)
 
     # -- the caller's side ---------------------------------------------------------------------
+
+    def can_write_now(self) -> bool:
+        """True if :meth:`write` would queue at once (no wait, no error): the caller may then
+        :meth:`queue` without awaiting."""
+        return (
+            self._out_bytes < self._max_send
+            and self._error is None
+            and not self._end_requested
+            and not self._lost
+        )
+
+    def queue(self, data: bytes) -> None:
+        """Queue ``data`` now, whatever the buffer holds (see :meth:`can_write_now`)."""
+        if data:
+            self._out.append(memoryview(data))
+            self._out_bytes += len(data)
+            self._pump()
 
     async def write(self, data: bytes, timeout: Optional[float] = None) -> None:
         """Queue ``data``; waits (at most ``timeout`` seconds without progress) while
@@ -235,7 +305,7 @@ class AsyncH2Stream(asyncio.Protocol):
             fut: asyncio.Future[bool] = self._loop.create_future()
             self._writer = fut
             try:
-                progressed = await _wait(fut, timeout)
+                progressed = await self._wait(fut, timeout, reader=False)
             finally:
                 self._writer = None
             if not progressed:
@@ -246,9 +316,7 @@ class AsyncH2Stream(asyncio.Protocol):
                     elapsed=timeout,
                     url=self.url,
                 )
-        self._out.append(memoryview(data))
-        self._out_bytes += len(data)
-        self._pump()
+        self.queue(data)
 
     async def end_input(self) -> None:
         """Send END_STREAM once the queued input has gone out."""
@@ -276,7 +344,7 @@ class AsyncH2Stream(asyncio.Protocol):
             fut: asyncio.Future[bool] = self._loop.create_future()
             self._reader = fut
             try:
-                await _wait(fut, timeout)
+                await self._wait(fut, timeout, reader=True)
             finally:
                 self._reader = None
             if not self._in:
@@ -301,6 +369,7 @@ class AsyncH2Stream(asyncio.Protocol):
                 transport.write(data)
             transport.close()
         self._lost = True
+        self._disarm()
         self._wake_all()
 
     async def close(self) -> None:

@@ -622,7 +622,7 @@ class SyncResponse(BodyReader):
                 self.status = event.status
                 self.reason = event.reason
                 self.http_version = event.http_version
-                self.headers = HttpHeaders(event.headers)
+                self.headers = HttpHeaders.of_str_pairs(event.headers)
                 self.deadline.body_started(time.monotonic())
                 return
             if isinstance(event, Data):  # pragma: no cover - the protocol gives Response first

@@ -62,19 +62,29 @@ _made = threading.local()
 
 
 def wrap_socket(ctx: ssl.SSLContext, sock: socket.socket, **kwargs: Any) -> ssl.SSLSocket:
-    """``ctx.wrap_socket(sock, **kwargs)`` that never leaves the descriptor open on failure.
+    """``ctx.wrap_socket(sock, **kwargs)`` for a connected *sock* that never leaves a descriptor
+    open on failure.
 
     ``SSLContext.wrap_socket`` moves the descriptor into a new ``SSLSocket`` before it checks
-    the connection; if the peer's reset lands first, that check raises (``ECONNRESET``) with
-    the new object out of the caller's reach, still open. The context's documented
-    ``sslsocket_class`` hook (set here when it is the default) makes the object reachable, and
-    it is closed before the error propagates. ``sock`` is closed on failure too.
+    the connection, and a peer that is gone by then gives one of two outcomes: the check raises
+    (``ECONNRESET``) with the new object out of the caller's reach, still open; or the wrap
+    returns an ``SSLSocket`` that has no TLS state and that fails later in ways no caller
+    expects (``AttributeError`` from ``do_handshake``). Here the first is closed before the
+    error propagates (the context's documented ``sslsocket_class`` hook, set when it is the
+    default, makes the object reachable), and the second is closed and raised as the
+    ``OSError`` of ``getpeername``. ``sock`` is closed on failure too.
     """
     if ctx.sslsocket_class is ssl.SSLSocket:
         ctx.sslsocket_class = _OwnedSSLSocket
     _made.sock = None
     try:
-        return ctx.wrap_socket(sock, **kwargs)
+        tls = ctx.wrap_socket(sock, **kwargs)
+        try:
+            tls.getpeername()  # a peer gone before the wrap looked: an SSLSocket without TLS
+        except BaseException:
+            tls.close()
+            raise
+        return tls
     except BaseException:
         half: Optional[ssl.SSLSocket] = _made.sock
         if half is not None:

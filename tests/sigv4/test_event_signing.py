@@ -299,6 +299,13 @@ def test_non_utc_now_signs_the_utc_day() -> None:
     assert "\n20261201T220000Z\n20261201/r/s/aws4_request\n" in signed.string_to_sign
 
 
+class _NoOffset(dt.tzinfo):
+    """A tzinfo that knows no offset: the datetime is naive in all but its tzinfo."""
+
+    def utcoffset(self, d: dt.datetime | None) -> None:
+        return None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -310,6 +317,10 @@ def test_non_utc_now_signs_the_utc_day() -> None:
         ({"now": dt.datetime(2020, 1, 1)}, "timezone-aware"),
         ({"date": dt.datetime(2020, 1, 1)}, "event date must be timezone-aware"),
         ({"date": 5}, "event date must be a datetime"),
+        (
+            {"date": dt.datetime(2020, 1, 1, tzinfo=_NoOffset())},
+            "event date must be timezone-aware",
+        ),
         ({"region": "us east"}, "invalid region"),
         ({"service": ""}, "invalid service"),
         ({"credentials": None}, "credentials are required"),
@@ -339,6 +350,41 @@ def test_expired_credentials_refused_by_sign_event() -> None:
             service="s",
             now=EPOCH + dt.timedelta(seconds=2),
         )
+
+
+def test_signer_derives_its_key_once_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The signing key and scope are the day's: an EventSigner derives them at its first event
+    # and again at each day rollover only, and signs exactly as sign_event does either way.
+    from sigv4 import _events
+
+    derived: list[str] = []
+    real = _events._key_state
+
+    def counting(secret: str, datestamp: str, region: str, service: str) -> object:
+        derived.append(datestamp)
+        return real(secret, datestamp, region, service)
+
+    monkeypatch.setattr(_events, "_key_state", counting)
+    creds = Credentials("a", "s")
+    signer = EventSigner("0" * 64, credentials=creds, region="us-east-1", service="sagemaker")
+    late = dt.datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC)
+    times = [late, late, late + dt.timedelta(seconds=2), late + dt.timedelta(seconds=3)]
+    prior = "0" * 64
+    for now in times:
+        got = signer.sign(b"part", now)
+        monkeypatch.setattr(_events, "_key_state", real)
+        want = sign_event(
+            b"part",
+            prior_signature=prior,
+            credentials=creds,
+            region="us-east-1",
+            service="sagemaker",
+            now=now,
+        )
+        monkeypatch.setattr(_events, "_key_state", counting)
+        assert got == want
+        prior = got.signature
+    assert derived == ["20261201", "20261202"]
 
 
 def test_signer_resolves_refreshable_credentials_once() -> None:

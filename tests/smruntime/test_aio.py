@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from smruntime import Config
+from eventstream import Message, encode
+from smruntime import Client, Config
 from smruntime.aio import AsyncClient, AsyncEventStream, AsyncStreamingBody
 from smruntime.emulator import Emulator
 from smruntime.exceptions import (
@@ -58,6 +59,17 @@ def make_client(url: str, **kwargs: Any) -> AsyncClient:
         aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
         environ={},
         **kwargs,
+    )
+
+
+def sync_client(url: str) -> Client:
+    return Client(
+        region_name="us-west-2",
+        endpoint_url=url,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        config=Config(proxies={}),
+        environ={},
     )
 
 
@@ -310,11 +322,73 @@ def test_views_share_one_cursor_and_a_started_record_view_is_kept() -> None:
             assert await lines.__anext__() == 'orld"}}'
             with pytest.raises(StreamError, match="lines"):
                 await body.aiter_bytes().__anext__()
+            with pytest.raises(StreamError, match="lines"):
+                await body.__aiter__().__anext__()
             assert [line async for line in body.aiter_lines()] == ["", "data: [DONE]", ""]
             assert body.closed
 
     with ScriptedServer(lambda r: stream_reply(*(part(p) for p in SSE))) as srv:
         run(main())
+
+
+def test_the_event_view_counts_as_the_blocking_stream_counts() -> None:
+    # `async for` takes most PayloadParts off the cursor in one call (next_payload_event), as
+    # the blocking stream's generator does; the statistics and the cursor must not change.
+    other = encode(Message([(":event-type", "SomethingNew"), (":message-type", "event")], b"?"))
+    script = [
+        part(b"a") + part(b"bb"),
+        Pause(0.02),
+        part(b"ccc") + other + part(b"dddd") + part(b"e" * 5),
+        Pause(0.02),
+        part(b"f\n") + part(b"g\n"),
+    ]
+
+    async def main() -> tuple[list[Any], Any]:
+        async with make_client(srv.url) as client:
+            body = await open_stream(client)
+            taken: list[Any] = []
+            async for event in body:
+                taken.append(event["PayloadPart"]["Bytes"])
+                if len(taken) == 4:
+                    break
+            assert body.stats.events == 4
+            taken.append(await body.aiter_bytes().__anext__())
+            taken += [line async for line in body.aiter_lines()]
+            return taken, body.stats
+
+    with ScriptedServer(lambda r: stream_reply(*script)) as srv:
+        taken, stats = run(main())
+        client = sync_client(srv.url)
+        body = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"x")["Body"]
+        expected: list[Any] = []
+        for event in body:
+            expected.append(event["PayloadPart"]["Bytes"])
+            if len(expected) == 4:
+                break
+        expected.append(next(body.iter_bytes()))
+        expected += list(body.iter_lines())
+        client.close()
+    assert taken == expected == [b"a", b"bb", b"ccc", b"dddd", b"eeeee", "f", "g"]
+    assert stats.completed
+    assert body.stats.completed
+    assert stats.events == body.stats.events == 7
+    assert stats.payload_bytes == body.stats.payload_bytes == 19
+    assert len(stats.event_times) == 7
+    assert stats.time_to_first_event is not None
+    assert stats.event_times == sorted(stats.event_times)
+
+
+def test_events_after_frames_keep_the_frames_cursor() -> None:
+    async def main() -> list[Any]:
+        async with make_client(srv.url) as client:
+            body = await open_stream(client)
+            frames = body.aiter_frames()
+            first = await frames.__anext__()
+            return [first.message.payload] + [e["PayloadPart"]["Bytes"] async for e in body]
+
+    script = [b"".join(part(p) for p in SSE)]  # one chunk: the rest waits in the cursor
+    with ScriptedServer(lambda r: stream_reply(*script)) as srv:
+        assert run(main()) == SSE
 
 
 def test_model_stream_error_is_raised_with_its_class_and_again() -> None:

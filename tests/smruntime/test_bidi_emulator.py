@@ -167,6 +167,41 @@ def test_async_echo_and_transcribe() -> None:
     asyncio.run(main())
 
 
+def test_async_concurrent_senders_keep_the_chain_in_wire_order() -> None:
+    # Several tasks send on one stream while the reader lags, so sends meet a full send buffer
+    # (the waiting path) as well as room (the at-once path): every event is signed in the
+    # order it goes on the wire, or the emulator would end the stream with
+    # InvalidSignatureException.
+    async def main() -> None:
+        with serve_h2(CREDS) as srv:
+            client = AsyncClient.from_client(make_client(srv.url))
+            resp = await client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+            async with resp["Body"] as stream:
+                part = 64 * 1024
+
+                async def sender(tag: int) -> None:
+                    for i in range(30):
+                        await stream.send(bytes([tag]) * (part - i), DataType="BINARY")
+                        if i % 7 == 0:
+                            await asyncio.sleep(0)
+
+                senders = asyncio.gather(*(sender(tag) for tag in range(4)))
+                got: list[bytes] = []
+                while len(got) < 4 * 30:
+                    event = await stream.__anext__()
+                    got.append(event["PayloadPart"]["Bytes"])
+                    if len(got) < 20:
+                        await asyncio.sleep(0.01)  # lag at first: the buffer fills
+                await senders
+                await stream.close_input()
+                assert [e async for e in stream] == []
+            assert sorted((b[0], len(b)) for b in got) == sorted(
+                (tag, part - i) for tag in range(4) for i in range(30)
+            )
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
 def test_the_emulator_routes_the_call_by_endpoint_name_like_http11() -> None:
     from smruntime.emulator import Emulator, EmulatorEndpoint
     from smruntime.exceptions import InputValidationError, ValidationError

@@ -28,6 +28,7 @@ from smruntime._operations import (
     STREAMING_EVENTS_PAYLOAD,
     build_request,
     encode_request_event,
+    encode_request_part,
     encode_signed_event,
     event_to_dict,
     get_operation,
@@ -531,3 +532,78 @@ def test_an_unusual_signature_length_is_encoded_generically() -> None:
     (msg,) = Decoder().feed(encode_signed_event(Odd(), b"in"))  # type: ignore[arg-type]
     assert msg.headers[":chunk-signature"] == b"\1\1\1"
     assert msg.payload == b"in"
+
+
+_MEMBER = st.one_of(
+    st.none(),
+    st.sampled_from(["UTF8", "BINARY", "PARTIAL", "COMPLETE", "", "utf8", "x" * 40]),
+    st.text(max_size=8),
+    st.integers(),
+)
+
+
+def _outcome(make: Any) -> Any:
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - the error's class and message are the answer
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(st.binary(max_size=64), st.text(max_size=8), st.none(), st.integers()),
+    data_type=_MEMBER,
+    state=_MEMBER,
+    p=st.one_of(st.none(), st.text(max_size=8), st.integers()),
+    again=st.booleans(),
+)
+def test_encode_request_part_is_encode_request_event(
+    data: Any, data_type: Any, state: Any, p: Any, again: bool
+) -> None:
+    # the part's shortcut (members checked once, their headers reused) gives the whole path's
+    # bytes and errors, the first time and every later time (cached)
+    part: dict[str, Any] = {"Bytes": data}
+    for name, value in (("DataType", data_type), ("CompletionState", state), ("P", p)):
+        if value is not None:
+            part[name] = value
+    want = _outcome(lambda: encode_request_event({"PayloadPart": part}))
+    for _ in range(2 if again else 1):
+        assert _outcome(lambda: encode_request_part(data, data_type, state, p)) == want
+
+
+def test_encode_request_part_keeps_the_payload_rule() -> None:
+    # ":content-type" only with a payload, also once the same members were seen with one
+    assert encode_request_part(b"x", "UTF8") == encode_request_event(
+        {"PayloadPart": {"Bytes": b"x", "DataType": "UTF8"}}
+    )
+    (msg,) = Decoder().feed(encode_request_part(b"", "UTF8"))
+    assert ":content-type" not in msg.headers
+    (msg,) = Decoder().feed(encode_request_part(bytearray(b"ab"), "UTF8"))
+    assert msg.payload == b"ab"
+
+
+def test_event_headers_of_other_types_are_read_as_text() -> None:
+    # string headers are the rule; bytes (type 6) values are read as their UTF-8 text, as the
+    # error path reads them, so the event is the same
+    msg = Message(
+        headers=[
+            (":message-type", b"event"),
+            (":event-type", b"PayloadPart"),
+            ("DataType", b"UTF8"),
+            ("CompletionState", "PARTIAL"),
+        ],
+        payload=b"x",
+    )
+    assert event_to_dict(msg, OP) == {
+        "PayloadPart": {"Bytes": b"x", "DataType": "UTF8", "CompletionState": "PARTIAL"}
+    }
+    odd = Message(headers=[(":message-type", "event"), (":event-type", 5)], payload=b"x")
+    assert event_to_dict(odd, OP) is None  # "5": not a known event type
+    with pytest.raises(exceptions.ClientError):  # no :message-type: an error, never skipped
+        event_to_dict(Message(headers=[(":event-type", "PayloadPart")], payload=b"x"), OP)
+
+    class NoHeaders:
+        payload = b"x"
+
+    with pytest.raises(exceptions.ClientError):
+        event_to_dict(NoHeaders(), OP)  # type: ignore[arg-type]

@@ -256,3 +256,13 @@ def test_serve_tls_options_go_together(tmp_path: Path) -> None:
     assert "--tls-cert CERT" in text
     assert "--tls-key KEY" in text
     assert "ALPN chooses h2" in text
+
+
+def test_a_stopped_emulator_holds_no_descriptor(tmp_path: Path) -> None:
+    # The last net: a connection some path left open is closed by stop().
+    emu = Emulator(results_dir=tmp_path).start()
+    ours, theirs = socket.socketpair()
+    with theirs:
+        assert emu._track(ours)
+        emu.stop()
+        assert ours.fileno() == -1

@@ -296,6 +296,56 @@ def test_async_echo_overlaps_sending() -> None:
     asyncio.run(main())
 
 
+def test_async_wait_timeouts_share_one_timer_and_are_never_early_or_late() -> None:
+    # The waits of a connection share one lazily moved timer: a wait ending after the armed
+    # timer is woken by its re-arming (never at the old, earlier instant), a wait ending
+    # before it re-arms it earlier (never waits for the old, later instant).
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with H2TestServer("raw") as srv:
+            s = await open_async_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+            assert isinstance(await s.next_event(5), _h2.Response)
+            await s.write(b"a" * 10)
+            assert await aread_until(s, 10, timeout=0.2) == b"a" * 10  # timer armed ~0.2 s
+            t = loop.time()
+            assert await s.next_event(0.6) is None  # nothing comes: times out at 0.6 s
+            assert loop.time() - t >= 0.55
+            await s.write(b"b" * 10)
+            assert await aread_until(s, 10, timeout=30) == b"b" * 10  # armed ~30 s out
+            t = loop.time()
+            assert await s.next_event(0.2) is None  # earlier than the armed one
+            assert 0.15 <= loop.time() - t < 5
+            assert await s.next_event(0) is None  # no wait at all
+            await s.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))  # a timer never re-armed would hang
+
+
+def test_async_queue_without_awaiting_while_there_is_room() -> None:
+    async def main() -> None:
+        with H2TestServer("raw") as srv:
+            s = await open_async_stream(
+                srv.url, "POST", HEADERS, connect_timeout=5, max_send_buffer=16384
+            )
+            assert isinstance(await s.next_event(5), _h2.Response)
+            assert s.can_write_now()
+            s.queue(b"q" * 100)
+            assert await aread_until(s, 100) == b"q" * 100
+            srv.hold.set()  # the server stops acknowledging: the windows fill, then the buffer
+            while s.can_write_now():
+                s.queue(b"z" * 8192)
+            assert s.pending_input() >= 16384
+            with pytest.raises(WriteTimeoutError):
+                await s.write(b"z", timeout=0.2)
+            srv.hold.clear()
+            await s.end_input()
+            assert not s.can_write_now()  # input closed
+            await s.close()
+            assert not s.can_write_now()
+
+    asyncio.run(main())
+
+
 def test_async_graceful_goaway_mid_stream_lets_it_finish() -> None:
     async def main() -> None:
         with H2TestServer("raw", graceful_after=1000, fault_code=0) as srv:

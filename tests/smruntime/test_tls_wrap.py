@@ -8,6 +8,7 @@ the TLS tests). Every wrap of ours, client and server side, goes through the hel
 
 from __future__ import annotations
 
+import errno
 import gc
 import socket
 import ssl
@@ -59,6 +60,29 @@ def test_a_reset_before_the_wrap_closes_everything(side: str) -> None:
         warnings.simplefilter("always", ResourceWarning)
         with pytest.raises(ConnectionResetError):
             wrap_socket(ctx, sock, do_handshake_on_connect=False, **kwargs)
+        gc.collect()
+    assert sock.fileno() == -1
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_a_peer_gone_with_its_reset_seen_is_an_error_not_a_socket_without_tls(side: str) -> None:
+    # The reset already consumed: the standard wrap then returns an SSLSocket with no TLS state
+    # (its do_handshake raises AttributeError; that failed an emulator worker, leaking it).
+    if side == "client":
+        ctx = ssl.create_default_context()
+        kwargs: dict[str, object] = {"server_hostname": "localhost"}
+    else:
+        ctx = server_context()
+        kwargs = {"server_side": True}
+    sock = reset_pair()
+    with pytest.raises(ConnectionResetError):
+        sock.recv(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(OSError, match="not connected") as raised:
+            wrap_socket(ctx, sock, do_handshake_on_connect=False, **kwargs)
+        assert raised.value.errno == errno.ENOTCONN
         gc.collect()
     assert sock.fileno() == -1
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
