@@ -329,6 +329,17 @@ class Concurrent:
         self.wall = self.client = self.server = 0.0
         self.parts = 0  # round trips inside the steady window
 
+    def spans(self, marks: dict[str, tuple[float, float, float, int]]) -> None:
+        """Set-up and steady-state figures from the (wall, client, server, round trips)
+        readings taken at ``start``, ``open`` and ``done``."""
+        (w0, c0, s0, _), (w1, c1, s1, _), (w2, c2, s2, n2) = (
+            marks["start"],
+            marks["open"],
+            marks["done"],
+        )
+        self.setup_wall, self.setup_client, self.setup_server = w1 - w0, c1 - c0, s1 - s0
+        self.wall, self.client, self.server, self.parts = w2 - w1, c2 - c1, s2 - s1, n2
+
 
 async def _concurrent(url: str, streams: int, parts: int, server_pid: int) -> Concurrent:
     """``streams`` calls opened at once; once all are open, each sends ``parts`` parts on a
@@ -384,13 +395,7 @@ async def _concurrent(url: str, streams: int, parts: int, server_pid: int) -> Co
     if errors:
         print(f"  first failure: {errors[0]!r}")
     if "open" in marks and "done" in marks:
-        (w0, c0, s0, _), (w1, c1, s1, _), (w2, c2, s2, n2) = (
-            marks["start"],
-            marks["open"],
-            marks["done"],
-        )
-        out.setup_wall, out.setup_client, out.setup_server = w1 - w0, c1 - c0, s1 - s0
-        out.wall, out.client, out.server, out.parts = w2 - w1, c2 - c1, s2 - s1, n2
+        out.spans(marks)
     return out
 
 
@@ -503,13 +508,7 @@ async def _concurrent_floor(url: str, streams: int, parts: int, server_pid: int)
         *(one(n, proto, msgs) for n, (proto, msgs) in enumerate(opened)), return_exceptions=True
     )
     out.ok = sum(1 for d in done if d is True)
-    (w0, c0, s0, _), (w1, c1, s1, _), (w2, c2, s2, n2) = (
-        marks["start"],
-        marks["open"],
-        marks["done"],
-    )
-    out.setup_wall, out.setup_client, out.setup_server = w1 - w0, c1 - c0, s1 - s0
-    out.wall, out.client, out.server, out.parts = w2 - w1, c2 - c1, s2 - s1, n2
+    out.spans(marks)
     return out
 
 

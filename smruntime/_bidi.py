@@ -94,14 +94,7 @@ def _event_of(
                 operation_name=OPERATION_NAME,
             )
         return data
-    part: dict[str, Any] = {"Bytes": data}
-    if data_type is not None:
-        part["DataType"] = data_type
-    if completion_state is not None:
-        part["CompletionState"] = completion_state
-    if p is not None:
-        part["P"] = p
-    return {"PayloadPart": part}
+    return _operations.payload_part_event(data, data_type, completion_state, p)
 
 
 class _Outbound:

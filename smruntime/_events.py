@@ -18,6 +18,7 @@ __all__ = [
     "encode_request_part",
     "encode_signed_event",
     "event_to_dict",
+    "payload_part_event",
     "request_event_headers",
 ]
 
@@ -117,6 +118,20 @@ _PART_BLOCKS: dict[tuple[str, Optional[str], Optional[str], Optional[str], bool]
 _PLAIN = (str, type(None))
 
 
+def payload_part_event(
+    data: Any, data_type: Optional[str], completion_state: Optional[str], p: Optional[str]
+) -> dict[str, Any]:
+    """``{"PayloadPart": {"Bytes": data, ...}}`` with the members given as None left out."""
+    part: dict[str, Any] = {"Bytes": data}
+    if data_type is not None:
+        part["DataType"] = data_type
+    if completion_state is not None:
+        part["CompletionState"] = completion_state
+    if p is not None:
+        part["P"] = p
+    return {"PayloadPart": part}
+
+
 def encode_request_part(
     data: Any,
     data_type: Optional[str] = None,
@@ -141,14 +156,9 @@ def encode_request_part(
         block = _PART_BLOCKS.get(key)
         if block is not None:
             return encode_frame(block, data)
-    part: dict[str, Any] = {"Bytes": data}
-    if data_type is not None:
-        part["DataType"] = data_type
-    if completion_state is not None:
-        part["CompletionState"] = completion_state
-    if p is not None:
-        part["P"] = p
-    headers, payload = request_event_headers({"PayloadPart": part}, op)
+    headers, payload = request_event_headers(
+        payload_part_event(data, data_type, completion_state, p), op
+    )
     block = _block(headers)
     if plain and len(_PART_BLOCKS) < _MAX_BLOCKS:
         _PART_BLOCKS[key] = block

@@ -42,6 +42,7 @@ from smruntime._events import (
     encode_request_part,
     encode_signed_event,
     event_to_dict,
+    payload_part_event,
     request_event_headers,
 )
 from smruntime._model import (
@@ -91,6 +92,7 @@ __all__ = [
     "is_h2",
     "parse_error",
     "parse_response",
+    "payload_part_event",
     "response_metadata",
     "request_event_headers",
     "stream_error",

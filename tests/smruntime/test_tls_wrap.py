@@ -47,14 +47,16 @@ def server_context() -> ssl.SSLContext:
     return ctx
 
 
+def context_for(side: str) -> tuple[ssl.SSLContext, dict[str, object]]:
+    """A context and the wrap's arguments for one end of the connection."""
+    if side == "client":
+        return ssl.create_default_context(), {"server_hostname": "localhost"}
+    return server_context(), {"server_side": True}
+
+
 @pytest.mark.parametrize("side", ["client", "server"])
 def test_a_reset_before_the_wrap_closes_everything(side: str) -> None:
-    if side == "client":
-        ctx = ssl.create_default_context()
-        kwargs: dict[str, object] = {"server_hostname": "localhost"}
-    else:
-        ctx = server_context()
-        kwargs = {"server_side": True}
+    ctx, kwargs = context_for(side)
     sock = reset_pair()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
@@ -69,12 +71,7 @@ def test_a_reset_before_the_wrap_closes_everything(side: str) -> None:
 def test_a_peer_gone_with_its_reset_seen_is_an_error_not_a_socket_without_tls(side: str) -> None:
     # The reset already consumed: the standard wrap then returns an SSLSocket with no TLS state
     # (its do_handshake raises AttributeError; that failed an emulator worker, leaking it).
-    if side == "client":
-        ctx = ssl.create_default_context()
-        kwargs: dict[str, object] = {"server_hostname": "localhost"}
-    else:
-        ctx = server_context()
-        kwargs = {"server_side": True}
+    ctx, kwargs = context_for(side)
     sock = reset_pair()
     with pytest.raises(ConnectionResetError):
         sock.recv(1)
