@@ -92,10 +92,14 @@ _OPERATIONS_TESTS = (
 )
 _H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
 _STREAM_TESTS = (
+    "tests/smruntime/test_stream_core.py",
     "tests/smruntime/test_stream_cursor.py",
     "tests/smruntime/test_stream_paths.py",
     "tests/smruntime/test_client.py",
     "tests/smruntime/test_aio.py",
+    # the stream over the wire: deadlines, a cut body, the Content-Type and Content-Encoding checks
+    "tests/smruntime/test_wire_sync.py",
+    "tests/smruntime/test_aio_wire.py",
 )
 
 
@@ -621,7 +625,8 @@ class Scratch:
         self.server: Optional[subprocess.Popen[str]] = None
         env = dict(os.environ)
         env["PYTHONPATH"] = str(self.dir)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant must never run from a stale .pyc
+        # a mutant must never run from a stale .pyc (tests/conftest.py honours the second)
+        env["PYTHONDONTWRITEBYTECODE"] = env["SMRUNTIME_TESTS_NO_BYTECODE"] = "1"
         # derandomised, fewer examples (tests/conftest.py): the same, shorter run each time
         env.setdefault("HYPOTHESIS_PROFILE", "mutate")
         self.env = env

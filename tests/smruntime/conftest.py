@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
@@ -16,6 +17,26 @@ def emulator() -> Iterator[Emulator]:
     """A running emulator (endpoints ``echo``, ``tokens``, ``tokens-jsonl``; generated keys)."""
     with Emulator() as emu:
         yield emu
+
+
+# random.Random(14963)'s first four draws are all below 0.08.
+_SMALL_DRAWS_SEED = 14963
+
+
+@pytest.fixture
+def small_jitter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Retry back-off jitter near zero, for boto3 (the oracle) and smruntime alike: the tests
+    check which attempts are made, not how long the jittered waits are (up to 1 s, then 2 s, for
+    throttling). Legacy mode and smruntime call ``random.random()``: patched to a small value.
+    botocore's standard mode holds the shared generator's method from its import: the generator
+    is seeded with a seed whose first draws are small. Its state is restored afterwards."""
+    state = random.getstate()
+    random.seed(_SMALL_DRAWS_SEED)
+    monkeypatch.setattr(random, "random", lambda: 0.01)
+    try:
+        yield
+    finally:
+        random.setstate(state)
 
 
 @pytest.fixture(scope="session")

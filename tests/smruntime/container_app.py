@@ -1,6 +1,7 @@
 """A small model server on SageMaker's container contract, for container-mode tests (Starlette).
 
-``GET /ping``: 200 once ``CONTAINER_PING_DELAY`` seconds have passed since start (503 before).
+``GET /ping``: 200, or 503 while ``CONTAINER_HEALTHY_FILE`` (a path) names a file that does not
+exist yet (the test makes it when the container is to become healthy).
 ``POST /invocations``: a JSON body ``{"inputs": ..., "stream": bool, "mode": ...}``. Without
 ``stream`` it answers JSON describing what it received (body, Content-Type, Accept, custom
 attributes) with ``X-Amzn-SageMaker-Custom-Attributes: container=yes``; with ``stream`` it sends
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -27,13 +27,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-STARTED = time.monotonic()
-PING_DELAY = float(os.environ.get("CONTAINER_PING_DELAY", "0"))
+HEALTHY_FILE = os.environ.get("CONTAINER_HEALTHY_FILE")
 TOKEN_DELAY = float(os.environ.get("CONTAINER_TOKEN_DELAY", "0.001"))
 
 
 async def ping(request: Request) -> Response:
-    if time.monotonic() - STARTED < PING_DELAY:
+    if HEALTHY_FILE is not None and not os.path.exists(HEALTHY_FILE):
         return PlainTextResponse("warming up", status_code=503)
     return PlainTextResponse("")
 

@@ -486,6 +486,7 @@ def _run(kit: Kit, home: Path) -> dict[str, Any]:
 # botocore leaves a socket of a closed event stream to the garbage collector
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.usefixtures("small_jitter")
 def test_one_script_same_results_with_boto3_and_smruntime(tmp_path: Path) -> None:
     theirs = _run(_boto3_kit(), tmp_path)
     ours = _run(_smruntime_kit(), tmp_path)
@@ -717,6 +718,7 @@ def test_hints_follow_the_message(message: str, code: str, fragment: str) -> Non
         assert "clock" not in err.hint
 
 
+@pytest.mark.usefixtures("small_jitter")
 def test_max_attempts_reached_and_retry_counts(emu: Emulator) -> None:
     client = _client(emu, config=smruntime.Config(retries={"total_max_attempts": 2}))
     emu.add_fault(Fault.throttle())

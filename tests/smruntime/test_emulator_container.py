@@ -263,8 +263,9 @@ def test_container_killed_mid_stream_is_stream_broken() -> None:
             assert request.error_code == "ModelStreamError"
 
 
-def test_503_until_the_container_is_healthy() -> None:
-    with model_server(CONTAINER_PING_DELAY="2.0") as (url, _):
+def test_503_until_the_container_is_healthy(tmp_path: Path) -> None:
+    healthy = tmp_path / "healthy"
+    with model_server(CONTAINER_HEALTHY_FILE=str(healthy)) as (url, _):
         container = Container(url)
         with Emulator({"model": container}) as emu:
             client = smruntime_client(emu)
@@ -272,6 +273,7 @@ def test_503_until_the_container_is_healthy() -> None:
                 with pytest.raises(ServiceUnavailable) as caught:
                     client.invoke_endpoint(EndpointName="model", Body=b"{}")
                 assert caught.value.status_code == 503
+                healthy.touch()  # the next GET /ping answers 200
                 assert container.wait_healthy(SANITY), container.last_ping
                 answer = client.invoke_endpoint(EndpointName="model", Body=b"{}")
                 assert json.loads(answer["Body"].read())["body"] == "{}"

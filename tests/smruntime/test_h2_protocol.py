@@ -514,3 +514,105 @@ def test_eof_before_any_answer_says_whether_input_left() -> None:
     assert pair.client.bytes_sent == 3
     (event,) = pair.client.receive(b"")
     assert event.error.request_sent is True
+
+
+def test_our_settings_as_the_server_sees_them() -> None:
+    window = 100000
+    pair = Pair(window=window)
+    theirs = pair.server.remote_settings
+    assert theirs.enable_push == 0
+    assert theirs.max_concurrent_streams == 1
+    assert theirs.initial_window_size == window
+    # the connection's window is opened to the same size (the protocol starts it at 65535)
+    assert pair.server.outbound_flow_control_window == window
+
+
+def test_a_request_without_a_body_closes_input_at_once() -> None:
+    client = _h2.H2ClientStream(url="http://x/")
+    client.start("GET", "http", "x:1", "/p", [], end_stream=True)
+    assert client.input_closed
+    assert client.send_capacity() == 0
+    with pytest.raises(InputClosedError):
+        client.send(b"x")
+
+
+def test_the_last_byte_of_the_window_is_sent() -> None:
+    pair = Pair()
+    pair.respond()
+    assert pair.client.send(b"x" * 65534) == 65534
+    assert pair.client.send_capacity() == 1
+    assert pair.client.send(b"yz") == 1
+    assert pair.client.send_capacity() == 0
+    assert pair.client.send(b"z") == 0  # the window is shut: wait for WINDOW_UPDATE
+    assert pair.client.bytes_sent == 65535
+
+
+def test_a_send_h2_refuses_fails_the_stream_once() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"tail", end_stream=True)
+    pair.server.close_connection(2, last_stream_id=pair.sid)  # not graceful: h2 closes
+    assert [type(e) for e in pair.to_client()] == [_h2.Data, _h2.End]
+    assert pair.client.failed is None  # the response was complete: nothing lost
+    with pytest.raises(ConnectionClosedError, match="closed while sending") as caught:
+        pair.client.send(b"late")
+    assert pair.client.failed is caught.value
+    assert pair.client.input_closed
+    with pytest.raises(ConnectionClosedError) as again:
+        pair.client.end_input()
+    assert again.value is caught.value
+
+
+def test_every_failure_closes_input() -> None:
+    eof = Pair()
+    eof.client.receive(b"")
+    assert eof.client.input_closed
+    local = Pair()
+    local.client.reset()
+    assert local.client.input_closed
+
+
+def test_a_local_reset_after_the_end_or_a_failure_keeps_what_happened() -> None:
+    done = Pair()
+    done.respond()
+    done.server.send_data(done.sid, b"all", end_stream=True)
+    done.to_client()
+    done.client.reset()
+    assert done.client.failed is None  # the response was complete
+    remote = Pair()
+    remote.respond()
+    remote.server.reset_stream(remote.sid, 2)
+    remote.to_client()
+    first = remote.client.failed
+    assert isinstance(first, StreamResetError)
+    assert first.remote is True
+    remote.client.reset()
+    assert remote.client.failed is first
+
+
+def test_a_local_reset_with_input_closed_still_cancels_the_response() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.client.end_input()
+    pair.client.reset()
+    pair.to_server()
+    resets = [e for e in pair.server_events if isinstance(e, h2.events.StreamReset)]
+    assert [r.error_code for r in resets] == [8]
+
+
+def test_a_local_reset_after_a_failure_sends_no_rst_stream() -> None:
+    pair = Pair()
+    pair.respond()
+    pair.client.receive(b"")  # EOF: failed, though h2 still holds the stream open
+    pair.client.reset()
+    pair.to_server()
+    assert not [e for e in pair.server_events if isinstance(e, h2.events.StreamReset)]
+    assert [e for e in pair.server_events if isinstance(e, h2.events.ConnectionTerminated)]
+
+
+def test_eof_after_one_byte_sent_says_the_request_was_sent() -> None:
+    pair = Pair()
+    assert pair.client.send(b"a") == 1
+    (event,) = pair.client.receive(b"")
+    assert isinstance(event, _h2.Failed)
+    assert event.error.request_sent is True

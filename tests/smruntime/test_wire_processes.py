@@ -14,6 +14,7 @@ import pytest
 
 from smruntime import Client, Config
 from tests.smruntime.hostile_server import CERT, KEY, HostileServer, echo
+from tests.smruntime.spawned import spawned_call
 
 
 def make_client(url: str, **kw: Any) -> Client:
@@ -98,16 +99,11 @@ def test_a_client_with_a_custom_transport_refuses_to_pickle() -> None:
         pickle.dumps(client)
 
 
-def _spawned_call(args: tuple[Client, int]) -> bytes:
-    client, n = args
-    return call(client, b'"spawn-%d"' % n)
-
-
 def test_a_pickled_client_in_a_spawn_pool() -> None:
     with HostileServer(echo) as srv, make_client(srv.url) as client:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(2) as pool:
-            results = pool.map(_spawned_call, [(client, n) for n in range(8)])
+            results = pool.map(spawned_call, [(client, n) for n in range(8)])
     assert results == [b'"spawn-%d"' % n for n in range(8)]
 
 
