@@ -76,6 +76,7 @@ REARM_SLACK = 0.05
 """Seconds by which the time left may fall below the armed socket timeout before re-arming."""
 _pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
 _NO_HEADERS = HttpHeaders()
+_HAS_POLL = hasattr(select, "poll")
 
 
 def _reason(exc: BaseException) -> str:
@@ -86,7 +87,7 @@ def _reason(exc: BaseException) -> str:
 class _Conn:
     """One socket, its protocol state and the socket timeout currently armed."""
 
-    __slots__ = ("armed", "key", "pid", "proto", "sock", "uses")
+    __slots__ = ("armed", "key", "pid", "poller", "proto", "sock", "uses")
 
     def __init__(self, sock: socket.socket, key: tuple[str, str, int], limits: object) -> None:
         self.sock = sock
@@ -95,6 +96,7 @@ class _Conn:
         self.armed: Optional[float] = sock.gettimeout()
         self.uses = 0
         self.proto = _new_protocol(limits)
+        self.poller: Optional[select.poll] = None  # the stale check's, made on first use
 
     def arm(self, seconds: Optional[float]) -> None:
         self.sock.settimeout(seconds)
@@ -115,7 +117,19 @@ class _Conn:
 
     def is_dropped(self) -> bool:
         """True if the idle connection is closed or has bytes waiting (EOF, stray data)."""
-        return readable_now(self.sock)
+        poller = self.poller
+        if poller is None:
+            if not _HAS_POLL:
+                return readable_now(self.sock)
+            poller = self.poller = select.poll()  # one per connection: registered once
+            try:
+                poller.register(self.sock, select.POLLIN)
+            except (OSError, ValueError):
+                return True
+        try:
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
 
 
 def _new_protocol(limits: object) -> ClientConnection:
