@@ -204,7 +204,10 @@ class SyncPool:
             conn.close()
 
     def _checkin(self, conn: _Conn) -> None:
-        if not self._closed and conn.pid == os.getpid() == self._pid:
+        # conn.pid == self._pid, without a getpid: the pool's pid is this process's (the
+        # at-fork hook resets it in a child); without the hook, the next _checkout sees the
+        # new pid and drops every idle connection unused, this one too.
+        if not self._closed and conn.pid == self._pid:
             with self._lock:
                 idle = self._idle.setdefault(conn.key, [])
                 if len(idle) < self._max_idle:

@@ -535,3 +535,12 @@ def test_a_pool_used_in_another_process_starts_empty() -> None:
         pool._pid = -1  # type: ignore[attr-defined] # as if this were a forked child
         assert invoke(client)["Body"].read() == b"{}"
     assert srv.connections == 2
+
+
+def test_a_response_finished_in_another_process_is_not_pooled() -> None:
+    with HostileServer(reply(OK_JSON)) as srv, make_client(srv.url) as client:
+        pool = client._transport
+        body = invoke(client)["Body"]
+        pool._pid = -1  # type: ignore[attr-defined] # as if the at-fork hook had run in a child
+        assert body.read() == b"{}"
+        assert pool.idle_count() == 0  # type: ignore[attr-defined]
