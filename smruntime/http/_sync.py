@@ -77,6 +77,7 @@ REARM_SLACK = 0.05
 _pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
 _NO_HEADERS = HttpHeaders()
 _HAS_POLL = hasattr(select, "poll")
+_DIRECT_WRITE = os.name == "posix"  # a socket is a file descriptor there (not on Windows)
 
 
 def _reason(exc: BaseException) -> str:
@@ -424,7 +425,7 @@ class SyncPool:
     ) -> None:
         try:
             _arm_for(conn, deadline, origin.hostport, url)
-            conn.sock.sendall(wire)
+            _send_all(conn, wire)
             rest = _body_to_write(conn.proto, wire, body)
             if rest:
                 conn.sock.sendall(rest)
@@ -460,6 +461,22 @@ class SyncPool:
 
     def __repr__(self) -> str:
         return f"SyncPool(verify={self.config.tls.verify!r})"
+
+
+def _send_all(conn: _Conn, wire: bytes) -> None:
+    """``sendall`` without the poll a socket with a timeout makes before each send: a plain
+    socket with a timeout is non-blocking underneath, so a direct write either takes the bytes
+    at once or says it would block; the rest goes through ``sendall`` (and its timeout)."""
+    sock = conn.sock
+    if not _DIRECT_WRITE or conn.armed is None or type(sock) is not socket.socket:
+        sock.sendall(wire)  # TLS (the bytes must be encrypted), blocking mode, or not POSIX
+        return
+    try:
+        sent = os.write(sock.fileno(), wire)
+    except BlockingIOError:
+        sent = 0
+    if sent < len(wire):
+        sock.sendall(memoryview(wire)[sent:])
 
 
 def _body_to_write(proto: ClientConnection, wire: bytes, body: bytes) -> bytes:
