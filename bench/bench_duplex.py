@@ -14,6 +14,11 @@ table 3; ``--only N`` runs one table. Prints:
    in-memory connection pair) moving the same DATA frames both ways, no sockets, no signing,
    no event-stream codec. Target: >= 200 MB/s each way. The server is pure Python too, and
    on a loaded 2-core machine it is usually the bottleneck: read MB/s with the CPU figures.
+   The client's CPU is split by thread (sending, reading, the driver's I/O thread), and the
+   pieces of a part's work are timed alone: signing and encoding its two frames, decoding the
+   answer, one SHA-256 and one CRC32 of 64 KiB (a part costs each side one SHA-256 and three
+   CRC32s), and the hexlify that h2 does of every received DATA frame for a log line (in the
+   floor; the server pays it as well).
 2. Added latency: a 512-byte part every 20 ms, echoed; round trip p50/p99 for the blocking and
    the asyncio client against a floor (a bare ``h2`` connection on a blocking socket sending
    pre-signed messages to the same server). Target: p99 added <= 2 ms.
@@ -136,30 +141,78 @@ def pct(values: list[float], q: float) -> float:
 # -- 1. throughput -------------------------------------------------------------------------------
 
 
-def throughput(url: str, parts: int) -> tuple[float, float]:
-    """(MB/s each way, client CPU seconds per part)."""
+def throughput(url: str, parts: int) -> tuple[float, float, float, float]:
+    """(MB/s each way, client CPU seconds per part, of which the sending thread's and the
+    reading thread's; the rest is the driver's I/O thread)."""
     payload = os.urandom(PART)
+    sender_cpu: list[float] = []
     with client(url) as c:
         resp = c.invoke_endpoint_with_bidirectional_stream(EndpointName="bench")
         stream = resp["Body"]
         cpu0, t0 = time.process_time(), time.perf_counter()
 
         def send() -> None:
+            t = time.thread_time()
             for _ in range(parts):
                 stream.send(payload, DataType="BINARY")
             stream.close_input()
+            sender_cpu.append(time.thread_time() - t)
 
         sender = threading.Thread(target=send)
         sender.start()
         received = 0
+        reader0 = time.thread_time()
         for event in stream:
             received += len(event["PayloadPart"]["Bytes"])
+        reader = time.thread_time() - reader0
         sender.join()
         elapsed = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
         stream.close()
     assert received == parts * PART, received
-    return parts * PART / elapsed / 1e6, cpu / parts
+    return parts * PART / elapsed / 1e6, cpu / parts, sender_cpu[0] / parts, reader / parts
+
+
+def part_costs(parts: int) -> dict[str, float]:
+    """CPU seconds per 64 KiB part of the pieces of the client's work, timed alone in this
+    process (one thread, no I/O): what the throughput's CPU is made of."""
+    import binascii
+    import datetime as dt
+    import hashlib
+    import zlib
+
+    from sigv4 import Credentials, EventSigner
+    from smruntime import _bidi
+
+    payload = os.urandom(PART)
+    now = dt.datetime.now(dt.timezone.utc)
+    signer = EventSigner(
+        "0" * 64, credentials=Credentials(KEY, SECRET), region=REGION, service="sagemaker"
+    )
+    outbound = _bidi._Outbound(signer, lambda: now)
+    headers = [(":message-type", "event"), (":event-type", "PayloadPart"), ("DataType", "BINARY")]
+    answer = encode(Message(headers, payload))
+
+    def decode() -> None:
+        inbound = _bidi._Inbound({}, None)
+        inbound.feed(answer)
+        inbound.events.popleft()
+
+    pieces = {
+        "sign + encode (2 frames)": lambda: outbound.part(payload, "BINARY", None, None),
+        "decode the answer": decode,
+        "SHA-256 of 64 KiB": lambda: hashlib.sha256(payload).digest(),
+        "CRC32 of 64 KiB": lambda: zlib.crc32(payload),
+        "hexlify 64 KiB (h2 repr)": lambda: binascii.hexlify(payload).decode("ascii"),
+    }
+    out: dict[str, float] = {}
+    for name, piece in pieces.items():
+        piece()
+        t = time.process_time()
+        for _ in range(parts):
+            piece()
+        out[name] = (time.process_time() - t) / parts
+    return out
 
 
 def h2_floor(parts: int) -> float:
@@ -572,17 +625,31 @@ def main() -> None:
         if args.only in (None, 1):
             print("\n1. throughput, 64 KiB parts echoed on one stream")
             server0 = process_cpu(proc.pid)
-            mbps, cpu_part = throughput(url, parts)
+            mbps, cpu_part, sender_part, reader_part = throughput(url, parts)
             server_part = (process_cpu(proc.pid) - server0) / parts
             floor = h2_floor(parts)
+            costs = part_costs(min(parts, 500))
             print(
                 f"  smruntime : {mbps:8.1f} MB/s each way   "
                 f"client CPU {cpu_part * 1e6:8.1f} us/part"
+            )
+            io_part = cpu_part - sender_part - reader_part
+            print(
+                f"  {'':42}of which sending thread {sender_part * 1e6:.1f}, reading thread "
+                f"{reader_part * 1e6:.1f}, the driver's I/O thread {io_part * 1e6:.1f}"
             )
             print(f"  server    : {'':8} {'':14}     its CPU    {server_part * 1e6:8.1f} us/part")
             print(f"  h2 floor  : {'':8} {'':14}     client CPU {floor * 1e6:8.1f} us/part")
             print(
                 f"  ratio ours/floor CPU per part: {cpu_part / floor:.2f}x  (target: >= 200 MB/s)"
+            )
+            print(
+                "  a part's pieces, timed alone (us): "
+                + ", ".join(f"{name} {cost * 1e6:.1f}" for name, cost in costs.items())
+            )
+            print(
+                "  (h2 hexlifies every received DATA frame for a log line it then drops: its "
+                "floor holds one hexlify a part, the server pays one too)"
             )
 
         if args.only in (None, 2):

@@ -295,9 +295,18 @@ class H2ClientStream:
         frame = self._conn.max_outbound_frame_size
         conn = self._conn
         sid = self.stream_id
+        whole = view.obj
         try:
-            for start in range(0, len(view), frame):
-                conn.send_data(sid, view[start : start + frame].tobytes())
+            if (
+                len(view) <= frame
+                and type(whole) is bytes
+                and view.c_contiguous
+                and view.nbytes == len(whole)
+            ):
+                conn.send_data(sid, whole)  # all of a bytes object in one frame: no copy
+            else:
+                for start in range(0, len(view), frame):
+                    conn.send_data(sid, view[start : start + frame].tobytes())
         except self._errors.H2Error as exc:
             raise self._send_failed(exc) from exc
         self.bytes_sent += len(view)

@@ -132,6 +132,29 @@ def test_send_respects_the_peer_window_and_frame_size() -> None:
     assert pair.client.send_capacity() > 0
 
 
+def test_send_takes_views_and_whole_objects_byte_for_byte() -> None:
+    # A whole bytes object within one frame goes to h2 as it is (no copy); views of part of
+    # one, reversed views and other buffers are copied: the server gets the same bytes.
+    pair = Pair()
+    pair.respond()
+    data = bytes(range(256)) * 20  # 5120 bytes, under the 16 KiB frame size
+    big = bytes(range(251)) * 100  # 25100 bytes: two frames
+    sent = [
+        data,
+        memoryview(data),
+        memoryview(data)[1:],
+        memoryview(data)[:-1],
+        memoryview(data)[::-1],
+        bytearray(data),
+        big,
+    ]
+    for item in sent:
+        assert pair.client.send(item) == memoryview(item).nbytes
+    pair.to_server()
+    got = b"".join(e.data for e in pair.server_events if isinstance(e, h2.events.DataReceived))
+    assert got == b"".join(memoryview(item).tobytes() for item in sent)
+
+
 def test_end_input_then_send_is_refused() -> None:
     pair = Pair()
     pair.client.end_input()
