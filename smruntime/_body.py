@@ -88,27 +88,35 @@ class StreamingBody(io.RawIOBase):
             bytes_received=self._received,
         )
 
-    def _fill(self) -> bool:
-        """Read one more piece into the buffer; False at the end of the body."""
+    def _piece(self) -> bytes:
+        """The next piece of the body, counted and checked against the cap; b"" at the end."""
         if self._eof:
-            return False
+            return b""
         if self.closed:
             raise ValueError("I/O operation on closed StreamingBody")
+        limit = self._max
         if (
-            self._max is not None
+            limit is not None
             and self._received == 0
             and self.content_length is not None
-            and self.content_length > self._max
+            and self.content_length > limit
         ):
             raise self._too_large()
-        data = self._source.read_some()
+        data: bytes = self._source.read_some()
         if not data:
             self._eof = True
             self._source.close()
-            return False
+            return b""
         self._received += len(data)
-        if self._max is not None and self._received > self._max:
+        if limit is not None and self._received > limit:
             raise self._too_large()
+        return data
+
+    def _fill(self) -> bool:
+        """Read one more piece into the buffer; False at the end of the body."""
+        data = self._piece()
+        if not data:
+            return False
         self._buf += data  # a bytearray: appending is amortised O(1), never quadratic
         return True
 
@@ -142,11 +150,20 @@ class StreamingBody(io.RawIOBase):
         return self._take(amt)
 
     def readall(self) -> bytes:
-        while self._fill():
-            pass
         buf = self._buf
-        out = bytes(buf)
+        parts = [bytes(buf)] if buf else []
         del buf[:]
+        try:
+            while True:
+                data = self._piece()
+                if not data:
+                    break
+                parts.append(data)
+        except BaseException:
+            buf += b"".join(parts)  # nothing read is lost: a later read still returns it
+            raise
+        # (one piece, the common small body, is returned as it is: no copy)
+        out = parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
         self._pos += len(out)
         return out
 

@@ -76,6 +76,8 @@ REARM_SLACK = 0.05
 """Seconds by which the time left may fall below the armed socket timeout before re-arming."""
 _pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
 _NO_HEADERS = HttpHeaders()
+_HAS_POLL = hasattr(select, "poll")
+_DIRECT_WRITE = os.name == "posix"  # a socket is a file descriptor there (not on Windows)
 
 
 def _reason(exc: BaseException) -> str:
@@ -86,7 +88,7 @@ def _reason(exc: BaseException) -> str:
 class _Conn:
     """One socket, its protocol state and the socket timeout currently armed."""
 
-    __slots__ = ("armed", "key", "pid", "proto", "sock", "uses")
+    __slots__ = ("armed", "key", "pid", "poller", "proto", "sock", "uses")
 
     def __init__(self, sock: socket.socket, key: tuple[str, str, int], limits: object) -> None:
         self.sock = sock
@@ -95,6 +97,7 @@ class _Conn:
         self.armed: Optional[float] = sock.gettimeout()
         self.uses = 0
         self.proto = _new_protocol(limits)
+        self.poller: Optional[select.poll] = None  # the stale check's, made on first use
 
     def arm(self, seconds: Optional[float]) -> None:
         self.sock.settimeout(seconds)
@@ -115,7 +118,19 @@ class _Conn:
 
     def is_dropped(self) -> bool:
         """True if the idle connection is closed or has bytes waiting (EOF, stray data)."""
-        return readable_now(self.sock)
+        poller = self.poller
+        if poller is None:
+            if not _HAS_POLL:
+                return readable_now(self.sock)
+            poller = self.poller = select.poll()  # one per connection: registered once
+            try:
+                poller.register(self.sock, select.POLLIN)
+            except (OSError, ValueError):
+                return True
+        try:
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
 
 
 def _new_protocol(limits: object) -> ClientConnection:
@@ -190,7 +205,10 @@ class SyncPool:
             conn.close()
 
     def _checkin(self, conn: _Conn) -> None:
-        if not self._closed and conn.pid == os.getpid() == self._pid:
+        # conn.pid == self._pid, without a getpid: the pool's pid is this process's (the
+        # at-fork hook resets it in a child); without the hook, the next _checkout sees the
+        # new pid and drops every idle connection unused, this one too.
+        if not self._closed and conn.pid == self._pid:
             with self._lock:
                 idle = self._idle.setdefault(conn.key, [])
                 if len(idle) < self._max_idle:
@@ -407,7 +425,7 @@ class SyncPool:
     ) -> None:
         try:
             _arm_for(conn, deadline, origin.hostport, url)
-            conn.sock.sendall(wire)
+            _send_all(conn, wire)
             rest = _body_to_write(conn.proto, wire, body)
             if rest:
                 conn.sock.sendall(rest)
@@ -443,6 +461,22 @@ class SyncPool:
 
     def __repr__(self) -> str:
         return f"SyncPool(verify={self.config.tls.verify!r})"
+
+
+def _send_all(conn: _Conn, wire: bytes) -> None:
+    """``sendall`` without the poll a socket with a timeout makes before each send: a plain
+    socket with a timeout is non-blocking underneath, so a direct write either takes the bytes
+    at once or says it would block; the rest goes through ``sendall`` (and its timeout)."""
+    sock = conn.sock
+    if not _DIRECT_WRITE or conn.armed is None or type(sock) is not socket.socket:
+        sock.sendall(wire)  # TLS (the bytes must be encrypted), blocking mode, or not POSIX
+        return
+    try:
+        sent = os.write(sock.fileno(), wire)
+    except BlockingIOError:
+        sent = 0
+    if sent < len(wire):
+        sock.sendall(memoryview(wire)[sent:])
 
 
 def _body_to_write(proto: ClientConnection, wire: bytes, body: bytes) -> bytes:

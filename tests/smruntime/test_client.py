@@ -703,6 +703,39 @@ def test_streaming_body_iter_lines_takes_botocore_arguments() -> None:
     ]
 
 
+class _FlakySource:
+    """Two pieces, then one failure, then the end."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.reads: list[object] = [b"ab", bytearray(b"cd"), OSError("cut"), b""]
+
+    def read_some(self) -> bytes:
+        got = self.reads.pop(0)
+        if isinstance(got, BaseException):
+            raise got
+        return got  # type: ignore[return-value]
+
+    def close(self) -> None:
+        pass
+
+    abort = close
+
+
+def test_streaming_body_read_all_keeps_what_it_read_before_an_error() -> None:
+    body = smruntime.StreamingBody(_FlakySource())
+    with pytest.raises(OSError, match="cut"):
+        body.read()
+    out = body.read()
+    assert out == b"abcd"
+    assert type(out) is bytes
+    assert body.tell() == 4
+    assert body.read() == b""
+    one = smruntime.StreamingBody(b"xyz").read()
+    assert one == b"xyz"
+    assert type(one) is bytes
+
+
 def test_a_closed_stdlib_transport_pools_nothing() -> None:
     with ScriptedServer(lambda r: stream_reply(part(b"x"))) as srv:
         client = make_client(srv.url, "stdlib")

@@ -535,3 +535,51 @@ def test_a_pool_used_in_another_process_starts_empty() -> None:
         pool._pid = -1  # type: ignore[attr-defined] # as if this were a forked child
         assert invoke(client)["Body"].read() == b"{}"
     assert srv.connections == 2
+
+
+def test_a_response_finished_in_another_process_is_not_pooled() -> None:
+    with HostileServer(reply(OK_JSON)) as srv, make_client(srv.url) as client:
+        pool = client._transport
+        body = invoke(client)["Body"]
+        pool._pid = -1  # type: ignore[attr-defined] # as if the at-fork hook had run in a child
+        assert body.read() == b"{}"
+        assert pool.idle_count() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("prefill", [False, True])
+def test_the_direct_write_hands_what_it_could_not_write_to_sendall(prefill: bool) -> None:
+    # A wire larger than the socket buffers: the direct write takes part of it (or, with the
+    # buffer already full, nothing: it would block) and sendall, under the timeout, the rest.
+    from smruntime.http import _sync
+
+    a, b = socket.socketpair()
+    with a, b:
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        conn = _sync._Conn(a, ("http", "h", 80), None)
+        conn.arm(10.0)
+        got = bytearray()
+        if prefill:
+            a.setblocking(False)
+            try:
+                while True:
+                    a.send(b"p" * 65536)
+            except BlockingIOError:
+                pass
+            conn.arm(10.0)
+        wire = bytes(range(256)) * 4096  # 1 MiB
+
+        def drain() -> None:
+            if prefill:
+                time.sleep(0.2)  # the direct write finds the buffer full
+            while True:
+                data = b.recv(65536)
+                if not data:
+                    return
+                got.extend(data)
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        _sync._send_all(conn, wire)
+        a.shutdown(socket.SHUT_WR)
+        reader.join(10)
+        assert bytes(got).lstrip(b"p") == wire
