@@ -382,6 +382,15 @@ class Concurrent:
         self.wall = self.client = self.server = 0.0
         self.parts = 0  # round trips inside the steady window
 
+    async def wait_slot(self, loop: asyncio.AbstractEventLoop, slot: float) -> float:
+        """Sleep until the send's *slot* (loop time), note how late it is; the start stamp."""
+        delay = slot - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        t = time.perf_counter()
+        self.late.append(max(0.0, loop.time() - slot))
+        return t
+
     def spans(self, marks: dict[str, tuple[float, float, float, int]]) -> None:
         """Set-up and steady-state figures from the (wall, client, server, round trips)
         readings taken at ``start``, ``open`` and ``done``."""
@@ -427,12 +436,7 @@ async def _concurrent(url: str, streams: int, parts: int, server_pid: int) -> Co
         start = await all_open
         async with resp["Body"] as stream:
             for k in range(parts):
-                slot = start + 0.02 * (k + n / streams)
-                delay = slot - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                t = time.perf_counter()
-                out.late.append(max(0.0, loop.time() - slot))
+                t = await out.wait_slot(loop, start + 0.02 * (k + n / streams))
                 await stream.send(os.urandom(SMALL))
                 await stream.__anext__()
                 out.rtts.append(time.perf_counter() - t)
@@ -542,12 +546,7 @@ async def _concurrent_floor(url: str, streams: int, parts: int, server_pid: int)
 
     async def one(n: int, proto: Floor, messages: list[bytes]) -> bool:
         for k in range(parts):
-            slot = start + 0.02 * (k + n / streams)
-            delay = slot - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            t = time.perf_counter()
-            out.late.append(max(0.0, loop.time() - slot))
+            t = await out.wait_slot(loop, start + 0.02 * (k + n / streams))
             proto.send(messages[k])
             await proto.waiter
             out.rtts.append(time.perf_counter() - t)
