@@ -94,10 +94,11 @@ def wire_config(
     environ: Optional[Mapping[str, str]] = None,
 ) -> WireConfig:
     """A :class:`WireConfig`, the environment's proxies read now when ``proxies`` is None."""
-    from smruntime.http._tls import check_tls
-
+    if isinstance(verify, str) and not os.path.exists(verify):
+        # Checked here, not in http._tls: that module brings ``ssl`` (about 10 ms), which
+        # waits for the first HTTPS connection.
+        raise ValueError(f"CA bundle not found: {verify}")
     tls = TLSConfig(verify, client_cert)
-    check_tls(tls)
     env: Mapping[str, str] = os.environ if environ is None else environ
     return WireConfig(
         tls=tls,

@@ -11,14 +11,7 @@ from typing import Any, Optional
 
 from smruntime.http._config import TLSConfig
 
-__all__ = ["check_tls", "ssl_context", "wrap_socket"]
-
-
-def check_tls(tls: TLSConfig) -> None:
-    """Fail early (``ValueError``) for a CA bundle path that does not exist."""
-    verify = tls.verify
-    if isinstance(verify, str) and not os.path.exists(verify):
-        raise ValueError(f"CA bundle not found: {verify}")
+__all__ = ["ssl_context", "wrap_socket"]
 
 
 def ssl_context(tls: TLSConfig) -> ssl.SSLContext:

@@ -41,13 +41,13 @@ CLIENT = (
 )
 
 
-def _imported_by(code: str) -> list[str]:
-    """The modules of NOT_ON_THE_COMMON_PATH that ``code`` imports in a fresh interpreter."""
+def _imported_by(code: str, watched: tuple[str, ...] = NOT_ON_THE_COMMON_PATH) -> list[str]:
+    """The modules of *watched* that ``code`` imports in a fresh interpreter."""
     script = (
         "import sys\n"
         "before = set(sys.modules)\n"
         f"{code}\n"
-        f"watched = {NOT_ON_THE_COMMON_PATH!r}\n"
+        f"watched = {watched!r}\n"
         "print(__import__('json').dumps("
         "[m for m in watched if m in sys.modules and m not in before]))\n"
     )
@@ -82,6 +82,22 @@ def test_one_call_imports_nothing_off_the_common_path() -> None:
             "client.close()"
         )
         assert _imported_by(code) == []
+
+
+def test_ssl_waits_for_the_first_https_connection() -> None:
+    # ``ssl`` (and the CA store) cost about 10 ms: an http:// endpoint (a local container, the
+    # emulator) never needs them, and a missing CA bundle is still refused at construction.
+    def handler(request: Received) -> Reply:
+        return Reply(200, [("Content-Type", "application/json")], [b"{}"])
+
+    with ScriptedServer(handler) as srv:
+        code = (
+            "import smruntime\n"
+            f"client = {CLIENT.format(url=srv.url)}\n"
+            "client.invoke_endpoint(EndpointName='e', Body=b'{}')['Body'].read()\n"
+            "client.close()"
+        )
+        assert _imported_by(code, ("ssl", "smruntime.http._tls")) == []
 
 
 def test_the_watched_modules_are_still_importable_on_demand() -> None:
