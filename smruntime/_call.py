@@ -32,6 +32,7 @@ from sigv4 import Credentials, sign
 from smruntime import _operations, _redact, _retries
 from smruntime._http import HttpRequest
 from smruntime._log import debug_logger
+from smruntime._model import per_spec
 from smruntime._requests import fast_request
 from smruntime._responses import shape_output
 from smruntime.exceptions import ClientError, TransportError
@@ -91,7 +92,13 @@ def deadlines_for(cfg: Config, streaming: bool) -> Deadlines:
 
 
 _last_config: tuple[Any, ...] = (None,)
-_LAZY_BODY: dict[str, bool] = {}  # per operation name (the specs are fixed)
+
+
+def _has_lazy_body(spec: _operations.OperationSpec) -> bool:
+    return not spec.streaming and any(m.location == "payload" for m in spec.output.values())
+
+
+_LAZY_BODY: dict[int, tuple[_operations.OperationSpec, bool]] = {}
 
 
 def _per_config(cfg: Config) -> tuple[_retries.RetryConfig, Deadlines, Deadlines]:
@@ -152,12 +159,7 @@ class CallPlan:
 
     @staticmethod
     def _lazy_body(spec: _operations.OperationSpec) -> bool:
-        found = _LAZY_BODY.get(spec.name)
-        if found is None:
-            found = _LAZY_BODY[spec.name] = not spec.streaming and any(
-                m.location == "payload" for m in spec.output.values()
-            )
-        return found
+        return per_spec(_LAZY_BODY, spec, _has_lazy_body)
 
     def _param_hooks(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """botocore's ``provide-client-params`` (a handler may return new parameters) and

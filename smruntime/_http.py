@@ -56,6 +56,11 @@ class HttpHeaders(Mapping[str, str]):
         found = self._folded.get(name.lower()) if isinstance(name, str) else None
         return default if found is None else found[1]
 
+    def get_lower(self, name: str) -> Optional[str]:
+        """The value of ``name`` given in lower case (no case folding of it here), or None."""
+        found = self._folded.get(name)
+        return None if found is None else found[1]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._folded
 

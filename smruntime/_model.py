@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from smruntime._record import _Record
 from smruntime.exceptions import ParamValidationError
@@ -36,6 +36,7 @@ __all__ = [
     "event_types_for",
     "get_operation",
     "is_h2",
+    "per_spec",
 ]
 
 
@@ -156,6 +157,23 @@ class OperationSpec(_Record):
             errors,
             iam_action,
         )
+
+
+_T = TypeVar("_T")
+
+
+def per_spec(
+    memo: dict[int, tuple[OperationSpec, Any]],
+    spec: OperationSpec,
+    build: Callable[[OperationSpec], _T],
+) -> _T:
+    """``build(spec)``, memoised in ``memo`` per spec object (a spec is immutable, its members
+    copied in). The spec is kept beside its entry, so a reused ``id`` never matches another."""
+    found = memo.get(id(spec))
+    if found is None or found[0] is not spec:
+        found = memo[id(spec)] = (spec, build(spec))
+    result: _T = found[1]
+    return result
 
 
 # Java-regex translations (NOTES §3.4). Java's "." excludes these line terminators.

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from smruntime._http import HttpRequest
-from smruntime._model import Member, OperationSpec, get_operation
+from smruntime._model import Member, OperationSpec, get_operation, per_spec
 from smruntime._validation import (
     _BYTES_LIKE,
     _check_body_size,
@@ -132,18 +132,16 @@ _WIRE_MEMBERS: dict[int, tuple[OperationSpec, tuple[Member, ...]]] = {}
 
 def _wire_members(spec: OperationSpec) -> tuple[Member, ...]:
     """The input members :func:`build_request` places (URI labels, the payload, an event
-    stream), in model order. Memoised per spec object (immutable, its members copied in); the
-    spec is kept beside its entry so a reused ``id`` can never match another spec."""
-    found = _WIRE_MEMBERS.get(id(spec))
-    if found is None or found[0] is not spec:
-        members = tuple(
-            m
-            for m in spec.input.values()
-            if m.location in ("uri", "payload") or m.shape.type == "eventstream"
-        )
-        found = (spec, members)
-        _WIRE_MEMBERS[id(spec)] = found
-    return found[1]
+    stream), in model order (memoised per spec)."""
+    return per_spec(_WIRE_MEMBERS, spec, _find_wire_members)
+
+
+def _find_wire_members(spec: OperationSpec) -> tuple[Member, ...]:
+    return tuple(
+        m
+        for m in spec.input.values()
+        if m.location in ("uri", "payload") or m.shape.type == "eventstream"
+    )
 
 
 _URLS: dict[tuple[str, str], str] = {}
@@ -248,12 +246,12 @@ _FAST: dict[int, tuple[OperationSpec, Optional[_FastTable]]] = {}
 
 
 def _fast_table(spec: OperationSpec) -> Optional[_FastTable]:
-    """The table of ``spec`` (memoised per spec object, kept beside it as in
-    :func:`_wire_members`); None for an operation the fast path does not take (an input event
-    stream, a URI of other than one label, a member of another kind)."""
-    found = _FAST.get(id(spec))
-    if found is not None and found[0] is spec:
-        return found[1]
+    """The table of ``spec`` (memoised per spec); None for an operation the fast path does not
+    take (an input event stream, a URI of other than one label, a member of another kind)."""
+    return per_spec(_FAST, spec, _make_fast_table)
+
+
+def _make_fast_table(spec: OperationSpec) -> Optional[_FastTable]:
     table: Optional[_FastTable] = None
     entries: dict[str, tuple[int, str, int]] = {}
     labels: list[Member] = []
@@ -277,7 +275,6 @@ def _fast_table(spec: OperationSpec) -> Optional[_FastTable]:
             if sep and marker not in after:
                 required = frozenset(m.name for m in spec.input.values() if m.required)
                 table = (entries, required, (before, after))
-    _FAST[id(spec)] = (spec, table)
     return table
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 from smruntime._http import HttpHeaders
-from smruntime._model import OperationSpec, get_operation
+from smruntime._model import OperationSpec, get_operation, per_spec
 
 __all__ = ["parse_response", "response_metadata", "shape_output"]
 
@@ -49,19 +49,19 @@ def _load_json(body: Optional[bytes]) -> Any:
 
 
 # Per operation, the output members in model order: (location, name, wire name, lower-case
-# wire name); memoised per spec object, kept beside it (a reused id can never match another).
+# wire name); memoised per spec.
 _OutputTable = tuple[tuple[str, str, str, str], ...]
 _OUTPUTS: dict[int, tuple[OperationSpec, _OutputTable]] = {}
 
 
 def _output_table(spec: OperationSpec) -> _OutputTable:
-    found = _OUTPUTS.get(id(spec))
-    if found is None or found[0] is not spec:
-        table = tuple(
-            (m.location, m.name, m.wire_name, m.wire_name.lower()) for m in spec.output.values()
-        )
-        found = _OUTPUTS[id(spec)] = (spec, table)
-    return found[1]
+    return per_spec(_OUTPUTS, spec, _make_output_table)
+
+
+def _make_output_table(spec: OperationSpec) -> _OutputTable:
+    return tuple(
+        (m.location, m.name, m.wire_name, m.wire_name.lower()) for m in spec.output.values()
+    )
 
 
 def parse_response(
@@ -81,18 +81,13 @@ def shape_output(
     """:func:`parse_response` of an operation's spec."""
     out: dict[str, Any] = {}
     doc: Any = None
-    # An HttpHeaders is read through its folded table (lower-case name -> (name, value)).
-    folded = headers._folded if isinstance(headers, HttpHeaders) else None
+    # An HttpHeaders is read by the lower-case names of the table (no case folding per call).
+    get_lower = headers.get_lower if isinstance(headers, HttpHeaders) else None
     for location, name, wire, lowered in _output_table(spec):
         if location == "header":
-            if folded is not None:
-                pair = folded.get(lowered)
-                if pair is not None:
-                    out[name] = pair[1]
-            else:
-                value = _get_header(headers, wire)
-                if value is not None:
-                    out[name] = value
+            value = get_lower(lowered) if get_lower is not None else _get_header(headers, wire)
+            if value is not None:
+                out[name] = value
         elif location == "json":
             if doc is None:
                 doc = _load_json(body)
@@ -109,26 +104,14 @@ def response_metadata(
     """boto3's ``ResponseMetadata``: RequestId (when sent), HostId (when sent),
     HTTPStatusCode, HTTPHeaders (lower-cased names) and RetryAttempts."""
     meta: dict[str, Any] = {}
-    if isinstance(headers, HttpHeaders):
-        folded = headers._folded
-        pair = folded.get("x-amzn-requestid")
-        request_id = pair[1] if pair is not None else None
-        if not request_id:
-            pair = folded.get("x-amz-request-id")
-            request_id = pair[1] if pair is not None else None
-        pair = folded.get("x-amz-id-2")
-        host_id = pair[1] if pair is not None else None
-        http_headers = headers.to_dict()
-    else:
-        get = _header_getter(headers)
-        request_id = get("x-amzn-RequestId") or get("x-amz-request-id")
-        host_id = get("x-amz-id-2")
-        http_headers = _headers_dict(headers)
+    get = _header_getter(headers)
+    request_id = get("x-amzn-RequestId") or get("x-amz-request-id")
+    host_id = get("x-amz-id-2")
     if request_id:
         meta["RequestId"] = request_id
     if host_id:
         meta["HostId"] = host_id
     meta["HTTPStatusCode"] = int(status)
-    meta["HTTPHeaders"] = http_headers
+    meta["HTTPHeaders"] = _headers_dict(headers)
     meta["RetryAttempts"] = int(retry_attempts)
     return meta

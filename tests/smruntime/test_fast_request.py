@@ -2,9 +2,9 @@
 
 ``_requests.fast_request`` (one pass over the parameters with a table per operation) must build
 exactly the request ``build_request`` builds whenever it builds one, and give up (None) on
-anything else, leaving the answer to validation; ``_responses.shape_output`` and
-``response_metadata`` read an ``HttpHeaders`` through its folded table and must answer as the
-case-insensitive ``get`` does. The whole ``CallPlan`` is compared with the fast path switched
+anything else, leaving the answer to validation; ``_responses.shape_output`` reads an
+``HttpHeaders`` by the lower-case names of its table (``get_lower``) and must answer as the
+case-insensitive ``get`` does, and ``response_metadata`` as before. The whole ``CallPlan`` is compared with the fast path switched
 off: the same request bytes and signature, or the same error.
 """
 
@@ -496,3 +496,10 @@ def test_response_metadata_counts_no_retry_by_default() -> None:
         "HTTPHeaders": {"x-amzn-requestid": "r"},
         "RetryAttempts": 0,
     }
+
+
+def test_http_headers_get_lower_takes_the_folded_name_as_given() -> None:
+    headers = HttpHeaders([("X-Amzn-RequestId", "r1"), ("X-Amzn-RequestId", "r2")])
+    assert headers.get_lower("x-amzn-requestid") == "r1, r2"
+    assert headers.get_lower("X-Amzn-RequestId") is None  # not folded here: give it lower-case
+    assert headers.get_lower("absent") is None
