@@ -4,8 +4,9 @@
 exactly the request ``build_request`` builds whenever it builds one, and give up (None) on
 anything else, leaving the answer to validation; ``_responses.shape_output`` reads an
 ``HttpHeaders`` by the lower-case names of its table (``get_lower``) and must answer as the
-case-insensitive ``get`` does, and ``response_metadata`` as before. The whole ``CallPlan`` is compared with the fast path switched
-off: the same request bytes and signature, or the same error.
+case-insensitive ``get`` does, and ``response_metadata`` as before. The whole ``CallPlan`` is
+compared with the fast path switched off: the same request bytes and signature, or the same
+error.
 """
 
 from __future__ import annotations
