@@ -129,9 +129,14 @@ def _sign(
     amz_date, datestamp = _timestamps(now)
     region = _scope_part("region", region)
     service = _scope_part("service", service)
-    scope = f"{datestamp}/{region}/{service}/aws4_request"
-    state = _key_state(creds.secret_access_key, datestamp, region, service)
+    _, scope, state = _day_key(creds, datestamp, region, service)
     return _sign_with(state, scope, amz_date, prior, payload, date)
+
+
+def _day_key(creds: Credentials, datestamp: str, region: str, service: str) -> tuple[str, str, Any]:
+    """(``datestamp``, the credential scope, the signing key) of one day's events."""
+    scope = f"{datestamp}/{region}/{service}/aws4_request"
+    return datestamp, scope, _key_state(creds.secret_access_key, datestamp, region, service)
 
 
 def _sign_with(
@@ -232,11 +237,7 @@ class EventSigner:
         amz_date, datestamp = _timestamps(now)
         day = self._day
         if day is None or day[0] != datestamp:
-            scope = f"{datestamp}/{self._region}/{self._service}/aws4_request"
-            state = _key_state(
-                self._creds.secret_access_key, datestamp, self._region, self._service
-            )
-            day = self._day = (datestamp, scope, state)
+            day = self._day = _day_key(self._creds, datestamp, self._region, self._service)
         signed = _sign_with(day[2], day[1], amz_date, self._prior, payload, now)
         self._prior = signed.signature
         return signed
