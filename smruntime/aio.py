@@ -468,8 +468,6 @@ class AsyncClient:
         self._client = client
         self._max_buffered = max_buffered_events
         self._pool: AsyncPool = AsyncPool(client._wire_config())
-        # The client's static credentials, once known (False: not static; None: not yet).
-        self._static: Any = None
         self.exceptions = client.exceptions
 
     @classmethod
@@ -545,19 +543,26 @@ class AsyncClient:
         :class:`AsyncEventStream`)."""
         return await self._call("invoke_endpoint_with_response_stream", params)
 
-    async def _credentials(self) -> Any:
-        """The credentials to sign with; whatever may do I/O runs in the default executor."""
-        import asyncio
-
+    def _credentials_now(self) -> Any:
+        """The credentials to sign with when getting them cannot do I/O (static ones, or
+        refreshable ones still fresh); None otherwise (:meth:`_credentials`)."""
         from sigv4 import Credentials, RefreshableCredentials
 
-        client = self._client
-        source = client._credentials_source
+        source = self._client._credentials_source
         if isinstance(source, Credentials):
             return source
         if isinstance(source, RefreshableCredentials) and _fresh(source):
             return source.get()
-        return await asyncio.get_running_loop().run_in_executor(None, client._credentials)
+        return None
+
+    async def _credentials(self) -> Any:
+        """The credentials to sign with; whatever may do I/O runs in the default executor."""
+        import asyncio
+
+        now = self._credentials_now()
+        if now is not None:
+            return now
+        return await asyncio.get_running_loop().run_in_executor(None, self._client._credentials)
 
     async def _call(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
         import asyncio
@@ -567,14 +572,8 @@ class AsyncClient:
         plan = CallPlan(self._client, op, params)
         pool = self._pool
         while True:
-            static = self._static
-            if static is None:
-                static = _static_credentials(self._client)
-                if static is not None:
-                    self._static = static
-            if static:
-                credentials = static  # no coroutine, no executor: used as they are
-            else:
+            credentials = self._credentials_now()  # (no coroutine on the common path)
+            if credentials is None:
                 credentials = await self._credentials()
             request, deadlines = plan.prepare(credentials)
             try:
@@ -676,18 +675,6 @@ def _body_first(result: dict[str, Any], body: Any) -> None:
     metadata = result.pop("ResponseMetadata")
     result["Body"] = body
     result["ResponseMetadata"] = metadata
-
-
-def _static_credentials(client: Client) -> Any:
-    """The client's credentials when they are static (used as they are on every call), False
-    when they are not (resolved per call by :meth:`AsyncClient._credentials`), None while the
-    default chain has not been resolved yet."""
-    from sigv4 import Credentials
-
-    source = client._credentials_source
-    if source is None:
-        return None
-    return source if isinstance(source, Credentials) else False
 
 
 def _fresh(source: Any) -> bool:
