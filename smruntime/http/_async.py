@@ -43,7 +43,6 @@ from collections.abc import Iterable
 from typing import Any, Optional
 
 from smruntime._http import HttpHeaders
-from smruntime._redact import redact_url
 from smruntime.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -60,9 +59,9 @@ from smruntime.http._config import (
     Deadlines,
     Origin,
     Proxy,
+    Routes,
     WireConfig,
     may_resend,
-    origin_of,
     request_head,
     tunnel_reply_error,
     tunnel_request,
@@ -372,21 +371,7 @@ class AsyncPool:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary()
         )
-        self._routes: dict[str, tuple[Origin, Optional[Proxy], str]] = {}
-
-    def _route(self, url: str) -> tuple[Origin, Optional[Proxy], str]:
-        """The origin of ``url``, the proxy it goes through (the config's, fixed) and its
-        redacted form (for errors), cached per URL as the blocking driver caches them."""
-        origin = origin_of(url)
-        found = (
-            origin,
-            self.config.proxies.for_origin(origin.scheme, origin.host, origin.port),
-            redact_url(url),
-        )
-        if len(self._routes) >= 256:  # bounded: URLs differ per endpoint name only
-            self._routes.clear()
-        self._routes[url] = found
-        return found
+        self._routes = Routes(self.config.proxies)
 
     def _ssl_context(self) -> Any:
         if self._ssl is None:
@@ -561,7 +546,7 @@ class AsyncPool:
         A pooled connection found closed before any response byte is replaced once where
         :func:`~smruntime.http._config.may_resend` allows it."""
         loop = asyncio.get_running_loop()
-        origin, proxy, shown = self._routes.get(url) or self._route(url)
+        origin, proxy, shown = self._routes.of(url)
         deadline = (deadlines or Deadlines()).start(time.monotonic())
         method = method.upper()
         target, send_headers = request_head(origin, proxy, method, url, list(headers), body)

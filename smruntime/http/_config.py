@@ -35,6 +35,7 @@ __all__ = [
     "Origin",
     "Proxies",
     "Proxy",
+    "Routes",
     "TLSConfig",
     "WireConfig",
     "bypass_proxy",
@@ -262,6 +263,33 @@ class Proxies:
 
     def __reduce__(self) -> tuple[object, ...]:
         return (Proxies, (self.settings(),))
+
+
+Route = tuple["Origin", Optional[Proxy], str]
+
+
+class Routes:
+    """Per request URL, both drivers': its :class:`Origin`, the proxy it goes through (of
+    ``proxies``, fixed for a client) and its redacted form (for errors). Cached per URL,
+    bounded (the URLs of a client differ by endpoint name only); ``ValueError`` for a URL
+    that is not ``http(s)://host[:port]/...``."""
+
+    __slots__ = ("_found", "_proxies")
+
+    def __init__(self, proxies: Proxies) -> None:
+        self._proxies = proxies
+        self._found: dict[str, Route] = {}
+
+    def of(self, url: str) -> Route:
+        found = self._found.get(url)
+        if found is None:
+            origin = origin_of(url)
+            proxy = self._proxies.for_origin(origin.scheme, origin.host, origin.port)
+            found = (origin, proxy, redact_url(url))
+            if len(self._found) >= 256:
+                self._found.clear()
+            self._found[url] = found
+        return found
 
 
 def resolve_proxies(proxies: Optional[Mapping[str, str]], environ: Mapping[str, str]) -> Proxies:

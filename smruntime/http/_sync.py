@@ -54,9 +54,9 @@ from smruntime.http._config import (
     Deadlines,
     Origin,
     Proxy,
+    Routes,
     WireConfig,
     may_resend,
-    origin_of,
     request_head,
     tunnel_reply_error,
     tunnel_request,
@@ -147,7 +147,7 @@ class SyncPool:
         self._max_idle = max(0, config.max_pool_connections)
         self._ssl_ctx: Optional[ssl.SSLContext] = None  # made (certificate loaded) on first TLS use
         self._closed = False
-        self._origins: dict[str, tuple[Origin, str]] = {}
+        self._routes = Routes(config.proxies)
         self._init_state()
         _pools.add(self)
 
@@ -155,14 +155,6 @@ class SyncPool:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
-
-    def _origin_of(self, url: str) -> tuple[Origin, str]:
-        """The origin of ``url`` and its redacted form (for errors), cached per URL."""
-        found = (origin_of(url), redact_url(url))
-        if len(self._origins) >= 256:  # bounded: URLs differ per endpoint name only
-            self._origins.clear()
-        self._origins[url] = found
-        return found
 
     def _after_fork(self) -> None:
         # The parent's sockets stay the parent's: forget them (their fds close in this process
@@ -369,12 +361,11 @@ class SyncPool:
         """Send one request and read the response head (1xx skipped)."""
         deadline = deadlines.start(time.monotonic())
         try:
-            origin, shown = self._origins.get(url) or self._origin_of(url)
+            origin, proxy, shown = self._routes.of(url)
         except ValueError as exc:
             raise TransportError(
                 f"invalid request: {exc}", url=redact_url(url), request_sent=False
             ) from exc
-        proxy = self.config.proxies.for_origin(origin.scheme, origin.host, origin.port)
         method = method.upper()
         target, out_headers = request_head(origin, proxy, method, url, headers, body)
 

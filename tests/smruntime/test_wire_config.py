@@ -10,6 +10,7 @@ from smruntime.http._config import (
     Deadlines,
     Proxies,
     Proxy,
+    Routes,
     may_resend,
     origin_of,
     request_head,
@@ -129,3 +130,19 @@ def test_deadline_phases_and_the_total_cap() -> None:
     at_total = Deadlines(headers=5, total=5).start(0.0)
     at_total.sent(0.0)
     assert at_total.remaining(1.0) == (4.0, "total")  # equal instants: the total is named
+
+
+def test_routes_per_url_origin_proxy_and_redacted_form() -> None:
+    routes = Routes(Proxies({"https": "http://proxy.example:3128", "no": "localhost"}))
+    origin, proxy, shown = routes.of("https://user:pw@runtime.example/endpoints/e/invocations")
+    assert (origin.scheme, origin.host, origin.port) == ("https", "runtime.example", 443)
+    assert proxy is not None
+    assert proxy.hostport == "proxy.example:3128"
+    assert "pw" not in shown
+    assert routes.of("https://user:pw@runtime.example/endpoints/e/invocations")[0] is origin
+    assert routes.of("https://localhost:8080/x")[1] is None  # NO_PROXY
+    assert routes.of("http://runtime.example/x")[1] is None  # no http proxy set
+    with pytest.raises(ValueError, match="not an absolute http"):
+        routes.of("ftp://runtime.example/x")
+    for n in range(300):  # bounded: the cache is emptied, answers stay right
+        assert routes.of(f"https://runtime.example/endpoints/e{n}/invocations")[0].port == 443
