@@ -89,6 +89,20 @@ def _sign(variant: str) -> SignedRequest:
     )
 
 
+def _post(headers: Any) -> SignedRequest:
+    """A body-less POST to URL with KEYS, at NOW."""
+    return sign(
+        "POST",
+        URL,
+        headers,
+        b"",
+        credentials=KEYS,
+        region="us-east-1",
+        service="sagemaker",
+        now=NOW,
+    )
+
+
 def _forget() -> None:
     for table in (
         _canonical._url_cache,
@@ -139,32 +153,14 @@ def test_fresh_values_are_checked_on_a_memo_hit() -> None:
     _sign("fresh")
     for bad in ("a\r\nx: y", "a\x00", 5):
         with pytest.raises(SigningError, match="amz-sdk-request"):
-            sign(
-                "POST",
-                URL,
-                [*PAIRS, ("amz-sdk-invocation-id", "id-1"), ("amz-sdk-request", bad)],
-                b"",
-                credentials=KEYS,
-                region="us-east-1",
-                service="sagemaker",
-                now=NOW,
-            )
+            _post([*PAIRS, ("amz-sdk-invocation-id", "id-1"), ("amz-sdk-request", bad)])
 
 
 def test_fresh_values_do_not_fill_the_memo_tables() -> None:
     _forget()
     for i in range(20):
         headers = [*PAIRS, ("amz-sdk-invocation-id", f"id-{i}"), ("amz-sdk-request", f"a={i}")]
-        sign(
-            "POST",
-            URL,
-            headers,
-            b"",
-            credentials=KEYS,
-            region="us-east-1",
-            service="sagemaker",
-            now=NOW,
-        )
+        _post(headers)
     assert len(_signer._header_memo) == len(_signer._block_memo) == 1
     assert not {f"id-{i}" for i in range(20)} & set(_canonical._value_cache)
 
@@ -263,31 +259,13 @@ def test_a_value_that_is_not_a_str_is_refused_before_any_memo(value: Any) -> Non
     with pytest.raises(SigningError, match="value must be a str"):
         _canonical.fold_value("X-Custom", value)
     with pytest.raises(SigningError, match="value must be a str"):
-        sign(
-            "POST",
-            URL,
-            {"X-Custom": value},
-            b"",
-            credentials=KEYS,
-            region="us-east-1",
-            service="sagemaker",
-            now=NOW,
-        )
+        _post({"X-Custom": value})
 
 
 def test_one_fresh_header_does_not_fill_the_memo_tables() -> None:
     _forget()
     for i in range(5):
-        sign(
-            "POST",
-            URL,
-            [*PAIRS, ("amz-sdk-request", f"a={i}")],
-            b"",
-            credentials=KEYS,
-            region="us-east-1",
-            service="sagemaker",
-            now=NOW,
-        )
+        _post([*PAIRS, ("amz-sdk-request", f"a={i}")])
     assert len(_signer._header_memo) == len(_signer._block_memo) == 1
 
 
@@ -295,16 +273,7 @@ def test_the_header_memo_stays_bounded() -> None:
     _forget()
     sizes = []
     for i in range(_signer._MEMO_MAX + 3):
-        sign(
-            "POST",
-            URL,
-            {"X-Custom": f"v{i}"},
-            b"",
-            credentials=KEYS,
-            region="us-east-1",
-            service="sagemaker",
-            now=NOW,
-        )
+        _post({"X-Custom": f"v{i}"})
         sizes.append(len(_signer._header_memo))
     assert max(sizes) == _signer._MEMO_MAX
     assert sizes[_signer._MEMO_MAX] == 1  # full: cleared, then the new one
@@ -436,16 +405,7 @@ def test_signer_memo_tables_are_cleared_when_full_never_overfilled() -> None:
     _forget()
     bound = _signer._MEMO_MAX
     for i in range(bound + 1):
-        sign(
-            "POST",
-            URL,
-            {"X-Custom": f"v{i}"},
-            b"",
-            region="us-east-1",
-            service="sagemaker",
-            credentials=KEYS,
-            now=NOW,
-        )
+        _post({"X-Custom": f"v{i}"})
         assert len(_signer._header_memo) <= bound
         assert len(_signer._block_memo) <= bound
     assert len(_signer._header_memo) == len(_signer._block_memo) == 1
