@@ -652,12 +652,8 @@ async def invoke_async(
             operation_name=OPERATION_NAME,
         )
     started = time.monotonic()
-    from sigv4 import Credentials
-
-    source = client._credentials_source
-    if isinstance(source, Credentials):
-        credentials = source
-    else:  # a provider chain or refreshable credentials may fetch: not on the event loop
+    credentials = client._credentials_now()
+    if credentials is None:  # a provider chain or a refresh may fetch: not on the event loop
         credentials = await asyncio.get_running_loop().run_in_executor(None, client._credentials)
     prepared = _prepare(client, params, clock, credentials)
     prepared.outbound.trace = trace

@@ -229,6 +229,19 @@ class Client:
             return Credentials(key, secret, token)
         return credentials
 
+    def _credentials_now(self) -> Any:
+        """The credentials to sign with when getting them cannot do I/O (static ones, or
+        refreshable ones still fresh); None otherwise: :meth:`_credentials` then, off an
+        event loop (the asyncio client runs it in the default executor)."""
+        from sigv4 import RefreshableCredentials
+
+        source = self._credentials_source
+        if isinstance(source, Credentials):
+            return source
+        if isinstance(source, RefreshableCredentials) and _fresh(source):
+            return source.get()
+        return None
+
     def _credentials(self) -> Credentials:
         source = self._credentials_source
         if source is None:
@@ -433,3 +446,18 @@ def _restore_client(state: dict[str, Any]) -> Client:
         credentials=state["credentials"],
         environ=state["environ"],
     )
+
+
+def _fresh(source: Any) -> bool:
+    """True when ``source.get()`` will not fetch: credentials held that expire after
+    sigv4's advisory refresh window (or never)."""
+    import datetime as dt
+
+    from sigv4._refresh import ADVISORY_REFRESH
+
+    if source.current is None:
+        return False
+    expiration = source.expiration
+    if expiration is None:
+        return True
+    return bool(expiration - dt.datetime.now(dt.timezone.utc) > ADVISORY_REFRESH)

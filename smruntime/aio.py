@@ -543,23 +543,11 @@ class AsyncClient:
         :class:`AsyncEventStream`)."""
         return await self._call("invoke_endpoint_with_response_stream", params)
 
-    def _credentials_now(self) -> Any:
-        """The credentials to sign with when getting them cannot do I/O (static ones, or
-        refreshable ones still fresh); None otherwise (:meth:`_credentials`)."""
-        from sigv4 import Credentials, RefreshableCredentials
-
-        source = self._client._credentials_source
-        if isinstance(source, Credentials):
-            return source
-        if isinstance(source, RefreshableCredentials) and _fresh(source):
-            return source.get()
-        return None
-
     async def _credentials(self) -> Any:
         """The credentials to sign with; whatever may do I/O runs in the default executor."""
         import asyncio
 
-        now = self._credentials_now()
+        now = self._client._credentials_now()
         if now is not None:
             return now
         return await asyncio.get_running_loop().run_in_executor(None, self._client._credentials)
@@ -572,7 +560,7 @@ class AsyncClient:
         plan = CallPlan(self._client, op, params)
         pool = self._pool
         while True:
-            credentials = self._credentials_now()  # (no coroutine on the common path)
+            credentials = self._client._credentials_now()  # (no coroutine on the common path)
             if credentials is None:
                 credentials = await self._credentials()
             request, deadlines = plan.prepare(credentials)
@@ -675,18 +663,3 @@ def _body_first(result: dict[str, Any], body: Any) -> None:
     metadata = result.pop("ResponseMetadata")
     result["Body"] = body
     result["ResponseMetadata"] = metadata
-
-
-def _fresh(source: Any) -> bool:
-    """True when ``source.get()`` will not fetch: credentials held that expire after
-    sigv4's advisory refresh window (or never)."""
-    import datetime as dt
-
-    from sigv4._refresh import ADVISORY_REFRESH
-
-    if source.current is None:
-        return False
-    expiration = source.expiration
-    if expiration is None:
-        return True
-    return bool(expiration - dt.datetime.now(dt.timezone.utc) > ADVISORY_REFRESH)

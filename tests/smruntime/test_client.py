@@ -808,3 +808,30 @@ def test_fips_from_the_environment_with_endpoint_url(monkeypatch: pytest.MonkeyP
         aws_secret_access_key="SECRET",
     )
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_credentials_now_only_where_getting_them_cannot_fetch() -> None:
+    from sigv4 import Credentials, RefreshableCredentials
+
+    client = Client(region_name="us-east-1", aws_access_key_id="AKID", aws_secret_access_key="s")
+    static = client._credentials_source
+    assert client._credentials_now() is static
+    fetched: list[int] = []
+
+    def fetch() -> Credentials:
+        fetched.append(1)
+        return Credentials("AKID2", "s2", expiration=dt.datetime.now(dt.timezone.utc))
+
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    fresh = Credentials("AKID1", "s1", expiration=later)
+    client._credentials_source = RefreshableCredentials(fetch, initial=fresh)
+    assert client._credentials_now() is fresh  # held and fresh: no fetch
+    soon = Credentials("AKID1", "s1", expiration=dt.datetime.now(dt.timezone.utc))
+    client._credentials_source = RefreshableCredentials(fetch, initial=soon)
+    assert client._credentials_now() is None  # a refresh is due: the caller's executor
+    client._credentials_source = RefreshableCredentials(fetch)
+    assert client._credentials_now() is None  # nothing fetched yet
+    client._credentials_source = None
+    assert client._credentials_now() is None  # the default chain not resolved yet
+    assert fetched == []
+    client.close()
