@@ -503,11 +503,12 @@ class H2ServerConnection:
         buf = self._buf
         while True:
             try:
-                # into one buffer, then copied out: cheaper than a fresh 256 KiB object a read
-                data = buf[: self.sock.recv_into(buf)].tobytes()
+                # into one buffer, which h2 copies from: cheaper than a fresh 256 KiB object a
+                # read, and than a copy of it before h2's
+                data = buf[: self.sock.recv_into(buf)]
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                 return True
-            if not data:
+            if not len(data):
                 return False
             with self.cond:
                 try:
@@ -576,7 +577,7 @@ class H2ServerConnection:
 
     # -- h2 events (called with ``cond`` held) -------------------------------------------------
 
-    def _receive(self, data: bytes) -> None:
+    def _receive(self, data: Union[bytes, memoryview]) -> None:
         from h2 import events as ev
 
         for event in self.h2.receive_data(data):
