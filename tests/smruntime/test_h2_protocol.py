@@ -787,10 +787,15 @@ def test_h2_counted_bodies_are_acknowledged_through_h2() -> None:
     pair.to_client()
     pair.server.send_data(pair.sid, b"c" * 60000)
     flow = sum(e.flow for e in pair.to_client() if isinstance(e, _h2.Data))
-    assert pair.client.consumed(flow) is True
+    assert flow == 60000
+    assert pair.client.consumed(9999) is False  # batches of window/8 here too
+    assert pair.client.consumed(30001) is True
+    assert pair.client.consumed(9999) is False  # the count starts over from nothing
+    assert pair.client.consumed(10001) is True
     pair.to_server()
-    assert pair.server.local_flow_control_window(pair.sid) == window  # h2 sent the update
-    assert _h2_window(pair) == window
+    # h2 announced the first 40000 (half its window); the next 10000 wait for more
+    assert pair.server.local_flow_control_window(pair.sid) == window - 20000
+    assert _h2_window(pair) == window - 20000
 
 
 def test_a_view_of_a_reused_buffer_is_not_kept() -> None:
@@ -803,3 +808,34 @@ def test_a_view_of_a_reused_buffer_is_not_kept() -> None:
     buf[:] = b"\xff" * len(buf)  # the caller reuses its buffer
     events += pair.client.receive(memoryview(bytearray(wire[20:])))
     assert [e.data for e in events if isinstance(e, _h2.Data)] == [b"first", b"second"]
+
+
+def test_headers_continued_then_body_in_one_read_the_body_still_bypasses_h2() -> None:
+    pair = Pair(window=65535)
+    assert pair.to_client() == []  # the server's SETTINGS first
+    pair.server.send_headers(pair.sid, [(":status", "200"), ("x-long", "v" * 100)])
+    frame = pair.server.data_to_send()
+    assert frame[3] == 0x1  # one HEADERS frame
+    assert frame[4] & 0x4  # with END_HEADERS
+    block = frame[9:]
+    sid = pair.sid.to_bytes(4, "big")
+    headers = len(block[:10]).to_bytes(3, "big") + bytes((0x1, frame[4] & ~0x4)) + sid + block[:10]
+    continued = len(block[10:]).to_bytes(3, "big") + bytes((0x9, 0x4)) + sid + block[10:]
+    events = pair.client.receive(headers + continued + data_frame(pair.sid, b"body"))
+    assert [type(e) for e in events] == [_h2.Response, _h2.Data]
+    assert _h2_window(pair) == 65535  # the body did not go through h2
+
+
+def test_half_a_window_taken_is_announced_byte_for_byte() -> None:
+    window = 8 * 10000
+    pair = Pair(window=window)
+    pair.respond()
+    pair.to_server()
+    for _ in range(3):
+        pair.server.send_data(pair.sid, b"h" * (window // 2))
+        flow = sum(e.flow for e in pair.to_client() if isinstance(e, _h2.Data))
+        assert flow == window // 2
+        assert pair.client.consumed(flow) is True  # exactly half a window: announced
+        pair.to_server()
+        assert pair.server.local_flow_control_window(pair.sid) == window
+        assert pair.server.outbound_flow_control_window == window
