@@ -575,7 +575,6 @@ class H2ClientStream:
                 return b"", bodies, None, b""
             data = b"".join(self._held)
             self._held = []
-            self._held_len = 0
         n = len(data)
         pos = self._skip
         kept: Optional[list[Union[bytes, memoryview]]] = None  # pieces around removed frames
@@ -594,7 +593,7 @@ class H2ClientStream:
             end = pos + _FRAME_HEADER + length
             if kind == _DATA and take and length <= MAX_FRAME_SIZE:
                 frame_stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
-                if frame_stream == sid and sid:
+                if frame_stream == sid:
                     if end > n:
                         self._hold(data[pos:], _FRAME_HEADER + length)
                         n = pos

@@ -839,3 +839,45 @@ def test_half_a_window_taken_is_announced_byte_for_byte() -> None:
         pair.to_server()
         assert pair.server.local_flow_control_window(pair.sid) == window
         assert pair.server.outbound_flow_control_window == window
+
+
+def test_data_of_another_stream_goes_to_h2_whole() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    # past our window, on a stream whose low three bytes are ours: h2's error, not a window's
+    other = (1 << 24) | pair.sid
+    frame = (70000).to_bytes(3, "big") + b"\x00\x00" + other.to_bytes(4, "big") + b"o" * 70000
+    (event,) = pair.client.receive(frame)
+    assert isinstance(event, _h2.Failed)
+    assert "broke the HTTP/2 protocol" in str(event.error)
+    assert "flow control" not in str(event.error)
+    assert event.error.__cause__ is not None  # h2 refused it
+
+
+def test_a_content_length_body_in_the_headers_read_goes_to_h2_whole() -> None:
+    pair = Pair(window=65535)
+    pair.server.send_headers(pair.sid, [(":status", "400"), ("content-length", "5")])
+    pair.server.send_data(pair.sid, b"12345", end_stream=True)
+    events = pair.to_client()  # headers and body in one read
+    assert [type(e) for e in events] == [_h2.Response, _h2.Data, _h2.End]
+    assert _h2_window(pair) == 65535 - 5
+
+
+def test_a_padded_frame_of_its_pad_length_alone_is_taken() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    assert pair.client.receive(data_frame(pair.sid, b"\x00", flags=0x8)) == []
+    assert _h2_window(pair) == 65535  # taken here, not by h2
+    assert pair.client.failed is None
+
+
+def test_headers_and_body_fed_byte_by_byte() -> None:
+    pair = Pair(window=65535)
+    assert pair.to_client() == []
+    pair.server.send_headers(pair.sid, [(":status", "200"), ("x-a", "1")])
+    pair.server.send_data(pair.sid, b"abc", pad_length=3)
+    pair.server.send_data(pair.sid, b"de", end_stream=True)
+    events = pair.to_client(chunk=1)
+    assert [type(e) for e in events] == [_h2.Response, _h2.Data, _h2.Data, _h2.End]
+    assert b"".join(e.data for e in events if isinstance(e, _h2.Data)) == b"abcde"
+    assert _h2_window(pair) == 65535
