@@ -276,6 +276,22 @@ def test_a_corrupt_frame_after_good_ones_is_a_corrupt_stream_with_its_offset() -
     assert caught.value.events == 1
 
 
+def test_corrupt_bytes_after_good_frames_fail_the_payload_path_before_more_is_read() -> None:
+    # The frames before the corruption come first; then the error, not a call for more bytes.
+    bad = bytearray(part(b"c"))
+    bad[-1] ^= 1  # the message CRC
+    core = make_core(Clock())
+    core.feed(part(b"a"))
+    assert core.next_payload_event() == {"PayloadPart": {"Bytes": b"a"}}
+    assert core.next_payload_event() is NEED_DATA
+    core.feed(part(b"b") + bytes(bad))
+    assert core.next_payload_event() == {"PayloadPart": {"Bytes": b"b"}}
+    with pytest.raises(CorruptStreamError, match="after 2 frames"):
+        core.next_payload_event()
+    with pytest.raises(CorruptStreamError):
+        core.next_payload_event()  # failed: the same error again
+
+
 def test_a_failed_stream_closed_afterwards_yields_nothing() -> None:
     core = make_core(Clock())
     core.feed(part(b"a")[:5])
