@@ -296,8 +296,8 @@ class _Connection(asyncio.BufferedProtocol):
         waiter: asyncio.Future[Any] = self.loop.create_future()
         self._waiter = waiter
         self._deadline = deadline
-        if deadline is not None:
-            self._arm(deadline)
+        if deadline is not None and (self._timer is None or self._timer_at > deadline):
+            self._arm(deadline)  # (a timer set no later fires first and re-arms itself)
         return waiter
 
     async def wait(self, deadline: Optional[float]) -> bool:
