@@ -568,6 +568,7 @@ def _readme_rows(
     if shape == LOCKSTEP:
         what += " (lockstep burst, extra)"
     else:
+        what += " (phases spread)"
         readme_row(
             f"{what}: CPU/event",
             f"{ours['cpu_us']:.1f} µs",
