@@ -72,7 +72,7 @@ from smruntime.http._config import (
 from smruntime.http._connection import ClientConnection
 from smruntime.http._dial import readable_now
 from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
-from smruntime.http._parser import DEFAULT_LIMITS, Limits
+from smruntime.http._parser import DEFAULT_LIMITS, Limits, ResponseReader
 
 __all__ = ["HIGH_WATER", "READ_SIZE", "AsyncPool", "AsyncResponse"]
 
@@ -89,6 +89,8 @@ _EARLY = 0.0005  # a timer firing this close to its deadline counts as on time
 
 class _Connection(asyncio.BufferedProtocol):
     """One TCP (+TLS) connection: the pure HTTP/1.1 state, queued body bytes, one waiter."""
+
+    reader: ResponseReader  # the response's (http.reader), set by start_response
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, limits: Limits, read_buffer: memoryview
@@ -135,7 +137,7 @@ class _Connection(asyncio.BufferedProtocol):
         elif self.in_flight:
             # Parsed here, in the callback (see the module docstring): the reader is woken
             # only when there is something for it (body bytes, the head, the end, an error).
-            self.http.receive_data(data)
+            self.reader.receive_data(data)
             if self._pull():
                 waiter = self._waiter
                 if waiter is not None:
@@ -166,6 +168,9 @@ class _Connection(asyncio.BufferedProtocol):
 
     def start_response(self) -> None:
         """A request was written: read its response from a clean state."""
+        reader = self.http.reader
+        assert reader is not None  # (send_request made it)
+        self.reader = reader
         self.head = None
         self.complete = False
         self.error = None
@@ -194,7 +199,7 @@ class _Connection(asyncio.BufferedProtocol):
     def _pull(self) -> bool:
         """Turn what the protocol decoded into the head, queued body bytes, the end or an
         error; True if there was any."""
-        http = self.http
+        http = self.reader
         changed = False
         try:
             while not self.complete:
