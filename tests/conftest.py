@@ -6,21 +6,34 @@ import os
 import sys
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 # Where the environment sets PYTHONDONTWRITEBYTECODE (this machine's does), nothing is cached:
 # every xdist worker rewrites the asserts of every test module afresh (about 3 s of CPU a worker,
 # each run) and every child process a test starts compiles the packages again. The test run keeps
 # its bytecode (in the git-ignored __pycache__ folders) unless SMRUNTIME_TESTS_NO_BYTECODE is set:
 # scripts/mutate.py sets it, since a mutant of the same size written in the same second could
-# otherwise run from the last mutant's .pyc.
+# otherwise run from the last mutant's .pyc. Set before Hypothesis is imported: pytest rewrites the
+# asserts of every module of a package that has a pytest plugin, Hypothesis's too (0.7 s of CPU a
+# process), and keeps the result beside the package's own bytecode only if it may write it.
 if not os.environ.get("SMRUNTIME_TESTS_NO_BYTECODE"):
     sys.dont_write_bytecode = False
+
+from hypothesis import HealthCheck, settings
 
 # At exit the interpreter's last garbage collections walk every object still alive (each xdist
 # worker holds botocore's models, Hypothesis, LangChain...): about a second of CPU a worker, all
 # workers at once at the end of the run. Frozen objects are skipped; nothing is left to report then.
 atexit.register(gc.freeze)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything imported and collected so far (pytest's items, Hypothesis, botocore...) lives to
+    the end of the run: frozen, it is skipped by every later garbage collection, which otherwise
+    walks it all again each time (a sixth of a worker's CPU)."""
+    gc.collect()
+    gc.freeze()
+
 
 settings.register_profile(
     "ci",
