@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import atexit
 import gc
+import importlib
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,35 @@ from hypothesis import HealthCheck, settings
 # worker holds botocore's models, Hypothesis, LangChain...): about a second of CPU a worker, all
 # workers at once at the end of the run. Frozen objects are skipped; nothing is left to report then.
 atexit.register(gc.freeze)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The first run of a fresh checkout, under xdist: every worker would rewrite the asserts of
+    every test module at the same time (3 s of CPU each). The controller imports them once
+    instead, before the workers start, and they read the bytecode it kept."""
+    if sys.dont_write_bytecode or hasattr(config, "workerinput"):
+        return
+    if not config.getoption("numprocesses", None):
+        return
+    here = Path(__file__).resolve().parent
+    modules = sorted(here.rglob("test_*.py"))
+    if all((path.parent / "__pycache__").is_dir() for path in modules):
+        return  # not a fresh checkout: the workers rewrite only what changed
+    root = str(here.parent)
+    added = root not in sys.path
+    if added:
+        sys.path.insert(0, root)
+    try:
+        for path in modules:
+            try:
+                importlib.import_module(
+                    ".".join(path.relative_to(here.parent).with_suffix("").parts)
+                )
+            except (Exception, pytest.skip.Exception):  # noqa: BLE001 - reported by a worker
+                pass
+    finally:
+        if added:
+            sys.path.remove(root)
 
 
 @pytest.hookimpl(trylast=True)
