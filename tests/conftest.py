@@ -73,7 +73,7 @@ settings.register_profile(
     max_examples=200,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", deadline=None, max_examples=100)
+settings.register_profile("dev", deadline=None, max_examples=50)
 # scripts/mutate.py runs the tests once per mutant: fewer examples, the same ones every run.
 settings.register_profile(
     "mutate",
