@@ -29,23 +29,25 @@ atexit.register(gc.freeze)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The first run of a fresh checkout, under xdist: every worker would rewrite the asserts of
-    every test module at the same time (3 s of CPU each). The controller imports them once
-    instead, before the workers start, and they read the bytecode it kept."""
+    """The first run of a fresh checkout (or of another Python) under xdist: every worker would
+    rewrite the asserts of every test module at the same time (3 s of CPU each). The controller
+    imports them once instead, before the workers start, and they read the bytecode it kept."""
     if sys.dont_write_bytecode or hasattr(config, "workerinput"):
         return
     if not config.getoption("numprocesses", None):
         return
     here = Path(__file__).resolve().parent
     modules = sorted(here.rglob("test_*.py"))
-    if all((path.parent / "__pycache__").is_dir() for path in modules):
-        return  # not a fresh checkout: the workers rewrite only what changed
+    tag = sys.implementation.cache_tag
+    cold = [p for p in modules if not any((p.parent / "__pycache__").glob(f"{p.stem}.{tag}*"))]
+    if len(cold) * 4 < len(modules):
+        return  # not a fresh checkout (for this Python): the workers rewrite only what changed
     root = str(here.parent)
     added = root not in sys.path
     if added:
         sys.path.insert(0, root)
     try:
-        for path in modules:
+        for path in cold:
             try:
                 importlib.import_module(
                     ".".join(path.relative_to(here.parent).with_suffix("").parts)
