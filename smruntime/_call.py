@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional, Protocol
@@ -63,13 +64,41 @@ class CallHost(Protocol):
 
 
 def invocation_id() -> str:
-    """A random (version 4) UUID in its string form, without importing :mod:`uuid`."""
-    h = os.urandom(16).hex()
+    """A random (version 4) UUID in its string form, without importing :mod:`uuid`.
+
+    The random bytes are ``os.urandom``'s, drawn 64 ids at a time (one system call per 64
+    calls, not one per call); a forked child starts with none of its parent's."""
+    global _hex_pos, _hex_pool
+    with _id_lock:
+        pos = _hex_pos
+        if not pos:
+            _hex_pool = os.urandom(16 * _IDS_PER_DRAW).hex()
+            pos = len(_hex_pool)
+        pos -= 32
+        _hex_pos = pos
+        h = _hex_pool[pos : pos + 32]
     # the version nibble is 4; the variant's two high bits are 10 (8, 9, a or b)
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 _VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
+_IDS_PER_DRAW = 64
+_id_lock = threading.Lock()
+_hex_pool = ""  # hex digits of os.urandom bytes; those before _hex_pos are not used yet
+_hex_pos = 0
+
+
+def _forget_ids_after_fork() -> None:
+    # A child must not hand out the ids its parent still holds (nor wait on a lock some other
+    # thread of the parent held at the fork).
+    global _id_lock, _hex_pos, _hex_pool
+    _id_lock = threading.Lock()
+    _hex_pool = ""
+    _hex_pos = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_ids_after_fork)
 
 
 def deadlines_for(cfg: Config, streaming: bool) -> Deadlines:
@@ -147,7 +176,7 @@ class CallPlan:
         self.policy = _retries.RetryPolicy(retry_config, quota=host._retry_quota)
         spec = self.spec
         self.streaming: bool = spec.streaming
-        self.lazy_body: bool = self._lazy_body(spec)
+        self.lazy_body: bool = per_spec(_LAZY_BODY, spec, _has_lazy_body)
         """True when the success body is handed to the caller unread (InvokeEndpoint's
         payload); False when the plan needs the (small) body to shape the answer."""
         self.deadlines = streaming_deadlines if spec.streaming else plain_deadlines
@@ -156,10 +185,6 @@ class CallPlan:
         self.started = 0.0
         self._skew_retried = False
         self._signed: Any = None
-
-    @staticmethod
-    def _lazy_body(spec: _operations.OperationSpec) -> bool:
-        return per_spec(_LAZY_BODY, spec, _has_lazy_body)
 
     def _param_hooks(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """botocore's ``provide-client-params`` (a handler may return new parameters) and
@@ -221,7 +246,7 @@ class CallPlan:
                 self.attempt,
                 _redact.redact_headers(signed.headers),
             )
-        sent = HttpRequest(signed.method, signed.url, list(signed.headers), signed.body)
+        sent = HttpRequest(signed.method, signed.url, signed.headers, signed.body)
         if events:
             sent = self._before_send(sent)
         return sent, self.deadlines

@@ -104,7 +104,11 @@ class HttpRequest(_Record):
         headers: Optional[list[tuple[str, str]]] = None,
         body: bytes = b"",
     ) -> None:
-        self._init(method, url, [] if headers is None else headers, body)
+        # The slots' own setters (made once, below): a request is built twice per call.
+        _set_method(self, method)
+        _set_url(self, url)
+        _set_headers(self, [] if headers is None else headers)
+        _set_body(self, body)
 
     def __repr__(self) -> str:
         # Signed requests carry the signature and session token: never show them (tracebacks
@@ -115,6 +119,12 @@ class HttpRequest(_Record):
             f"HttpRequest(method={self.method!r}, url={redact_url(self.url)!r}, "
             f"headers={redact_headers(self.headers)!r}, body=<{len(self.body)} bytes>)"
         )
+
+
+_set_method = HttpRequest.method.__set__  # type: ignore[attr-defined]
+_set_url = HttpRequest.url.__set__  # type: ignore[attr-defined]
+_set_headers = HttpRequest.headers.__set__  # type: ignore[attr-defined]
+_set_body = HttpRequest.body.__set__  # type: ignore[attr-defined]
 
 
 class HttpResponse(Protocol):

@@ -77,6 +77,9 @@ REARM_SLACK = 0.05
 _pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
 _NO_HEADERS = HttpHeaders()
 _HAS_POLL = hasattr(select, "poll")
+_pid = os.getpid()
+"""This process's id: set again by the at-fork hook in a child (a pool compares it with the pid
+it was made in, with no system call per request)."""
 _DIRECT_WRITE = os.name == "posix"  # a socket is a file descriptor there (not on Windows)
 
 
@@ -152,7 +155,7 @@ class SyncPool:
         _pools.add(self)
 
     def _init_state(self) -> None:
-        self._pid = os.getpid()
+        self._pid = _pid
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
 
@@ -184,7 +187,7 @@ class SyncPool:
     # -- pool --------------------------------------------------------------------------------
 
     def _checkout(self, key: tuple[str, str, int]) -> Optional[_Conn]:
-        if self._pid != os.getpid():
+        if self._pid != _pid:
             self._after_fork()
         while True:
             with self._lock:
@@ -211,7 +214,7 @@ class SyncPool:
     def close(self) -> None:
         """Close the idle connections (connections in use close when released)."""
         self._closed = True
-        if self._pid != os.getpid():
+        if self._pid != _pid:
             self._after_fork()
             return
         with self._lock:
@@ -359,7 +362,8 @@ class SyncPool:
         deadlines: Deadlines,
     ) -> SyncResponse:
         """Send one request and read the response head (1xx skipped)."""
-        deadline = deadlines.start(time.monotonic())
+        now = time.monotonic()
+        deadline = Deadline(deadlines, now)  # (deadlines.start(now), one call less)
         try:
             origin, proxy, shown = self._routes.of(url)
         except ValueError as exc:
@@ -374,7 +378,8 @@ class SyncPool:
         while True:
             if conn is None:
                 conn = self._connect(origin, proxy, deadline, shown)
-            deadline.connected(time.monotonic())
+                now = time.monotonic()
+            deadline.connected(now)
             conn.uses += 1
             try:
                 wire = conn.proto.send_request(method, target, out_headers, body)
@@ -384,7 +389,7 @@ class SyncPool:
                     f"invalid request: {exc}", url=shown, request_sent=False
                 ) from exc
             try:
-                self._write(conn, wire, body, deadline, origin, shown)
+                self._write(conn, wire, body, deadline, now, origin, shown)
             except _WriteFailed as failed:
                 conn.close()
                 conn = None
@@ -411,15 +416,15 @@ class SyncPool:
         wire: bytes,
         body: bytes,
         deadline: Deadline,
+        now: float,
         origin: Origin,
         url: str,
     ) -> None:
         try:
-            _arm_for(conn, deadline, origin.hostport, url)
+            _arm_for(conn, deadline, now)
             _send_all(conn, wire)
-            rest = _body_to_write(conn.proto, wire, body)
-            if rest:
-                conn.sock.sendall(rest)
+            if conn.proto.body_separate:  # (a small body was joined to the head)
+                conn.sock.sendall(body)
         except socket.timeout as exc:
             raise _WriteFailed(
                 ConnectionClosedError(
@@ -470,13 +475,6 @@ def _send_all(conn: _Conn, wire: bytes) -> None:
         sock.sendall(memoryview(wire)[sent:])
 
 
-def _body_to_write(proto: ClientConnection, wire: bytes, body: bytes) -> bytes:
-    """The body bytes ``send_request`` left to the driver (it joins small bodies to the head)."""
-    if not body:
-        return b""
-    return b"" if wire.endswith(body) and getattr(proto, "body_included", True) else body
-
-
 class _WriteFailed(Exception):
     def __init__(self, error: TransportError) -> None:
         super().__init__(str(error))
@@ -505,8 +503,8 @@ def _settimeout_left(sock: socket.socket, deadline: Deadline, where: str, url: s
     sock.settimeout(left)
 
 
-def _arm_for(conn: _Conn, deadline: Deadline, hostport: str, url: str) -> None:
-    left, phase = deadline.remaining(time.monotonic())
+def _arm_for(conn: _Conn, deadline: Deadline, now: float) -> None:
+    left, phase = deadline.remaining(now)
     if left is not None and left <= 0:
         raise socket.timeout(f"{phase} deadline passed")
     armed = conn.armed
@@ -549,7 +547,7 @@ class SyncResponse(BodyReader):
         self._eof = False
         self._received = 0
         self._pending: list[bytes] = []
-        self._lock = threading.Lock()
+        self._held = [conn]  # _take pops it: one atomic list.pop, whichever thread comes first
         self._buffer: Optional[bytes] = None
         self.status = 0
         self.reason = ""
@@ -648,7 +646,7 @@ class SyncResponse(BodyReader):
                 self.reason = event.reason
                 self.http_version = event.http_version
                 self.headers = HttpHeaders.of_str_pairs(event.headers)
-                self.deadline.body_started(time.monotonic())
+                self.deadline.progress(time.monotonic())  # (body_started, one call less)
                 return
             if isinstance(event, Data):  # pragma: no cover - the protocol gives Response first
                 self._pending.append(event.data)
@@ -727,9 +725,12 @@ class SyncResponse(BodyReader):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _take(self) -> Optional[_Conn]:
-        with self._lock:
-            conn, self._conn = self._conn, None
-            return conn
+        try:
+            conn = self._held.pop()
+        except IndexError:  # taken already (by the other thread, when two race)
+            return None
+        self._conn = None
+        return conn
 
     def _finish(self, reusable: bool) -> None:
         self._done = True
@@ -771,6 +772,8 @@ def _secs(limit: Optional[float]) -> str:
 
 
 def _reinit_after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
     for pool in list(_pools):
         pool._after_fork()
 
