@@ -217,9 +217,9 @@ class CallPlan:
             ("amz-sdk-invocation-id", self.invocation_id),
             ("amz-sdk-request", f"attempt={self.attempt}; max={self.max_attempts}"),
         ]
-        events = host.meta.events
+        hooked = bool(host.meta.events)
         method, url, body = request.method, request.url, request.body
-        if events:
+        if hooked:
             method, url, headers, body = self._before_sign(method, url, headers, body)
         now = _dt.datetime.now(_UTC)
         offset = host._clock_offset
@@ -247,7 +247,7 @@ class CallPlan:
                 _redact.redact_headers(signed.headers),
             )
         sent = HttpRequest(signed.method, signed.url, signed.headers, signed.body)
-        if events:
+        if hooked:
             sent = self._before_send(sent)
         return sent, self.deadlines
 
