@@ -348,9 +348,7 @@ class SyncPool:
 
     def send(self, request: HttpRequest, *, deadlines: Deadlines) -> SyncResponse:
         """Send ``request``; return after the response head (see the module docstring)."""
-        return self.request(
-            request.method, request.url, request.headers, request.body, deadlines=deadlines
-        )
+        return self._exchange(request.method, request.url, request.headers, request.body, deadlines)
 
     def request(
         self,
@@ -362,6 +360,16 @@ class SyncPool:
         deadlines: Deadlines,
     ) -> SyncResponse:
         """Send one request and read the response head (1xx skipped)."""
+        return self._exchange(method, url, headers, body, deadlines)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        deadlines: Deadlines,
+    ) -> SyncResponse:
         now = time.monotonic()
         deadline = Deadline(deadlines, now)  # (deadlines.start(now), one call less)
         try:
@@ -379,7 +387,7 @@ class SyncPool:
             if conn is None:
                 conn = self._connect(origin, proxy, deadline, shown)
                 now = time.monotonic()
-            deadline.connected(now)
+            deadline.sent(now)  # (= deadline.connected(now): the request is being written)
             conn.uses += 1
             try:
                 wire = conn.proto.send_request(method, target, out_headers, body)
@@ -421,7 +429,17 @@ class SyncPool:
         url: str,
     ) -> None:
         try:
-            _arm_for(conn, deadline, now)
+            left, phase = deadline.remaining(now)
+            if left is not None and left <= 0:
+                raise socket.timeout(f"{phase} deadline passed")
+            armed = conn.armed
+            # Re-armed only when the time left is clearly shorter (the deadline must hold) or much
+            # longer (no early timeout) than what the socket has: most requests change nothing.
+            if left is None:
+                if armed is not None:
+                    conn.arm(None)
+            elif armed is None or left < armed - REARM_SLACK or left > 2 * armed + 1:
+                conn.arm(left)
             _send_all(conn, wire)
             if conn.proto.body_separate:  # (a small body was joined to the head)
                 conn.sock.sendall(body)
@@ -501,20 +519,6 @@ def _settimeout_left(sock: socket.socket, deadline: Deadline, where: str, url: s
     if left is not None and left <= 0:
         raise _connect_timeout(where, deadline, url)
     sock.settimeout(left)
-
-
-def _arm_for(conn: _Conn, deadline: Deadline, now: float) -> None:
-    left, phase = deadline.remaining(now)
-    if left is not None and left <= 0:
-        raise socket.timeout(f"{phase} deadline passed")
-    armed = conn.armed
-    # Re-armed only when the time left is clearly shorter (the deadline must hold) or much
-    # longer (no early timeout) than what the socket has: most requests change nothing.
-    if left is None:
-        if armed is not None:
-            conn.arm(None)
-    elif armed is None or left < armed - REARM_SLACK or left > 2 * armed + 1:
-        conn.arm(left)
 
 
 class SyncResponse(BodyReader):
@@ -734,9 +738,15 @@ class SyncResponse(BodyReader):
 
     def _finish(self, reusable: bool) -> None:
         self._done = True
-        conn = self._take()
-        if conn is not None:
-            self._pool._release(conn, reusable and not self._closed)
+        try:
+            conn = self._held.pop()  # (self._take(), inline)
+        except IndexError:
+            return
+        self._conn = None
+        if reusable and not self._closed:
+            self._pool._checkin(conn)
+        else:
+            conn.close()
 
     def abort(self) -> None:
         """Drop the connection (wakes a read blocked in another thread)."""
