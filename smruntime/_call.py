@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional, Protocol
@@ -66,35 +65,34 @@ class CallHost(Protocol):
 def invocation_id() -> str:
     """A random (version 4) UUID in its string form, without importing :mod:`uuid`.
 
-    The random bytes are ``os.urandom``'s, drawn 64 ids at a time (one system call per 64
-    calls, not one per call); a forked child starts with none of its parent's."""
-    global _hex_pos, _hex_pool
-    with _id_lock:
-        pos = _hex_pos
-        if not pos:
-            _hex_pool = os.urandom(16 * _IDS_PER_DRAW).hex()
-            pos = len(_hex_pool)
-        pos -= 32
-        _hex_pos = pos
-        h = _hex_pool[pos : pos + 32]
+    The random bytes are ``os.urandom``'s, drawn and formatted 64 ids at a time (one system
+    call per 64 calls, not one per call); a forked child starts with none of its parent's. No
+    lock: ``list.pop`` hands each id to one caller only."""
+    while True:
+        try:
+            return _ids.pop()
+        except IndexError:
+            _ids.extend(_draw_ids())
+
+
+def _draw_ids() -> list[str]:
+    hexed = os.urandom(16 * _IDS_PER_DRAW).hex()
+    variant = _VARIANT
     # the version nibble is 4; the variant's two high bits are 10 (8, 9, a or b)
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:]}"
+        for h in [hexed[i : i + 32] for i in range(0, len(hexed), 32)]
+    ]
 
 
 _VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 _IDS_PER_DRAW = 64
-_id_lock = threading.Lock()
-_hex_pool = ""  # hex digits of os.urandom bytes; those before _hex_pos are not used yet
-_hex_pos = 0
+_ids: list[str] = []  # drawn, not handed out yet
 
 
 def _forget_ids_after_fork() -> None:
-    # A child must not hand out the ids its parent still holds (nor wait on a lock some other
-    # thread of the parent held at the fork).
-    global _id_lock, _hex_pos, _hex_pool
-    _id_lock = threading.Lock()
-    _hex_pool = ""
-    _hex_pos = 0
+    # A child must not hand out the ids its parent still holds.
+    _ids.clear()
 
 
 if hasattr(os, "register_at_fork"):
