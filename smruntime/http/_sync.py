@@ -1,10 +1,12 @@
 """The blocking driver: :class:`ClientConnection` (pure HTTP/1.1) over sockets.
 
 One :class:`SyncPool` per client: keep-alive connections per (scheme, host, port), at most
-``max_pool_connections`` idle ones each; a pool used in a forked child starts empty (the pid is
-checked), so no socket is ever shared by two processes. ``request`` returns after the response
-head; the body is read with :meth:`SyncResponse.read_some`, one socket read at a time (all the
-body bytes that read completed, chunks joined: one ``Decoder.feed`` per read upstream).
+``max_pool_connections`` idle ones each; a pool used in a forked child starts empty (an at-fork
+hook resets every pool and the pid they compare with: ``os.fork`` and all built on it run it;
+no system call per request), so no socket is ever shared by two processes. ``request`` returns
+after the response head; the body is read with :meth:`SyncResponse.read_some`, one socket read
+at a time (all the body bytes that read completed, chunks joined: one ``Decoder.feed`` per read
+upstream).
 
 Deadlines are monotonic (:class:`~smruntime.http._config.Deadline`): connect (TCP, proxy
 ``CONNECT``, TLS handshake), the whole header block, between body reads (or as the stream sets
@@ -201,8 +203,8 @@ class SyncPool:
 
     def _checkin(self, conn: _Conn) -> None:
         # conn.pid == self._pid, without a getpid: the pool's pid is this process's (the
-        # at-fork hook resets it in a child); without the hook, the next _checkout sees the
-        # new pid and drops every idle connection unused, this one too.
+        # at-fork hook resets it in a child, and the module's _pid the pools compare with; a
+        # pool whose pid is not that drops every idle connection unused at the next _checkout).
         if not self._closed and conn.pid == self._pid:
             with self._lock:
                 idle = self._idle.setdefault(conn.key, [])
