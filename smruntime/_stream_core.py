@@ -455,7 +455,8 @@ class StreamCore:
         if self.state != _OPEN:
             return
         stats = self.stats
-        now = self.clock() - self.started
+        clock = self.clock()
+        now = clock - self.started
         for sink in self.sinks:
             sink.write(chunk)  # before any check: a capture keeps what arrived
         stats.bytes += len(chunk)
@@ -472,13 +473,14 @@ class StreamCore:
             raise self.fail(self._corrupt_error(exc, chunk)) from exc
         if completed:
             stats.frames += len(completed)
-            self._progress_at = self.clock()
+            self._progress_at = clock
             self._hold(completed)
             self._batch_at = now
-            try:
-                decoder.feed(b"")  # raises if the bytes after these frames were corrupt
-            except EventStreamError as exc:
-                self._deferred = exc
+            if decoder.pending:  # (bytes held after these frames: were they corrupt?)
+                try:
+                    decoder.feed(b"")  # raises if so
+                except EventStreamError as exc:
+                    self._deferred = exc
 
     def finish(self) -> None:
         """The body ended: a partial frame pending raises (recorded) ``IncompleteStreamError``."""
@@ -525,6 +527,10 @@ class StreamCore:
             self._run_settled = taken
             stats = self.stats
             stats._events += taken - done
+            if taken - done == 1:  # (one event per chunk: a stream at its pace)
+                stats._payload_bytes += len(items[done].payload)
+                stats._event_times.append(self._batch_at)
+                return
             stats._payload_bytes += sum([len(m.payload) for m in items[done:taken]])
             stats._event_times.extend([self._batch_at] * (taken - done))
 
@@ -647,13 +653,17 @@ class StreamCore:
         ``_settle``); anything else goes through :meth:`next_event` (for an async reader,
         which cannot be a generator)."""
         pending = self._pending
-        if pending and self._view is None and not self._frames_mode:
-            message: Message = pending[0]  # type: ignore[assignment]  # not frames mode
-            # _payload_headers is set once a PayloadPart went through _next_event, which
-            # counted it as the first event (time_to_first_event).
-            if message.headers is self._payload_headers:
-                pending.popleft()
-                return {"PayloadPart": {"Bytes": message.payload}}
+        if self._view is None:
+            if not pending:
+                if self.state == _OPEN and self._deferred is None:
+                    return NEED_DATA  # what _drained() says, without the calls
+            elif not self._frames_mode:
+                message: Message = pending[0]  # type: ignore[assignment]  # not frames mode
+                # _payload_headers is set once a PayloadPart went through _next_event, which
+                # counted it as the first event (time_to_first_event).
+                if message.headers is self._payload_headers:
+                    pending.popleft()
+                    return {"PayloadPart": {"Bytes": message.payload}}
         return self.next_event()
 
     def iter_events(

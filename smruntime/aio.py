@@ -92,7 +92,17 @@ class AsyncStreamIterator(Generic[_T]):
         try:
             item = take()
             while item is NEED_DATA:
-                await stream._fill()
+                until = stream._core.deadline()  # (fixed until the core is fed)
+                waiter = stream._fill_nowait(until)
+                while waiter is not None:
+                    try:
+                        await waiter
+                    except BaseException:
+                        stream._filling = False
+                        stream._close_now()  # cancelled: the connection closes
+                        raise
+                    stream._filling = False
+                    waiter = stream._fill_nowait(until)
                 item = take()
         except BaseException:
             if not stream._core.open:
@@ -162,14 +172,15 @@ class AsyncEventStream:
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def _fill(self) -> None:
-        """Wait for the next body bytes and give them to the core."""
+    def _fill_nowait(self, until: Optional[float]) -> Any:
+        """Give the core the body bytes that arrived (None), or the future to await first,
+        then call again (the stream counts as awaited until then); ``until`` is
+        ``core.deadline()``."""
         if self._filling:
             raise RuntimeError("this stream is already being awaited (by another task)")
         core = self._core
-        self._filling = True
         try:
-            chunk = await self._response.read_until(core.deadline())
+            chunk = self._response.read_nowait(until)
         except ReadTimeoutError as exc:
             if not core.open:
                 raise core.closed_while_waiting() from exc
@@ -179,14 +190,16 @@ class AsyncEventStream:
                 raise core.closed_while_waiting() from exc
             raise core.fail(core.cut_error(str(exc))) from exc
         except BaseException:
-            self._close_now()  # cancelled: the connection is already dropped
+            self._close_now()  # bad framing: the connection is already dropped
             raise
-        finally:
-            self._filling = False
+        if type(chunk) is not bytes:
+            self._filling = True
+            return chunk
         if chunk:
             core.feed(chunk)
         else:
             core.finish()
+        return None
 
     def _release(self) -> None:
         if not self._released:

@@ -296,8 +296,8 @@ class _Connection(asyncio.BufferedProtocol):
         waiter: asyncio.Future[Any] = self.loop.create_future()
         self._waiter = waiter
         self._deadline = deadline
-        if deadline is not None:
-            self._arm(deadline)
+        if deadline is not None and (self._timer is None or self._timer_at > deadline):
+            self._arm(deadline)  # (a timer set no later fires first and re-arms itself)
         return waiter
 
     async def wait(self, deadline: Optional[float]) -> bool:
@@ -682,6 +682,7 @@ class AsyncResponse:
         self._pool = pool
         self._key = key
         self._conn: Optional[_Connection] = conn
+        self._waited: Optional[asyncio.Future[Any]] = None  # the future read_nowait gave
 
     @property
     def bytes_received(self) -> int:
@@ -699,62 +700,84 @@ class AsyncResponse:
         """:meth:`read_some` with the caller's own deadline (monotonic; ``None``: none) in
         place of the between-reads one (the stream's per-event deadline); the total deadline
         holds either way. (``own=False``: :meth:`read_some`.)"""
-        conn = self._conn
-        if conn is None:
-            return b""
-        deadline = self.deadline
         while True:
-            if conn.raw:
-                conn.process()
-            if conn.chunks:
-                data = conn.take()
-                if not own:
-                    deadline.progress(time.monotonic())
-                return data
-            if conn.complete:
-                self._release()
-                return b""
-            if conn.error is not None:
-                self.abort()
-                raise _with_url(conn.error, self.url)
-            if conn.lost:
-                self.abort()
+            got = self.read_nowait(until, own)
+            if type(got) is bytes:
+                return got
+            try:
+                await got
+            except BaseException:
+                self.abort()  # cancelled: the connection closes
+                raise
+
+    def read_nowait(self, until: Optional[float], own: bool = True) -> Any:
+        """:meth:`read_until` without a coroutine: the body bytes that arrived (``b""`` at the
+        end), or a future to await before calling again (with the same arguments; the call
+        after it raises ``ReadTimeoutError`` if the deadline passed first). A caller whose
+        await is cancelled must call :meth:`abort`. The errors are :meth:`read_some`'s."""
+        conn = self._conn
+        waited, self._waited = self._waited, None
+        if conn is None:
+            if waited is not None:  # dropped (abort) while the caller waited
                 raise ConnectionClosedError(
-                    f"the connection closed after {conn.http.bytes_received} bytes of the response",
-                    url=self.url,
+                    "the connection was closed while a read waited", url=self.url
                 )
-            limits = deadline.limits
-            if own:
-                at, phase, limit = until, PHASE_BETWEEN, limits.between
-                total = deadline.total_at
-                if total is not None and (at is None or total <= at):
-                    at, phase, limit = total, PHASE_TOTAL, limits.total
-            else:
-                remaining, phase = deadline.remaining(time.monotonic())
-                at = None if remaining is None else time.monotonic() + remaining
-                limit = limits.total if phase == PHASE_TOTAL else limits.between
-            # The future itself, not conn.wait(): one coroutine less per read.
+            return b""
+        if conn.raw:
+            conn.process()
+        if conn.chunks:
+            data = conn.take()
+            if not own:
+                self.deadline.progress(time.monotonic())
+            return data
+        if conn.complete:
+            self._release()
+            return b""
+        if conn.error is not None:
+            self.abort()
+            raise _with_url(conn.error, self.url)
+        if conn.lost:
+            self.abort()
+            raise ConnectionClosedError(
+                f"the connection closed after {conn.http.bytes_received} bytes of the response",
+                url=self.url,
+            )
+        deadline = self.deadline
+        limits = deadline.limits
+        if own:
+            at, phase, limit = until, PHASE_BETWEEN, limits.between
+            total = deadline.total_at
+            if total is not None and (at is None or total <= at):
+                at, phase, limit = total, PHASE_TOTAL, limits.total
+        else:
+            remaining, phase = deadline.remaining(time.monotonic())
+            at = None if remaining is None else time.monotonic() + remaining
+            limit = limits.total if phase == PHASE_TOTAL else limits.between
+        timed_out = (
+            waited is not None
+            and waited.done()
+            and not waited.cancelled()
+            and waited.result() is _TIMED_OUT
+        )
+        if not timed_out:
+            # The future itself, not conn.wait(): no coroutine per read.
             waiter = conn.waiter(at)
             if waiter is not None:
-                try:
-                    result = await waiter
-                except BaseException:
-                    self.abort()  # cancelled: the connection closes
-                    raise
-            if waiter is None or result is _TIMED_OUT:
-                self.abort()
-                what = (
-                    f"the total deadline of {limit} s passed"
-                    if phase == PHASE_TOTAL
-                    else f"no response bytes within {limit} s ({phase})"
-                )
-                raise ReadTimeoutError(
-                    f"{what} from {self.url} ({conn.http.bytes_received} bytes received)",
-                    phase=phase,
-                    timeout=limit,
-                    elapsed=time.monotonic() - deadline.started,
-                    url=self.url,
-                )
+                self._waited = waiter
+                return waiter
+        self.abort()
+        what = (
+            f"the total deadline of {limit} s passed"
+            if phase == PHASE_TOTAL
+            else f"no response bytes within {limit} s ({phase})"
+        )
+        raise ReadTimeoutError(
+            f"{what} from {self.url} ({conn.http.bytes_received} bytes received)",
+            phase=phase,
+            timeout=limit,
+            elapsed=time.monotonic() - deadline.started,
+            url=self.url,
+        )
 
     async def read(self, max_bytes: Optional[int] = None) -> bytes:
         """The rest of the body; with ``max_bytes``, at most that many (then the connection is

@@ -12,6 +12,15 @@ One stream per connection, as the official clients use the bidirectional operati
   and what is buffered here never exceeds the receive window (``receive_window`` bytes; a peer
   that sends more violates flow control and is an error). DATA is sent only within the
   peer's windows: :meth:`H2ClientStream.send` takes what fits and says how much.
+- The response body's DATA frames do not reach ``h2`` whole: it parses each frame it gets
+  into objects and makes a hex dump of it for a log line, whether or not anything logs (it
+  hands ``repr(frame)`` to its logger), which for 64 KiB parts costs as much as all the rest
+  of receiving them. Once the response headers are in (without a Content-Length, whose check
+  is h2's), :meth:`H2ClientStream._screen` takes the body out of each DATA frame of our stream
+  and hands ``h2`` the frame with no body and its END_STREAM flag, so that the stream's
+  states and errors stay h2's; the receive window of those bodies is kept here, and opened by
+  our own WINDOW_UPDATE frames. Frames ``h2`` must refuse (too large, bad padding, another
+  stream) still go to it whole.
 - SETTINGS and PING are answered by ``h2``; the bytes to write come out of
   :meth:`H2ClientStream.data_to_send` like everything else.
 - GOAWAY follows RFC 9113 6.8. A graceful one (NO_ERROR) whose last stream id covers ours
@@ -71,8 +80,13 @@ _MIN_WINDOW = 65535  # the protocol's initial window
 ACK_BATCH_DIVISOR = 8
 """Taken bytes are acknowledged once they reach ``receive_window / ACK_BATCH_DIVISOR``."""
 CANCEL = 0x8
+FLOW_CONTROL_ERROR = 0x3
 _FRAME_HEADER = 9
+_DATA = 0x0
 _GOAWAY = 0x7
+_HEADER_BLOCK = (0x1, 0x9)  # HEADERS, CONTINUATION
+_END_STREAM = 0x1
+_PADDED = 0x8
 
 ERROR_NAMES = {
     0x0: "NO_ERROR",
@@ -214,7 +228,11 @@ class H2ClientStream:
         )
         self._window = receive_window
         self._ack_batch = receive_window // ACK_BATCH_DIVISOR
-        self._taken = 0  # received bytes the consumer took, not yet handed to h2
+        self._taken = 0  # received bytes the consumer took, not yet counted in _processed
+        self._processed = 0  # taken bytes counted, not yet announced by WINDOW_UPDATE
+        self._room = receive_window  # DATA bytes the server may still send (both windows)
+        self._updates = bytearray()  # our WINDOW_UPDATE frames, written after h2's bytes
+        self._take_data = False  # DATA bodies are taken out of what h2 sees (see _screen)
         self._url = url
         self.stream_id = 0
         self.response: Optional[Response] = None
@@ -226,7 +244,11 @@ class H2ClientStream:
         """``(error_code, last_stream_id)`` of a graceful GOAWAY received: the connection takes
         no new stream; ours runs on."""
         self._skip = 0  # bytes of the current frame still to come (frame boundary tracking)
-        self._held = b""  # a partial frame header, or a GOAWAY frame not yet complete
+        # a partial frame header, or a GOAWAY or DATA frame not yet complete: its pieces, their
+        # length, and the length that completes it (joined once, when it is complete)
+        self._held: list[bytes] = []
+        self._held_len = 0
+        self._held_need = 0
         self.bytes_received = 0
         self.bytes_sent = 0
 
@@ -364,33 +386,51 @@ class H2ClientStream:
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the socket now (may be empty)."""
-        return self._conn.data_to_send()
+        out = self._conn.data_to_send()
+        if self._updates:
+            out += self._updates
+            self._updates.clear()
+        return out
 
     # -- receiving -------------------------------------------------------------------------
 
     def consumed(self, flow: int) -> bool:
         """The consumer took ``flow`` bytes of received DATA: open the windows by as much.
-        Taken bytes are handed to ``h2`` in batches of an eighth of the receive window (it
-        then sends WINDOW_UPDATE at half a window): what is held back never stops the
-        server, which still has seven eighths of its window. True if frames were queued."""
+        Taken bytes are counted in batches of an eighth of the receive window and announced
+        (WINDOW_UPDATE for the stream and the connection) once they make half a window, by
+        this class for the bodies :meth:`_screen` took out, by ``h2`` (the same rule) for
+        those it saw: what is held back never stops a server whose bytes were all taken,
+        which still has three eighths of its window. True when a batch was counted (the
+        caller then writes :meth:`data_to_send`)."""
         if flow <= 0 or self.failed is not None or self.ended:
             return False
         self._taken += flow
         if self._taken < self._ack_batch:
             return False
-        taken, self._taken = self._taken, 0
-        try:
-            self._conn.acknowledge_received_data(taken, self.stream_id)
-        except self._errors.H2Error:
-            return False  # the stream closed meanwhile: nothing to open
+        if not self._take_data:  # h2 saw these bodies whole, and counted them
+            taken, self._taken = self._taken, 0
+            try:
+                self._conn.acknowledge_received_data(taken, self.stream_id)
+            except self._errors.H2Error:
+                return False  # the stream closed meanwhile: nothing to open
+            return True
+        self._processed += self._taken
+        self._taken = 0
+        if self._processed >= self._window // 2:
+            size = self._processed.to_bytes(4, "big")
+            self._updates += b"\x00\x00\x04\x08\x00\x00\x00\x00\x00" + size
+            self._updates += b"\x00\x00\x04\x08\x00" + self.stream_id.to_bytes(4, "big") + size
+            self._room += self._processed
+            self._processed = 0
         return True
 
-    def receive(self, data: bytes) -> list[H2Event]:
+    def receive(self, data: Union[bytes, memoryview]) -> list[H2Event]:
         """Feed received bytes (``b""``: the peer closed the connection); the events for the
-        consumer, in order. A failure is delivered once, as the last event."""
+        consumer, in order. A failure is delivered once, as the last event. ``data`` may be a
+        view of a buffer the caller reuses: nothing here keeps it."""
         if self.failed is not None or (self.ended and self.input_closed):
             return []
-        if not data:
+        if not len(data):
             return self._fail(
                 ConnectionClosedError(
                     "the server closed the HTTP/2 connection "
@@ -404,19 +444,37 @@ class H2ClientStream:
                     request_sent=self.response is not None or self.bytes_sent > 0,
                 )
             )
-        data = self._screen(data)
-        if not data:
-            return []
-        try:
-            raw_events = self._conn.receive_data(data)
-        except self._errors.ProtocolError as exc:
-            return self._fail(
-                ConnectionClosedError(
-                    f"the server broke the HTTP/2 protocol: {exc}", url=self._url
-                ),
-                cause=exc,
-            )
         out: list[H2Event] = []
+        rest: Union[bytes, memoryview] = data
+        while len(rest) and self.failed is None:
+            chunk, bodies, overrun, rest = self._screen(rest)
+            if len(chunk):
+                try:
+                    raw_events = self._conn.receive_data(chunk)
+                except self._errors.ProtocolError as exc:
+                    out.extend(
+                        self._fail(
+                            ConnectionClosedError(
+                                f"the server broke the HTTP/2 protocol: {exc}", url=self._url
+                            ),
+                            cause=exc,
+                        )
+                    )
+                    break
+                self._events(raw_events, bodies, out)
+            if overrun is not None and self.failed is None:
+                try:
+                    self._conn.close_connection(error_code=FLOW_CONTROL_ERROR)
+                except self._errors.H2Error:
+                    pass
+                out.extend(self._fail(overrun))
+        return out
+
+    def _events(
+        self, raw_events: list[Any], bodies: deque[tuple[bytes, int]], out: list[H2Event]
+    ) -> None:
+        """Our events for ``h2``'s, into ``out``; ``bodies``: the payload and flow-controlled
+        length of each DATA frame of our stream that :meth:`_screen` took out, in order."""
         ev = self._ev
         sid = self.stream_id
         for event in raw_events:
@@ -425,13 +483,18 @@ class H2ClientStream:
             if isinstance(event, ev.ResponseReceived):
                 status, headers = self._headers(event.headers)
                 self.response = Response(status, headers)
+                # h2 checks a body against its Content-Length: it must see such a body whole
+                self._take_data = all(key != "content-length" for key, _ in headers)
                 out.append(self.response)
             elif isinstance(event, ev.DataReceived):
-                if not event.data:  # an empty frame (END_STREAM, or padding only)
-                    self.consumed(event.flow_controlled_length)
+                data, flow = (
+                    bodies.popleft() if bodies else (event.data, event.flow_controlled_length)
+                )
+                if not data:  # an empty frame (END_STREAM, or padding only)
+                    self.consumed(flow)
                     continue
-                self.bytes_received += len(event.data)
-                out.append(Data(event.data, event.flow_controlled_length))
+                self.bytes_received += len(data)
+                out.append(Data(data, flow))
             elif isinstance(event, ev.StreamEnded):
                 self.ended = True
                 out.append(End())
@@ -476,38 +539,105 @@ class H2ClientStream:
                     )
                 )
                 break
-        return out
 
-    def _screen(self, data: bytes) -> bytes:
-        """``data`` without the graceful GOAWAY frames covering our stream (recorded in
-        :attr:`goaway`); everything else passes to ``h2`` unchanged, in order. A partial frame
-        header, or a GOAWAY frame not yet complete, is held back until its bytes arrive; the
-        bytes after a GOAWAY that fails the stream are dropped (``h2`` would refuse them and
-        hide the GOAWAY behind a protocol error)."""
+    def _screen(
+        self, data: Union[bytes, memoryview]
+    ) -> tuple[
+        Union[bytes, memoryview],
+        deque[tuple[bytes, int]],
+        Optional[SMRuntimeError],
+        Union[bytes, memoryview],
+    ]:
+        """What of ``data`` goes to ``h2``, the DATA payloads of our stream taken out of it,
+        and a flow-control violation by the server (None: none).
+
+        Taken out: the graceful GOAWAY frames covering our stream (recorded in
+        :attr:`goaway`), and the body of each DATA frame of our stream: ``h2`` gets such a
+        frame with no body (its END_STREAM flag kept), so that its stream state runs as for
+        the whole frame, while the payload goes to the consumer from here. ``h2`` would make
+        a hex dump of every DATA frame it parses, for a log line, whether or not anything
+        logs: for large frames that costs as much as everything else of a part on this side.
+        So the receive window is kept here (:attr:`_room`, opened by :meth:`consumed`); a DATA
+        frame past it ends the stream, nothing after it is passed on. DATA frames ``h2`` must
+        refuse (too large, bad padding, another stream) go to it whole, as does everything
+        else, in order. DATA frames are taken out only once the response headers have come
+        without a Content-Length (``h2`` checks such a body's length itself, and sees it
+        whole): until then the bytes after a complete HEADERS or CONTINUATION frame are
+        returned apart, last, for the caller to screen once ``h2`` has read the headers. A
+        partial frame header, or a GOAWAY or DATA frame of ours not yet complete, is held
+        until its bytes arrive; the bytes after a GOAWAY that fails the stream are dropped
+        (``h2`` would refuse them and hide the GOAWAY behind a protocol error)."""
+        bodies: deque[tuple[bytes, int]] = deque()
         if self._held:
-            data = self._held + data
-            self._held = b""
+            self._held.append(bytes(data))
+            self._held_len += len(data)
+            if self._held_len < self._held_need:
+                return b"", bodies, None, b""
+            data = b"".join(self._held)
+            self._held = []
         n = len(data)
         pos = self._skip
-        kept: Optional[list[bytes]] = None  # pieces around removed frames
+        kept: Optional[list[Union[bytes, memoryview]]] = None  # pieces around removed frames
         start = 0  # of the bytes not yet put in kept
+        sid = self.stream_id
+        overrun: Optional[SMRuntimeError] = None
+        take = self._take_data
+        rest: Union[bytes, memoryview] = b""
         while pos < n:
             if pos + _FRAME_HEADER > n:
-                self._held = data[pos:]
+                self._hold(data[pos:], _FRAME_HEADER)
                 n = pos  # what follows pos is held, not passed on
                 break
             length = int.from_bytes(data[pos : pos + 3], "big")
+            kind = data[pos + 3]
             end = pos + _FRAME_HEADER + length
-            if data[pos + 3] == _GOAWAY and 8 <= length <= MAX_FRAME_SIZE:
+            if kind == _DATA and take and length <= MAX_FRAME_SIZE:
+                frame_stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                if frame_stream == sid:
+                    if end > n:
+                        self._hold(data[pos:], _FRAME_HEADER + length)
+                        n = pos
+                        break
+                    flags = data[pos + 4]
+                    lo, hi = pos + _FRAME_HEADER, end  # the payload, padding left out
+                    valid = True
+                    if flags & _PADDED:  # the pad length, then the payload, then padding
+                        valid = length > 0 and data[lo] < length  # else h2 refuses the frame
+                        if valid:
+                            hi -= data[lo]
+                            lo += 1
+                    if valid:
+                        if length > self._room:
+                            overrun = ConnectionClosedError(
+                                f"the server broke the HTTP/2 protocol: a DATA frame of "
+                                f"{length} bytes with {self._room} bytes left in the receive "
+                                f"window (flow control)" + self._where(),
+                                url=self._url,
+                            )
+                            n = pos  # nothing from it on goes to h2
+                            break
+                        self._room -= length
+                        if kept is None:
+                            kept = []
+                        kept.append(data[start:pos])
+                        # the same frame with no body: its type and stream, END_STREAM kept
+                        kept.append(
+                            b"\x00\x00\x00\x00"
+                            + bytes((flags & _END_STREAM,))
+                            + bytes(data[pos + 5 : pos + 9])
+                        )
+                        bodies.append((bytes(data[lo:hi]), length))
+                        start = end
+            elif kind == _GOAWAY and 8 <= length <= MAX_FRAME_SIZE:
                 if end > n:
-                    self._held = data[pos:]
+                    self._hold(data[pos:], _FRAME_HEADER + length)
                     n = pos
                     break
                 body = pos + _FRAME_HEADER
                 frame_stream = int.from_bytes(data[pos + 5 : body], "big") & 0x7FFFFFFF
                 last = int.from_bytes(data[body : body + 4], "big") & 0x7FFFFFFF
                 code = int.from_bytes(data[body + 4 : body + 8], "big")
-                if frame_stream == 0 and code == 0 and last >= self.stream_id:
+                if frame_stream == 0 and code == 0 and last >= sid:
                     self.goaway = (code, last)
                     self._goaway = True
                     if kept is None:
@@ -517,12 +647,21 @@ class H2ClientStream:
                 elif frame_stream == 0:
                     n = pos = end  # it fails the stream: what follows it is dropped
                     break
+            elif kind in _HEADER_BLOCK and not take and end < n:
+                rest = data[end:]  # screened once h2 has read these headers
+                n = pos = end
+                break
             pos = end
         self._skip = pos - n  # the loop ends at or past n
         if kept is None:
-            return data if n == len(data) else data[:n]
+            return (data if n == len(data) else data[:n]), bodies, overrun, rest
         kept.append(data[start:n])
-        return b"".join(kept)
+        return b"".join(kept), bodies, overrun, rest
+
+    def _hold(self, rest: Union[bytes, memoryview], need: int) -> None:
+        self._held = [bytes(rest)]
+        self._held_len = len(rest)
+        self._held_need = need
 
     def _where(self) -> str:
         if self.response is None:

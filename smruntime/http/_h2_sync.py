@@ -49,9 +49,9 @@ DEFAULT_MAX_SEND_BUFFER = 256 * 1024
 """Input bytes a sender may queue ahead of the I/O thread before :meth:`write` blocks."""
 
 _READ_SIZE = 256 * 1024
-# Reads go into one buffer per connection, then out as bytes of the size received: recv() of
-# a fresh 256 KiB object that then takes 64 KiB costs ten times the copy (the allocator maps,
-# faults in and trims a large block on every call).
+# Reads go into one buffer per connection, handed to the protocol as a view (it copies out
+# what it keeps): recv() of a fresh 256 KiB object that then takes 64 KiB costs ten times the
+# copy (the allocator maps, faults in and trims a large block on every call).
 _READS_PER_TURN = 8
 _FLUSH_LIMIT = 1.0  # seconds spent writing a final RST_STREAM/GOAWAY to a peer not reading
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -479,7 +479,7 @@ class SyncH2Stream:
             # threads write on it too (and a TLS socket takes one thread at a time).
             with self._lock:
                 try:
-                    data = buf[: sock.recv_into(buf)].tobytes()
+                    data = buf[: sock.recv_into(buf)]  # a view: receive() keeps none of it
                 except _WOULD_BLOCK:
                     return
                 events = proto.receive(data)
@@ -489,7 +489,7 @@ class SyncH2Stream:
                         if isinstance(event, _h2.Failed):
                             self._fail(event.error, queued=True)
                     self._readable.notify_all()
-            if not data or proto.failed is not None:
+            if not len(data) or proto.failed is not None:
                 return
 
     def _fail(

@@ -441,6 +441,49 @@ def test_a_bad_inner_event_is_an_input_validation_error(client: RawClient) -> No
     _expect_stream_error(client, sid, InputValidationError, "expected a PayloadPart event")
 
 
+def test_inner_members_stay_checked_after_valid_ones(client: RawClient) -> None:
+    # the emulator checks each combination of members once: a later bad one is still refused
+    sid, signer = client.start("echo")
+    for _ in range(2):
+        client.send_part(sid, signer, {"PayloadPart": {"Bytes": b"x", "DataType": "BINARY"}})
+    client.until(lambda: len(client.messages(sid)) == 2)
+    inner = encode(
+        Message(
+            headers=[
+                (":message-type", "event"),
+                (":event-type", "PayloadPart"),
+                ("DataType", "BINARY"),
+                ("CompletionState", "SOMETIMES"),
+            ],
+            payload=b"x",
+        )
+    )
+    client.send_raw(sid, encode_signed_event(signer.sign(inner, _now()), inner))
+    _expect_stream_error(client, sid, InputValidationError, "CompletionState")
+
+
+def test_expiring_credentials_are_checked_at_each_event_date() -> None:
+    # the chain of a key pair with no expiry is signed from one day key; one that expires is
+    # checked against every event's :date, as the request was
+    expiring = Credentials(
+        CREDS.access_key_id, CREDS.secret_access_key, expiration=_now() + dt.timedelta(seconds=60)
+    )
+    srv = serve_h2(expiring)
+    client = RawClient(srv)
+    try:
+        sid, signer = client.start("echo", creds=expiring)
+        client.send_part(sid, signer, b"in time")
+        client.until(lambda: len(client.messages(sid)) == 1)
+        inner = encode_request_event(b"late")
+        late = _now() + dt.timedelta(seconds=120)  # within the clock skew, past the expiry
+        client.send_raw(sid, encode_signed_event(signer.sign(inner, late), inner))
+        _expect_stream_error(client, sid, InvalidSignatureException, "expired")
+        assert event_to_dict(client.messages(sid)[0], OP) == {"PayloadPart": {"Bytes": b"in time"}}
+    finally:
+        client.close()
+        srv.close()
+
+
 def test_a_bad_request_signature_is_a_403(client: RawClient) -> None:
     sid, _ = client.start("echo", creds=Credentials("AKIDH2TEST", "wrong-secret"))
     client.finish(sid)

@@ -639,3 +639,245 @@ def test_eof_after_one_byte_sent_says_the_request_was_sent() -> None:
     (event,) = pair.client.receive(b"")
     assert isinstance(event, _h2.Failed)
     assert event.error.request_sent is True
+
+
+# -- DATA bodies taken out of what h2 sees (h2 would hex-dump each frame) ----------------------
+
+
+def data_frame(sid: int, body: bytes, flags: int = 0) -> bytes:
+    return len(body).to_bytes(3, "big") + bytes((0, flags)) + sid.to_bytes(4, "big") + body
+
+
+def _h2_window(pair: Pair) -> int:
+    """What h2 (inside our client) thinks the server may still send us."""
+    return int(pair.client._conn.remote_flow_control_window(pair.sid))
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 7, 1000])
+def test_bodies_bypass_h2_padding_and_end_stream_included(chunk: int) -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.server.send_data(pair.sid, b"abc", pad_length=10)
+    pair.server.send_data(pair.sid, b"")  # empty
+    pair.server.send_data(pair.sid, b"d" * 3000)
+    pair.server.send_data(pair.sid, b"ef", end_stream=True)
+    events = pair.to_client(chunk)
+    data = [(e.data, e.flow) for e in events if isinstance(e, _h2.Data)]
+    assert b"".join(d for d, _ in data) == b"abc" + b"d" * 3000 + b"ef"
+    assert sum(f for _, f in data) == 14 + 3000 + 2  # padding counts against the window
+    assert isinstance(events[-1], _h2.End)
+    assert pair.client.ended
+    assert _h2_window(pair) == 65535  # h2 saw none of those bytes
+    assert pair.client.bytes_received == 3005
+
+
+def test_headers_and_body_in_one_read_the_body_still_bypasses_h2() -> None:
+    pair = Pair(window=65535)
+    pair.server.send_headers(pair.sid, [(":status", "200")])
+    pair.server.send_data(pair.sid, b"z" * 1000)
+    events = pair.to_client()
+    assert [type(e) for e in events] == [_h2.Response, _h2.Data]
+    assert _h2_window(pair) == 65535
+    pair.to_server()
+    assert pair.server.local_flow_control_window(pair.sid) == 65535 - 1000
+
+
+def test_our_window_updates_open_the_stream_and_the_connection() -> None:
+    window = 65535
+    pair = Pair(window=window)
+    pair.respond()
+    pair.to_server()
+    sent = 0
+    while sent < 3 * window:  # three windows' worth: the server needs every update
+        room = pair.server.local_flow_control_window(pair.sid)
+        assert room > 0
+        size = min(room, 16384)
+        pair.server.send_data(pair.sid, b"w" * size)
+        sent += size
+        for event in pair.to_client():
+            assert isinstance(event, _h2.Data)
+            pair.client.consumed(event.flow)
+        pair.to_server()
+    assert pair.client.failed is None
+    # at most half a window (and a batch) is left unannounced on either window
+    assert pair.server.local_flow_control_window(pair.sid) >= window // 2 - window // 8
+    assert pair.server.outbound_flow_control_window >= window // 2 - window // 8
+
+
+def test_a_body_that_fills_the_window_exactly_is_taken() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    frame = data_frame(pair.sid, b"f" * 16383)
+    events: list[Any] = []
+    for _ in range(4):  # 65532 bytes
+        events.extend(pair.client.receive(frame))
+    events.extend(pair.client.receive(data_frame(pair.sid, b"g" * 3)))  # the last 3 bytes
+    assert not any(isinstance(e, _h2.Failed) for e in events)
+    (event,) = pair.client.receive(data_frame(pair.sid, b"h"))  # one byte too many
+    assert isinstance(event, _h2.Failed)
+    assert "flow control" in str(event.error)
+    assert "0 bytes left in the receive window" in str(event.error)
+    assert isinstance(event.error, ConnectionClosedError)
+    out = pair.client.data_to_send()
+    # GOAWAY (type 7) with FLOW_CONTROL_ERROR (0x3) queued
+    at = out.index(b"\x07\x00\x00\x00\x00\x00")
+    assert out[at + 10 : at + 14] == (3).to_bytes(4, "big")
+
+
+def test_nothing_after_a_window_overrun_is_passed_on() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    big = data_frame(pair.sid, b"o" * 65536)
+    after = data_frame(pair.sid, b"late")
+    events = pair.client.receive(data_frame(pair.sid, b"ok") + big + after)
+    assert [type(e) for e in events] == [_h2.Data, _h2.Failed]
+    assert events[0].data == b"ok"
+    assert pair.client.receive(after) == []  # failed: nothing more
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        data_frame(1, b"", flags=0x8),  # PADDED with no pad length
+        data_frame(1, b"\x05abcd", flags=0x8),  # pad length 5 of a 5-byte body
+        data_frame(1, b"x" * (_h2.MAX_FRAME_SIZE + 1)),  # past our frame size
+    ],
+)
+def test_data_frames_h2_must_refuse_reach_it_whole(frame: bytes) -> None:
+    pair = Pair()
+    assert pair.sid == 1
+    pair.respond()
+    events = pair.client.receive(frame)
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert "broke the HTTP/2 protocol" in str(events[0].error)
+    assert events[0].error.__cause__ is not None  # h2's own error
+
+
+def test_the_largest_padding_leaves_an_empty_body() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    # pad length 4 of a 5-byte body: nothing for the consumer, acknowledged at once
+    assert pair.client.receive(data_frame(pair.sid, b"\x04abcd", flags=0x8)) == []
+    events = pair.client.receive(data_frame(pair.sid, b"\x01ab", flags=0x8 | 0x1))
+    assert [type(e) for e in events] == [_h2.Data, _h2.End]  # END_STREAM kept
+    assert (events[0].data, events[0].flow) == (b"a", 3)
+
+
+def test_a_body_with_content_length_goes_to_h2_whole() -> None:
+    pair = Pair(window=65535)
+    pair.server.send_headers(pair.sid, [(":status", "400"), ("content-length", "5")])
+    pair.to_client()
+    pair.server.send_data(pair.sid, b"12345", end_stream=True)
+    events = pair.to_client()
+    assert [type(e) for e in events] == [_h2.Data, _h2.End]
+    assert _h2_window(pair) == 65535 - 5  # h2 counted it (and checked its length)
+    pair2 = Pair(window=65535)
+    pair2.server.send_headers(pair2.sid, [(":status", "400"), ("content-length", "9")])
+    pair2.to_client()
+    bad = data_frame(pair2.sid, b"123", flags=0x1)  # shorter than its Content-Length
+    (event,) = pair2.client.receive(bad)
+    assert isinstance(event, _h2.Failed)
+    assert "broke the HTTP/2 protocol" in str(event.error)
+
+
+def test_h2_counted_bodies_are_acknowledged_through_h2() -> None:
+    window = 8 * 10000
+    pair = Pair(window=window)
+    pair.server.send_headers(pair.sid, [(":status", "200"), ("content-length", "60000")])
+    pair.to_client()
+    pair.server.send_data(pair.sid, b"c" * 60000)
+    flow = sum(e.flow for e in pair.to_client() if isinstance(e, _h2.Data))
+    assert flow == 60000
+    assert pair.client.consumed(9999) is False  # batches of window/8 here too
+    assert pair.client.consumed(30001) is True
+    assert pair.client.consumed(9999) is False  # the count starts over from nothing
+    assert pair.client.consumed(10001) is True
+    pair.to_server()
+    # h2 announced the first 40000 (half its window); the next 10000 wait for more
+    assert pair.server.local_flow_control_window(pair.sid) == window - 20000
+    assert _h2_window(pair) == window - 20000
+
+
+def test_a_view_of_a_reused_buffer_is_not_kept() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    wire = data_frame(pair.sid, b"first") + data_frame(pair.sid, b"second")
+    buf = bytearray(wire)
+    view = memoryview(buf)
+    events = pair.client.receive(view[:20])  # the first frame, and part of the second
+    buf[:] = b"\xff" * len(buf)  # the caller reuses its buffer
+    events += pair.client.receive(memoryview(bytearray(wire[20:])))
+    assert [e.data for e in events if isinstance(e, _h2.Data)] == [b"first", b"second"]
+
+
+def test_headers_continued_then_body_in_one_read_the_body_still_bypasses_h2() -> None:
+    pair = Pair(window=65535)
+    assert pair.to_client() == []  # the server's SETTINGS first
+    pair.server.send_headers(pair.sid, [(":status", "200"), ("x-long", "v" * 100)])
+    frame = pair.server.data_to_send()
+    assert frame[3] == 0x1  # one HEADERS frame
+    assert frame[4] & 0x4  # with END_HEADERS
+    block = frame[9:]
+    sid = pair.sid.to_bytes(4, "big")
+    headers = len(block[:10]).to_bytes(3, "big") + bytes((0x1, frame[4] & ~0x4)) + sid + block[:10]
+    continued = len(block[10:]).to_bytes(3, "big") + bytes((0x9, 0x4)) + sid + block[10:]
+    events = pair.client.receive(headers + continued + data_frame(pair.sid, b"body"))
+    assert [type(e) for e in events] == [_h2.Response, _h2.Data]
+    assert _h2_window(pair) == 65535  # the body did not go through h2
+
+
+def test_half_a_window_taken_is_announced_byte_for_byte() -> None:
+    window = 8 * 10000
+    pair = Pair(window=window)
+    pair.respond()
+    pair.to_server()
+    for _ in range(3):
+        pair.server.send_data(pair.sid, b"h" * (window // 2))
+        flow = sum(e.flow for e in pair.to_client() if isinstance(e, _h2.Data))
+        assert flow == window // 2
+        assert pair.client.consumed(flow) is True  # exactly half a window: announced
+        pair.to_server()
+        assert pair.server.local_flow_control_window(pair.sid) == window
+        assert pair.server.outbound_flow_control_window == window
+
+
+def test_data_of_another_stream_goes_to_h2_whole() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    # past our window, on a stream whose low three bytes are ours: h2's error, not a window's
+    other = (1 << 24) | pair.sid
+    frame = (70000).to_bytes(3, "big") + b"\x00\x00" + other.to_bytes(4, "big") + b"o" * 70000
+    (event,) = pair.client.receive(frame)
+    assert isinstance(event, _h2.Failed)
+    assert "broke the HTTP/2 protocol" in str(event.error)
+    assert "flow control" not in str(event.error)
+    assert event.error.__cause__ is not None  # h2 refused it
+
+
+def test_a_content_length_body_in_the_headers_read_goes_to_h2_whole() -> None:
+    pair = Pair(window=65535)
+    pair.server.send_headers(pair.sid, [(":status", "400"), ("content-length", "5")])
+    pair.server.send_data(pair.sid, b"12345", end_stream=True)
+    events = pair.to_client()  # headers and body in one read
+    assert [type(e) for e in events] == [_h2.Response, _h2.Data, _h2.End]
+    assert _h2_window(pair) == 65535 - 5
+
+
+def test_a_padded_frame_of_its_pad_length_alone_is_taken() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    assert pair.client.receive(data_frame(pair.sid, b"\x00", flags=0x8)) == []
+    assert _h2_window(pair) == 65535  # taken here, not by h2
+    assert pair.client.failed is None
+
+
+def test_headers_and_body_fed_byte_by_byte() -> None:
+    pair = Pair(window=65535)
+    assert pair.to_client() == []
+    pair.server.send_headers(pair.sid, [(":status", "200"), ("x-a", "1")])
+    pair.server.send_data(pair.sid, b"abc", pad_length=3)
+    pair.server.send_data(pair.sid, b"de", end_stream=True)
+    events = pair.to_client(chunk=1)
+    assert [type(e) for e in events] == [_h2.Response, _h2.Data, _h2.Data, _h2.End]
+    assert b"".join(e.data for e in events if isinstance(e, _h2.Data)) == b"abcde"
+    assert _h2_window(pair) == 65535

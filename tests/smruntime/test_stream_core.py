@@ -276,6 +276,22 @@ def test_a_corrupt_frame_after_good_ones_is_a_corrupt_stream_with_its_offset() -
     assert caught.value.events == 1
 
 
+def test_corrupt_bytes_after_good_frames_fail_the_payload_path_before_more_is_read() -> None:
+    # The frames before the corruption come first; then the error, not a call for more bytes.
+    bad = bytearray(part(b"c"))
+    bad[-1] ^= 1  # the message CRC
+    core = make_core(Clock())
+    core.feed(part(b"a"))
+    assert core.next_payload_event() == {"PayloadPart": {"Bytes": b"a"}}
+    assert core.next_payload_event() is NEED_DATA
+    core.feed(part(b"b") + bytes(bad))
+    assert core.next_payload_event() == {"PayloadPart": {"Bytes": b"b"}}
+    with pytest.raises(CorruptStreamError, match="after 2 frames"):
+        core.next_payload_event()
+    with pytest.raises(CorruptStreamError):
+        core.next_payload_event()  # failed: the same error again
+
+
 def test_a_failed_stream_closed_afterwards_yields_nothing() -> None:
     core = make_core(Clock())
     core.feed(part(b"a")[:5])
@@ -323,6 +339,36 @@ def test_the_first_event_time_by_messages_or_frames(view: str) -> None:
         assert first.message.payload == b"a"
     else:
         assert (first.payload, second.payload) == (b"a", b"b")
+
+
+def test_events_taken_by_the_payload_path_are_counted_one_or_many_per_chunk() -> None:
+    # next_payload_event hands out known PayloadParts uncounted; they are counted when the
+    # core is next fed or its statistics read: one per chunk or several, payloads and times.
+    clock = Clock(100.0)
+    core = make_core(clock)
+    assert core.next_payload_event() is NEED_DATA
+    clock.now = 100.5
+    core.feed(part(b"a"))
+    assert core.next_payload_event() == {"PayloadPart": {"Bytes": b"a"}}
+    clock.now = 101.0
+    core.feed(part(b"bb"))
+    assert core.next_payload_event() == {"PayloadPart": {"Bytes": b"bb"}}
+    assert core.next_payload_event() is NEED_DATA
+    clock.now = 102.0
+    core.feed(part(b"ccc") + part(b"dddd") + part(b"eeeee"))
+    taken = [core.next_payload_event() for _ in range(3)]
+    assert [event["PayloadPart"]["Bytes"] for event in taken] == [b"ccc", b"dddd", b"eeeee"]
+    assert core.next_payload_event() is NEED_DATA
+    assert core.stats.events == 5
+    assert core.stats.payload_bytes == 15
+    assert core.stats.event_times == [0.5, 1.0, 2.0, 2.0, 2.0]
+    clock.now = 103.0
+    core.feed(part(b"f"))
+    assert core.next_payload_event() == {"PayloadPart": {"Bytes": b"f"}}
+    core.finish()
+    assert core.next_payload_event() is END
+    assert (core.stats.events, core.stats.payload_bytes) == (6, 16)
+    assert core.stats.event_times[-1] == 3.0
 
 
 def test_a_message_taken_refuses_iter_frames_afterwards() -> None:
