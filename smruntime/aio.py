@@ -94,7 +94,9 @@ class AsyncStreamIterator(Generic[_T]):
             while item is NEED_DATA:
                 until = stream._core.deadline()  # (fixed until the core is fed)
                 waiter = stream._fill_nowait(until)
-                while waiter is not None:
+                if waiter is not None:
+                    # Woken by bytes given to the core (see _fill_nowait), the end, an error,
+                    # the deadline or a close: the next take() or _fill_nowait() says which.
                     try:
                         await waiter
                     except BaseException:
@@ -102,7 +104,8 @@ class AsyncStreamIterator(Generic[_T]):
                         stream._close_now()  # cancelled: the connection closes
                         raise
                     stream._filling = False
-                    waiter = stream._fill_nowait(until)
+                    if stream._released:  # closed by another task meanwhile: it raises
+                        stream._fill_nowait(until)
                 item = take()
         except BaseException:
             if not stream._core.open:
@@ -143,6 +146,7 @@ class AsyncEventStream:
         self._core = core
         self._released = False
         self._filling = False
+        self._delivered = False
 
     # -- state -------------------------------------------------------------------------------
 
@@ -193,6 +197,11 @@ class AsyncEventStream:
             self._close_now()  # bad framing: the connection is already dropped
             raise
         if type(chunk) is not bytes:
+            if not self._delivered:
+                # Body bytes go to the core from now on as they are decoded, in the protocol
+                # callback (after any view's start: iter_frames' mode is set by then).
+                self._delivered = True
+                self._response.deliver_to(core.feed)
             self._filling = True
             return chunk
         if chunk:

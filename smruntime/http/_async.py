@@ -1,11 +1,14 @@
 """The asyncio driver: :class:`~smruntime.http.ClientConnection` over asyncio transports.
 
 No thread and no ``StreamReader``: each connection is an :class:`asyncio.BufferedProtocol`
-whose ``buffer_updated`` only queues the bytes read and wakes the one reader waiting (one future
-per wait, woken by the next bytes, the end, an error or its deadline). The reader's task feeds
-them to the pure protocol (:meth:`_Connection.process`) when it resumes: with many streams the
-loop's pass over the ready sockets stays short (a copy and a wake-up each) and every reader is
-woken sooner; the parsing is done in the reader's own turn, as its consumer would wait anyway.
+whose ``buffer_updated`` gives the bytes read to the pure protocol at once and wakes the one
+reader waiting (one future per wait) when there is something for it: the head, body bytes,
+the end, an error, or its deadline. Body bytes are queued for the reader
+(:meth:`AsyncResponse.read_nowait`) or, once it asked for that (:meth:`AsyncResponse.deliver_to`:
+the event stream's core), handed to its sink as they are decoded, so an event is decoded in the
+callback and the woken task only takes it: one pass over each event's bytes, no queue between
+the layers (the cost is the same whichever task pays it; what moves into the callback is the
+work the reader's turn did right after it).
 
 - Connect (TCP, then TLS with :func:`smruntime.http._tls.ssl_context`, the blocking driver's
   recipe), through an HTTP proxy when :class:`~smruntime.http._config.Proxies` says so: plain
@@ -14,10 +17,10 @@ woken sooner; the parsing is done in the reader's own turn, as its consumer woul
   between reads (or the caller's own deadline, the stream's per-event one), total. One timer
   per connection, moved lazily: a deadline that only moves later (progress) re-arms nothing;
   the timer, when it fires early, re-arms itself at the current deadline.
-- Flow control: at most :data:`READ_SIZE` bytes are read per ``recv`` and reading pauses while
-  :data:`HIGH_WATER` bytes (read, or decoded body) wait for the consumer, so a lagging consumer
-  holds at most about 16 KiB per stream beyond the kernel's socket buffer; TCP back-pressure
-  does the rest.
+- Flow control: at most :data:`READ_SIZE` bytes are read per ``recv`` and reading pauses once
+  :data:`HIGH_WATER` body bytes wait for the consumer (queued, or given to its sink since it
+  last asked for more), so a lagging consumer holds at most about 16 KiB per stream beyond the
+  kernel's socket buffer; TCP back-pressure does the rest.
 - Pool: idle keep-alive connections per (scheme, host, port), per event loop (a loop's
   transports cannot serve another loop), discarded in a forked child (pid check). A connection
   is pooled again only when its response was read to the end and is reusable. At checkout, one
@@ -40,7 +43,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from smruntime._http import HttpHeaders
 from smruntime.exceptions import (
@@ -69,15 +72,15 @@ from smruntime.http._config import (
 from smruntime.http._connection import ClientConnection
 from smruntime.http._dial import readable_now
 from smruntime.http._events import NEED_DATA, Data, EndOfMessage, Response
-from smruntime.http._parser import DEFAULT_LIMITS, Limits
+from smruntime.http._parser import DEFAULT_LIMITS, Limits, ResponseReader
 
 __all__ = ["HIGH_WATER", "READ_SIZE", "AsyncPool", "AsyncResponse"]
 
 READ_SIZE = 8 * 1024
 """The most bytes one ``recv`` reads for a connection."""
 HIGH_WATER = 8 * 1024
-"""Bytes queued for a consumer (read and not yet parsed, or body bytes decoded) at which reading
-pauses (resumed when it takes them)."""
+"""Body bytes waiting for a consumer (queued, or given to its sink) at which reading pauses
+(resumed when it takes them)."""
 
 _TIMED_OUT: Any = object()
 _timeout: Any = getattr(asyncio, "timeout", None)  # Python 3.11+
@@ -86,6 +89,8 @@ _EARLY = 0.0005  # a timer firing this close to its deadline counts as on time
 
 class _Connection(asyncio.BufferedProtocol):
     """One TCP (+TLS) connection: the pure HTTP/1.1 state, queued body bytes, one waiter."""
+
+    reader: ResponseReader  # the response's (http.reader), set by start_response
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, limits: Limits, read_buffer: memoryview
@@ -99,9 +104,10 @@ class _Connection(asyncio.BufferedProtocol):
         # Shared by the loop's connections: asyncio fills it and calls buffer_updated at once,
         # so no connection holds a read buffer of its own while it waits.
         self._view = read_buffer
-        self.raw: list[bytes] = []  # read, not yet given to the protocol (see process())
-        self.raw_size = 0
         self.chunks: deque[bytes] = deque()
+        # Set by the reader (AsyncResponse.deliver_to): body bytes go to it as they are
+        # decoded instead of to `chunks`; `queued` then counts those not yet taken from it.
+        self.sink: Optional[Callable[[bytes], None]] = None
         self.queued = 0
         self.head: Optional[Response] = None
         self.complete = False
@@ -129,16 +135,15 @@ class _Connection(asyncio.BufferedProtocol):
         if self.tunnel is not None:
             self._tunnel_data(data)
         elif self.in_flight:
-            # Parsed by the reader when it resumes (process()), not here: see the docstring.
-            self.raw.append(data)
-            self.raw_size += nbytes
-            if self.raw_size + self.queued >= HIGH_WATER and not self._paused:
-                self._pause()
-            waiter = self._waiter
-            if waiter is not None:
-                self._waiter = None
-                if not waiter.done():
-                    waiter.set_result(None)
+            # Parsed here, in the callback (see the module docstring): the reader is woken
+            # only when there is something for it (body bytes, the head, the end, an error).
+            self.reader.receive_data(data)
+            if self._pull():
+                waiter = self._waiter
+                if waiter is not None:
+                    self._waiter = None
+                    if not waiter.done():
+                        waiter.set_result(None)
         else:
             self.http.receive_data(data)  # unasked bytes: the connection is not reusable
 
@@ -163,32 +168,21 @@ class _Connection(asyncio.BufferedProtocol):
 
     def start_response(self) -> None:
         """A request was written: read its response from a clean state."""
+        reader = self.http.reader
+        assert reader is not None  # (send_request made it)
+        self.reader = reader
         self.head = None
         self.complete = False
         self.error = None
-        self.raw.clear()
-        self.raw_size = 0
         self.chunks.clear()
+        self.sink = None
         self.queued = 0
         self.in_flight = True
-
-    def process(self) -> None:
-        """Give the bytes read since the last call to the protocol: the head, body bytes
-        (:attr:`chunks`), the end or an error, as they follow. Readers call it before they
-        look at the connection's state."""
-        raw = self.raw
-        if raw:
-            data = raw[0] if len(raw) == 1 else b"".join(raw)
-            raw.clear()
-            self.raw_size = 0
-            self.http.receive_data(data)
-            self._pull()
 
     def _ended(self, exc: Optional[BaseException] = None) -> None:
         if self.tunnel is not None:
             self._tunnel_data(b"")
             return
-        self.process()  # the bytes before the end come first
         if self.in_flight and not self.complete and self.error is None:
             self.http.receive_data(b"")
             self._pull()
@@ -202,19 +196,31 @@ class _Connection(asyncio.BufferedProtocol):
             self.http.receive_data(b"")
         self._wake()
 
-    def _pull(self) -> None:
-        """Turn what the protocol decoded into the head, queued body bytes or the end."""
-        http = self.http
+    def _pull(self) -> bool:
+        """Turn what the protocol decoded into the head, queued body bytes, the end or an
+        error; True if there was any."""
+        http = self.reader
+        changed = False
         try:
             while not self.complete:
                 event = http.next_event()
                 if event is NEED_DATA:
                     break
+                changed = True
                 kind = type(event)
                 if kind is Data:
                     data = event.data  # type: ignore[union-attr]
-                    self.chunks.append(data)
                     self.queued += len(data)
+                    sink = self.sink
+                    if sink is None:
+                        self.chunks.append(data)
+                    else:
+                        try:
+                            sink(data)
+                        except Exception as exc:  # noqa: BLE001 - handed to the reader
+                            self.sink = None
+                            self.error = exc
+                            break
                     if http.needs_data:
                         break  # what next_event() would say, without the call
                 elif kind is Response:
@@ -223,11 +229,13 @@ class _Connection(asyncio.BufferedProtocol):
                     self.complete = True
         except RemoteProtocolError as exc:
             self.error = exc
+            changed = True
         if self._paused:
             if self.queued < HIGH_WATER:
                 self._resume()
         elif self.queued >= HIGH_WATER:
             self._pause()
+        return changed
 
     def _pause(self) -> None:
         if self.transport is not None:
@@ -253,7 +261,7 @@ class _Connection(asyncio.BufferedProtocol):
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self.queued = 0
-        if self._paused and self.raw_size < HIGH_WATER:
+        if self._paused:
             self._resume()
         return data
 
@@ -405,8 +413,8 @@ class AsyncPool:
 
     def release(self, key: tuple[str, str, int], conn: _Connection) -> None:
         """Pool ``conn`` again if its response was read to the end and it is reusable."""
-        conn.process()  # bytes after the end make it unusable
         conn.in_flight = False
+        conn.sink = None
         if not conn.usable or conn.loop.is_closed():
             conn.abort()
             return
@@ -603,7 +611,6 @@ class AsyncPool:
             conn.transport.write(body)
         deadline.sent(time.monotonic())
         while True:
-            conn.process()
             if conn.head is not None:
                 return
             error: Optional[BaseException] = conn.error
@@ -723,13 +730,15 @@ class AsyncResponse:
                     "the connection was closed while a read waited", url=self.url
                 )
             return b""
-        if conn.raw:
-            conn.process()
         if conn.chunks:
             data = conn.take()
             if not own:
                 self.deadline.progress(time.monotonic())
             return data
+        if conn.queued:  # a sink's caller took what was given to it (see deliver_to)
+            conn.queued = 0
+            if conn._paused:
+                conn._resume()
         if conn.complete:
             self._release()
             return b""
@@ -743,28 +752,31 @@ class AsyncResponse:
                 url=self.url,
             )
         deadline = self.deadline
-        limits = deadline.limits
+        total = deadline.total_at
         if own:
-            at, phase, limit = until, PHASE_BETWEEN, limits.between
-            total = deadline.total_at
+            at = until
             if total is not None and (at is None or total <= at):
-                at, phase, limit = total, PHASE_TOTAL, limits.total
+                at = total
+            phase = PHASE_TOTAL if total is not None and at == total else PHASE_BETWEEN
         else:
             remaining, phase = deadline.remaining(time.monotonic())
             at = None if remaining is None else time.monotonic() + remaining
-            limit = limits.total if phase == PHASE_TOTAL else limits.between
-        timed_out = (
-            waited is not None
-            and waited.done()
-            and not waited.cancelled()
-            and waited.result() is _TIMED_OUT
-        )
-        if not timed_out:
+        if (
+            waited is None
+            or not waited.done()
+            or waited.cancelled()
+            or waited.result() is not _TIMED_OUT
+            # A reader that took bytes given to its sink since (deliver_to) may hold a
+            # later deadline: the timer's verdict stands only if that one passed too.
+            or at is None
+            or time.monotonic() < at - _EARLY
+        ):
             # The future itself, not conn.wait(): no coroutine per read.
             waiter = conn.waiter(at)
             if waiter is not None:
                 self._waited = waiter
                 return waiter
+        limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.between
         self.abort()
         what = (
             f"the total deadline of {limit} s passed"
@@ -778,6 +790,20 @@ class AsyncResponse:
             elapsed=time.monotonic() - deadline.started,
             url=self.url,
         )
+
+    def deliver_to(self, sink: Callable[[bytes], None]) -> None:
+        """From now on, give each piece of body bytes to ``sink`` as the protocol decodes it,
+        in the protocol's callback, instead of queueing it for :meth:`read_nowait` (which then
+        returns only ``b""`` at the end, raises, or returns a future). ``sink`` must be cheap
+        and must not block. An exception from it is raised by the next :meth:`read_nowait`
+        (the connection is dropped); the stream core records its own errors first. Reading
+        pauses once :data:`HIGH_WATER` bytes were given to it, until the next
+        :meth:`read_nowait` (its caller took them: it calls only when it needs more)."""
+        conn = self._conn
+        if conn is not None:
+            if conn.chunks:
+                sink(conn.take())
+            conn.sink = sink
 
     async def read(self, max_bytes: Optional[int] = None) -> bytes:
         """The rest of the body; with ``max_bytes``, at most that many (then the connection is
@@ -802,8 +828,6 @@ class AsyncResponse:
     def close(self) -> None:
         """Pool the connection if the body was read to its end; otherwise drop it."""
         conn = self._conn
-        if conn is not None:
-            conn.process()
         if conn is not None and not conn.complete:
             self.abort()
         else:
@@ -814,6 +838,7 @@ class AsyncResponse:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.in_flight = False
+            conn.sink = None
             conn.abort()
 
     def abort_soon(self) -> None:

@@ -105,6 +105,13 @@ class ClientConnection:
         return reader is not None and reader.needs_data
 
     @property
+    def reader(self) -> ResponseReader | None:
+        """The last request's :class:`ResponseReader` (None before the first). While that
+        response is read, a driver may give it the bytes and take its events directly, a call
+        less each (:meth:`receive_data` adds only the rules between requests)."""
+        return self._reader
+
+    @property
     def reusable(self) -> bool:
         """True once the response is complete and the connection may carry another request.
 

@@ -1206,3 +1206,139 @@ def test_a_pooled_connection_cut_after_part_of_the_answer_is_not_resent() -> Non
         run(main(srv.url))
         assert srv.connections == 1
         assert len(srv.requests) == 2
+
+
+# -- the driver's sink (AsyncResponse.deliver_to), over a fake transport ----------------------
+
+
+class _FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closing = False
+        self.paused = False
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def abort(self) -> None:
+        self.closing = True
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+_CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def _fake_response(first: bytes = b"") -> tuple[Any, Any, _FakeTransport]:
+    """A response whose head (and ``first`` bytes after it) arrived on a fake transport."""
+    from smruntime.http._async import AsyncPool, AsyncResponse, _Connection
+    from smruntime.http._config import Deadlines
+    from smruntime.http._parser import DEFAULT_LIMITS
+
+    view = memoryview(bytearray(READ_SIZE))
+    conn = _Connection(asyncio.get_running_loop(), DEFAULT_LIMITS, view)
+    transport = _FakeTransport()
+    conn.connection_made(transport)
+    conn.http.send_request("GET", "/x", [("Host", "x")], b"")
+    conn.start_response()
+
+    def receive(data: bytes) -> None:
+        view[: len(data)] = data
+        conn.buffer_updated(len(data))
+
+    receive(_CHUNKED_HEAD + first)
+    assert conn.head is not None
+    deadline = Deadlines(connect=60, headers=60, between=60, total=60).start(time.monotonic())
+    response = AsyncResponse(AsyncPool(), ("http", "x", 80), conn, conn.head, deadline, "u")
+    return response, receive, transport
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+def test_deliver_to_gives_queued_then_decoded_body_bytes_in_the_callback() -> None:
+    async def main() -> None:
+        response, receive, _ = _fake_response(_chunk(b"early"))
+        got: list[bytes] = []
+        response.deliver_to(got.append)
+        assert got == [b"early"]  # what was queued goes first
+        waiter = response.read_nowait(None)
+        assert type(waiter) is not bytes
+        for piece in (b"4\r\nab", b"cd\r\n3\r", b"\nxyz\r\n"):
+            receive(piece)
+        assert b"".join(got) == b"earlyabcdxyz"
+        assert waiter.done()  # woken by the bytes given to the sink
+        receive(b"0\r\n\r\n")
+        await waiter
+        assert response.read_nowait(None) == b""  # the end: nothing else comes this way
+
+    run(main())
+
+
+def test_deliver_to_pauses_reading_until_the_reader_asks_again() -> None:
+    async def main() -> None:
+        response, receive, transport = _fake_response()
+        response.deliver_to(lambda data: None)
+        block = b"z" * 1000
+        for _ in range(HIGH_WATER // len(block) + 1):
+            receive(_chunk(block))
+        assert transport.paused
+        response.read_nowait(None)  # the reader took what it was given
+        assert not transport.paused
+
+    run(main())
+
+
+def test_deliver_to_a_failing_sink_is_raised_by_the_next_read_and_drops_the_connection() -> None:
+    async def main() -> None:
+        response, receive, transport = _fake_response()
+
+        def sink(data: bytes) -> None:
+            raise OSError("disk full")
+
+        response.deliver_to(sink)
+        waiter = response.read_nowait(None)
+        receive(_chunk(b"abc"))
+        assert waiter.done()
+        with pytest.raises(OSError, match="disk full"):
+            response.read_nowait(None)
+        assert transport.closing
+
+    run(main())
+
+
+def test_a_timer_verdict_stands_only_if_the_readers_deadline_passed() -> None:
+    async def main() -> None:
+        response, receive, _ = _fake_response()
+        response.deliver_to(lambda data: None)
+        soon = time.monotonic() + 0.01
+        waiter = response.read_nowait(soon)
+        await waiter  # the timer's verdict: timed out
+        receive(_chunk(b"abc"))  # then bytes arrive, taken by the sink's reader
+        later = time.monotonic() + 5  # whose deadline moved on
+        waiter = response.read_nowait(later)
+        assert type(waiter) is not bytes
+        assert not waiter.done()
+        waiter.cancel()
+        response.abort()
+        response, _, _ = _fake_response()
+        waiter = response.read_nowait(soon := time.monotonic() + 0.01)
+        await waiter
+        with pytest.raises(ReadTimeoutError):
+            response.read_nowait(soon)  # the same deadline: it passed
+
+    run(main())
