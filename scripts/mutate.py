@@ -695,11 +695,15 @@ class Scratch:
         tests: tuple[str, ...],
         timeout: float,
         only: Optional[dict[str, list[str]]] = None,
+        pristine: bool = False,
     ) -> tuple[str, float]:
         """Run ``tests`` in the copy, one pytest per path in order, stopping at the first
         failure: ``("passed"|"failed"|"timeout", seconds)``. Most mutants fail in the first,
         fastest file, so they never pay for collecting the slow ones. ``only`` maps a path to
-        the test ids to run in it (a path it lacks is skipped)."""
+        the test ids to run in it (a path it lacks is skipped). ``pristine``: the run without
+        a mutant, where pytest's usage error (4) means a broken setup and stops the script;
+        with a mutant, the clean run has proved the setup, so a 4 is the mutant breaking an
+        import the tests' conftest makes: a kill."""
         began = time.monotonic()
         assert self.worker.stdin is not None
         assert self.worker.stdout is not None
@@ -719,7 +723,7 @@ class Scratch:
             code = json.loads(reply)["code"]
             if code is None:
                 return "timeout", time.monotonic() - began
-            if code == 4:  # pytest's usage error: a broken setup, not a kill
+            if code == 4 and pristine:  # pytest's usage error: a broken setup, not a kill
                 raise SystemExit(f"pytest could not run {' '.join(args)[:200]} in {self.dir}")
             if code not in (0, 5):  # 5: no tests collected (an empty folder)
                 return "failed", time.monotonic() - began
@@ -858,7 +862,7 @@ def _check(
         code, clean, cover = first.coverage(target)
         status = "passed" if code == 0 else "failed"
     if cover is None:
-        status, clean = first.run(target.tests, timeout=600)
+        status, clean = first.run(target.tests, timeout=600, pristine=True)
     if status != "passed":
         print(f"{target.module}: the tests fail without any mutant: fix them first", flush=True)
         return 1

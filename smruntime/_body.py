@@ -50,6 +50,19 @@ class StreamingBody(io.RawIOBase):
     Iterating yields chunks of 1 KiB, as botocore's does (not lines: use :meth:`iter_lines`).
     """
 
+    # Slots: attributes in io's own instance dict (io types keep one) are several times slower
+    # to set; one body is made per call. (The dict is still there for anything else.)
+    __slots__ = (
+        "_buf",
+        "_eof",
+        "_max",
+        "_pos",
+        "_received",
+        "_source",
+        "content_length",
+        "content_type",
+    )
+
     def __init__(
         self,
         source: Union[bytes, HttpResponse, Any],
@@ -57,7 +70,7 @@ class StreamingBody(io.RawIOBase):
         *,
         max_bytes: Optional[int] = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        super().__init__()
+        # (no super().__init__(): io.RawIOBase has none of its own, and the call costs)
         self._source: Any = _Bytes(source) if isinstance(source, (bytes, bytearray)) else source
         self.content_type = content_type
         self._max = max_bytes
@@ -206,7 +219,8 @@ class StreamingBody(io.RawIOBase):
         """Release the connection (dropped if the body was not read to its end)."""
         if not self.closed:
             try:
-                self._source.close()
+                if not self._eof:  # (at the end, or over the cap, the source is closed already)
+                    self._source.close()
             finally:
                 super().close()
 

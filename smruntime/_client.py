@@ -332,7 +332,7 @@ class Client:
             except TransportError as exc:
                 _sleep(plan.after_transport_error(exc))
                 continue
-            headers_at = time.monotonic()
+            headers_at = time.monotonic() if plan.streaming else 0.0  # (the stream's clock)
             status = response.status
             if plan.succeeded(status):
                 try:

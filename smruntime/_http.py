@@ -6,8 +6,8 @@ emulator's parsing) can use them without importing any I/O code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Optional, Protocol, Union
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Optional, Protocol, Union
 
 from smruntime._record import _Record
 from smruntime.exceptions import ConnectionClosedError
@@ -22,7 +22,10 @@ class HttpHeaders(Mapping[str, str]):
     gives the pairs as received.
     """
 
-    __slots__ = ("_folded", "_pairs")
+    __slots__ = ("_folded", "_pairs", "_values", "get_lower")
+    get_lower: Callable[[str], Optional[str]]
+    """The value of a name given in lower case (no case folding of it here), or None: the
+    folded values' own ``dict.get`` (no Python call)."""
 
     def __init__(self, pairs: Union[Mapping[str, str], Iterable[tuple[str, str]]] = ()) -> None:
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
@@ -38,34 +41,32 @@ class HttpHeaders(Mapping[str, str]):
 
     def _fold(self, pairs: list[tuple[str, str]]) -> None:
         self._pairs: list[tuple[str, str]] = pairs
-        folded: dict[str, tuple[str, str]] = {}
+        folded: dict[str, str] = {}  # lower-case name -> its first spelling
+        values: dict[str, str] = {}  # lower-case name -> the value (repeats joined)
         for name, value in pairs:
             key = name.lower()
-            if key in folded:
-                first, joined = folded[key]
-                folded[key] = (first, f"{joined}, {value}")
+            if key in values:
+                values[key] = f"{values[key]}, {value}"
             else:
-                folded[key] = (name, value)
+                folded[key] = name
+                values[key] = value
         self._folded = folded
+        self._values = values
+        self.get_lower = values.get
 
     def __getitem__(self, name: str) -> str:
-        return self._folded[name.lower()][1]
+        return self._values[name.lower()]
 
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:  # type: ignore[override]
         """The value of ``name`` (any case), or ``default``."""
-        found = self._folded.get(name.lower()) if isinstance(name, str) else None
-        return default if found is None else found[1]
-
-    def get_lower(self, name: str) -> Optional[str]:
-        """The value of ``name`` given in lower case (no case folding of it here), or None."""
-        found = self._folded.get(name)
-        return None if found is None else found[1]
+        found = self._values.get(name.lower()) if isinstance(name, str) else None
+        return default if found is None else found
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._folded
+        return isinstance(name, str) and name.lower() in self._values
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._folded.values())
+        return iter(self._folded.values())
 
     def __len__(self) -> int:
         return len(self._folded)
@@ -76,7 +77,7 @@ class HttpHeaders(Mapping[str, str]):
 
     def to_dict(self) -> dict[str, str]:
         """A plain dict with lower-cased names, as boto3's ``HTTPHeaders``."""
-        return {key: value for key, (_, value) in self._folded.items()}
+        return dict(self._values)
 
     def __repr__(self) -> str:
         return f"HttpHeaders({self._pairs!r})"
@@ -104,7 +105,11 @@ class HttpRequest(_Record):
         headers: Optional[list[tuple[str, str]]] = None,
         body: bytes = b"",
     ) -> None:
-        self._init(method, url, [] if headers is None else headers, body)
+        # The slots' own setters (made once, below): a request is built twice per call.
+        _set_method(self, method)
+        _set_url(self, url)
+        _set_headers(self, [] if headers is None else headers)
+        _set_body(self, body)
 
     def __repr__(self) -> str:
         # Signed requests carry the signature and session token: never show them (tracebacks
@@ -115,6 +120,17 @@ class HttpRequest(_Record):
             f"HttpRequest(method={self.method!r}, url={redact_url(self.url)!r}, "
             f"headers={redact_headers(self.headers)!r}, body=<{len(self.body)} bytes>)"
         )
+
+
+def _slot_setter(name: str) -> Callable[[HttpRequest, Any], None]:
+    setter: Callable[[HttpRequest, Any], None] = HttpRequest.__dict__[name].__set__
+    return setter
+
+
+_set_method = _slot_setter("method")
+_set_url = _slot_setter("url")
+_set_headers = _slot_setter("headers")
+_set_body = _slot_setter("body")
 
 
 class HttpResponse(Protocol):

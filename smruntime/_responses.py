@@ -104,14 +104,19 @@ def response_metadata(
     """boto3's ``ResponseMetadata``: RequestId (when sent), HostId (when sent),
     HTTPStatusCode, HTTPHeaders (lower-cased names) and RetryAttempts."""
     meta: dict[str, Any] = {}
-    get = _header_getter(headers)
-    request_id = get("x-amzn-RequestId") or get("x-amz-request-id")
+    all_headers = _headers_dict(headers)
+    if isinstance(headers, HttpHeaders):
+        get: Callable[[str], Optional[str]] = all_headers.get  # the same values, lower-case names
+        request_id = get("x-amzn-requestid") or get("x-amz-request-id")
+    else:
+        get = _header_getter(headers)
+        request_id = get("x-amzn-RequestId") or get("x-amz-request-id")
     host_id = get("x-amz-id-2")
     if request_id:
         meta["RequestId"] = request_id
     if host_id:
         meta["HostId"] = host_id
     meta["HTTPStatusCode"] = int(status)
-    meta["HTTPHeaders"] = _headers_dict(headers)
+    meta["HTTPHeaders"] = all_headers
     meta["RetryAttempts"] = int(retry_attempts)
     return meta

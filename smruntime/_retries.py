@@ -210,6 +210,8 @@ class RetryQuota:
 
     def release(self, amount: int) -> None:
         """Give back ``amount`` tokens, capped at the capacity."""
+        if self._available >= self.capacity:
+            return  # full (the common case): nothing to give back, no lock to take
         with self._lock:
             self._available = min(self.capacity, self._available + max(0, amount))
 

@@ -561,71 +561,68 @@ class ResponseReader:
         end = buf.find(b"\r\n\r\n", pos, pos + limits.max_header_bytes)
         if end < 0:
             return None
-        head = bytes(buf[pos:end])
-        lines = head.split(b"\r\n")
+        raw = buf[pos:end]
+        size = len(raw)
+        max_line = limits.max_line_bytes
+        # Checked on the bytes; then read as text (Latin-1: one character per byte), in one go.
+        lines = raw.decode("latin-1").split("\r\n")
         count = len(lines)  # the status line and the fields
         if (
             count > limits.max_headers + 1
             # no control byte but the CRLFs (so no bare CR or LF either)
-            or len(head.translate(None, _CTL)) != len(head) - 2 * (count - 1)
-            or len(max(lines, key=len)) + 2 > limits.max_line_bytes
+            or len(raw.translate(None, _CTL)) != size - 2 * (count - 1)
+            # no line too long (none can be when the whole head is shorter than the limit)
+            or (size + 2 > max_line and len(max(lines, key=len)) + 2 > max_line)
         ):
             return None
         status_line = lines[0]
-        version = status_line[5:8]
         code = status_line[9:12]
         if (
-            status_line[:5] != b"HTTP/"
+            not status_line.startswith(_STATUS_STARTS)
             or len(status_line) < 12
-            or (version != b"1.1" and version != b"1.0")
-            or status_line[8:9] != b" "
             or not code.isdigit()
-            or code < b"200"
-            or (len(status_line) > 12 and status_line[12:13] != b" ")
+            or not code.isascii()
+            or code < "200"
+            or (len(status_line) > 12 and status_line[12] != " ")
         ):
             return None
         fields = []
-        framing = []
         lengths: list[int] = []
         codings: list[str] = []
         tokens: list[str] = []
         names = _NAMES
-        for line in lines[1:]:
-            colon = line.find(b":")
-            if colon <= 0:
-                return None
-            raw = line[:colon]
-            known = names.get(raw)
-            if known is None:
-                if raw.translate(None, _TCHAR):
-                    return None
-                name = raw.decode("ascii")
-                known = (name, name.lower())
+        for i in range(1, count):
+            name, colon, value = lines[i].partition(":")
+            lname = names.get(name)
+            if lname is None:
+                if not colon or not name or name.strip(_TCHAR_TEXT):
+                    return None  # no colon, an empty name, or one that is not a token
+                lname = name.lower()
                 if len(names) < _NAMES_MAX:
-                    names[raw] = known
-            value = line[colon + 1 :].strip(_OWS).decode("latin-1")
-            fields.append((known[0], value))
-            if known[1] in _FRAMING:
-                framing.append((known[1], value))
-        for lname, value in framing:
-            if lname == "connection":
-                tokens += [item.strip(" \t").lower() for item in value.split(",")]
-            elif lengths or codings:
-                return None  # repeated or both: the line reader decides
-            elif lname == "content-length":
-                if not value.isdigit() or not value.isascii() or len(value) > 18:
+                    names[name] = lname
+            elif not colon:
+                return None  # (a known name alone on its line)
+            value = value.strip(" \t")
+            fields.append((name, value))
+            if lname in _FRAMING:
+                if lname == "connection":
+                    tokens += [item.strip(" \t").lower() for item in value.split(",")]
+                elif lengths or codings:
+                    return None  # repeated or both: the line reader decides
+                elif lname == "content-length":
+                    if not value.isdigit() or not value.isascii() or len(value) > 18:
+                        return None
+                    lengths.append(int(value))
+                elif value.lower() == "chunked":
+                    codings.append("chunked")
+                else:
                     return None
-                lengths.append(int(value))
-            elif value.lower() == "chunked":
-                codings.append("chunked")
-            else:
-                return None
         self._lengths = lengths
         self._codings = codings
         self._conn_tokens = tokens
         self._status = int(code)
-        self._version = version.decode("ascii")
-        self._reason = bytes(status_line[13:]).decode("latin-1")
+        self._version = status_line[5:8]
+        self._reason = status_line[13:]
         self._fields = fields
         self._scanned = 0  # (the line counters, read in the head only, are left as they are)
         self._pos = end + 4
@@ -722,6 +719,8 @@ class ResponseReader:
 
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 _FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)
-_NAMES: dict[bytes, tuple[str, str]] = {}
-"""Header names already checked (a token): their str and lower-case forms."""
+_NAMES: dict[str, str] = {}
+"""Header names already checked (a token), as read (Latin-1): their lower-case forms."""
+_TCHAR_TEXT = _TCHAR.decode("ascii")
+_STATUS_STARTS = ("HTTP/1.1 ", "HTTP/1.0 ")
 _NAMES_MAX = 512

@@ -1,10 +1,12 @@
 """The blocking driver: :class:`ClientConnection` (pure HTTP/1.1) over sockets.
 
 One :class:`SyncPool` per client: keep-alive connections per (scheme, host, port), at most
-``max_pool_connections`` idle ones each; a pool used in a forked child starts empty (the pid is
-checked), so no socket is ever shared by two processes. ``request`` returns after the response
-head; the body is read with :meth:`SyncResponse.read_some`, one socket read at a time (all the
-body bytes that read completed, chunks joined: one ``Decoder.feed`` per read upstream).
+``max_pool_connections`` idle ones each; a pool used in a forked child starts empty (an at-fork
+hook resets every pool and the pid they compare with: ``os.fork`` and all built on it run it;
+no system call per request), so no socket is ever shared by two processes. ``request`` returns
+after the response head; the body is read with :meth:`SyncResponse.read_some`, one socket read
+at a time (all the body bytes that read completed, chunks joined: one ``Decoder.feed`` per read
+upstream).
 
 Deadlines are monotonic (:class:`~smruntime.http._config.Deadline`): connect (TCP, proxy
 ``CONNECT``, TLS handshake), the whole header block, between body reads (or as the stream sets
@@ -77,6 +79,9 @@ REARM_SLACK = 0.05
 _pools: weakref.WeakSet[SyncPool] = weakref.WeakSet()
 _NO_HEADERS = HttpHeaders()
 _HAS_POLL = hasattr(select, "poll")
+_pid = os.getpid()
+"""This process's id: set again by the at-fork hook in a child (a pool compares it with the pid
+it was made in, with no system call per request)."""
 _DIRECT_WRITE = os.name == "posix"  # a socket is a file descriptor there (not on Windows)
 
 
@@ -152,7 +157,7 @@ class SyncPool:
         _pools.add(self)
 
     def _init_state(self) -> None:
-        self._pid = os.getpid()
+        self._pid = _pid
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
 
@@ -184,7 +189,7 @@ class SyncPool:
     # -- pool --------------------------------------------------------------------------------
 
     def _checkout(self, key: tuple[str, str, int]) -> Optional[_Conn]:
-        if self._pid != os.getpid():
+        if self._pid != _pid:
             self._after_fork()
         while True:
             with self._lock:
@@ -198,8 +203,8 @@ class SyncPool:
 
     def _checkin(self, conn: _Conn) -> None:
         # conn.pid == self._pid, without a getpid: the pool's pid is this process's (the
-        # at-fork hook resets it in a child); without the hook, the next _checkout sees the
-        # new pid and drops every idle connection unused, this one too.
+        # at-fork hook resets it in a child, and the module's _pid the pools compare with; a
+        # pool whose pid is not that drops every idle connection unused at the next _checkout).
         if not self._closed and conn.pid == self._pid:
             with self._lock:
                 idle = self._idle.setdefault(conn.key, [])
@@ -211,7 +216,7 @@ class SyncPool:
     def close(self) -> None:
         """Close the idle connections (connections in use close when released)."""
         self._closed = True
-        if self._pid != os.getpid():
+        if self._pid != _pid:
             self._after_fork()
             return
         with self._lock:
@@ -345,9 +350,7 @@ class SyncPool:
 
     def send(self, request: HttpRequest, *, deadlines: Deadlines) -> SyncResponse:
         """Send ``request``; return after the response head (see the module docstring)."""
-        return self.request(
-            request.method, request.url, request.headers, request.body, deadlines=deadlines
-        )
+        return self._exchange(request.method, request.url, request.headers, request.body, deadlines)
 
     def request(
         self,
@@ -359,7 +362,18 @@ class SyncPool:
         deadlines: Deadlines,
     ) -> SyncResponse:
         """Send one request and read the response head (1xx skipped)."""
-        deadline = deadlines.start(time.monotonic())
+        return self._exchange(method, url, headers, body, deadlines)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        deadlines: Deadlines,
+    ) -> SyncResponse:
+        now = time.monotonic()
+        deadline = Deadline(deadlines, now)  # (deadlines.start(now), one call less)
         try:
             origin, proxy, shown = self._routes.of(url)
         except ValueError as exc:
@@ -374,7 +388,8 @@ class SyncPool:
         while True:
             if conn is None:
                 conn = self._connect(origin, proxy, deadline, shown)
-            deadline.connected(time.monotonic())
+                now = time.monotonic()
+            deadline.sent(now)  # (= deadline.connected(now): the request is being written)
             conn.uses += 1
             try:
                 wire = conn.proto.send_request(method, target, out_headers, body)
@@ -384,7 +399,7 @@ class SyncPool:
                     f"invalid request: {exc}", url=shown, request_sent=False
                 ) from exc
             try:
-                self._write(conn, wire, body, deadline, origin, shown)
+                self._write(conn, wire, body, deadline, now, origin, shown)
             except _WriteFailed as failed:
                 conn.close()
                 conn = None
@@ -411,15 +426,25 @@ class SyncPool:
         wire: bytes,
         body: bytes,
         deadline: Deadline,
+        now: float,
         origin: Origin,
         url: str,
     ) -> None:
         try:
-            _arm_for(conn, deadline, origin.hostport, url)
+            left, phase = deadline.remaining(now)
+            if left is not None and left <= 0:
+                raise socket.timeout(f"{phase} deadline passed")
+            armed = conn.armed
+            # Re-armed only when the time left is clearly shorter (the deadline must hold) or much
+            # longer (no early timeout) than what the socket has: most requests change nothing.
+            if left is None:
+                if armed is not None:
+                    conn.arm(None)
+            elif armed is None or left < armed - REARM_SLACK or left > 2 * armed + 1:
+                conn.arm(left)
             _send_all(conn, wire)
-            rest = _body_to_write(conn.proto, wire, body)
-            if rest:
-                conn.sock.sendall(rest)
+            if conn.proto.body_separate:  # (a small body was joined to the head)
+                conn.sock.sendall(body)
         except socket.timeout as exc:
             raise _WriteFailed(
                 ConnectionClosedError(
@@ -470,13 +495,6 @@ def _send_all(conn: _Conn, wire: bytes) -> None:
         sock.sendall(memoryview(wire)[sent:])
 
 
-def _body_to_write(proto: ClientConnection, wire: bytes, body: bytes) -> bytes:
-    """The body bytes ``send_request`` left to the driver (it joins small bodies to the head)."""
-    if not body:
-        return b""
-    return b"" if wire.endswith(body) and getattr(proto, "body_included", True) else body
-
-
 class _WriteFailed(Exception):
     def __init__(self, error: TransportError) -> None:
         super().__init__(str(error))
@@ -503,20 +521,6 @@ def _settimeout_left(sock: socket.socket, deadline: Deadline, where: str, url: s
     if left is not None and left <= 0:
         raise _connect_timeout(where, deadline, url)
     sock.settimeout(left)
-
-
-def _arm_for(conn: _Conn, deadline: Deadline, hostport: str, url: str) -> None:
-    left, phase = deadline.remaining(time.monotonic())
-    if left is not None and left <= 0:
-        raise socket.timeout(f"{phase} deadline passed")
-    armed = conn.armed
-    # Re-armed only when the time left is clearly shorter (the deadline must hold) or much
-    # longer (no early timeout) than what the socket has: most requests change nothing.
-    if left is None:
-        if armed is not None:
-            conn.arm(None)
-    elif armed is None or left < armed - REARM_SLACK or left > 2 * armed + 1:
-        conn.arm(left)
 
 
 class SyncResponse(BodyReader):
@@ -549,7 +553,7 @@ class SyncResponse(BodyReader):
         self._eof = False
         self._received = 0
         self._pending: list[bytes] = []
-        self._lock = threading.Lock()
+        self._held = [conn]  # _take pops it: one atomic list.pop, whichever thread comes first
         self._buffer: Optional[bytes] = None
         self.status = 0
         self.reason = ""
@@ -648,7 +652,7 @@ class SyncResponse(BodyReader):
                 self.reason = event.reason
                 self.http_version = event.http_version
                 self.headers = HttpHeaders.of_str_pairs(event.headers)
-                self.deadline.body_started(time.monotonic())
+                self.deadline.progress(time.monotonic())  # (body_started, one call less)
                 return
             if isinstance(event, Data):  # pragma: no cover - the protocol gives Response first
                 self._pending.append(event.data)
@@ -727,15 +731,24 @@ class SyncResponse(BodyReader):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _take(self) -> Optional[_Conn]:
-        with self._lock:
-            conn, self._conn = self._conn, None
-            return conn
+        try:
+            conn = self._held.pop()
+        except IndexError:  # taken already (by the other thread, when two race)
+            return None
+        self._conn = None
+        return conn
 
     def _finish(self, reusable: bool) -> None:
         self._done = True
-        conn = self._take()
-        if conn is not None:
-            self._pool._release(conn, reusable and not self._closed)
+        try:
+            conn = self._held.pop()  # (self._take(), inline)
+        except IndexError:
+            return
+        self._conn = None
+        if reusable and not self._closed:
+            self._pool._checkin(conn)
+        else:
+            conn.close()
 
     def abort(self) -> None:
         """Drop the connection (wakes a read blocked in another thread)."""
@@ -771,6 +784,8 @@ def _secs(limit: Optional[float]) -> str:
 
 
 def _reinit_after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
     for pool in list(_pools):
         pool._after_fork()
 

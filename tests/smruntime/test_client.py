@@ -736,6 +736,42 @@ def test_streaming_body_read_all_keeps_what_it_read_before_an_error() -> None:
     assert type(one) is bytes
 
 
+class _CountingSource:
+    """One piece, then the end; counts the closes and aborts it gets."""
+
+    def __init__(self) -> None:
+        self.headers = {"content-length": "2"}
+        self.reads = [b"ab", b""]
+        self.closes = 0
+
+    def read_some(self) -> bytes:
+        return self.reads.pop(0)
+
+    def close(self) -> None:
+        self.closes += 1
+
+    abort = close
+
+
+def test_streaming_body_closes_its_source_once_at_the_end_or_on_close() -> None:
+    read = smruntime.StreamingBody(_CountingSource())
+    assert read.read() == b"ab"
+    source = read._source
+    assert source.closes == 1  # at the end of the body
+    read.close()
+    assert read.closed
+    assert source.closes == 1  # closed already: not again
+    unread = smruntime.StreamingBody(_CountingSource())
+    assert unread.content_length == 2
+    unread.close()
+    assert unread.closed
+    assert unread._source.closes == 1  # not read to the end: the body's close releases it
+    with smruntime.StreamingBody(b"x") as body:
+        body.tag = "any attribute"  # type: ignore[attr-defined] # (slots, and io's dict)
+        assert body.tag == "any attribute"  # type: ignore[attr-defined]
+        assert body.read(1) == b"x"
+
+
 def test_a_closed_stdlib_transport_pools_nothing() -> None:
     with ScriptedServer(lambda r: stream_reply(part(b"x"))) as srv:
         client = make_client(srv.url, "stdlib")

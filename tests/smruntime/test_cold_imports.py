@@ -314,3 +314,28 @@ def test_invocation_id_is_a_uuid4() -> None:
         assert str(parsed) == text
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+def test_invocation_ids_drawn_in_batches_are_unique_across_threads() -> None:
+    # Ids come 64 to a draw, handed out by list.pop without a lock: threads racing through
+    # many refills never get the same one.
+    import threading
+    import uuid
+
+    from smruntime._call import invocation_id
+
+    got: list[list[str]] = [[] for _ in range(8)]
+    start = threading.Barrier(8)
+
+    def take(out: list[str]) -> None:
+        start.wait()
+        out.extend(invocation_id() for _ in range(500))
+
+    threads = [threading.Thread(target=take, args=(out,)) for out in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for out in got for i in out]
+    assert len(set(ids)) == len(ids) == 4000
+    assert all(uuid.UUID(i).version == 4 for i in ids)

@@ -504,3 +504,20 @@ def test_http_headers_get_lower_takes_the_folded_name_as_given() -> None:
     assert headers.get_lower("x-amzn-requestid") == "r1, r2"
     assert headers.get_lower("X-Amzn-RequestId") is None  # not folded here: give it lower-case
     assert headers.get_lower("absent") is None
+
+
+def test_http_headers_to_dict_is_a_copy_and_get_lower_survives_pickling_and_copying() -> None:
+    import copy
+    import pickle
+
+    headers = HttpHeaders([("Content-Type", "a"), ("x-amzn-RequestId", "r"), ("content-type", "b")])
+    out = headers.to_dict()
+    out["content-type"] = "changed"
+    out["new"] = "x"
+    assert headers.to_dict() == {"content-type": "a, b", "x-amzn-requestid": "r"}
+    assert headers["CONTENT-TYPE"] == headers.get_lower("content-type") == "a, b"
+    assert list(headers) == ["Content-Type", "x-amzn-RequestId"]  # first spellings, in order
+    for other in (pickle.loads(pickle.dumps(headers)), copy.copy(headers), copy.deepcopy(headers)):
+        assert other == headers
+        assert other.get_lower("x-amzn-requestid") == "r"
+        assert other.items_raw() == headers.items_raw()

@@ -378,3 +378,24 @@ def test_clock_offset_never_raises(text: str) -> None:
 def test_throttling_codes_match_notes() -> None:
     assert len(THROTTLING_CODES) == 14
     assert "ModelNotReadyException" not in THROTTLING_CODES
+
+
+def test_a_full_quota_takes_no_lock_to_refund_and_a_drained_one_refills() -> None:
+    quota = RetryQuota(capacity=10)
+
+    class NoLock:
+        def __enter__(self) -> None:
+            raise AssertionError("the lock was taken")
+
+        def __exit__(self, *exc: object) -> None: ...
+
+    real = quota._lock
+    quota._lock = NoLock()  # type: ignore[assignment]
+    quota.release(1)  # full: nothing to give back, no lock
+    quota._lock = real
+    assert quota.available == 10
+    assert quota.acquire(5)
+    quota.release(2)
+    assert quota.available == 7
+    quota.release(100)
+    assert quota.available == 10  # capped

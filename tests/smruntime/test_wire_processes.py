@@ -210,3 +210,52 @@ def test_a_large_body_is_written_after_the_head() -> None:
         assert call(client, body) == body
         assert call(client, b'"small"') == b'"small"'
     assert srv.connections == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_draws_its_own_invocation_ids() -> None:
+    # Ids are drawn from os.urandom many at a time: a child must not hand out the ones its
+    # parent still holds (the parent's next ids and the child's first ones never meet).
+    from smruntime._call import invocation_id
+
+    invocation_id()  # the parent now holds a drawn batch
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        os.write(write_fd, ",".join(invocation_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        child_ids = set(pipe.read().decode().split(","))
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    parent_ids = {invocation_id() for _ in range(10)}
+    assert len(child_ids) == 10
+    assert not child_ids & parent_ids
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_the_at_fork_hook_gives_the_pool_the_childs_pid() -> None:
+    # The pool compares its pid with the one the at-fork hook keeps (no getpid per request):
+    # in a child the hook has set it, so the inherited idle connection is not used.
+    from smruntime.http import _sync
+
+    with HostileServer(echo) as srv, make_client(srv.url) as client:
+        assert call(client, b'"warm"') == b'"warm"'
+        pool = client._transport
+        assert pool.idle_count() == 1  # type: ignore[attr-defined]
+        pid = os.fork()
+        if pid == 0:
+            ok = _sync._pid == os.getpid() and pool.idle_count() == 0  # type: ignore[attr-defined]
+            try:
+                ok = ok and call(client, b'"child"') == b'"child"'
+            except BaseException:  # noqa: BLE001 - reported by the exit code
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert _sync._pid == os.getpid()
+        assert pool.idle_count() == 1  # type: ignore[attr-defined] # the parent's, kept
+        assert call(client, b'"parent"') == b'"parent"'
+    assert srv.connections == 2

@@ -145,3 +145,14 @@ def test_the_whole_head_path_is_taken() -> None:
         reader = parser_module.ResponseReader()
         reader.receive_data(raw)
         assert reader._whole_head() is None
+
+
+@pytest.mark.parametrize("max_line", [14, 15, 16, 17, 18, 19, 20])
+@pytest.mark.parametrize("extra", [b"", b"Content-Length: 0\r\n"])
+def test_heads_about_as_long_as_a_line_may_be(max_line: int, extra: bytes) -> None:
+    # The longest-line scan is skipped only when the whole head is too short to hold a line
+    # over the limit: around that size (a line of the limit, a byte or two more or less) both
+    # paths must agree, the line reader's "longer than max_line_bytes" error included.
+    for reason in (b"", b"O", b"OK", b"OKx", b"OKxy", b"OKxyz", b"OKxyzw"):
+        raw = b"HTTP/1.1 200 " + reason + b"\r\n" + extra + b"\r\n"
+        _same(raw, Limits(max_line_bytes=max_line))
