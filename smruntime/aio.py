@@ -100,10 +100,10 @@ class AsyncStreamIterator(Generic[_T]):
                     try:
                         await waiter
                     except BaseException:
-                        stream._filling = False
                         stream._close_now()  # cancelled: the connection closes
                         raise
-                    stream._filling = False
+                    finally:
+                        stream._filling = False
                     if stream._released:  # closed by another task meanwhile: it raises
                         stream._fill_nowait(until)
                 item = take()

@@ -260,10 +260,15 @@ class _Connection(asyncio.BufferedProtocol):
         chunks = self.chunks
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
+        self.taken()
+        return data
+
+    def taken(self) -> None:
+        """The reader took every body byte queued or given to its sink: reading resumes if it
+        was paused."""
         self.queued = 0
         if self._paused:
             self._resume()
-        return data
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -736,9 +741,7 @@ class AsyncResponse:
                 self.deadline.progress(time.monotonic())
             return data
         if conn.queued:  # a sink's caller took what was given to it (see deliver_to)
-            conn.queued = 0
-            if conn._paused:
-                conn._resume()
+            conn.taken()
         if conn.complete:
             self._release()
             return b""
