@@ -420,31 +420,34 @@ def readme(
     memory: float,
 ) -> None:
     """The README's table of the wire (printed by bench/report.py)."""
+
+    def cells(cpu_s: dict[str, float], per: float, digits: int, floor: float, x: str) -> list[str]:
+        out = []
+        for label in ("smruntime (default)", "smruntime (requests)", "boto3"):
+            seconds = cpu_s.get(label)
+            out.append(
+                "" if seconds is None else f"{seconds * per:.{digits}f} ({seconds / floor:.2f}x{x})"
+            )
+        return out
+
     rows: list[list[str]] = []
     for name, what in (
         ("each", f"stream {events:,} events, each in its own HTTP chunk (µs/event)"),
         ("one", f"stream {events:,} events in one chunk (µs/event)"),
     ):
-        cpu_s = shapes[name]
-        floor = cpu_s["floor (socket + hand chunks)"]
-        row = [what, f"{floor / events * 1e6:.2f}"]
-        for label in ("smruntime (default)", "smruntime (requests)", "boto3"):
-            seconds = cpu_s.get(label)
-            row.append(
-                "" if seconds is None else f"{seconds / events * 1e6:.2f} ({seconds / floor:.2f}x)"
-            )
-        rows.append(row)
-    signed = invoke["floor (socket + SigV4)"]
-    row = [
-        "warm 1 KiB InvokeEndpoint, keep-alive (µs CPU/call)",
-        f"{invoke['floor (socket)'] * 1e6:.1f} ({signed * 1e6:.1f} signed)",
-    ]
-    for label in ("smruntime (default)", "smruntime (requests)", "boto3"):
-        seconds = invoke.get(label)
-        row.append(
-            "" if seconds is None else f"{seconds * 1e6:.1f} ({seconds / signed:.2f}x signed)"
+        floor = shapes[name]["floor (socket + hand chunks)"]
+        per_event = 1e6 / events
+        rows.append(
+            [what, f"{floor * per_event:.2f}", *cells(shapes[name], per_event, 2, floor, "")]
         )
-    rows.append(row)
+    signed = invoke["floor (socket + SigV4)"]
+    rows.append(
+        [
+            "warm 1 KiB InvokeEndpoint, keep-alive (µs CPU/call)",
+            f"{invoke['floor (socket)'] * 1e6:.1f} ({signed * 1e6:.1f} signed)",
+            *cells(invoke, 1e6, 1, signed, " signed"),
+        ]
+    )
     ours = threads["smruntime (default)"]
     b3 = threads.get("boto3")
     vs = f" ({ours / b3:.2f}x boto3)" if b3 else ""
