@@ -428,3 +428,23 @@ def test_after_the_sink_raised_no_later_bytes_are_handed_out() -> None:
                 assert got != b"BBBB", "bytes after the refused piece handed out"
 
     run(main())
+
+
+def test_a_head_dripped_byte_by_byte_meets_the_headers_deadline() -> None:
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            head = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"p" * 5000
+            for byte in head:
+                writer.write(bytes((byte,)))
+                await writer.drain()
+                await asyncio.sleep(0.005)
+
+        async with Server(handler) as srv:
+            deadlines = Deadlines(connect=2, headers=0.3, between=5, total=5)
+            started = time.monotonic()
+            with pytest.raises(ReadTimeoutError, match="response head"):
+                await srv.get(AsyncPool(WireConfig()), deadlines)
+            assert 0.25 <= time.monotonic() - started <= 1.3
+
+    run(main())
