@@ -448,3 +448,55 @@ def test_a_head_dripped_byte_by_byte_meets_the_headers_deadline() -> None:
             assert 0.25 <= time.monotonic() - started <= 1.3
 
     run(main())
+
+
+# -- a close-delimited body cut by a reset ----------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review4 bug: _async.py _Connection._ended feeds the EOF before looking at the "
+    "connection_lost exception, so a close-delimited body cut by a TCP reset ends quietly "
+    "(the blocking driver raises ConnectionClosedError: RFC 9112 section 8, an error "
+    "indicated by the connection leaves such a response incomplete)",
+)
+def test_a_close_delimited_body_cut_by_a_reset_is_an_error() -> None:
+    import socket
+    import struct
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    body_arrived = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npartial body")
+            body_arrived.wait(5)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        finally:
+            conn.close()  # a reset (linger 0), not a FIN
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def main() -> None:
+        pool = AsyncPool(WireConfig())
+        url = f"http://127.0.0.1:{port}/x"
+        response = await pool.request("GET", url, [("Host", "x")], b"", DEADLINES)
+        await until_received(response, 38 + len(b"partial body"))
+        assert await response.read_some() == b"partial body"
+        body_arrived.set()
+        with pytest.raises(ConnectionClosedError):
+            await response.read_some()
+
+    try:
+        run(main())
+    finally:
+        body_arrived.set()
+        thread.join(5)
+        listener.close()
