@@ -121,12 +121,6 @@ def test_iteration_after_a_partial_read_goes_on_from_there() -> None:
     assert list(b.iter_lines()) == [b"b", b"c"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: _body.py _too_large sets _eof, so after BodyTooLargeError a later "
-    "read returns what was read (readall keeps it) and then b'' as if the body had ended: a "
-    "quiet truncation instead of the error again",
-)
 @pytest.mark.parametrize("length", [None, 30])
 def test_after_the_cap_is_passed_every_read_fails(length: Any) -> None:
     b = StreamingBody(Pieces(b"x" * 6, b"y" * 6, b"z" * 18, length=length), max_bytes=10)
@@ -136,12 +130,6 @@ def test_after_the_cap_is_passed_every_read_fails(length: Any) -> None:
         b.read()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: _body.py _piece checks closed only when it must read the source: "
-    "after close(), read(n)/readline() still hand out the bytes buffered before it, and "
-    "read() at the end returns b'' (io's rule: ValueError on a closed file)",
-)
 @pytest.mark.parametrize("op", ["read1", "readline", "readall_at_end"])
 def test_every_read_after_close_is_refused(op: str) -> None:
     b = body(b"hello\nworld")
@@ -159,11 +147,6 @@ def test_every_read_after_close_is_refused(op: str) -> None:
             b.read()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 (minor): pickling a body read from a connection fails with its "
-    "internals' message ('cannot pickle _thread.lock object'), naming no StreamingBody",
-)
 def test_pickling_a_live_body_is_refused_naming_it() -> None:
     with pytest.raises(TypeError, match="StreamingBody"):
         pickle.dumps(StreamingBody(Live()))
@@ -174,12 +157,6 @@ def test_a_body_over_bytes_pickles_with_its_contents() -> None:
     assert copy.read() == b"in memory"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 (minor): _body.py readinto takes the bytes out of the buffer (_take) before "
-    "writing them into the caller's view; a read-only buffer raises TypeError after that and "
-    "the bytes are lost (io.FileIO refuses before reading)",
-)
 def test_readinto_a_read_only_buffer_loses_nothing() -> None:
     b = body(b"abcdef")
     with pytest.raises(TypeError):
