@@ -465,7 +465,8 @@ def test_a_body_that_came_with_its_head_frees_the_connection_at_once() -> None:
         body = invoke(client)["Body"]
         assert client._transport.idle_count() == 1  # type: ignore[attr-defined]
         second = invoke(client)["Body"]  # on the same connection, the first still unread
-        assert body.read() == b"{}" and second.read() == b"{}"
+        assert body.read() == b"{}"
+        assert second.read() == b"{}"
     assert srv.connections == 1
 
 

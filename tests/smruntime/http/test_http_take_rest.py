@@ -86,7 +86,9 @@ def _after_head(raw: bytes, method: str = "GET") -> Any:
 def test_a_whole_sized_body_is_taken_and_the_message_is_complete() -> None:
     conn, reader = _after_head(OK + b"abc")
     assert reader.take_rest() == b"abc"
-    assert conn.response_complete and conn.reusable and conn.extra_bytes == 0
+    assert conn.response_complete
+    assert conn.reusable
+    assert conn.extra_bytes == 0
     with pytest.raises(Exception, match="after EndOfMessage"):
         conn.next_event()
 
@@ -94,7 +96,8 @@ def test_a_whole_sized_body_is_taken_and_the_message_is_complete() -> None:
 def test_bytes_after_the_body_are_counted_and_end_reuse() -> None:
     conn, reader = _after_head(OK + b"abcHTTP")
     assert reader.take_rest() == b"abc"
-    assert conn.extra_bytes == 4 and not conn.reusable
+    assert conn.extra_bytes == 4
+    assert not conn.reusable
 
 
 def test_part_of_a_body_is_not_taken_until_the_rest_is_in() -> None:
@@ -102,10 +105,12 @@ def test_part_of_a_body_is_not_taken_until_the_rest_is_in() -> None:
     assert reader.take_rest() is None
     assert not conn.response_complete
     ev = conn.next_event()
-    assert isinstance(ev, Data) and ev.data == b"ab"
+    assert isinstance(ev, Data)
+    assert ev.data == b"ab"
     conn.receive_data(b"c")
     assert reader.take_rest() == b"c"  # the rest, whatever was handed out before
-    assert conn.response_complete and conn.reusable
+    assert conn.response_complete
+    assert conn.reusable
 
 
 def test_a_body_completed_across_reads_comes_as_bytes() -> None:
@@ -117,7 +122,8 @@ def test_a_body_completed_across_reads_comes_as_bytes() -> None:
     reader = conn.reader
     assert reader is not None
     taken = reader.take_rest()
-    assert taken == b"abc" and type(taken) is bytes
+    assert taken == b"abc"
+    assert type(taken) is bytes
 
 
 @pytest.mark.parametrize(
@@ -131,7 +137,8 @@ def test_a_body_completed_across_reads_comes_as_bytes() -> None:
 def test_no_body_left_is_an_empty_rest(raw: bytes, method: str) -> None:
     conn, reader = _after_head(raw, method)
     assert reader.take_rest() == b""
-    assert conn.response_complete and conn.reusable
+    assert conn.response_complete
+    assert conn.reusable
 
 
 @pytest.mark.parametrize(
