@@ -527,9 +527,12 @@ class SyncResponse(BodyReader):
     """A response whose head has arrived; the body is read on demand.
 
     ``read_some()`` returns the next body bytes (every byte one socket read completed) and
-    ``b""`` at the end; ``close()`` pools the connection if the body was read to its end on a
-    reusable connection and drops it otherwise; ``abort()`` always drops it. Not for use from
-    two threads at once, except ``close``/``abort``, which wake a read blocked in another thread.
+    ``b""`` at the end. A reusable connection goes back to the pool at the end of the message:
+    for a ``Content-Length`` body, as soon as its last byte is in (with the head, when it came
+    in the same read, or with the read that completed it), whether or not the caller read it
+    yet. ``close()`` before that drops the connection; ``abort()`` drops it unless it was
+    handed back. Not for use from two threads at once, except ``close``/``abort``, which wake
+    a read blocked in another thread.
     """
 
     def __init__(
