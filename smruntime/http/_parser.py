@@ -324,6 +324,27 @@ class ResponseReader:
             raise self._incomplete()
         return ev
 
+    def take_rest(self) -> bytes | None:
+        """After :class:`Response`: the whole rest of the body when it is a ``Content-Length``
+        body all in the buffer (or no body is left), the message then complete as if its
+        :class:`Data` and :class:`EndOfMessage` were handed out; None, nothing changed,
+        otherwise (read on with :meth:`next_event`)."""
+        state = self._state
+        if state == _LENGTH:
+            pos = self._pos
+            end = pos + self._left
+            buf = self._buf
+            if len(buf) < end:
+                return None
+            piece = buf[pos:end]
+            self._pos = end
+            self._finish([])
+            return piece if type(piece) is bytes else bytes(piece)
+        if state == _END:
+            self._finish([])
+            return b""
+        return None
+
     def _finish(self, trailers: list[tuple[str, str]]) -> EndOfMessage:
         self._state = _DONE
         self.extra_bytes += len(self._buf) - self._pos
