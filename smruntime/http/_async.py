@@ -135,7 +135,7 @@ class _Connection(asyncio.BufferedProtocol):
         data = bytes(self._view[:nbytes])
         if self.tunnel is not None:
             self._tunnel_data(data)
-        elif self.in_flight:
+        elif self.in_flight and self.error is None:
             # Parsed here, in the callback (see the module docstring): the reader is woken
             # only when there is something for it (body bytes, the head, the end, an error).
             reader = self.reader
@@ -152,7 +152,9 @@ class _Connection(asyncio.BufferedProtocol):
                 if not waiter.done():
                     waiter.set_result(None)
         else:
-            self.http.receive_data(data)  # unasked bytes: the connection is not reusable
+            # Unasked bytes, or bytes after the response failed (none of them is handed out
+            # once a piece is missing): the connection is not reusable.
+            self.http.receive_data(data)
 
     def eof_received(self) -> Optional[bool]:
         self._ended()
@@ -191,8 +193,9 @@ class _Connection(asyncio.BufferedProtocol):
             self._tunnel_data(b"")
             return
         if self.in_flight and not self.complete and self.error is None:
-            self.http.receive_data(b"")
-            self._pull()
+            if exc is None:  # a clean EOF may end a close-delimited body; a reset never does
+                self.http.receive_data(b"")
+                self._pull()
             if not self.complete and self.error is None:
                 why = f": {_reason(exc)}" if exc is not None else ""
                 self.error = ConnectionClosedError(
@@ -209,7 +212,7 @@ class _Connection(asyncio.BufferedProtocol):
         http = self.reader
         changed = False
         try:
-            while not self.complete:
+            while not self.complete and self.error is None:
                 event = http.next_event()
                 if event is NEED_DATA:
                     break
@@ -437,6 +440,7 @@ class AsyncPool:
         if not conn.usable or conn.loop.is_closed():
             conn.abort()
             return
+        conn.taken()  # reading may have paused on a response closed unread: the next needs it
         if self._pid != os.getpid():
             return
         idle = self._pool(conn.loop).idle.setdefault(key, [])

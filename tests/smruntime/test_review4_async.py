@@ -81,12 +81,6 @@ def ok(body: bytes) -> bytes:
 # -- a connection pooled while its reading was paused ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: a response completed while reading was paused (>= HIGH_WATER body "
-    "bytes queued) and closed unread is pooled still paused; the next request on it never "
-    "sees its response (ReadTimeoutError, or a hang without deadlines)",
-)
 def test_a_response_closed_unread_while_paused_leaves_a_usable_connection() -> None:
     async def main() -> None:
         step = asyncio.Event()
@@ -116,12 +110,6 @@ def test_a_response_closed_unread_while_paused_leaves_a_usable_connection() -> N
     run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug (as above, through AsyncClient): AsyncStreamingBody.close() after a "
-    "partial read, the rest of the body already in, pools a paused connection; the next call "
-    "on it times out",
-)
 def test_an_async_body_closed_after_a_partial_read_leaves_a_usable_connection() -> None:
     from smruntime import Config
     from smruntime.aio import AsyncClient
@@ -388,12 +376,6 @@ def test_a_dripping_server_meets_the_total_deadline(mode: str) -> None:
 # -- a sink that raises -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: _async.py _pull, after the sink raised, sets error and drops the sink "
-    "but the next buffer_updated goes on parsing into chunks; read_nowait returns those bytes "
-    "(chunks come before the error) with the piece the sink refused missing before them",
-)
 def test_after_the_sink_raised_no_later_bytes_are_handed_out() -> None:
     async def main() -> None:
         step = asyncio.Event()
@@ -453,13 +435,6 @@ def test_a_head_dripped_byte_by_byte_meets_the_headers_deadline() -> None:
 # -- a close-delimited body cut by a reset ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: _async.py _Connection._ended feeds the EOF before looking at the "
-    "connection_lost exception, so a close-delimited body cut by a TCP reset ends quietly "
-    "(the blocking driver raises ConnectionClosedError: RFC 9112 section 8, an error "
-    "indicated by the connection leaves such a response incomplete)",
-)
 def test_a_close_delimited_body_cut_by_a_reset_is_an_error() -> None:
     import socket
     import struct
