@@ -178,6 +178,7 @@ class Failed:
 
 
 H2Event = Union[Response, Data, End, Failed]
+_Piece = Union[bytes, memoryview, tuple[bytes, int, int]]  # see H2ClientStream._screen
 
 
 def take_event(queue: deque[H2Event]) -> H2Event:
@@ -447,21 +448,8 @@ class H2ClientStream:
         out: list[H2Event] = []
         rest: Union[bytes, memoryview] = data
         while len(rest) and self.failed is None:
-            chunk, bodies, overrun, rest = self._screen(rest)
-            if len(chunk):
-                try:
-                    raw_events = self._conn.receive_data(chunk)
-                except self._errors.ProtocolError as exc:
-                    out.extend(
-                        self._fail(
-                            ConnectionClosedError(
-                                f"the server broke the HTTP/2 protocol: {exc}", url=self._url
-                            ),
-                            cause=exc,
-                        )
-                    )
-                    break
-                self._events(raw_events, bodies, out)
+            pieces, overrun, rest = self._screen(rest)
+            self._pieces(pieces, out)
             if overrun is not None and self.failed is None:
                 try:
                     self._conn.close_connection(error_code=FLOW_CONTROL_ERROR)
@@ -469,6 +457,66 @@ class H2ClientStream:
                     pass
                 out.extend(self._fail(overrun))
         return out
+
+    def _pieces(self, pieces: list[_Piece], out: list[H2Event]) -> None:
+        """Our events for what :meth:`_screen` made of the received bytes, into ``out``."""
+        pending: list[Union[bytes, memoryview]] = []  # for h2, in one call
+        bodies: deque[tuple[bytes, int]] = deque()  # of the empty DATA frames in pending
+        for piece in pieces:
+            if self.failed is not None:
+                return
+            if not isinstance(piece, tuple):
+                pending.append(piece)
+                continue
+            body, flow, end = piece  # a DATA frame of ours, its body taken out
+            if not end:
+                if pending:  # what came before it first: trailers or a reset may end the stream
+                    self._to_h2(pending, bodies, out)
+                    pending, bodies = [], deque()
+                if not self.ended and self.failed is None:
+                    # the stream is open for DATA: the frame would change nothing in h2
+                    self._body(body, flow, out)
+                    continue
+            # h2 sees the frame with no body: it ends the stream, or h2 may refuse it
+            pending.append(self._empty_data(end))
+            bodies.append((body, flow))
+        if pending and self.failed is None:
+            self._to_h2(pending, bodies, out)
+
+    def _empty_data(self, end: int) -> bytes:
+        """A DATA frame of our stream with no body, END_STREAM as ``end`` says."""
+        return b"\x00\x00\x00\x00" + bytes((end,)) + self.stream_id.to_bytes(4, "big")
+
+    def _to_h2(
+        self,
+        pending: list[Union[bytes, memoryview]],
+        bodies: deque[tuple[bytes, int]],
+        out: list[H2Event],
+    ) -> None:
+        """Feed ``pending`` to ``h2``, its events (``bodies``: see :meth:`_events`) into
+        ``out``; a protocol violation fails the stream."""
+        chunk = pending[0] if len(pending) == 1 else b"".join(pending)
+        try:
+            raw_events = self._conn.receive_data(chunk)
+        except self._errors.ProtocolError as exc:
+            out.extend(
+                self._fail(
+                    ConnectionClosedError(
+                        f"the server broke the HTTP/2 protocol: {exc}", url=self._url
+                    ),
+                    cause=exc,
+                )
+            )
+            return
+        self._events(raw_events, bodies, out)
+
+    def _body(self, data: bytes, flow: int, out: list[H2Event]) -> None:
+        """A DATA frame's body for the consumer (an empty one is acknowledged at once)."""
+        if not data:  # an empty frame (END_STREAM, or padding only)
+            self.consumed(flow)
+            return
+        self.bytes_received += len(data)
+        out.append(Data(data, flow))
 
     def _events(
         self, raw_events: list[Any], bodies: deque[tuple[bytes, int]], out: list[H2Event]
@@ -490,11 +538,7 @@ class H2ClientStream:
                 data, flow = (
                     bodies.popleft() if bodies else (event.data, event.flow_controlled_length)
                 )
-                if not data:  # an empty frame (END_STREAM, or padding only)
-                    self.consumed(flow)
-                    continue
-                self.bytes_received += len(data)
-                out.append(Data(data, flow))
+                self._body(data, flow, out)
             elif isinstance(event, ev.StreamEnded):
                 self.ended = True
                 out.append(End())
@@ -542,19 +586,17 @@ class H2ClientStream:
 
     def _screen(
         self, data: Union[bytes, memoryview]
-    ) -> tuple[
-        Union[bytes, memoryview],
-        deque[tuple[bytes, int]],
-        Optional[SMRuntimeError],
-        Union[bytes, memoryview],
-    ]:
-        """What of ``data`` goes to ``h2``, the DATA payloads of our stream taken out of it,
+    ) -> tuple[list[_Piece], Optional[SMRuntimeError], Union[bytes, memoryview]]:
+        """``data`` in pieces, in order: runs of bytes for ``h2``, and the DATA frames of our
+        stream taken out of it as ``(payload, flow-controlled length, END_STREAM flag)``;
         and a flow-control violation by the server (None: none).
 
         Taken out: the graceful GOAWAY frames covering our stream (recorded in
-        :attr:`goaway`), and the body of each DATA frame of our stream: ``h2`` gets such a
-        frame with no body (its END_STREAM flag kept), so that its stream state runs as for
-        the whole frame, while the payload goes to the consumer from here. ``h2`` would make
+        :attr:`goaway`), and each DATA frame of our stream: :meth:`receive` hands ``h2`` the
+        frame with no body (its END_STREAM flag kept) when it may change the stream's state,
+        so that its states and errors stay h2's, and none at all while the stream is open
+        for DATA and the frame does not end it; the payload goes to the consumer from here.
+        ``h2`` would make
         a hex dump of every DATA frame it parses, for a log line, whether or not anything
         logs: for large frames that costs as much as everything else of a part on this side.
         So the receive window is kept here (:attr:`_room`, opened by :meth:`consumed`); a DATA
@@ -567,18 +609,18 @@ class H2ClientStream:
         partial frame header, or a GOAWAY or DATA frame of ours not yet complete, is held
         until its bytes arrive; the bytes after a GOAWAY that fails the stream are dropped
         (``h2`` would refuse them and hide the GOAWAY behind a protocol error)."""
-        bodies: deque[tuple[bytes, int]] = deque()
         if self._held:
             self._held.append(bytes(data))
             self._held_len += len(data)
             if self._held_len < self._held_need:
-                return b"", bodies, None, b""
+                return [], None, b""
             data = b"".join(self._held)
             self._held = []
         n = len(data)
         pos = self._skip
-        kept: Optional[list[Union[bytes, memoryview]]] = None  # pieces around removed frames
-        start = 0  # of the bytes not yet put in kept
+        pieces: list[_Piece] = []
+        kept: Optional[list[Union[bytes, memoryview]]] = None  # bytes around removed frames
+        start = 0  # of the bytes not yet put in kept or pieces
         sid = self.stream_id
         overrun: Optional[SMRuntimeError] = None
         take = self._take_data
@@ -617,16 +659,13 @@ class H2ClientStream:
                             n = pos  # nothing from it on goes to h2
                             break
                         self._room -= length
-                        if kept is None:
-                            kept = []
-                        kept.append(data[start:pos])
-                        # the same frame with no body: its type and stream, END_STREAM kept
-                        kept.append(
-                            b"\x00\x00\x00\x00"
-                            + bytes((flags & _END_STREAM,))
-                            + bytes(data[pos + 5 : pos + 9])
-                        )
-                        bodies.append((bytes(data[lo:hi]), length))
+                        if kept:
+                            kept.append(data[start:pos])
+                            pieces.append(b"".join(kept))
+                            kept = None
+                        elif start < pos:
+                            pieces.append(data[start:pos])
+                        pieces.append((bytes(data[lo:hi]), length, flags & _END_STREAM))
                         start = end
             elif kind == _GOAWAY and 8 <= length <= MAX_FRAME_SIZE:
                 if end > n:
@@ -642,7 +681,8 @@ class H2ClientStream:
                     self._goaway = True
                     if kept is None:
                         kept = []
-                    kept.append(data[start:pos])
+                    if start < pos:
+                        kept.append(data[start:pos])
                     start = end
                 elif frame_stream == 0:
                     n = pos = end  # it fails the stream: what follows it is dropped
@@ -653,10 +693,12 @@ class H2ClientStream:
                 break
             pos = end
         self._skip = pos - n  # the loop ends at or past n
-        if kept is None:
-            return (data if n == len(data) else data[:n]), bodies, overrun, rest
-        kept.append(data[start:n])
-        return b"".join(kept), bodies, overrun, rest
+        if kept:
+            kept.append(data[start:n])
+            pieces.append(b"".join(kept))
+        elif start < n:
+            pieces.append(data if start == 0 and n == len(data) else data[start:n])
+        return pieces, overrun, rest
 
     def _hold(self, rest: Union[bytes, memoryview], need: int) -> None:
         self._held = [bytes(rest)]

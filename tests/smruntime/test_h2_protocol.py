@@ -881,3 +881,80 @@ def test_headers_and_body_fed_byte_by_byte() -> None:
     assert [type(e) for e in events] == [_h2.Response, _h2.Data, _h2.Data, _h2.End]
     assert b"".join(e.data for e in events if isinstance(e, _h2.Data)) == b"abcde"
     assert _h2_window(pair) == 65535
+
+
+# -- DATA frames that change nothing in h2 do not reach it at all --------------------------------
+
+
+class _Counting:
+    """Counts what our client stream hands its h2 connection."""
+
+    def __init__(self, pair: Pair) -> None:
+        self.calls: list[bytes] = []
+        conn = pair.client._conn
+        real = conn.receive_data
+
+        def receive_data(data: bytes) -> Any:
+            self.calls.append(bytes(data))
+            return real(data)
+
+        conn.receive_data = receive_data  # type: ignore[method-assign]
+
+
+def test_plain_data_frames_of_an_open_stream_do_not_reach_h2() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    seen = _Counting(pair)
+    frames = data_frame(pair.sid, b"one") + data_frame(pair.sid, b"\x01tw", flags=0x8)
+    events = pair.client.receive(frames)
+    assert [(e.data, e.flow) for e in events if isinstance(e, _h2.Data)] == [
+        (b"one", 3),
+        (b"t", 3),
+    ]
+    assert seen.calls == []
+    # the frame that ends the stream goes to h2, with no body
+    events = pair.client.receive(data_frame(pair.sid, b"end", flags=0x1))
+    assert [type(e) for e in events] == [_h2.Data, _h2.End]
+    assert seen.calls == [b"\x00\x00\x00\x00\x01" + pair.sid.to_bytes(4, "big")]
+
+
+def test_frames_before_a_body_reach_h2_first_and_in_order() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    seen = _Counting(pair)
+    pair.server.ping(b"12345678")
+    ping = pair.server.data_to_send()
+    late = data_frame(pair.sid, b"late")
+    events = pair.client.receive(data_frame(pair.sid, b"a") + ping + data_frame(pair.sid, b"b"))
+    assert [e.data for e in events if isinstance(e, _h2.Data)] == [b"a", b"b"]
+    assert seen.calls == [ping]
+    assert pair.client.data_to_send()  # h2 answered the PING
+    # a reset before a body: the stream fails, the body is not delivered
+    pair.server.reset_stream(pair.sid, 2)
+    events = pair.client.receive(data_frame(pair.sid, b"c") + pair.server.data_to_send() + late)
+    assert [type(e) for e in events] == [_h2.Data, _h2.Failed]
+    assert isinstance(events[1].error, StreamResetError)
+    assert len(seen.calls) == 2  # the reset alone, then nothing more
+
+
+def test_a_body_after_trailers_in_the_same_read_goes_to_h2() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.server.send_data(pair.sid, b"x")
+    pair.server.send_headers(pair.sid, [("x-trailer", "1")], end_stream=True)
+    wire = pair.server.data_to_send() + data_frame(pair.sid, b"after the end")
+    events = pair.client.receive(wire)
+    assert [type(e) for e in events] == [_h2.Data, _h2.End, _h2.Failed]
+    assert events[0].data == b"x"
+    assert pair.client.ended
+    # h2 refused the body on its closed stream: RST_STREAM STREAM_CLOSED
+    assert isinstance(events[2].error, StreamResetError)
+    assert events[2].error.error_code == 5
+
+
+def test_a_body_after_a_protocol_error_is_dropped() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    bad = data_frame(pair.sid, b"", flags=0x8)  # PADDED without a pad length: h2 refuses it
+    events = pair.client.receive(bad + data_frame(pair.sid, b"after"))
+    assert [type(e) for e in events] == [_h2.Failed]
