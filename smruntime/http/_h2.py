@@ -495,7 +495,7 @@ class H2ClientStream:
     ) -> None:
         """Feed ``pending`` to ``h2``, its events (``bodies``: see :meth:`_events`) into
         ``out``; a protocol violation fails the stream."""
-        chunk = pending[0] if len(pending) == 1 else b"".join(pending)
+        chunk = b"".join(pending)  # one bytes object as it is
         try:
             raw_events = self._conn.receive_data(chunk)
         except self._errors.ProtocolError as exc:
@@ -619,7 +619,7 @@ class H2ClientStream:
         n = len(data)
         pos = self._skip
         pieces: list[_Piece] = []
-        kept: Optional[list[Union[bytes, memoryview]]] = None  # bytes around removed frames
+        kept: list[Union[bytes, memoryview]] = []  # the run so far, around removed frames
         start = 0  # of the bytes not yet put in kept or pieces
         sid = self.stream_id
         overrun: Optional[SMRuntimeError] = None
@@ -662,7 +662,7 @@ class H2ClientStream:
                         if kept:
                             kept.append(data[start:pos])
                             pieces.append(b"".join(kept))
-                            kept = None
+                            kept = []
                         elif start < pos:
                             pieces.append(data[start:pos])
                         pieces.append((bytes(data[lo:hi]), length, flags & _END_STREAM))
@@ -679,10 +679,7 @@ class H2ClientStream:
                 if frame_stream == 0 and code == 0 and last >= sid:
                     self.goaway = (code, last)
                     self._goaway = True
-                    if kept is None:
-                        kept = []
-                    if start < pos:
-                        kept.append(data[start:pos])
+                    kept.append(data[start:pos])
                     start = end
                 elif frame_stream == 0:
                     n = pos = end  # it fails the stream: what follows it is dropped
@@ -697,7 +694,7 @@ class H2ClientStream:
             kept.append(data[start:n])
             pieces.append(b"".join(kept))
         elif start < n:
-            pieces.append(data if start == 0 and n == len(data) else data[start:n])
+            pieces.append(data[start:n])
         return pieces, overrun, rest
 
     def _hold(self, rest: Union[bytes, memoryview], need: int) -> None:

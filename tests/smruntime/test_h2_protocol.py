@@ -264,7 +264,9 @@ def test_eof_after_a_graceful_goaway_says_so() -> None:
 def test_goaway_with_an_error_code_fails_naming_it(code: int, name: str) -> None:
     pair = Pair()
     pair.respond()
-    pair.server.send_data(pair.sid, b"late")  # frames after it are dropped, not a protocol error
+    # frames after it are dropped, not a protocol error
+    pair.server.ping(b"12345678")
+    pair.server.send_data(pair.sid, b"late")
     (event,) = pair.client.receive(goaway(pair.sid, code) + pair.server.data_to_send())
     assert isinstance(event, _h2.Failed)
     assert isinstance(event.error, StreamResetError)
@@ -958,3 +960,17 @@ def test_a_body_after_a_protocol_error_is_dropped() -> None:
     bad = data_frame(pair.sid, b"", flags=0x8)  # PADDED without a pad length: h2 refuses it
     events = pair.client.receive(bad + data_frame(pair.sid, b"after"))
     assert [type(e) for e in events] == [_h2.Failed]
+
+
+def test_graceful_goaways_between_other_frames_and_bodies() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    seen = _Counting(pair)
+    ping = [b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + bytes([n]) * 8 for n in range(4)]
+    body = data_frame(pair.sid, b"b")
+    wire = ping[0] + goaway(pair.sid) + ping[1] + goaway(pair.sid) + ping[2] + body + ping[3]
+    events = pair.client.receive(wire)
+    assert [(type(e), getattr(e, "data", None)) for e in events] == [(_h2.Data, b"b")]
+    assert pair.client.goaway == (0, pair.sid)
+    assert seen.calls == [ping[0] + ping[1] + ping[2], ping[3]]  # the GOAWAYs taken out
+    assert pair.client.data_to_send().count(b"\x00\x00\x08\x06\x01") == 4  # each PING answered
