@@ -133,8 +133,8 @@ def test_send_respects_the_peer_window_and_frame_size() -> None:
 
 
 def test_send_takes_views_and_whole_objects_byte_for_byte() -> None:
-    # A whole bytes object within one frame goes to h2 as it is (no copy); views of part of
-    # one, reversed views and other buffers are copied: the server gets the same bytes.
+    # Whole objects, views of part of one, reversed views and other buffers: the server gets
+    # the same bytes, in frames of its size.
     pair = Pair()
     pair.respond()
     data = bytes(range(256)) * 20  # 5120 bytes, under the 16 KiB frame size
@@ -974,3 +974,186 @@ def test_graceful_goaways_between_other_frames_and_bodies() -> None:
     assert pair.client.goaway == (0, pair.sid)
     assert seen.calls == [ping[0] + ping[1] + ping[2], ping[3]]  # the GOAWAYs taken out
     assert pair.client.data_to_send().count(b"\x00\x00\x08\x06\x01") == 4  # each PING answered
+
+
+# -- sending: our DATA frames, the windows kept here (h2 sees no WINDOW_UPDATE of ours) ----------
+
+
+def window_update(stream: int, increment: int, length: int = 4) -> bytes:
+    body = increment.to_bytes(4, "big")[:length].rjust(length, b"\x00")
+    return length.to_bytes(3, "big") + b"\x08\x00" + stream.to_bytes(4, "big") + body
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("send"), st.integers(1, 70000)),
+            st.tuples(st.just("ack"), st.integers(0, 70000)),
+            st.tuples(st.just("grant"), st.integers(1, 100000)),
+            st.tuples(st.just("grant-stream"), st.integers(1, 100000)),
+            st.tuples(st.just("initial"), st.integers(0, 200000)),
+            st.tuples(st.just("frame"), st.integers(16384, 100000)),
+        ),
+        max_size=25,
+    )
+)
+def test_send_capacity_is_what_the_server_allows(script: list[tuple[str, int]]) -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    unacked = 0
+    sent = b""
+    for step, n in script:
+        if step == "send":
+            room = pair.client.send_capacity()
+            chunk = bytes([len(sent) % 251]) * n
+            assert pair.client.send(chunk) == min(n, room)
+            sent += chunk[: min(n, room)]
+        elif step == "ack":
+            take = min(n, unacked)
+            pair.server.acknowledge_received_data(take, pair.sid)
+            unacked -= take
+        elif step == "grant":
+            pair.server.increment_flow_control_window(n)
+        elif step == "grant-stream":
+            pair.server.increment_flow_control_window(n, stream_id=pair.sid)
+        elif step == "initial":
+            pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: n})
+        else:
+            pair.server.update_settings({SettingCodes.MAX_FRAME_SIZE: n})
+        before = len(pair.server_events)
+        pair.to_server()
+        new = pair.server_events[before:]
+        unacked += sum(
+            e.flow_controlled_length for e in new if isinstance(e, h2.events.DataReceived)
+        )
+        assert (
+            max([len(e.data) for e in new if isinstance(e, h2.events.DataReceived)], default=0)
+            <= pair.server.local_settings.max_frame_size
+        )
+        assert pair.to_client() == []
+        pair.to_server()
+        assert pair.client.failed is None
+        # what the server's h2 lets us send (both windows), once every frame is across
+        assert pair.client.send_capacity() == max(
+            0, pair.server.remote_flow_control_window(pair.sid)
+        )
+    got = b"".join(e.data for e in pair.server_events if isinstance(e, h2.events.DataReceived))
+    assert got == sent
+
+
+def test_window_updates_of_ours_do_not_reach_h2_and_open_the_windows() -> None:
+    pair = Pair()
+    pair.respond()
+    seen = _Counting(pair)
+    assert pair.client.send(b"s" * 65535) == 65535
+    assert pair.client.send_capacity() == 0
+    assert pair.client.receive(window_update(0, 1000)) == []
+    assert pair.client.send_capacity() == 0  # the stream's window is still shut
+    wire = window_update(pair.sid, 600)
+    for i in range(len(wire)):  # held across reads, counted once
+        assert pair.client.receive(wire[i : i + 1]) == []
+    assert pair.client.send_capacity() == 600
+    assert pair.client.receive(window_update(pair.sid, 5000)) == []
+    assert pair.client.send_capacity() == 1000  # now the connection's
+    assert seen.calls == []
+    # the high bit of the increment is reserved: ignored
+    assert pair.client.receive(window_update(0, (1 << 31) | 7)) == []
+    assert pair.client.send_capacity() == 1007
+
+
+def test_frames_go_out_in_order_h2_bytes_first() -> None:
+    client = _h2.H2ClientStream(url="http://x/")
+    client.start("POST", "http", "x:1", "/p", [])
+    assert client.send(b"body") == 4  # before the HEADERS were written
+    client.end_input()
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    events = server.receive_data(client.data_to_send())
+    ours = (h2.events.RequestReceived, h2.events.DataReceived, h2.events.StreamEnded)
+    kinds = [type(e) for e in events if isinstance(e, ours)]
+    # HEADERS, our DATA, then h2's empty DATA with END_STREAM
+    assert kinds == [
+        h2.events.RequestReceived,
+        h2.events.DataReceived,
+        h2.events.DataReceived,
+        h2.events.StreamEnded,
+    ]
+    assert [e.data for e in events if isinstance(e, h2.events.DataReceived)] == [b"body", b""]
+    assert client.data_to_send() == b""
+
+
+@pytest.mark.parametrize(
+    ("wire", "what"),
+    [
+        (lambda sid: window_update(0, 2**31 - 65535), "a WINDOW_UPDATE"),
+        (lambda sid: window_update(sid, 2**31 - 65535), "a WINDOW_UPDATE"),
+    ],
+)
+def test_a_window_past_the_maximum_is_a_flow_control_error(wire: Any, what: str) -> None:
+    pair = Pair()
+    pair.respond()
+    assert pair.client.receive(window_update(0, 2**31 - 65536)) == []  # exactly the maximum
+    assert pair.client.receive(window_update(pair.sid, 2**31 - 65536)) == []
+    assert pair.client.send_capacity() == 2**31 - 1
+    events = pair.client.receive(wire(pair.sid) + window_update(0, 1))
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert f"{what} took a send window past 2**31-1" in str(events[0].error)
+    assert isinstance(events[0].error, ConnectionClosedError)
+    out = pair.client.data_to_send()
+    at = out.index(b"\x07\x00\x00\x00\x00\x00")  # GOAWAY FLOW_CONTROL_ERROR
+    assert out[at + 10 : at + 14] == (3).to_bytes(4, "big")
+
+
+def test_a_settings_change_past_the_maximum_window_is_a_flow_control_error() -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    assert pair.client.receive(window_update(pair.sid, 2**31 - 65536)) == []
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 65535})  # no change
+    assert pair.to_client() == []
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 65536})
+    events = pair.to_client()
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert "a SETTINGS frame took a send window past 2**31-1" in str(events[0].error)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        window_update(1, 0),  # a zero increment
+        window_update(0, 0),
+        window_update(1, 5, length=5),  # not 4 bytes long
+        window_update(3, 5),  # another (idle) stream
+    ],
+)
+def test_window_updates_h2_must_refuse_reach_it(frame: bytes) -> None:
+    pair = Pair()
+    pair.respond()
+    seen = _Counting(pair)
+    events = pair.client.receive(frame)
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert seen.calls == [frame]
+    assert pair.client.send_capacity() == 0
+
+
+def test_a_window_update_after_other_frames_follows_them() -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    settings_frame = pair.server.data_to_send()
+    seen = _Counting(pair)
+    # SETTINGS first: the stream's window is 0 + 10, whatever the order of the counting
+    assert pair.client.receive(settings_frame + window_update(pair.sid, 10)) == []
+    assert seen.calls == [settings_frame]
+    assert pair.client.send_capacity() == 10
+    # a reset before a WINDOW_UPDATE: nothing after the failure is counted
+    pair.server.reset_stream(pair.sid, 2)
+    events = pair.client.receive(pair.server.data_to_send() + window_update(0, 2**31 - 1))
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert isinstance(events[0].error, StreamResetError)
