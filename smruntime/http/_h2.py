@@ -686,9 +686,9 @@ class H2ClientStream:
         without a Content-Length (``h2`` checks such a body's length itself, and sees it
         whole): until then the bytes after a complete HEADERS or CONTINUATION frame are
         returned apart, last, for the caller to screen once ``h2`` has read the headers. A
-        partial frame header, or a GOAWAY, WINDOW_UPDATE or DATA frame not yet complete, is held
-        until its bytes arrive; the bytes after a GOAWAY that fails the stream are dropped
-        (``h2`` would refuse them and hide the GOAWAY behind a protocol error)."""
+        partial frame header, or a GOAWAY, WINDOW_UPDATE or DATA frame not yet complete, is
+        held until its bytes arrive; the bytes after a GOAWAY that fails the stream are
+        dropped (``h2`` would refuse them and hide the GOAWAY behind a protocol error)."""
         if self._held:
             self._held.append(bytes(data))
             self._held_len += len(data)
