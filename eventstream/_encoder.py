@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Optional, Union
+from typing import Union
 
 from eventstream._headers import encode_headers
 from eventstream._message import Message
@@ -32,26 +32,28 @@ def encode(message: Message) -> bytes:
 def encode_frame(
     header_block: bytes,
     payload: Union[bytes, bytearray, memoryview],
-    payload_crc: Optional[int] = None,
+    payload_is_message: bool = False,
 ) -> bytes:
     """The frame around an already encoded headers block and ``payload``: for a sender that
     encodes the same headers again and again (the block is not checked; the payload is copied
-    once). ``payload_crc``, when the caller knows it, is ``zlib.crc32(payload)``: a large
-    payload is then not read again for the message CRC (see :func:`message_crc`). Raises
+    once). ``payload_is_message``: ``payload`` is a whole message this process just encoded
+    (wrapped in another, as a signed event is): a large one is then not read again for the
+    message CRC, which follows from its own (:func:`message_crc`). Raises
     :class:`~eventstream.EncodeError` for a frame over 4 GiB."""
     total = 16 + len(header_block) + len(payload)
     if total > _MAX_U32:
         raise EncodeError(f"message of {total} bytes does not fit the 32-bit total length field")
     prelude = _PRELUDE.pack(total, len(header_block))
     head = prelude + _U32.pack(zlib.crc32(prelude))
-    if payload_crc is None or len(payload) < _COMBINE_MIN:
-        crc = zlib.crc32(payload, zlib.crc32(header_block, zlib.crc32(head)))
+    crc = zlib.crc32(header_block, zlib.crc32(head))
+    if payload_is_message and len(payload) >= _COMBINE_MIN:
+        crc = _crc32_combine(crc, message_crc(payload), len(payload))
     else:
-        crc = _crc32_combine(zlib.crc32(header_block, zlib.crc32(head)), payload_crc, len(payload))
+        crc = zlib.crc32(payload, crc)
     return b"".join((head, header_block, payload, _U32.pack(crc)))
 
 
-def message_crc(message: bytes) -> int:
+def message_crc(message: Union[bytes, bytearray, memoryview]) -> int:
     """``zlib.crc32(message)`` of a whole encoded message, from its own message CRC (its last
     four bytes, the CRC of what precedes them) without reading the rest: for a message this
     process just encoded, which becomes the payload of another (:func:`encode_frame`)."""

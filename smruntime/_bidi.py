@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from eventstream import Decoder, EventStreamError, TruncatedStream, message_crc
+from eventstream import Decoder, EventStreamError, TruncatedStream
 from smruntime import _operations, _redact
 from smruntime._http import HttpHeaders
 from smruntime._log import debug_logger
@@ -125,8 +125,7 @@ class _Outbound:
 
     def _signed(self, inner: bytes) -> bytes:
         date_header, signature = self._signer.sign_raw(inner, self._clock())
-        # the inner message was just encoded: its CRC gives the outer one without a re-read
-        outer = _operations.encode_signed_raw(date_header, signature, inner, message_crc(inner))
+        outer = _operations.encode_signed_raw(date_header, signature, inner)
         self.parts += 1
         if self.trace is not None:
             self.trace("send", outer, inner)

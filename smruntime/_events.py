@@ -179,12 +179,9 @@ def encode_signed_event(signed: SignedEvent, inner: bytes) -> bytes:
     return encode_signed_raw(encode_date_header(signed.date), signature, inner)
 
 
-def encode_signed_raw(
-    date_header: bytes, signature: bytes, inner: bytes, inner_crc: Optional[int] = None
-) -> bytes:
+def encode_signed_raw(date_header: bytes, signature: bytes, inner: bytes) -> bytes:
     """:func:`encode_signed_event` from what ``EventSigner.sign_raw`` returns: the encoded
-    ``:date`` header and the 32 raw bytes of the signature; ``inner_crc``, if known, is
-    ``zlib.crc32(inner)`` (``eventstream.message_crc`` of a message just encoded)."""
+    ``:date`` header and the 32 raw bytes of the signature."""
     from eventstream import encode_frame
 
-    return encode_frame(date_header + _SIGNATURE_HEADER + signature, inner, inner_crc)
+    return encode_frame(date_header + _SIGNATURE_HEADER + signature, inner, True)

@@ -278,16 +278,13 @@ def test_encode_frame_around_an_encoded_block_is_encode(msg: Message) -> None:
     st.one_of(st.integers(0, 64), st.integers(8150, 8250), st.integers(60000, 70000)),
     st.binary(max_size=40),
 )
-def test_the_crc_of_a_payload_given_is_the_same_frame(
-    msg: Message, size: int, block: bytes
-) -> None:
-    """A frame around an encoded message, its CRC given (combined, not re-read), is the frame
-    made by reading it; from the threshold of the shortcut on, and below."""
+def test_a_frame_around_a_message_is_the_same_frame(msg: Message, size: int, block: bytes) -> None:
+    """A frame around an encoded message, its CRC combined from the message's own, is the
+    frame made by reading it; from the threshold of the shortcut on, and below."""
     inner = encode(Message(msg.headers, bytes(range(256)) * (size // 256) + b"p" * (size % 256)))
     assert message_crc(inner) == zlib.crc32(inner)
-    assert encode_frame(block, inner, message_crc(inner)) == encode_frame(block, inner)
-    payload = b"q" * size  # any payload, its zlib.crc32 given
-    assert encode_frame(block, payload, zlib.crc32(payload)) == encode_frame(block, payload)
+    assert encode_frame(block, inner, True) == encode_frame(block, inner)
+    assert encode_frame(block, memoryview(inner), True) == encode_frame(block, inner)
     assert message_crc(b"") == zlib.crc32(b"") == 0
 
 
@@ -298,10 +295,11 @@ def test_crc_combine_on_its_edges() -> None:
         combined = _encoder._crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b))
         assert combined == zlib.crc32(a + b)
     assert _encoder._X2N[0] == 1 << 30  # x^1
-    big = b"z" * 70000
-    wrong = zlib.crc32(big) ^ 1  # the CRC given is trusted: the frame then carries a wrong one
-    assert encode_frame(b"", big, wrong) != encode_frame(b"", big)
-    assert encode_frame(b"", big[:8191], wrong) == encode_frame(b"", big[:8191])  # read: short
+    # the CRC of a payload said to be a message is taken from its last four bytes: not a
+    # message, a wrong frame, as from 8 KiB (shorter payloads are read)
+    big = b"z" * 8192
+    assert encode_frame(b"", big, True) != encode_frame(b"", big)
+    assert encode_frame(b"", big[:-1], True) == encode_frame(b"", big[:-1])
 
 
 def test_encode_frame_refuses_a_frame_over_4_gib() -> None:
