@@ -1098,13 +1098,15 @@ def test_a_window_past_the_maximum_is_a_flow_control_error(wire: Any, what: str)
     assert pair.client.receive(window_update(0, 2**31 - 65536)) == []  # exactly the maximum
     assert pair.client.receive(window_update(pair.sid, 2**31 - 65536)) == []
     assert pair.client.send_capacity() == 2**31 - 1
-    events = pair.client.receive(wire(pair.sid) + window_update(0, 1))
+    ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"p" * 8
+    events = pair.client.receive(wire(pair.sid) + ping)
     assert [type(e) for e in events] == [_h2.Failed]
     assert f"{what} took a send window past 2**31-1" in str(events[0].error)
     assert isinstance(events[0].error, ConnectionClosedError)
     out = pair.client.data_to_send()
     at = out.index(b"\x07\x00\x00\x00\x00\x00")  # GOAWAY FLOW_CONTROL_ERROR
     assert out[at + 10 : at + 14] == (3).to_bytes(4, "big")
+    assert b"\x00\x00\x08\x06\x01" not in out  # nothing after it was passed on
 
 
 def test_a_settings_change_past_the_maximum_window_is_a_flow_control_error() -> None:
