@@ -1059,9 +1059,16 @@ def test_window_updates_of_ours_do_not_reach_h2_and_open_the_windows() -> None:
     assert pair.client.receive(window_update(pair.sid, 5000)) == []
     assert pair.client.send_capacity() == 1000  # now the connection's
     assert seen.calls == []
+    # several in one read, each on its own window
+    assert pair.client.send(b"s" * 1000) == 1000
+    assert pair.client.receive(window_update(pair.sid, 700) + window_update(0, 300)) == []
+    assert pair.client.send_capacity() == 300
+    assert pair.client.receive(window_update(0, 500) + window_update(pair.sid, 9)) == []
+    assert pair.client.send_capacity() == 800
+    assert pair.client.send(b"s" * 800) == 800
     # the high bit of the increment is reserved: ignored
     assert pair.client.receive(window_update(0, (1 << 31) | 7)) == []
-    assert pair.client.send_capacity() == 1007
+    assert pair.client.send_capacity() == 7
 
 
 def test_frames_go_out_in_order_h2_bytes_first() -> None:
@@ -1130,6 +1137,7 @@ def test_a_settings_change_past_the_maximum_window_is_a_flow_control_error() -> 
         window_update(0, 0),
         window_update(1, 5, length=5),  # not 4 bytes long
         window_update(3, 5),  # another (idle) stream
+        window_update((1 << 24) | 1, 5),  # another, whose low three bytes are ours
     ],
 )
 def test_window_updates_h2_must_refuse_reach_it(frame: bytes) -> None:
