@@ -74,6 +74,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _rows import readme_table  # noqa: E402
+
 from eventstream import Message, encode  # noqa: E402
 
 PART = 64 * 1024
@@ -652,6 +654,7 @@ def main() -> None:
     streams, per_stream = 100, (10 if args.quick else 50)
     os.environ.setdefault("NO_PROXY", "127.0.0.1")
     proc, url = start_server(args.server)
+    table: list[list[str]] = []  # the README's rows (bench/report.py prints them)
     try:
         what = {
             "emulator": "the emulator, signatures verified",
@@ -672,6 +675,7 @@ def main() -> None:
             ]
             if args.server != "light":
                 rows.append((f"Client, {args.server}", proc, url, "sync"))
+            first_cpu, emulator_part = "", 0.0
             try:
                 for label, server, where, kind in rows:
                     server0 = process_cpu(server.pid)
@@ -680,12 +684,33 @@ def main() -> None:
                     else:
                         mbps, cpu_part = throughput_async(where, parts)
                     server_part = (process_cpu(server.pid) - server0) / parts
+                    where_row = (
+                        "throughput, 64 KiB parts echoed on one stream, Client, light server "
+                        "(the target's row)"
+                    )
+                    if label != "Client, light server":
+                        where_row = "same, " + label.replace(args.server, what)
+                    table.append(
+                        [
+                            where_row,
+                            f"{mbps:.0f} MB/s each way",
+                            "target 200 MB/s" if not table else "",
+                        ]
+                    )
                     print(
                         f"  {label:27}: {mbps:7.1f} MB/s each way   client CPU "
                         f"{cpu_part * 1e6:6.1f} us/part ({cpu_part / floor:.2f}x floor)   server "
                         f"CPU {server_part * 1e6:6.1f} us/part   "
                         f"(both {(cpu_part + server_part) * 1e6:.0f})"
                     )
+                    if label == "Client, light server":
+                        io_part = cpu_part - sender_part - reader_part
+                        first_cpu = (
+                            f"{cpu_part * 1e6:.0f} µs (sending thread {sender_part * 1e6:.0f}, "
+                            f"reading {reader_part * 1e6:.0f}, I/O thread {io_part * 1e6:.0f})"
+                        )
+                    elif server is proc and args.server == "emulator":
+                        emulator_part = server_part
                     if kind == "sync":
                         io_part = cpu_part - sender_part - reader_part
                         print(
@@ -695,6 +720,18 @@ def main() -> None:
             finally:
                 if light is not proc:
                     stop_server(light)
+            table.append(
+                [
+                    "client CPU per 64 KiB part (Client, light server)",
+                    first_cpu,
+                    f"`h2` alone moving the same frames: {floor * 1e6:.0f} µs "
+                    f"({float(first_cpu.split()[0] or 'nan') / (floor * 1e6):.2f}x)",
+                ]
+            )
+            if args.server == "emulator":
+                table.append(
+                    ["server (emulator) CPU per 64 KiB part", f"{emulator_part * 1e6:.0f} µs", ""]
+                )
             costs = part_costs(min(parts, 500))
             print(f"  h2 floor{'':20}: {'':37}client CPU {floor * 1e6:6.1f} us/part")
             print(
@@ -718,6 +755,14 @@ def main() -> None:
             sync = latency_sync(url, small)
             asy = asyncio.run(_latency_async(url, small))
             print(f"  floor (bare h2) : p50 {ms(pct(base, 0.5))}  p99 {ms(pct(base, 0.99))}")
+            table.append(
+                [
+                    "added latency, a 512-byte part every 20 ms, p99",
+                    f"blocking {pct(sync, 0.99) * 1e3:.2f} ms, "
+                    f"asyncio {pct(asy, 0.99) * 1e3:.2f} ms",
+                    f"bare `h2` round trip p99 {pct(base, 0.99) * 1e3:.2f} ms",
+                ]
+            )
             for name, xs in (("blocking Client", sync), ("AsyncClient    ", asy)):
                 added50 = pct(xs, 0.5) - pct(base, 0.5)
                 added99 = pct(xs, 0.99) - pct(base, 0.99)
@@ -742,8 +787,24 @@ def main() -> None:
                     stop_server(light)
             report_concurrent("floor: bare h2 on asyncio, parts signed beforehand", f, peer)
             report_concurrent("smruntime, light echo server (measures the client)", r, peer)
+            table.append(
+                [
+                    f"{streams} streams on one AsyncClient, light server: round trip p99",
+                    f"{pct(r.rtts or [float('nan')], 0.99) * 1e3:.2f} ms, "
+                    f"{r.ok} of {r.streams} complete",
+                    "floor (bare `h2`, same schedule) "
+                    f"{pct(f.rtts or [float('nan')], 0.99) * 1e3:.2f} ms",
+                ]
+            )
             if f.parts and r.parts:
                 cpu_ratio = (r.client / r.parts) / (f.client / f.parts)
+                table.append(
+                    [
+                        "same, client CPU per part",
+                        f"{r.client / r.parts * 1e6:.0f} µs ({cpu_ratio:.2f}x)",
+                        f"floor {f.client / f.parts * 1e6:.0f} µs",
+                    ]
+                )
                 print(
                     f"  ratio ours/floor: client CPU per part {cpu_ratio:.2f}x, "
                     f"round trip p99 {pct(r.rtts, 0.99) / pct(f.rtts, 0.99):.2f}x"
@@ -752,7 +813,23 @@ def main() -> None:
                 peer = asyncio.run(_latency_async(url, small))
                 r = asyncio.run(_concurrent(url, streams, per_stream, proc.pid))
                 report_concurrent(what, r, peer)
+                table.append(
+                    [
+                        f"{streams} streams on one AsyncClient, {what}: round trip p99",
+                        f"{pct(r.rtts or [float('nan')], 0.99) * 1e3:.2f} ms, "
+                        f"{r.ok} of {r.streams} complete",
+                        f"the server at {r.server / r.wall * 100:.0f} % of a core "
+                        f"({r.server / r.parts * 1e6:.0f} µs/part)"
+                        if r.parts
+                        else "",
+                    ]
+                )
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (figures vary with the load)")
+        readme_table(
+            "HTTP/2 bidirectional streaming (bench/bench_duplex.py)",
+            ("what", "figure", "against"),
+            table,
+        )
     finally:
         stop_server(proc)
 

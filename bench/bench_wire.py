@@ -36,6 +36,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _rows import readme_table  # noqa: E402
+
 from eventstream import Decoder, Message, encode  # noqa: E402
 
 HEADERS = [
@@ -272,7 +274,11 @@ def stream_count(client: Any, name: str) -> int:
     return sum(1 for _ in body)
 
 
-def bench_stream(port: int, events: int, rounds: int, with_boto3: bool) -> None:
+def bench_stream(
+    port: int, events: int, rounds: int, with_boto3: bool
+) -> dict[str, dict[str, float]]:
+    """Per shape ("each", "one"): seconds of CPU per row."""
+    shapes: dict[str, dict[str, float]] = {}
     print(f"\n1. sync stream of {events:,} events: CPU µs per event (best of {rounds})")
     ours = smruntime_client(port)
     req = smruntime_client(port, "requests")
@@ -290,6 +296,7 @@ def bench_stream(port: int, events: int, rounds: int, with_boto3: bool) -> None:
         }
         if b3 is not None:
             rows["boto3"] = cpu(lambda n=name: stream_count(b3, n), rounds)
+        shapes[name] = rows
         floor = rows["floor (socket + hand chunks)"]
         print(f"   {label}:")
         print(f"     {'':<30}{'µs/event':>10}{'vs floor':>10}{'vs boto3':>10}")
@@ -306,9 +313,11 @@ def bench_stream(port: int, events: int, rounds: int, with_boto3: bool) -> None:
             print(f"     target: default <= 1/4 of boto3 -> {'MET' if quarter else 'MISSED'}")
     ours.close()
     req.close()
+    return shapes
 
 
-def bench_invoke(port: int, calls: int, with_boto3: bool) -> None:
+def bench_invoke(port: int, calls: int, with_boto3: bool) -> dict[str, float]:
+    """Seconds of CPU per call, per row."""
     print(f"\n2. warm 1 KiB InvokeEndpoint, keep-alive: CPU µs per call ({calls} calls, best of 5)")
     ours = smruntime_client(port)
     req = smruntime_client(port, "requests")
@@ -342,6 +351,7 @@ def bench_invoke(port: int, calls: int, with_boto3: bool) -> None:
     print(f"   target: default <= 2x the signed floor -> {'MET' if ratio <= 2 else 'MISSED'}")
     ours.close()
     req.close()
+    return rows
 
 
 def _threads(n: int, fn: Callable[[int], Any]) -> None:
@@ -352,7 +362,8 @@ def _threads(n: int, fn: Callable[[int], Any]) -> None:
         t.join()
 
 
-def bench_threads(port: int, streams: int, with_boto3: bool) -> None:
+def bench_threads(port: int, streams: int, with_boto3: bool) -> dict[str, float]:
+    """Seconds of CPU for all the streams, per row."""
     print(f"\n3. {streams} streams x 100 events in {streams} threads on one client: CPU")
     rows = {}
     ours = smruntime_client(port, max_pool_connections=streams)
@@ -370,9 +381,11 @@ def bench_threads(port: int, streams: int, with_boto3: bool) -> None:
         met = rows["smruntime (default)"] <= rows["boto3"]
         print(f"   target: CPU <= boto3's -> {'MET' if met else 'MISSED'}")
     ours.close()
+    return rows
 
 
-def bench_memory(port: int, streams: int) -> None:
+def bench_memory(port: int, streams: int) -> float:
+    """Traced bytes per open stream."""
     print(f"\n4. memory per open stream ({streams} streams open, headers and one event read)")
     client = smruntime_client(port, max_pool_connections=streams)
     stream_count(client, "hundred")  # warm: imports, first connection
@@ -395,6 +408,64 @@ def bench_memory(port: int, streams: int) -> None:
     for body, _ in held:
         body.close()
     client.close()
+    return per
+
+
+def readme(
+    events: int,
+    shapes: dict[str, dict[str, float]],
+    invoke: dict[str, float],
+    threads: dict[str, float],
+    streams: int,
+    memory: float,
+) -> None:
+    """The README's table of the wire (printed by bench/report.py)."""
+
+    def cells(cpu_s: dict[str, float], per: float, digits: int, floor: float, x: str) -> list[str]:
+        out = []
+        for label in ("smruntime (default)", "smruntime (requests)", "boto3"):
+            seconds = cpu_s.get(label)
+            out.append(
+                "" if seconds is None else f"{seconds * per:.{digits}f} ({seconds / floor:.2f}x{x})"
+            )
+        return out
+
+    rows: list[list[str]] = []
+    for name, what in (
+        ("each", f"stream {events:,} events, each in its own HTTP chunk (µs/event)"),
+        ("one", f"stream {events:,} events in one chunk (µs/event)"),
+    ):
+        floor = shapes[name]["floor (socket + hand chunks)"]
+        per_event = 1e6 / events
+        rows.append(
+            [what, f"{floor * per_event:.2f}", *cells(shapes[name], per_event, 2, floor, "")]
+        )
+    signed = invoke["floor (socket + SigV4)"]
+    rows.append(
+        [
+            "warm 1 KiB InvokeEndpoint, keep-alive (µs CPU/call)",
+            f"{invoke['floor (socket)'] * 1e6:.1f} ({signed * 1e6:.1f} signed)",
+            *cells(invoke, 1e6, 1, signed, " signed"),
+        ]
+    )
+    ours = threads["smruntime (default)"]
+    b3 = threads.get("boto3")
+    vs = f" ({ours / b3:.2f}x boto3)" if b3 else ""
+    rows.append(
+        [
+            f"{streams} streams x 100 events in {streams} threads (ms CPU)",
+            "",
+            f"{ours * 1e3:.1f}{vs}",
+            "",
+            f"{b3 * 1e3:.1f}" if b3 else "",
+        ]
+    )
+    rows.append(["memory per open stream (traced)", "", f"{memory / 1024:.1f} KiB", "", ""])
+    readme_table(
+        "The wire (bench/bench_wire.py)",
+        ("what", "floor", "smruntime", "requests transport", "boto3"),
+        rows,
+    )
 
 
 def main() -> None:
@@ -415,10 +486,12 @@ def main() -> None:
         print(
             f"python {sys.version.split()[0]}; figures from one run (a loaded machine skews them)"
         )
-        bench_stream(port, events, rounds, with_boto3)
-        bench_invoke(port, 200 if args.quick else 1000, with_boto3)
-        bench_threads(port, 50 if args.quick else 200, with_boto3)
-        bench_memory(port, 50 if args.quick else 200)
+        streams = 50 if args.quick else 200
+        shapes = bench_stream(port, events, rounds, with_boto3)
+        invoke = bench_invoke(port, 200 if args.quick else 1000, with_boto3)
+        threads = bench_threads(port, streams, with_boto3)
+        memory = bench_memory(port, streams)
+        readme(events, shapes, invoke, threads, streams, memory)
     finally:
         proc.terminate()
         proc.join(5)

@@ -3,8 +3,9 @@
 Usage: python bench/report.py [--quick] [--skip-footprint] [--only NAME]
 
 Every ``bench/bench_*.py`` runs in its own process, in name order (a new benchmark file is picked
-up by the glob; one that calls ``_rows.readme_row(...)`` adds rows to the speed table, and its
-printed output is shown either way). The footprint is measured from a wheel built from this
+up by the glob; one that calls ``_rows.readme_row(...)`` adds rows to the speed table, one that
+calls ``_rows.readme_table(...)`` adds a table of its own, and its printed output is shown
+either way). The footprint is measured from a wheel built from this
 checkout (``pip wheel --no-deps``): its size, its unpacked size, and a Lambda-layer-like folder
 (``pip install --target DIR/python``) with only smruntime, with smruntime and ``requests``, and
 with boto3, each without bytecode (``--no-compile``) and with it (``compileall`` by this
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load()
     failures: list[str] = []
     speed: list[tuple[str, ...]] = []
+    tables: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]] = []
     with tempfile.TemporaryDirectory(prefix="smruntime-bench-") as tmp:
         rows_file = Path(tmp) / "rows.jsonl"
         for path in benches(args.only):
@@ -180,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         if rows_file.exists():
             for line in rows_file.read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
-                speed.append((row["what"], row["ours"], row["peer"], row["ratio"]))
+                if "table" in row:
+                    cells = [tuple(r) for r in row["rows"]]
+                    tables.append((row["table"], tuple(row["header"]), cells))
+                else:
+                    speed.append((row["what"], row["ours"], row["peer"], row["ratio"]))
     size_rows = [] if args.skip_footprint else footprint()
 
     print("\n" + "=" * 100)
@@ -193,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     if speed:
         print("\nSpeed (ratios against the peer or floor measured in the same run):\n")
         print(table(("what", "smruntime", "boto3 / botocore / floor", "ratio"), speed))
+    for title, header, cells in tables:
+        print(f"\n{title}:\n")
+        print(table(header, cells))
     if failures:
         print(f"\nbenchmarks that failed: {', '.join(failures)}")
         return 1

@@ -55,6 +55,7 @@ class StreamingBody(io.RawIOBase):
     __slots__ = (
         "_buf",
         "_eof",
+        "_failed",
         "_max",
         "_pos",
         "_received",
@@ -78,6 +79,7 @@ class StreamingBody(io.RawIOBase):
         self._pos = 0  # bytes handed to the caller
         self._received = 0
         self._eof = False
+        self._failed: Optional[BodyTooLargeError] = None
         length = self._source.headers.get("content-length")
         self.content_length: Optional[int] = (
             int(length) if length is not None and length.strip().isdigit() else None
@@ -94,19 +96,27 @@ class StreamingBody(io.RawIOBase):
             if self.content_length is not None and self.content_length > limit
             else f"more than {limit} bytes"
         )
-        return BodyTooLargeError(
+        # Kept: every later read that needs more than was buffered fails the same way, never
+        # a quiet end of a body that was cut.
+        self._failed = BodyTooLargeError(
             f"the InvokeEndpoint response body is {size}, over the client's cap of {limit} "
             "bytes (Config(max_body_bytes=...)); the connection was dropped",
             limit=limit,
             bytes_received=self._received,
         )
+        return self._failed
+
+    def _closed_error(self) -> ValueError:
+        return ValueError("I/O operation on closed StreamingBody")
 
     def _piece(self) -> bytes:
         """The next piece of the body, counted and checked against the cap; b"" at the end."""
         if self._eof:
+            if self._failed is not None:
+                raise self._failed
             return b""
         if self.closed:
-            raise ValueError("I/O operation on closed StreamingBody")
+            raise self._closed_error()
         limit = self._max
         if (
             limit is not None
@@ -134,6 +144,8 @@ class StreamingBody(io.RawIOBase):
         return True
 
     def _take(self, n: int) -> bytes:
+        if self.closed:  # (buffered bytes too: io's rule is no read at all once closed)
+            raise self._closed_error()
         buf = self._buf
         out = bytes(buf[:n])
         del buf[:n]
@@ -148,6 +160,8 @@ class StreamingBody(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         """Up to ``len(b)`` bytes into ``b`` (one socket read at most); 0 at the end."""
         view = memoryview(b).cast("B")
+        if view.readonly:  # refused before anything is taken from the body
+            raise TypeError("readinto() needs a writable buffer, not a read-only one")
         if not self._buf and not self._fill():
             return 0
         data = self._take(len(view))
@@ -163,6 +177,8 @@ class StreamingBody(io.RawIOBase):
         return self._take(amt)
 
     def readall(self) -> bytes:
+        if self.closed:
+            raise self._closed_error()
         buf = self._buf
         parts = [bytes(buf)] if buf else []
         del buf[:]
@@ -226,6 +242,14 @@ class StreamingBody(io.RawIOBase):
 
     def __enter__(self) -> StreamingBody:
         return self
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if not isinstance(self._source, _Bytes):
+            raise TypeError(
+                "cannot pickle a StreamingBody that reads from a connection: read() the body "
+                "and pickle its bytes"
+            )
+        return super().__reduce_ex__(protocol)
 
     # -- botocore's API ----------------------------------------------------------------------
 
