@@ -1,6 +1,6 @@
 """The wire (issue #8): smruntime's own HTTP/1.1 client against its floors and peers, in one run.
 
-    python bench/bench_wire.py [--quick] [--skip-boto3]
+    python bench/bench_wire.py [--quick] [--skip-boto3] [--sections 2,4]
 
 The server runs in a child process; CPU is this process's time (all its threads). Tables:
 
@@ -472,10 +472,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and events")
     parser.add_argument("--skip-boto3", action="store_true")
+    parser.add_argument(
+        "--sections", default="1,2,3,4", help="the tables to run, comma-separated (default: all)"
+    )
     args = parser.parse_args()
     events = 2000 if args.quick else 20000
     rounds = 2 if args.quick else 5
     with_boto3 = not args.skip_boto3
+    sections = {int(s) for s in args.sections.split(",")}
     if with_boto3:
         try:
             import boto3  # noqa: F401
@@ -487,6 +491,16 @@ def main() -> None:
             f"python {sys.version.split()[0]}; figures from one run (a loaded machine skews them)"
         )
         streams = 50 if args.quick else 200
+        if sections != {1, 2, 3, 4}:  # a part only: its tables, no README table
+            if 1 in sections:
+                bench_stream(port, events, rounds, with_boto3)
+            if 2 in sections:
+                bench_invoke(port, 200 if args.quick else 1000, with_boto3)
+            if 3 in sections:
+                bench_threads(port, streams, with_boto3)
+            if 4 in sections:
+                bench_memory(port, streams)
+            return
         shapes = bench_stream(port, events, rounds, with_boto3)
         invoke = bench_invoke(port, 200 if args.quick else 1000, with_boto3)
         threads = bench_threads(port, streams, with_boto3)

@@ -77,6 +77,7 @@ _HTTP_READER_TESTS = (
     f"{_HTTP}test_http_basic.py",
     f"{_HTTP}test_http_differential.py",
     f"{_HTTP}test_http_whole_head.py",
+    f"{_HTTP}test_http_take_rest.py",
 )
 _HTTP_TESTS = (*_HTTP_READER_TESTS, f"{_HTTP}test_http_writer.py")
 _HTTP_WRITER_TESTS = (

@@ -410,19 +410,14 @@ _header_memo: dict[Any, _HeaderMemo] = {}
 
 
 def _memo_key(headers: HeadersInput, dropped: frozenset[str]) -> Any:
+    """The headers as a memo key (not hashed yet: it may hold unhashable values), or None."""
     if headers is None:
         return (dropped,)
     if type(headers) is dict:
-        key: Any = (dropped, *headers.items())
-    elif type(headers) in (list, tuple):
-        key = (dropped, *headers)
-    else:
-        return None
-    try:
-        hash(key)
-    except TypeError:  # e.g. [name, value] lists
-        return None
-    return key
+        return (dropped, *headers.items())
+    if type(headers) in (list, tuple):
+        return (dropped, *headers)
+    return None
 
 
 def _fresh_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int, ...]] | None:
@@ -457,27 +452,34 @@ def _collect_headers(
     """
     key = _memo_key(headers, dropped)
     if key is not None:
-        memo = _header_memo.get(key)
-        if memo is not None:
-            return list(memo[0]), memo[1], key, {}
+        # The skeleton first: the common call (fresh headers last, their values new) hits it
+        # with one hash of a key; the whole key only when it is not one.
         split = _fresh_key(key)
-        if split is not None:
-            skeleton, positions = split
-            memo = _header_memo.get(skeleton)
+        try:
+            if split is not None:
+                skeleton, positions = split
+                memo = _header_memo.get(skeleton)
+                if memo is not None:
+                    out = list(key[1:])
+                    fresh = {}
+                    for i in positions:
+                        name, value = out[i]
+                        fresh[name] = fold_fresh(name, value)
+                    return out, memo[1], skeleton, fresh
+            memo = _header_memo.get(key)
+        except TypeError:  # e.g. [name, value] lists: not memoised
+            key = None
+        else:
             if memo is not None:
-                out = list(key[1:])
-                fresh = {}
-                for i in positions:
-                    name, value = out[i]
-                    fresh[name] = fold_fresh(name, value)
-                return out, memo[1], skeleton, fresh
-            found = _collect(headers, dropped, positions)
-            if found is not None:
-                out, joined, fresh, saw_dropped = found
-                if not saw_dropped:
-                    _remember(skeleton, out, joined, positions)
-                    return out, joined, skeleton, fresh
-                return out, {**joined, **fresh}, None, {}
+                return list(memo[0]), memo[1], key, {}
+            if split is not None:
+                found = _collect(headers, dropped, positions)
+                if found is not None:
+                    out, joined, fresh, saw_dropped = found
+                    if not saw_dropped:
+                        _remember(skeleton, out, joined, positions)
+                        return out, joined, skeleton, fresh
+                    return out, {**joined, **fresh}, None, {}
     found = _collect(headers, dropped, ())
     assert found is not None
     out, joined, _, saw_dropped = found

@@ -232,7 +232,7 @@ class StreamingBody(io.RawIOBase):
         return self._pos
 
     def close(self) -> None:
-        """Release the connection (dropped if the body was not read to its end)."""
+        """Release the connection (dropped if the body had not all arrived)."""
         if not self.closed:
             try:
                 if not self._eof:  # (at the end, or over the cap, the source is closed already)

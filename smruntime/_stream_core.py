@@ -474,7 +474,16 @@ class StreamCore:
         if completed:
             stats.frames += len(completed)
             self._progress_at = clock
-            self._hold(completed)
+            # The completed frames, after what is still pending, become the pending deque's
+            # run (uncounted: see _settle).
+            self._settle()
+            pending = self._pending
+            if pending:  # fed before the cursor emptied (the asyncio driver feeds as bytes come)
+                completed = [*pending, *completed]
+                pending.clear()
+            pending.extend(completed)
+            self._run_items = completed
+            self._run_settled = 0
             self._batch_at = now
             if decoder.pending:  # (bytes held after these frames: were they corrupt?)
                 try:
@@ -497,17 +506,6 @@ class StreamCore:
         self.stats.completed = True
         self.stats.duration = self.now()
         self.state = _ENDED
-
-    def _hold(self, items: list[Any]) -> None:
-        """Make ``items``, after what is still pending, the pending deque's run (uncounted)."""
-        self._settle()
-        pending = self._pending
-        if pending:  # fed before the cursor emptied (a reader feeds only once it did)
-            items = [*pending, *items]
-            pending.clear()
-        pending.extend(items)
-        self._run_items = items
-        self._run_settled = 0
 
     def _swap_pending(self) -> None:
         """Move the pending items to a new deque (the run is unchanged): a loop suspended in

@@ -119,6 +119,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._deadline: Optional[float] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_at = 0.0
+        self.timed_out = False  # the last waiter was set to _TIMED_OUT (by the timer)
         # loop.time() is monotonic but need not be time.monotonic(): convert once.
         self._offset = loop.time() - time.monotonic()
 
@@ -137,13 +138,19 @@ class _Connection(asyncio.BufferedProtocol):
         elif self.in_flight:
             # Parsed here, in the callback (see the module docstring): the reader is woken
             # only when there is something for it (body bytes, the head, the end, an error).
-            self.reader.receive_data(data)
-            if self._pull():
-                waiter = self._waiter
-                if waiter is not None:
-                    self._waiter = None
-                    if not waiter.done():
-                        waiter.set_result(None)
+            reader = self.reader
+            piece = reader.receive_body(data)  # (one whole chunk: the stream's common case)
+            if piece is not None:
+                self._give(piece)
+            else:
+                reader.receive_data(data)
+                if not self._pull():
+                    return
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
         else:
             self.http.receive_data(data)  # unasked bytes: the connection is not reusable
 
@@ -209,18 +216,8 @@ class _Connection(asyncio.BufferedProtocol):
                 changed = True
                 kind = type(event)
                 if kind is Data:
-                    data = event.data  # type: ignore[union-attr]
-                    self.queued += len(data)
-                    sink = self.sink
-                    if sink is None:
-                        self.chunks.append(data)
-                    else:
-                        try:
-                            sink(data)
-                        except Exception as exc:  # noqa: BLE001 - handed to the reader
-                            self.sink = None
-                            self.error = exc
-                            break
+                    if not self._give(event.data):  # type: ignore[union-attr]
+                        break
                     if http.needs_data:
                         break  # what next_event() would say, without the call
                 elif kind is Response:
@@ -230,12 +227,27 @@ class _Connection(asyncio.BufferedProtocol):
         except RemoteProtocolError as exc:
             self.error = exc
             changed = True
-        if self._paused:
-            if self.queued < HIGH_WATER:
-                self._resume()
-        elif self.queued >= HIGH_WATER:
-            self._pause()
+        if self._paused and self.queued < HIGH_WATER:
+            self._resume()
         return changed
+
+    def _give(self, data: bytes) -> bool:
+        """Body bytes for the reader: queued, or handed to its sink; reading pauses once
+        :data:`HIGH_WATER` of them wait. False if the sink raised (the reader's error now)."""
+        self.queued += len(data)
+        sink = self.sink
+        if sink is None:
+            self.chunks.append(data)
+        else:
+            try:
+                sink(data)
+            except Exception as exc:  # noqa: BLE001 - handed to the reader
+                self.sink = None
+                self.error = exc
+                return False
+        if self.queued >= HIGH_WATER and not self._paused:
+            self._pause()
+        return True
 
     def _pause(self) -> None:
         if self.transport is not None:
@@ -288,6 +300,7 @@ class _Connection(asyncio.BufferedProtocol):
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(_TIMED_OUT)
+                self.timed_out = True
         else:  # the deadline moved later since the timer was set
             self._arm(deadline)
 
@@ -309,6 +322,7 @@ class _Connection(asyncio.BufferedProtocol):
         waiter: asyncio.Future[Any] = self.loop.create_future()
         self._waiter = waiter
         self._deadline = deadline
+        self.timed_out = False
         if deadline is not None and (self._timer is None or self._timer_at > deadline):
             self._arm(deadline)  # (a timer set no later fires first and re-arms itself)
         return waiter
@@ -690,6 +704,7 @@ class AsyncResponse:
         self.reason = head.reason
         self.headers = HttpHeaders.of_str_pairs(head.headers)
         self.deadline = deadline
+        self._total_at = deadline.total_at  # (fixed at the request's start)
         self.url = url
         self._pool = pool
         self._key = key
@@ -755,20 +770,18 @@ class AsyncResponse:
                 url=self.url,
             )
         deadline = self.deadline
-        total = deadline.total_at
+        total = self._total_at
         if own:
             at = until
             if total is not None and (at is None or total <= at):
                 at = total
-            phase = PHASE_TOTAL if total is not None and at == total else PHASE_BETWEEN
+            phase = ""  # (known only if it passed: below)
         else:
             remaining, phase = deadline.remaining(time.monotonic())
             at = None if remaining is None else time.monotonic() + remaining
         if (
             waited is None
-            or not waited.done()
-            or waited.cancelled()
-            or waited.result() is not _TIMED_OUT
+            or not conn.timed_out  # (set by the timer on the last waiter: the one we gave)
             # A reader that took bytes given to its sink since (deliver_to) may hold a
             # later deadline: the timer's verdict stands only if that one passed too.
             or at is None
@@ -779,6 +792,8 @@ class AsyncResponse:
             if waiter is not None:
                 self._waited = waiter
                 return waiter
+        if own:
+            phase = PHASE_TOTAL if total is not None and at == total else PHASE_BETWEEN
         limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.between
         self.abort()
         what = (

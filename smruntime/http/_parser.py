@@ -30,6 +30,7 @@ _CTL = bytes(range(32)).replace(b"\t", b"") + b"\x7f"  # every control byte but 
 _OWS = b" \t"
 
 _HEAD, _LENGTH, _CHUNKED, _TRAILERS, _CLOSE, _END, _DONE, _ERROR = range(8)
+_BODY_STATES = frozenset((_LENGTH, _CHUNKED, _CLOSE))
 # sub-states of _CHUNKED
 _SIZE, _CHUNK, _CRLF = range(3)
 
@@ -196,6 +197,34 @@ class ResponseReader:
         else:
             buf += data  # a bytearray: extended in place
 
+    def receive_body(self, data: bytes) -> bytes | None:
+        """:meth:`receive_data` and the events it makes, at once, in the common case of a
+        chunked body read as it comes: nothing held, ``data`` exactly one whole chunk (size
+        line, data, CRLF). Its data is returned (the reader then needs data, as after the
+        :class:`Data` event :meth:`next_event` would give); ``None`` in any other case, with
+        nothing done: :meth:`receive_data` then :meth:`next_event` as usual."""
+        buf = self._buf
+        if (
+            self._state != _CHUNKED
+            or self._chunk_state != _SIZE
+            or self._pos < len(buf)
+            or self._eof
+        ):
+            return None
+        limits = self._limits
+        i = data.find(b"\r\n", 0, limits.max_chunk_line_bytes)
+        if i <= 0 or not data.endswith(b"\r\n"):
+            return None
+        size = _chunk_size(data[:i])
+        end = i + 4 + size
+        if size <= 0 or size > limits.max_chunk_size or end != len(data):
+            return None
+        self.bytes_received += end
+        self._base += len(buf)
+        self._buf = data
+        self._pos = end  # (_scanned is 0 here: nothing held)
+        return data[i + 2 : end - 2]
+
     @property
     def response_started(self) -> bool:
         """True once a byte of the response arrived."""
@@ -211,11 +240,7 @@ class ResponseReader:
         """True when :meth:`next_event` can only return :data:`NEED_DATA` until more bytes (or
         the EOF) arrive: inside a body, every byte received handed out. A driver may then skip
         the call."""
-        return (
-            self._state in (_LENGTH, _CHUNKED, _CLOSE)
-            and self._pos >= len(self._buf)
-            and not self._eof
-        )
+        return self._state in _BODY_STATES and self._pos >= len(self._buf) and not self._eof
 
     @property
     def eof(self) -> bool:
@@ -299,6 +324,27 @@ class ResponseReader:
             raise self._incomplete()
         return ev
 
+    def take_rest(self) -> bytes | None:
+        """After :class:`Response`: the whole rest of the body when it is a ``Content-Length``
+        body all in the buffer (or no body is left), the message then complete as if its
+        :class:`Data` and :class:`EndOfMessage` were handed out; None, nothing changed,
+        otherwise (read on with :meth:`next_event`)."""
+        state = self._state
+        if state == _LENGTH:
+            pos = self._pos
+            end = pos + self._left
+            buf = self._buf
+            if len(buf) < end:
+                return None
+            piece = buf[pos:end]
+            self._pos = end
+            self._finish([])
+            return piece if type(piece) is bytes else bytes(piece)
+        if state == _END:
+            self._finish([])
+            return b""
+        return None
+
     def _finish(self, trailers: list[tuple[str, str]]) -> EndOfMessage:
         self._state = _DONE
         self.extra_bytes += len(self._buf) - self._pos
@@ -380,16 +426,7 @@ class ResponseReader:
                 self._pos = pos
                 raise self._fail("chunk-size line ends in a bare LF, not CRLF", pos)
             line = buf[pos : i - 1]
-            if line.isalnum():
-                try:
-                    left = int(line, 16)
-                except ValueError:
-                    left = -1
-                else:
-                    if line[:2] in (b"0x", b"0X"):
-                        left = -1  # int() took "0x" as a prefix
-            else:
-                left = self._chunk_size_with_ext(line)
+            left = _chunk_size(line)
             if left <= 0:
                 self._pos = pos
                 if left < 0:
@@ -406,12 +443,21 @@ class ResponseReader:
                 raise self._fail(f"chunk size {left} over max_chunk_size={max_size}", pos)
             pos = i + 1
             if end - pos >= left + 2:  # the common case: the whole chunk and its CRLF are here
-                append(buf[pos : pos + left])
+                data = buf[pos : pos + left]
                 pos += left
                 if buf[pos] != 13 or buf[pos + 1] != 10:
                     self._pos = pos
                     raise self._bad_chunk_end(buf, pos)
                 pos += 2
+                if pos == end:  # the buffer ends with this chunk: no search for the next line
+                    self._pos = end
+                    self._scanned = 0
+                    self._chunk_state = _SIZE
+                    if parts:
+                        append(data)
+                        return Data(b"".join(parts))
+                    return Data(data if type(data) is bytes else bytes(data))
+                append(data)
                 continue
             self._scanned = 0
             if end - pos < left:  # the data goes on in the next read
@@ -442,15 +488,6 @@ class ResponseReader:
         # the wrong byte (after a CR: both), whatever the chunking
         found = _show(buf[pos : pos + 2] if buf[pos] == 13 else buf[pos : pos + 1])
         return self._fail(f"expected CRLF after the chunk data, found {found}", pos)
-
-    @staticmethod
-    def _chunk_size_with_ext(line: Buffer) -> int:
-        """The size of a chunk-size line with extensions or whitespace; -1 if malformed."""
-        size, _, ext = line.partition(b";")
-        size = size.rstrip(_OWS)
-        if not size or size.translate(None, _HEXDIG) or ext.translate(None, _CTL) != ext:
-            return -1
-        return int(size, 16)
 
     # -- head and trailers -----------------------------------------------------------------
 
@@ -715,6 +752,22 @@ class ResponseReader:
                 self._field(line, "trailer")
                 continue
             return self._finish(self._fields)
+
+
+def _chunk_size(line: Buffer) -> int:
+    """The size a chunk-size line (without its CRLF) announces; -1 if malformed."""
+    if line.isalnum():
+        try:
+            size = int(line, 16)
+        except ValueError:
+            return -1
+        return -1 if line[:2] in (b"0x", b"0X") else size  # int() takes "0x" as a prefix
+    # extensions or whitespace
+    size_part, _, ext = line.partition(b";")
+    size_part = size_part.rstrip(_OWS)
+    if not size_part or size_part.translate(None, _HEXDIG) or ext.translate(None, _CTL) != ext:
+        return -1
+    return int(size_part, 16)
 
 
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))

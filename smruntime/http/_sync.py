@@ -527,9 +527,12 @@ class SyncResponse(BodyReader):
     """A response whose head has arrived; the body is read on demand.
 
     ``read_some()`` returns the next body bytes (every byte one socket read completed) and
-    ``b""`` at the end; ``close()`` pools the connection if the body was read to its end on a
-    reusable connection and drops it otherwise; ``abort()`` always drops it. Not for use from
-    two threads at once, except ``close``/``abort``, which wake a read blocked in another thread.
+    ``b""`` at the end. A reusable connection goes back to the pool at the end of the message:
+    for a ``Content-Length`` body, as soon as its last byte is in (with the head, when it came
+    in the same read, or with the read that completed it), whether or not the caller read it
+    yet. ``close()`` before that drops the connection; ``abort()`` drops it unless it was
+    handed back. Not for use from two threads at once, except ``close``/``abort``, which wake
+    a read blocked in another thread.
     """
 
     def __init__(
@@ -619,6 +622,8 @@ class SyncResponse(BodyReader):
         conn = self._conn
         assert conn is not None
         proto = conn.proto
+        reader = proto.reader  # (the request's: its bytes and events go to it directly)
+        assert reader is not None
         reused = conn.uses > 1
         event: object = NEED_DATA  # the request was just sent: nothing to parse before a read
         while True:
@@ -631,19 +636,19 @@ class SyncResponse(BodyReader):
                     except (OSError, ValueError) as exc:
                         self.abort()
                         error = self._broken_head(exc)
-                        if reused and not proto.response_started:
+                        if reused and not reader.response_started:
                             raise _StaleConnection(error) from exc
                         raise error from exc
-                    if not data and reused and not proto.response_started:
+                    if not data and reused and not reader.response_started:
                         self.abort()
                         raise _StaleConnection(self._broken_head(None))
-                    proto.receive_data(data)
-                event = proto.next_event()
+                    reader.receive_data(data)
+                event = reader.next_event()
                 if event is NEED_DATA:
                     continue
             except RemoteProtocolError as exc:
                 self.abort()
-                if not proto.response_started:
+                if not reader.response_started:
                     raise self._broken_head(exc) from exc
                 exc.url = self._url
                 raise
@@ -652,7 +657,15 @@ class SyncResponse(BodyReader):
                 self.reason = event.reason
                 self.http_version = event.http_version
                 self.headers = HttpHeaders.of_str_pairs(event.headers)
-                self.deadline.progress(time.monotonic())  # (body_started, one call less)
+                rest = reader.take_rest()
+                if rest is None:
+                    self.deadline.progress(time.monotonic())  # (body_started, one call less)
+                    return
+                # The whole body came with the head: the connection goes back to the pool now.
+                self._received = len(rest)
+                if rest:
+                    self._pending.append(rest)
+                self._finish(proto.reusable)
                 return
             if isinstance(event, Data):  # pragma: no cover - the protocol gives Response first
                 self._pending.append(event.data)
@@ -675,9 +688,11 @@ class SyncResponse(BodyReader):
         if conn is None or self._closed:
             raise self._closed_error(None)
         proto = conn.proto
+        reader = proto.reader
+        assert reader is not None
         try:
             while True:
-                event = proto.next_event()
+                event = reader.next_event()
                 if event is NEED_DATA:
                     try:
                         data = self._recv(conn)
@@ -690,14 +705,16 @@ class SyncResponse(BodyReader):
                         raise self._closed_error(None)
                     if not data:
                         self._eof = True
-                    proto.receive_data(data)
+                    reader.receive_data(data)
                     continue
                 if isinstance(event, Data):
                     chunk = event.data
                     if not chunk:
                         continue
                     self._received += len(chunk)
-                    if not self._explicit:
+                    if reader.take_rest() is not None:  # the last bytes of a sized body
+                        self._finish(proto.reusable)
+                    elif not self._explicit:
                         self.deadline.progress(time.monotonic())
                     return chunk
                 if isinstance(event, EndOfMessage):

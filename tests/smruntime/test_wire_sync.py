@@ -442,7 +442,58 @@ def test_the_body_is_a_binary_file_read_on_demand() -> None:
             assert body.read(3) == b"lin"
         assert body.closed
         assert invoke(client)["Body"].read() == text
-    assert srv.connections == 2  # the body closed early dropped its connection, the rest reused
+    # (the body closed early had come whole with its head: its connection was reused too)
+    assert srv.connections == 1
+
+
+def _head_then_body(head: bytes, body: bytes, go: threading.Event) -> Any:
+    """A handler that sends ``head``, then ``body`` once ``go`` is set."""
+
+    def handler(sock: socket.socket, request: Optional[bytes]) -> bool:
+        if request is None:
+            return False
+        sock.sendall(head)
+        go.wait(10)
+        sock.sendall(body)
+        return True
+
+    return handler
+
+
+def test_a_body_that_came_with_its_head_frees_the_connection_at_once() -> None:
+    with HostileServer(reply(OK_JSON)) as srv, make_client(srv.url) as client:
+        body = invoke(client)["Body"]
+        assert client._transport.idle_count() == 1  # type: ignore[attr-defined]
+        second = invoke(client)["Body"]  # on the same connection, the first still unread
+        assert body.read() == b"{}"
+        assert second.read() == b"{}"
+    assert srv.connections == 1
+
+
+def test_a_body_closed_before_its_bytes_came_drops_the_connection() -> None:
+    go = threading.Event()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+    with HostileServer(_head_then_body(head, b"abcd", go)) as srv:
+        with make_client(srv.url) as client:
+            body = invoke(client)["Body"]
+            assert client._transport.idle_count() == 0  # type: ignore[attr-defined]
+            body.close()
+            go.set()
+            assert invoke(client)["Body"].read() == b"abcd"
+    assert srv.connections == 2
+
+
+def test_a_body_read_to_its_last_byte_frees_the_connection_before_the_end_is_asked() -> None:
+    go = threading.Event()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+    with HostileServer(_head_then_body(head, b"abcd", go)) as srv:
+        with make_client(srv.url) as client:
+            body = invoke(client)["Body"]
+            response = body._source
+            go.set()
+            assert response.read_some() == b"abcd"
+            assert client._transport.idle_count() == 1  # type: ignore[attr-defined]
+            assert response.read_some() == b""
 
 
 def test_transport_requests_without_requests_names_the_extra() -> None:
@@ -538,10 +589,13 @@ def test_a_pool_used_in_another_process_starts_empty() -> None:
 
 
 def test_a_response_finished_in_another_process_is_not_pooled() -> None:
-    with HostileServer(reply(OK_JSON)) as srv, make_client(srv.url) as client:
+    go = threading.Event()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+    with HostileServer(_head_then_body(head, b"{}", go)) as srv, make_client(srv.url) as client:
         pool = client._transport
         body = invoke(client)["Body"]
         pool._pid = -1  # type: ignore[attr-defined] # as if the at-fork hook had run in a child
+        go.set()
         assert body.read() == b"{}"
         assert pool.idle_count() == 0  # type: ignore[attr-defined]
 

@@ -728,6 +728,10 @@ def test_data_events_are_bytes() -> None:
     for cuts in splits(CHUNKED + b"3\r\nabc\r\n0\r\n\r\n"):
         _, evs = parse(CHUNKED + b"3\r\nabc\r\n0\r\n\r\n", cuts, eof=False)
         assert all(type(ev.data) is bytes for ev in evs if isinstance(ev, Data))
+    # a chunk ending the buffer, read from a held tail (a bytearray) joined to new bytes
+    conn = connection()
+    evs = events(conn, [CHUNKED + b"3", b"\r\nabc\r\n", b"0\r\n\r\n"], eof=False)
+    assert [type(ev.data) for ev in evs if isinstance(ev, Data)] == [bytes]
     raw = OK + b"Content-Length: 6\r\n\r\nabcdef"
     for cuts in splits(raw):
         _, evs = parse(raw, cuts, eof=False)
@@ -884,3 +888,114 @@ def test_needs_data_before_a_request_and_at_the_eof() -> None:
     assert not conn.needs_data  # the EOF: next_event() raises
     with pytest.raises(RemoteProtocolError):
         conn.next_event()
+
+
+# -- receive_body (the asyncio driver's whole-chunk path) ------------------------------------
+
+
+_taken: list[int] = []  # pieces receive_body took, in the last _drive
+
+
+def _drive(
+    pieces_: list[bytes], body_first: bool, limits: Limits | None = None, eof: bool = True
+) -> tuple[list[object], int, bool]:
+    """Events (Data as bytes) or the error, bytes received and reusability, for ``pieces_``
+    fed as the blocking driver does, or (``body_first``) as the asyncio one: each piece to
+    ``receive_body`` first (how many it took: ``_taken[0]``)."""
+    _taken[:] = [0]
+    conn = connection(limits=limits)
+    reader = conn.reader
+    assert reader is not None
+    out: list[object] = []
+    try:
+        for piece in [*pieces_, b""] if eof else pieces_:
+            if body_first:
+                got = reader.receive_body(piece)
+                if got is not None:
+                    assert reader.needs_data  # as after the Data event next_event gives
+                    assert reader.next_event() is NEED_DATA
+                    out.append(got)
+                    _taken[0] += 1
+                    continue
+            conn.receive_data(piece)
+            while True:
+                ev = conn.next_event()
+                if ev is NEED_DATA:
+                    break
+                out.append(ev.data if isinstance(ev, Data) else ev)
+                if isinstance(ev, EndOfMessage):
+                    return out, reader.bytes_received, conn.reusable
+    except RemoteProtocolError as exc:
+        out.append((str(exc), exc.offset))
+    return out, reader.bytes_received, conn.reusable
+
+
+@pytest.mark.parametrize(
+    ("body", "limits", "fast"),
+    [
+        ([b"5\r\nhello\r\n", b"3\r\nabc\r\n", b"0\r\n\r\n"], None, 2),
+        ([b"5\r\nhello\r\n", b"3\r\nabc\r\n", b"zz\r\n"], None, 2),  # offsets after them
+        ([b"5\r\nhello\r\n", b"1", b"3\r\nabc\r\nX"], None, 1),
+        ([b"A;name=value\r\n0123456789\r\n", b"1\t\r\n!\r\n", b"0\r\n\r\n"], None, 2),
+        ([b"5\r\nhello\r\n3\r\nabc\r\n", b"0\r\n\r\n"], None, 0),  # two chunks in one piece
+        ([b"5\r\nhello\r\n0\r\n\r\n"], None, 0),
+        ([b"0\r\n\r\n"], None, 0),
+        ([b"0;e\r\n", b"\r\n"], None, 0),
+        ([b"ab\r\n" + b"x" * 0xAB + b"\r\n", b"0\r\n\r\n"], None, 1),
+        ([b"0x5\r\nhello\r\n"], None, 0),
+        ([b"0X5\r\nhello\r\n"], None, 0),
+        ([b"+5\r\nhello\r\n"], None, 0),
+        ([b" 5\r\nhello\r\n"], None, 0),
+        ([b"-5\r\nhello\r\n"], None, 0),
+        ([b"zz\r\nhello\r\n"], None, 0),
+        ([b"5_0\r\n" + b"x" * 80 + b"\r\n"], None, 0),
+        ([b"5\nhello\r\n"], None, 0),
+        ([b"\r\nhello\r\n"], None, 0),
+        ([b"5\r\nhelloX\r\n"], None, 0),
+        ([b"5\r\nhello\rX"], None, 0),
+        ([b"5\r\nhell\r\n", b"o\r\n0\r\n\r\n"], None, 0),
+        ([b"5\r\nhello\r\n\r\n"], None, 0),
+        ([b"5\r\nhel", b"lo\r\n", b"3\r\nabc\r\n", b"0\r\n\r\n"], None, 1),
+        ([b"1", b"3\r\nabc\r\n", b"x" * 14 + b"\r\n0\r\n\r\n"], None, 0),  # bytes held before
+        ([b"8\r\n", b"3\r\nabc\r\n", b"\r\n0\r\n\r\n"], None, 0),  # a chunk-like piece of data
+        ([b"0\r\n", b"3\r\nabc\r\n", b"\r\n"], None, 0),  # ... of the trailer section
+        ([b"10\r\n" + b"x" * 16 + b"\r\n", b"0\r\n\r\n"], Limits(max_chunk_size=16), 1),
+        ([b"11\r\n" + b"x" * 17 + b"\r\n", b"0\r\n\r\n"], Limits(max_chunk_size=16), 0),
+        ([b"3;abcd\r\nxyz\r\n", b"0\r\n\r\n"], Limits(max_chunk_line_bytes=8), 1),
+        ([b"3;abcde\r\nxyz\r\n", b"0\r\n\r\n"], Limits(max_chunk_line_bytes=8), 0),
+        ([b"000003\r\nxyz\r\n", b"0\r\n\r\n"], Limits(max_chunk_line_bytes=8), 1),
+        ([b"0000003\r\nxyz\r\n", b"0\r\n\r\n"], Limits(max_chunk_line_bytes=8), 0),
+        ([b"f\r\n" + b"y" * 15 + b"\r\n", b"0\r\n\r\n"], Limits(max_chunk_size=15), 1),
+    ],
+)
+def test_receive_body_gives_what_next_event_gives(
+    body: list[bytes], limits: Limits | None, fast: int
+) -> None:
+    """The same events, errors and state either way; ``fast``: the pieces it takes (one
+    whole chunk each, nothing held)."""
+    for head in ([CHUNKED], [OK, b"Transfer-Encoding: chunked\r\n\r\n"]):
+        expected = _drive([*head, *body], False, limits)
+        assert _drive([*head, *body], True, limits) == expected
+        assert _taken == [fast]
+    # the same pieces in a Content-Length body, or one delimited by the close: bytes as sent
+    raw = b"".join(body)
+    for head in (OK + b"Content-Length: %d\r\n\r\n" % len(raw), OK + b"\r\n"):
+        got, _, _ = _drive([head, *body], True, limits)
+        assert b"".join(x for x in got if isinstance(x, bytes)) == raw
+        assert _taken == [0]
+        assert got == _drive([head, *body], False, limits)[0]
+
+
+def test_receive_body_takes_nothing_before_the_head_or_after_the_eof() -> None:
+    reader = ResponseReader()
+    assert reader.receive_body(b"3\r\nabc\r\n") is None
+    assert reader.bytes_received == 0
+    reader.receive_data(CHUNKED)
+    assert isinstance(reader.next_event(), Response)
+    assert reader.receive_body(b"") is None
+    assert reader.receive_body(b"3\r\nabc\r\n") == b"abc"
+    assert reader.bytes_received == len(CHUNKED) + 8
+    reader.receive_data(b"")  # the EOF, not yet seen by next_event
+    assert reader.receive_body(b"3\r\nabc\r\n") is None
+    with pytest.raises(LocalProtocolError):
+        reader.receive_data(b"3\r\nabc\r\n")
