@@ -16,7 +16,7 @@ from eventstream._decoder import (
     Frame,
     decode,
 )
-from eventstream._encoder import encode, encode_frame
+from eventstream._encoder import encode, encode_frame, message_crc
 from eventstream._headers import Int8, Int16, Int64
 from eventstream._message import Headers, Message
 from eventstream.exceptions import (
@@ -54,6 +54,7 @@ __all__ = [
     "describe",
     "encode",
     "encode_frame",
+    "message_crc",
 ]
 
 # Imported on first use, so that a client start-up does not pay for them: ``describe`` is for

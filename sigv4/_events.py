@@ -29,7 +29,7 @@ from sigv4._record import _Record
 from sigv4._signer import (
     _EPOCH,
     _HEX_LOWER,
-    _hmac_hex,
+    _hmac_digest,
     _key_state,
     _resolve_credentials,
     _scope_part,
@@ -54,6 +54,7 @@ _MASK = "****"
 _ONE_MS = _dt.timedelta(milliseconds=1)
 _UTC = _dt.timezone.utc
 _DATE_PREFIX = b"\x05:date\x08"
+_I64 = struct.Struct(">q")
 
 
 def encode_date_header(date: _dt.datetime) -> bytes:
@@ -61,7 +62,7 @@ def encode_date_header(date: _dt.datetime) -> bytes:
 
     Sub-millisecond digits are dropped, as the codec's type 8 holds whole milliseconds.
     """
-    return _DATE_PREFIX + struct.pack(">q", _millis(date))
+    return _DATE_PREFIX + _I64.pack(_millis(date))
 
 
 def _millis(date: object) -> int:
@@ -144,13 +145,21 @@ def _sign_with(
 ) -> SignedEvent:
     """The signature of one event, from the signing key (``state``) and scope of its day."""
     ms = _millis(date)
-    date_header = _DATE_PREFIX + struct.pack(">q", ms)
+    _, string_to_sign, raw = _signature(state, scope, amz_date, prior, payload, ms)
+    return SignedEvent(_EPOCH + ms * _ONE_MS, raw.hex(), string_to_sign)
+
+
+def _signature(
+    state: Any, scope: str, amz_date: str, prior: str, payload: bytes, ms: int
+) -> tuple[bytes, str, bytes]:
+    """(the encoded ``:date`` header, the string to sign, the raw signature) of one event
+    dated ``ms`` milliseconds after the epoch."""
+    date_header = _DATE_PREFIX + _I64.pack(ms)
     string_to_sign = (
         f"{EVENT_ALGORITHM}\n{amz_date}\n{scope}\n{prior}\n"
         f"{hashlib.sha256(date_header).hexdigest()}\n{hashlib.sha256(payload).hexdigest()}"
     )
-    signature = _hmac_hex(state, string_to_sign)
-    return SignedEvent(_EPOCH + ms * _ONE_MS, signature, string_to_sign)
+    return date_header, string_to_sign, _hmac_digest(state, string_to_sign)
 
 
 def _payload(payload: object) -> bytes:
@@ -231,6 +240,18 @@ class EventSigner:
 
     def sign(self, payload: bytes, now: _dt.datetime) -> SignedEvent:
         """Sign the next event's ``payload`` (an encoded inner message) at ``now``."""
+        ms, _, string_to_sign, _ = self._next(payload, now)
+        return SignedEvent(_EPOCH + ms * _ONE_MS, self._prior, string_to_sign)
+
+    def sign_raw(self, payload: bytes, now: _dt.datetime) -> tuple[bytes, bytes]:
+        """:meth:`sign` as the outer message's bytes need it: (the encoded ``:date`` header,
+        the raw 32-byte signature), the value of ``:chunk-signature``."""
+        _, date_header, _, raw = self._next(payload, now)
+        return date_header, raw
+
+    def _next(self, payload: bytes, now: _dt.datetime) -> tuple[int, bytes, str, bytes]:
+        """Sign the next event (see :func:`_signature`; its date in milliseconds first) and
+        chain from it."""
         if self._finished:
             raise SigningError("the event stream is finished: nothing may be signed after it")
         payload = _payload(payload)
@@ -238,9 +259,12 @@ class EventSigner:
         day = self._day
         if day is None or day[0] != datestamp:
             day = self._day = _day_key(self._creds, datestamp, self._region, self._service)
-        signed = _sign_with(day[2], day[1], amz_date, self._prior, payload, now)
-        self._prior = signed.signature
-        return signed
+        ms = _millis(now)
+        date_header, string_to_sign, raw = _signature(
+            day[2], day[1], amz_date, self._prior, payload, ms
+        )
+        self._prior = raw.hex()
+        return ms, date_header, string_to_sign, raw
 
     def finish(self, now: _dt.datetime) -> SignedEvent:
         """Sign the final empty message that ends the input stream."""

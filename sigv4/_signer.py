@@ -220,11 +220,15 @@ _OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def _hmac_hex(state: _KeyState, message: str) -> str:
+    return _hmac_digest(state, message).hex()
+
+
+def _hmac_digest(state: _KeyState, message: str) -> bytes:
     inner = state[1].copy()
     inner.update(message.encode("utf-8"))
     outer = state[2].copy()
     outer.update(inner.digest())
-    return str(outer.hexdigest())
+    return bytes(outer.digest())
 
 
 def clear_signing_key_cache() -> None:

@@ -124,8 +124,8 @@ class _Outbound:
         )
 
     def _signed(self, inner: bytes) -> bytes:
-        signed = self._signer.sign(inner, self._clock())
-        outer = _operations.encode_signed_event(signed, inner)
+        date_header, signature = self._signer.sign_raw(inner, self._clock())
+        outer = _operations.encode_signed_raw(date_header, signature, inner)
         self.parts += 1
         if self.trace is not None:
             self.trace("send", outer, inner)

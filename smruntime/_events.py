@@ -17,6 +17,7 @@ __all__ = [
     "encode_request_event",
     "encode_request_part",
     "encode_signed_event",
+    "encode_signed_raw",
     "event_to_dict",
     "payload_part_event",
     "request_event_headers",
@@ -168,7 +169,6 @@ def encode_request_part(
 def encode_signed_event(signed: SignedEvent, inner: bytes) -> bytes:
     """The outer message sent on the wire: ``signed``'s ``:date`` and ``:chunk-signature``
     headers around ``inner`` (the encoded inner message, or ``b""`` for the end of input)."""
-    from eventstream import encode_frame
     from sigv4 import encode_date_header
 
     signature = signed.chunk_signature
@@ -176,5 +176,12 @@ def encode_signed_event(signed: SignedEvent, inner: bytes) -> bytes:
         from eventstream import Message, encode
 
         return encode(Message(headers=signed.headers, payload=inner))
-    block = encode_date_header(signed.date) + _SIGNATURE_HEADER + signature
-    return encode_frame(block, inner)
+    return encode_signed_raw(encode_date_header(signed.date), signature, inner)
+
+
+def encode_signed_raw(date_header: bytes, signature: bytes, inner: bytes) -> bytes:
+    """:func:`encode_signed_event` from what ``EventSigner.sign_raw`` returns: the encoded
+    ``:date`` header and the 32 raw bytes of the signature."""
+    from eventstream import encode_frame
+
+    return encode_frame(date_header + _SIGNATURE_HEADER + signature, inner, True)

@@ -12,15 +12,23 @@ One stream per connection, as the official clients use the bidirectional operati
   and what is buffered here never exceeds the receive window (``receive_window`` bytes; a peer
   that sends more violates flow control and is an error). DATA is sent only within the
   peer's windows: :meth:`H2ClientStream.send` takes what fits and says how much.
+- Our DATA frames are made here, not by ``h2`` (its state machine and frame objects cost
+  more than the rest of sending a small part; DATA changes no stream state). So the send
+  windows are kept here too: the server's WINDOW_UPDATE frames for the connection and our
+  stream are taken out of what ``h2`` sees (:meth:`H2ClientStream._screen`; a malformed one
+  goes to it whole), the stream's window follows the server's INITIAL_WINDOW_SIZE as ``h2``
+  read it, and a window past 2**31-1 is the server's flow-control error. ``h2``'s own view
+  stays consistent: nothing sent, nothing granted.
 - The response body's DATA frames do not reach ``h2`` whole: it parses each frame it gets
   into objects and makes a hex dump of it for a log line, whether or not anything logs (it
   hands ``repr(frame)`` to its logger), which for 64 KiB parts costs as much as all the rest
   of receiving them. Once the response headers are in (without a Content-Length, whose check
   is h2's), :meth:`H2ClientStream._screen` takes the body out of each DATA frame of our stream
-  and hands ``h2`` the frame with no body and its END_STREAM flag, so that the stream's
-  states and errors stay h2's; the receive window of those bodies is kept here, and opened by
-  our own WINDOW_UPDATE frames. Frames ``h2`` must refuse (too large, bad padding, another
-  stream) still go to it whole.
+  and hands ``h2`` the frame with no body and its END_STREAM flag when it may change the
+  stream's state (none at all while the stream is open and the frame does not end it), so
+  that the stream's states and errors stay h2's; the receive window of those bodies is kept
+  here, and opened by our own WINDOW_UPDATE frames. Frames ``h2`` must refuse (too large,
+  bad padding, another stream) still go to it whole.
 - SETTINGS and PING are answered by ``h2``; the bytes to write come out of
   :meth:`H2ClientStream.data_to_send` like everything else.
 - GOAWAY follows RFC 9113 6.8. A graceful one (NO_ERROR) whose last stream id covers ours
@@ -77,6 +85,7 @@ MAX_FRAME_SIZE = 1 << 18
 default is 16 KiB)."""
 
 _MIN_WINDOW = 65535  # the protocol's initial window
+_MAX_WINDOW = 2**31 - 1
 ACK_BATCH_DIVISOR = 8
 """Taken bytes are acknowledged once they reach ``receive_window / ACK_BATCH_DIVISOR``."""
 CANCEL = 0x8
@@ -84,6 +93,7 @@ FLOW_CONTROL_ERROR = 0x3
 _FRAME_HEADER = 9
 _DATA = 0x0
 _GOAWAY = 0x7
+_WINDOW_UPDATE = 0x8
 _HEADER_BLOCK = (0x1, 0x9)  # HEADERS, CONTINUATION
 _END_STREAM = 0x1
 _PADDED = 0x8
@@ -180,6 +190,19 @@ class Failed:
 H2Event = Union[Response, Data, End, Failed]
 
 
+class _Credit:
+    """A WINDOW_UPDATE of the server for the connection (``stream`` 0) or our stream."""
+
+    __slots__ = ("increment", "stream")
+
+    def __init__(self, stream: int, increment: int) -> None:
+        self.stream = stream
+        self.increment = increment
+
+
+_Piece = Union[bytes, memoryview, tuple[bytes, int, int], _Credit]  # see H2ClientStream._screen
+
+
 def take_event(queue: deque[H2Event]) -> H2Event:
     """Pop the next event of a driver's queue (not empty); consecutive Data are joined into
     one (all the body bytes received so far), their ``flow`` summed."""
@@ -232,6 +255,13 @@ class H2ClientStream:
         self._processed = 0  # taken bytes counted, not yet announced by WINDOW_UPDATE
         self._room = receive_window  # DATA bytes the server may still send (both windows)
         self._updates = bytearray()  # our WINDOW_UPDATE frames, written after h2's bytes
+        # Sending (see send): the windows the server gave us, kept here
+        self._send_conn = _MIN_WINDOW  # the connection's (SETTINGS do not change it)
+        self._send_credit = 0  # the stream's WINDOW_UPDATEs less the DATA sent on it
+        self._initial = _MIN_WINDOW  # the server's SETTINGS_INITIAL_WINDOW_SIZE, as h2 read it
+        self._frame_size = self._conn.max_outbound_frame_size
+        self._sent = bytearray()  # h2's bytes, then our DATA frames after them, to write
+        self._peer_closed = False  # h2 took a GOAWAY after the response: nothing more to send
         self._take_data = False  # DATA bodies are taken out of what h2 sees (see _screen)
         self._url = url
         self.stream_id = 0
@@ -303,36 +333,41 @@ class H2ClientStream:
         """Bytes of DATA flow control lets us queue now (0 once input is closed or failed)."""
         if self.input_closed or self.failed is not None:
             return 0
-        return max(0, self._conn.local_flow_control_window(self.stream_id))
+        return max(0, min(self._send_conn, self._initial + self._send_credit))
 
     def send(self, data: Union[bytes, memoryview]) -> int:
         """Queue as much of ``data`` as the windows allow, in frames of the peer's maximum
         size; returns the count taken (maybe 0: wait for the window to open). Raises the
-        stream's error once it has failed, :class:`InputClosedError` after :meth:`end_input`."""
+        stream's error once it has failed, :class:`InputClosedError` after :meth:`end_input`.
+
+        The DATA frames are made here, not by ``h2``, whose state machine, frame objects and
+        checks per frame cost more than the rest of sending a small part: DATA does not change
+        a stream's state, and the windows are kept here (:meth:`_credit`: the server's
+        WINDOW_UPDATE frames for the connection and our stream are taken out of what ``h2``
+        sees, so its own windows stay as if nothing was sent or granted). What ``h2`` has
+        queued goes out first, so that frames keep their order."""
         self._check_open()
         room = self.send_capacity()
         if room <= 0 or not data:
             return 0
+        if self._peer_closed:
+            raise self._send_failed(
+                ConnectionClosedError("the server closed the connection (GOAWAY)", url=self._url)
+            )
         view = memoryview(data)[:room]
-        frame = self._conn.max_outbound_frame_size
-        conn = self._conn
-        sid = self.stream_id
-        whole = view.obj
-        try:
-            if (
-                len(view) <= frame
-                and type(whole) is bytes
-                and view.c_contiguous
-                and view.nbytes == len(whole)
-            ):
-                conn.send_data(sid, whole)  # all of a bytes object in one frame: no copy
-            else:
-                for start in range(0, len(view), frame):
-                    conn.send_data(sid, view[start : start + frame].tobytes())
-        except self._errors.H2Error as exc:
-            raise self._send_failed(exc) from exc
-        self.bytes_sent += len(view)
-        return len(view)
+        size = len(view)
+        out = self._sent
+        out += self._conn.data_to_send()
+        frame = self._frame_size
+        tail = b"\x00\x00" + self.stream_id.to_bytes(4, "big")  # type DATA, no flags
+        for start in range(0, size, frame):
+            piece = view[start : start + frame]
+            out += len(piece).to_bytes(3, "big") + tail
+            out += piece if piece.c_contiguous else piece.tobytes()
+        self._send_conn -= size
+        self._send_credit -= size
+        self.bytes_sent += size
+        return size
 
     def end_input(self) -> None:
         """Queue our END_STREAM (the request body is complete)."""
@@ -387,6 +422,10 @@ class H2ClientStream:
     def data_to_send(self) -> bytes:
         """The bytes to write to the socket now (may be empty)."""
         out = self._conn.data_to_send()
+        if self._sent:
+            self._sent += out
+            out = bytes(self._sent)
+            self._sent.clear()
         if self._updates:
             out += self._updates
             self._updates.clear()
@@ -447,28 +486,106 @@ class H2ClientStream:
         out: list[H2Event] = []
         rest: Union[bytes, memoryview] = data
         while len(rest) and self.failed is None:
-            chunk, bodies, overrun, rest = self._screen(rest)
-            if len(chunk):
-                try:
-                    raw_events = self._conn.receive_data(chunk)
-                except self._errors.ProtocolError as exc:
-                    out.extend(
-                        self._fail(
-                            ConnectionClosedError(
-                                f"the server broke the HTTP/2 protocol: {exc}", url=self._url
-                            ),
-                            cause=exc,
-                        )
-                    )
-                    break
-                self._events(raw_events, bodies, out)
+            pieces, overrun, rest = self._screen(rest)
+            self._pieces(pieces, out)
             if overrun is not None and self.failed is None:
-                try:
-                    self._conn.close_connection(error_code=FLOW_CONTROL_ERROR)
-                except self._errors.H2Error:
-                    pass
-                out.extend(self._fail(overrun))
+                out.extend(self._violation(overrun))
         return out
+
+    def _violation(self, error: SMRuntimeError) -> list[H2Event]:
+        """The server broke flow control: GOAWAY (FLOW_CONTROL_ERROR), the stream fails."""
+        try:
+            self._conn.close_connection(error_code=FLOW_CONTROL_ERROR)
+        except self._errors.H2Error:
+            pass
+        return self._fail(error)
+
+    def _credit(self, stream: int, increment: int, out: list[H2Event]) -> None:
+        """A WINDOW_UPDATE of the server for the connection (``stream`` 0) or our stream."""
+        if stream:
+            window = self._initial + self._send_credit + increment
+        else:
+            window = self._send_conn + increment
+        if window > _MAX_WINDOW:
+            out.extend(self._violation(self._window_error("a WINDOW_UPDATE")))
+        elif stream:
+            self._send_credit += increment
+        else:
+            self._send_conn = window
+
+    def _window_error(self, what: str) -> ConnectionClosedError:
+        return ConnectionClosedError(
+            f"the server broke the HTTP/2 protocol: {what} took a send window past 2**31-1 "
+            f"bytes (flow control)" + self._where(),
+            url=self._url,
+        )
+
+    def _pieces(self, pieces: list[_Piece], out: list[H2Event]) -> None:
+        """Our events for what :meth:`_screen` made of the received bytes, into ``out``."""
+        pending: list[Union[bytes, memoryview]] = []  # for h2, in one call
+        bodies: deque[tuple[bytes, int]] = deque()  # of the empty DATA frames in pending
+        for piece in pieces:
+            if self.failed is not None:
+                return
+            if isinstance(piece, _Credit):
+                if pending:  # in order: a SETTINGS before it may change the stream's window
+                    self._to_h2(pending, bodies, out)
+                    pending, bodies = [], deque()
+                if self.failed is None:
+                    self._credit(piece.stream, piece.increment, out)
+                continue
+            if not isinstance(piece, tuple):
+                pending.append(piece)
+                continue
+            body, flow, end = piece  # a DATA frame of ours, its body taken out
+            if not end:
+                if pending:  # what came before it first: trailers or a reset may end the stream
+                    self._to_h2(pending, bodies, out)
+                    pending, bodies = [], deque()
+                if not self.ended and self.failed is None:
+                    # the stream is open for DATA: the frame would change nothing in h2
+                    self._body(body, flow, out)
+                    continue
+            # h2 sees the frame with no body: it ends the stream, or h2 may refuse it
+            pending.append(self._empty_data(end))
+            bodies.append((body, flow))
+        if pending and self.failed is None:
+            self._to_h2(pending, bodies, out)
+
+    def _empty_data(self, end: int) -> bytes:
+        """A DATA frame of our stream with no body, END_STREAM as ``end`` says."""
+        return b"\x00\x00\x00\x00" + bytes((end,)) + self.stream_id.to_bytes(4, "big")
+
+    def _to_h2(
+        self,
+        pending: list[Union[bytes, memoryview]],
+        bodies: deque[tuple[bytes, int]],
+        out: list[H2Event],
+    ) -> None:
+        """Feed ``pending`` to ``h2``, its events (``bodies``: see :meth:`_events`) into
+        ``out``; a protocol violation fails the stream."""
+        chunk = b"".join(pending)  # one bytes object as it is
+        try:
+            raw_events = self._conn.receive_data(chunk)
+        except self._errors.ProtocolError as exc:
+            out.extend(
+                self._fail(
+                    ConnectionClosedError(
+                        f"the server broke the HTTP/2 protocol: {exc}", url=self._url
+                    ),
+                    cause=exc,
+                )
+            )
+            return
+        self._events(raw_events, bodies, out)
+
+    def _body(self, data: bytes, flow: int, out: list[H2Event]) -> None:
+        """A DATA frame's body for the consumer (an empty one is acknowledged at once)."""
+        if not data:  # an empty frame (END_STREAM, or padding only)
+            self.consumed(flow)
+            return
+        self.bytes_received += len(data)
+        out.append(Data(data, flow))
 
     def _events(
         self, raw_events: list[Any], bodies: deque[tuple[bytes, int]], out: list[H2Event]
@@ -490,11 +607,7 @@ class H2ClientStream:
                 data, flow = (
                     bodies.popleft() if bodies else (event.data, event.flow_controlled_length)
                 )
-                if not data:  # an empty frame (END_STREAM, or padding only)
-                    self.consumed(flow)
-                    continue
-                self.bytes_received += len(data)
-                out.append(Data(data, flow))
+                self._body(data, flow, out)
             elif isinstance(event, ev.StreamEnded):
                 self.ended = True
                 out.append(End())
@@ -514,10 +627,18 @@ class H2ClientStream:
                     )
                 )
                 break
+            elif isinstance(event, ev.RemoteSettingsChanged):
+                conn = self._conn
+                self._initial = conn.remote_settings.initial_window_size
+                self._frame_size = conn.max_outbound_frame_size
+                if self._initial + self._send_credit > _MAX_WINDOW:
+                    out.extend(self._violation(self._window_error("a SETTINGS frame")))
+                    break
             elif isinstance(event, ev.ConnectionTerminated):
                 self._goaway = True
                 last = event.last_stream_id
                 if self.ended:
+                    self._peer_closed = True
                     continue  # the response is complete: nothing is lost
                 processed = last is None or last >= sid
                 out.extend(
@@ -542,21 +663,22 @@ class H2ClientStream:
 
     def _screen(
         self, data: Union[bytes, memoryview]
-    ) -> tuple[
-        Union[bytes, memoryview],
-        deque[tuple[bytes, int]],
-        Optional[SMRuntimeError],
-        Union[bytes, memoryview],
-    ]:
-        """What of ``data`` goes to ``h2``, the DATA payloads of our stream taken out of it,
-        and a flow-control violation by the server (None: none).
+    ) -> tuple[list[_Piece], Optional[SMRuntimeError], Union[bytes, memoryview]]:
+        """``data`` in pieces, in order: runs of bytes for ``h2``, the DATA frames of our
+        stream taken out of it as ``(payload, flow-controlled length, END_STREAM flag)``, and
+        the server's WINDOW_UPDATE frames for the connection and our stream as
+        :class:`_Credit` (see :meth:`send`); and a flow-control violation by the server (None:
+        none).
 
         Taken out: the graceful GOAWAY frames covering our stream (recorded in
-        :attr:`goaway`), and the body of each DATA frame of our stream: ``h2`` gets such a
-        frame with no body (its END_STREAM flag kept), so that its stream state runs as for
-        the whole frame, while the payload goes to the consumer from here. ``h2`` would make
-        a hex dump of every DATA frame it parses, for a log line, whether or not anything
-        logs: for large frames that costs as much as everything else of a part on this side.
+        :attr:`goaway`), the WINDOW_UPDATE frames above (a malformed one, or one with no
+        increment, goes to ``h2`` whole), and each DATA frame of our stream: :meth:`receive`
+        hands ``h2`` the frame with no body (its END_STREAM flag kept) when it may change the
+        stream's state, so that its states and errors stay h2's, and nothing while the stream
+        is open for DATA and the frame does not end it; the payload goes to the consumer from
+        here. ``h2`` would make a hex dump of every DATA frame it parses, for a log line,
+        whether or not anything logs: for large frames that costs as much as everything else
+        of a part on this side.
         So the receive window is kept here (:attr:`_room`, opened by :meth:`consumed`); a DATA
         frame past it ends the stream, nothing after it is passed on. DATA frames ``h2`` must
         refuse (too large, bad padding, another stream) go to it whole, as does everything
@@ -564,21 +686,21 @@ class H2ClientStream:
         without a Content-Length (``h2`` checks such a body's length itself, and sees it
         whole): until then the bytes after a complete HEADERS or CONTINUATION frame are
         returned apart, last, for the caller to screen once ``h2`` has read the headers. A
-        partial frame header, or a GOAWAY or DATA frame of ours not yet complete, is held
-        until its bytes arrive; the bytes after a GOAWAY that fails the stream are dropped
-        (``h2`` would refuse them and hide the GOAWAY behind a protocol error)."""
-        bodies: deque[tuple[bytes, int]] = deque()
+        partial frame header, or a GOAWAY, WINDOW_UPDATE or DATA frame not yet complete, is
+        held until its bytes arrive; the bytes after a GOAWAY that fails the stream are
+        dropped (``h2`` would refuse them and hide the GOAWAY behind a protocol error)."""
         if self._held:
             self._held.append(bytes(data))
             self._held_len += len(data)
             if self._held_len < self._held_need:
-                return b"", bodies, None, b""
+                return [], None, b""
             data = b"".join(self._held)
             self._held = []
         n = len(data)
         pos = self._skip
-        kept: Optional[list[Union[bytes, memoryview]]] = None  # pieces around removed frames
-        start = 0  # of the bytes not yet put in kept
+        pieces: list[_Piece] = []
+        kept: list[Union[bytes, memoryview]] = []  # the run so far, around removed frames
+        start = 0  # of the bytes not yet put in kept or pieces
         sid = self.stream_id
         overrun: Optional[SMRuntimeError] = None
         take = self._take_data
@@ -617,16 +739,13 @@ class H2ClientStream:
                             n = pos  # nothing from it on goes to h2
                             break
                         self._room -= length
-                        if kept is None:
+                        if kept:
+                            kept.append(data[start:pos])
+                            pieces.append(b"".join(kept))
                             kept = []
-                        kept.append(data[start:pos])
-                        # the same frame with no body: its type and stream, END_STREAM kept
-                        kept.append(
-                            b"\x00\x00\x00\x00"
-                            + bytes((flags & _END_STREAM,))
-                            + bytes(data[pos + 5 : pos + 9])
-                        )
-                        bodies.append((bytes(data[lo:hi]), length))
+                        elif start < pos:
+                            pieces.append(data[start:pos])
+                        pieces.append((bytes(data[lo:hi]), length, flags & _END_STREAM))
                         start = end
             elif kind == _GOAWAY and 8 <= length <= MAX_FRAME_SIZE:
                 if end > n:
@@ -640,23 +759,39 @@ class H2ClientStream:
                 if frame_stream == 0 and code == 0 and last >= sid:
                     self.goaway = (code, last)
                     self._goaway = True
-                    if kept is None:
-                        kept = []
                     kept.append(data[start:pos])
                     start = end
                 elif frame_stream == 0:
                     n = pos = end  # it fails the stream: what follows it is dropped
                     break
+            elif kind == _WINDOW_UPDATE and length == 4:
+                if end > n:
+                    self._hold(data[pos:], _FRAME_HEADER + length)
+                    n = pos
+                    break
+                frame_stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                increment = int.from_bytes(data[pos + 9 : end], "big") & 0x7FFFFFFF
+                if increment and (frame_stream == 0 or frame_stream == sid):
+                    if kept:
+                        kept.append(data[start:pos])
+                        pieces.append(b"".join(kept))
+                        kept = []
+                    elif start < pos:
+                        pieces.append(data[start:pos])
+                    pieces.append(_Credit(frame_stream, increment))
+                    start = end
             elif kind in _HEADER_BLOCK and not take and end < n:
                 rest = data[end:]  # screened once h2 has read these headers
                 n = pos = end
                 break
             pos = end
         self._skip = pos - n  # the loop ends at or past n
-        if kept is None:
-            return (data if n == len(data) else data[:n]), bodies, overrun, rest
-        kept.append(data[start:n])
-        return b"".join(kept), bodies, overrun, rest
+        if kept:
+            kept.append(data[start:n])
+            pieces.append(b"".join(kept))
+        elif start < n:
+            pieces.append(data[start:n])
+        return pieces, overrun, rest
 
     def _hold(self, rest: Union[bytes, memoryview], need: int) -> None:
         self._held = [bytes(rest)]

@@ -25,6 +25,7 @@ from eventstream import (
     describe,
     encode,
     encode_frame,
+    message_crc,
 )
 
 UTC = timezone.utc
@@ -269,6 +270,36 @@ def test_encode_frame_around_an_encoded_block_is_encode(msg: Message) -> None:
     assert encode_frame(block, msg.payload) == encode(msg)
     assert encode_frame(block, bytearray(msg.payload)) == encode(msg)
     assert encode_frame(block, memoryview(msg.payload)) == encode(msg)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    messages,
+    st.one_of(st.integers(0, 64), st.integers(8150, 8250), st.integers(60000, 70000)),
+    st.binary(max_size=40),
+)
+def test_a_frame_around_a_message_is_the_same_frame(msg: Message, size: int, block: bytes) -> None:
+    """A frame around an encoded message, its CRC combined from the message's own, is the
+    frame made by reading it; from the threshold of the shortcut on, and below."""
+    inner = encode(Message(msg.headers, bytes(range(256)) * (size // 256) + b"p" * (size % 256)))
+    assert message_crc(inner) == zlib.crc32(inner)
+    assert encode_frame(block, inner, True) == encode_frame(block, inner)
+    assert encode_frame(block, memoryview(inner), True) == encode_frame(block, inner)
+    assert message_crc(b"") == zlib.crc32(b"") == 0
+
+
+def test_crc_combine_on_its_edges() -> None:
+    from eventstream import _encoder
+
+    for a, b in [(b"", b""), (b"a", b""), (b"", b"b"), (b"\xff" * 3, b"\x00" * 9000)]:
+        combined = _encoder._crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b))
+        assert combined == zlib.crc32(a + b)
+    assert _encoder._X2N[0] == 1 << 30  # x^1
+    # the CRC of a payload said to be a message is taken from its last four bytes: not a
+    # message, a wrong frame, as from 8 KiB (shorter payloads are read)
+    big = b"z" * 8192
+    assert encode_frame(b"", big, True) != encode_frame(b"", big)
+    assert encode_frame(b"", big[:-1], True) == encode_frame(b"", big[:-1])
 
 
 def test_encode_frame_refuses_a_frame_over_4_gib() -> None:

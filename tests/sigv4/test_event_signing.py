@@ -450,3 +450,24 @@ def test_lazy_exports() -> None:
         assert name in sigv4.__all__
         assert name in dir(sigv4)
     assert sigv4.STREAMING_EVENTS_PAYLOAD == "STREAMING-AWS4-HMAC-SHA256-EVENTS"
+
+
+def test_sign_raw_is_sign_in_the_outer_messages_bytes() -> None:
+    """The same chain as :meth:`EventSigner.sign`: the :date header's bytes and the raw
+    signature of each event, chaining from it (the day roll-over of vector 3 included)."""
+    creds = Credentials("a", "s")
+    t1 = dt.datetime(2020, 1, 1, 23, 59, 59, 123456, tzinfo=UTC)
+    t2 = dt.datetime(2020, 1, 2, 0, 0, 1, 999999, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    signed = EventSigner("1" * 64, credentials=creds, region="us-west-2", service="name")
+    raw = EventSigner("1" * 64, credentials=creds, region="us-west-2", service="name")
+    for payload, now in ((b"foo", t1), (b"", t2), (b"bar" * 100, t2)):
+        want = signed.sign(payload, now)
+        date_header, signature = raw.sign_raw(payload, now)
+        assert date_header == encode_date_header(want.date)
+        assert signature == want.chunk_signature
+        assert raw.prior_signature == want.signature == signature.hex()
+    raw.finish(t2)
+    with pytest.raises(SigningError, match="finished"):
+        raw.sign_raw(b"x", t2)
+    with pytest.raises(SigningError, match="bytes"):
+        EventSigner("1" * 64, credentials=creds, region="r", service="s").sign_raw("x", t1)  # type: ignore[arg-type]

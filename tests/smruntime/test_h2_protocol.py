@@ -133,8 +133,8 @@ def test_send_respects_the_peer_window_and_frame_size() -> None:
 
 
 def test_send_takes_views_and_whole_objects_byte_for_byte() -> None:
-    # A whole bytes object within one frame goes to h2 as it is (no copy); views of part of
-    # one, reversed views and other buffers are copied: the server gets the same bytes.
+    # Whole objects, views of part of one, reversed views and other buffers: the server gets
+    # the same bytes, in frames of its size.
     pair = Pair()
     pair.respond()
     data = bytes(range(256)) * 20  # 5120 bytes, under the 16 KiB frame size
@@ -264,7 +264,9 @@ def test_eof_after_a_graceful_goaway_says_so() -> None:
 def test_goaway_with_an_error_code_fails_naming_it(code: int, name: str) -> None:
     pair = Pair()
     pair.respond()
-    pair.server.send_data(pair.sid, b"late")  # frames after it are dropped, not a protocol error
+    # frames after it are dropped, not a protocol error
+    pair.server.ping(b"12345678")
+    pair.server.send_data(pair.sid, b"late")
     (event,) = pair.client.receive(goaway(pair.sid, code) + pair.server.data_to_send())
     assert isinstance(event, _h2.Failed)
     assert isinstance(event.error, StreamResetError)
@@ -881,3 +883,287 @@ def test_headers_and_body_fed_byte_by_byte() -> None:
     assert [type(e) for e in events] == [_h2.Response, _h2.Data, _h2.Data, _h2.End]
     assert b"".join(e.data for e in events if isinstance(e, _h2.Data)) == b"abcde"
     assert _h2_window(pair) == 65535
+
+
+# -- DATA frames that change nothing in h2 do not reach it at all --------------------------------
+
+
+class _Counting:
+    """Counts what our client stream hands its h2 connection."""
+
+    def __init__(self, pair: Pair) -> None:
+        self.calls: list[bytes] = []
+        conn = pair.client._conn
+        real = conn.receive_data
+
+        def receive_data(data: bytes) -> Any:
+            self.calls.append(bytes(data))
+            return real(data)
+
+        conn.receive_data = receive_data  # type: ignore[method-assign]
+
+
+def test_plain_data_frames_of_an_open_stream_do_not_reach_h2() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    seen = _Counting(pair)
+    frames = data_frame(pair.sid, b"one") + data_frame(pair.sid, b"\x01tw", flags=0x8)
+    events = pair.client.receive(frames)
+    assert [(e.data, e.flow) for e in events if isinstance(e, _h2.Data)] == [
+        (b"one", 3),
+        (b"t", 3),
+    ]
+    assert seen.calls == []
+    # the frame that ends the stream goes to h2, with no body
+    events = pair.client.receive(data_frame(pair.sid, b"end", flags=0x1))
+    assert [type(e) for e in events] == [_h2.Data, _h2.End]
+    assert seen.calls == [b"\x00\x00\x00\x00\x01" + pair.sid.to_bytes(4, "big")]
+
+
+def test_frames_before_a_body_reach_h2_first_and_in_order() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    seen = _Counting(pair)
+    pair.server.ping(b"12345678")
+    ping = pair.server.data_to_send()
+    late = data_frame(pair.sid, b"late")
+    events = pair.client.receive(data_frame(pair.sid, b"a") + ping + data_frame(pair.sid, b"b"))
+    assert [e.data for e in events if isinstance(e, _h2.Data)] == [b"a", b"b"]
+    assert seen.calls == [ping]
+    assert pair.client.data_to_send()  # h2 answered the PING
+    # a reset before a body: the stream fails, the body is not delivered
+    pair.server.reset_stream(pair.sid, 2)
+    events = pair.client.receive(data_frame(pair.sid, b"c") + pair.server.data_to_send() + late)
+    assert [type(e) for e in events] == [_h2.Data, _h2.Failed]
+    assert isinstance(events[1].error, StreamResetError)
+    assert len(seen.calls) == 2  # the reset alone, then nothing more
+
+
+def test_a_body_after_trailers_in_the_same_read_goes_to_h2() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.server.send_data(pair.sid, b"x")
+    pair.server.send_headers(pair.sid, [("x-trailer", "1")], end_stream=True)
+    wire = pair.server.data_to_send() + data_frame(pair.sid, b"after the end")
+    events = pair.client.receive(wire)
+    assert [type(e) for e in events] == [_h2.Data, _h2.End, _h2.Failed]
+    assert events[0].data == b"x"
+    assert pair.client.ended
+    # h2 refused the body on its closed stream: RST_STREAM STREAM_CLOSED
+    assert isinstance(events[2].error, StreamResetError)
+    assert events[2].error.error_code == 5
+
+
+def test_a_body_after_a_protocol_error_is_dropped() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    bad = data_frame(pair.sid, b"", flags=0x8)  # PADDED without a pad length: h2 refuses it
+    events = pair.client.receive(bad + data_frame(pair.sid, b"after"))
+    assert [type(e) for e in events] == [_h2.Failed]
+
+
+def test_graceful_goaways_between_other_frames_and_bodies() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    seen = _Counting(pair)
+    ping = [b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + bytes([n]) * 8 for n in range(4)]
+    body = data_frame(pair.sid, b"b")
+    wire = ping[0] + goaway(pair.sid) + ping[1] + goaway(pair.sid) + ping[2] + body + ping[3]
+    events = pair.client.receive(wire)
+    assert [(type(e), getattr(e, "data", None)) for e in events] == [(_h2.Data, b"b")]
+    assert pair.client.goaway == (0, pair.sid)
+    assert seen.calls == [ping[0] + ping[1] + ping[2], ping[3]]  # the GOAWAYs taken out
+    assert pair.client.data_to_send().count(b"\x00\x00\x08\x06\x01") == 4  # each PING answered
+
+
+# -- sending: our DATA frames, the windows kept here (h2 sees no WINDOW_UPDATE of ours) ----------
+
+
+def window_update(stream: int, increment: int, length: int = 4) -> bytes:
+    body = increment.to_bytes(4, "big")[:length].rjust(length, b"\x00")
+    return length.to_bytes(3, "big") + b"\x08\x00" + stream.to_bytes(4, "big") + body
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("send"), st.integers(1, 70000)),
+            st.tuples(st.just("ack"), st.integers(0, 70000)),
+            st.tuples(st.just("grant"), st.integers(1, 100000)),
+            st.tuples(st.just("grant-stream"), st.integers(1, 100000)),
+            st.tuples(st.just("initial"), st.integers(0, 200000)),
+            st.tuples(st.just("frame"), st.integers(16384, 100000)),
+        ),
+        max_size=25,
+    )
+)
+def test_send_capacity_is_what_the_server_allows(script: list[tuple[str, int]]) -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    unacked = 0
+    sent = b""
+    for step, n in script:
+        if step == "send":
+            room = pair.client.send_capacity()
+            chunk = bytes([len(sent) % 251]) * n
+            assert pair.client.send(chunk) == min(n, room)
+            sent += chunk[: min(n, room)]
+        elif step == "ack":
+            take = min(n, unacked)
+            pair.server.acknowledge_received_data(take, pair.sid)
+            unacked -= take
+        elif step == "grant":
+            pair.server.increment_flow_control_window(n)
+        elif step == "grant-stream":
+            pair.server.increment_flow_control_window(n, stream_id=pair.sid)
+        elif step == "initial":
+            pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: n})
+        else:
+            pair.server.update_settings({SettingCodes.MAX_FRAME_SIZE: n})
+        before = len(pair.server_events)
+        pair.to_server()
+        new = pair.server_events[before:]
+        unacked += sum(
+            e.flow_controlled_length for e in new if isinstance(e, h2.events.DataReceived)
+        )
+        assert (
+            max([len(e.data) for e in new if isinstance(e, h2.events.DataReceived)], default=0)
+            <= pair.server.local_settings.max_frame_size
+        )
+        assert pair.to_client() == []
+        pair.to_server()
+        assert pair.client.failed is None
+        # what the server's h2 lets us send (both windows), once every frame is across
+        assert pair.client.send_capacity() == max(
+            0, pair.server.remote_flow_control_window(pair.sid)
+        )
+    got = b"".join(e.data for e in pair.server_events if isinstance(e, h2.events.DataReceived))
+    assert got == sent
+
+
+def test_window_updates_of_ours_do_not_reach_h2_and_open_the_windows() -> None:
+    pair = Pair()
+    pair.respond()
+    seen = _Counting(pair)
+    assert pair.client.send(b"s" * 65535) == 65535
+    assert pair.client.send_capacity() == 0
+    assert pair.client.receive(window_update(0, 1000)) == []
+    assert pair.client.send_capacity() == 0  # the stream's window is still shut
+    wire = window_update(pair.sid, 600)
+    for i in range(len(wire)):  # held across reads, counted once
+        assert pair.client.receive(wire[i : i + 1]) == []
+    assert pair.client.send_capacity() == 600
+    assert pair.client.receive(window_update(pair.sid, 5000)) == []
+    assert pair.client.send_capacity() == 1000  # now the connection's
+    assert seen.calls == []
+    # several in one read, each on its own window
+    assert pair.client.send(b"s" * 1000) == 1000
+    assert pair.client.receive(window_update(pair.sid, 700) + window_update(0, 300)) == []
+    assert pair.client.send_capacity() == 300
+    assert pair.client.receive(window_update(0, 500) + window_update(pair.sid, 9)) == []
+    assert pair.client.send_capacity() == 800
+    assert pair.client.send(b"s" * 800) == 800
+    # the high bit of the increment is reserved: ignored
+    assert pair.client.receive(window_update(0, (1 << 31) | 7)) == []
+    assert pair.client.send_capacity() == 7
+
+
+def test_frames_go_out_in_order_h2_bytes_first() -> None:
+    client = _h2.H2ClientStream(url="http://x/")
+    client.start("POST", "http", "x:1", "/p", [])
+    assert client.send(b"body") == 4  # before the HEADERS were written
+    client.end_input()
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    events = server.receive_data(client.data_to_send())
+    ours = (h2.events.RequestReceived, h2.events.DataReceived, h2.events.StreamEnded)
+    kinds = [type(e) for e in events if isinstance(e, ours)]
+    # HEADERS, our DATA, then h2's empty DATA with END_STREAM
+    assert kinds == [
+        h2.events.RequestReceived,
+        h2.events.DataReceived,
+        h2.events.DataReceived,
+        h2.events.StreamEnded,
+    ]
+    assert [e.data for e in events if isinstance(e, h2.events.DataReceived)] == [b"body", b""]
+    assert client.data_to_send() == b""
+
+
+@pytest.mark.parametrize(
+    ("wire", "what"),
+    [
+        (lambda sid: window_update(0, 2**31 - 65535), "a WINDOW_UPDATE"),
+        (lambda sid: window_update(sid, 2**31 - 65535), "a WINDOW_UPDATE"),
+    ],
+)
+def test_a_window_past_the_maximum_is_a_flow_control_error(wire: Any, what: str) -> None:
+    pair = Pair()
+    pair.respond()
+    assert pair.client.receive(window_update(0, 2**31 - 65536)) == []  # exactly the maximum
+    assert pair.client.receive(window_update(pair.sid, 2**31 - 65536)) == []
+    assert pair.client.send_capacity() == 2**31 - 1
+    ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"p" * 8
+    events = pair.client.receive(wire(pair.sid) + ping)
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert f"{what} took a send window past 2**31-1" in str(events[0].error)
+    assert isinstance(events[0].error, ConnectionClosedError)
+    out = pair.client.data_to_send()
+    at = out.index(b"\x07\x00\x00\x00\x00\x00")  # GOAWAY FLOW_CONTROL_ERROR
+    assert out[at + 10 : at + 14] == (3).to_bytes(4, "big")
+    assert b"\x00\x00\x08\x06\x01" not in out  # nothing after it was passed on
+
+
+def test_a_settings_change_past_the_maximum_window_is_a_flow_control_error() -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    assert pair.client.receive(window_update(pair.sid, 2**31 - 65536)) == []
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 65535})  # no change
+    assert pair.to_client() == []
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 65536})
+    events = pair.to_client()
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert "a SETTINGS frame took a send window past 2**31-1" in str(events[0].error)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        window_update(1, 0),  # a zero increment
+        window_update(0, 0),
+        window_update(1, 5, length=5),  # not 4 bytes long
+        window_update(3, 5),  # another (idle) stream
+        window_update((1 << 24) | 1, 5),  # another, whose low three bytes are ours
+    ],
+)
+def test_window_updates_h2_must_refuse_reach_it(frame: bytes) -> None:
+    pair = Pair()
+    pair.respond()
+    seen = _Counting(pair)
+    events = pair.client.receive(frame)
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert seen.calls == [frame]
+    assert pair.client.send_capacity() == 0
+
+
+def test_a_window_update_after_other_frames_follows_them() -> None:
+    from h2.settings import SettingCodes
+
+    pair = Pair()
+    pair.respond()
+    pair.server.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    settings_frame = pair.server.data_to_send()
+    seen = _Counting(pair)
+    # SETTINGS first: the stream's window is 0 + 10, whatever the order of the counting
+    assert pair.client.receive(settings_frame + window_update(pair.sid, 10)) == []
+    assert seen.calls == [settings_frame]
+    assert pair.client.send_capacity() == 10
+    # a reset before a WINDOW_UPDATE: nothing after the failure is counted
+    pair.server.reset_stream(pair.sid, 2)
+    events = pair.client.receive(pair.server.data_to_send() + window_update(0, 2**31 - 1))
+    assert [type(e) for e in events] == [_h2.Failed]
+    assert isinstance(events[0].error, StreamResetError)
