@@ -111,12 +111,12 @@ class StreamingBody(io.RawIOBase):
 
     def _piece(self) -> bytes:
         """The next piece of the body, counted and checked against the cap; b"" at the end."""
+        if self.closed:  # (at the end too: io's rule is no read at all once closed)
+            raise self._closed_error()
         if self._eof:
             if self._failed is not None:
                 raise self._failed
             return b""
-        if self.closed:
-            raise self._closed_error()
         limit = self._max
         if (
             limit is not None
@@ -177,8 +177,6 @@ class StreamingBody(io.RawIOBase):
         return self._take(amt)
 
     def readall(self) -> bytes:
-        if self.closed:
-            raise self._closed_error()
         buf = self._buf
         parts = [bytes(buf)] if buf else []
         del buf[:]

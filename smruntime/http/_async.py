@@ -146,11 +146,7 @@ class _Connection(asyncio.BufferedProtocol):
                 reader.receive_data(data)
                 if not self._pull():
                     return
-            waiter = self._waiter
-            if waiter is not None:
-                self._waiter = None
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._wake()
         else:
             # Unasked bytes, or bytes after the response failed (none of them is handed out
             # once a piece is missing): the connection is not reusable.

@@ -203,6 +203,19 @@ class _Credit:
 _Piece = Union[bytes, memoryview, tuple[bytes, int, int], _Credit]  # see H2ClientStream._screen
 
 
+def _close_run(
+    pieces: list[_Piece], kept: list[Union[bytes, memoryview]], run: Union[bytes, memoryview]
+) -> None:
+    """Put the h2-bound bytes before a taken frame (or the read's end) into ``pieces``, joined
+    with the run ``kept`` so far around frames taken out (which is emptied)."""
+    if kept:
+        kept.append(run)
+        pieces.append(b"".join(kept))
+        kept.clear()
+    elif run:
+        pieces.append(run)
+
+
 def take_event(queue: deque[H2Event]) -> H2Event:
     """Pop the next event of a driver's queue (not empty); consecutive Data are joined into
     one (all the body bytes received so far), their ``flow`` summed."""
@@ -739,12 +752,7 @@ class H2ClientStream:
                             n = pos  # nothing from it on goes to h2
                             break
                         self._room -= length
-                        if kept:
-                            kept.append(data[start:pos])
-                            pieces.append(b"".join(kept))
-                            kept = []
-                        elif start < pos:
-                            pieces.append(data[start:pos])
+                        _close_run(pieces, kept, data[start:pos])
                         pieces.append((bytes(data[lo:hi]), length, flags & _END_STREAM))
                         start = end
             elif kind == _GOAWAY and 8 <= length <= MAX_FRAME_SIZE:
@@ -772,12 +780,7 @@ class H2ClientStream:
                 frame_stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
                 increment = int.from_bytes(data[pos + 9 : end], "big") & 0x7FFFFFFF
                 if increment and (frame_stream == 0 or frame_stream == sid):
-                    if kept:
-                        kept.append(data[start:pos])
-                        pieces.append(b"".join(kept))
-                        kept = []
-                    elif start < pos:
-                        pieces.append(data[start:pos])
+                    _close_run(pieces, kept, data[start:pos])
                     pieces.append(_Credit(frame_stream, increment))
                     start = end
             elif kind in _HEADER_BLOCK and not take and end < n:
@@ -786,11 +789,7 @@ class H2ClientStream:
                 break
             pos = end
         self._skip = pos - n  # the loop ends at or past n
-        if kept:
-            kept.append(data[start:n])
-            pieces.append(b"".join(kept))
-        elif start < n:
-            pieces.append(data[start:n])
+        _close_run(pieces, kept, data[start:n])
         return pieces, overrun, rest
 
     def _hold(self, rest: Union[bytes, memoryview], need: int) -> None:

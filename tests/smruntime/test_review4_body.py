@@ -130,10 +130,10 @@ def test_after_the_cap_is_passed_every_read_fails(length: Any) -> None:
         b.read()
 
 
-@pytest.mark.parametrize("op", ["read1", "readline", "readall_at_end"])
+@pytest.mark.parametrize("op", ["read1", "readline", "readall_at_end", "readinto_at_end"])
 def test_every_read_after_close_is_refused(op: str) -> None:
     b = body(b"hello\nworld")
-    if op == "readall_at_end":
+    if op.endswith("_at_end"):
         assert b.read() == b"hello\nworld"
     else:
         assert b.read(2) == b"he"  # the rest of the piece stays buffered
@@ -143,6 +143,8 @@ def test_every_read_after_close_is_refused(op: str) -> None:
             b.read(1)
         elif op == "readline":
             b.readline()
+        elif op == "readinto_at_end":
+            b.readinto(bytearray(4))
         else:
             b.read()
 
