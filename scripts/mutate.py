@@ -91,7 +91,11 @@ _OPERATIONS_TESTS = (
     "tests/smruntime/test_operations.py",
     "tests/smruntime/test_error_parsing.py",
 )
-_H2_TESTS = ("tests/smruntime/test_h2_protocol.py", "tests/smruntime/test_h2_driver.py")
+_H2_TESTS = (
+    "tests/smruntime/test_h2_protocol.py",
+    "tests/smruntime/test_h2_screening.py",
+    "tests/smruntime/test_h2_driver.py",
+)
 _STREAM_TESTS = (
     "tests/smruntime/test_stream_core.py",
     "tests/smruntime/test_stream_cursor.py",

@@ -90,6 +90,7 @@ ACK_BATCH_DIVISOR = 8
 """Taken bytes are acknowledged once they reach ``receive_window / ACK_BATCH_DIVISOR``."""
 CANCEL = 0x8
 FLOW_CONTROL_ERROR = 0x3
+FRAME_SIZE_ERROR = 0x6
 _FRAME_HEADER = 9
 _DATA = 0x0
 _GOAWAY = 0x7
@@ -287,6 +288,7 @@ class H2ClientStream:
         """``(error_code, last_stream_id)`` of a graceful GOAWAY received: the connection takes
         no new stream; ours runs on."""
         self._skip = 0  # bytes of the current frame still to come (frame boundary tracking)
+        self._skip_block = False  # that frame is a HEADERS or CONTINUATION frame
         # a partial frame header, or a GOAWAY or DATA frame not yet complete: its pieces, their
         # length, and the length that completes it (joined once, when it is complete)
         self._held: list[bytes] = []
@@ -499,16 +501,22 @@ class H2ClientStream:
         out: list[H2Event] = []
         rest: Union[bytes, memoryview] = data
         while len(rest) and self.failed is None:
-            pieces, overrun, rest = self._screen(rest)
+            pieces, broken, rest = self._screen(rest)
             self._pieces(pieces, out)
-            if overrun is not None and self.failed is None:
-                out.extend(self._violation(overrun))
+            if broken is not None and self.failed is None:
+                # made now, so that the message counts the bodies read before the frame
+                what, code = broken
+                error = ConnectionClosedError(
+                    f"the server broke the HTTP/2 protocol: {what}" + self._where(), url=self._url
+                )
+                out.extend(self._violation(error, code))
         return out
 
-    def _violation(self, error: SMRuntimeError) -> list[H2Event]:
-        """The server broke flow control: GOAWAY (FLOW_CONTROL_ERROR), the stream fails."""
+    def _violation(self, error: SMRuntimeError, code: int = FLOW_CONTROL_ERROR) -> list[H2Event]:
+        """The server broke the protocol (flow control by default): GOAWAY with ``code``, the
+        stream fails."""
         try:
-            self._conn.close_connection(error_code=FLOW_CONTROL_ERROR)
+            self._conn.close_connection(error_code=code)
         except self._errors.H2Error:
             pass
         return self._fail(error)
@@ -629,12 +637,20 @@ class H2ClientStream:
                     # RFC 9113 8.1: the response is complete; the server wants no more input
                     self.input_closed = True
                     continue
+                code = error_name(event.error_code)
+                remote = bool(getattr(event, "remote_reset", True))
+                message = (
+                    f"the server reset the HTTP/2 stream ({code})"
+                    if remote  # else h2 reset it, for a frame the stream's state forbids
+                    else f"the server broke the HTTP/2 protocol: a frame the stream's state "
+                    f"forbids; this client reset the stream ({code})"
+                )
                 out.extend(
                     self._fail(
                         StreamResetError(
-                            f"the server reset the HTTP/2 stream ({error_name(event.error_code)})"
-                            + self._where(),
+                            message + self._where(),
                             error_code=event.error_code,
+                            remote=remote,
                             url=self._url,
                         )
                     )
@@ -676,12 +692,13 @@ class H2ClientStream:
 
     def _screen(
         self, data: Union[bytes, memoryview]
-    ) -> tuple[list[_Piece], Optional[SMRuntimeError], Union[bytes, memoryview]]:
+    ) -> tuple[list[_Piece], Optional[tuple[str, int]], Union[bytes, memoryview]]:
         """``data`` in pieces, in order: runs of bytes for ``h2``, the DATA frames of our
         stream taken out of it as ``(payload, flow-controlled length, END_STREAM flag)``, and
         the server's WINDOW_UPDATE frames for the connection and our stream as
-        :class:`_Credit` (see :meth:`send`); and a flow-control violation by the server (None:
-        none).
+        :class:`_Credit` (see :meth:`send`); a protocol violation by the server that ends the
+        stream at the frame that shows it, as what it did and the GOAWAY code (None: none);
+        and the bytes returned apart (below).
 
         Taken out: the graceful GOAWAY frames covering our stream (recorded in
         :attr:`goaway`), the WINDOW_UPDATE frames above (a malformed one, or one with no
@@ -694,14 +711,16 @@ class H2ClientStream:
         of a part on this side.
         So the receive window is kept here (:attr:`_room`, opened by :meth:`consumed`); a DATA
         frame past it ends the stream, nothing after it is passed on. DATA frames ``h2`` must
-        refuse (too large, bad padding, another stream) go to it whole, as does everything
+        refuse (bad padding, another stream) go to it whole, as does everything
         else, in order. DATA frames are taken out only once the response headers have come
         without a Content-Length (``h2`` checks such a body's length itself, and sees it
         whole): until then the bytes after a complete HEADERS or CONTINUATION frame are
         returned apart, last, for the caller to screen once ``h2`` has read the headers. A
         partial frame header, or a GOAWAY, WINDOW_UPDATE or DATA frame not yet complete, is
         held until its bytes arrive; the bytes after a GOAWAY that fails the stream are
-        dropped (``h2`` would refuse them and hide the GOAWAY behind a protocol error)."""
+        dropped (``h2`` would refuse them and hide the GOAWAY behind a protocol error). A frame
+        header announcing more than :data:`MAX_FRAME_SIZE` ends the stream at once
+        (FRAME_SIZE_ERROR): ``h2`` would check it only once the whole frame is buffered."""
         if self._held:
             self._held.append(bytes(data))
             self._held_len += len(data)
@@ -715,9 +734,13 @@ class H2ClientStream:
         kept: list[Union[bytes, memoryview]] = []  # the run so far, around removed frames
         start = 0  # of the bytes not yet put in kept or pieces
         sid = self.stream_id
-        overrun: Optional[SMRuntimeError] = None
+        broken: Optional[tuple[str, int]] = None
         take = self._take_data
         rest: Union[bytes, memoryview] = b""
+        kind = -1  # of the last frame looked at (none: the skipped frame's flag stays)
+        if pos and self._skip_block and not take and pos < n:
+            rest = data[pos:]  # after the end of a header block begun in an earlier read
+            n = pos
         while pos < n:
             if pos + _FRAME_HEADER > n:
                 self._hold(data[pos:], _FRAME_HEADER)
@@ -726,7 +749,15 @@ class H2ClientStream:
             length = int.from_bytes(data[pos : pos + 3], "big")
             kind = data[pos + 3]
             end = pos + _FRAME_HEADER + length
-            if kind == _DATA and take and length <= MAX_FRAME_SIZE:
+            if length > MAX_FRAME_SIZE:
+                broken = (
+                    f"a frame of {length} bytes (type 0x{kind:x}), over the {MAX_FRAME_SIZE}-byte "
+                    "limit this client set (FRAME_SIZE_ERROR)",
+                    FRAME_SIZE_ERROR,
+                )
+                n = pos
+                break
+            if kind == _DATA and take:
                 frame_stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
                 if frame_stream == sid:
                     if end > n:
@@ -743,11 +774,10 @@ class H2ClientStream:
                             lo += 1
                     if valid:
                         if length > self._room:
-                            overrun = ConnectionClosedError(
-                                f"the server broke the HTTP/2 protocol: a DATA frame of "
-                                f"{length} bytes with {self._room} bytes left in the receive "
-                                f"window (flow control)" + self._where(),
-                                url=self._url,
+                            broken = (
+                                f"a DATA frame of {length} bytes with {self._room} bytes left "
+                                "in the receive window (flow control)",
+                                FLOW_CONTROL_ERROR,
                             )
                             n = pos  # nothing from it on goes to h2
                             break
@@ -755,7 +785,7 @@ class H2ClientStream:
                         _close_run(pieces, kept, data[start:pos])
                         pieces.append((bytes(data[lo:hi]), length, flags & _END_STREAM))
                         start = end
-            elif kind == _GOAWAY and 8 <= length <= MAX_FRAME_SIZE:
+            elif kind == _GOAWAY and length >= 8:
                 if end > n:
                     self._hold(data[pos:], _FRAME_HEADER + length)
                     n = pos
@@ -789,8 +819,10 @@ class H2ClientStream:
                 break
             pos = end
         self._skip = pos - n  # the loop ends at or past n
+        if kind >= 0:
+            self._skip_block = kind in _HEADER_BLOCK  # what is skipped ends a header frame
         _close_run(pieces, kept, data[start:n])
-        return pieces, overrun, rest
+        return pieces, broken, rest
 
     def _hold(self, rest: Union[bytes, memoryview], need: int) -> None:
         self._held = [bytes(rest)]

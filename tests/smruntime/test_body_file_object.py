@@ -1,4 +1,4 @@
-"""Review of StreamingBody (smruntime._body) in slots without io's __init__: the io wrappers
+"""StreamingBody (smruntime._body) in slots without io's __init__: the io wrappers
 over it, readinto with views, readline limits, close, use after close, iteration after a
 partial read, the cap, pickling."""
 

@@ -1,4 +1,4 @@
-"""Review of the asyncio driver's parsing in ``buffer_updated`` (smruntime.http._async):
+"""The asyncio driver's parsing in ``buffer_updated`` (smruntime.http._async):
 pipelined bytes, bodies larger than the read buffer, cuts, a consumer that stops reading,
 cancellation, dripping servers; against raw asyncio loopback servers in the test's own loop."""
 

@@ -1,4 +1,4 @@
-"""Review of the HTTP/2 client's DATA screening (smruntime.http._h2, H2ClientStream._screen):
+"""The HTTP/2 client's DATA screening (smruntime.http._h2, H2ClientStream._screen):
 frames split at every byte boundary, padding, empty END_STREAM frames, frames after the end,
 CONTINUATION, window overruns, a SETTINGS change of the initial window, huge frame lengths;
 in memory against h2's server side, and the blocking driver against a raw-socket h2c server
@@ -169,13 +169,6 @@ def _window_of_frames(sid: int, window: int) -> bytes:
     return b"".join(data(sid, b"w" * n) for n in sizes if n)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: _h2.py _screen splits off the bytes after a HEADERS frame only when "
-    "the frame starts in the read; the end of a HEADERS frame cut across reads takes the DATA "
-    "after it to h2 whole, and those bytes are never charged to _room: the server may then "
-    "send a second window unannounced",
-)
 def test_a_body_in_the_read_that_ends_split_headers_counts_against_the_window() -> None:
     window = 65535
     pair = Pair(window=window)
@@ -203,11 +196,6 @@ def test_a_window_overrun_over_many_frames_is_a_flow_control_error() -> None:
     assert out[at + 10 : at + 14] == (3).to_bytes(4, "big")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: _h2.py _screen builds the overrun message before _events counts the "
-    "bodies of the same read, so it says 'after 0 response bytes' when 60000 came just before",
-)
 def test_the_overrun_message_counts_the_bodies_of_its_own_read() -> None:
     pair = Pair(window=65535)
     pair.respond()
@@ -217,13 +205,6 @@ def test_the_overrun_message_counts_the_bodies_of_its_own_read() -> None:
     assert "after 60000 response bytes" in str(failed.error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: a frame header announcing more than MAX_FRAME_SIZE goes to h2, whose "
-    "FrameBuffer checks the length only once the whole frame is buffered: the client holds up "
-    "to 16 MiB and fails only then (or waits for the read timeout) instead of a "
-    "FRAME_SIZE_ERROR at the header",
-)
 @pytest.mark.parametrize("kind", [0x0, 0x6, 0x1])  # DATA of ours, PING, HEADERS
 def test_a_huge_frame_length_fails_at_its_header(kind: int) -> None:
     pair = Pair(window=65535)
@@ -235,14 +216,24 @@ def test_a_huge_frame_length_fails_at_its_header(kind: int) -> None:
     assert [type(e) for e in events] == [_h2.Failed]
 
 
-def test_huge_frame_lengths_are_refused_once_whole() -> None:
-    # what happens today (the xfail above): h2 refuses the frame once all of it arrived
+def test_a_frame_length_at_the_limit_is_taken_and_one_past_it_refused_at_its_header() -> None:
     pair = Pair(window=65535)
     pair.respond()
+    ping = (_h2.MAX_FRAME_SIZE).to_bytes(3, "big") + b"\x06\x00" + bytes(4)
+    assert pair.client.receive(ping + b"p" * 1000) == []  # the rest is awaited
     header = (_h2.MAX_FRAME_SIZE + 1).to_bytes(3, "big") + b"\x06\x00" + bytes(4)
-    assert pair.client.receive(header + b"p" * 1000) == []
-    events = pair.client.receive(b"p" * _h2.MAX_FRAME_SIZE)
-    assert [type(e) for e in events] == [_h2.Failed]
+    for cut in range(1, len(header)):  # refused as soon as its length is known, however cut
+        pair = Pair(window=65535)
+        pair.respond()
+        assert pair.client.receive(header[:cut]) == []
+        events = pair.client.receive(header[cut:])
+        assert [type(e) for e in events] == [_h2.Failed]
+        message = str(events[0].error)  # type: ignore[union-attr]
+        assert f"a frame of {_h2.MAX_FRAME_SIZE + 1} bytes (type 0x6)" in message
+        assert "FRAME_SIZE_ERROR" in message
+        out = pair.client.data_to_send()
+        at = out.index(b"\x07\x00\x00\x00\x00\x00")  # GOAWAY
+        assert out[at + 10 : at + 14] == (6).to_bytes(4, "big")  # FRAME_SIZE_ERROR
 
 
 # -- the blocking driver against hand-written frames -----------------------------------------
@@ -343,11 +334,6 @@ def test_driver_a_window_overrun_is_a_flow_control_error() -> None:
     assert got[-1] == ("Failed", "ConnectionClosedError"), got
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 bug: a frame announcing 16 MiB is refused only once h2 buffered it whole; "
-    "a server that stops after its header leaves the client waiting (see the sans-IO test)",
-)
 def test_driver_a_huge_frame_length_fails_without_waiting_for_the_frame() -> None:
     def script(conn: socket.socket) -> None:
         huge = ((1 << 24) - 1).to_bytes(3, "big") + b"\x00\x00" + (1).to_bytes(4, "big")
@@ -362,12 +348,6 @@ def test_driver_a_huge_frame_length_fails_without_waiting_for_the_frame() -> Non
     assert got[-1][0] == "Failed", got
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review4 (minor, older code): _h2.py _events names every StreamReset 'the server "
-    "reset the HTTP/2 stream'; for DATA after the server's END_STREAM it is h2 that resets "
-    "(STREAM_CLOSED, remote_reset False): the server broke the protocol, it reset nothing",
-)
 def test_data_after_the_servers_end_stream_is_not_called_a_server_reset() -> None:
     pair = Pair(window=65535)
     pair.respond()

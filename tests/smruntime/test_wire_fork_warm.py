@@ -1,4 +1,4 @@
-"""Review of the warm call's fork rules: invocation ids drawn 64 at a time (forgotten in a
+"""The warm call's fork rules: invocation ids drawn 64 at a time (forgotten in a
 forked child by the at-fork hook) and the pool's pid kept by the hook, with the fork made from
 one thread while another is in the middle of calls."""
 
