@@ -638,7 +638,7 @@ class H2ClientStream:
                     self.input_closed = True
                     continue
                 code = error_name(event.error_code)
-                remote = bool(getattr(event, "remote_reset", True))
+                remote = bool(event.remote_reset)
                 message = (
                     f"the server reset the HTTP/2 stream ({code})"
                     if remote  # else h2 reset it, for a frame the stream's state forbids
@@ -737,7 +737,7 @@ class H2ClientStream:
         broken: Optional[tuple[str, int]] = None
         take = self._take_data
         rest: Union[bytes, memoryview] = b""
-        kind = -1  # of the last frame looked at (none: the skipped frame's flag stays)
+        kind: Optional[int] = None  # of the last frame looked at (None: the flag stays)
         if pos and self._skip_block and not take and pos < n:
             rest = data[pos:]  # after the end of a header block begun in an earlier read
             n = pos
@@ -819,7 +819,7 @@ class H2ClientStream:
                 break
             pos = end
         self._skip = pos - n  # the loop ends at or past n
-        if kind >= 0:
+        if kind is not None:
             self._skip_block = kind in _HEADER_BLOCK  # what is skipped ends a header frame
         _close_run(pieces, kept, data[start:n])
         return pieces, broken, rest

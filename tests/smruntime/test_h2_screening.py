@@ -181,6 +181,39 @@ def test_a_body_in_the_read_that_ends_split_headers_counts_against_the_window() 
     assert "flow control" in str(late[0].error)  # type: ignore[union-attr]
 
 
+_LONG_BLOCK = _STATUS_200 + b"\x40\x05x-abc\x03def"  # :status 200, x-abc: def (literal)
+
+
+@pytest.mark.parametrize(
+    ("head", "last"),  # the header block, where its last frame starts
+    [
+        (headers(1, _LONG_BLOCK), 0),  # one HEADERS frame
+        (headers(1, _LONG_BLOCK[:2], flags=0) + frame(0x9, 0x4, 1, _LONG_BLOCK[2:]), 11),
+    ],
+    ids=["HEADERS", "CONTINUATION"],
+)
+def test_a_body_after_a_header_block_over_three_reads_counts_against_the_window(
+    head: bytes, last: int
+) -> None:
+    # the last header frame starts in one read, has a byte in the next alone and ends in the
+    # third, with a whole window of DATA after it: each cut point in that frame
+    window = 65535
+    body = _window_of_frames(1, window)
+    assert head[last + 3] in (0x1, 0x9)
+    assert head[last + 4] & 0x4
+    for a in range(last + 1, len(head) - 1):  # a: in the last frame, b: past a, before its end
+        for b in range(a + 1, len(head)):
+            pair = Pair(window=window)
+            assert pair.sid == 1
+            assert pair.to_client() == []
+            events = pair.client.receive(head[:a]) + pair.client.receive(head[a:b])
+            events += pair.client.receive(head[b:] + body)
+            assert [type(e) for e in events][:1] == [_h2.Response], (a, b)
+            assert sum(e.flow for e in events if isinstance(e, _h2.Data)) == window
+            late = pair.client.receive(data(1, b"!"))
+            assert [type(e) for e in late] == [_h2.Failed], (a, b, normal(late))
+
+
 def test_a_window_overrun_over_many_frames_is_a_flow_control_error() -> None:
     window = 65535
     pair = Pair(window=window)
