@@ -27,6 +27,7 @@ import h2.exceptions
 import h2.settings
 
 _WINDOW = 1 << 20
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _FRAME = 1 << 18
 _HEADERS = [
     (b":status", b"200"),
@@ -50,8 +51,60 @@ class _Connection:
         self.outbound: dict[int, bytearray] = {}  # answers waiting for the client's window
         self.ending: set[int] = set()  # streams whose final message arrived
         self.out = bytearray()
+        self.preface = len(_PREFACE)  # bytes of the client's preface h2 has still to see
+        self.partial = bytearray()  # the start of a frame not yet whole
 
     def receive(self, data: bytes) -> None:
+        """Take the bodies of DATA frames on open streams here and hand ``h2`` the rest.
+
+        ``h2`` builds a hex dump of every DATA frame it parses, for a log line (about a
+        quarter of this server's CPU per 64 KiB part): with the bodies taken out first, the
+        server's CPU is spent on its own work and the rows measure the client. A DATA frame's
+        flags still reach ``h2`` (as an empty DATA frame) so that it keeps the stream's state;
+        the window its body used is given back here at once."""
+        if self.preface:
+            first, data = data[: self.preface], data[self.preface :]
+            self.preface -= len(first)
+            self._to_h2(first)
+            if not data:
+                return
+        buf = self.partial
+        buf += data
+        held = bytearray()  # frames for h2, in their order
+        at = 0
+        while len(buf) - at >= 9:
+            length = int.from_bytes(buf[at : at + 3], "big")
+            end = at + 9 + length
+            if end > len(buf):
+                break
+            kind, flags = buf[at + 3], buf[at + 4]
+            sid = int.from_bytes(buf[at + 5 : at + 9], "big") & 0x7FFFFFFF
+            if kind == 0 and not flags & 0x8 and sid in self.inbound:
+                if held:
+                    self._to_h2(bytes(held))
+                    held.clear()
+                if sid in self.inbound:  # the frames before may have reset it
+                    if length:
+                        grant = length.to_bytes(4, "big")
+                        self.out += b"\0\0\x04\x08\0\0\0\0\0" + grant
+                        self.out += b"\0\0\x04\x08\0" + sid.to_bytes(4, "big") + grant
+                    inbound = self.inbound[sid]
+                    with memoryview(buf) as view:
+                        inbound += view[at + 9 : end]
+                    self._answer(sid, inbound)
+                    self.pump()
+                    if flags & 0x1:
+                        held += b"\0\0\0\0" + bytes([flags]) + buf[at + 5 : at + 9]
+                else:
+                    held += buf[at:end]
+            else:
+                held += buf[at:end]
+            at = end
+        del buf[:at]
+        if held:
+            self._to_h2(bytes(held))
+
+    def _to_h2(self, data: bytes) -> None:
         conn = self.h2
         for event in conn.receive_data(data):
             if isinstance(event, h2.events.DataReceived):
@@ -63,6 +116,7 @@ class _Connection:
                 self._answer(sid, buf)
             elif isinstance(event, h2.events.RequestReceived):
                 conn.send_headers(event.stream_id, _HEADERS)
+                self.inbound.setdefault(event.stream_id, bytearray())
             elif isinstance(event, (h2.events.StreamReset, h2.events.StreamEnded)):
                 self.inbound.pop(event.stream_id, None)
                 if isinstance(event, h2.events.StreamReset):

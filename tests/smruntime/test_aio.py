@@ -1107,12 +1107,12 @@ def test_a_pooled_connection_closed_before_the_answer_is_resent_only_if_safe(
 
     from .hostile_server import HostileServer
 
-    answered: set[int] = set()
+    answered: list[socket.socket] = []  # the sockets, not their fds: a closed fd is reused
 
     def handler(sock: socket.socket, request: bytes | None) -> bool:
-        if request is None or sock.fileno() in answered:
+        if request is None or any(seen is sock for seen in answered):
             return False
-        answered.add(sock.fileno())
+        answered.append(sock)
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         return True
 
@@ -1180,15 +1180,15 @@ def test_a_pooled_connection_cut_after_part_of_the_answer_is_not_resent() -> Non
 
     from .hostile_server import HostileServer
 
-    answered: set[int] = set()
+    answered: list[socket.socket] = []  # the sockets, not their fds: a closed fd is reused
 
     def handler(sock: socket.socket, request: bytes | None) -> bool:
         if request is None:
             return False
-        if sock.fileno() in answered:
+        if any(seen is sock for seen in answered):
             sock.sendall(b"HTTP/1.1 200 OK\r\n")  # the answer started: the server acted
             return False
-        answered.add(sock.fileno())
+        answered.append(sock)
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         return True
 
