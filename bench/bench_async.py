@@ -73,7 +73,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _rows import readme_row  # noqa: E402
+from _rows import readme_table  # noqa: E402
 
 from eventstream import Decoder, Message, encode  # noqa: E402
 
@@ -630,6 +630,9 @@ def _shape_label(shape: str) -> str:
     return "lockstep: every stream's event at once (a burst; extra, not the target shape)"
 
 
+_README: list[list[str]] = []  # the README's AsyncClient table, printed by bench/report.py
+
+
 def _readme_rows(
     results: list[tuple[str, dict[str, float]]],
     streams: int,
@@ -637,35 +640,40 @@ def _readme_rows(
     interval: float,
     shape: str,
 ) -> None:
-    """The last round's rows for bench/report.py: the spread shape's figures, and the
-    lockstep burst's p99 beside them (labelled)."""
+    """The last round's rows of the README's AsyncClient table: the spread shape's figures, and
+    the lockstep burst's p99 beside them (labelled)."""
     if len(results) < 3:
         return
     bare, floor, ours = results[0][1], results[1][1], results[2][1]
-    what = f"AsyncClient, {streams} streams x {events} events at {interval * 1e3:.0f} ms"
+    what = f"{streams} streams x {events} events at {interval * 1e3:.0f} ms"
+    latency = "same: p50 / p99 added latency (p99 steady)"
     if shape == LOCKSTEP:
-        what += " (lockstep burst, extra)"
+        latency = f"{streams} streams, lockstep burst (extra): p50 / p99 added latency (p99 steady)"
     else:
-        what += " (phases spread)"
-        readme_row(
-            f"{what}: CPU/event",
-            f"{ours['cpu_us']:.1f} µs",
-            f"floor {floor['cpu_us']:.1f} µs (bare protocol {bare['cpu_us']:.1f} µs)",
-            f"{ours['cpu_us'] / floor['cpu_us']:.2f}x floor "
-            f"({ours['cpu_us'] / bare['cpu_us']:.2f}x bare)",
+        _README.append(
+            [
+                f"{what}, phases spread: CPU/event",
+                f"floor {floor['cpu_us']:.1f} µs (bare protocol {bare['cpu_us']:.1f} µs)",
+                f"{ours['cpu_us']:.1f} µs ({ours['cpu_us'] / floor['cpu_us']:.2f}x floor, "
+                f"{ours['cpu_us'] / bare['cpu_us']:.2f}x bare)",
+            ]
         )
-        readme_row(
-            f"{what}: wall, events delivered",
-            f"{ours['wall_s']:.2f} s, {int(ours['events'])} of {streams * events}",
-            f"bare protocol {bare['wall_s']:.2f} s",
-            f"{ours['wall_s'] / bare['wall_s']:.2f}x",
+        _README.append(
+            [
+                "same: wall, events delivered",
+                f"bare protocol {bare['wall_s']:.2f} s",
+                f"{ours['wall_s']:.2f} s ({ours['wall_s'] / bare['wall_s']:.2f}x), "
+                f"{int(ours['events'])} of {streams * events}",
+            ]
         )
-    readme_row(
-        f"{what}: p50 / p99 added latency (p99 steady)",
-        f"{ours['p50_ms']:.2f} / {ours['p99_ms']:.2f} ms ({ours['p99s_ms']:.2f})",
-        f"floor {floor['p50_ms']:.2f} / {floor['p99_ms']:.2f} ms ({floor['p99s_ms']:.2f})",
-        f"{ours['p99_ms'] / max(floor['p99_ms'], 1e-6):.2f}x "
-        f"({ours['p99s_ms'] / max(floor['p99s_ms'], 1e-6):.2f}x)",
+    _README.append(
+        [
+            latency,
+            f"{floor['p50_ms']:.2f} / {floor['p99_ms']:.2f} ms ({floor['p99s_ms']:.2f})",
+            f"{ours['p50_ms']:.2f} / {ours['p99_ms']:.2f} ms ({ours['p99s_ms']:.2f}), "
+            f"{ours['p99_ms'] / max(floor['p99_ms'], 1e-6):.2f}x "
+            f"({ours['p99s_ms'] / max(floor['p99s_ms'], 1e-6):.2f}x)",
+        ]
     )
 
 
@@ -763,6 +771,7 @@ def memory_per_stream(streams: int = 200) -> None:
         proc.join()
     from smruntime.http._async import HIGH_WATER, READ_SIZE
 
+    _README.append(["memory per open stream (Python heap)", "", f"{per / 1024:.1f} KiB"])
     print(
         f"\nmemory per open stream (Python heap, {streams} streams, after the first event): "
         f"{per / 1024:.1f} KiB (target <= 16 KiB; kernel socket buffers not counted); a lagging "
@@ -795,6 +804,12 @@ def main() -> None:
             table(streams, args.events, args.interval, not args.skip_peer, args.repeat, shape)
     if not args.skip_memory:
         memory_per_stream()
+    if _README:
+        readme_table(
+            "AsyncClient under a gateway's load (bench/bench_async.py)",
+            ["what", "floor", "smruntime"],
+            _README,
+        )
 
 
 if __name__ == "__main__":
