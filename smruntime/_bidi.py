@@ -490,8 +490,7 @@ class DuplexStream:
                 return
             self._check_send()
             self._input_closed = True
-            self._conn.write(self._out.final(), timeout=self._timer.write_limit())
-            self._conn.end_input()
+            self._conn.write(self._out.final(), timeout=self._timer.write_limit(), last=True)
 
     def _check_send(self) -> None:
         if self._closed:
@@ -747,8 +746,7 @@ class AsyncDuplexStream:
                 return
             self._check_send()
             self._input_closed = True
-            await self._conn.write(self._out.final(), timeout=self._timer.write_limit())
-            await self._conn.end_input()
+            await self._conn.write(self._out.final(), timeout=self._timer.write_limit(), last=True)
 
     def _check_send(self) -> None:
         if self._closed:

@@ -293,10 +293,13 @@ class AsyncH2Stream(asyncio.Protocol):
             self._out_bytes += len(data)
             self._pump()
 
-    async def write(self, data: bytes, timeout: Optional[float] = None) -> None:
+    async def write(self, data: bytes, timeout: Optional[float] = None, last: bool = False) -> None:
         """Queue ``data``; waits (at most ``timeout`` seconds without progress) while
-        ``max_send_buffer`` bytes already wait."""
+        ``max_send_buffer`` bytes already wait. ``last``: the input ends with ``data``, as
+        :meth:`end_input` after it, but its END_STREAM goes out in the same write."""
         if not data:
+            if last:
+                await self.end_input()
             return
         while True:
             self._check_writable()
@@ -316,6 +319,8 @@ class AsyncH2Stream(asyncio.Protocol):
                     elapsed=timeout,
                     url=self.url,
                 )
+        if last:
+            self._end_requested = True  # (after the checks: queue() does not check it)
         self.queue(data)
 
     async def end_input(self) -> None:

@@ -255,11 +255,15 @@ class SyncH2Stream:
             except OSError:
                 pass
 
-    def write(self, data: bytes, timeout: Optional[float] = None) -> None:
+    def write(self, data: bytes, timeout: Optional[float] = None, last: bool = False) -> None:
         """Queue ``data`` for sending; blocks (at most ``timeout`` seconds of no progress)
         while ``max_send_buffer`` bytes already wait. Raises the stream's error once it has
-        failed, :class:`~smruntime.exceptions.InputClosedError` after :meth:`end_input`."""
+        failed, :class:`~smruntime.exceptions.InputClosedError` after :meth:`end_input`.
+        ``last``: the input ends with ``data``, as :meth:`end_input` after it, but its
+        END_STREAM goes out in the same write."""
         if not data:
+            if last:
+                self.end_input()
             return
         with self._lock:
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -282,6 +286,8 @@ class SyncH2Stream:
                     deadline = time.monotonic() + timeout  # progress: the wait starts over
             self._out.append(data)
             self._out_bytes += len(data)
+            if last:
+                self._end_requested = True
             self._drive_locked()
 
     def _check_writable(self) -> None:

@@ -283,6 +283,12 @@ class _Session:
             except h2.exceptions.StreamClosedError:
                 buf.clear()
                 self.ending.discard(sid)
+        for sid in [sid for sid in self.ending if sid not in self.out]:  # nothing was echoed
+            self.ending.discard(sid)
+            try:
+                self.conn.end_stream(sid)
+            except h2.exceptions.StreamClosedError:
+                pass
         self.flush()
 
 

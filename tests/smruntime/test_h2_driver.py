@@ -523,3 +523,34 @@ def test_https_proxy_urls_are_refused_clearly() -> None:
     wire = WireConfig(proxies=Proxies({"http": "https://proxy.example:3128"}))
     with pytest.raises(EndpointConnectionError, match="https:// proxies are not supported"):
         open_stream("http://127.0.0.1:9/", "POST", HEADERS, wire=wire, connect_timeout=1)
+
+
+@pytest.mark.parametrize("data", [b"last part", b""])
+def test_a_last_write_ends_the_input(data: bytes) -> None:
+    # write(..., last=True): the input ends after data (END_STREAM in the same write), as
+    # end_input() after it; empty data just ends the input.
+    with H2TestServer("raw") as srv:
+        s = open_stream(srv.url + "/x", "POST", HEADERS, connect_timeout=5)
+        try:
+            assert isinstance(s.next_event(5), _h2.Response)
+            s.write(data, last=True)
+            assert read_until(s, len(data) + 1) == data  # (+1: read to the End)
+            with pytest.raises(InputClosedError):
+                s.write(b"more")
+        finally:
+            s.close()
+
+
+@pytest.mark.parametrize("data", [b"last part", b""])
+def test_async_a_last_write_ends_the_input(data: bytes) -> None:
+    async def main() -> None:
+        with H2TestServer("raw") as srv:
+            s = await open_async_stream(srv.url, "POST", HEADERS, connect_timeout=5)
+            assert isinstance(await s.next_event(5), _h2.Response)
+            await s.write(data, last=True)
+            assert await aread_until(s, len(data) + 1) == data
+            with pytest.raises(InputClosedError):
+                await s.write(b"more")
+            await s.close()
+
+    asyncio.run(main())
