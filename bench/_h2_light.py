@@ -79,24 +79,23 @@ class _Connection:
                 break
             kind, flags = buf[at + 3], buf[at + 4]
             sid = int.from_bytes(buf[at + 5 : at + 9], "big") & 0x7FFFFFFF
-            if kind == 0 and not flags & 0x8 and sid in self.inbound:
-                if held:
-                    self._to_h2(bytes(held))
-                    held.clear()
-                if sid in self.inbound:  # the frames before may have reset it
-                    if length:
-                        grant = length.to_bytes(4, "big")
-                        self.out += b"\0\0\x04\x08\0\0\0\0\0" + grant
-                        self.out += b"\0\0\x04\x08\0" + sid.to_bytes(4, "big") + grant
-                    inbound = self.inbound[sid]
-                    with memoryview(buf) as view:
-                        inbound += view[at + 9 : end]
-                    self._answer(sid, inbound)
-                    self.pump()
-                    if flags & 0x1:
-                        held += b"\0\0\0\0" + bytes([flags]) + buf[at + 5 : at + 9]
-                else:
-                    held += buf[at:end]
+            direct = kind == 0 and not flags & 0x8 and sid in self.inbound
+            if direct and held:
+                self._to_h2(bytes(held))
+                held.clear()
+                direct = sid in self.inbound  # the frames before may have reset it
+            if direct:
+                if length:
+                    grant = length.to_bytes(4, "big")
+                    self.out += b"\0\0\x04\x08\0\0\0\0\0" + grant
+                    self.out += b"\0\0\x04\x08\0" + sid.to_bytes(4, "big") + grant
+                inbound = self.inbound[sid]
+                with memoryview(buf) as view:
+                    inbound += view[at + 9 : end]
+                self._answer(sid, inbound)
+                self.pump()
+                if flags & 0x1:
+                    held += b"\0\0\0\0" + bytes([flags]) + buf[at + 5 : at + 9]
             else:
                 held += buf[at:end]
             at = end

@@ -73,6 +73,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _machine import speed  # noqa: E402
 from _rows import readme_table  # noqa: E402
 
 from eventstream import Decoder, Message, encode  # noqa: E402
@@ -799,6 +800,7 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
     shapes = (SPREAD, LOCKSTEP) if args.shape == "both" else (args.shape,)
+    print(speed())
     for shape in shapes:
         for streams in (args.streams, args.big) if args.big else (args.streams,):
             table(streams, args.events, args.interval, not args.skip_peer, args.repeat, shape)

@@ -83,6 +83,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _machine import speed  # noqa: E402
 from _rows import readme_table  # noqa: E402
 
 from eventstream import Message, encode  # noqa: E402
@@ -686,7 +687,7 @@ def main() -> None:
         }[args.server]
         print(
             f"server (child process, h2c, {what}): {url}; "
-            f"load average at the start: {os.getloadavg()[0]:.2f}"
+            f"load average at the start: {os.getloadavg()[0]:.2f}\n{speed()}"
         )
         if args.only in (None, 1):
             print("\n1. throughput, 64 KiB parts echoed on one stream")

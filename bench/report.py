@@ -30,6 +30,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from _machine import speed as machine_speed  # noqa: E402
+
 ROWS_ENV = "SMRUNTIME_BENCH_ROWS"
 
 
@@ -169,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.timezone.utc)
     load_before = load()
+    speed_before = machine_speed()
     failures: list[str] = []
     speed: list[tuple[str, ...]] = []
     tables: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]] = []
@@ -192,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + "=" * 100)
     print(f"bench/report.py, {started:%Y-%m-%d %H:%M} UTC{' (--quick)' if args.quick else ''}")
     print(f"machine: {machine()}")
+    print(f"{speed_before} (at the start)")
     print(f"{load_before} at the start, {load()} at the end")
     if size_rows:
         print("\nFootprint (sums of file sizes; bytecode by this Python; the folder zipped):\n")
