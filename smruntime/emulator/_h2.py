@@ -93,6 +93,9 @@ SERVICE = "sagemaker"
 MAX_PENDING_OUTPUT = 4 * 1024 * 1024
 _RECEIVE_WINDOW = 1024 * 1024
 _MAX_FRAME_SIZE = 1 << 18  # 256 KiB DATA frames accepted: one frame per 64 KiB part, not five
+_FRAME_HEADER = 9
+_DATA, _END_STREAM, _PADDED = 0x0, 0x1, 0x8
+_FLOW_CONTROL_ERROR, _FRAME_SIZE_ERROR = 0x3, 0x6
 _PATH_PREFIX = "/endpoints/"
 _PATH_SUFFIX = "/invocations-bidirectional-stream"
 _ERROR_NS = "http://internal.amazon.com/coral/com.amazonaws.sagemakerruntimehttp2/"
@@ -359,6 +362,8 @@ class _Stream:
         self.output_done = False
         self.reset = False
         self.model_done = False
+        self.wire_open = True  # the client may send DATA: no END_STREAM nor RST_STREAM yet
+        self.taken = 0  # its screened DATA bytes not yet granted back (its receive window)
         # a model answering part by part on the I/O thread (no worker), see EchoDuplex
         self.answer: Optional[Callable[[BidiRequest, Part], Iterable[Part]]] = None
         self.headers_queued = False
@@ -426,6 +431,9 @@ class H2ServerConnection:
         self._wake_sent = False
         self._out = bytearray()
         self._buf = memoryview(bytearray(256 * 1024))  # what _read receives into
+        self._held = bytearray()  # the start of a frame whose end has not come (see _receive)
+        self._preface = len(PREFACE)  # its bytes still to come, before the first frame
+        self._taken = 0  # screened DATA bytes not yet granted back (the connection's window)
         self._closing = False
         self._cut = False
 
@@ -578,18 +586,108 @@ class H2ServerConnection:
     # -- h2 events (called with ``cond`` held) -------------------------------------------------
 
     def _receive(self, data: Union[bytes, memoryview]) -> None:
+        """Received bytes, in whole frames, to ``h2`` and the streams.
+
+        ``h2`` makes a hex dump of every DATA frame it parses, for a log line, whether or not
+        anything logs, and copies every byte into its own buffer first: for 64 KiB parts that
+        costs more than checking the part's signature. So the DATA frames of a stream that is
+        open for input are taken out here (the frames before each one go to ``h2`` first, so
+        that the stream's state is h2's when it is looked at): their payload goes to the
+        stream, and ``h2`` sees nothing of them, or an empty DATA frame with END_STREAM when
+        one ends the input. Their flow control is then kept here: a frame past the stream's or
+        the connection's window ends the connection (GOAWAY FLOW_CONTROL_ERROR), and their
+        bytes are granted back by our own WINDOW_UPDATE frames (:meth:`_ack_now`). The stream's
+        window counts from the one our SETTINGS announced, acknowledged or not. DATA frames of
+        other streams, and padded ones ``h2`` must refuse, go to it whole, as does everything
+        else. A frame whose end has not come is held (a header announcing more than our
+        SETTINGS_MAX_FRAME_SIZE ends the connection at once, FRAME_SIZE_ERROR): ``h2`` gets
+        whole frames only. Raises h2's ProtocolError (GOAWAY queued) for a broken frame."""
+        if self._held:
+            self._held += data
+            data, self._held = memoryview(self._held), bytearray()
+        n = len(data)
+        pos = start = 0  # the frame looked at; the bytes from ``start`` on go to h2 in one run
+        if self._preface:  # the connection preface (h2 checks it) is not a frame
+            pos = min(n, self._preface)
+            self._preface -= pos
+        while n - pos >= _FRAME_HEADER:
+            length = int.from_bytes(data[pos : pos + 3], "big")
+            if length > _MAX_FRAME_SIZE:
+                self._broken(
+                    _FRAME_SIZE_ERROR,
+                    f"a frame of {length} bytes, over the {_MAX_FRAME_SIZE} of our SETTINGS",
+                )
+            end = pos + _FRAME_HEADER + length
+            if end > n:
+                break
+            if data[pos + 3] == _DATA:
+                if start < pos:
+                    self._to_h2(data[start:pos])
+                    start = pos
+                if self._screen(data, pos, end):
+                    start = end
+            pos = end
+        if start < pos:
+            self._to_h2(data[start:pos])
+        if pos < n:
+            self._held = bytearray(data[pos:])
+
+    def _screen(self, data: Union[bytes, memoryview], pos: int, end: int) -> bool:
+        """The DATA frame ``data[pos:end]`` to its stream, if that is open for input (see
+        :meth:`_receive`): True when it was taken, False when ``h2`` must have it."""
+        flags = data[pos + 4]
+        stream_id = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+        stream = self.streams.get(stream_id)
+        if stream is None or not stream.wire_open:
+            return False
+        lo, hi, length = pos + _FRAME_HEADER, end, end - pos - _FRAME_HEADER
+        if flags & _PADDED:  # the pad length, then the payload, then the padding
+            if not length or data[lo] >= length:
+                return False  # h2 refuses it
+            hi -= data[lo]
+            lo += 1
+        connection_room = self.h2.inbound_flow_control_window - self._taken
+        room = min(_RECEIVE_WINDOW - stream.taken, connection_room)
+        if length > room:
+            self._broken(
+                _FLOW_CONTROL_ERROR,
+                f"a DATA frame of {length} bytes on stream {stream_id} with {room} bytes left "
+                "in the receive window",
+            )
+        stream.taken += length
+        self._taken += length
+        self._on_data(stream_id, bytes(data[lo:hi]), length)
+        if flags & _END_STREAM:  # h2 ends the stream (its StreamEnded reaches _on_end)
+            self._to_h2(b"\0\0\0\0\x01" + data[pos + 5 : pos + 9])
+        return True
+
+    def _broken(self, code: int, what: str) -> None:
+        """The client broke the protocol: GOAWAY with ``code`` queued, h2's ProtocolError."""
+        from h2.exceptions import ProtocolError
+
+        self.h2.close_connection(error_code=code)
+        raise ProtocolError(f"the client broke the HTTP/2 protocol: {what}")
+
+    def _to_h2(self, data: Union[bytes, memoryview]) -> None:
         from h2 import events as ev
 
         for event in self.h2.receive_data(data):
             if isinstance(event, ev.RequestReceived):
                 self._on_request(event.stream_id, event.headers)
             elif isinstance(event, ev.DataReceived):
-                self._on_data(event.stream_id, event.data, event.flow_controlled_length)
+                if event.flow_controlled_length or event.data:  # (not one of _screen's)
+                    self._on_data(
+                        event.stream_id, event.data, event.flow_controlled_length, screened=False
+                    )
             elif isinstance(event, ev.StreamEnded):
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.wire_open = False
                 self._on_end(event.stream_id)
             elif isinstance(event, ev.StreamReset):
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
+                    stream.wire_open = False
                     stream.reset = True
                     stream.stop.set()
                     stream.outbox.clear()
@@ -745,9 +843,23 @@ class H2ServerConnection:
         stream.output_done = True
         stream.input_closed = True
 
-    def _on_data(self, stream_id: int, data: bytes, flow_length: int) -> None:
+    def _on_data(
+        self, stream_id: int, data: bytes, flow_length: int, screened: bool = True
+    ) -> None:
+        """A DATA frame's payload for its stream; ``screened``: taken out by :meth:`_screen`
+        (else ``h2`` parsed the frame and keeps its flow control)."""
         stream = self.streams.get(stream_id)
-        if stream is None or stream.failed or stream.reset or stream.model_done:
+        if not screened:
+            # a stream that is not ours (any more), or one h2 took DATA for: nobody reads it
+            from h2.exceptions import StreamClosedError
+
+            try:
+                self.h2.acknowledge_received_data(flow_length, stream_id)
+            except StreamClosedError:
+                pass
+            return
+        assert stream is not None
+        if stream.failed or stream.reset or stream.model_done:
             self._ack_now(stream_id, flow_length)  # nobody will read it: keep the client going
             return
         stream.unacked += flow_length
@@ -948,14 +1060,20 @@ class H2ServerConnection:
             stream.output_done = True
 
     def _ack_now(self, stream_id: int, size: int) -> None:
+        """Grant back ``size`` screened bytes of the stream (see :meth:`_receive`): a
+        WINDOW_UPDATE for the connection, and one for the stream while the client may still
+        send on it; after what ``h2`` has queued, in order."""
         if size <= 0:
             return
-        from h2.exceptions import StreamClosedError
-
-        try:
-            self.h2.acknowledge_received_data(size, stream_id)
-        except StreamClosedError:
-            pass
+        self._taken -= size
+        self._out += self.h2.data_to_send()
+        increment = size.to_bytes(4, "big")
+        self._out += b"\0\0\x04\x08\0\0\0\0\0" + increment
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            stream.taken -= size
+            if stream.wire_open:
+                self._out += b"\0\0\x04\x08\0" + stream_id.to_bytes(4, "big") + increment
 
     # -- output (called with ``cond`` held) ----------------------------------------------------
 
@@ -978,6 +1096,7 @@ class H2ServerConnection:
                         self.h2.end_stream(stream.id)
                     elif kind == "reset":
                         self.h2.reset_stream(stream.id, error_code=value)
+                        stream.wire_open = False
                     elif kind == "cut":
                         half = value[: max(1, len(value) // 2)]
                         window = self.h2.local_flow_control_window(stream.id)
@@ -995,6 +1114,7 @@ class H2ServerConnection:
                 except (StreamClosedError, FlowControlError, ProtocolError):
                     stream.outbox.clear()
                     stream.reset = True
+                    stream.wire_open = False
                     break
                 stream.outbox.popleft()
                 self.cond.notify_all()
@@ -1003,7 +1123,10 @@ class H2ServerConnection:
                 and not stream.outbox
                 and (stream.model_done or stream.reset or stream.failed)
             ):
-                del self.streams[stream.id]  # later DATA for it is acknowledged and dropped
+                # what the model left unread is granted back (the connection's window would
+                # shrink for good); later DATA for it goes to h2, acknowledged and dropped
+                self._ack_now(stream.id, stream.taken)
+                del self.streams[stream.id]
 
     def _send_some(self, stream: _Stream, data: bytes) -> int:
         sent = 0

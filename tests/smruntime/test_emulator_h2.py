@@ -89,6 +89,7 @@ class RawClient:
         self.ended: set[int] = set()
         self.resets: set[int] = set()
         self.unacked: dict[int, int] = {}
+        self.goaway: Optional[int] = None  # the error code of a GOAWAY received
         self.closed = False
 
     def flush(self) -> None:
@@ -188,6 +189,8 @@ class RawClient:
                 self.ended.add(event.stream_id)
             elif isinstance(event, h2events.StreamReset):
                 self.resets.add(event.stream_id)
+            elif isinstance(event, h2events.ConnectionTerminated):
+                self.goaway = event.error_code
         self.flush()
         return True
 
@@ -729,6 +732,93 @@ def test_partial_sends_keep_the_output_bound_exact(monkeypatch: pytest.MonkeyPat
     finally:
         c.close()
         srv.close()
+
+
+# -- DATA frames taken out before h2 (the emulator keeps their flow control) ---------------------
+
+
+def _frame(
+    kind: int, flags: int, stream_id: int, payload: bytes, length: Optional[int] = None
+) -> bytes:
+    size = len(payload) if length is None else length
+    return size.to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big") + payload
+
+
+def test_input_dribbled_a_few_bytes_a_read_is_echoed_whole(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    parts = [b"a" * 150, b"b" * 3, b""]
+    for part in parts:
+        inner = encode_request_event(part)
+        client.conn.send_data(sid, encode_signed_event(signer.sign(inner, _now()), inner))
+    client.conn.send_data(sid, encode_signed_event(signer.finish(_now()), b""), end_stream=True)
+    out = client.conn.data_to_send()
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for at in range(0, len(out), 7):  # frame headers and bodies split across reads
+        client.sock.sendall(out[at : at + 7])
+        time.sleep(0.001)
+    client.finish(sid)
+    assert [e["PayloadPart"]["Bytes"] for e in client.events(sid)] == parts
+    assert client.goaway is None
+
+
+def test_padded_data_frames_are_read_and_their_padding_granted_back(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    client.until(lambda: client.conn.max_outbound_frame_size > 60_000 + 300)  # its SETTINGS
+    sent = []
+    deadline = time.monotonic() + 20
+    for i in range(24):  # 24 x 60 KB: past the 1 MiB windows unless padding comes back too
+        part = bytes([i]) * 60_000
+        inner = encode_request_event(part)
+        frame = encode_signed_event(signer.sign(inner, _now()), inner)
+        while client.conn.local_flow_control_window(sid) < len(frame) + 256:
+            assert time.monotonic() < deadline, "the server never granted the padding back"
+            assert client.pump(0.05)
+        client.conn.send_data(sid, frame, pad_length=255)
+        client.flush()
+        sent.append(part)
+    client.close_input(sid, signer)
+    client.finish(sid)
+    assert [e["PayloadPart"]["Bytes"] for e in client.events(sid)] == sent
+
+
+def test_a_data_frame_past_the_window_ends_the_connection() -> None:
+    release = threading.Event()
+
+    def unread(request: BidiRequest, parts: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        release.wait(20)  # reads nothing: the client's window is not reopened
+        yield from ()
+
+    srv = serve_h2(CREDS, models={"unread": unread})
+    c = RawClient(srv)
+    try:
+        sid, signer = c.start("unread")
+        inner = encode_request_event(b"\0" * 16000)
+        # raw DATA frames of signed parts past the 1 MiB stream window (h2 would not send them)
+        frames = [
+            _frame(0, 0, sid, encode_signed_event(signer.sign(inner, _now()), inner))
+            for _ in range(66)
+        ]
+        assert sum(len(f) - 9 for f in frames[:-1]) > 1 << 20
+        c.sock.sendall(b"".join(frames))
+        c.until(lambda: c.goaway is not None)
+        assert c.goaway == 0x3  # FLOW_CONTROL_ERROR
+        while c.pump(1.0):  # then the server ends the connection
+            pass
+    finally:
+        release.set()
+        c.close()
+        srv.close()
+
+
+def test_a_frame_header_over_the_frame_size_ends_the_connection_at_once(
+    client: RawClient,
+) -> None:
+    sid, _signer = client.start("echo")
+    client.sock.sendall(_frame(0, 0, sid, b"", length=(1 << 18) + 1))  # its body never sent
+    client.until(lambda: client.goaway is not None, timeout=5)
+    assert client.goaway == 0x6  # FRAME_SIZE_ERROR
+    while client.pump(1.0):
+        pass
 
 
 # -- TLS ----------------------------------------------------------------------------------------
