@@ -245,13 +245,24 @@ class _Timer:
             url=url,
         )
 
+    def write_until(self) -> Optional[float]:
+        """The monotonic time no send may wait past (the total deadline; None: none)."""
+        return self.deadline.total_at
+
     def write_limit(self) -> Optional[float]:
-        left, _ = self.remaining()
-        limit = self.write_timeout
-        if left is not None and self.deadline.total_at is not None:
-            total_left = self.deadline.total_at - time.monotonic()
-            limit = total_left if limit is None else min(limit, total_left)
-        return None if limit is None else max(limit, 0.0)
+        """How long a send may wait with no progress (the total deadline is
+        :meth:`write_until`'s, which no progress moves)."""
+        return self.write_timeout
+
+
+def _broken_input(exc: BaseException) -> str:
+    """Why no send may follow one that did not complete: its part was signed (the chain moved
+    on) but not queued whole, so every later part would fail the server's signature check."""
+    reason = "cancelled" if not isinstance(exc, Exception) else f"{type(exc).__name__}: {exc}"
+    return (
+        f"{OPERATION_NAME}: the input cannot go on: an earlier send did not complete "
+        f"({reason}), and each event's signature chains from the one before"
+    )
 
 
 # -- preparing the request (shared by both clients) ------------------------------------------
@@ -452,6 +463,7 @@ class DuplexStream:
         self._in.trace = trace
         self._send_lock = threading.Lock()
         self._input_closed = False
+        self._input_broken: Optional[str] = None  # why no send may follow (see send)
         self._ended = False
         self._closed = False
         self._error: Optional[BaseException] = None
@@ -481,20 +493,38 @@ class DuplexStream:
         with self._send_lock:
             self._check_send()
             message = self._out.part(data, DataType, CompletionState, P)
-            self._conn.write(message, timeout=self._timer.write_limit())
+            try:
+                self._conn.write(
+                    message, timeout=self._timer.write_limit(), until=self._timer.write_until()
+                )
+            except BaseException as exc:
+                self._input_broken = _broken_input(exc)
+                raise
 
     def close_input(self) -> None:
-        """End the input: the signed empty message, then END_STREAM. Idempotent."""
+        """End the input: the signed empty message, then END_STREAM. Idempotent once it
+        succeeded."""
         with self._send_lock:
             if self._input_closed:
                 return
             self._check_send()
+            try:
+                self._conn.write(
+                    self._out.final(),
+                    timeout=self._timer.write_limit(),
+                    last=True,
+                    until=self._timer.write_until(),
+                )
+            except BaseException as exc:
+                self._input_broken = _broken_input(exc)
+                raise
             self._input_closed = True
-            self._conn.write(self._out.final(), timeout=self._timer.write_limit(), last=True)
 
     def _check_send(self) -> None:
         if self._closed:
             raise InputClosedError(f"{OPERATION_NAME}: the stream is closed")
+        if self._input_broken is not None:
+            raise InputClosedError(self._input_broken)
         if self._input_closed:
             raise InputClosedError(
                 f"{OPERATION_NAME}: the input is closed (close_input() was called)"
@@ -529,6 +559,10 @@ class DuplexStream:
         while True:
             left, phase = self._timer.remaining()
             if left is not None and left <= 0:
+                # a consumer slower than the limit: what already came is not late
+                event = self._conn.next_event(0)
+                if event is not None:
+                    return event
                 raise self._timer.error(phase, self.url)
             event = self._conn.next_event(left)
             if event is not None:
@@ -708,6 +742,7 @@ class AsyncDuplexStream:
         self._in.trace = trace
         self._send_lock = asyncio.Lock()
         self._input_closed = False
+        self._input_broken: Optional[str] = None  # why no send may follow (see send)
         self._ended = False
         self._closed = False
         self._error: Optional[BaseException] = None
@@ -737,7 +772,13 @@ class AsyncDuplexStream:
         async with self._send_lock:
             self._check_send()
             message = self._out.part(data, DataType, CompletionState, P)
-            await self._conn.write(message, timeout=self._timer.write_limit())
+            try:
+                await self._conn.write(
+                    message, timeout=self._timer.write_limit(), until=self._timer.write_until()
+                )
+            except BaseException as exc:  # a timeout, or cancelled: the part is lost
+                self._input_broken = _broken_input(exc)
+                raise
 
     async def close_input(self) -> None:
         """As :meth:`DuplexStream.close_input`."""
@@ -745,12 +786,23 @@ class AsyncDuplexStream:
             if self._input_closed:
                 return
             self._check_send()
+            try:
+                await self._conn.write(
+                    self._out.final(),
+                    timeout=self._timer.write_limit(),
+                    last=True,
+                    until=self._timer.write_until(),
+                )
+            except BaseException as exc:
+                self._input_broken = _broken_input(exc)
+                raise
             self._input_closed = True
-            await self._conn.write(self._out.final(), timeout=self._timer.write_limit(), last=True)
 
     def _check_send(self) -> None:
         if self._closed:
             raise InputClosedError(f"{OPERATION_NAME}: the stream is closed")
+        if self._input_broken is not None:
+            raise InputClosedError(self._input_broken)
         if self._input_closed:
             raise InputClosedError(
                 f"{OPERATION_NAME}: the input is closed (close_input() was called)"
@@ -792,6 +844,10 @@ class AsyncDuplexStream:
         while True:
             left, phase = self._timer.remaining()
             if left is not None and left <= 0:
+                # a consumer slower than the limit: what already came is not late
+                event = await self._conn.next_event(0)
+                if event is not None:
+                    return event
                 raise self._timer.error(phase, self.url)
             event = await self._conn.next_event(left)
             if event is not None:
@@ -860,11 +916,14 @@ class AsyncDuplexStream:
         self._conn.reset()
         sender = self._sender
         if sender is not None and not sender.done():
+            import asyncio
+
             sender.cancel()
-            try:
-                await sender
-            except BaseException:  # noqa: BLE001 - cancelled or failed: it is over either way
-                pass
+            # (not ``await sender``: the caller's own cancellation must reach it, the
+            # sender's must not; asyncio.wait raises neither the sender's outcome nor cancels it)
+            await asyncio.wait((sender,))
+            if not sender.cancelled():
+                sender.exception()  # retrieved: it failed or ended, it is over either way
 
     aclose = close
 

@@ -44,6 +44,16 @@ class _Bytes:
     abort = close
 
 
+def split_lines(pending: bytes, chunk: bytes, keepends: bool) -> tuple[list[bytes], bytes]:
+    """The whole lines of ``pending + chunk`` and the rest, held back even when it ends in a
+    line break: a CR at a chunk's end may be the first half of a CRLF (both bodies' rule)."""
+    lines = (pending + chunk).splitlines(True)
+    if not lines:
+        return [], b""
+    rest = lines.pop()
+    return (lines if keepends else [line.splitlines()[0] for line in lines]), rest
+
+
 class StreamingBody(io.RawIOBase):
     """A response body, read once, lazily (boto3's StreamingBody API on ``io.RawIOBase``).
 
@@ -263,10 +273,8 @@ class StreamingBody(io.RawIOBase):
         """Lines of the body, split as ``bytes.splitlines`` splits them."""
         pending = b""
         for chunk in self.iter_chunks(chunk_size):
-            lines = (pending + chunk).splitlines(True)
-            for line in lines[:-1]:
-                yield line if keepends else line.splitlines()[0]
-            pending = lines[-1] if lines else b""
+            lines, pending = split_lines(pending, chunk, keepends)
+            yield from lines
         if pending:
             yield pending if keepends else pending.splitlines()[0]
 

@@ -319,6 +319,7 @@ class StreamCore:
         self.total_timeout = total_timeout
         self._total_deadline = None if total_timeout is None else self.started + total_timeout
         self._progress_at = clock() if headers_at is None else headers_at
+        self._asked_frames = -1  # frames completed at the last deadline() (see there)
         decoder_options: dict[str, int] = {}
         if max_payload_bytes is not None:
             decoder_options["max_payload_bytes"] = max_payload_bytes
@@ -412,9 +413,18 @@ class StreamCore:
 
         The event limits count from the response headers (first event) or from the last
         completed frame, not from the last bytes: a peer trickling bytes that never complete a
-        frame still times out. The total deadline counts from the request's start.
+        frame still times out. But they count from when the caller came back for the next
+        frame if that is later (the first call since frames completed: the reader calls only
+        once it has taken them all), so that a consumer slower than the limit is not taken
+        for a slow peer. The total deadline counts from the request's start.
         """
-        limit = self.event_timeout if self.stats.frames else self.first_event_timeout
+        frames = self.stats.frames
+        if frames != self._asked_frames:
+            self._asked_frames = frames
+            now = self.clock()
+            if now > self._progress_at:
+                self._progress_at = now
+        limit = self.event_timeout if frames else self.first_event_timeout
         deadline = None if limit is None else self._progress_at + limit
         total = self._total_deadline
         if total is not None and (deadline is None or total < deadline):

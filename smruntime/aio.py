@@ -323,6 +323,7 @@ class AsyncStreamingBody:
         self._buffer = bytearray()  # appended in place: ``bytes +=`` made read() quadratic
         self._received = 0
         self._ended = False
+        self._broken: Optional[BaseException] = None  # raised by every read after a failed one
 
     @property
     def closed(self) -> bool:
@@ -331,12 +332,23 @@ class AsyncStreamingBody:
     async def _more(self) -> bool:
         response = self._response
         if response is None or self._ended:
+            if self._broken is not None:
+                raise self._broken
             return False
         try:
             data = await response.read_some()
-        except BaseException:
+        except BaseException as exc:
             self._response = None
             response.abort()
+            from smruntime.exceptions import ConnectionClosedError
+
+            # a later read must not take what came before for the whole body
+            why = "cancelled" if not isinstance(exc, Exception) else f"{type(exc).__name__}"
+            self._broken = ConnectionClosedError(
+                f"the InvokeEndpoint response body was cut after {self._received} bytes: an "
+                f"earlier read failed ({why}) and the connection was dropped",
+                request_sent=True,
+            )
             raise
         if not data:
             self._ended = True
@@ -382,14 +394,15 @@ class AsyncStreamingBody:
 
     async def aiter_lines(self, chunk_size: int = _CHUNK, keepends: bool = False) -> Any:
         """Lines of the body (``chunk_size`` as botocore's, the read size)."""
+        from smruntime._body import split_lines
+
         pending = b""
         async for chunk in self.aiter_chunks(chunk_size):
-            lines = (pending + chunk).splitlines(True)
-            pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+            lines, pending = split_lines(pending, chunk, keepends)
             for line in lines:
-                yield line if keepends else line.splitlines()[0] if line.strip(b"\r\n") else b""
+                yield line
         if pending:
-            yield pending
+            yield pending if keepends else pending.splitlines()[0]
 
     def __aiter__(self) -> Any:
         return self.aiter_chunks()
@@ -647,8 +660,11 @@ class AsyncClient:
 
     async def _success(self, plan: CallPlan, response: AsyncResponse) -> dict[str, Any]:
         """The answer of a 2xx whose (small) body the plan shapes (InvokeEndpointAsync)."""
+        from smruntime._body import DEFAULT_MAX_BODY_BYTES
+
         try:
-            data = await response.read()
+            # capped as the blocking client's read_capped (then the connection is dropped)
+            data = await response.read(self.config.max_body_bytes or DEFAULT_MAX_BODY_BYTES)
         except BaseException:
             response.abort()
             raise

@@ -59,6 +59,7 @@ from smruntime.exceptions import (
     InputClosedError,
     SMRuntimeError,
     StreamResetError,
+    WriteTimeoutError,
 )
 
 if TYPE_CHECKING:
@@ -215,6 +216,16 @@ def _close_run(
         kept.clear()
     elif run:
         pieces.append(run)
+
+
+def past_deadline_error(waiting: int, url: str) -> WriteTimeoutError:
+    """A write's ``until`` passed (the call's total deadline), however the server trickled
+    its window open (both drivers)."""
+    return WriteTimeoutError(
+        "the total deadline passed while a send waited for the server (HTTP/2 flow control: "
+        f"{waiting} bytes wait to be sent)",
+        url=url,
+    )
 
 
 def take_event(queue: deque[H2Event]) -> H2Event:

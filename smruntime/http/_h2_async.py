@@ -293,10 +293,17 @@ class AsyncH2Stream(asyncio.Protocol):
             self._out_bytes += len(data)
             self._pump()
 
-    async def write(self, data: bytes, timeout: Optional[float] = None, last: bool = False) -> None:
-        """Queue ``data``; waits (at most ``timeout`` seconds without progress) while
-        ``max_send_buffer`` bytes already wait. ``last``: the input ends with ``data``, as
-        :meth:`end_input` after it, but its END_STREAM goes out in the same write."""
+    async def write(
+        self,
+        data: bytes,
+        timeout: Optional[float] = None,
+        last: bool = False,
+        until: Optional[float] = None,
+    ) -> None:
+        """Queue ``data``; waits (at most ``timeout`` seconds without progress, and never past
+        ``until``, a ``time.monotonic()`` deadline) while ``max_send_buffer`` bytes already
+        wait. ``last``: the input ends with ``data``, as :meth:`end_input` after it, but its
+        END_STREAM goes out in the same write."""
         if not data:
             if last:
                 await self.end_input()
@@ -305,12 +312,21 @@ class AsyncH2Stream(asyncio.Protocol):
             self._check_writable()
             if self._out_bytes < self._max_send:
                 break
+            wait, capped = timeout, False
+            if until is not None:
+                left = until - time.monotonic()
+                if left <= 0:
+                    raise _h2.past_deadline_error(self._out_bytes, self.url)
+                if wait is None or left < wait:
+                    wait, capped = left, True
             fut: asyncio.Future[bool] = self._loop.create_future()
             self._writer = fut
             try:
-                progressed = await self._wait(fut, timeout, reader=False)
+                progressed = await self._wait(fut, wait, reader=False)
             finally:
                 self._writer = None
+            if not progressed and capped:
+                continue  # the wait ended at ``until``: the check above raises
             if not progressed:
                 raise WriteTimeoutError(
                     f"the server took no input for {timeout} s (HTTP/2 flow control: "

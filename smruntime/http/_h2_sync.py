@@ -255,10 +255,17 @@ class SyncH2Stream:
             except OSError:
                 pass
 
-    def write(self, data: bytes, timeout: Optional[float] = None, last: bool = False) -> None:
-        """Queue ``data`` for sending; blocks (at most ``timeout`` seconds of no progress)
-        while ``max_send_buffer`` bytes already wait. Raises the stream's error once it has
-        failed, :class:`~smruntime.exceptions.InputClosedError` after :meth:`end_input`.
+    def write(
+        self,
+        data: bytes,
+        timeout: Optional[float] = None,
+        last: bool = False,
+        until: Optional[float] = None,
+    ) -> None:
+        """Queue ``data`` for sending; blocks (at most ``timeout`` seconds of no progress, and
+        never past ``until``, a ``time.monotonic()`` deadline) while ``max_send_buffer`` bytes
+        already wait. Raises the stream's error once it has failed,
+        :class:`~smruntime.exceptions.InputClosedError` after :meth:`end_input`.
         ``last``: the input ends with ``data``, as :meth:`end_input` after it, but its
         END_STREAM goes out in the same write."""
         if not data:
@@ -280,6 +287,12 @@ class SyncH2Stream:
                         elapsed=timeout,
                         url=self.url,
                     )
+                if until is not None:
+                    left = _remaining(until)
+                    assert left is not None
+                    if left <= 0:
+                        raise _h2.past_deadline_error(self._out_bytes, self.url)
+                    rest = left if rest is None else min(rest, left)
                 before = self._out_bytes
                 self._writable.wait(rest)
                 if self._out_bytes < before and timeout is not None:

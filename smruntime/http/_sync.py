@@ -690,6 +690,10 @@ class SyncResponse(BodyReader):
         proto = conn.proto
         reader = proto.reader
         assert reader is not None
+        if not self._explicit:
+            # The limit counts from now if the caller comes back later than the last bytes:
+            # a reader slower than the timeout is not a slow server.
+            self.deadline.progress(time.monotonic())
         try:
             while True:
                 event = reader.next_event()

@@ -25,6 +25,7 @@ from smruntime.aio import AsyncClient, AsyncEventStream, AsyncStreamingBody
 from smruntime.emulator import Emulator
 from smruntime.exceptions import (
     BodyTooLargeError,
+    ConnectionClosedError,
     IncompleteStreamError,
     InternalStreamFailure,
     ModelError,
@@ -1342,3 +1343,125 @@ def test_a_timer_verdict_stands_only_if_the_readers_deadline_passed() -> None:
             response.read_nowait(soon)  # the same deadline: it passed
 
     run(main())
+
+
+# -- a consumer slower than the timeouts (found by a review: the limits counted its time) --------
+
+
+def test_a_consumer_slower_than_the_event_timeout_reads_every_event_sent_at_once() -> None:
+    """The event limits count from when the caller comes back for more, not from the last
+    frame decoded: a consumer that takes longer than ``event_timeout`` per event, over bytes
+    that all arrived at once, is not a slow server (sync and asyncio)."""
+    events = [part(b"%02d" % i + b"x" * 4096) for i in range(6)]
+    cfg = Config(proxies={}, event_timeout=0.3, max_attempts=1)
+
+    async def main() -> int:
+        async with make_client(srv.url, config=cfg) as client:
+            count = 0
+            async for _event in await open_stream(client):
+                count += 1
+                await asyncio.sleep(0.45)  # the consumer's own work, longer than the limit
+            return count
+
+    with ScriptedServer(lambda r: stream_reply(Pause(0.05), b"".join(events))) as srv:
+        assert run(main()) == 6
+        client = Client(
+            region_name="us-west-2",
+            endpoint_url=srv.url,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            config=cfg,
+            environ={},
+        )
+        with client:
+            body = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"x")["Body"]
+            count = 0
+            for _event in body:
+                count += 1
+                time.sleep(0.45)
+            assert count == 6
+            # a late first read too: the first-event limit counts from the first ask
+            body = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"x")["Body"]
+            time.sleep(0.45)
+            assert len(list(body)) == 6
+
+
+def test_a_reader_slower_than_the_read_timeout_reads_the_whole_body() -> None:
+    data = os.urandom(300_000)
+    head = [("Content-Type", "application/octet-stream")]
+    cfg = Config(proxies={}, read_timeout=0.3, max_attempts=1)
+    with ScriptedServer(lambda r: Reply(200, head, [data])) as srv:
+        client = Client(
+            region_name="us-west-2",
+            endpoint_url=srv.url,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            config=cfg,
+            environ={},
+        )
+        with client:
+            body = client.invoke_endpoint(EndpointName="e", Body=b"x")["Body"]
+            got = b""
+            while True:
+                piece = body.read(100_000)
+                if not piece:
+                    break
+                got += piece
+                time.sleep(0.45)  # longer than the limit, between reads
+            assert got == data
+
+
+def test_a_read_after_a_failed_read_raises_instead_of_a_short_body() -> None:
+    head = [("Content-Type", "application/json")]
+
+    async def main() -> None:
+        cfg = Config(proxies={}, read_timeout=0.3, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            body = (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"]
+            with pytest.raises(ReadTimeoutError):
+                await body.read()
+            with pytest.raises(ConnectionClosedError, match="cut after 10 bytes"):
+                await body.read()
+            body = (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(body.read(), 0.1)
+            with pytest.raises(ConnectionClosedError, match=r"failed \(cancelled\)"):
+                await body.read()
+
+    reply = Reply(200, head, [b"0123456789", Pause(2)], chunked=False, content_length=100)
+    with ScriptedServer(lambda r: reply) as srv:
+        run(main())
+
+
+def test_aiter_lines_keeps_a_crlf_cut_between_chunks_whole() -> None:
+    data = b"alpha\r\nbeta\r\ngamma"  # read 6 bytes at a time: "alpha\r" then "\nbeta\r" ...
+
+    async def main() -> list[bytes]:
+        async with make_client(srv.url) as client:
+            body = (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"]
+            return [line async for line in body.aiter_lines(6)]
+
+    with ScriptedServer(lambda r: Reply(200, [("Content-Type", "text/plain")], [data])) as srv:
+        assert run(main()) == [b"alpha", b"beta", b"gamma"]
+        with sync_client(srv.url) as client:
+            body = client.invoke_endpoint(EndpointName="e", Body=b"x")["Body"]
+            assert list(body.iter_lines(6)) == [b"alpha", b"beta", b"gamma"]
+
+
+def test_invoke_endpoint_async_reads_its_answer_up_to_the_body_cap() -> None:
+    # over the cap below, then a pause: a client reading past the cap waits it out
+    huge = [b"{" + b" " * 300_000, Pause(5), b" " * 3_000_000]
+
+    async def main() -> dict[str, Any]:
+        cfg = Config(proxies={}, max_body_bytes=100_000, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            return await client.invoke_endpoint_async(EndpointName="e", InputLocation="s3://b/i")
+
+    headers = [
+        ("X-Amzn-SageMaker-OutputLocation", "s3://b/o"),
+        ("Content-Type", "application/json"),
+    ]
+    with ScriptedServer(lambda r: Reply(202, headers, huge)) as srv:
+        started = time.monotonic()
+        assert run(main())["OutputLocation"] == "s3://b/o"
+        assert time.monotonic() - started < 3

@@ -24,6 +24,7 @@ from smruntime.exceptions import (
     ParamValidationError,
     ReadTimeoutError,
     StreamResetError,
+    WriteTimeoutError,
 )
 from tests.smruntime.h2_server import H2TestServer
 
@@ -526,3 +527,145 @@ def test_async_first_event_timeout() -> None:
                 assert info.value.phase == "first-byte"
 
     asyncio.run(main())
+
+
+# -- found by a review: sends that do not complete, deadlines, slow consumers, close -------------
+
+
+def _emulated(models: dict[str, Any]) -> Any:
+    from sigv4 import Credentials
+    from smruntime.emulator._h2 import serve_h2
+
+    return serve_h2(Credentials("AKIDEXAMPLE", "secret-key-never-shown"), models=models)
+
+
+def _held_model(gate: threading.Event, pause: float = 0.0) -> Any:
+    def model(request: Any, parts: Any) -> Any:
+        gate.wait(10)  # busy: takes no input for a while, then one part every ``pause``
+        for p in parts:
+            time.sleep(pause)
+            yield {"Bytes": p["Bytes"][:8]}
+
+    return model
+
+
+def test_a_send_that_timed_out_ends_the_input_with_its_reason() -> None:
+    """Its part was signed (the chain moved on) but not queued: later sends, and
+    close_input, raise InputClosedError naming why, instead of parts the server refuses."""
+    gate = threading.Event()
+    with _emulated({"held": _held_model(gate)}) as srv, client_for(srv, event_timeout=0.3) as c:
+        with c.invoke_endpoint_with_bidirectional_stream(EndpointName="held")["Body"] as stream:
+            with pytest.raises(WriteTimeoutError):
+                for _ in range(200):
+                    stream.send(b"x" * 60_000)
+            gate.set()
+            for retry in (lambda: stream.send(b"after"), stream.close_input):
+                with pytest.raises(InputClosedError, match="an earlier send did not complete") as e:
+                    retry()
+                assert "WriteTimeoutError" in str(e.value)
+            assert not stream.input_closed
+
+
+def test_a_send_blocked_by_a_trickled_window_ends_at_the_total_deadline() -> None:
+    gate = threading.Event()
+    gate.set()  # the model takes a part every 0.1 s: progress, but never enough
+    model = _held_model(gate, pause=0.1)
+    with _emulated({"slow": model}) as srv, client_for(srv, total_timeout=1.5) as c:
+        started = time.monotonic()
+        with c.invoke_endpoint_with_bidirectional_stream(EndpointName="slow")["Body"] as stream:
+            with pytest.raises(WriteTimeoutError, match="total deadline"):
+                while time.monotonic() - started < 15:
+                    stream.send(b"y" * 60_000)
+            assert time.monotonic() - started < 1.5 + 1.0
+
+
+def test_a_consumer_slower_than_the_event_timeout_gets_the_event_waiting() -> None:
+    def echo(request: Any, parts: Any) -> Any:
+        for p in parts:
+            yield {"Bytes": p["Bytes"]}
+
+    async def main(url: str) -> list[bytes]:
+        from smruntime import Config
+
+        ac = AsyncClient.from_client(
+            client_for_url(url, config=Config(event_timeout=0.3))  # type: ignore[arg-type]
+        )
+        got = []
+        async with (await ac.invoke_endpoint_with_bidirectional_stream(EndpointName="e"))[
+            "Body"
+        ] as stream:
+            await stream.send(b"one")
+            got.append(part(await stream.__anext__())["Bytes"])
+            await stream.send(b"two")
+            await asyncio.sleep(0.5)  # the echo came at once; the consumer is late
+            got.append(part(await stream.__anext__())["Bytes"])
+        await ac.close()
+        return got
+
+    with _emulated({"e": echo}) as srv:
+        with client_for(srv, event_timeout=0.3) as c:
+            with c.invoke_endpoint_with_bidirectional_stream(EndpointName="e")["Body"] as stream:
+                stream.send(b"one")
+                assert part(next(stream))["Bytes"] == b"one"
+                stream.send(b"two")
+                time.sleep(0.5)
+                assert part(next(stream))["Bytes"] == b"two"
+        assert asyncio.run(main(srv.url)) == [b"one", b"two"]
+
+
+def client_for_url(url: str, **kw: Any) -> Client:
+    return Client(
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret-key-never-shown",
+        **kw,
+    )
+
+
+def test_async_a_cancelled_send_ends_the_input_and_close_keeps_the_callers_cancel() -> None:
+    gate = threading.Event()
+
+    class Source:  # an input source whose cleanup takes a moment once cancelled
+        def __aiter__(self) -> Source:
+            return self
+
+        async def __anext__(self) -> bytes:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.3)
+                raise
+            raise StopAsyncIteration
+
+    async def main(url: str) -> None:
+        ac = AsyncClient.from_client(client_for_url(url))
+        stream = (await ac.invoke_endpoint_with_bidirectional_stream(EndpointName="held"))["Body"]
+        with pytest.raises(asyncio.TimeoutError):
+            for _ in range(200):
+                await asyncio.wait_for(stream.send(b"x" * 60_000), 0.3)
+        with pytest.raises(InputClosedError, match=r"did not complete \(cancelled\)"):
+            await stream.send(b"after")
+        await stream.close()
+
+        stream = (
+            await ac.invoke_endpoint_with_bidirectional_stream(EndpointName="held", Body=Source())
+        )["Body"]
+
+        async def worker() -> str:
+            await stream.close()
+            await asyncio.sleep(0)
+            return "went on"
+
+        task = asyncio.ensure_future(worker())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await ac.close()
+
+    with _emulated({"held": _held_model(gate)}) as srv:
+        try:
+            asyncio.run(main(srv.url))
+        finally:
+            gate.set()
