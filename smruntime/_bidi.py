@@ -255,6 +255,19 @@ class _Timer:
         return self.write_timeout
 
 
+def _error_body_late(status: int, size: int, exc: ReadTimeoutError) -> ReadTimeoutError:
+    """An HTTP error whose body did not come in time: the attempt fails with the timeout (as
+    the HTTP/1.1 operations' error bodies), saying which answer it was reading."""
+    return ReadTimeoutError(
+        f"{OPERATION_NAME}: the HTTP {status} answer's error body did not arrive in time "
+        f"({size} bytes of it received): {exc}",
+        phase=exc.phase,
+        timeout=exc.timeout,
+        elapsed=exc.elapsed,
+        url=exc.url,
+    )
+
+
 def _broken_input(exc: BaseException) -> str:
     """Why no send may follow one that did not complete: its part was signed (the chain moved
     on) but not queued whole, so every later part would fail the server's signature check."""
@@ -422,7 +435,7 @@ def invoke(
             stream._start_sender(body)
         status, headers = stream._wait_headers()
         if not 200 <= status < 300:
-            error_body = stream._read_error_body()
+            error_body = stream._read_error_body(status)
             raise _error_for(status, headers, error_body)
     except BaseException:
         stream.close()
@@ -577,14 +590,14 @@ class DuplexStream:
         self._headers = (event.status, event.headers)
         return self._headers
 
-    def _read_error_body(self) -> bytes:
+    def _read_error_body(self, status: int) -> bytes:
         parts: list[bytes] = []
         size = 0
         while size < _MAX_ERROR_BODY:
             try:
                 event = self._next_h2()
-            except ReadTimeoutError:
-                break
+            except ReadTimeoutError as exc:
+                raise _error_body_late(status, size, exc) from exc
             if isinstance(event, _h2.Data):
                 parts.append(event.data)
                 size += len(event.data)
@@ -711,7 +724,7 @@ async def invoke_async(
             stream._start_sender(body)
         status, headers = await stream._wait_headers()
         if not 200 <= status < 300:
-            error_body = await stream._read_error_body()
+            error_body = await stream._read_error_body(status)
             raise _error_for(status, headers, error_body)
     except BaseException:
         await stream.close()
@@ -861,14 +874,14 @@ class AsyncDuplexStream:
             raise IncompleteStreamError(f"{OPERATION_NAME}: body bytes before the headers")
         return event.status, event.headers
 
-    async def _read_error_body(self) -> bytes:
+    async def _read_error_body(self, status: int) -> bytes:
         parts: list[bytes] = []
         size = 0
         while size < _MAX_ERROR_BODY:
             try:
                 event = await self._next_h2()
-            except ReadTimeoutError:
-                break
+            except ReadTimeoutError as exc:
+                raise _error_body_late(status, size, exc) from exc
             if isinstance(event, _h2.Data):
                 parts.append(event.data)
                 size += len(event.data)

@@ -422,7 +422,7 @@ class StreamCore:
         if frames != self._asked_frames:
             self._asked_frames = frames
             now = self.clock()
-            if now > self._progress_at:
+            if now > self._progress_at:  # (a clock of the caller's may lag headers_at)
                 self._progress_at = now
         limit = self.event_timeout if frames else self.first_event_timeout
         deadline = None if limit is None else self._progress_at + limit

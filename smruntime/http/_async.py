@@ -64,6 +64,7 @@ from smruntime.http._config import (
     Proxy,
     Routes,
     WireConfig,
+    connect_timeout_message,
     may_resend,
     request_head,
     tunnel_reply_error,
@@ -114,6 +115,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.error: Optional[BaseException] = None
         self.lost = False
         self.in_flight = False
+        self.generation = 0  # the pool's close() count when it was made (see release)
         self._paused = False
         self._waiter: Optional[asyncio.Future[Any]] = None
         self._deadline: Optional[float] = None
@@ -394,6 +396,7 @@ class AsyncPool:
         self._limits: Limits = limits if isinstance(limits, Limits) else DEFAULT_LIMITS
         self._ssl: Any = None
         self._pid = os.getpid()
+        self._generation = 0  # close() calls so far
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary()
         )
@@ -439,6 +442,9 @@ class AsyncPool:
         conn.taken()  # reading may have paused on a response closed unread: the next needs it
         if self._pid != os.getpid():
             return
+        if conn.generation != self._generation:
+            conn.abort()  # made before close(): closed when released, not pooled
+            return
         idle = self._pool(conn.loop).idle.setdefault(key, [])
         if len(idle) >= self.config.max_pool_connections:
             conn.abort()
@@ -446,7 +452,9 @@ class AsyncPool:
         idle.append(conn)
 
     def close(self) -> None:
-        """Close every idle connection (connections of responses in use close with them)."""
+        """Close every idle connection (connections of responses in use close when
+        released; the client stays usable and pools what it makes after)."""
+        self._generation += 1
         loops, self._loops = self._loops, weakref.WeakKeyDictionary()
         if self._pid != os.getpid():
             return
@@ -460,6 +468,7 @@ class AsyncPool:
     async def _connect(self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline) -> Any:
         loop = asyncio.get_running_loop()
         conn = _Connection(loop, self._limits, self._pool(loop).read_buffer)
+        conn.generation = self._generation
         host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
         direct_tls = origin.scheme == "https" and proxy is None
         where = f"{host}:{port}" if proxy is None else f"the proxy {proxy.url}"
@@ -502,11 +511,8 @@ class AsyncPool:
                     return await awaitable
             return await asyncio.wait_for(awaitable, remaining)
         except asyncio.TimeoutError:
-            limit = deadline.limits.total if phase == PHASE_TOTAL else deadline.limits.connect
             raise ConnectTimeoutError(
-                f"connecting to {where} timed out after {limit} s"
-                + (" (the total deadline)" if phase == PHASE_TOTAL else ""),
-                request_sent=False,
+                connect_timeout_message(where, deadline, phase), request_sent=False
             ) from None
         except OSError as exc:  # ssl.SSLError included
             import ssl

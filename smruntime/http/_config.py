@@ -541,3 +541,13 @@ def may_resend(*, reused: bool, written: bool, response_started: bool, method: s
     if not reused or response_started:
         return False
     return not written or method.upper() in IDEMPOTENT_METHODS
+
+
+def connect_timeout_message(where: str, deadline: Deadline, phase: str) -> str:
+    """What a connect that ran out of time says (both drivers): the limit of the phase that
+    passed, the connect timeout's or the total deadline's."""
+    if phase == PHASE_TOTAL:
+        return (
+            f"connecting to {where} timed out after {deadline.limits.total} s (the total deadline)"
+        )
+    return f"connecting to {where} timed out after {deadline.limits.connect} s"

@@ -518,7 +518,7 @@ class H2ClientStream:
                 # made now, so that the message counts the bodies read before the frame
                 what, code = broken
                 error = ConnectionClosedError(
-                    f"the server broke the HTTP/2 protocol: {what}" + self._where(), url=self._url
+                    f"the server broke the HTTP/2 protocol: {what}" + self.where(), url=self._url
                 )
                 out.extend(self._violation(error, code))
         return out
@@ -548,7 +548,7 @@ class H2ClientStream:
     def _window_error(self, what: str) -> ConnectionClosedError:
         return ConnectionClosedError(
             f"the server broke the HTTP/2 protocol: {what} took a send window past 2**31-1 "
-            f"bytes (flow control)" + self._where(),
+            f"bytes (flow control)" + self.where(),
             url=self._url,
         )
 
@@ -600,10 +600,14 @@ class H2ClientStream:
         try:
             raw_events = self._conn.receive_data(chunk)
         except self._errors.ProtocolError as exc:
+            text = str(exc)
+            if text.isdigit():  # some of h2's errors say only a stream id
+                text = f"{type(exc).__name__} (stream {text})"
             out.extend(
                 self._fail(
                     ConnectionClosedError(
-                        f"the server broke the HTTP/2 protocol: {exc}", url=self._url
+                        f"the server broke the HTTP/2 protocol: {text}" + self.where(),
+                        url=self._url,
                     ),
                     cause=exc,
                 )
@@ -659,7 +663,7 @@ class H2ClientStream:
                 out.extend(
                     self._fail(
                         StreamResetError(
-                            message + self._where(),
+                            message + self.where(),
                             error_code=event.error_code,
                             remote=remote,
                             url=self._url,
@@ -686,7 +690,7 @@ class H2ClientStream:
                         StreamResetError(
                             f"the server ended the HTTP/2 connection with GOAWAY "
                             f"({error_name(event.error_code)}, last stream {last})"
-                            + self._where()
+                            + self.where()
                             + (
                                 ""
                                 if processed
@@ -761,11 +765,17 @@ class H2ClientStream:
             kind = data[pos + 3]
             end = pos + _FRAME_HEADER + length
             if length > MAX_FRAME_SIZE:
-                broken = (
+                what = (
                     f"a frame of {length} bytes (type 0x{kind:x}), over the {MAX_FRAME_SIZE}-byte "
-                    "limit this client set (FRAME_SIZE_ERROR)",
-                    FRAME_SIZE_ERROR,
+                    "limit this client set (FRAME_SIZE_ERROR)"
                 )
+                if self.response is None and bytes(data[pos : pos + 5]) == b"HTTP/":
+                    what += (
+                        f"; the server answered {bytes(data[pos : pos + 12])!r}: it speaks "
+                        "HTTP/1.1, not HTTP/2 (an http:// endpoint is reached by h2c, prior "
+                        "knowledge)"
+                    )
+                broken = (what, FRAME_SIZE_ERROR)
                 n = pos
                 break
             if kind == _DATA and take:
@@ -840,7 +850,9 @@ class H2ClientStream:
         self._held_len = len(rest)
         self._held_need = need
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """Where the stream is, for an error's message: before the response headers, or
+        after how many response bytes."""
         if self.response is None:
             return " before the response headers"
         return f" after {self.bytes_received} response bytes"

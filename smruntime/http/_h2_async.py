@@ -138,7 +138,7 @@ class AsyncH2Stream(asyncio.Protocol):
             self._gone.set_result(None)
         if self._error is None and not (self._proto.ended and self._proto.input_closed):
             error = ConnectionClosedError(
-                f"the HTTP/2 connection to {self.url} broke"
+                f"the HTTP/2 connection to {self.url} broke{self._proto.where()}"
                 + (f": {exc}" if exc else " (closed by the server)"),
                 url=self.url,
             )

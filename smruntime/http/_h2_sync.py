@@ -435,7 +435,8 @@ class SyncH2Stream:
             with self._lock:
                 self._fail(
                     ConnectionClosedError(
-                        f"the HTTP/2 connection to {self.url} broke: {exc}", url=self.url
+                        f"the HTTP/2 connection to {self.url} broke{proto.where()}: {exc}",
+                        url=self.url,
                     ),
                     exc,
                 )

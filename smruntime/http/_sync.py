@@ -58,6 +58,7 @@ from smruntime.http._config import (
     Proxy,
     Routes,
     WireConfig,
+    connect_timeout_message,
     may_resend,
     request_head,
     tunnel_reply_error,
@@ -93,7 +94,7 @@ def _reason(exc: BaseException) -> str:
 class _Conn:
     """One socket, its protocol state and the socket timeout currently armed."""
 
-    __slots__ = ("armed", "key", "pid", "poller", "proto", "sock", "uses")
+    __slots__ = ("armed", "generation", "key", "pid", "poller", "proto", "sock", "uses")
 
     def __init__(self, sock: socket.socket, key: tuple[str, str, int], limits: object) -> None:
         self.sock = sock
@@ -103,6 +104,7 @@ class _Conn:
         self.uses = 0
         self.proto = _new_protocol(limits)
         self.poller: Optional[select.poll] = None  # the stale check's, made on first use
+        self.generation = 0  # the pool's close() count when it was made (see _checkin)
 
     def arm(self, seconds: Optional[float]) -> None:
         self.sock.settimeout(seconds)
@@ -151,7 +153,9 @@ class SyncPool:
         self.config = config
         self._max_idle = max(0, config.max_pool_connections)
         self._ssl_ctx: Optional[ssl.SSLContext] = None  # made (certificate loaded) on first TLS use
-        self._closed = False
+        # close() calls so far: a connection made before the last one is closed when
+        # released, not pooled; the client stays usable and pools what it makes after
+        self._generation = 0
         self._routes = Routes(config.proxies)
         self._init_state()
         _pools.add(self)
@@ -205,7 +209,7 @@ class SyncPool:
         # conn.pid == self._pid, without a getpid: the pool's pid is this process's (the
         # at-fork hook resets it in a child, and the module's _pid the pools compare with; a
         # pool whose pid is not that drops every idle connection unused at the next _checkout).
-        if not self._closed and conn.pid == self._pid:
+        if conn.generation == self._generation and conn.pid == self._pid:
             with self._lock:
                 idle = self._idle.setdefault(conn.key, [])
                 if len(idle) < self._max_idle:
@@ -215,7 +219,7 @@ class SyncPool:
 
     def close(self) -> None:
         """Close the idle connections (connections in use close when released)."""
-        self._closed = True
+        self._generation += 1
         if self._pid != _pid:
             self._after_fork()
             return
@@ -266,7 +270,9 @@ class SyncPool:
         except BaseException:
             sock.close()
             raise
-        return _Conn(sock, origin.key, self.config.limits)
+        conn = _Conn(sock, origin.key, self.config.limits)
+        conn.generation = self._generation
+        return conn
 
     def _tunnel(
         self,
@@ -508,11 +514,9 @@ class _StaleConnection(Exception):
 
 
 def _connect_timeout(where: str, deadline: Deadline, url: str) -> ConnectTimeoutError:
-    limit = deadline.limits.connect
-    total = deadline.limits.total
-    what = f"{limit:g} s" if limit is not None else f"the total deadline of {total:g} s"
+    _, phase = deadline.remaining(time.monotonic())
     return ConnectTimeoutError(
-        f"connecting to {where} timed out after {what}", url=url, request_sent=False
+        connect_timeout_message(where, deadline, phase), url=url, request_sent=False
     )
 
 

@@ -50,8 +50,10 @@ class H2TestServer:
         first_delay: float = 0.0,
         flood: int = 0,
         graceful_after: Optional[int] = None,
+        body_ends: bool = True,
     ) -> None:
         self.mode = mode
+        self.body_ends = body_ends  # "status" mode: END_STREAM after the body (else it stalls)
         self.tls = tls
         self.status = status
         self.body = body
@@ -203,7 +205,7 @@ class _Session:
                 headers = [(":status", str(srv.status)), *srv.response_headers]
                 self.conn.send_headers(sid, headers, end_stream=not srv.body)
                 if srv.body:
-                    self.conn.send_data(sid, srv.body, end_stream=True)
+                    self.conn.send_data(sid, srv.body, end_stream=srv.body_ends)
             else:
                 self.conn.send_headers(sid, [(":status", "200"), *srv.response_headers])
                 if srv.flood:

@@ -669,3 +669,22 @@ def test_async_a_cancelled_send_ends_the_input_and_close_keeps_the_callers_cance
             asyncio.run(main(srv.url))
         finally:
             gate.set()
+
+
+def test_an_error_body_that_stalls_fails_with_the_timeout_naming_the_status() -> None:
+    """As the HTTP/1.1 operations' error bodies (README): not an error built from a fragment."""
+    body = b'{"message": "partial'
+    with H2TestServer("status", status=500, body=body, body_ends=False) as srv:
+        with client_for(srv, read_timeout=0.4) as client:
+            started = time.monotonic()
+            with pytest.raises(ReadTimeoutError, match="HTTP 500 answer's error body") as info:
+                client.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+            assert time.monotonic() - started < 0.4 + 1.0
+            assert f"({len(body)} bytes of it received)" in str(info.value)
+
+        async def main() -> None:
+            async with async_client_for(srv, read_timeout=0.4) as ac:
+                with pytest.raises(ReadTimeoutError, match="HTTP 500 answer's error body"):
+                    await ac.invoke_endpoint_with_bidirectional_stream(EndpointName=ENDPOINT)
+
+        asyncio.run(main())

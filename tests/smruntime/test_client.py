@@ -781,6 +781,38 @@ def test_a_closed_stdlib_transport_pools_nothing() -> None:
         assert not any(client._transport._idle.values())  # type: ignore[attr-defined]
 
 
+def test_a_client_used_after_close_pools_again() -> None:
+    """close() closes what is pooled and what is in use once released; calls after it pool
+    their connections again, as boto3's (sync and asyncio)."""
+    import asyncio
+
+    from smruntime.aio import AsyncClient
+
+    reply = Reply(200, [("Content-Type", "text/plain")], [b"ok"], chunked=False)
+    with ScriptedServer(lambda r: reply) as srv:
+        client = make_client(srv.url, "stdlib")
+        client.close()
+        before = srv.connections
+        for _ in range(4):
+            assert client.invoke_endpoint(EndpointName="e", Body=b"x")["Body"].read() == b"ok"
+        assert srv.connections - before == 1
+        client.close()
+
+        async def main() -> int:
+            aclient = AsyncClient.from_client(make_client(srv.url, "stdlib"))
+            first = await aclient.invoke_endpoint(EndpointName="e", Body=b"x")
+            await aclient.close()  # with a response in use: its connection is not pooled
+            assert await first["Body"].read() == b"ok"
+            start = srv.connections
+            for _ in range(4):
+                answer = await aclient.invoke_endpoint(EndpointName="e", Body=b"x")
+                assert await answer["Body"].read() == b"ok"
+            await aclient.close()
+            return srv.connections - start
+
+        assert asyncio.run(main()) == 1
+
+
 @pytest.mark.parametrize(
     "options",
     [

@@ -343,9 +343,25 @@ def test_protocol_violation_is_a_connection_error_with_goaway() -> None:
     garbage = b"\x00\x00\x04\x00\x00\x00\x00\x00\x09abcd"  # DATA on stream 9, never opened
     (event,) = pair.client.receive(garbage)
     assert isinstance(event, _h2.Failed)
-    assert "broke the HTTP/2 protocol" in str(event.error)
+    # h2's NoSuchStreamError says only "9": the message names the error and where it came
+    assert str(event.error).endswith(
+        "broke the HTTP/2 protocol: NoSuchStreamError (stream 9) after 0 response bytes"
+    )
     assert event.error.__cause__ is not None
     assert pair.client.data_to_send()  # the GOAWAY h2 queued
+
+
+def test_an_http11_answer_to_h2c_is_named() -> None:
+    pair = Pair()
+    events = pair.client.receive(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    assert [type(e) for e in events] == [_h2.Failed]
+    message = str(events[0].error)  # type: ignore[union-attr]
+    assert "(FRAME_SIZE_ERROR); the server answered b'HTTP/1.1 400': it speaks HTTP/1.1" in message
+    assert message.endswith("before the response headers")
+    pair = Pair()
+    pair.respond()  # a frame that long after the headers is only too long
+    (event,) = pair.client.receive(b"HTTP/1.1 400 Bad Request\r\n")
+    assert "speaks HTTP/1.1" not in str(event.error)  # type: ignore[union-attr]
 
 
 def test_flow_control_violation_by_the_server() -> None:

@@ -236,3 +236,26 @@ def test_open_tcp_numeric_hosts_skip_the_resolver_thread_and_errors_pass_through
     with pytest.raises(socket.gaierror):
         _dial.resolve("no-such-host.invalid", 80, time.monotonic() + 5)  # raised in the caller
     assert _dial.readable_now(-1) is True  # a closed descriptor counts as dropped
+
+
+def test_a_connect_cut_short_by_the_total_deadline_names_it() -> None:
+    """Both drivers name the limit that passed (here the total deadline, shorter than the
+    connect timeout), during a TLS handshake that never comes."""
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (backlog), never speaks TLS
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/x"
+    limits = Deadlines(connect=5.0, total=0.4)
+    try:
+        pool = SyncPool(WireConfig())
+        with pytest.raises(ConnectTimeoutError, match=r"after 0\.4 s \(the total deadline\)"):
+            pool.request("POST", url, HEADERS, b"{}", deadlines=limits)
+        pool.close()
+
+        async def main() -> None:
+            apool = AsyncPool(WireConfig())
+            with pytest.raises(ConnectTimeoutError, match=r"after 0\.4 s \(the total deadline\)"):
+                await apool.request("POST", url, HEADERS, b"{}", deadlines=limits)
+            apool.close()
+
+        asyncio.run(main())
+    finally:
+        listener.close()
