@@ -130,6 +130,10 @@ TARGETS: tuple[Target, ...] = (
     Target("smruntime/http/_connection.py", _HTTP_TESTS, optional=True),
     Target("smruntime/http/_writer.py", _HTTP_WRITER_TESTS, optional=True),
     Target("smruntime/emulator/_websocket.py", _WEBSOCKET_TESTS),
+    Target(
+        "smruntime/emulator/_h2.py",
+        ("tests/smruntime/test_emulator_h2.py", "tests/smruntime/test_bidi_emulator.py"),
+    ),
     Target("smruntime/_stream_core.py", _STREAM_TESTS),
     Target("smruntime/_requests.py", _OPERATIONS_TESTS),
     Target("smruntime/_responses.py", _OPERATIONS_TESTS),

@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypedDict, Union
 
 from eventstream import Decoder, EventStreamError, TruncatedStream
 from smruntime import _operations, _redact
@@ -214,6 +214,11 @@ class _Inbound:
             raise self._corrupt(exc, b"") from exc
 
 
+class _WriteLimits(TypedDict):
+    timeout: Optional[float]
+    until: Optional[float]
+
+
 class _Timer:
     """The read deadlines of one exchange (the wire's :class:`Deadline` arithmetic)."""
 
@@ -245,14 +250,10 @@ class _Timer:
             url=url,
         )
 
-    def write_until(self) -> Optional[float]:
-        """The monotonic time no send may wait past (the total deadline; None: none)."""
-        return self.deadline.total_at
-
-    def write_limit(self) -> Optional[float]:
-        """How long a send may wait with no progress (the total deadline is
-        :meth:`write_until`'s, which no progress moves)."""
-        return self.write_timeout
+    def write_limits(self) -> _WriteLimits:
+        """A driver write's limits: ``timeout``, the seconds a send may wait with no progress,
+        and ``until``, the monotonic time no progress moves (the total deadline)."""
+        return _WriteLimits(timeout=self.write_timeout, until=self.deadline.total_at)
 
 
 def _error_body_late(status: int, size: int, exc: ReadTimeoutError) -> ReadTimeoutError:
@@ -507,9 +508,7 @@ class DuplexStream:
             self._check_send()
             message = self._out.part(data, DataType, CompletionState, P)
             try:
-                self._conn.write(
-                    message, timeout=self._timer.write_limit(), until=self._timer.write_until()
-                )
+                self._conn.write(message, **self._timer.write_limits())
             except BaseException as exc:
                 self._input_broken = _broken_input(exc)
                 raise
@@ -522,12 +521,7 @@ class DuplexStream:
                 return
             self._check_send()
             try:
-                self._conn.write(
-                    self._out.final(),
-                    timeout=self._timer.write_limit(),
-                    last=True,
-                    until=self._timer.write_until(),
-                )
+                self._conn.write(self._out.final(), last=True, **self._timer.write_limits())
             except BaseException as exc:
                 self._input_broken = _broken_input(exc)
                 raise
@@ -786,9 +780,7 @@ class AsyncDuplexStream:
             self._check_send()
             message = self._out.part(data, DataType, CompletionState, P)
             try:
-                await self._conn.write(
-                    message, timeout=self._timer.write_limit(), until=self._timer.write_until()
-                )
+                await self._conn.write(message, **self._timer.write_limits())
             except BaseException as exc:  # a timeout, or cancelled: the part is lost
                 self._input_broken = _broken_input(exc)
                 raise
@@ -800,12 +792,7 @@ class AsyncDuplexStream:
                 return
             self._check_send()
             try:
-                await self._conn.write(
-                    self._out.final(),
-                    timeout=self._timer.write_limit(),
-                    last=True,
-                    until=self._timer.write_until(),
-                )
+                await self._conn.write(self._out.final(), last=True, **self._timer.write_limits())
             except BaseException as exc:
                 self._input_broken = _broken_input(exc)
                 raise

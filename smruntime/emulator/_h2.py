@@ -467,6 +467,7 @@ class H2ServerConnection:
                     except ProtocolError:  # not an HTTP/2 client: say so (GOAWAY), then end
                         self._out += self.h2.data_to_send()
                         self._flush()
+                        self._hang_up()
                         return
             sel.register(self.sock, selectors.EVENT_READ)
             sel.register(self._wake_r, selectors.EVENT_READ)
@@ -522,8 +523,9 @@ class H2ServerConnection:
                 try:
                     self._receive(data)
                 except ProtocolError:
-                    self._out += self.h2.data_to_send()  # the GOAWAY h2 queued
+                    self._out += self.h2.data_to_send()  # the GOAWAY h2 (or _broken) queued
                     self._flush()
+                    self._hang_up()  # a FIN, not a reset that could drop the GOAWAY unread
                     return False
             pending = getattr(self.sock, "pending", None)
             if not (callable(pending) and pending()):
@@ -613,6 +615,8 @@ class H2ServerConnection:
         while n - pos >= _FRAME_HEADER:
             length = int.from_bytes(data[pos : pos + 3], "big")
             if length > _MAX_FRAME_SIZE:
+                if start < pos:  # what came before it first, in order
+                    self._to_h2(data[start:pos])
                 self._broken(
                     _FRAME_SIZE_ERROR,
                     f"a frame of {length} bytes, over the {_MAX_FRAME_SIZE} of our SETTINGS",
@@ -675,7 +679,7 @@ class H2ServerConnection:
             if isinstance(event, ev.RequestReceived):
                 self._on_request(event.stream_id, event.headers)
             elif isinstance(event, ev.DataReceived):
-                if event.flow_controlled_length or event.data:  # (not one of _screen's)
+                if event.flow_controlled_length:  # (not the empty frame of _screen's)
                     self._on_data(
                         event.stream_id, event.data, event.flow_controlled_length, screened=False
                     )
@@ -1063,7 +1067,7 @@ class H2ServerConnection:
         """Grant back ``size`` screened bytes of the stream (see :meth:`_receive`): a
         WINDOW_UPDATE for the connection, and one for the stream while the client may still
         send on it; after what ``h2`` has queued, in order."""
-        if size <= 0:
+        if not size:  # (never negative)
             return
         self._taken -= size
         self._out += self.h2.data_to_send()

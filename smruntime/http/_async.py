@@ -43,7 +43,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 from smruntime._http import HttpHeaders
 from smruntime.exceptions import (
@@ -194,6 +194,13 @@ class _Connection(asyncio.BufferedProtocol):
             if exc is None:  # a clean EOF may end a close-delimited body; a reset never does
                 self.http.receive_data(b"")
                 self._pull()
+                cut = cast("Optional[BaseException]", self.error)  # (set by _pull)
+                if isinstance(cut, RemoteProtocolError):  # the EOF cut a framed body: as sync
+                    self.error = ConnectionClosedError(
+                        f"the connection closed before the end of the body "
+                        f"({self.http.bytes_received} bytes of the response): {cut}"
+                    )
+                    self.error.__cause__ = cut
             if not self.complete and self.error is None:
                 why = f": {_reason(exc)}" if exc is not None else ""
                 self.error = ConnectionClosedError(

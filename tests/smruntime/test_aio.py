@@ -63,13 +63,13 @@ def make_client(url: str, **kwargs: Any) -> AsyncClient:
     )
 
 
-def sync_client(url: str) -> Client:
+def sync_client(url: str, config: Config | None = None) -> Client:
     return Client(
         region_name="us-west-2",
         endpoint_url=url,
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        config=Config(proxies={}),
+        config=config or Config(proxies={}),
         environ={},
     )
 
@@ -1365,14 +1365,7 @@ def test_a_consumer_slower_than_the_event_timeout_reads_every_event_sent_at_once
 
     with ScriptedServer(lambda r: stream_reply(Pause(0.05), b"".join(events))) as srv:
         assert run(main()) == 6
-        client = Client(
-            region_name="us-west-2",
-            endpoint_url=srv.url,
-            aws_access_key_id="AKIDEXAMPLE",
-            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            config=cfg,
-            environ={},
-        )
+        client = sync_client(srv.url, cfg)
         with client:
             body = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"x")["Body"]
             count = 0
@@ -1391,14 +1384,7 @@ def test_a_reader_slower_than_the_read_timeout_reads_the_whole_body() -> None:
     head = [("Content-Type", "application/octet-stream")]
     cfg = Config(proxies={}, read_timeout=0.3, max_attempts=1)
     with ScriptedServer(lambda r: Reply(200, head, [data])) as srv:
-        client = Client(
-            region_name="us-west-2",
-            endpoint_url=srv.url,
-            aws_access_key_id="AKIDEXAMPLE",
-            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            config=cfg,
-            environ={},
-        )
+        client = sync_client(srv.url, cfg)
         with client:
             body = client.invoke_endpoint(EndpointName="e", Body=b"x")["Body"]
             got = b""

@@ -90,6 +90,7 @@ class RawClient:
         self.resets: set[int] = set()
         self.unacked: dict[int, int] = {}
         self.goaway: Optional[int] = None  # the error code of a GOAWAY received
+        self.raw = bytearray()  # every byte received
         self.closed = False
 
     def flush(self) -> None:
@@ -104,6 +105,7 @@ class RawClient:
         extra: Optional[list[tuple[str, str]]] = None,
         creds: Credentials = CREDS,
         replace_sha: bool = False,
+        stream_id: Optional[int] = None,
         **params: str,
     ) -> tuple[int, EventSigner]:
         request = build_request(OP, {"EndpointName": endpoint, **params}, self.url)
@@ -130,7 +132,8 @@ class RawClient:
             (b":authority", netloc.encode()),
             (b":path", path.encode()),
         ] + [(n.lower().encode(), v.encode()) for n, v in signed.headers]
-        stream_id = self.conn.get_next_available_stream_id()
+        if stream_id is None:
+            stream_id = self.conn.get_next_available_stream_id()
         self.conn.send_headers(stream_id, h2_headers)
         self.flush()
         signer = EventSigner(
@@ -172,6 +175,7 @@ class RawClient:
         if not data:
             self.closed = True
             return False
+        self.raw += data
         for event in self.conn.receive_data(data):
             if isinstance(event, h2events.ResponseReceived):
                 self.headers[event.stream_id] = {k.decode(): v.decode() for k, v in event.headers}
@@ -819,6 +823,193 @@ def test_a_frame_header_over_the_frame_size_ends_the_connection_at_once(
     assert client.goaway == 0x6  # FRAME_SIZE_ERROR
     while client.pump(1.0):
         pass
+
+
+def _signed_frames(sid: int, signer: EventSigner, size: int, count: int) -> list[bytes]:
+    inner = encode_request_event(b"\0" * size)
+    return [
+        _frame(0, 0, sid, encode_signed_event(signer.sign(inner, _now()), inner))
+        for _ in range(count)
+    ]
+
+
+def _unread_server() -> tuple[H2Server, threading.Event]:
+    release = threading.Event()
+
+    def unread(request: BidiRequest, parts: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        release.wait(20)  # reads nothing: the client's windows are not reopened
+        yield from ()
+
+    return serve_h2(CREDS, models={"unread": unread}), release
+
+
+def test_a_data_frame_as_large_as_the_frame_size_is_taken(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    probe = encode_request_event(b"p")
+    blank = EventSigner("0" * 64, credentials=CREDS, region="us-east-1", service="sagemaker")
+    overhead = len(encode_signed_event(blank.sign(probe, _now()), probe)) - 1
+    part = b"p" * ((1 << 18) - overhead)
+    inner = encode_request_event(part)
+    outer = encode_signed_event(signer.sign(inner, _now()), inner)
+    assert len(outer) == 1 << 18  # the SETTINGS_MAX_FRAME_SIZE the emulator announced
+    client.sock.sendall(_frame(0, 0, sid, outer))
+    client.close_input(sid, signer)
+    client.finish(sid)
+    assert client.events(sid) == [{"PayloadPart": {"Bytes": part}}]
+    assert client.goaway is None
+
+
+def test_a_stream_id_past_24_bits_is_read(client: RawClient) -> None:
+    sid, signer = client.start("echo", stream_id=(1 << 24) + 1)
+    client.send_part(sid, signer, b"high")
+    client.close_input(sid, signer)
+    client.finish(sid)
+    assert client.events(sid) == [{"PayloadPart": {"Bytes": b"high"}}]
+
+
+def test_data_after_the_input_ended_is_h2s_stream_error() -> None:
+    srv, release = _unread_server()
+    c = RawClient(srv)
+    try:
+        sid, signer = c.start("unread")
+        c.close_input(sid, signer)  # (the chain intact: the stream stays open for output)
+        c.sock.sendall(_frame(0, 0, sid, b"late"))  # DATA on a stream half-closed by END_STREAM
+        c.until(lambda: sid in c.resets)  # RST_STREAM STREAM_CLOSED, by h2
+        assert c.goaway is None
+    finally:
+        release.set()
+        c.close()
+        srv.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [(b"\x05abcd", 0x1), (b"", 0x6)],  # PROTOCOL_ERROR, FRAME_SIZE_ERROR (h2's choices)
+    ids=["pad-too-long", "no-pad-length"],
+)
+def test_a_badly_padded_data_frame_is_refused_by_h2(
+    client: RawClient, body: bytes, code: int
+) -> None:
+    sid, _signer = client.start("echo")
+    client.sock.sendall(_frame(0, 0x8, sid, body))  # PADDED
+    client.until(lambda: client.goaway is not None)
+    assert client.goaway == code
+
+
+def test_the_connection_window_binds_streams_together() -> None:
+    """Two streams each within its 1 MiB window, together past the connection's."""
+    srv, release = _unread_server()
+    c = RawClient(srv)
+    try:
+        first, signer1 = c.start("unread")
+        second, signer2 = c.start("unread")
+        frames = _signed_frames(first, signer1, 16000, 38)  # ~615 KB each
+        c.sock.sendall(b"".join(frames))
+        c.pump(0.3)
+        assert c.goaway is None
+        c.sock.sendall(b"".join(_signed_frames(second, signer2, 16000, 38)))
+        c.until(lambda: c.goaway is not None)
+        assert c.goaway == 0x3  # FLOW_CONTROL_ERROR
+    finally:
+        release.set()
+        c.close()
+        srv.close()
+
+
+def _frames_of(raw: bytes) -> list[tuple[int, int]]:
+    """(type, stream id) of each whole frame in what a client received."""
+    out, pos = [], 0
+    while pos + 9 <= len(raw):
+        length = int.from_bytes(raw[pos : pos + 3], "big")
+        out.append((raw[pos + 3], int.from_bytes(raw[pos + 5 : pos + 9], "big") & 0x7FFFFFFF))
+        pos += 9 + length
+    return out
+
+
+def test_data_after_the_clients_own_reset_gets_no_stream_window_update() -> None:
+    """The stream is closed once the client reset it: DATA the client still sends on it goes
+    to h2, and nothing is sent on that stream any more (only the connection's window)."""
+    srv, release = _unread_server()
+    c = RawClient(srv)
+    try:
+        sid, signer = c.start("unread")
+        frames = _signed_frames(sid, signer, 1000, 3)
+        c.sock.sendall(frames[0])
+        c.pump(0.3)
+        seen = len(c.raw)
+        c.conn.reset_stream(sid)
+        # the reset and DATA after it in one write (a client that breaks the rule): one read
+        c.sock.sendall(c.conn.data_to_send() + frames[1] + frames[2])
+        c.until(lambda: srv.requests and srv.requests[0].cancelled)
+        c.pump(0.3)
+        after = _frames_of(bytes(c.raw[seen:]))
+        assert (0x8, sid) not in after  # no WINDOW_UPDATE on the closed stream
+        assert (0x8, 0) in after  # the connection's window is granted back
+        assert c.goaway is None
+    finally:
+        release.set()
+        c.close()
+        srv.close()
+
+
+def test_streams_the_client_reset_are_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reset stream leaves the connection's table (else a long connection with many resets
+    keeps every one, and the I/O loop walks them all each turn)."""
+    import smruntime.emulator._h2 as h2mod
+
+    made: list[Any] = []
+    real_init = h2mod.H2ServerConnection.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(h2mod.H2ServerConnection, "__init__", init)
+    srv = serve_h2(CREDS)
+    c = RawClient(srv)
+    try:
+        for _ in range(3):
+            sid, signer = c.start("echo")
+            c.send_part(sid, signer, b"a")
+            c.until(lambda sid=sid: len(c.messages(sid)) == 1)
+            c.conn.reset_stream(sid)
+            c.flush()
+        (conn,) = made
+        deadline = time.monotonic() + 5
+        while conn.streams:
+            assert time.monotonic() < deadline, f"kept: {sorted(conn.streams)}"
+            c.pump(0.05)
+        assert [r.cancelled for r in srv.requests] == [True] * 3
+    finally:
+        c.close()
+        srv.close()
+
+
+def test_a_reset_after_the_model_finished_does_not_mark_it_cancelled(server: H2Server) -> None:
+    c = RawClient(server, window=1000, auto_ack=False)  # the answer waits for our window
+    try:
+        sid, signer = c.start("echo")
+        c.send_part(sid, signer, b"y" * 900)
+        c.send_part(sid, signer, b"z" * 900)
+        c.close_input(sid, signer)  # the model is done; its output is still queued
+        c.pump(0.3)
+        c.conn.reset_stream(sid)
+        c.flush()
+        c.pump(0.3)
+        assert server.requests[0].cancelled is False
+    finally:
+        c.close()
+
+
+def test_a_goaway_from_the_client_ends_the_connection(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    client.send_part(sid, signer, b"a")
+    client.until(lambda: len(client.messages(sid)) == 1)
+    client.conn.close_connection()
+    client.flush()
+    deadline = time.monotonic() + 5
+    while client.pump(0.1):  # the server closes its side once its output is out
+        assert time.monotonic() < deadline, "the server kept the connection open"
 
 
 # -- TLS ----------------------------------------------------------------------------------------
