@@ -11,12 +11,13 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 __all__ = ["HttpFetch", "HttpFetchError", "HttpResult", "urllib_fetch"]
 
@@ -94,6 +95,27 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in str(exc)
 
 
+def _read_within(resp: Any, deadline: float, url: str, timeout: float) -> bytes:
+    """Up to :data:`MAX_BODY_BYTES` of the body, raising :class:`HttpFetchError` once
+    ``deadline`` (monotonic) passed with the body still coming."""
+    parts: list[bytes] = []
+    size = 0
+    read = getattr(resp, "read1", resp.read)  # (what one socket read gives, when it can)
+    while size < MAX_BODY_BYTES:
+        if time.monotonic() > deadline:
+            raise HttpFetchError(
+                url,
+                f"timed out: the body did not arrive within {timeout} s ({size} bytes read)",
+                timeout=True,
+            )
+        piece = read(min(65536, MAX_BODY_BYTES - size))
+        if not piece:
+            break
+        parts.append(piece)
+        size += len(piece)
+    return b"".join(parts)
+
+
 def urllib_fetch(
     method: str,
     url: str,
@@ -110,16 +132,18 @@ def urllib_fetch(
         # urllib would also open file:// and ftp:// URLs; credentials only come over HTTP.
         raise HttpFetchError(url, f"unsupported URL scheme {scheme!r}")
     req = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
+    # The body must come within ``timeout`` of the response head, however it trickles: checked
+    # between reads, each of which waits at most ``timeout`` (the socket's).
     try:
         with _opener(url).open(req, timeout=timeout) as resp:
-            data = resp.read(MAX_BODY_BYTES)
+            data = _read_within(resp, time.monotonic() + timeout, url, timeout)
             return HttpResult(
                 int(resp.status), {k.lower(): v for k, v in resp.headers.items()}, data
             )
     except urllib.error.HTTPError as exc:
         try:
-            data = exc.read(MAX_BODY_BYTES)
-        except (OSError, http.client.HTTPException):
+            data = _read_within(exc, time.monotonic() + timeout, url, timeout)
+        except (OSError, http.client.HTTPException, HttpFetchError):
             data = b""
         finally:
             exc.close()
@@ -134,6 +158,8 @@ def urllib_fetch(
         # e.g. http.client's "Invalid header value b'...'": the text quotes header values, which
         # may be tokens, so only the type is reported.
         raise HttpFetchError(url, f"request failed: {type(exc).__name__}") from None
+    except HttpFetchError:
+        raise  # (_read_within's: already says what and where)
     except (OSError, http.client.HTTPException) as exc:
         if _is_timeout(exc):
             raise HttpFetchError(url, "timed out", timeout=True) from None

@@ -387,7 +387,9 @@ class _Resolver:
             if not prof.get("role_arn"):
                 raise self.fail(f"profile {name!r} has web_identity_token_file but no role_arn")
             return self._web_identity(name)
-        if prof.get("sso_session") or any(key.startswith("sso_") for key in prof):
+        # As botocore: a role name or an account id makes it an SSO profile (an sso_session
+        # or sso_region alone, for tools that only want a bearer token, does not)
+        if "sso_role_name" in prof or "sso_account_id" in prof:
             from sigv4._sso import sso_credentials  # only SSO users pay for it
 
             owner = self.owner
@@ -418,10 +420,8 @@ class _Resolver:
     def _static(self, name: str, prof: Mapping[str, str]) -> Credentials | None:
         key = prof.get("aws_access_key_id") or ""
         secret = prof.get("aws_secret_access_key") or ""
-        if not key and not secret:
+        if not key:  # (a secret alone is not these keys, as botocore: the chain goes on)
             return None
-        if not key:
-            raise self.fail(f"profile {name!r} has aws_secret_access_key but no aws_access_key_id")
         if not secret:
             raise self.fail(f"profile {name!r} has aws_access_key_id but no aws_secret_access_key")
         token = prof.get("aws_security_token") or prof.get("aws_session_token") or None

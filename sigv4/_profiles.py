@@ -137,6 +137,19 @@ def _parse(path: Path | None) -> dict[str, dict[str, str]]:
     }
 
 
+def _named_section(section: str) -> str:
+    """The name in ``[profile NAME]`` / ``[sso-session NAME]``, split as a shell would (as
+    botocore does): ``[profile "my prof"]`` is ``my prof``; a section that is not exactly two
+    words (``[profile my prof]``) names nothing."""
+    import shlex
+
+    try:
+        parts = shlex.split(section)
+    except ValueError:  # an unbalanced quote
+        return ""
+    return parts[1] if len(parts) == 2 else ""
+
+
 class Profiles:
     """The merged profiles of the config and credentials files (read once at construction)."""
 
@@ -152,14 +165,14 @@ class Profiles:
         self.sso_sessions: dict[str, dict[str, str]] = {}
         for section, values in config.items():
             if section.startswith(("sso-session ", "sso-session\t")):
-                session_name = section[12:].strip()
+                session_name = _named_section(section)
                 if session_name:
                     self.sso_sessions.setdefault(session_name, {}).update(values)
                 continue
             if section == "default":
                 name = "default"
             elif section.startswith(("profile ", "profile\t")):
-                name = section[8:].strip()
+                name = _named_section(section)
             else:
                 continue
             # "[profile default]" counts as default, but a plain "[default]" wins over it.

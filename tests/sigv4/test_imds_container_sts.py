@@ -900,3 +900,36 @@ def test_assume_role_sts_error_surfaces(server: Server, tmp_path: Path) -> None:
         result.get()
     assert "AccessDenied" in str(info.value)
     assert_no_secret(str(info.value))
+
+
+def test_urllib_fetch_holds_its_timeout_over_a_trickled_body() -> None:
+    """Each read waits at most the timeout, and the whole body must come within it: a server
+    sending a byte every 0.15 s cannot stretch a 0.4 s fetch (the IMDS call on every start)."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+            for _ in range(40):
+                time.sleep(0.15)
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(HttpFetchError, match=r"did not arrive within 0\.4 s") as info:
+            urllib_fetch("GET", f"http://127.0.0.1:{listener.getsockname()[1]}/", {}, None, 0.4)
+        assert info.value.timeout
+        assert time.monotonic() - started < 0.4 + 0.4 + 0.5  # the deadline, one read, slack
+    finally:
+        listener.close()

@@ -792,3 +792,50 @@ def test_reprs_never_show_secrets(tmp_path: Path) -> None:
     for provider in providers:
         assert_clean(repr(provider))
         assert_clean(str(provider))
+
+
+# -- as botocore (found by a review against it as an oracle) -----------------------------------
+
+
+@pytest.mark.parametrize("sso", ["sso_session = corp", "sso_region = us-east-1"])
+def test_sso_settings_without_a_role_or_account_leave_the_static_keys(
+    tmp_path: Path, sso: str
+) -> None:
+    """botocore takes a profile for SSO only with sso_role_name or sso_account_id: an
+    sso_session or sso_region alone (for tools that want a bearer token) changes nothing."""
+    write(tmp_path, "config", f"[default]\n{sso}\n[sso-session corp]\nsso_region = us-east-1\n")
+    write(
+        tmp_path,
+        "credentials",
+        f"[default]\naws_access_key_id = AKIAS\naws_secret_access_key = {SECRET}\n",
+    )
+    creds = ProfileProvider(environ={}, home=tmp_path).load()
+    assert isinstance(creds, Credentials)
+    assert creds.access_key_id == "AKIAS"
+    write(tmp_path, "config", "[default]\nsso_account_id = 1\n")  # now it is SSO, incomplete
+    with pytest.raises(CredentialProviderError, match="sso"):
+        ProfileProvider(environ={}, home=tmp_path).load()
+
+
+def test_a_quoted_profile_name_is_read_as_botocore_reads_it(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "config",
+        '[profile "my prof"]\naws_access_key_id = AKIAQ\naws_secret_access_key = x\n'
+        "[profile two words]\naws_access_key_id = AKIAW\naws_secret_access_key = x\n",
+    )
+    creds = ProfileProvider("my prof", environ={}, home=tmp_path).load()
+    assert isinstance(creds, Credentials)
+    assert creds.access_key_id == "AKIAQ"
+    with pytest.raises(CredentialProviderError, match="not found"):  # not two words: no name
+        ProfileProvider("two words", environ={}, home=tmp_path).load()
+
+
+def test_a_secret_alone_in_the_credentials_file_leaves_the_config_files_keys(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "credentials", f"[default]\naws_secret_access_key = {SECRET}\n")
+    write(tmp_path, "config", "[default]\naws_access_key_id = AKIAC\naws_secret_access_key = y\n")
+    creds = ProfileProvider(environ={}, home=tmp_path).load()
+    assert isinstance(creds, Credentials)
+    assert creds.access_key_id == "AKIAC"
