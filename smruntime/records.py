@@ -32,7 +32,8 @@ Policies (the same whatever the chunking):
   JSON value, one JSON document otherwise (pretty-printed, non-streaming containers), SSE when
   the first line is an SSE field (containers that mislabel their event stream).
 * :class:`SSEDecoder` follows the WHATWG rules, except that a final event without its blank
-  line is delivered at ``close()`` rather than discarded.
+  line is delivered at ``close()`` rather than discarded (but one whose JSON data is cut is an
+  :class:`~smruntime.exceptions.IncompleteRecordError`).
 
 :func:`extract_text` and :func:`find_error` understand the records of the common serving
 containers (Hugging Face TGI, TGI Messages / OpenAI chat, DJL LMI, vLLM, JumpStart).
@@ -449,10 +450,26 @@ def _json_values(text: str) -> list[Any]:
         values.append(value)
 
 
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
+# What json leaves of a number cut short: a lone minus, or the point or exponent after digits
+_NUMBER_CUT = re.compile(r"-|\.|[eE][+-]?")
+
+
+def _cut_json(text: str, exc: json.JSONDecodeError) -> bool:
+    """Whether ``text`` failed only for ending too soon: at its end, inside a string, or inside
+    a literal or a number that more bytes would finish."""
+    rest = text[exc.pos :].rstrip(_WS)
+    if not rest or exc.msg.startswith("Unterminated string"):
+        return True
+    if any(word.startswith(rest) for word in _LITERALS):
+        return True
+    return exc.msg.startswith("Expecting") and _NUMBER_CUT.fullmatch(rest) is not None
+
+
 def _json_failure(
     what: str, text: str, raw: bytes, exc: json.JSONDecodeError, final: bool
 ) -> RecordError:
-    if final and exc.pos >= len(text.rstrip(_WS)):
+    if final and _cut_json(text, exc):
         return IncompleteRecordError(
             f"stream ended inside a JSON value ({what}): {exc.msg}; starts {_preview(text)}",
             leftover=raw,
@@ -570,7 +587,9 @@ class SSEDecoder(_LineRecords[SSEEvent]):
     blank line dispatches; comment lines (``:...``, SSE keep-alives) are counted in
     ``comments`` and otherwise ignored; unknown fields are ignored. ``id``/``retry`` on an event
     are those given in its own block; ``last_event_id`` and ``retry`` keep the latest values.
-    Unlike a browser, a final event without its blank line is delivered at ``close()``.
+    Unlike a browser, a final event without its blank line is delivered at ``close()``,
+    unless its data starts as JSON (``{`` or ``[``) and does not parse: a stream cut inside
+    that event raises :class:`~smruntime.exceptions.IncompleteRecordError`.
     ``done`` tells whether a ``[DONE]`` event was seen (it is still delivered).
     """
 
@@ -637,7 +656,24 @@ class SSEDecoder(_LineRecords[SSEEvent]):
 
     def _close(self, out: list[SSEEvent]) -> None:
         super()._close(out)
+        had = len(out)
         self._dispatch(out)
+        if len(out) > had:  # a final event without its blank line: cut, if its JSON is
+            data = out[-1].data.strip()
+            if data[:1] in ("{", "["):
+                try:
+                    json.loads(data)
+                except json.JSONDecodeError as exc:
+                    if not _cut_json(data, exc):
+                        return  # not JSON that more bytes would finish: delivered as text
+                    del out[had:]
+                    raise IncompleteRecordError(
+                        f"stream ended inside an SSE event (no blank line after it) whose data "
+                        f"is cut JSON: {exc.msg}; starts {_preview(data)}",
+                        leftover=data.encode("utf-8", "replace"),
+                    ) from None
+                except RecursionError:
+                    pass  # (nesting: not a cut; delivered as it is)
 
 
 # ------------------------------------------------------------------------- application/json

@@ -10,8 +10,8 @@ import time
 from typing import IO, Any, Callable, Optional
 
 from smruntime.cli._errors import EXIT_OK, CLIError, UsageError
-from smruntime.cli._format import dumps, fmt_bytes, fmt_seconds, preview
-from smruntime.cli._output import err
+from smruntime.cli._format import fmt_bytes, fmt_seconds, preview
+from smruntime.cli._output import err, out_json
 
 DEFAULT_PART_SIZE = 8192
 MAX_PART_SIZE = 16 * 1024 * 1024
@@ -41,6 +41,8 @@ def rate(text: str) -> float:
 
 def _open_input(spec: str) -> IO[bytes]:
     if spec == "-":
+        if sys.stdin is None:  # started with stdin closed (<&-)
+            raise CLIError("cannot read the input from stdin: it is closed")
         stdin = getattr(sys.stdin, "buffer", None)
         if stdin is None:
             raise CLIError("stdin is not readable as bytes")
@@ -140,8 +142,7 @@ def part_output(part: dict[str, Any], raw: bool) -> bytes:
 def _write_event(event: dict[str, Any], jsonl: bool, raw: bool = False) -> None:
     out = sys.stdout
     if jsonl:
-        out.write(dumps(event) + "\n")
-        out.flush()
+        out_json(event)  # (escaped when stdout's encoding cannot hold a character)
         return
     part = event.get("PayloadPart")
     if part is None:

@@ -72,6 +72,7 @@ def _describe(exc: BaseException) -> tuple[int, str]:
         ClientError,
         ConnectTimeoutError,
         ContainerStreamError,
+        EndpointResolutionError,
         IncompleteRecordError,
         InternalStreamFailure,
         ModelStreamError,
@@ -86,7 +87,8 @@ def _describe(exc: BaseException) -> tuple[int, str]:
 
     if isinstance(exc, CLIError):
         return exc.code, one_line(str(exc))
-    if isinstance(exc, ParamValidationError):
+    if isinstance(exc, (ParamValidationError, EndpointResolutionError)):
+        # (the endpoint comes from --endpoint-url / --region: a bad value is a usage error)
         return EXIT_USAGE, one_line(str(exc))
     if isinstance(exc, ClientError):
         message = one_line(str(exc))

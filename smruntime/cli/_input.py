@@ -18,6 +18,8 @@ def read_file(path: str, *, what: str = "") -> bytes:
 
 
 def read_stdin() -> bytes:
+    if sys.stdin is None:  # started with stdin closed (<&-)
+        raise CLIError("cannot read the body from stdin: it is closed")
     stdin = getattr(sys.stdin, "buffer", None)
     data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8")
     return bytes(data)

@@ -11,7 +11,11 @@ import sys
 
 _SECRET_PATTERNS = (
     (re.compile(r"(Signature=)[0-9a-fA-F]+"), r"\1****"),
-    (re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=,]\s*['\"]?)[^\s'\",}]+"), r"\1****"),
+    # (bytes reprs too: hpack logs b'x-amz-security-token'=b'...' and "(b'...', b'...')")
+    (
+        re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=,]\s*(?:b?['\"])?)[^\s'\",})]+"),
+        r"\1****",
+    ),
     (re.compile(r"(?i)(secret_access_key['\"]?\s*[:=]\s*['\"]?)[^\s'\",)]+"), r"\1****"),
     (re.compile(r"(?i)(session_token['\"]?\s*[:=]\s*['\"]?)[^\s'\",)]+"), r"\1****"),
     (

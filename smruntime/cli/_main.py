@@ -10,6 +10,7 @@ from typing import Callable, Optional
 from smruntime.cli._errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
     EXIT_USAGE,
     PROG,
     describe_error,
@@ -36,6 +37,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     debug = bool(getattr(args, "debug", False))
     if debug:
         setup_debug_logging()
+    if sys.stdout is None:  # started with stdout closed (>&-): nowhere for the data to go
+        err(f"{PROG}: error: stdout is closed: nothing can be written (redirect it instead)")
+        return EXIT_RUNTIME
     try:
         return _run(args)
     except KeyboardInterrupt:

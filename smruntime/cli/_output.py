@@ -37,7 +37,7 @@ def err(message: str) -> None:
     try:
         sys.stderr.write(text)
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # (None: started with stderr closed)
         pass
 
 

@@ -117,6 +117,8 @@ ERROR_NAMES = {
     0xD: "HTTP_1_1_REQUIRED",
 }
 
+# h2 sends Authorization never-indexed of itself; the session token deserves the same
+_SECRET_HEADERS = frozenset({"x-amz-security-token"})
 _HOP_BY_HOP = frozenset(
     {"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"}
 )
@@ -350,7 +352,12 @@ class H2ClientStream:
             key = name.lower()
             if key in _HOP_BY_HOP or key.startswith(":"):
                 continue
-            block.append((key.encode("ascii"), value.encode("latin-1")))
+            pair = (key.encode("ascii"), value.encode("latin-1"))
+            if key in _SECRET_HEADERS:  # never indexed: kept out of HPACK tables and logs
+                from hpack import NeverIndexedHeaderTuple
+
+                pair = NeverIndexedHeaderTuple(*pair)
+            block.append(pair)
         conn.send_headers(self.stream_id, block, end_stream=end_stream)
         if end_stream:
             self.input_closed = True

@@ -1163,3 +1163,46 @@ def test_transport_option_accepts_default() -> None:
     for name in ("default", "stdlib", "requests"):
         args = build_parser().parse_args(["invoke", "ep", "--body", "{}", "--transport", name])
         assert args.transport == name
+
+
+# -- found by a review: closed standard streams, exit codes, secrets in --debug -----------------
+
+
+def _closed(emu: Any, env: Mapping[str, str], redirect: str, *args: str) -> Any:
+    """``smruntime invoke ARGS`` in a shell that closes one standard stream (``<&-`` ...)."""
+    import shlex
+
+    command = [sys.executable, "-m", "smruntime", "invoke", "--endpoint-url", emu.url, *args]
+    return subprocess.run(
+        f"{shlex.join(command)} {redirect}",
+        shell=True,
+        capture_output=True,
+        env=dict(env),
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_closed_standard_streams_are_said_plainly(emu: Any, env: dict[str, str]) -> None:
+    proc = _closed(emu, env, "<&-", "echo", "--body", "-")
+    assert "cannot read the body from stdin: it is closed" in assert_one_line_error(proc, 1)
+    proc = _closed(emu, env, ">&-", "echo", "--body", "hi")
+    assert "stdout is closed" in assert_one_line_error(proc, 1)
+    proc = _closed(emu, env, "2>&-", "echo", "--body", "hi")  # nowhere for the summary: fine
+    assert proc.returncode == 0
+    assert proc.stdout == b"hi"
+
+
+def test_a_bad_endpoint_url_is_a_usage_error(env: dict[str, str]) -> None:
+    proc = run_cli("invoke", "--endpoint-url", "not a url", "e", "--body", "x", env=env)
+    assert "Invalid endpoint_url" in assert_one_line_error(proc, 2)
+
+
+def test_debug_masks_a_session_token_in_hpack_lines() -> None:
+    token = "IQoJb3JpZ2luX2VjEXAMPLETOKEN"
+    for line in (
+        f"Adding b'x-amz-security-token'=b'{token}' to the header table",
+        f"Decoded (b'x-amz-security-token', b'{token}'), total consumed 9 bytes",
+        f"x-amz-security-token: {token}",
+    ):
+        assert token not in redact(line), line

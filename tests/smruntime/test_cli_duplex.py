@@ -181,3 +181,31 @@ def test_duplex_without_h2_names_the_extra(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert b"pip install 'smruntime[http2]'" in out.stderr
     assert b"Traceback" not in out.stderr
+
+
+PROG = (sys.executable, "-m", "smruntime")
+
+
+def test_duplex_jsonl_escapes_what_an_ascii_stdout_cannot_hold() -> None:
+    with H2TestServer("events") as srv:
+        out = subprocess.run(
+            [
+                *PROG,
+                "duplex",
+                "asr",
+                "--input",
+                "-",
+                "--jsonl",
+                "-q",
+                *("--data-type", "UTF8"),
+                *("--endpoint-url", srv.url),
+            ],
+            input="héllo €".encode(),
+            capture_output=True,
+            env={**ENV, "PYTHONIOENCODING": "ascii"},
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        (line,) = out.stdout.decode("ascii").splitlines()
+        assert json.loads(line)["PayloadPart"]["Bytes"] == "héllo €"

@@ -1182,3 +1182,23 @@ def test_a_window_update_after_other_frames_follows_them() -> None:
     events = pair.client.receive(pair.server.data_to_send() + window_update(0, 2**31 - 1))
     assert [type(e) for e in events] == [_h2.Failed]
     assert isinstance(events[0].error, StreamResetError)
+
+
+def test_the_session_token_is_sent_never_indexed() -> None:
+    """Kept out of both HPACK tables and out of hpack's debug log (as h2 does Authorization)."""
+    from hpack import NeverIndexedHeaderTuple
+
+    client = _h2.H2ClientStream(url="http://x/")
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    client.start(
+        "POST", "http", "x:1", "/p", [("X-Amz-Security-Token", "tok"), ("x-amz-date", "d")]
+    )
+    (req,) = [
+        e
+        for e in server.receive_data(client.data_to_send())
+        if isinstance(e, h2.events.RequestReceived)
+    ]
+    kinds = {bytes(name): type(field) for field in req.headers for name in [field[0]]}
+    assert kinds[b"x-amz-security-token"] is NeverIndexedHeaderTuple
+    assert kinds[b"x-amz-date"] is not NeverIndexedHeaderTuple

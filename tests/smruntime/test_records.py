@@ -811,3 +811,48 @@ def test_text_and_error_agree_with_extract_text_and_find_error() -> None:
             records.extract_text(record),
             records.find_error(record),
         ), record
+
+
+# -- a stream cut inside a record is an error, never text (found by a review) -------------------
+
+
+def test_a_final_sse_event_whose_json_is_cut_is_incomplete() -> None:
+    from smruntime.exceptions import IncompleteRecordError
+    from smruntime.records import SSEDecoder, iter_text
+
+    parts = [b'data:{"token":{"text":"Hello"}}\n\n', b'data:{"token":{"text":" wor']
+    got: list[str] = []
+    with pytest.raises(IncompleteRecordError, match="cut JSON"):
+        for text in iter_text(parts, content_type="text/event-stream"):
+            got.append(text)
+    assert got == ["Hello"]
+    for complete in (b"data: {not json}", b"data: hello", b'data: {"a": 1}'):
+        decoder = SSEDecoder()  # without its blank line, but not cut JSON: delivered
+        decoder.feed(complete)
+        assert [e.data for e in decoder.close()] == [complete[6:].decode()]
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [b'{"a":"b', b'{"a":tr', b'{"a":nu', b'{"a":1', b'{"a":-', b'{"a":1.', b'{"a":1e', b'{"a":1E+'],
+)
+def test_a_json_line_cut_anywhere_is_incomplete(cut: bytes) -> None:
+    from smruntime.exceptions import IncompleteRecordError
+    from smruntime.records import JsonLinesDecoder
+
+    decoder = JsonLinesDecoder()
+    decoder.feed(cut)
+    with pytest.raises(IncompleteRecordError):
+        decoder.close()
+
+
+@pytest.mark.parametrize("bad", [b'{"a" x}', b'{"a":xyz', b'{"a":1}x', b'{"a":x-', b'{"a":1x.'])
+def test_a_json_line_that_more_bytes_cannot_mend_is_a_record_error(bad: bytes) -> None:
+    from smruntime.exceptions import IncompleteRecordError, RecordError
+    from smruntime.records import JsonLinesDecoder
+
+    decoder = JsonLinesDecoder()
+    decoder.feed(bad)
+    with pytest.raises(RecordError) as info:
+        decoder.close()
+    assert not isinstance(info.value, IncompleteRecordError)
