@@ -680,9 +680,9 @@ class H2ServerConnection:
                 self._on_request(event.stream_id, event.headers)
             elif isinstance(event, ev.DataReceived):
                 if event.flow_controlled_length:  # (not the empty frame of _screen's)
-                    self._on_data(
-                        event.stream_id, event.data, event.flow_controlled_length, screened=False
-                    )
+                    # a stream that is not open for input here (any more): nobody reads it,
+                    # and h2, which parsed the frame, keeps its flow control
+                    self._h2_ack(event.stream_id, event.flow_controlled_length)
             elif isinstance(event, ev.StreamEnded):
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
@@ -847,22 +847,18 @@ class H2ServerConnection:
         stream.output_done = True
         stream.input_closed = True
 
-    def _on_data(
-        self, stream_id: int, data: bytes, flow_length: int, screened: bool = True
-    ) -> None:
-        """A DATA frame's payload for its stream; ``screened``: taken out by :meth:`_screen`
-        (else ``h2`` parsed the frame and keeps its flow control)."""
-        stream = self.streams.get(stream_id)
-        if not screened:
-            # a stream that is not ours (any more), or one h2 took DATA for: nobody reads it
-            from h2.exceptions import StreamClosedError
+    def _h2_ack(self, stream_id: int, size: int) -> None:
+        """Grant back DATA bytes ``h2`` parsed (its own flow control)."""
+        from h2.exceptions import StreamClosedError
 
-            try:
-                self.h2.acknowledge_received_data(flow_length, stream_id)
-            except StreamClosedError:
-                pass
-            return
-        assert stream is not None
+        try:
+            self.h2.acknowledge_received_data(size, stream_id)
+        except StreamClosedError:
+            pass
+
+    def _on_data(self, stream_id: int, data: bytes, flow_length: int) -> None:
+        """A DATA frame's payload for its stream, taken out by :meth:`_screen`."""
+        stream = self.streams[stream_id]
         if stream.failed or stream.reset or stream.model_done:
             self._ack_now(stream_id, flow_length)  # nobody will read it: keep the client going
             return

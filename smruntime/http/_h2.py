@@ -220,12 +220,35 @@ def _close_run(
         pieces.append(run)
 
 
-def past_deadline_error(waiting: int, url: str) -> WriteTimeoutError:
-    """A write's ``until`` passed (the call's total deadline), however the server trickled
-    its window open (both drivers)."""
+def write_wait(
+    wait: Optional[float], until: Optional[float], now: float, waiting: int, url: str
+) -> tuple[Optional[float], bool]:
+    """The next wait of a write blocked by flow control (both drivers): ``wait``, what its
+    no-progress limit leaves (None: no limit), never past ``until``, the monotonic deadline no
+    progress moves (the call's total deadline; None: none); and whether ``until`` bounds it.
+    Raises :class:`~smruntime.exceptions.WriteTimeoutError` once ``until`` is reached
+    (``now``: the driver's clock), however the server trickled its window open."""
+    if until is None:
+        return wait, False
+    left = until - now
+    if left <= 0:
+        raise WriteTimeoutError(
+            "the total deadline passed while a send waited for the server (HTTP/2 flow "
+            f"control: {waiting} bytes wait to be sent)",
+            url=url,
+        )
+    if wait is None or left < wait:
+        return left, True
+    return wait, False
+
+
+def idle_write_error(timeout: Optional[float], waiting: int, url: str) -> WriteTimeoutError:
+    """A write that saw no progress for ``timeout`` seconds (both drivers)."""
     return WriteTimeoutError(
-        "the total deadline passed while a send waited for the server (HTTP/2 flow control: "
-        f"{waiting} bytes wait to be sent)",
+        f"the server took no input for {timeout} s (HTTP/2 flow control: {waiting} bytes wait "
+        "to be sent)",
+        timeout=timeout,
+        elapsed=timeout,
         url=url,
     )
 

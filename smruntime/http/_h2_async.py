@@ -35,7 +35,6 @@ from smruntime.exceptions import (
     EndpointConnectionError,
     InputClosedError,
     SMRuntimeError,
-    WriteTimeoutError,
 )
 from smruntime.http import _h2, _tunnel
 from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of
@@ -312,13 +311,9 @@ class AsyncH2Stream(asyncio.Protocol):
             self._check_writable()
             if self._out_bytes < self._max_send:
                 break
-            wait, capped = timeout, False
-            if until is not None:
-                left = until - time.monotonic()
-                if left <= 0:
-                    raise _h2.past_deadline_error(self._out_bytes, self.url)
-                if wait is None or left < wait:
-                    wait, capped = left, True
+            wait, capped = _h2.write_wait(
+                timeout, until, time.monotonic(), self._out_bytes, self.url
+            )
             fut: asyncio.Future[bool] = self._loop.create_future()
             self._writer = fut
             try:
@@ -328,13 +323,7 @@ class AsyncH2Stream(asyncio.Protocol):
             if not progressed and capped:
                 continue  # the wait ended at ``until``: the check above raises
             if not progressed:
-                raise WriteTimeoutError(
-                    f"the server took no input for {timeout} s (HTTP/2 flow control: "
-                    f"{self._out_bytes} bytes wait to be sent)",
-                    timeout=timeout,
-                    elapsed=timeout,
-                    url=self.url,
-                )
+                raise _h2.idle_write_error(timeout, self._out_bytes, self.url)
         if last:
             self._end_requested = True  # (after the checks: queue() does not check it)
         self.queue(data)

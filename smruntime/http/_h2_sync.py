@@ -37,7 +37,6 @@ from smruntime.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     SMRuntimeError,
-    WriteTimeoutError,
 )
 from smruntime.http import _h2, _tls, _tunnel
 from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of
@@ -280,19 +279,8 @@ class SyncH2Stream:
                     break
                 rest = _remaining(deadline)
                 if rest is not None and rest <= 0:
-                    raise WriteTimeoutError(
-                        f"the server took no input for {timeout} s (HTTP/2 flow control: "
-                        f"{self._out_bytes} bytes wait to be sent)",
-                        timeout=timeout,
-                        elapsed=timeout,
-                        url=self.url,
-                    )
-                if until is not None:
-                    left = _remaining(until)
-                    assert left is not None
-                    if left <= 0:
-                        raise _h2.past_deadline_error(self._out_bytes, self.url)
-                    rest = left if rest is None else min(rest, left)
+                    raise _h2.idle_write_error(timeout, self._out_bytes, self.url)
+                rest, _ = _h2.write_wait(rest, until, time.monotonic(), self._out_bytes, self.url)
                 before = self._out_bytes
                 self._writable.wait(rest)
                 if self._out_bytes < before and timeout is not None:

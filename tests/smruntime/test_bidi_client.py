@@ -31,16 +31,20 @@ from tests.smruntime.h2_server import H2TestServer
 ENDPOINT = "my-endpoint"
 
 
-def client_for(srv: H2TestServer, **config: Any) -> Client:
+def client_for_url(url: str, **config: Any) -> Client:
     from smruntime import Config
 
     return Client(
         region_name="us-east-1",
-        endpoint_url=srv.url,
+        endpoint_url=url,
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="secret-key-never-shown",
         config=Config(**config) if config else None,
     )
+
+
+def client_for(srv: H2TestServer, **config: Any) -> Client:
+    return client_for_url(srv.url, **config)
 
 
 def part(event: dict[str, Any]) -> dict[str, Any]:
@@ -585,11 +589,7 @@ def test_a_consumer_slower_than_the_event_timeout_gets_the_event_waiting() -> No
             yield {"Bytes": p["Bytes"]}
 
     async def main(url: str) -> list[bytes]:
-        from smruntime import Config
-
-        ac = AsyncClient.from_client(
-            client_for_url(url, config=Config(event_timeout=0.3))  # type: ignore[arg-type]
-        )
+        ac = AsyncClient.from_client(client_for_url(url, event_timeout=0.3))
         got = []
         async with (await ac.invoke_endpoint_with_bidirectional_stream(EndpointName="e"))[
             "Body"
@@ -611,16 +611,6 @@ def test_a_consumer_slower_than_the_event_timeout_gets_the_event_waiting() -> No
                 time.sleep(0.5)
                 assert part(next(stream))["Bytes"] == b"two"
         assert asyncio.run(main(srv.url)) == [b"one", b"two"]
-
-
-def client_for_url(url: str, **kw: Any) -> Client:
-    return Client(
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret-key-never-shown",
-        **kw,
-    )
 
 
 def test_async_a_cancelled_send_ends_the_input_and_close_keeps_the_callers_cancel() -> None:

@@ -18,6 +18,7 @@ from smruntime.exceptions import (
     ConnectionClosedError,
     InputClosedError,
     StreamResetError,
+    WriteTimeoutError,
 )
 from smruntime.http import _h2
 
@@ -1202,3 +1203,27 @@ def test_the_session_token_is_sent_never_indexed() -> None:
     kinds = {bytes(name): type(field) for field in req.headers for name in [field[0]]}
     assert kinds[b"x-amz-security-token"] is NeverIndexedHeaderTuple
     assert kinds[b"x-amz-date"] is not NeverIndexedHeaderTuple
+
+
+def test_write_wait_caps_a_blocked_write_at_the_total_deadline() -> None:
+    """Both drivers' rule: the no-progress wait, never past ``until``, which progress does
+    not move; the total deadline's error once it is reached."""
+    url = "http://x/"
+    assert _h2.write_wait(2.0, None, 100.0, 5, url) == (2.0, False)
+    assert _h2.write_wait(None, None, 100.0, 5, url) == (None, False)
+    assert _h2.write_wait(2.0, 101.5, 100.0, 5, url) == (1.5, True)  # the total comes first
+    assert _h2.write_wait(None, 101.5, 100.0, 5, url) == (1.5, True)
+    assert _h2.write_wait(1.0, 101.5, 100.0, 5, url) == (1.0, False)  # the idle limit first
+    assert _h2.write_wait(1.5, 101.5, 100.0, 5, url) == (1.5, False)  # equal: not capped
+    assert _h2.write_wait(2.0, 100.5, 100.0, 5, url) == (0.5, True)  # under a second left
+    for now in (101.5, 102.0):
+        with pytest.raises(WriteTimeoutError, match=r"total deadline passed .* 5 bytes wait"):
+            _h2.write_wait(2.0, 101.5, now, 5, url)
+
+
+def test_idle_write_error_says_how_long_and_how_much() -> None:
+    error = _h2.idle_write_error(0.5, 300, "http://x/")
+    assert str(error) == (
+        "the server took no input for 0.5 s (HTTP/2 flow control: 300 bytes wait to be sent)"
+    )
+    assert (error.timeout, error.elapsed, error.url) == (0.5, 0.5, "http://x/")
