@@ -504,8 +504,12 @@ class JsonLinesDecoder(_LineRecords[Any]):
 class JsonDocumentDecoder(_CodecDecoder[Any]):
     """One JSON document for the whole body, parsed at ``close()`` (non-streaming containers).
 
-    ``feed`` always returns ``[]``; an empty (or all-whitespace) body gives no record.
+    ``feed`` always returns ``[]``; an empty (or all-whitespace) body gives no record; anything
+    after the document but whitespace is a :class:`~smruntime.exceptions.RecordError`.
     """
+
+    #: whether JSON values back to back (``{...}{...}``) are records, not extra data
+    _several = False
 
     def _init_state(self) -> None:
         self._parts: list[bytes] = []
@@ -537,6 +541,9 @@ class JsonDocumentDecoder(_CodecDecoder[Any]):
         if not text.strip(_WS):
             return
         try:
+            if self._several:
+                out.extend(_json_values(text))
+                return
             value, end = _JSON.raw_decode(text, len(text) - len(text.lstrip(_WS)))
         except json.JSONDecodeError as exc:
             raise _json_failure("JSON document", text, raw, exc, True) from None
@@ -547,6 +554,13 @@ class JsonDocumentDecoder(_CodecDecoder[Any]):
                 f"JSON document has extra data at character {end}: {_preview(text[end:])}"
             )
         out.append(value)
+
+
+class _JsonValuesDecoder(JsonDocumentDecoder):
+    """The JSON values of the whole body, parsed at ``close()``: one document, or values
+    written back to back with no line end between them (``{...}{...}``)."""
+
+    _several = True
 
 
 # ------------------------------------------------------------------------------------------ SSE
@@ -685,8 +699,9 @@ class JsonAutoDecoder(_CodecDecoder[Any]):
     Decided once, on the first non-blank line (ended by ``\n``, ``\r\n`` or ``\r``): an SSE
     field (``data:``, ``:``, ``event:``, ``id:``, ``retry:``) → SSE events; a complete JSON
     value → JSON lines; anything else (a pretty-printed document such as JumpStart Llama chat's
-    ``[{"generation": ...}]``) → one JSON document parsed at ``close()``. ``mode`` tells the
-    choice (``None`` until decided).
+    ``[{"generation": ...}]``, or values back to back with no line end) → the body's JSON
+    values parsed at ``close()`` (mode ``"json-document"``). ``mode`` tells the choice (``None``
+    until decided).
     """
 
     def _init_state(self) -> None:
@@ -712,7 +727,7 @@ class JsonAutoDecoder(_CodecDecoder[Any]):
             inner = JsonLinesDecoder(**kw)
         else:
             self.mode = "json-document"
-            inner = JsonDocumentDecoder(**kw)
+            inner = _JsonValuesDecoder(**kw)
         self._inner = inner
         return inner
 

@@ -4,9 +4,14 @@ the input in parts while the model's answers are printed as they arrive."""
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import queue
+import stat
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import IO, Any, Callable, Optional
 
 from smruntime.cli._errors import EXIT_OK, CLIError, UsageError
@@ -53,20 +58,88 @@ def _open_input(spec: str) -> IO[bytes]:
         raise CLIError(f"cannot read input file {spec!r}: {exc.strerror or exc}") from None
 
 
+#: How long a part read from a pipe or terminal waits to learn whether the input ends after it
+#: (then it is sent COMPLETE) before it is sent PARTIAL.
+LIVE_GRACE = 0.005
+
+
+def is_live(source: IO[bytes]) -> bool:
+    """Whether ``source`` is a pipe, terminal or socket rather than a regular file."""
+    try:
+        mode = os.fstat(source.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return not stat.S_ISREG(mode)
+
+
+def _file_chunks(source: IO[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    # a file is read one part ahead, so that its last part is known when it is sent
+    ahead = source.read(size)
+    while ahead:
+        chunk, ahead = ahead, source.read(size)
+        yield chunk, not ahead
+
+
+def _live_chunks(
+    source: IO[bytes], size: int, grace: float = LIVE_GRACE
+) -> Iterator[tuple[bytes, bool]]:
+    """Parts of a pipe or terminal as soon as their bytes arrive (``read1``: what one read
+    returns, at most ``size``). Reading one part ahead would hold each part until the next
+    one's bytes come, so a part that the input does not follow within ``grace`` is sent
+    PARTIAL; when the input then ends, an empty COMPLETE part says so."""
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=4)  # bounded: a fast pipe waits for sends
+    read = getattr(source, "read1", None) or source.read
+
+    def pump() -> None:
+        try:
+            while True:
+                chunk = read(size)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised where the parts are taken
+            chunks.put(exc)
+
+    def take(timeout: Optional[float] = None) -> bytes:
+        item = chunks.get(timeout=timeout)
+        if isinstance(item, BaseException):
+            raise CLIError(f"cannot read the input: {item}") from item
+        return item  # type: ignore[no-any-return]
+
+    threading.Thread(target=pump, name="smruntime-duplex-input", daemon=True).start()
+    held = take()
+    while held:
+        try:
+            ahead = take(grace)
+        except queue.Empty:
+            yield held, False
+            ahead = take()
+            if not ahead:
+                yield b"", True
+                return
+        else:
+            yield held, not ahead
+        held = ahead
+
+
 def input_parts(
     source: IO[bytes],
     size: int,
     data_type: Optional[str],
     bytes_per_second: Optional[float],
     sleep: Callable[[float], None] = time.sleep,
+    live: Optional[bool] = None,
 ) -> Any:
-    """The input as events of ``size`` bytes (the last one COMPLETE, the others PARTIAL), paced
-    to ``bytes_per_second`` when given. An empty input sends no part."""
+    """The input as PayloadPart events, the last one COMPLETE and the others PARTIAL, paced to
+    ``bytes_per_second`` when given. A file is cut into parts of ``size`` bytes; a pipe or a
+    terminal (``live``, found from ``source`` when not given) is sent as it arrives, in parts
+    of at most ``size`` (see ``_live_chunks``). An empty input sends no part."""
+    if live is None:
+        live = is_live(source)
     started = time.monotonic()
     sent = 0
-    ahead = source.read(size)
-    while ahead:
-        chunk, ahead = ahead, source.read(size)
+    chunks = _live_chunks(source, size) if live else _file_chunks(source, size)
+    for chunk, last in chunks:
         if bytes_per_second is not None:
             due = started + sent / bytes_per_second
             wait = due - time.monotonic()
@@ -74,7 +147,7 @@ def input_parts(
                 sleep(wait)
         part: dict[str, Any] = {
             "Bytes": chunk,
-            "CompletionState": "PARTIAL" if ahead else "COMPLETE",
+            "CompletionState": "COMPLETE" if last else "PARTIAL",
         }
         if data_type is not None:
             part["DataType"] = data_type
@@ -229,7 +302,13 @@ def add_duplex(sub: Any, add_client_options: Callable[[Any], None], add_debug: A
         "pip install 'smruntime[http2]'.",
     )
     p.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
-    p.add_argument("--input", required=True, metavar="FILE|-", help="what to send (- for stdin)")
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE|-",
+        help="what to send: a file, cut into parts of --part-size; - for stdin, sent as it "
+        "arrives (a pipe or terminal: each read, at most --part-size, is a part)",
+    )
     p.add_argument(
         "--part-size",
         type=part_size,

@@ -209,3 +209,45 @@ def test_duplex_jsonl_escapes_what_an_ascii_stdout_cannot_hold() -> None:
         assert out.returncode == 0, out.stderr
         (line,) = out.stdout.decode("ascii").splitlines()
         assert json.loads(line)["PayloadPart"]["Bytes"] == "héllo €"
+
+
+def test_duplex_sends_live_stdin_as_it_arrives() -> None:
+    """A pipe that stays open (a microphone, a user typing): each part goes out when its bytes
+    are read, and its answer prints while the input is still open."""
+    import select
+
+    with H2TestServer("events") as srv:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "smruntime", "duplex", "asr", "--input", "-"),
+                *("--data-type", "UTF8", "--jsonl", "-q", "--endpoint-url", srv.url),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            proc.stdin.write(b"hello\n")  # far less than --part-size (8192)
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 30)
+            assert ready, "the part was held until more input came"
+            first = json.loads(proc.stdout.readline())
+            assert first["PayloadPart"]["Bytes"] == "hello\n"
+            assert first["PayloadPart"]["CompletionState"] == "PARTIAL"
+            proc.stdin.write(b"bye\n")
+            proc.stdin.close()
+            rest = [json.loads(x) for x in proc.stdout.read().splitlines()]
+            assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else b""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+        got = b"".join(e["PayloadPart"]["Bytes"].encode() for e in [first, *rest])
+        assert got == b"hello\nbye\n"
+        assert rest[-1]["PayloadPart"]["CompletionState"] == "COMPLETE"

@@ -332,6 +332,22 @@ def test_json_auto_modes() -> None:
     assert run(dec, [b'{"a":1}']) == [{"a": 1}]
     assert dec.mode == "json-document"
 
+    dec = JsonAutoDecoder()  # values back to back, never a line end: all of them, at the end
+    assert run(dec, [b'{"a":1}{"a"', b":2} [3]"]) == [{"a": 1}, {"a": 2}, [3]]
+    assert dec.mode == "json-document"
+
+    dec = JsonAutoDecoder()  # a pretty-printed document, then another
+    assert run(dec, [b'{\n "a": 1\n}\n{"b": 2}\n']) == [{"a": 1}, {"b": 2}]
+    assert dec.mode == "json-document"
+
+    dec = JsonAutoDecoder()
+    with pytest.raises(IncompleteRecordError):  # the last of them cut
+        run(dec, [b'{"a":1}{"a":'])
+
+    dec = JsonAutoDecoder()
+    with pytest.raises(RecordError, match="not JSON"):
+        run(dec, [b'{"a":1}garbage'])
+
     dec = JsonAutoDecoder()
     assert run(dec, [b"\n\n"]) == []
     assert dec.mode == "json-document"  # blank lines only: nothing told it otherwise
