@@ -190,7 +190,12 @@ class Client:
         self._clock_offset = _dt.timedelta(0)
         self._user_agent = _user_agent(self._config)
         self.exceptions = _Exceptions()
-        self.meta = ClientMeta(self.region_name, self.endpoint_url, self._config)
+        # meta.config as boto3's: the client's region and the signature version in it
+        shown = self._config.replace(
+            region_name=self.region_name,
+            signature_version=self._config.signature_version or "v4",
+        )
+        self.meta = ClientMeta(self.region_name, self.endpoint_url, shown)
 
     # -- configuration -----------------------------------------------------------------------
 

@@ -113,9 +113,10 @@ class Config(_Record):
     streaming) however slowly its bytes arrive: these are monotonic deadlines, not per-read
     socket timeouts.
 
-    Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``, default 3);
-    ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``). boto3's ``retries={"max_attempts":
-    retries, "total_max_attempts": attempts, "mode": mode}`` is accepted with botocore's meaning.
+    Retries: ``max_attempts`` counts every attempt (``AWS_MAX_ATTEMPTS``; by default 3, and 5
+    in ``"legacy"`` mode, as botocore); ``retry_mode`` is ``"standard"`` (``AWS_RETRY_MODE``).
+    boto3's ``retries={"max_attempts": retries, "total_max_attempts": attempts, "mode": mode}``
+    is accepted with botocore's meaning.
     ``retry_after_send`` also retries read timeouts and connections broken after the request was
     sent (the model may then run twice); ``retry_model_not_ready`` retries
     ``ModelNotReadyException``. See :mod:`smruntime._retries`.
@@ -375,7 +376,7 @@ def env_bool(environ: Mapping[str, str], name: str) -> Optional[bool]:
     return value.strip().lower() in _TRUE
 
 
-def _max_attempts(cfg: Config, env: Mapping[str, str]) -> int:
+def _max_attempts(cfg: Config, env: Mapping[str, str], mode: str) -> int:
     retries = cfg.retries or {}
     from_retries: Optional[int] = None
     if "total_max_attempts" in retries:
@@ -393,7 +394,8 @@ def _max_attempts(cfg: Config, env: Mapping[str, str]) -> int:
         return from_retries
     raw = env.get("AWS_MAX_ATTEMPTS")
     try:
-        return int(raw) if raw else 3
+        # botocore's defaults: 3 attempts in standard (and adaptive) mode, 5 in legacy mode
+        return int(raw) if raw else (5 if mode == "legacy" else 3)
     except ValueError:
         raise ParamValidationError("AWS_MAX_ATTEMPTS", f"must be an integer, got {raw!r}") from None
 
@@ -439,7 +441,10 @@ def resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
         ):
             raise ParamValidationError(name, f"must be a positive integer, got {value!r}")
     _check_boto3_options(cfg)
-    max_attempts = _max_attempts(cfg, env)
+    mode = _retry_mode(
+        (cfg.retries or {}).get("mode") or cfg.retry_mode or env.get("AWS_RETRY_MODE") or "standard"
+    )
+    max_attempts = _max_attempts(cfg, env, mode)
     if max_attempts < 1:
         raise ParamValidationError("max_attempts", f"must be at least 1, got {max_attempts}")
     read = _DEFAULT_READ_TIMEOUT if cfg.read_timeout is None else cfg.read_timeout
@@ -452,7 +457,6 @@ def resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
     dualstack = cfg.use_dualstack_endpoint
     if dualstack is None:
         dualstack = bool(env_bool(env, "AWS_USE_DUALSTACK_ENDPOINT"))
-    mode = (cfg.retries or {}).get("mode") or cfg.retry_mode or env.get("AWS_RETRY_MODE")
     return cfg.replace(
         connect_timeout=(
             _DEFAULT_CONNECT_TIMEOUT if cfg.connect_timeout is None else cfg.connect_timeout
@@ -461,9 +465,9 @@ def resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
         first_event_timeout=read if cfg.first_event_timeout is None else cfg.first_event_timeout,
         event_timeout=read if cfg.event_timeout is None else cfg.event_timeout,
         max_attempts=max_attempts,
-        retry_mode=_retry_mode(mode or "standard"),
+        retry_mode=mode,
         use_fips_endpoint=fips,
         use_dualstack_endpoint=dualstack,
         verify=verify,
-        retries={"mode": _retry_mode(mode or "standard"), "total_max_attempts": max_attempts},
+        retries={**(cfg.retries or {}), "mode": mode},  # (as boto3's meta.config shows it)
     )

@@ -196,8 +196,11 @@ class EventStream:
         except Exception as exc:
             self._core.fail(exc)  # no-op for the errors the core already recorded
             raise
-        except BaseException:
-            self.close()  # interrupted mid-read: the connection cannot be reused
+        except BaseException as exc:
+            # interrupted mid-read: the connection cannot be reused, and what it would have
+            # carried is lost (a later read says so)
+            self._core.interrupted(exc)
+            self._release()
             raise
 
     def _view(self, take: Callable[[], Any]) -> Iterator[Any]:

@@ -580,6 +580,13 @@ class StreamCore:
                 )
             )
 
+    def interrupted(self, exc: BaseException) -> None:
+        """A read was interrupted (``KeyboardInterrupt``, a cancelled task) and its connection
+        dropped: recorded as a failure, so that a later read raises instead of ending quietly
+        (an explicit ``close()`` afterwards still ends every view)."""
+        if self.state == _OPEN:
+            self.fail(self.cut_error(f"an earlier read was interrupted ({type(exc).__name__})"))
+
     def cut_error(self, what: str) -> IncompleteStreamError:
         """The error for a body that stopped early (``what`` says how); not recorded."""
         pending = self.decoder.pending

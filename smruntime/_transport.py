@@ -57,6 +57,7 @@ from smruntime.http._config import (
     TLSConfig,
     WireConfig,
     ca_bundle_from_env,
+    check_ca_bundle,
     origin_of,
     resolve_proxies,
 )
@@ -94,11 +95,7 @@ def wire_config(
     environ: Optional[Mapping[str, str]] = None,
 ) -> WireConfig:
     """A :class:`WireConfig`, the environment's proxies read now when ``proxies`` is None."""
-    if isinstance(verify, str) and not os.path.exists(verify):
-        # Checked here, not in http._tls: that module brings ``ssl`` (about 10 ms), which
-        # waits for the first HTTPS connection.
-        raise ValueError(f"CA bundle not found: {verify}")
-    tls = TLSConfig(verify, client_cert)
+    tls = TLSConfig(verify, client_cert)  # a CA bundle path is checked on first use, as boto3
     env: Mapping[str, str] = os.environ if environ is None else environ
     return WireConfig(
         tls=tls,
@@ -234,6 +231,8 @@ class RequestsTransport:
         hostport = origin.hostport
         proxies = self._proxies_for(origin.scheme, origin.host, origin.port)
         tls = self.config.tls
+        if origin.scheme == "https":
+            check_ca_bundle(tls.verify)
         read_limit = _max(deadlines.headers, deadlines.between)
         start = time.monotonic()
         try:

@@ -99,8 +99,8 @@ class AsyncStreamIterator(Generic[_T]):
                     # the deadline or a close: the next take() or _fill_nowait() says which.
                     try:
                         await waiter
-                    except BaseException:
-                        stream._close_now()  # cancelled: the connection closes
+                    except BaseException as exc:
+                        stream._interrupted(exc)  # cancelled: the connection closes
                         raise
                     finally:
                         stream._filling = False
@@ -138,7 +138,9 @@ class AsyncEventStream:
 
     ``await body.close()`` or ``async with body`` releases the connection; afterwards every
     view yields nothing, and a read waiting in another task raises ``IncompleteStreamError``.
-    Cancelling a task waiting for the next event closes the stream the same way.
+    Cancelling a task waiting for the next event drops the connection too; a later read then
+    raises ``IncompleteStreamError`` (what the stream still held is lost), unless the stream was
+    closed meanwhile.
     """
 
     def __init__(self, response: AsyncResponse, core: StreamCore) -> None:
@@ -214,6 +216,14 @@ class AsyncEventStream:
         if not self._released:
             self._released = True
             self._response.close()
+
+    def _interrupted(self, exc: BaseException) -> None:
+        """A wait for bytes was cancelled: the connection is dropped, and later reads raise
+        (what it would have carried is lost), unless the stream is then closed."""
+        self._core.interrupted(exc)
+        if not self._released:
+            self._released = True
+            self._response.abort()
 
     def _close_now(self) -> None:
         self._core.close()
@@ -447,6 +457,9 @@ class AsyncClient:
     network call, though it may read the AWS config files for the region: create the client at
     start-up. Errors are the client's own (``client.exceptions.ModelError`` and friends).
     One client may serve several event loops (one pool each) and is safe after ``fork``.
+    ``await client.close()`` before a loop ends closes its connections cleanly; otherwise
+    the idle connections of a loop that has ended are let go on the client's first call in
+    another loop, or at ``close()`` (from any loop: each loop closes its own).
     """
 
     def __init__(

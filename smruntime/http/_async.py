@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 import weakref
 from collections import deque
@@ -370,8 +371,20 @@ class _Connection(asyncio.BufferedProtocol):
 
     def abort(self) -> None:
         transport = self.transport
-        if transport is not None and not transport.is_closing() and not self.loop.is_closed():
-            transport.abort()
+        if transport is not None and not transport.is_closing():
+            if not self.loop.is_closed():
+                transport.abort()
+            else:
+                # Its loop has ended (``asyncio.run`` returned) and cannot close it: end the
+                # TCP connection, and let go of the transport (which closes its socket when
+                # collected) so that the loop and it are not kept alive by this connection.
+                self.transport = None
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
@@ -424,8 +437,18 @@ class AsyncPool:
             self._loops = weakref.WeakKeyDictionary()
         pool = self._loops.get(loop)
         if pool is None:
+            self._drop_ended_loops()  # a new loop: an ``asyncio.run`` before it may have ended
             pool = self._loops[loop] = _LoopPool()
         return pool
+
+    def _drop_ended_loops(self) -> None:
+        """Close the idle connections of loops that have closed, and forget those loops (their
+        connections would keep them, and their sockets, alive)."""
+        for loop in [loop for loop in self._loops if loop.is_closed()]:
+            pool = self._loops.pop(loop)
+            for idle in pool.idle.values():
+                for conn in idle:
+                    conn.abort()
 
     def _checkout(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> Any:
         """An idle connection still open: not lost, and, in case the loop has not yet run the
@@ -458,6 +481,21 @@ class AsyncPool:
             return
         idle.append(conn)
 
+    def __del__(self) -> None:
+        # A client dropped without close(): its idle connections close now, each in its loop,
+        # not when the loop ends (the loop, not this pool, holds their transports).
+        try:
+            if self._pid != os.getpid():
+                return
+            for loop, pool in list(self._loops.items()):
+                if loop.is_closed():
+                    continue
+                for idle in pool.idle.values():
+                    for conn in idle:
+                        loop.call_soon_threadsafe(conn.abort)
+        except Exception:  # noqa: BLE001 - at interpreter exit, or the loop closing now
+            pass
+
     def close(self) -> None:
         """Close every idle connection (connections of responses in use close when
         released; the client stays usable and pools what it makes after)."""
@@ -465,10 +503,20 @@ class AsyncPool:
         loops, self._loops = self._loops, weakref.WeakKeyDictionary()
         if self._pid != os.getpid():
             return
-        for pool in list(loops.values()):
+        try:
+            running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, pool in list(loops.items()):
             for idle in pool.idle.values():
                 for conn in idle:
-                    conn.abort()
+                    if loop is running or loop.is_closed():
+                        conn.abort()
+                        continue
+                    try:  # a loop running in another thread closes its own transports
+                        loop.call_soon_threadsafe(conn.abort)
+                    except RuntimeError:  # it closed meanwhile
+                        conn.abort()
 
     # -- connecting --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ Deadlines (:class:`Deadlines` -> :class:`Deadline`): all monotonic instants, com
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Optional, Union
@@ -551,3 +552,11 @@ def connect_timeout_message(where: str, deadline: Deadline, phase: str) -> str:
             f"connecting to {where} timed out after {deadline.limits.total} s (the total deadline)"
         )
     return f"connecting to {where} timed out after {deadline.limits.connect} s"
+
+
+def check_ca_bundle(verify: Union[bool, str]) -> None:
+    """A CA bundle path (``verify=`` or ``AWS_CA_BUNDLE``) that does not exist: a
+    ``ValueError`` naming it, raised on the first HTTPS connection (boto3 does not check it
+    for ``http://`` endpoints either)."""
+    if isinstance(verify, str) and not os.path.exists(verify):
+        raise ValueError(f"CA bundle not found: {verify} (verify= or AWS_CA_BUNDLE)")

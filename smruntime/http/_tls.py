@@ -9,7 +9,7 @@ import ssl
 import threading
 from typing import Any, Optional
 
-from smruntime.http._config import TLSConfig
+from smruntime.http._config import TLSConfig, check_ca_bundle
 
 __all__ = ["ssl_context", "wrap_socket"]
 
@@ -20,6 +20,7 @@ def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     missing file)."""
     verify = tls.verify
     if isinstance(verify, str):
+        check_ca_bundle(verify)
         if os.path.isdir(verify):
             ctx = ssl.create_default_context(capath=verify)
         else:

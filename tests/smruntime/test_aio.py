@@ -464,10 +464,44 @@ def test_cancelling_the_consumer_closes_the_connection() -> None:
                 await task
             assert body.closed
             assert await wait_event(srv.disconnects), "the server never saw the disconnect"
+            # the rest of the stream is lost: a later read says so, never a quiet end
+            with pytest.raises(IncompleteStreamError, match=r"interrupted \(CancelledError\)"):
+                await body.__aiter__().__anext__()
+            with pytest.raises(IncompleteStreamError):
+                async for _ in body.aiter_bytes():
+                    pass
+            await body.close()  # closed by the caller: every view now ends
             assert [e async for e in body] == []
 
     with ScriptedServer(lambda r: Reply(200, list(STREAM_HEADERS), endless())) as srv:
         run(main())
+
+
+def test_a_blocking_read_interrupted_leaves_a_stream_that_says_so() -> None:
+    class Interrupting:
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def write(self, data: bytes) -> None:
+            self.writes += 1
+            if self.writes == 3:
+                raise KeyboardInterrupt  # as a Ctrl-C landing inside a read
+
+    pieces = [part(b"a"), Pause(0.05), part(b"b"), Pause(0.05), part(b"c"), Pause(0.05)]
+    with ScriptedServer(lambda r: stream_reply(*pieces, *[part(b"x")] * 5)) as srv:
+        client = sync_client(srv.url)
+        body = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}")["Body"]
+        body.capture(Interrupting())
+        got = []
+        with pytest.raises(KeyboardInterrupt):
+            for event in body:
+                got.append(event)
+        assert body.closed
+        with pytest.raises(IncompleteStreamError, match=r"interrupted \(KeyboardInterrupt\)"):
+            list(body)
+        body.close()
+        assert list(body) == []
+        client.close()
 
 
 def test_break_keeps_the_stream_and_aclose_or_async_with_closes_it() -> None:

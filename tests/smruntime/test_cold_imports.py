@@ -86,7 +86,7 @@ def test_one_call_imports_nothing_off_the_common_path() -> None:
 
 def test_ssl_waits_for_the_first_https_connection() -> None:
     # ``ssl`` (and the CA store) cost about 10 ms: an http:// endpoint (a local container, the
-    # emulator) never needs them, and a missing CA bundle is still refused at construction.
+    # emulator) never needs them (nor checks the CA bundle's path).
     def handler(request: Received) -> Reply:
         return Reply(200, [("Content-Type", "application/json")], [b"{}"])
 

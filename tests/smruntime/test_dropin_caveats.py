@@ -178,6 +178,22 @@ def test_missing_client_cert_is_ignored_over_http(emu: Emulator, tmp_path: Path)
         ssl_context(TLSConfig(True, (missing, missing)))
 
 
+def test_missing_ca_bundle_is_ignored_over_http(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = str(tmp_path / "stale-ca.pem")  # a stale AWS_CA_BUNDLE in an image
+    monkeypatch.setenv("AWS_CA_BUNDLE", missing)
+    theirs, ours = _pair(emu)
+    with ours:
+        assert theirs.invoke_endpoint(EndpointName="echo", Body=b"x")["Body"].read() == b"x"
+        assert ours.invoke_endpoint(EndpointName="echo", Body=b"x")["Body"].read() == b"x"
+    from smruntime.http._config import TLSConfig
+    from smruntime.http._tls import ssl_context
+
+    with pytest.raises(ValueError, match=r"CA bundle not found: .*stale-ca\.pem"):
+        ssl_context(TLSConfig(missing, None))
+
+
 # 4. None for a string member; an empty EndpointName ------------------------------------------
 
 

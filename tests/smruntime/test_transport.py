@@ -803,9 +803,19 @@ def test_default_transport_names() -> None:
         default_transport("curl")
 
 
-def test_missing_ca_bundle_is_rejected(kind: str, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="CA bundle not found"):
-        default_transport(kind, verify=str(tmp_path / "missing.pem"))
+def test_missing_ca_bundle_is_refused_on_the_first_https_request(kind: str, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    transport = default_transport(kind, verify=missing)  # as boto3: not checked until needed
+    try:
+        with RawServer(simple(b"{}")) as srv:
+            assert (
+                send(transport, HttpRequest("POST", srv.url_for("/x")), FAST, False).status == 200
+            )
+            https = srv.url_for("/x").replace("http://", "https://")
+            with pytest.raises(ValueError, match=r"CA bundle not found: .*missing\.pem"):
+                send(transport, HttpRequest("POST", https), FAST, False)
+    finally:
+        transport.close()
 
 
 def test_ca_bundle_from_env() -> None:

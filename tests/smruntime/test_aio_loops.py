@@ -1,0 +1,108 @@
+"""One AsyncClient over several event loops: a loop that ended keeps no socket, no loop alive;
+``close()`` closes the idle connections of a loop running in another thread in that loop; a
+client dropped without ``close()`` closes its idle connections while its loop runs."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import sys
+import threading
+import time
+import warnings
+
+import pytest
+
+from tests.smruntime.hostile_server import HostileServer, echo
+from tests.smruntime.test_aio_wire import call, make_client
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def sockets_to(port: int) -> int:
+    """This process's TCP sockets connected to 127.0.0.1:``port`` (open file descriptors)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    with open("/proc/net/tcp") as table:
+        for line in table.read().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2].split(":")[1], 16) == port and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def settled(port: int, most: int) -> int:
+    for _ in range(100):
+        gc.collect()
+        if sockets_to(port) <= most:
+            break
+        time.sleep(0.02)
+    return sockets_to(port)
+
+
+def test_a_client_over_many_asyncio_runs_keeps_no_ended_loop() -> None:
+    with HostileServer(echo) as srv, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # (collected transports say so)
+        client = make_client(srv.url)
+        for i in range(20):
+            assert asyncio.run(call(client, b'{"n": %d}' % i)) == b'{"n": %d}' % i
+        # each run's connection went when the next run's first call found its loop closed
+        assert settled(srv.port, 1) <= 1
+        gc.collect()
+        ended = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+        assert sum(loop.is_closed() for loop in ended) <= 1
+
+        async def close() -> None:
+            await client.close()
+
+        asyncio.run(close())  # and close() lets go of the last one
+        assert settled(srv.port, 0) == 0
+
+
+def test_close_from_one_loop_closes_another_threads_idle_connections() -> None:
+    with HostileServer(echo) as srv:
+        client = make_client(srv.url)
+        other = asyncio.new_event_loop()
+        thread = threading.Thread(target=other.run_forever, daemon=True)
+        thread.start()
+        try:
+            done = asyncio.run_coroutine_threadsafe(call(client, b"{}"), other)
+            assert done.result(10) == b"{}"
+            assert sockets_to(srv.port) == 1  # idle in the other loop's pool
+
+            async def close() -> None:
+                other.set_debug(True)  # a call from this thread into it would raise
+                await client.close()
+
+            asyncio.run(close())
+            assert settled(srv.port, 0) == 0
+        finally:
+            other.call_soon_threadsafe(other.stop)
+            thread.join(10)
+            other.close()
+
+
+def test_a_client_dropped_without_close_lets_its_connections_go() -> None:
+    with HostileServer(echo) as srv:
+
+        async def main() -> int:
+            for _ in range(5):
+                client = make_client(srv.url)
+                assert await call(client, b"{}") == b"{}"
+                del client
+            gc.collect()
+            for _ in range(50):
+                await asyncio.sleep(0.01)  # the aborts run in the loop
+                if sockets_to(srv.port) == 0:
+                    break
+            return sockets_to(srv.port)
+
+        assert asyncio.run(main()) == 0
