@@ -640,7 +640,12 @@ class DuplexStream:
         self._closed = True
         self._conn.reset()
         sender = self._sender
-        if sender is not None and sender is not threading.current_thread():
+        # (ident None: Thread.start() was interrupted, as by a Ctrl-C, before it ran)
+        if (
+            sender is not None
+            and sender.ident is not None
+            and sender is not threading.current_thread()
+        ):
             sender.join(_SENDER_JOIN)
 
     def __enter__(self) -> DuplexStream:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any, Optional, Union
 
 from smruntime._http import HttpResponse
-from smruntime.exceptions import BodyTooLargeError
+from smruntime.exceptions import BodyTooLargeError, ConnectionClosedError
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "StreamingBody"]
 
@@ -89,7 +89,7 @@ class StreamingBody(io.RawIOBase):
         self._pos = 0  # bytes handed to the caller
         self._received = 0
         self._eof = False
-        self._failed: Optional[BodyTooLargeError] = None
+        self._failed: Optional[Exception] = None
         length = self._source.headers.get("content-length")
         self.content_length: Optional[int] = (
             int(length) if length is not None and length.strip().isdigit() else None
@@ -182,8 +182,16 @@ class StreamingBody(io.RawIOBase):
         """``amt`` bytes (fewer only at the end of the body), or all that remain."""
         if amt is None or amt < 0:
             return self.readall()
-        while len(self._buf) < amt and self._fill():
-            pass
+        try:
+            while len(self._buf) < amt and self._fill():
+                pass
+        except ConnectionClosedError as exc:
+            if not self._buf or self.closed:
+                raise
+            # The bytes that came before the cut are handed over first (a short read, as
+            # urllib3 does); the cut is raised by the next read, and every one after it.
+            self._eof = True
+            self._failed = exc
         return self._take(amt)
 
     def readall(self) -> bytes:

@@ -78,6 +78,9 @@ def open_tcp(host: str, port: int, deadline: Optional[float]) -> socket.socket:
             sock.close()
             error = exc
             continue
+        except BaseException:
+            sock.close()  # interrupted (Ctrl-C) while connecting
+            raise
         return sock
     if error is not None:
         raise error

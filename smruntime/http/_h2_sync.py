@@ -137,6 +137,9 @@ def _connect_socket(
         raise EndpointConnectionError(
             f"could not open HTTP/2 to {origin.hostport}: {exc}", url=url, request_sent=False
         ) from exc
+    except BaseException:
+        sock.close()  # interrupted (Ctrl-C) while connecting
+        raise
     sock.setblocking(False)
     return sock, early
 
@@ -160,9 +163,13 @@ def open_stream(
     sock, early = _connect_socket(
         url, origin, connect_timeout=connect_timeout, wire=wire or WireConfig()
     )
-    proto.start(method, origin.scheme, origin.host_header, origin.target, headers)
-    first = proto.receive(early) if early else []
-    return SyncH2Stream(sock, proto, url=url, max_send_buffer=max_send_buffer, first=first)
+    try:
+        proto.start(method, origin.scheme, origin.host_header, origin.target, headers)
+        first = proto.receive(early) if early else []
+        return SyncH2Stream(sock, proto, url=url, max_send_buffer=max_send_buffer, first=first)
+    except BaseException:
+        sock.close()  # (the stream's I/O thread, once started, owns it)
+        raise
 
 
 class SyncH2Stream:
@@ -208,7 +215,12 @@ class SyncH2Stream:
             if isinstance(event, _h2.Failed):
                 self._error = event.error
         self._thread = threading.Thread(target=self._run, name="smruntime-h2-io", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._wake_r.close()
+            self._wake_w.close()
+            raise
 
     # -- the caller's side -------------------------------------------------------------------
 

@@ -413,6 +413,9 @@ class SyncPool:
                     reused = False  # the server had closed it before our bytes: once more
                     continue
                 raise failed.error from failed.error.__cause__
+            except BaseException:
+                conn.close()  # interrupted (Ctrl-C) mid-write: never reused nor left to the GC
+                raise
             deadline.sent(time.monotonic())
             response = SyncResponse(self, conn, deadline, origin, shown, method)
             try:
@@ -424,6 +427,10 @@ class SyncPool:
                     reused = False
                     continue
                 raise stale.error from stale.error.__cause__
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # (errors: the response closed it)
+                    conn.close()  # interrupted waiting for the head: never reused
+                raise
             return response
 
     def _write(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from smruntime import StreamingBody
-from smruntime.exceptions import BodyTooLargeError
+from smruntime.exceptions import BodyTooLargeError, ConnectionClosedError
 
 
 class Pieces:
@@ -164,3 +164,31 @@ def test_readinto_a_read_only_buffer_loses_nothing() -> None:
     with pytest.raises(TypeError):
         b.readinto(b"four")  # type: ignore[arg-type]
     assert b.read() == b"abcdef"
+
+
+class CutAfter(Pieces):
+    """``pieces``, then the connection closes (every later read raises)."""
+
+    def read_some(self) -> bytes:
+        if self.pieces:
+            return super().read_some()
+        self.reads += 1
+        raise ConnectionClosedError("connection closed 10 bytes before the end of the body")
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 7, 1024])
+def test_a_cut_body_hands_over_every_byte_before_raising(size: int) -> None:
+    data = bytes(range(10))
+    b = StreamingBody(CutAfter(*split(data, 4)), "application/octet-stream")
+    got = b""
+    with pytest.raises(ConnectionClosedError, match="before the end"):
+        for chunk in b.iter_chunks(size):
+            got += chunk
+    assert got == data  # a short read carried the last bytes; the cut came after them
+    for _ in range(2):  # and it stays cut: never a quiet end
+        with pytest.raises(ConnectionClosedError):
+            b.read(size)
+    b2 = StreamingBody(CutAfter(*split(data, 4)), "application/octet-stream")
+    with pytest.raises(ConnectionClosedError):
+        b2.read()  # all of it: the bytes are kept for a later read, the error raised now
+    assert b2.read(100) == data
