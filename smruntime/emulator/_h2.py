@@ -886,6 +886,7 @@ class H2ServerConnection:
                 self._answer_now(stream, part, ack)
             else:
                 stream.inbox.append((part, ack))
+                self.cond.notify_all()  # the model's thread waits for it (see _parts)
 
     def _answer_now(self, stream: _Stream, part: Part, ack: int) -> None:
         """A part for a model answering on the I/O thread: its answers are queued at once, and

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,21 @@ def test_transcribe_binary_in_json_out() -> None:
         assert all(p["DataType"] == "UTF8" for p in results)
         assert json.loads(results[-1]["Bytes"])["is_final"] is True
         assert results[-1]["CompletionState"] == "COMPLETE"
+
+
+def test_transcribe_answers_each_part_as_it_comes() -> None:
+    # A model on its own thread is woken by each part: before, parts taken out of h2's sight
+    # woke nobody and each answer waited for the model thread's quarter-second poll.
+    with serve_h2(CREDS) as srv, make_client(srv.url) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(EndpointName="transcribe")
+        with resp["Body"] as stream:
+            started = time.monotonic()
+            for i in range(10):
+                stream.send(b"\x00" * 3200, DataType="BINARY")
+                result = json.loads(next(stream)["PayloadPart"]["Bytes"])
+                assert result["bytes"] == 3200 * (i + 1)
+            assert time.monotonic() - started < 2.0  # (10 quarter-second waits took 2.5 s)
+            stream.close_input()
 
 
 def test_wrong_secret_is_refused() -> None:
