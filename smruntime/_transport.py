@@ -60,6 +60,7 @@ from smruntime.http._config import (
     check_ca_bundle,
     origin_of,
     resolve_proxies,
+    tls_failed,
 )
 
 __all__ = [
@@ -134,6 +135,13 @@ def default_transport(
 
 def _root_reason(exc: BaseException) -> str:
     """The most specific message in an exception chain (the OS or TLS error if there is one)."""
+    best = _root(exc)
+    text = str(best) or type(best).__name__
+    return f"{type(best).__name__}: {text}" if text != type(best).__name__ else text
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The most specific exception in a chain (the OS or TLS error if there is one)."""
     seen: set[int] = set()
     best: BaseException = exc
     current: Optional[BaseException] = exc
@@ -148,8 +156,7 @@ def _root_reason(exc: BaseException) -> str:
         if nxt is None:
             nxt = current.__cause__ or current.__context__
         current = nxt
-    text = str(best) or type(best).__name__
-    return f"{type(best).__name__}: {text}" if text != type(best).__name__ else text
+    return best
 
 
 def _import_requests() -> Any:
@@ -257,11 +264,7 @@ class RequestsTransport:
                 request_sent=False,
             ) from exc
         except exc_mod.SSLError as exc:
-            raise EndpointConnectionError(
-                f"TLS handshake with {hostport} failed: {_root_reason(exc)}",
-                url=url,
-                request_sent=False,
-            ) from exc
+            raise tls_failed(hostport, _root(exc), url) from exc
         except exc_mod.ReadTimeout as exc:
             elapsed = time.monotonic() - start
             raise ReadTimeoutError(

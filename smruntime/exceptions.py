@@ -84,6 +84,7 @@ __all__ = [
     "RecordTooLargeError",
     "RemoteProtocolError",
     "SMRuntimeError",
+    "SSLError",
     "ServiceUnavailable",
     "ServiceUnavailableError",
     "StreamError",
@@ -162,6 +163,12 @@ class TransportError(SMRuntimeError):
 
 class EndpointConnectionError(TransportError):
     """Could not connect to the endpoint (refused, DNS, TLS, proxy)."""
+
+
+class SSLError(EndpointConnectionError):
+    """The TLS handshake failed: the certificate was not trusted or did not match the host,
+    or the server did not answer in TLS (botocore's name; an :class:`EndpointConnectionError`
+    here, so that code catching that still catches it)."""
 
 
 class ConnectTimeoutError(TransportError):

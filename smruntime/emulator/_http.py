@@ -756,6 +756,10 @@ class HTTPServer:
                 if not conn.buffer:
                     return None
                 conn.head_started = True
+                if conn.buffer[0] == 0x16 and not isinstance(conn.sock, ssl.SSLSocket):
+                    # a TLS ClientHello on a plain port (an https:// URL for an http:// server):
+                    # answered at once, in plain text, so the client's handshake fails now
+                    return _HeadError(400, "this port speaks plain HTTP, not TLS: use http://")
             if "h2" in self._protocols:
                 prefix = bytes(conn.buffer[: len(H2_PREFACE)])
                 if H2_PREFACE.startswith(prefix):

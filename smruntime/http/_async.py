@@ -68,6 +68,7 @@ from smruntime.http._config import (
     connect_timeout_message,
     may_resend,
     request_head,
+    tls_failed,
     tunnel_reply_error,
     tunnel_request,
 )
@@ -573,10 +574,10 @@ class AsyncPool:
             import ssl
 
             if isinstance(exc, ssl.SSLError):
-                what = f"TLS handshake with {where} failed"
-            else:
-                what = f"could not connect to {where}"
-            raise EndpointConnectionError(f"{what}: {_reason(exc)}", request_sent=False) from exc
+                raise tls_failed(where, exc) from exc
+            raise EndpointConnectionError(
+                f"could not connect to {where}: {_reason(exc)}", request_sent=False
+            ) from exc
 
     async def _tunnel(
         self,

@@ -29,6 +29,7 @@ from typing import Optional, Union
 
 from smruntime._record import _Record
 from smruntime._redact import redact_url
+from smruntime.exceptions import SSLError
 
 __all__ = [
     "Deadline",
@@ -560,3 +561,15 @@ def check_ca_bundle(verify: Union[bool, str]) -> None:
     for ``http://`` endpoints either)."""
     if isinstance(verify, str) and not os.path.exists(verify):
         raise ValueError(f"CA bundle not found: {verify} (verify= or AWS_CA_BUNDLE)")
+
+
+def tls_failed(where: str, exc: BaseException, url: Optional[str] = None) -> SSLError:
+    """The error for a failed TLS handshake with ``where``: ``SSLError`` with its reason, and
+    a hint when the server answered in plain text (an ``https://`` URL for a plain port)."""
+    text = str(exc)
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text.lower():
+        reason += " (the server's answer is not TLS: is the endpoint plain http://?)"
+    error = SSLError(f"TLS handshake with {where} failed: {reason}", url=url, request_sent=False)
+    error.__cause__ = exc
+    return error

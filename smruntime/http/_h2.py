@@ -799,11 +799,16 @@ class H2ClientStream:
                     f"a frame of {length} bytes (type 0x{kind:x}), over the {MAX_FRAME_SIZE}-byte "
                     "limit this client set (FRAME_SIZE_ERROR)"
                 )
-                if self.response is None and bytes(data[pos : pos + 5]) == b"HTTP/":
+                head = bytes(data[pos : pos + 12])
+                if self.response is None and head[:5] == b"HTTP/":
                     what += (
-                        f"; the server answered {bytes(data[pos : pos + 12])!r}: it speaks "
-                        "HTTP/1.1, not HTTP/2 (an http:// endpoint is reached by h2c, prior "
-                        "knowledge)"
+                        f"; the server answered {head!r}: it speaks HTTP/1.1, not HTTP/2 (an "
+                        "http:// endpoint is reached by h2c, prior knowledge)"
+                    )
+                elif self.response is None and all(32 <= c < 127 or c in b"\r\n\t" for c in head):
+                    what += (
+                        f"; the server answered text ({head!r}), not HTTP/2 frames: it does not "
+                        "speak HTTP/2 (an http:// endpoint is reached by h2c, prior knowledge)"
                     )
                 broken = (what, FRAME_SIZE_ERROR)
                 n = pos

@@ -37,7 +37,7 @@ from smruntime.exceptions import (
     SMRuntimeError,
 )
 from smruntime.http import _h2, _tunnel
-from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of
+from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of, tls_failed
 
 __all__ = ["AsyncH2Stream", "open_async_stream"]
 
@@ -494,6 +494,10 @@ async def _connect(
         raise
     except OSError as exc:  # ssl.SSLError included
         await _drop(transport)
+        import ssl
+
+        if isinstance(exc, ssl.SSLError):
+            raise tls_failed(origin.hostport, exc, url) from exc
         raise EndpointConnectionError(
             f"could not open HTTP/2 to {format_hostport(*where)}: {exc}",
             url=url,

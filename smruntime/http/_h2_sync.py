@@ -39,7 +39,7 @@ from smruntime.exceptions import (
     SMRuntimeError,
 )
 from smruntime.http import _h2, _tls, _tunnel
-from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of
+from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of, tls_failed
 from smruntime.http._dial import open_tcp
 
 __all__ = ["DEFAULT_MAX_SEND_BUFFER", "SyncH2Stream", "open_stream"]
@@ -134,6 +134,8 @@ def _connect_socket(
         raise
     except OSError as exc:  # ssl.SSLError included
         sock.close()
+        if isinstance(exc, ssl.SSLError):
+            raise tls_failed(origin.hostport, exc, url) from exc
         raise EndpointConnectionError(
             f"could not open HTTP/2 to {origin.hostport}: {exc}", url=url, request_sent=False
         ) from exc

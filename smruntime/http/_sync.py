@@ -61,6 +61,7 @@ from smruntime.http._config import (
     connect_timeout_message,
     may_resend,
     request_head,
+    tls_failed,
     tunnel_reply_error,
     tunnel_request,
 )
@@ -344,9 +345,7 @@ class SyncPool:
             tls.setblocking(True)
         except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
             tls.close()
-            raise EndpointConnectionError(
-                f"TLS handshake with {where} failed: {_reason(exc)}", url=url, request_sent=False
-            ) from exc
+            raise tls_failed(where, exc, url) from exc
         except BaseException:
             tls.close()
             raise

@@ -363,6 +363,22 @@ def test_an_http11_answer_to_h2c_is_named() -> None:
     pair.respond()  # a frame that long after the headers is only too long
     (event,) = pair.client.receive(b"HTTP/1.1 400 Bad Request\r\n")
     assert "speaks HTTP/1.1" not in str(event.error)  # type: ignore[union-attr]
+    assert "answered text" not in str(event.error)  # type: ignore[union-attr]
+
+
+def test_a_text_answer_to_h2c_is_named() -> None:
+    # http.server answers the preface with an HTML error page and no status line
+    pair = Pair()
+    (event,) = pair.client.receive(b"<!DOCTYPE HTML>\n<html lang=en>\n")
+    message = str(event.error)  # type: ignore[union-attr]
+    assert "the server answered text (b'<!DOCTYPE HT'), not HTTP/2 frames" in message
+    assert "does not speak HTTP/2" in message
+    pair = Pair()
+    (event,) = pair.client.receive(b"\xff\xff\xff\x04" + b"\x00" * 20)  # binary: only too long
+    assert "answered text" not in str(event.error)  # type: ignore[union-attr]
+    pair = Pair()
+    (event,) = pair.client.receive(b"<!D\x7fOCTYPE HTML>")  # DEL is no text either
+    assert "answered text" not in str(event.error)  # type: ignore[union-attr]
 
 
 def test_flow_control_violation_by_the_server() -> None:
