@@ -159,7 +159,7 @@ class Client:
             if fips_region:  # us-east-1-fips: as botocore, region us-east-1 with FIPS on
                 region_name = real
         self.region_name: str = region_name
-        if not endpoint_url and not self._config.ignore_configured_endpoint_urls:
+        if endpoint_url is None and not self._config.ignore_configured_endpoint_urls:
             endpoint_url = next((env[k] for k in _ENV_ENDPOINT_KEYS if env.get(k)), None)
         self._endpoint_override: str | None = endpoint_url  # also the HTTP/2 service's
         # As botocore, an endpoint_url wins over use_fips_endpoint / use_dualstack_endpoint (and
@@ -168,7 +168,7 @@ class Client:
             self.region_name,
             use_fips=(bool(self._config.use_fips_endpoint) or fips_region) and not endpoint_url,
             use_dualstack=bool(self._config.use_dualstack_endpoint) and not endpoint_url,
-            endpoint_url=endpoint_url or None,
+            endpoint_url=endpoint_url,  # ("" is refused, as botocore refuses it)
         )
         if not use_ssl and not endpoint_url and resolved.startswith("https://"):
             resolved = "http://" + resolved[len("https://") :]  # as botocore's use_ssl=False

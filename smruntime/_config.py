@@ -400,6 +400,18 @@ def _max_attempts(cfg: Config, env: Mapping[str, str], mode: str) -> int:
         raise ParamValidationError("AWS_MAX_ATTEMPTS", f"must be an integer, got {raw!r}") from None
 
 
+def _shown_retries(
+    cfg: Config, env: Mapping[str, str], mode: str, max_attempts: int
+) -> dict[str, Any]:
+    """``retries`` as botocore's ``meta.config`` shows it: as given, with the mode, and with
+    ``total_max_attempts`` when ``AWS_MAX_ATTEMPTS`` set the count."""
+    retries: dict[str, Any] = {**(cfg.retries or {}), "mode": mode}
+    given = "max_attempts" in retries or "total_max_attempts" in retries
+    if not given and cfg.max_attempts is None and env.get("AWS_MAX_ATTEMPTS"):
+        retries["total_max_attempts"] = max_attempts
+    return retries
+
+
 def _unsupported(name: str, why: str) -> TypeError:
     return TypeError(f"Config option {name!r} is not supported: {why}")
 
@@ -469,5 +481,5 @@ def resolve_config(cfg: Config, env: Mapping[str, str]) -> Config:
         use_fips_endpoint=fips,
         use_dualstack_endpoint=dualstack,
         verify=verify,
-        retries={**(cfg.retries or {}), "mode": mode},  # (as boto3's meta.config shows it)
+        retries=_shown_retries(cfg, env, mode, max_attempts),
     )

@@ -144,8 +144,9 @@ class ProfileNotFound(SMRuntimeError, LookupError):
         self.profile = profile
 
 
-class EndpointResolutionError(SMRuntimeError):
-    """No endpoint could be resolved for the given region and options."""
+class EndpointResolutionError(SMRuntimeError, ValueError):
+    """No endpoint could be resolved for the given region and options, or ``endpoint_url``
+    is not a usable URL (a ``ValueError``, as botocore's ``Invalid endpoint``)."""
 
 
 class TransportError(SMRuntimeError):
@@ -377,9 +378,12 @@ class ClientError(SMRuntimeError):
         retry_info = ""
         if isinstance(meta, Mapping) and meta.get("MaxAttemptsReached"):
             retry_info = f" (reached max retries: {meta.get('RetryAttempts', 0)})"
+        error = self.response.get("Error") or {}
+        # as botocore: "Unknown" when the error has no Message, an empty one kept as it is
+        message = self.error_message if "Message" in error else "Unknown"
         return (
             f"An error occurred ({self.error_code}) when calling the {self.operation_name} "
-            f"operation{retry_info}: {self.error_message or 'Unknown'}"
+            f"operation{retry_info}: {message}"
         )
 
     def _set_response_metadata(self, metadata: Mapping[str, Any]) -> None:

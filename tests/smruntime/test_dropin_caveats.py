@@ -232,3 +232,48 @@ def test_fips_pseudo_region_with_endpoint_url(emu: Emulator) -> None:
     )
     assert without.meta.region_name == "us-east-1"
     assert without.meta.endpoint_url == "https://runtime-fips.sagemaker.us-east-1.amazonaws.com"
+
+
+@pytest.mark.parametrize("url", ["", " ", "foo"])
+def test_an_unusable_endpoint_url_is_a_value_error_as_in_botocore(url: str) -> None:
+    kwargs: dict[str, Any] = {
+        "region_name": "us-east-1",
+        "endpoint_url": url,
+        "aws_access_key_id": "AKID",
+        "aws_secret_access_key": "secret",
+    }
+    with pytest.raises(ValueError, match="Invalid endpoint"):
+        boto3.client("sagemaker-runtime", **kwargs)
+    with pytest.raises(ValueError, match="Invalid endpoint_url") as caught:
+        smruntime.client("sagemaker-runtime", **kwargs)
+    assert isinstance(caught.value, sm_errors.EndpointResolutionError)
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "attempts"),
+    [
+        ({"retries": {"mode": "legacy"}}, {}, 5),  # botocore's legacy default: 5 attempts
+        ({}, {"AWS_RETRY_MODE": "legacy"}, 5),
+        ({}, {"AWS_RETRY_MODE": "legacy", "AWS_MAX_ATTEMPTS": "2"}, 2),
+        ({"retries": {"mode": "legacy", "max_attempts": 1}}, {}, 2),  # retries, not attempts
+        ({}, {}, 3),
+        ({"retries": {"mode": "adaptive"}}, {}, 3),
+    ],
+)
+def test_retry_attempts_and_meta_config_as_botocore(
+    config: dict[str, Any], env: dict[str, str], attempts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    kwargs: dict[str, Any] = {
+        "region_name": "eu-west-2",
+        "aws_access_key_id": "AKID",
+        "aws_secret_access_key": "secret",
+    }
+    theirs = boto3.client("sagemaker-runtime", config=botocore_config.Config(**config), **kwargs)
+    ours = smruntime.client("sagemaker-runtime", config=smruntime.Config(**config), **kwargs)
+    assert ours._config.max_attempts == attempts
+    for name in ("region_name", "signature_version", "retries"):
+        assert getattr(ours.meta.config, name) == getattr(theirs.meta.config, name), name

@@ -39,7 +39,7 @@ def _kwargs(emu: Emulator) -> dict[str, object]:
 def test_blocking(emu: Emulator, transport: str | None) -> None:
     client = Client(**_kwargs(emu), transport=transport)  # type: ignore[arg-type]
     started = time.monotonic()
-    with pytest.raises(SSLError, match="WRONG_VERSION_NUMBER|record layer") as caught:
+    with pytest.raises(SSLError, match=r"WRONG_VERSION_NUMBER|record layer") as caught:
         client.invoke_endpoint(EndpointName="echo", Body=b"{}")
     assert time.monotonic() - started < 10  # the emulator answers a ClientHello at once
     assert HINT in str(caught.value)
