@@ -236,6 +236,15 @@ def cmd_duplex(args: argparse.Namespace) -> int:
     from smruntime import _bidi
     from smruntime.cli._invoke import _make_client
 
+    if args.transport is not None:
+        raise UsageError(
+            f"--transport {args.transport} applies to HTTP/1.1 calls; duplex always uses HTTP/2"
+        )
+    if args.max_attempts is not None:
+        raise UsageError(
+            "--max-attempts does not apply to duplex: a bidirectional stream is never retried "
+            "(its input cannot be replayed)"
+        )
     source = _open_input(args.input)
     params: dict[str, Any] = {"EndpointName": args.endpoint}
     for option, name in (
@@ -249,10 +258,6 @@ def cmd_duplex(args: argparse.Namespace) -> int:
     params["Body"] = input_parts(source, args.part_size, args.data_type, args.rate)
     started = time.monotonic()
     tracer = DuplexTracer(started) if args.trace else None
-    if args.transport is not None:
-        raise UsageError(
-            f"--transport {args.transport} applies to HTTP/1.1 calls; duplex always uses HTTP/2"
-        )
     client = _make_client(args)
     try:
         response = _bidi.invoke(client, params, trace=tracer)

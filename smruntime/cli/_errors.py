@@ -59,10 +59,16 @@ class UsageError(CLIError):
         super().__init__(message, code=EXIT_USAGE)
 
 
-def describe_error(exc: BaseException) -> tuple[int, str]:
-    """Exit code and one-line message for an exception raised by a command."""
+def describe_error(exc: BaseException, *, debug: bool = False) -> tuple[int, str]:
+    """Exit code and one-line message for an exception raised by a command (``debug``: run
+    with ``--debug``, so the advice to run with it is left out)."""
     code, message = _describe(exc)
-    return code, message if isinstance(exc, CLIError) else cli_words(message)
+    if isinstance(exc, CLIError):
+        return code, message
+    message = cli_words(message)
+    if debug:
+        message = message.replace("Run with --debug to see", "The debug log above shows")
+    return code, message
 
 
 def _describe(exc: BaseException) -> tuple[int, str]:

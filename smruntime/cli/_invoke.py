@@ -133,7 +133,7 @@ def _make_client(args: argparse.Namespace) -> Any:
         endpoint_url=args.endpoint_url,
         profile_name=args.profile,
         config=_client_config(args),
-        transport=args.transport,
+        transport=getattr(args, "transport", None),  # (duplex has none: always HTTP/2)
     )
 
 

@@ -53,6 +53,6 @@ def main(argv: Optional[list[str]] = None) -> int:
             import traceback
 
             traceback.print_exc()
-        code, message = describe_error(exc)
+        code, message = describe_error(exc, debug=debug)
         err(f"{PROG}: error: {message}")
         return code

@@ -66,14 +66,20 @@ def _add_transport(p: argparse._ActionsContainer, help_text: str) -> None:
     p.add_argument("--transport", choices=["default", "requests", "stdlib"], help=help_text)
 
 
-def _add_client_options(p: argparse.ArgumentParser) -> None:
+def _add_client_options(p: argparse.ArgumentParser, *, duplex: bool = False) -> None:
+    """The connection options; ``duplex``: those of the HTTP/2 call (--transport and
+    --max-attempts not listed, and refused with the reason: it is always smruntime's HTTP/2,
+    and never retried)."""
     g = p.add_argument_group("connection")
     g.add_argument("--region", help="AWS region (default: AWS_REGION, profile, ...)")
     g.add_argument("--profile", help="named profile from the AWS config/credentials files")
     g.add_argument("--endpoint-url", help="send requests here instead of the regional endpoint")
     _add_transport(
         g,
-        "HTTP transport: default (smruntime's own; stdlib is an alias of it) "
+        # (duplex: refused with a reason, not listed)
+        argparse.SUPPRESS
+        if duplex
+        else "HTTP transport: default (smruntime's own; stdlib is an alias of it) "
         "or requests (the requests extra)",
     )
     g.add_argument(
@@ -86,7 +92,9 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
         "--first-event-timeout",
         type=positive_seconds,
         metavar="SECONDS",
-        help="(stream) longest wait from the response headers to the first event",
+        help="longest wait from the start of the call to the first event"
+        if duplex
+        else "(stream) longest wait for the response headers, then from them to the first event",
     )
     g.add_argument(
         "--event-timeout",
@@ -100,7 +108,12 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="(stream) deadline for the stream",
     )
-    g.add_argument("--max-attempts", type=int, metavar="N", help="attempts incl. the first")
+    g.add_argument(
+        "--max-attempts",
+        type=int,
+        metavar="N",
+        help=argparse.SUPPRESS if duplex else "attempts incl. the first",
+    )
 
 
 def _add_demo(sub: _Subparsers) -> None:
@@ -198,7 +211,7 @@ def _add_invoke(sub: _Subparsers) -> None:
 def _add_duplex(sub: _Subparsers) -> None:
     from smruntime.cli._duplex import add_duplex
 
-    add_duplex(sub, _add_client_options, _add_debug)
+    add_duplex(sub, lambda p: _add_client_options(p, duplex=True), _add_debug)
 
 
 def _add_decode(sub: _Subparsers) -> None:

@@ -1206,3 +1206,20 @@ def test_debug_masks_a_session_token_in_hpack_lines() -> None:
         f"x-amz-security-token: {token}",
     ):
         assert token not in redact(line), line
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_wrong_secret_says_to_run_with_debug_unless_it_did(
+    emu: Any, env: dict[str, str], debug: bool
+) -> None:
+    wrong = {**env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    extra = ["--debug"] if debug else []
+    proc = invoke(emu, wrong, "echo", "--body", "x", *extra)
+    assert proc.returncode == 3
+    last = stderr_text(proc).strip().splitlines()[-1]
+    assert "signature did not match" in last
+    if debug:
+        assert "Run with --debug" not in last
+        assert "The debug log above shows the canonical request" in last
+    else:
+        assert "Run with --debug to see the canonical request" in last

@@ -121,6 +121,10 @@ def test_duplex_help_says_how_parts_are_written() -> None:
     text = " ".join(out.stdout.decode().split())
     assert "a UTF8 part as its text followed by a newline unless it ends with one" in text
     assert "--raw" in text
+    # what does not apply to the HTTP/2 call is not offered (and refused with its reason)
+    assert "--transport" not in text
+    assert "--max-attempts" not in text
+    assert "longest wait from the start of the call to the first event" in text
 
 
 def test_duplex_exit_codes(tmp_path: Path) -> None:
@@ -140,6 +144,9 @@ def test_duplex_exit_codes(tmp_path: Path) -> None:
     out = run("duplex", "asr", "--input", "-", "--transport", "requests")
     assert out.returncode == 2
     assert b"duplex always uses HTTP/2" in out.stderr
+    out = run("duplex", "asr", "--input", "-", "--max-attempts", "3")
+    assert out.returncode == 2
+    assert b"a bidirectional stream is never retried" in out.stderr
     missing = tmp_path / "missing.bin"
     out = run("duplex", "asr", "--input", str(missing), "--endpoint-url", "http://127.0.0.1:9")
     assert out.returncode == 1
