@@ -142,7 +142,8 @@ def split_url(url: str) -> tuple[str, str, str, str]:
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
-        raise SigningError(f"url must start with http:// or https:// (got scheme {scheme[:16]!r})")
+        got = f"scheme {scheme[:16]!r}" if sep else f"{url[:40]!r}, which has no scheme"
+        raise SigningError(f"url must start with http:// or https:// (got {got})")
     if re.search(_BAD_VALUE, url) is not None:
         raise SigningError("url contains CR, LF or NUL")
     end = len(rest)

@@ -180,7 +180,13 @@ def _add_invoke(sub: _Subparsers) -> None:
     for name, help_text in (
         ("text", "(stream) print the generated text live; the default view"),
         ("lines", "(stream) one line each"),
-        ("jsonl", "(stream) one JSON record per line"),
+        (
+            "jsonl",
+            "(stream) one JSON value per line: each record of the container's format (from "
+            "its content type: SSE data, JSON lines, JSON); in a text format (text/plain, "
+            "application/octet-stream) each line as its JSON value when it is one, else as a "
+            "JSON string",
+        ),
         ("raw", "(stream) the payload bytes exactly as received"),
     ):
         view.add_argument(

@@ -193,6 +193,16 @@ def _credentials(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
     if key and secret:
         token = environ.get("AWS_SECURITY_TOKEN") or environ.get("AWS_SESSION_TOKEN") or None
         return Credentials(key, secret, token), "environment"
+    if key or secret:  # as the client refuses it: a half pair is a mistake, not "no keys"
+        have, missing = (
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            if key
+            else ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+        )
+        raise UsageError(
+            f"{have} is set but {missing} is not: set both (the key pair clients sign with), "
+            "or neither to have keys generated"
+        )
     return None, "generated"
 
 

@@ -25,6 +25,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
     from sigv4 import sign
 
+    _check_url(args.url)  # before the region is looked for in it
     headers = _parse_headers(args.header)
     body, body_file = read_body(args.body)
     now = _parse_date(args.date) if args.date else _dt.datetime.now(_dt.timezone.utc)
@@ -128,6 +129,22 @@ def _parse_headers(raw: Sequence[str]) -> list[tuple[str, str]]:
             raise UsageError(f"--header {item!r}: expected NAME:VALUE")
         headers.append((name.strip(), value.strip()))
     return headers
+
+
+def _check_url(url: str) -> None:
+    """A URL to sign: absolute, http:// or https://, with a host (else a usage error)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise UsageError(f"URL {url!r} cannot be parsed: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise UsageError(
+            f"URL must be absolute, http:// or https:// with a host, got {url!r} (for example "
+            "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/NAME/invocations)"
+        )
 
 
 def _region_from_url(url: str) -> Optional[str]:

@@ -322,3 +322,20 @@ def test_s13_explicit_host_header_is_what_is_signed() -> None:
     signed = _sign(headers={"Host": "proxy.internal:8443"})
     assert "\nhost:proxy.internal:8443\n" in signed.canonical_request
     assert _hdr(signed, "Host") == ["proxy.internal:8443"]
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("ftp://h.example/x", "got scheme 'ftp'"),
+        (  # the first 40 characters of it
+            "runtime.sagemaker.us-east-1.amazonaws.com/x",
+            "got 'runtime.sagemaker.us-east-1.amazonaws.co', which",
+        ),
+        ("h.example/x", "'h.example/x', which has no scheme"),
+    ],
+)
+def test_url_without_http_scheme_names_what_it_got(url: str, said: str) -> None:
+    with pytest.raises(SigningError, match="must start with http:// or https://") as info:
+        _sign(url=url)
+    assert said in str(info.value)

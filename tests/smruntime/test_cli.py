@@ -784,6 +784,16 @@ def test_sign_without_credentials_is_one_line(home: Path) -> None:
     assert "credentials" in line
 
 
+@pytest.mark.parametrize(
+    "url", ["not a url", "runtime.sagemaker.us-east-1.amazonaws.com/endpoints/x", "ftp://h/x"]
+)
+def test_sign_a_url_that_is_not_absolute_http_is_a_usage_error(home: Path, url: str) -> None:
+    # said before the region is looked for in it (no "no AWS region" for a bad URL)
+    proc = run_cli("sign", url, env=clean_env(home))
+    line = assert_one_line_error(proc, 2)
+    assert f"URL must be absolute, http:// or https:// with a host, got {url!r}" in line
+
+
 # ---------------------------------------------------------------------------------------------
 # serve
 

@@ -162,6 +162,22 @@ def test_an_endpoint_name_no_client_could_call_is_a_usage_error(home: Path, name
     assert "endpoint name is 1-63 letters" in stderr_text(result)
 
 
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"AWS_SECRET_ACCESS_KEY": "s"}, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID"),
+        ({"AWS_ACCESS_KEY_ID": "AKID"}, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_half_a_key_pair_is_a_usage_error_as_for_the_client(
+    home: Path, env: dict[str, str], said: str
+) -> None:
+    # before, serve generated a new pair that no client in the same shell could sign with
+    result = run_cli("serve", "--port", "0", env=clean_env(home, env))
+    assert result.returncode == 2, stderr_text(result)
+    assert said in stderr_text(result)
+
+
 def test_duplex_model_sets_what_the_endpoint_names_answer_on_http2() -> None:
     from smruntime.cli._parser import build_parser
     from smruntime.cli._serve import _serve_endpoints
