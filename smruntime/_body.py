@@ -295,6 +295,15 @@ class StreamingBody(io.RawIOBase):
             raise StopIteration
         return chunk
 
+    next = __next__  # botocore's name for it
+
+    def set_socket_timeout(self, timeout: Optional[float]) -> None:
+        """botocore's: the longest wait for body bytes from now on, in seconds (``None``: no
+        limit but ``total_timeout``); a body already in memory ignores it."""
+        setter = getattr(self._source, "set_read_timeout", None)
+        if setter is not None:
+            setter(timeout)
+
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{self._pos} bytes read"
         length = "" if self.content_length is None else f" of {self.content_length}"

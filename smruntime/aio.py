@@ -381,15 +381,23 @@ class AsyncStreamingBody:
         return True
 
     async def read(self, amt: Optional[int] = None) -> bytes:
-        """Up to ``amt`` bytes (all that remain if ``amt`` is None or negative)."""
+        """Up to ``amt`` bytes (all that remain if ``amt`` is None or negative).
+
+        A body cut short: ``read(n)`` hands over the bytes that came before the cut first (a
+        short read) and the next read raises; ``read()`` raises at once, keeping those bytes
+        for a later ``read(n)`` (as the blocking body)."""
         if amt is None or amt < 0:
             while await self._more():
                 pass
             data = bytes(self._buffer)
             self._buffer = bytearray()
             return data
-        while len(self._buffer) < amt and await self._more():
-            pass
+        try:
+            while len(self._buffer) < amt and await self._more():
+                pass
+        except Exception:
+            if not self._buffer:
+                raise
         data = bytes(self._buffer[:amt])
         del self._buffer[:amt]
         return data

@@ -1453,6 +1453,33 @@ def test_a_read_after_a_failed_read_raises_instead_of_a_short_body() -> None:
         run(main())
 
 
+def test_a_cut_body_hands_over_every_byte_before_raising() -> None:
+    data = bytes(range(256)) * 40  # 10,240 bytes of a 20,000-byte body, then the cut
+    head = [("Content-Type", "application/octet-stream")]
+
+    async def main() -> None:
+        cfg = Config(proxies={}, max_attempts=1)
+        async with make_client(srv.url, config=cfg) as client:
+            body = (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"]
+            got = b""
+            with pytest.raises(ConnectionClosedError):
+                async for chunk in body.aiter_chunks(1000):
+                    got += chunk
+            assert got == data  # a short read carried the last 240 bytes
+            with pytest.raises(ConnectionClosedError):
+                await body.read(10)  # and it stays cut
+            body = (await client.invoke_endpoint(EndpointName="e", Body=b"x"))["Body"]
+            with pytest.raises(ConnectionClosedError):
+                await body.read()  # the whole body: never a short one
+            assert await body.read(100_000) == data  # what came is still there
+            with pytest.raises(ConnectionClosedError):
+                await body.read(10)
+
+    reply = Reply(200, head, [data, Cut()], chunked=False, content_length=20_000)
+    with ScriptedServer(lambda r: reply) as srv:
+        run(main())
+
+
 def test_aiter_lines_keeps_a_crlf_cut_between_chunks_whole() -> None:
     data = b"alpha\r\nbeta\r\ngamma"  # read 6 bytes at a time: "alpha\r" then "\nbeta\r" ...
 

@@ -192,3 +192,22 @@ def test_a_cut_body_hands_over_every_byte_before_raising(size: int) -> None:
     with pytest.raises(ConnectionClosedError):
         b2.read()  # all of it: the bytes are kept for a later read, the error raised now
     assert b2.read(100) == data
+
+
+def test_botocore_names_next_and_set_socket_timeout() -> None:
+    class Timed(Pieces):
+        def __init__(self) -> None:
+            super().__init__(b"a" * 1500)
+            self.timeouts: list[Any] = []
+
+        def set_read_timeout(self, seconds: Any) -> None:
+            self.timeouts.append(seconds)
+
+    source = Timed()
+    b = StreamingBody(source, "text/plain")
+    b.set_socket_timeout(2.5)
+    b.set_socket_timeout(None)
+    assert source.timeouts == [2.5, None]
+    assert b.next() == b"a" * 1024  # as __next__: a chunk of 1 KiB
+    assert next(b) == b"a" * 476
+    StreamingBody(b"in memory").set_socket_timeout(1)  # nothing to time: ignored
