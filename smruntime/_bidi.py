@@ -823,25 +823,43 @@ class AsyncDuplexStream:
 
     def _start_sender(self, body: Union[Iterable[Any], AsyncIterable[Any]]) -> None:
         import asyncio
+        import weakref
+
+        # The task holds the stream weakly while it waits for the next part (an audio queue
+        # that outlives a dropped stream must not keep it, and its connection, alive); a
+        # stream collected meanwhile ends the task (its __del__ cancels it too).
+        ref = weakref.ref(self)
+
+        async def send(item: Any, index: int) -> bool:
+            stream = ref()
+            if stream is None or stream._closed:
+                return False
+            await stream.send(_operations.validate_request_event(OP, item, index))
+            return True
 
         async def run() -> None:
             try:
                 index = 0
                 if isinstance(body, AsyncIterable):
                     async for item in body:
-                        await self.send(_operations.validate_request_event(OP, item, index))
+                        if not await send(item, index):
+                            return
                         index += 1
                 else:
                     for item in body:
-                        await self.send(_operations.validate_request_event(OP, item, index))
+                        if not await send(item, index):
+                            return
                         index += 1
-                await self.close_input()
+                stream = ref()
+                if stream is not None:
+                    await stream.close_input()
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # noqa: BLE001 - handed to the reader
-                if not self._closed:
-                    self._sender_error = exc
-                    self._conn.reset()
+                stream = ref()
+                if stream is not None and not stream._closed:
+                    stream._sender_error = exc
+                    stream._conn.reset()
 
         self._sender = asyncio.ensure_future(run())
 
@@ -936,13 +954,19 @@ class AsyncDuplexStream:
         return self
 
     def __del__(self) -> None:
-        # dropped without close(): reset the stream on its loop (the GC may run anywhere)
+        # dropped without close(): reset the stream on its loop (the GC may run anywhere), and
+        # stop the sender (it may wait on a Body iterator that lives on)
         conn = getattr(self, "_conn", None)
-        if conn is not None and not getattr(self, "_closed", True) and not conn.finished:
-            try:
+        sender = getattr(self, "_sender", None)
+        if conn is None or getattr(self, "_closed", True):
+            return
+        try:
+            if not conn.finished:
                 conn.loop.call_soon_threadsafe(conn.reset)
-            except RuntimeError:  # the loop is closed: its transports are gone
-                pass
+            if sender is not None and not sender.done():
+                conn.loop.call_soon_threadsafe(sender.cancel)
+        except RuntimeError:  # the loop is closed: its transports are gone
+            pass
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()

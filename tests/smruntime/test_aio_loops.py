@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import warnings
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,50 @@ def test_a_client_dropped_without_close_lets_its_connections_go() -> None:
             return sockets_to(srv.port)
 
         assert asyncio.run(main()) == 0
+
+
+def test_a_dropped_duplex_stream_whose_body_waits_on_a_live_queue_lets_go() -> None:
+    pytest.importorskip("h2")
+    from smruntime import Config
+    from smruntime.aio import AsyncClient
+    from smruntime.emulator import Emulator
+
+    async def audio(queue: asyncio.Queue[bytes]) -> Any:
+        while True:
+            yield await queue.get()
+
+    async def main(emu: Emulator, port: int) -> int:
+        creds = emu.credentials
+        client = AsyncClient(
+            region_name=emu.region,
+            endpoint_url=emu.url,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            environ={},
+            config=Config(proxies={}),
+        )
+        held = []  # the app keeps its queues (a producer elsewhere)
+        for _ in range(3):
+            queue: asyncio.Queue[bytes] = asyncio.Queue()
+            response = await client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName="echo", Body=audio(queue)
+            )
+            stream = response["Body"]
+            queue.put_nowait(b"x")
+            async for _event in stream:
+                break
+            held.append(queue)
+            del response, stream
+        for _ in range(100):
+            gc.collect()
+            await asyncio.sleep(0.01)
+            if sockets_to(port) == 0:
+                break
+        left = sockets_to(port)
+        await client.close()
+        return left
+
+    with Emulator() as emu, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        port = int(emu.url.rsplit(":", 1)[1])
+        assert asyncio.run(main(emu, port)) == 0
