@@ -546,16 +546,30 @@ class DuplexStream:
         return self._out.parts
 
     def _start_sender(self, body: Iterable[Any]) -> None:
+        import weakref
+
+        # The thread holds the stream weakly while it waits for the next part (an iterator
+        # blocked on a queue that outlives a dropped stream must not keep it, and its
+        # connection, alive); a stream collected meanwhile ends the thread at its next part.
+        ref = weakref.ref(self)
+
         def run() -> None:
             try:
                 for index, item in enumerate(body):
                     event = _operations.validate_request_event(OP, item, index)
-                    self.send(event)
-                self.close_input()
+                    stream = ref()
+                    if stream is None or stream._closed:
+                        return
+                    stream.send(event)
+                    del stream
+                stream = ref()
+                if stream is not None:
+                    stream.close_input()
             except BaseException as exc:  # noqa: BLE001 - handed to the reader
-                if not self._closed:
-                    self._sender_error = exc
-                    self._conn.reset()
+                stream = ref()
+                if stream is not None and not stream._closed:
+                    stream._sender_error = exc
+                    stream._conn.reset()
 
         self._sender = threading.Thread(target=run, name="smruntime-duplex-sender", daemon=True)
         self._sender.start()

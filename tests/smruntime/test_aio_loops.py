@@ -154,3 +154,42 @@ def test_a_dropped_duplex_stream_whose_body_waits_on_a_live_queue_lets_go() -> N
         warnings.simplefilter("ignore", ResourceWarning)
         port = int(emu.url.rsplit(":", 1)[1])
         assert asyncio.run(main(emu, port)) == 0
+
+
+def test_a_dropped_blocking_duplex_stream_whose_body_blocks_on_a_live_queue_lets_go() -> None:
+    pytest.importorskip("h2")
+    import queue as queue_mod
+
+    from smruntime import Client, Config
+    from smruntime.emulator import Emulator
+
+    def audio(source: queue_mod.Queue[bytes]) -> Any:
+        while True:
+            yield source.get()
+
+    with Emulator() as emu, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        port = int(emu.url.rsplit(":", 1)[1])
+        creds = emu.credentials
+        client = Client(
+            region_name=emu.region,
+            endpoint_url=emu.url,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            environ={},
+            config=Config(proxies={}),
+        )
+        held = []
+        for _ in range(3):
+            source: queue_mod.Queue[bytes] = queue_mod.Queue()
+            response = client.invoke_endpoint_with_bidirectional_stream(
+                EndpointName="echo", Body=audio(source)
+            )
+            stream = response["Body"]
+            source.put(b"x")
+            for _event in stream:
+                break
+            held.append(source)
+            del response, stream
+        assert settled(port, 0) == 0
+        client.close()
