@@ -41,11 +41,13 @@ from smruntime.emulator._h2 import (
 from smruntime.exceptions import (
     ClientError,
     InputValidationError,
+    InternalServerError,
     InternalStreamFailure,
     InvalidSignatureException,
     ModelError,
     ModelStreamError,
     ServiceUnavailableError,
+    ThrottlingException,
 )
 from smruntime.http._tls import wrap_socket
 
@@ -320,6 +322,20 @@ def test_transcribe_close_stream_control_message(client: RawClient) -> None:
     assert docs[-1]["text"] == "hello from"
 
 
+def test_transcribe_ignores_other_utf8_parts(client: RawClient) -> None:
+    sid, signer = client.start("transcribe")
+    for control in (b'{"type": "KeepAlive"}', b"[1, 2]", b"not json"):
+        client.send_part(sid, signer, {"PayloadPart": {"Bytes": control, "DataType": "UTF8"}})
+    client.send_part(sid, signer, b"\0" * 3200)
+    client.close_input(sid, signer)
+    client.finish(sid)
+    docs = [json.loads(e["PayloadPart"]["Bytes"]) for e in client.events(sid)]
+    assert docs == [
+        {"is_final": False, "text": "hello", "bytes": 3200},
+        {"is_final": True, "text": "hello", "bytes": 3200},
+    ]
+
+
 def test_two_streams_on_one_connection(client: RawClient) -> None:
     a, sa = client.start("echo")
     b, sb = client.start("transcribe")
@@ -530,7 +546,10 @@ def test_request_validation(client: RawClient, kwargs: dict[str, Any], text: str
     ("spec", "status", "cls"),
     [
         ("service-unavailable", 503, ServiceUnavailableError),
+        ("internal-failure", 500, InternalServerError),
+        ("throttle", 400, ThrottlingException),
         ("model-error(status=502,code=E7)", 424, ModelError),
+        ("model-error", 424, ModelError),  # the container's status: 500 unless given
         ("model-not-ready", 400, InputValidationError),
         ("nonsense", 400, InputValidationError),
     ],
@@ -544,9 +563,12 @@ def test_http_faults_use_the_h2_names(
     assert head[":status"] == str(status)
     err = parse_error(OP, status, head, bytes(client.data[sid]))
     assert type(err) is cls
+    if spec == "throttle":
+        assert err.error_code == "ThrottlingException"
     if isinstance(err, ModelError):
-        assert err.original_status_code == 502
-        assert err.response["ErrorCode"] == "E7"
+        assert err.original_status_code == (502 if "502" in spec else 500)
+        if "E7" in spec:
+            assert err.response["ErrorCode"] == "E7"
 
 
 # -- stream faults -------------------------------------------------------------------------------
