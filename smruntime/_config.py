@@ -262,9 +262,9 @@ class Config(_Record):
         proxies = self.proxies
         if not proxies:
             return super().__repr__()
-        from smruntime._redact import redact_url
+        from smruntime._redact import redact_proxy_url
 
-        shown = {k: redact_url(v) if isinstance(v, str) else v for k, v in proxies.items()}
+        shown = {k: redact_proxy_url(v) if isinstance(v, str) else v for k, v in proxies.items()}
         return super().__repr__().replace(f"proxies={proxies!r}", f"proxies={shown!r}", 1)
 
 

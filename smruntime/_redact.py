@@ -26,6 +26,7 @@ __all__ = [
     "redact_authorization",
     "redact_canonical_request",
     "redact_headers",
+    "redact_proxy_url",
     "redact_text",
     "redact_url",
 ]
@@ -130,6 +131,14 @@ def redact_url(url: str) -> str:
         netloc = f"{user}{sep}{REDACTED if sep else ''}@{hostport}"
     query = _redact_query(parts.query) if parts.query else parts.query
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_proxy_url(url: str) -> str:
+    """A proxy URL with its password masked, with or without a scheme (``user:pw@host:3128``
+    is taken as ``http://``, as the proxy settings take it)."""
+    if "://" in url:
+        return redact_url(url)
+    return redact_url("http://" + url)[len("http://") :]
 
 
 def redact_canonical_request(text: str) -> str:

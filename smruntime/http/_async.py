@@ -65,7 +65,9 @@ from smruntime.http._config import (
     Proxy,
     Routes,
     WireConfig,
+    check_proxy_scheme,
     connect_timeout_message,
+    format_hostport,
     may_resend,
     request_head,
     tls_failed,
@@ -527,7 +529,10 @@ class AsyncPool:
         conn.generation = self._generation
         host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
         direct_tls = origin.scheme == "https" and proxy is None
-        where = f"{host}:{port}" if proxy is None else f"the proxy {proxy.url}"
+        check_proxy_scheme(
+            proxy, origin.hostport + (f" through proxy {proxy.hostport}" if proxy else "")
+        )
+        where = format_hostport(host, port) if proxy is None else f"the proxy {proxy.hostport}"
         ssl_context = self._ssl_context() if origin.scheme == "https" else None
         try:
             await self._within(

@@ -29,7 +29,7 @@ from typing import Optional, Union
 
 from smruntime._record import _Record
 from smruntime._redact import redact_url
-from smruntime.exceptions import SSLError
+from smruntime.exceptions import EndpointConnectionError, SSLError
 
 __all__ = [
     "Deadline",
@@ -573,3 +573,16 @@ def tls_failed(where: str, exc: BaseException, url: Optional[str] = None) -> SSL
     error = SSLError(f"TLS handshake with {where} failed: {reason}", url=url, request_sent=False)
     error.__cause__ = exc
     return error
+
+
+def check_proxy_scheme(proxy: Optional[Proxy], where: str, url: Optional[str] = None) -> None:
+    """Both HTTP/1.1 drivers speak to ``http://`` proxies only (HTTPS goes through one with
+    CONNECT, encrypted end to end); another scheme is refused before anything is sent, never
+    spoken to in plain text (its credentials included)."""
+    if proxy is not None and proxy.scheme != "http":
+        raise EndpointConnectionError(
+            f"could not connect to {where}: {proxy.scheme}:// proxies are not supported by "
+            "the default transport (use an http:// proxy URL, or transport='requests')",
+            url=url,
+            request_sent=False,
+        )

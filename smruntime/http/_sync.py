@@ -58,6 +58,7 @@ from smruntime.http._config import (
     Proxy,
     Routes,
     WireConfig,
+    check_proxy_scheme,
     connect_timeout_message,
     may_resend,
     request_head,
@@ -241,13 +242,7 @@ class SyncPool:
         self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline, url: str
     ) -> _Conn:
         where = origin.hostport + (f" through proxy {proxy.hostport}" if proxy else "")
-        if proxy is not None and proxy.scheme != "http":
-            raise EndpointConnectionError(
-                f"could not connect to {where}: {proxy.scheme}:// proxies are not supported by "
-                "the default transport (use transport='requests')",
-                url=url,
-                request_sent=False,
-            )
+        check_proxy_scheme(proxy, where, url)
         host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
         timeout, _ = deadline.remaining(time.monotonic())
         if timeout is not None and timeout <= 0:
