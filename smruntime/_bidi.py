@@ -482,6 +482,7 @@ class DuplexStream:
         self._closed = False
         self._error: Optional[BaseException] = None
         self._sender: Optional[threading.Thread] = None
+        self._sender_waiting = threading.Event()  # the sender waits in the Body iterator
         self._sender_error: Optional[BaseException] = None
         self._headers: Optional[tuple[int, list[tuple[str, str]]]] = None
         self.url = conn.url
@@ -552,11 +553,22 @@ class DuplexStream:
         # blocked on a queue that outlives a dropped stream must not keep it, and its
         # connection, alive); a stream collected meanwhile ends the thread at its next part.
         ref = weakref.ref(self)
+        waiting = self._sender_waiting = threading.Event()  # set while in the Body iterator
 
         def run() -> None:
             try:
-                for index, item in enumerate(body):
+                parts = iter(body)
+                index = 0
+                while True:
+                    waiting.set()
+                    try:
+                        item = next(parts)
+                    except StopIteration:
+                        break
+                    finally:
+                        waiting.clear()
                     event = _operations.validate_request_event(OP, item, index)
+                    index += 1
                     stream = ref()
                     if stream is None or stream._closed:
                         return
@@ -654,13 +666,16 @@ class DuplexStream:
         self._closed = True
         self._conn.reset()
         sender = self._sender
-        # (ident None: Thread.start() was interrupted, as by a Ctrl-C, before it ran)
         if (
-            sender is not None
-            and sender.ident is not None
-            and sender is not threading.current_thread()
-        ):
-            sender.join(_SENDER_JOIN)
+            sender is None
+            or sender is threading.current_thread()
+            or self._sender_waiting.is_set()  # in the Body iterator (a microphone, a queue):
+        ):  # it sends nothing more (the stream is closed) and may wait there for ever
+            return
+        try:
+            sender.join(_SENDER_JOIN)  # a send in progress ends (the stream was reset)
+        except RuntimeError:  # Thread.start() interrupted (a Ctrl-C) before the thread ran
+            pass
 
     def __enter__(self) -> DuplexStream:
         return self

@@ -135,7 +135,20 @@ class StreamingBody(io.RawIOBase):
             and self.content_length > limit
         ):
             raise self._too_large()
-        data: bytes = self._source.read_some()
+        try:
+            data: bytes = self._source.read_some()
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # interrupted (a Ctrl-C) inside a read: what that read took from the socket
+                # is lost, so the body is cut here; every later read says so, never a hole
+                self._source.abort()
+                self._eof = True
+                self._failed = ConnectionClosedError(
+                    f"the InvokeEndpoint response body was cut after {self._received} bytes: "
+                    f"an earlier read was interrupted ({type(exc).__name__}) and the "
+                    "connection was dropped"
+                )
+            raise
         if not data:
             self._eof = True
             self._source.close()
@@ -224,7 +237,15 @@ class StreamingBody(io.RawIOBase):
                 n = limit
                 break
             start = len(self._buf)
-            if not self._fill():
+            try:
+                more = self._fill()
+            except ConnectionClosedError as exc:
+                if not self._buf or self.closed:
+                    raise
+                self._eof = True  # the line so far is handed over; the next read raises the cut
+                self._failed = exc
+                more = False
+            if not more:
                 n = len(self._buf)
                 break
         if 0 <= limit < n:
@@ -236,7 +257,14 @@ class StreamingBody(io.RawIOBase):
         lines: list[bytes] = []
         total = 0
         while True:
-            line = self.readline()
+            try:
+                line = self.readline()
+            except BaseException:
+                # a cut (or an interruption): the lines taken go back, for a later read, and
+                # the error is raised now, never a short list of lines taken for the whole body
+                self._buf[0:0] = b"".join(lines)
+                self._pos -= total
+                raise
             if not line:
                 return lines
             lines.append(line)

@@ -406,7 +406,10 @@ def _shown_retries(
     """``retries`` as botocore's ``meta.config`` shows it: as given, with the mode, and with
     ``total_max_attempts`` when ``AWS_MAX_ATTEMPTS`` set the count."""
     retries: dict[str, Any] = {**(cfg.retries or {}), "mode": mode}
-    given = "max_attempts" in retries or "total_max_attempts" in retries
+    if "max_attempts" in retries:  # botocore's retries, shown as its attempts
+        retries.pop("max_attempts")
+        retries["total_max_attempts"] = max_attempts
+    given = "total_max_attempts" in retries
     if not given and cfg.max_attempts is None and env.get("AWS_MAX_ATTEMPTS"):
         retries["total_max_attempts"] = max_attempts
     return retries

@@ -46,6 +46,7 @@ from smruntime.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     ReadTimeoutError,
+    RemoteProtocolError,
     TransportError,
 )
 from smruntime.http._config import (
@@ -287,10 +288,17 @@ class RequestsTransport:
                 f"{_root_reason(exc)}",
                 url=url,
             ) from exc
-        except ValueError as exc:
-            # e.g. a header value that is not latin-1 (raised while writing the request).
+        except UnicodeEncodeError as exc:
+            # a header value that is not latin-1 (raised while writing the request)
             raise TransportError(
                 f"invalid request: {_root_reason(exc)}", url=url, request_sent=False
+            ) from exc
+        except ValueError as exc:
+            # Any other ValueError now is the response's (requests' InvalidHeader: conflicting
+            # Content-Length, a bad header line). It may have been answered: never sent again.
+            raise RemoteProtocolError(
+                f"the response from {hostport} could not be parsed: {_root_reason(exc)}",
+                url=url,
             ) from exc
         except (OSError, exc_mod.RequestException) as exc:
             raise TransportError(
@@ -298,6 +306,17 @@ class RequestsTransport:
                 url=url,
                 request_sent=False,
             ) from exc
+        status = resp.status_code
+        if 100 <= status < 200:
+            # http.client skips a 100 Continue only: a 103 Early Hints (or a 101) would be
+            # taken for the answer, its empty body for the model's, and the real response lost
+            resp.close()
+            raise RemoteProtocolError(
+                f"{hostport} answered {status} {resp.reason or ''}".rstrip()
+                + ", an informational response that the requests transport cannot read past "
+                "(http.client skips only 100 Continue); use the default transport",
+                url=url,
+            )
         now = time.monotonic()
         left, _ = deadline.remaining(now)
         deadline.body_started(now)

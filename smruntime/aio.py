@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
 from smruntime._stream_core import END, NEED_DATA, RecordView, StreamCore
-from smruntime.exceptions import ReadTimeoutError, TransportError
+from smruntime.exceptions import ConnectionClosedError, ReadTimeoutError, TransportError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -350,8 +350,6 @@ class AsyncStreamingBody:
         except BaseException as exc:
             self._response = None
             response.abort()
-            from smruntime.exceptions import ConnectionClosedError
-
             # a later read must not take what came before for the whole body
             why = "cancelled" if not isinstance(exc, Exception) else f"{type(exc).__name__}"
             self._broken = ConnectionClosedError(
@@ -395,7 +393,7 @@ class AsyncStreamingBody:
         try:
             while len(self._buffer) < amt and await self._more():
                 pass
-        except Exception:
+        except ConnectionClosedError:
             if not self._buffer:
                 raise
         data = bytes(self._buffer[:amt])

@@ -89,6 +89,16 @@ def _live_chunks(
     PARTIAL; when the input then ends, an empty COMPLETE part says so."""
     chunks: queue.Queue[Any] = queue.Queue(maxsize=4)  # bounded: a fast pipe waits for sends
     read = getattr(source, "read1", None) or source.read
+    try:
+        fd = source.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    else:
+        # os.read, not the buffered reader's read1: a daemon thread blocked in that holds its
+        # lock, and the interpreter, closing stdin at exit, would abort on it (a Ctrl-C, an
+        # error before the input ended)
+        def read(size: int) -> bytes:
+            return os.read(fd, size)
 
     def pump() -> None:
         try:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
 import weakref
 from collections import deque
@@ -423,6 +424,8 @@ class AsyncPool:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary()
         )
+        # loops in several threads may share the client: the table of loops changes under it
+        self._loops_lock = threading.Lock()
         self._routes = Routes(self.config.proxies)
 
     def _ssl_context(self) -> Any:
@@ -440,18 +443,28 @@ class AsyncPool:
             self._loops = weakref.WeakKeyDictionary()
         pool = self._loops.get(loop)
         if pool is None:
-            self._drop_ended_loops()  # a new loop: an ``asyncio.run`` before it may have ended
-            pool = self._loops[loop] = _LoopPool()
+            with self._loops_lock:
+                pool = self._loops.get(loop)
+                if pool is None:
+                    # a new loop: an ``asyncio.run`` before it may have ended
+                    ended = self._drop_ended_loops()
+                    pool = self._loops[loop] = _LoopPool()
+                else:
+                    ended = []
+            for conn in ended:
+                conn.abort()
         return pool
 
-    def _drop_ended_loops(self) -> None:
-        """Close the idle connections of loops that have closed, and forget those loops (their
-        connections would keep them, and their sockets, alive)."""
-        for loop in [loop for loop in self._loops if loop.is_closed()]:
-            pool = self._loops.pop(loop)
-            for idle in pool.idle.values():
-                for conn in idle:
-                    conn.abort()
+    def _drop_ended_loops(self) -> list[_Connection]:
+        """Forget the loops that have closed (their connections would keep them, and their
+        sockets, alive); their idle connections, to close. Called holding ``_loops_lock``."""
+        ended: list[_Connection] = []
+        for loop in [loop for loop in list(self._loops) if loop.is_closed()]:
+            pool = self._loops.pop(loop, None)
+            if pool is not None:
+                for idle in pool.idle.values():
+                    ended.extend(idle)
+        return ended
 
     def _checkout(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> Any:
         """An idle connection still open: not lost, and, in case the loop has not yet run the
@@ -503,7 +516,8 @@ class AsyncPool:
         """Close every idle connection (connections of responses in use close when
         released; the client stays usable and pools what it makes after)."""
         self._generation += 1
-        loops, self._loops = self._loops, weakref.WeakKeyDictionary()
+        with self._loops_lock:
+            loops, self._loops = self._loops, weakref.WeakKeyDictionary()
         if self._pid != os.getpid():
             return
         try:

@@ -423,7 +423,9 @@ class SyncPool:
                 raise stale.error from stale.error.__cause__
             except BaseException as exc:
                 if not isinstance(exc, Exception):  # (errors: the response closed it)
-                    conn.close()  # interrupted waiting for the head: never reused
+                    # interrupted waiting for the head: never reused. Through the response,
+                    # which holds the connection only until a whole answer pools it.
+                    response.abort()
                 raise
             return response
 

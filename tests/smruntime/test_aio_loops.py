@@ -193,3 +193,31 @@ def test_a_dropped_blocking_duplex_stream_whose_body_blocks_on_a_live_queue_lets
             del response, stream
         assert settled(port, 0) == 0
         client.close()
+
+
+def test_threads_each_running_their_own_loops_share_one_client() -> None:
+    # every new loop drops the ended ones: done by two threads at once, it raised KeyError
+    with HostileServer(echo) as srv, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        client = make_client(srv.url)
+        errors: list[BaseException] = []
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # (thread switches inside the pool's bookkeeping)
+
+        def worker(n: int) -> None:
+            for i in range(25):
+                try:
+                    body = b'{"t": %d, "i": %d}' % (n, i)
+                    assert asyncio.run(call(client, body)) == body
+                except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                    errors.append(exc)
+
+        try:
+            threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        finally:
+            sys.setswitchinterval(old)
+        assert errors == []

@@ -138,6 +138,29 @@ def test_server_echoes_before_the_input_ends() -> None:
         assert out == [b"p0", b"p1", b"p2"]
 
 
+def test_close_does_not_wait_for_a_body_iterator_that_blocks() -> None:
+    """A Body waiting on a microphone or a queue: close() returns at once (the sender sends
+    nothing after it and may wait in the iterator for ever); before, it waited 5 s."""
+    release = threading.Event()
+
+    def microphone() -> Any:
+        yield b"first"
+        release.wait(30)  # no more audio for now
+        yield b"late"
+
+    with H2TestServer("events") as srv, client_for(srv) as client:
+        resp = client.invoke_endpoint_with_bidirectional_stream(
+            EndpointName=ENDPOINT, Body=microphone()
+        )
+        stream = resp["Body"]
+        assert part(next(stream))["Bytes"] == b"first"
+        started = time.monotonic()
+        stream.close()
+        assert time.monotonic() - started < 2.5
+        release.set()  # the iterator's next part is never sent: the stream is closed
+        assert stream.parts_sent == 1
+
+
 def test_invalid_parameters_fail_before_any_connection() -> None:
     with H2TestServer("events") as srv, client_for(srv) as client:
         with pytest.raises(ParamValidationError, match="EndpointName"):

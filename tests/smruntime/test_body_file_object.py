@@ -211,3 +211,37 @@ def test_botocore_names_next_and_set_socket_timeout() -> None:
     assert b.next() == b"a" * 1024  # as __next__: a chunk of 1 KiB
     assert next(b) == b"a" * 476
     StreamingBody(b"in memory").set_socket_timeout(1)  # nothing to time: ignored
+
+
+def test_a_read_interrupted_inside_the_source_cuts_the_body_for_good() -> None:
+    class Interrupted(Pieces):
+        def read_some(self) -> bytes:
+            if self.reads == 1:
+                self.reads += 1
+                raise KeyboardInterrupt  # as a Ctrl-C just after recv: that read's bytes lost
+            return super().read_some()
+
+    source = Interrupted(b"AAAA", b"CCCC", b"DDDD")
+    b = StreamingBody(source, "application/octet-stream")
+    assert b.read(4) == b"AAAA"
+    with pytest.raises(KeyboardInterrupt):
+        b.read(4)
+    assert source.aborts == 1
+    for _ in range(2):  # never the rest with a hole in it
+        with pytest.raises(ConnectionClosedError, match=r"interrupted \(KeyboardInterrupt\)"):
+            b.read()
+
+
+def test_a_cut_body_read_by_lines_loses_nothing() -> None:
+    data = b"line1\nline2\npart"
+    b = StreamingBody(CutAfter(*split(data, 4)), "text/plain")
+    assert [b.readline(), b.readline(), b.readline()] == [b"line1\n", b"line2\n", b"part"]
+    with pytest.raises(ConnectionClosedError):  # the last line was short: the cut comes next
+        b.readline()
+    b = StreamingBody(CutAfter(*split(data, 4)), "text/plain")
+    with pytest.raises(ConnectionClosedError):
+        b.readlines()  # never a short list taken for the whole body
+    assert b.tell() == 0
+    assert b.read(100) == data  # the lines it had taken are still there
+    with pytest.raises(ConnectionClosedError):
+        b.read(1)

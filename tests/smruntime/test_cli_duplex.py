@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,42 @@ def test_duplex_sends_live_stdin_as_it_arrives() -> None:
         got = b"".join(e["PayloadPart"]["Bytes"].encode() for e in [first, *rest])
         assert got == b"hello\nbye\n"
         assert rest[-1]["PayloadPart"]["CompletionState"] == "COMPLETE"
+
+
+def test_duplex_interrupted_while_stdin_stays_open_exits_130_at_once() -> None:
+    """Ctrl-C with the input still open (a user typing): exit 130, no 5 s wait for the part
+    reader and no 'Fatal Python error' from a stdin reader thread at exit."""
+    import select
+    import signal
+
+    with H2TestServer("events") as srv:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "smruntime", "duplex", "asr", "--input", "-"),
+                *("--part-size", "3", "-q", "--endpoint-url", srv.url),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        try:
+            proc.stdin.write(b"abc")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 30)
+            assert ready
+            assert proc.stdout.read(3) == b"abc"
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 130
+            assert time.monotonic() - started < 3  # (it took 5 s and more, then aborted)
+            assert b"Fatal" not in proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                pipe.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,6 +257,8 @@ def test_an_unusable_endpoint_url_is_a_value_error_as_in_botocore(url: str) -> N
         ({}, {"AWS_RETRY_MODE": "legacy"}, 5),
         ({}, {"AWS_RETRY_MODE": "legacy", "AWS_MAX_ATTEMPTS": "2"}, 2),
         ({"retries": {"mode": "legacy", "max_attempts": 1}}, {}, 2),  # retries, not attempts
+        ({"retries": {"max_attempts": 2}}, {}, 3),
+        ({"retries": {"total_max_attempts": 4}}, {}, 4),
         ({}, {}, 3),
         ({"retries": {"mode": "adaptive"}}, {}, 3),
     ],
@@ -272,8 +275,13 @@ def test_retry_attempts_and_meta_config_as_botocore(
         "aws_access_key_id": "AKID",
         "aws_secret_access_key": "secret",
     }
-    theirs = boto3.client("sagemaker-runtime", config=botocore_config.Config(**config), **kwargs)
-    ours = smruntime.client("sagemaker-runtime", config=smruntime.Config(**config), **kwargs)
+    # (a copy each: botocore rewrites the retries dict it is given, in place)
+    theirs = boto3.client(
+        "sagemaker-runtime", config=botocore_config.Config(**copy.deepcopy(config)), **kwargs
+    )
+    ours = smruntime.client(
+        "sagemaker-runtime", config=smruntime.Config(**copy.deepcopy(config)), **kwargs
+    )
     assert ours._config.max_attempts == attempts
     names = ["region_name", "signature_version", "retries"]
     if "mode" not in config.get("retries", {}) and "AWS_RETRY_MODE" not in env:

@@ -26,6 +26,7 @@ from smruntime.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     ReadTimeoutError,
+    RemoteProtocolError,
     TransportError,
 )
 from smruntime.http._config import Deadlines
@@ -899,3 +900,42 @@ def test_default_transport_takes_a_wire_config_or_its_options() -> None:
     t.close()
     with pytest.raises(TypeError, match="not both"):
         default_transport(None, config, verify=False)
+
+
+def raw_reply(data: bytes) -> Handler:
+    def handler(sock: socket.socket, req: Req) -> bool:
+        sock.sendall(data)
+        return False  # then close
+
+    return handler
+
+
+def test_a_response_requests_cannot_parse_is_a_protocol_error_never_resent(
+    transport: Transport,
+) -> None:
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nbody!"
+    with RawServer(raw_reply(reply)) as srv:
+        with pytest.raises(RemoteProtocolError) as info:
+            send(transport, HttpRequest("POST", srv.url_for("/x"), body=b"{}"), FAST, False)
+        assert info.value.request_sent is True  # it may have been answered: no resend
+        assert len(srv.requests) == 1
+
+
+def test_an_informational_response_is_skipped_or_refused_never_taken_for_the_answer(
+    transport: Transport, kind: str
+) -> None:
+    reply = (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
+    with RawServer(raw_reply(reply)) as srv:
+        request = HttpRequest("POST", srv.url_for("/x"), body=b"{}")
+        if kind == "requests":  # http.client skips 100 only: said, not a 103 with no body
+            with pytest.raises(RemoteProtocolError, match="answered 103 Early Hints") as info:
+                send(transport, request, FAST, False)
+            assert info.value.request_sent is True
+        else:
+            response = transport.send(request, deadlines=FAST.deadlines())
+            assert response.status == 200
+            assert response.read() == b"ok"
+            response.close()
