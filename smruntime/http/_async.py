@@ -201,8 +201,9 @@ class _Connection(asyncio.BufferedProtocol):
                 self._pull()
                 cut = cast("Optional[BaseException]", self.error)  # (set by _pull)
                 if isinstance(cut, RemoteProtocolError):  # the EOF cut a framed body: as sync
+                    part = "the body" if self.head is not None else "the response head"
                     self.error = ConnectionClosedError(
-                        f"the connection closed before the end of the body "
+                        f"the connection closed before the end of {part} "
                         f"({self.http.bytes_received} bytes of the response): {cut}"
                     )
                     self.error.__cause__ = cut

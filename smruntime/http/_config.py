@@ -197,8 +197,8 @@ def bypass_proxy(host: str, port: int, no_proxy: Optional[str]) -> bool:
     """Whether ``no_proxy`` (comma-separated entries) sends ``host:port`` direct.
 
     ``*`` matches every host. An entry (leading dots ignored, any case) matches the host itself
-    and, as a domain suffix, every host under it; an entry with a port (``host:port``, or
-    ``[v6]:port``) matches that port only.
+    and, as a domain suffix, every host under it; an IPv6 literal may be bracketed (``[::1]``);
+    an entry with a port (``host:port``, or ``[v6]:port``) matches that port only.
     """
     if not no_proxy:
         return False
@@ -210,6 +210,8 @@ def bypass_proxy(host: str, port: int, no_proxy: Optional[str]) -> bool:
         name = entry.strip().lstrip(".").lower()
         if not name:
             continue
+        if name.startswith("[") and name.endswith("]"):
+            name = name[1:-1]  # an IPv6 literal written as in a URL: [::1]
         if name in (host, hostport):
             return True
         suffix = "." + name
@@ -521,6 +523,9 @@ def tunnel_reply_error(received: bytes, origin: Origin, proxy: Proxy) -> Optiona
     if end < 0:
         return f"the proxy {proxy.hostport} closed the connection during CONNECT {authority}"
     status_line = received.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    if proxy.authorization:  # a proxy that echoes our Proxy-Authorization must not show it
+        token = proxy.authorization.split(" ", 1)[-1]
+        status_line = status_line.replace(token, "****")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
         return f"the proxy {proxy.hostport} answered CONNECT with {status_line[:80]!r}"

@@ -401,6 +401,9 @@ class SyncPool:
             try:
                 self._write(conn, wire, body, deadline, now, origin, shown)
             except _WriteFailed as failed:
+                early = self._early_response(conn, failed, deadline, origin, shown, method)
+                if early is not None:
+                    return early
                 conn.close()
                 conn = None
                 if may_resend(reused=reused, written=False, response_started=False, method=method):
@@ -428,6 +431,28 @@ class SyncPool:
                     response.abort()
                 raise
             return response
+
+    def _early_response(
+        self,
+        conn: _Conn,
+        failed: _WriteFailed,
+        deadline: Deadline,
+        origin: Origin,
+        url: str,
+        method: str,
+    ) -> Optional[SyncResponse]:
+        """The answer a server sent before it stopped reading our request (a 413 for a body
+        over its limit, then a close that broke our write), when one waits in the socket: the
+        caller gets the server's error, not a broken pipe. None if there is none."""
+        if isinstance(failed.error.__cause__, socket.timeout) or not readable_now(conn.sock):
+            return None
+        response = SyncResponse(self, conn, deadline, origin, url, method)
+        response._request_cut = True  # never pooled: the request was not all sent
+        try:
+            response._read_head()
+        except (TransportError, _StaleConnection):
+            return None  # (an EOF, a reset, half a head: the write's error stands)
+        return response
 
     def _write(
         self,
@@ -564,6 +589,7 @@ class SyncResponse(BodyReader):
         self._received = 0
         self._pending: list[bytes] = []
         self._held = [conn]  # _take pops it: one atomic list.pop, whichever thread comes first
+        self._request_cut = False  # an answer read after our request broke off: never pooled
         self._buffer: Optional[bytes] = None
         self.status = 0
         self.reason = ""
@@ -773,7 +799,7 @@ class SyncResponse(BodyReader):
         except IndexError:
             return
         self._conn = None
-        if reusable and not self._closed:
+        if reusable and not self._closed and not self._request_cut:
             self._pool._checkin(conn)
         else:
             conn.close()

@@ -234,6 +234,22 @@ def test_a_body_many_read_buffers_long_arrives_whole(chunked: bool) -> None:
 # -- cuts: an error, never a quiet end -------------------------------------------------------
 
 
+def test_a_cut_inside_the_head_says_the_head() -> None:
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Ty")
+            await writer.drain()
+
+        async with Server(handler) as srv:
+            with pytest.raises(ConnectionClosedError) as info:
+                await srv.get(AsyncPool(WireConfig()))
+            assert "before the end of the body" not in str(info.value)
+            assert "head" in str(info.value)
+
+    run(main())
+
+
 @pytest.mark.parametrize(
     "wire",
     [

@@ -165,6 +165,8 @@ def test_environ_proxies_agree_with_urllib(monkeypatch: pytest.MonkeyPatch) -> N
         ("::1", 443, "::1", True),
         ("::1", 443, "[::1]:443", True),
         ("::1", 80, "[::1]:443", False),
+        ("::1", 443, "[::1]", True),  # bracketed, as in a URL (urllib and botocore take it)
+        ("::2", 443, "[::1]", False),
     ],
 )
 def test_no_proxy_matching(host: str, port: int, no_proxy: str | None, bypass: bool) -> None:

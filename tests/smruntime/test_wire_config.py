@@ -93,6 +93,11 @@ def test_tunnel_request_and_reply() -> None:
     assert "closed" in str(tunnel_reply_error(b"HTTP/1.1 200", origin, proxy))
     assert "3 bytes after" in str(tunnel_reply_error(b"HTTP/1.1 200 OK\r\n\r\nabc", origin, proxy))
     assert "1 bytes after" in str(tunnel_reply_error(b"HTTP/1.1 200 OK\r\n\r\na", origin, proxy))
+    # a proxy that echoes our credentials in its reason phrase: masked
+    echoed = tunnel_reply_error(b"HTTP/1.1 407 bad Basic dTpw\r\n\r\n", origin, proxy)
+    assert echoed == "the proxy proxy:3128 refused CONNECT h:8443: HTTP/1.1 407 bad Basic ****"
+    bare = Proxy("http://proxy:3128")  # no credentials: nothing to mask
+    assert "dTpw" in str(tunnel_reply_error(b"HTTP/1.1 407 dTpw\r\n\r\n", origin, bare))
 
 
 def test_may_resend() -> None:
