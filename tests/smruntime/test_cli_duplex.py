@@ -30,6 +30,19 @@ def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     return run_cli(*args, env=ENV, input=stdin)
 
 
+def duplex_live(url: str, *options: str) -> subprocess.Popen[bytes]:
+    """``smruntime duplex asr --input -`` as a child process, its stdin a pipe left open."""
+    command = [sys.executable, "-m", "smruntime", "duplex", "asr", "--input", "-"]
+    command.extend(("--endpoint-url", url, *options))
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+
+
 def test_duplex_streams_a_file_and_prints_the_answers(tmp_path: Path) -> None:
     data = b"".join(bytes([65 + i % 26]) * 100 for i in range(30))
     path = tmp_path / "input.bin"
@@ -225,16 +238,7 @@ def test_duplex_sends_live_stdin_as_it_arrives() -> None:
     import select
 
     with H2TestServer("events") as srv:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "smruntime", "duplex", "asr", "--input", "-"),
-                *("--data-type", "UTF8", "--jsonl", "-q", "--endpoint-url", srv.url),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=ENV,
-        )
+        proc = duplex_live(srv.url, "--data-type", "UTF8", "--jsonl", "-q")
         assert proc.stdin is not None
         assert proc.stdout is not None
         try:
@@ -268,16 +272,7 @@ def test_duplex_interrupted_while_stdin_stays_open_exits_130_at_once() -> None:
     import signal
 
     with H2TestServer("events") as srv:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "smruntime", "duplex", "asr", "--input", "-"),
-                *("--part-size", "3", "-q", "--endpoint-url", srv.url),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=ENV,
-        )
+        proc = duplex_live(srv.url, "--part-size", "3", "-q")
         assert proc.stdin is not None
         assert proc.stdout is not None
         assert proc.stderr is not None
