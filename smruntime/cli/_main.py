@@ -16,7 +16,7 @@ from smruntime.cli._errors import (
     describe_error,
 )
 from smruntime.cli._logging import setup_debug_logging
-from smruntime.cli._output import err, silence_stdout
+from smruntime.cli._output import end_line, err, silence_stdout
 from smruntime.cli._parser import build_parser
 
 
@@ -41,7 +41,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         err(f"{PROG}: error: stdout is closed: nothing can be written (redirect it instead)")
         return EXIT_RUNTIME
     try:
-        return _run(args)
+        code = _run(args)
+        end_line()
+        return code
     except KeyboardInterrupt:
         err(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED

@@ -41,6 +41,18 @@ def err(message: str) -> None:
         pass
 
 
+def end_line() -> None:
+    """On a terminal, end the line stdout left open (a body without a final newline), so that
+    the shell's prompt does not follow it on the same line; a pipe or file stays byte-exact."""
+    if _Stdout.line_open and _isatty(sys.stdout):
+        _Stdout.line_open = False
+        try:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def _note(ends_with_newline: bool) -> None:
     _Stdout.line_open = not ends_with_newline
 

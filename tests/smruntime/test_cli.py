@@ -973,6 +973,29 @@ def test_stderr_line_starts_on_its_own_line_after_partial_output_on_a_terminal(
     assert piped.getvalue() == "partialerror\n"
 
 
+def test_output_left_inside_a_line_is_ended_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from smruntime.cli import _output
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, ended in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stdout", stream)
+        monkeypatch.setattr(_output._Stdout, "line_open", False)
+        _output.out_bytes(b'{"ok": true}')  # a body without a final newline
+        _output.end_line()
+        _output.end_line()  # (once)
+        assert stream.getvalue() == '{"ok": true}' + ("\n" if ended else "")
+        _output.out_text("a line\n")
+        _output.end_line()  # nothing left open: nothing added
+        assert stream.getvalue().endswith("a line\n")
+
+
 def test_save_keeps_what_arrived_and_never_clobbers_with_nothing(
     emu: Any, env: dict[str, str], tmp_path: Path
 ) -> None:
