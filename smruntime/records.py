@@ -621,17 +621,28 @@ class SSEDecoder(_LineRecords[SSEEvent]):
         self._id: Optional[str] = None
         self._retry: Optional[int] = None
 
-    def _dispatch(self, out: list[SSEEvent]) -> None:
+    def _take_event(self) -> Optional[SSEEvent]:
+        """The event the lines so far make (None: no data), its fields then cleared."""
+        event = None
         if self._data:
             event = SSEEvent("\n".join(self._data), self._event, self._id, self._retry)
             if event.is_done:
                 self.done = True
-            out.append(event)
         self._data = []
         self._data_size = 0
         self._event = None
         self._id = None
         self._retry = None
+        return event
+
+    def _dispatch(self, out: list[Any]) -> None:
+        event = self._take_event()
+        if event is not None:
+            self._emit(event, out)
+
+    def _emit(self, event: SSEEvent, out: list[Any]) -> None:
+        """Hand ``event`` over (a subclass hands over what it makes of it)."""
+        out.append(event)
 
     def _on_line(
         self, line: bytes, lineno: int, offset: int, final: bool, out: list[SSEEvent]
@@ -668,26 +679,27 @@ class SSEDecoder(_LineRecords[SSEEvent]):
             self._retry = int(value)
             self.retry = self._retry
 
-    def _close(self, out: list[SSEEvent]) -> None:
+    def _close(self, out: list[Any]) -> None:
         super()._close(out)
-        had = len(out)
-        self._dispatch(out)
-        if len(out) > had:  # a final event without its blank line: cut, if its JSON is
-            data = out[-1].data.strip()
-            if data[:1] in ("{", "["):
-                try:
-                    json.loads(data)
-                except json.JSONDecodeError as exc:
-                    if not _cut_json(data, exc):
-                        return  # not JSON that more bytes would finish: delivered as text
-                    del out[had:]
+        event = self._take_event()
+        if event is None:
+            return
+        # a final event without its blank line: cut, if its data is JSON cut short
+        data = event.data.strip()
+        if data[:1] in ("{", "["):
+            try:
+                json.loads(data)
+            except json.JSONDecodeError as exc:
+                if _cut_json(data, exc):
                     raise IncompleteRecordError(
                         f"stream ended inside an SSE event (no blank line after it) whose data "
                         f"is cut JSON: {exc.msg}; starts {_preview(data)}",
                         leftover=data.encode("utf-8", "replace"),
                     ) from None
-                except RecursionError:
-                    pass  # (nesting: not a cut; delivered as it is)
+                # (not JSON that more bytes would finish: delivered as it is)
+            except RecursionError:
+                pass  # (nesting: not a cut; delivered as it is)
+        self._emit(event, out)
 
 
 # ------------------------------------------------------------------------- application/json
@@ -793,12 +805,9 @@ class JsonAutoDecoder(_CodecDecoder[Any]):
 class _SSEJsonDecoder(SSEDecoder):
     """Each SSE event's data parsed as JSON; ``[DONE]`` and keep-alive comments skipped."""
 
-    def _dispatch(self, out: list[Any]) -> None:
-        events: list[SSEEvent] = []
-        super()._dispatch(events)
-        for event in events:
-            if not event.is_done:
-                out.append(event.json())
+    def _emit(self, event: SSEEvent, out: list[Any]) -> None:
+        if not event.is_done:
+            out.append(event.json())
 
 
 class JsonStreamDecoder(JsonAutoDecoder):
@@ -808,8 +817,10 @@ class JsonStreamDecoder(JsonAutoDecoder):
     mislabel their streams both ways): an SSE field (``data:``, ``:``, ``event:``, ``id:``,
     ``retry:``) means SSE, each event's data one JSON value, keep-alive comments and the
     ``[DONE]`` sentinel skipped, data that is not JSON a
-    :class:`~smruntime.exceptions.RecordError`; anything else means JSON lines, as
-    :class:`JsonLinesDecoder`. ``mode`` tells the choice (``"sse"`` or ``"jsonl"``).
+    :class:`~smruntime.exceptions.RecordError`; a first line that is a whole JSON value means
+    JSON lines, as :class:`JsonLinesDecoder`; anything else (a pretty-printed document, as
+    JumpStart's) the body's JSON values, parsed at ``close()``. ``mode`` tells the choice
+    (``"sse"``, ``"jsonl"`` or ``"json-document"``).
     """
 
     def _choose(self, first: bytes, complete: bool) -> _Decoder[Any]:
@@ -823,6 +834,10 @@ class JsonStreamDecoder(JsonAutoDecoder):
         if _SSE_FIELD.match(text):
             self.mode = "sse"
             inner = _SSEJsonDecoder(**kw)
+        elif complete and not self._is_json(text):
+            # not a value on its own line: a pretty-printed document (JumpStart's), read whole
+            self.mode = "json-document"
+            inner = _JsonValuesDecoder(**kw)
         else:
             self.mode = "jsonl"
             inner = JsonLinesDecoder(**kw)

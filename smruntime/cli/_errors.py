@@ -80,8 +80,6 @@ def _describe(exc: BaseException) -> tuple[int, str]:
         ContainerStreamError,
         EndpointResolutionError,
         IncompleteRecordError,
-        InternalStreamFailure,
-        ModelStreamError,
         ParamValidationError,
         ReadTimeoutError,
         RecordError,
@@ -90,6 +88,7 @@ def _describe(exc: BaseException) -> tuple[int, str]:
         StreamResetError,
         WriteTimeoutError,
     )
+    from smruntime.exceptions import EventStreamError as InStreamError
 
     if isinstance(exc, CLIError):
         return exc.code, one_line(str(exc))
@@ -100,7 +99,9 @@ def _describe(exc: BaseException) -> tuple[int, str]:
         message = one_line(str(exc))
         if exc.hint and "Hint:" not in message:
             message += f" Hint: {exc.hint}"
-        in_stream = isinstance(exc, (ModelStreamError, InternalStreamFailure))
+        # an exception or error message inside the stream (ModelStreamError,
+        # InternalStreamFailure, an unmodeled one): after the 200, not the service's answer
+        in_stream = isinstance(exc, InStreamError)
         return (EXIT_STREAM_ERROR if in_stream else EXIT_SERVICE_ERROR), message
     message = one_line(str(exc)) or type(exc).__name__
     if isinstance(exc, ContainerStreamError):

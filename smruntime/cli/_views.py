@@ -13,12 +13,13 @@ _SKIP = object()
 
 def json_record(record: Any, *, text_lines: bool) -> Any:
     """One record of :meth:`EventStream.iter_records` as a JSON value: SSE data parsed as JSON
-    when it is JSON, else kept as a string; with ``text_lines`` (the ``lines`` format) the same
-    for each line, blank lines giving ``_SKIP``; JSON values as they are."""
+    when it is JSON, else kept as a string (``[DONE]`` giving ``_SKIP``); with ``text_lines``
+    (the ``lines`` format) the same for each line, blank lines giving ``_SKIP``; JSON values as
+    they are."""
     from smruntime.records import SSEEvent
 
-    if isinstance(record, SSEEvent):
-        return _json_or_string(record.data)
+    if isinstance(record, SSEEvent):  # ([DONE]: the end's sentinel, not a record; as iter_json)
+        return _SKIP if record.is_done else _json_or_string(record.data)
     if text_lines and isinstance(record, str):
         return _json_or_string(record) if record.strip() else _SKIP
     return record

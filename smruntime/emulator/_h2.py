@@ -492,12 +492,16 @@ class H2ServerConnection:
                     sel.modify(self.sock, events)
                 for key, _mask in sel.select(timeout=0.25):
                     if key.fileobj is self._wake_r:
-                        self._wake_sent = False  # before draining: a later wake sends again
                         try:
                             while self._wake_r.recv(4096):
                                 pass
                         except (BlockingIOError, InterruptedError):
                             pass
+                        # After draining, not before: cleared before, a wake landing between
+                        # the two left the flag set with no byte to wake us, and the next
+                        # answer waited for select's quarter-second timeout. A wake that finds
+                        # it still set posted its output before this turn's _pump, which sees it.
+                        self._wake_sent = False
                     elif not self._read():
                         return
         except (OSError, ssl.SSLError):

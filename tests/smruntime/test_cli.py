@@ -1048,7 +1048,8 @@ def test_jsonl_view_keeps_non_json_data_as_strings(emu: Any, env: dict[str, str]
         emu, env, "echo", "--jsonl", "-q", "--content-type", "text/event-stream", "--body", body
     )
     assert proc.returncode == 0, stderr_text(proc)
-    assert proc.stdout.decode().splitlines() == ['{"a": 1}', '"[DONE]"', '"NaN"']
+    # ([DONE] is the end's sentinel, skipped as iter_json skips it, not a record)
+    assert proc.stdout.decode().splitlines() == ['{"a": 1}', '"NaN"']
     proc = invoke(
         emu, env, "echo", "--jsonl", "-q", "--content-type", "text/plain", "--body", '{"b":2}\n\nhi'
     )
@@ -1256,3 +1257,24 @@ def test_a_wrong_secret_says_to_run_with_debug_unless_it_did(
         assert "The debug log above shows the canonical request" in last
     else:
         assert "Run with --debug to see the canonical request" in last
+
+
+def test_jsonl_view_skips_the_done_sentinel_as_iter_json_does() -> None:
+    from smruntime.cli._views import _SKIP, json_record
+    from smruntime.records import SSEEvent
+
+    assert json_record(SSEEvent("[DONE]"), text_lines=False) is _SKIP
+    assert json_record(SSEEvent('{"a": 1}'), text_lines=False) == {"a": 1}
+    assert json_record(SSEEvent("plain"), text_lines=False) == "plain"
+
+
+def test_an_unmodeled_error_inside_the_stream_exits_4_not_3() -> None:
+    from smruntime.cli._errors import EXIT_SERVICE_ERROR, EXIT_STREAM_ERROR, describe_error
+    from smruntime.exceptions import ClientError, EventStreamError, ModelStreamError
+
+    inside = EventStreamError({"Error": {"Code": "InternalError", "Message": "boom"}}, "Op")
+    assert describe_error(inside)[0] == EXIT_STREAM_ERROR  # (an error frame after the 200)
+    modeled = ModelStreamError({"Error": {"Code": "ModelStreamError", "Message": "x"}}, "Op")
+    assert describe_error(modeled)[0] == EXIT_STREAM_ERROR
+    answered = ClientError({"Error": {"Code": "ValidationError", "Message": "x"}}, "Op")
+    assert describe_error(answered)[0] == EXIT_SERVICE_ERROR

@@ -295,6 +295,27 @@ def test_json_stream_of_sse_skips_done_and_comments_however_cut() -> None:
     assert dec.mode == "jsonl"
 
 
+def test_json_stream_of_sse_ending_without_its_blank_line() -> None:
+    # the final event is a record (it raised a bare AttributeError), or, cut, an incomplete one
+    data = b'data:{"t":"a"}\n\ndata:{"t":"b"}'
+    same_everywhere(JsonStreamDecoder, data, [{"t": "a"}, {"t": "b"}], None)
+    same_everywhere(JsonStreamDecoder, data + b"\n", [{"t": "a"}, {"t": "b"}], None)
+    errors = same_everywhere(
+        JsonStreamDecoder, b'data:{"t":"a"}\n\ndata:{"t":"b', [{"t": "a"}], "cut JSON"
+    )
+    assert all(type(e) is IncompleteRecordError for e in errors)
+
+
+def test_json_stream_of_a_pretty_printed_document() -> None:
+    # JumpStart: one document over many lines (its first line is no JSON value on its own)
+    data = b'[\n  {\n    "generation": {"role": "assistant", "content": "Hello"}\n  }\n]'
+    value = [{"generation": {"role": "assistant", "content": "Hello"}}]
+    same_everywhere(JsonStreamDecoder, data, [value], None)
+    dec = JsonStreamDecoder()
+    run(dec, [data])
+    assert dec.mode == "json-document"
+
+
 def test_sse_done_only_after_the_done_sentinel() -> None:
     dec = SSEDecoder()
     assert dec.done is False
