@@ -90,6 +90,13 @@ _MAX_WINDOW = 2**31 - 1
 ACK_BATCH_DIVISOR = 8
 """Taken bytes are acknowledged once they reach ``receive_window / ACK_BATCH_DIVISOR``."""
 CANCEL = 0x8
+PROTOCOL_ERROR = 0x1
+REFUSED_STREAM = 0x7
+ENHANCE_YOUR_CALM = 0xB
+ANSWER_BACKLOG = 1 << 20
+"""Bytes of our answers (PING and SETTINGS acknowledgements, WINDOW_UPDATEs) that may wait to
+be written beyond the input's own bound before the connection is given up: a server that
+floods frames needing answers while it reads none would otherwise grow our buffer for ever."""
 FLOW_CONTROL_ERROR = 0x3
 FRAME_SIZE_ERROR = 0x6
 _FRAME_HEADER = 9
@@ -665,6 +672,20 @@ class H2ClientStream:
                 continue  # connection-level (stream 0) or not ours
             if isinstance(event, ev.ResponseReceived):
                 status, headers = self._headers(event.headers)
+                if not 200 <= status <= 599:  # (h2 skips 1xx heads; it checks no digits)
+                    shown = next((v for k, v in event.headers if _text(k) == ":status"), b"")
+                    out.extend(
+                        self._violation(
+                            ConnectionClosedError(
+                                f"the server broke the HTTP/2 protocol: a response :status of "
+                                f"{_text(shown)!r} (three digits, 200-599, expected)"
+                                + self.where(),
+                                url=self._url,
+                            ),
+                            PROTOCOL_ERROR,
+                        )
+                    )
+                    break
                 self.response = Response(status, headers)
                 # h2 checks a body against its Content-Length: it must see such a body whole
                 self._take_data = all(key != "content-length" for key, _ in headers)
@@ -690,6 +711,10 @@ class H2ClientStream:
                     else f"the server broke the HTTP/2 protocol: a frame the stream's state "
                     f"forbids; this client reset the stream ({code})"
                 )
+                # RFC 9113 8.7: a stream refused before any answer was never processed
+                refused = remote and event.error_code == REFUSED_STREAM and self.response is None
+                if refused:
+                    message += "; it never processed the request: safe to retry"
                 out.extend(
                     self._fail(
                         StreamResetError(
@@ -697,6 +722,7 @@ class H2ClientStream:
                             error_code=event.error_code,
                             remote=remote,
                             url=self._url,
+                            request_sent=not refused,
                         )
                     )
                 )
@@ -714,7 +740,9 @@ class H2ClientStream:
                 if self.ended:
                     self._peer_closed = True
                     continue  # the response is complete: nothing is lost
-                processed = last is None or last >= sid
+                # (a server that answered did process the stream, whatever its last id says)
+                answered = self.response is not None  # (DATA comes only after it)
+                processed = last is None or last >= sid or answered
                 out.extend(
                     self._fail(
                         StreamResetError(
@@ -898,10 +926,27 @@ class H2ClientStream:
         for name, value in raw:
             key, text = _text(name), _text(value)
             if key == ":status":
-                status = int(text)  # h2 validated it: three digits
+                # three ASCII digits, else 0 (refused by the caller); h2 does not check them
+                status = int(text) if len(text) == 3 and text.isascii() and text.isdigit() else 0
             elif not key.startswith(":"):
                 headers.append((key, text))
         return status, headers
+
+    def backlog(self, waiting: int, input_bound: int) -> list[H2Event]:
+        """The driver has ``waiting`` bytes it could not write yet, ``input_bound`` of them at
+        most our input: past :data:`ANSWER_BACKLOG` more, the server is flooding us with frames
+        to answer while it reads nothing, and the stream fails (GOAWAY ENHANCE_YOUR_CALM)."""
+        if waiting <= input_bound + ANSWER_BACKLOG or self.failed is not None:
+            return []
+        return self._violation(
+            ConnectionClosedError(
+                f"the server sends frames that need answers (PING, SETTINGS) but reads none of "
+                f"them: {waiting} bytes wait to be written; the connection was given up "
+                "(ENHANCE_YOUR_CALM)" + self.where(),
+                url=self._url,
+            ),
+            ENHANCE_YOUR_CALM,
+        )
 
     def _fail(self, error: SMRuntimeError, cause: Optional[BaseException] = None) -> list[H2Event]:
         if cause is not None:

@@ -192,6 +192,12 @@ class AsyncH2Stream(asyncio.Protocol):
         transport = self._transport
         if data and transport is not None and not transport.is_closing():
             transport.write(data)
+            if self._paused:  # (the server reads nothing: is it answers that grow for ever?)
+                flood = proto.backlog(transport.get_write_buffer_size(), self._max_send)
+                if flood and proto.failed is not None:
+                    self._fail(proto.failed)
+                    transport.abort()
+                    return
         over = proto.failed is not None or (proto.ended and proto.input_closed)
         if over and transport is not None and not transport.is_closing():
             transport.close()

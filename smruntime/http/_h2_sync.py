@@ -410,6 +410,14 @@ class SyncH2Stream:
                         else:
                             pending[0] = pending[0][sent:]
                             break
+                    if len(pending) > 1:  # (a backlog: is it answers that grow for ever?)
+                        flood = proto.backlog(sum(map(len, pending)), self._max_send)
+                        if flood and proto.failed is not None:
+                            pending.clear()  # nothing of it will be read
+                            self._in.extend(flood)
+                            self._fail(proto.failed, queued=True)
+                            self._readable.notify_all()
+                            finish = self._finishing = True
                     left = bool(pending)
                 if finish and not left:
                     break

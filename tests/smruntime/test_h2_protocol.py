@@ -293,7 +293,64 @@ def test_a_second_goaway_lowering_last_stream_fails_the_stream() -> None:
     assert pair.client.goaway == (0, 2**31 - 1)
     (event,) = pair.client.receive(goaway(0))
     assert isinstance(event, _h2.Failed)
+    # the server answered the stream: it processed it, whatever its last stream id says
+    assert event.error.request_sent is True
+    assert "safe to retry" not in str(event.error)
+    pair = Pair()  # no answer yet: below ours, the stream was never processed
+    (event,) = pair.client.receive(goaway(0))
+    assert isinstance(event, _h2.Failed)
     assert event.error.request_sent is False
+    assert "safe to retry on a new connection" in str(event.error)
+
+
+def test_a_refused_stream_before_any_answer_was_never_processed() -> None:
+    def reset(pair: Pair, code: int) -> Any:
+        pair.server.reset_stream(pair.sid, error_code=code)
+        (event,) = pair.to_client()
+        assert isinstance(event, _h2.Failed)
+        return event.error
+
+    error = reset(Pair(), _h2.REFUSED_STREAM)
+    assert error.request_sent is False
+    assert "REFUSED_STREAM" in str(error)
+    assert "safe to retry" in str(error)
+    pair = Pair()
+    pair.respond()  # after the answer began: processed
+    assert reset(pair, _h2.REFUSED_STREAM).request_sent is True
+    assert reset(Pair(), 0x2).request_sent is True  # INTERNAL_ERROR: it may have run
+
+
+@pytest.mark.parametrize(
+    "status", [b"2x0", b"\xd9\xa2\xd9\xa0\xd9\xa0", b"099", b"20", b"000", b"600"]
+)
+def test_a_response_status_that_is_not_three_digits_200_599_is_a_protocol_error(
+    status: bytes,
+) -> None:
+    import hpack
+
+    pair = Pair()
+    block = hpack.Encoder().encode([(b":status", status)])
+    frame = len(block).to_bytes(3, "big") + b"\x01\x04" + pair.sid.to_bytes(4, "big") + block
+    (event,) = pair.client.receive(frame)
+    assert isinstance(event, _h2.Failed)
+    if status.isascii():
+        assert f"a response :status of {status.decode()!r} (three digits" in str(event.error)
+    assert "broke the HTTP/2 protocol" in str(event.error)
+    said = pair.server.receive_data(pair.client.data_to_send())  # our GOAWAY says why
+    (bye,) = [e for e in said if isinstance(e, h2.events.ConnectionTerminated)]
+    assert bye.error_code == _h2.PROTOCOL_ERROR == 1
+
+
+@pytest.mark.parametrize("status", [200, 599])
+def test_the_ends_of_the_status_range_are_answers(status: int) -> None:
+    assert Pair().respond(status).status == status
+
+
+def test_a_goaway_with_an_error_covering_our_stream_says_it_may_have_run() -> None:
+    pair = Pair()  # last stream = ours, with an error code: it was (maybe) processed
+    (event,) = pair.client.receive(goaway(pair.sid, code=2))
+    assert isinstance(event, _h2.Failed)
+    assert event.error.request_sent is True
 
 
 def test_malformed_goaway_frames_go_to_h2_as_protocol_errors() -> None:
@@ -1243,3 +1300,20 @@ def test_idle_write_error_says_how_long_and_how_much() -> None:
         "the server took no input for 0.5 s (HTTP/2 flow control: 300 bytes wait to be sent)"
     )
     assert (error.timeout, error.elapsed, error.url) == (0.5, 0.5, "http://x/")
+
+
+def test_a_backlog_of_answers_past_the_bound_gives_the_connection_up() -> None:
+    pair = Pair()
+    pair.respond()
+    bound = 4096
+    assert pair.client.backlog(bound + _h2.ANSWER_BACKLOG, bound) == []  # at the bound: fine
+    (event,) = pair.client.backlog(bound + _h2.ANSWER_BACKLOG + 1, bound)
+    assert isinstance(event, _h2.Failed)
+    text = str(event.error)
+    assert f"{bound + _h2.ANSWER_BACKLOG + 1} bytes wait to be written" in text
+    assert "ENHANCE_YOUR_CALM" in text
+    assert pair.client.backlog(10**9, bound) == []  # failed already: said once
+    said = pair.server.receive_data(pair.client.data_to_send())
+    (bye,) = [e for e in said if isinstance(e, h2.events.ConnectionTerminated)]
+    assert bye.error_code == _h2.ENHANCE_YOUR_CALM == 0xB
+    assert _h2.ANSWER_BACKLOG == 1 << 20
