@@ -378,6 +378,10 @@ class AsyncH2Stream(asyncio.Protocol):
         proto = self._proto
         if not (proto.ended and proto.input_closed) and proto.failed is None:
             proto.reset()
+        if self._error is None:  # a send or read still waiting learns who ended it: we did
+            self._error = proto.failed or ConnectionClosedError(
+                "the HTTP/2 stream was closed by this client", url=self.url
+            )
         transport = self._transport
         if transport is not None and not transport.is_closing():
             data = proto.data_to_send()

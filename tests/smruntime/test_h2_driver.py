@@ -21,6 +21,7 @@ from smruntime.exceptions import (
     ConnectionClosedError,
     EndpointConnectionError,
     InputClosedError,
+    SMRuntimeError,
     StreamResetError,
     WriteTimeoutError,
 )
@@ -552,5 +553,29 @@ def test_async_a_last_write_ends_the_input(data: bytes) -> None:
             with pytest.raises(InputClosedError):
                 await s.write(b"more")
             await s.close()
+
+    asyncio.run(main())
+
+
+def test_async_a_write_blocked_when_the_stream_is_closed_locally_says_so() -> None:
+    # a send waiting on flow control while another task closes the stream: the error names
+    # this client's reset, not "closed by the server"
+    async def main() -> None:
+        with H2TestServer("raw") as srv:
+            s = await open_async_stream(
+                srv.url, "POST", HEADERS, connect_timeout=5, max_send_buffer=16384
+            )
+            assert isinstance(await s.next_event(5), _h2.Response)
+            srv.hold.set()
+            while s.can_write_now():
+                s.queue(b"z" * 8192)
+            blocked = asyncio.ensure_future(s.write(b"z" * 8192, timeout=10))
+            await asyncio.sleep(0.1)
+            await s.close()
+            with pytest.raises(SMRuntimeError) as info:
+                await asyncio.wait_for(blocked, 5)
+            assert "by this client" in str(info.value)
+            assert "by the server" not in str(info.value)
+            srv.hold.clear()
 
     asyncio.run(main())
