@@ -21,7 +21,8 @@ first *count* matching requests, counted per endpoint and spec; default: every r
 ``cut``                    send half of the next frame (or half the body) then close the socket
 ``corrupt-crc``            stream: the next frame has a wrong message CRC (``after``)
 ``throttle``               400 ThrottlingException (``count`` = K: the first K calls)
-``model-error``            424 ModelError (``status`` = OriginalStatusCode, ``message``);
+``model-error``            424 ModelError (``status`` = OriginalStatusCode: 100-599, or 0 for
+                           a container that gave no answer; default 500; ``message``);
                            InvokeEndpointAsync: 202, the error is written to the failure location
 ``service-unavailable``    503 ServiceUnavailable
 ``internal-failure``       500 InternalFailure
@@ -120,6 +121,14 @@ class Fault:
             raise FaultSpecError(f"fault {self.kind}: count must be >= 0, got {self.count}")
         if self.seconds < 0:
             raise FaultSpecError(f"fault {self.kind}: seconds must be >= 0, got {self.seconds}")
+        if self.status is not None and self.kind in ("model-error", "html"):
+            # model-error: the container's status, 0 for one that gave none (timed out)
+            lowest = 0 if self.kind == "model-error" else 100
+            if not (self.status == lowest or 100 <= self.status <= 599):
+                allowed = "0 or 100-599" if lowest == 0 else "100-599"
+                raise FaultSpecError(
+                    f"fault {self.kind}: status must be {allowed}, got {self.status}"
+                )
         for name, value in (("code", self.code), ("message", self.message)):
             if value is not None and not re.fullmatch(r"[^(),+]*", value):
                 raise FaultSpecError(
@@ -289,3 +298,23 @@ def faults_from_headers(headers: Mapping[str, str]) -> list[Fault]:
                         f"CustomAttributes {CUSTOM_ATTRIBUTE_KEY}: {exc}"
                     ) from None
     return faults
+
+
+def model_error(
+    region: str, account_id: str, endpoint_name: str, status: int, message: str
+) -> tuple[str, dict[str, object]]:
+    """The message and members of the service's 424 ModelError for a container that answered
+    ``status`` (0: none, it timed out) with ``message``: both emulator sides give this one."""
+    kind = "client" if 400 <= status < 500 else "server"
+    log_group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+    text = (
+        f'Received {kind} error ({status}) from primary with message "{message}". See '
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEventViewer:group={log_group} in account {account_id} for more information."
+    )
+    members: dict[str, object] = {
+        "OriginalStatusCode": status,
+        "OriginalMessage": message,
+        "LogStreamArn": f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}",
+    }
+    return text, members

@@ -65,7 +65,13 @@ from sigv4.exceptions import SigV4Error
 from smruntime._http import HttpHeaders
 from smruntime._operations import validate, validate_request_event
 from smruntime.emulator._auth import AuthFailure, _with_token, verify_signature
-from smruntime.emulator._faults import Fault, FaultSpecError, fault_not_served, faults_from_headers
+from smruntime.emulator._faults import (
+    Fault,
+    FaultSpecError,
+    fault_not_served,
+    faults_from_headers,
+    model_error,
+)
 from smruntime.exceptions import ParamValidationError
 from smruntime.http._tls import wrap_socket
 
@@ -800,31 +806,28 @@ class H2ServerConnection:
             )
         for fault in faults:
             if fault.kind in _HTTP_FAULTS or fault.kind in ("model-error", "html"):
-                self._http_fault(fault)
+                self._http_fault(fault, name)
         authorization = headers.get("authorization") or ""
         stream.prior = authorization.rpartition("Signature=")[2].strip()
         stream.creds = creds
         return model, faults
 
-    def _http_fault(self, fault: Fault) -> None:
+    def _http_fault(self, fault: Fault, endpoint_name: str) -> None:
         if fault.kind in _HTTP_FAULTS:
             status, code, message = _HTTP_FAULTS[fault.kind]
             raise _HttpReply(status, code, fault.message or message)
         if fault.kind == "model-error":
-            status = fault.status or 500
-            raise _HttpReply(
-                424,
-                "ModelError",
-                f"Received server error ({status}) from primary with message "
-                f'"{fault.message or "injected model error"}".',
-                {
-                    "OriginalStatusCode": status,
-                    "OriginalMessage": fault.message or "injected model error",
-                    "LogStreamArn": "arn:aws:logs:emulated:000000000000:log-group:/aws/sagemaker/"
-                    "Endpoints/emulated",
-                    "ErrorCode": fault.code or "CLIENT_ERROR_FROM_MODEL",
-                },
+            status = 500 if fault.status is None else fault.status  # (0: no answer)
+            text, members = model_error(
+                self.region,
+                self.account_id,
+                endpoint_name,
+                status,
+                fault.message or "injected model error",
             )
+            kind = "CLIENT" if 400 <= status < 500 else "SERVER"
+            members["ErrorCode"] = fault.code or f"{kind}_ERROR_FROM_MODEL"
+            raise _HttpReply(424, "ModelError", text, members)
         raise _HttpReply(fault.status or 200, "html", "")
 
     def _reply_error(self, stream: _Stream, reply: _HttpReply) -> None:

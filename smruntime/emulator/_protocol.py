@@ -49,6 +49,7 @@ from smruntime.emulator._faults import (
     FaultSpecError,
     fault_not_served,
     faults_from_headers,
+    model_error,
 )
 from smruntime.emulator._http import BodyError, Cancelled, ConnectionHandler
 from smruntime.emulator._models import (
@@ -303,23 +304,10 @@ class RequestHandler(ConnectionHandler):
 
     def _model_error(self, request: EmulatorRequest, status: int, message: str) -> Reply:
         emu = self.emulator
-        kind = "client" if 400 <= status < 500 else "server"
-        log_group = f"/aws/sagemaker/Endpoints/{request.endpoint_name}"
-        text = (
-            f'Received {kind} error ({status}) from primary with message "{message}". See '
-            f"https://{emu.region}.console.aws.amazon.com/cloudwatch/home?region={emu.region}"
-            f"#logEventViewer:group={log_group} in account {emu.account_id} for more information."
+        text, members = model_error(
+            emu.region, emu.account_id, request.endpoint_name or "", status, message
         )
-        return Reply(
-            424,
-            "ModelError",
-            text,
-            members={
-                "OriginalStatusCode": status,
-                "OriginalMessage": message,
-                "LogStreamArn": f"arn:aws:logs:{emu.region}:{emu.account_id}:log-group:{log_group}",
-            },
-        )
+        return Reply(424, "ModelError", text, members=members)
 
     @contextlib.contextmanager
     def _model_errors(self, request: EmulatorRequest) -> Iterator[None]:
@@ -405,9 +393,8 @@ class RequestHandler(ConnectionHandler):
             status, code, message, namespace = error
             raise Reply(status, code, fault.message or message, namespace=namespace)
         if fault.kind == "model-error":
-            raise self._model_error(
-                request, fault.status or 500, fault.message or "injected model error"
-            )
+            status = 500 if fault.status is None else fault.status  # (0: no answer)
+            raise self._model_error(request, status, fault.message or "injected model error")
         # html: a page from something in the middle (proxy, captive portal, load balancer)
         self._send_head(
             request,
@@ -640,7 +627,8 @@ class RequestHandler(ConnectionHandler):
         error: Optional[str] = None
         injected = next((f for f in faults if f.kind == "model-error"), None)
         if injected is not None:
-            status, message = injected.status or 500, injected.message or "injected model error"
+            status = 500 if injected.status is None else injected.status  # (0: no answer)
+            message = injected.message or "injected model error"
             error = self._model_error(request, status, message).message
         elif location is not None:
             try:

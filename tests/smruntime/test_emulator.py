@@ -664,6 +664,29 @@ def test_parse_faults() -> None:
     for bad in ("cut(after=x)", "cut(bogus=1)", "cut(", "nope", "cut(after=-1)"):
         with pytest.raises(FaultSpecError):
             parse_faults(bad)
+    # the container's status: 0 (it gave none: timed out) or 100-599; an html page's 100-599
+    assert parse_faults("model-error(status=0)") == [Fault("model-error", status=0)]
+    assert parse_faults("model-error(status=599)+html(status=100)")[1].status == 100
+    for bad in ("model-error(status=-5)", "model-error(status=99999)", "html(status=0)"):
+        with pytest.raises(FaultSpecError, match="status must be"):
+            parse_faults(bad)
+
+
+def test_a_model_error_reads_the_same_on_both_sides() -> None:
+    from smruntime.emulator._faults import model_error
+
+    text, members = model_error("eu-west-1", "111122223333", "asr", 418, "teapot")
+    assert text.startswith('Received client error (418) from primary with message "teapot".')
+    assert "in account 111122223333" in text
+    assert members == {
+        "OriginalStatusCode": 418,
+        "OriginalMessage": "teapot",
+        "LogStreamArn": (
+            "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/sagemaker/Endpoints/asr"
+        ),
+    }
+    assert model_error("r", "a", "e", 0, "m")[0].startswith("Received server error (0) from")
+    assert model_error("r", "a", "e", 503, "m")[0].startswith("Received server error (503)")
 
 
 @given(

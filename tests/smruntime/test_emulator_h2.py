@@ -567,8 +567,9 @@ def test_http_faults_use_the_h2_names(
         assert err.error_code == "ThrottlingException"
     if isinstance(err, ModelError):
         assert err.original_status_code == (502 if "502" in spec else 500)
-        if "E7" in spec:
-            assert err.response["ErrorCode"] == "E7"
+        assert err.response["ErrorCode"] == ("E7" if "E7" in spec else "SERVER_ERROR_FROM_MODEL")
+        assert "Received server error (" in str(err)  # as the HTTP/1.1 side says it
+        assert err.response["LogStreamArn"].endswith(":log-group:/aws/sagemaker/Endpoints/echo")
 
 
 # -- stream faults -------------------------------------------------------------------------------
