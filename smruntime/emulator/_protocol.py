@@ -341,9 +341,18 @@ class RequestHandler(ConnectionHandler):
 
     def _handle(self, request: EmulatorRequest) -> None:
         emu = self.emulator
+        route = _ROUTE.fullmatch(urlsplit(request.path).path)
+        if route is not None and not all(value.isascii() for _, value in request.headers.items()):
+            # A header that is not ASCII (CustomAttributes="é" signed as UTF-8 by boto3): the
+            # service's answer is its pattern's ValidationError. Checked before the signature,
+            # which this server could not recompute over bytes it reads as Latin-1.
+            errors = validation_errors(
+                _OPERATIONS[route.group(2)], unquote(route.group(1)), request.headers, b""
+            )
+            if errors:
+                raise _validation(errors)
         if emu.verify_signatures:
             self._authenticate(request)
-        route = _ROUTE.fullmatch(urlsplit(request.path).path)
         if request.method != "POST" or route is None:
             raise Reply(404, "UnknownOperationException", "", namespace=CORAL_NS)
         request.operation = _OPERATIONS[route.group(2)]

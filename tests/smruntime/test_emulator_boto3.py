@@ -165,6 +165,14 @@ def test_validation_error(client: Any) -> None:
     )
 
 
+def test_a_non_ascii_custom_attributes_is_the_patterns_validation_error(client: Any) -> None:
+    # boto3 signs it as UTF-8; the service's answer is the \p{ASCII}* pattern's 400, not a 403
+    with pytest.raises(client.exceptions.ValidationError) as info:
+        client.invoke_endpoint(EndpointName="echo", Body=b"x", CustomAttributes="caf\u00e9")
+    message = info.value.response["Error"]["Message"]
+    assert "Value at 'customAttributes' failed to satisfy constraint" in message
+
+
 @pytest.mark.usefixtures("small_jitter")
 def test_throttling_is_retried_by_boto3(emulator: Emulator) -> None:
     c = make_client(emulator, attempts=3)
