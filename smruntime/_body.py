@@ -166,6 +166,19 @@ class StreamingBody(io.RawIOBase):
         self._buf += data  # a bytearray: appending is amortised O(1), never quadratic
         return True
 
+    def _fill_until_cut(self) -> bool:
+        """:meth:`_fill`, for a read that may return less than asked: a cut with bytes
+        buffered ends the body there (False), those bytes are handed over first (a short read,
+        as urllib3 does), and the cut is raised by the next read and every one after it."""
+        try:
+            return self._fill()
+        except ConnectionClosedError as exc:
+            if not self._buf or self.closed:
+                raise
+            self._eof = True
+            self._failed = exc
+            return False
+
     def _take(self, n: int) -> bytes:
         if self.closed:  # (buffered bytes too: io's rule is no read at all once closed)
             raise self._closed_error()
@@ -195,16 +208,8 @@ class StreamingBody(io.RawIOBase):
         """``amt`` bytes (fewer only at the end of the body), or all that remain."""
         if amt is None or amt < 0:
             return self.readall()
-        try:
-            while len(self._buf) < amt and self._fill():
-                pass
-        except ConnectionClosedError as exc:
-            if not self._buf or self.closed:
-                raise
-            # The bytes that came before the cut are handed over first (a short read, as
-            # urllib3 does); the cut is raised by the next read, and every one after it.
-            self._eof = True
-            self._failed = exc
+        while len(self._buf) < amt and self._fill_until_cut():
+            pass
         return self._take(amt)
 
     def readall(self) -> bytes:
@@ -237,15 +242,7 @@ class StreamingBody(io.RawIOBase):
                 n = limit
                 break
             start = len(self._buf)
-            try:
-                more = self._fill()
-            except ConnectionClosedError as exc:
-                if not self._buf or self.closed:
-                    raise
-                self._eof = True  # the line so far is handed over; the next read raises the cut
-                self._failed = exc
-                more = False
-            if not more:
+            if not self._fill_until_cut():
                 n = len(self._buf)
                 break
         if 0 <= limit < n:

@@ -83,8 +83,8 @@ def _file_chunks(source: IO[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
 def _live_chunks(
     source: IO[bytes], size: int, grace: float = LIVE_GRACE
 ) -> Iterator[tuple[bytes, bool]]:
-    """Parts of a pipe or terminal as soon as their bytes arrive (``read1``: what one read
-    returns, at most ``size``). Reading one part ahead would hold each part until the next
+    """Parts of a pipe or terminal as soon as their bytes arrive (what one read returns, at
+    most ``size``). Reading one part ahead would hold each part until the next
     one's bytes come, so a part that the input does not follow within ``grace`` is sent
     PARTIAL; when the input then ends, an empty COMPLETE part says so."""
     chunks: queue.Queue[Any] = queue.Queue(maxsize=4)  # bounded: a fast pipe waits for sends

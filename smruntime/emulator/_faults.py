@@ -300,6 +300,13 @@ def faults_from_headers(headers: Mapping[str, str]) -> list[Fault]:
     return faults
 
 
+def injected_model_error(fault: Fault) -> tuple[int, str]:
+    """The container status and message a ``model-error`` fault stands for (500 and "injected
+    model error" unless it gives them; a status of 0 is a container that gave no answer)."""
+    status = 500 if fault.status is None else fault.status
+    return status, fault.message or "injected model error"
+
+
 def model_error(
     region: str, account_id: str, endpoint_name: str, status: int, message: str
 ) -> tuple[str, dict[str, object]]:

@@ -70,6 +70,7 @@ from smruntime.emulator._faults import (
     FaultSpecError,
     fault_not_served,
     faults_from_headers,
+    injected_model_error,
     model_error,
 )
 from smruntime.exceptions import ParamValidationError
@@ -817,13 +818,9 @@ class H2ServerConnection:
             status, code, message = _HTTP_FAULTS[fault.kind]
             raise _HttpReply(status, code, fault.message or message)
         if fault.kind == "model-error":
-            status = 500 if fault.status is None else fault.status  # (0: no answer)
+            status, message = injected_model_error(fault)
             text, members = model_error(
-                self.region,
-                self.account_id,
-                endpoint_name,
-                status,
-                fault.message or "injected model error",
+                self.region, self.account_id, endpoint_name, status, message
             )
             kind = "CLIENT" if 400 <= status < 500 else "SERVER"
             members["ErrorCode"] = fault.code or f"{kind}_ERROR_FROM_MODEL"

@@ -49,6 +49,7 @@ from smruntime.emulator._faults import (
     FaultSpecError,
     fault_not_served,
     faults_from_headers,
+    injected_model_error,
     model_error,
 )
 from smruntime.emulator._http import BodyError, Cancelled, ConnectionHandler
@@ -402,8 +403,7 @@ class RequestHandler(ConnectionHandler):
             status, code, message, namespace = error
             raise Reply(status, code, fault.message or message, namespace=namespace)
         if fault.kind == "model-error":
-            status = 500 if fault.status is None else fault.status  # (0: no answer)
-            raise self._model_error(request, status, fault.message or "injected model error")
+            raise self._model_error(request, *injected_model_error(fault))
         # html: a page from something in the middle (proxy, captive portal, load balancer)
         self._send_head(
             request,
@@ -636,8 +636,7 @@ class RequestHandler(ConnectionHandler):
         error: Optional[str] = None
         injected = next((f for f in faults if f.kind == "model-error"), None)
         if injected is not None:
-            status = 500 if injected.status is None else injected.status  # (0: no answer)
-            message = injected.message or "injected model error"
+            status, message = injected_model_error(injected)
             error = self._model_error(request, status, message).message
         elif location is not None:
             try:

@@ -44,7 +44,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional, cast
 
 from smruntime._http import HttpHeaders
@@ -400,6 +400,24 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _abort_idle(
+    loops: Mapping[asyncio.AbstractEventLoop, _LoopPool],
+    running: Optional[asyncio.AbstractEventLoop],
+) -> None:
+    """Close the idle connections of ``loops``: at once for ``running`` (the caller's) and for
+    loops that have closed; on its own thread, for a loop running elsewhere."""
+    for loop, pool in list(loops.items()):
+        for idle in pool.idle.values():
+            for conn in idle:
+                if loop is running or loop.is_closed():
+                    conn.abort()
+                    continue
+                try:
+                    loop.call_soon_threadsafe(conn.abort)
+                except RuntimeError:  # it closed meanwhile
+                    conn.abort()
+
+
 class _LoopPool:
     """The idle connections of one event loop, per (scheme, host, port), and the read buffer
     its connections share."""
@@ -502,14 +520,9 @@ class AsyncPool:
         # A client dropped without close(): its idle connections close now, each in its loop,
         # not when the loop ends (the loop, not this pool, holds their transports).
         try:
-            if self._pid != os.getpid():
-                return
-            for loop, pool in list(self._loops.items()):
-                if loop.is_closed():
-                    continue
-                for idle in pool.idle.values():
-                    for conn in idle:
-                        loop.call_soon_threadsafe(conn.abort)
+            if self._pid == os.getpid():  # (the ended loops' are let go by _pool or close)
+                live = {loop: pool for loop, pool in self._loops.items() if not loop.is_closed()}
+                _abort_idle(live, None)
         except Exception:  # noqa: BLE001 - at interpreter exit, or the loop closing now
             pass
 
@@ -525,16 +538,7 @@ class AsyncPool:
             running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        for loop, pool in list(loops.items()):
-            for idle in pool.idle.values():
-                for conn in idle:
-                    if loop is running or loop.is_closed():
-                        conn.abort()
-                        continue
-                    try:  # a loop running in another thread closes its own transports
-                        loop.call_soon_threadsafe(conn.abort)
-                    except RuntimeError:  # it closed meanwhile
-                        conn.abort()
+        _abort_idle(loops, running)
 
     # -- connecting --------------------------------------------------------------------------
 
