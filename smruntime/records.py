@@ -802,6 +802,83 @@ class JsonAutoDecoder(_CodecDecoder[Any]):
         out.extend(self._inner.close())
 
 
+# An SSE stream's first line (keep-alive comment, event name or data); stricter than
+# _SSE_FIELD, since a plain-text first line such as "id: 7" must stay text.
+_SSE_START = re.compile(r"^(?::|data:|event:)")
+
+
+class _TextAutoDecoder(JsonAutoDecoder):
+    """:func:`iter_text`'s decoder for a body whose content type names no format (none, or a
+    binary type such as ``application/octet-stream``, which containers send for SSE and JSON
+    lines alike). Decided on the first non-blank line: ``data:``, ``event:`` or a ``:``
+    comment → SSE; a JSON object → JSON lines (one JSON document when the body ends on that
+    line without a newline); anything else → text lines with their line ends (mode
+    ``"lines"``), the blank lines before it included. A body of blank lines only, or more
+    than ``max_record_bytes`` of them before the first line, is text lines too."""
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self._seen = bytearray()  # the bytes fed while undecided (bounded: see _feed)
+        self._blank: list[Any] = []  # the records of the blank lines, once lines are chosen
+
+    def _choose(self, first: bytes, complete: bool) -> _Decoder[Any]:
+        text = first.decode(self.encoding, "replace").lstrip("\ufeff").strip(_WS)
+        if self._fed <= self.max_record_bytes and (
+            _SSE_START.match(text) or (text.startswith("{") and self._is_json(text))
+        ):
+            return super()._choose(first, complete)
+        inner = self._lines()
+        # _fed counts the bytes of the blank lines before this first line
+        self._blank = inner.feed(bytes(self._seen[: self._fed]))
+        return inner
+
+    def _lines(self) -> LineDecoder:
+        self.mode = "lines"
+        inner = LineDecoder(
+            keepends=True,
+            encoding=self.encoding,
+            errors=self.errors,
+            max_record_bytes=self.max_record_bytes,
+        )
+        self._inner = inner
+        return inner
+
+    def _feed(self, data: bytes, out: list[Any]) -> None:
+        if self._inner is not None:
+            out.extend(self._inner.feed(data))
+        else:
+            self._feed_undecided(data, out)
+
+    def _feed_undecided(self, data: bytes, out: list[Any]) -> None:
+        self._seen += data
+        start = len(out)
+        try:
+            super()._feed(data, out)
+        finally:  # (an error after the blank lines: their records are handed out first)
+            out[start:start] = self._blank  # (empty unless lines were chosen)
+            self._blank = []
+        if self._inner is not None:
+            self._seen = bytearray()
+        elif self._fed > self.max_record_bytes:
+            # that many blank bytes and no first line yet: text, never held without a bound
+            seen, self._seen = bytes(self._seen), bytearray()
+            out.extend(self._lines().feed(seen))
+
+    def _close(self, out: list[Any]) -> None:
+        if self._inner is None and not b"".join(self._line).strip(_WS_BYTES):
+            seen, self._seen = bytes(self._seen), bytearray()  # blank lines only, or nothing
+            inner = self._lines()
+            out.extend(inner.feed(seen))
+            out.extend(inner.close())
+            return
+        start = len(out)
+        try:
+            super()._close(out)
+        finally:
+            out[start:start] = self._blank
+            self._blank = []
+
+
 class _SSEJsonDecoder(SSEDecoder):
     """Each SSE event's data parsed as JSON; ``[DONE]`` and keep-alive comments skipped."""
 
@@ -1150,7 +1227,12 @@ def text_decoder_for(
     ``lines``); ``raw`` and ``text`` give the body as text as it arrives; ``lines`` keeps line
     ends, so that joining the deltas gives back the text.
     """
-    name = format_for(content_type) if fmt == "auto" else _canonical(fmt)
+    if fmt == "auto":
+        name = format_for(content_type, default="raw")
+        if name == "raw":  # no format named: the first line decides
+            return _TextAutoDecoder(max_record_bytes=max_record_bytes)
+    else:
+        name = _canonical(fmt)
     if name in ("raw", "text"):
         return TextDecoder(max_record_bytes=max_record_bytes)
     if name == "lines":

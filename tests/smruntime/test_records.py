@@ -872,3 +872,79 @@ def test_a_json_line_that_more_bytes_cannot_mend_is_a_record_error(bad: bytes) -
     with pytest.raises(RecordError) as info:
         decoder.close()
     assert not isinstance(info.value, IncompleteRecordError)
+
+
+# --------------------------------------------------- iter_text of a body whose type names no format
+
+
+def _text_auto(parts: Iterable[bytes], max_record_bytes: int = 1 << 20) -> tuple[str, list[Any]]:
+    dec = records.text_decoder_for("auto", content_type=None, max_record_bytes=max_record_bytes)
+    got = run(dec, parts)
+    return dec.mode, [records.extract_text(r) if not isinstance(r, str) else r for r in got]
+
+
+@pytest.mark.parametrize(
+    ("body", "mode", "texts"),
+    [
+        (b'data: {"token": {"text": "a"}}\n\ndata: [DONE]\n\n', "sse", ["a", None]),
+        (b': ping\n\ndata: {"token": {"text": "a"}}\n\n', "sse", ["a"]),
+        (b'event: token\ndata: {"token": {"text": "a"}}\n\n', "sse", ["a"]),
+        (b'\r\n{"token": {"text": "a"}}\n{"token": {"text": "b"}}\n', "jsonl", ["a", "b"]),
+        (b'{"generated_text": "whole"}', "json-document", ["whole"]),
+        (b"\n\nHello\nworld", "lines", ["\n", "\n", "Hello\n", "world"]),
+        (b" \n\t\r\nHi", "lines", [" \n", "\t\r\n", "Hi"]),
+        (b"id: 7\nretry: no\n", "lines", ["id: 7\n", "retry: no\n"]),
+        (b"42\nthen text\n", "lines", ["42\n", "then text\n"]),
+        (b'"quoted"\n', "lines", ['"quoted"\n']),
+        (b"{not json\n", "lines", ["{not json\n"]),
+        (b"\n\n", "lines", ["\n", "\n"]),
+        (b"  ", "lines", ["  "]),
+        (b"", "lines", []),
+    ],
+)
+def test_text_auto_decides_on_the_first_line(body: bytes, mode: str, texts: list[Any]) -> None:
+    assert _text_auto([body]) == (mode, texts)
+    assert _text_auto(one_byte(body)) == (mode, texts)  # whatever the chunking
+
+
+def test_text_auto_is_chosen_only_when_the_content_type_names_no_format() -> None:
+    for content_type in (None, "", "application/octet-stream", "image/png"):
+        dec = records.text_decoder_for("auto", content_type=content_type)
+        assert type(dec).__name__ == "_TextAutoDecoder"
+    assert type(records.text_decoder_for("auto", content_type="text/plain")) is LineDecoder
+    assert type(records.text_decoder_for("lines", content_type=None)) is LineDecoder
+
+
+def test_text_auto_holds_no_more_blank_lines_than_the_record_limit() -> None:
+    body = b"\n" * 20 + b"data: x\n\n"
+    for parts in ([body], one_byte(body)):
+        mode, texts = _text_auto(parts, max_record_bytes=8)
+        assert mode == "lines"  # that many blank lines first: text
+        assert "".join(texts) == body.decode()
+    dec = records.text_decoder_for("auto", content_type=None, max_record_bytes=8)
+    for piece in one_byte(b"\n" * 100):
+        dec.feed(piece)
+        assert len(dec._seen) <= 9  # type: ignore[attr-defined]
+
+
+def test_text_auto_first_line_over_the_limit() -> None:
+    dec = records.text_decoder_for("auto", content_type=None, max_record_bytes=8)
+    dec.feed(b"\n\n1234")
+    with pytest.raises(RecordTooLargeError):
+        dec.feed(b"56789")
+
+
+def test_text_auto_hands_out_the_blank_lines_before_a_bad_first_line() -> None:
+    dec = records.text_decoder_for("auto", content_type=None)
+    assert dec.feed(b"\n\xc3\r\n") == ["\n"]  # the blank line first, then the error
+    with pytest.raises(RecordError, match="invalid utf-8 in line 2 at byte offset 1"):
+        dec.feed(b"x")
+
+
+@pytest.mark.parametrize(("blank", "mode"), [(8, "sse"), (9, "lines")])
+def test_text_auto_blank_line_bound_is_the_record_limit(blank: int, mode: str) -> None:
+    body = b"\n" * blank + b"data:x\n\n"
+    for parts in ([body], one_byte(body)):
+        dec = records.text_decoder_for("auto", content_type=None, max_record_bytes=8)
+        run(dec, parts)
+        assert dec.mode == mode

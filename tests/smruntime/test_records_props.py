@@ -20,6 +20,7 @@ from smruntime.records import (
     TextDecoder,
     decoder_for,
     iter_records,
+    text_decoder_for,
 )
 
 try:  # tests/ as a package (if __init__.py files are added) or rootdir-less "prepend" import
@@ -187,6 +188,8 @@ FACTORIES: list[Callable[[], Any]] = [
     lambda: JsonDocumentDecoder(max_record_bytes=20),
     lambda: JsonAutoDecoder(max_record_bytes=7),
     lambda: SSEDecoder(errors="replace"),
+    lambda: text_decoder_for("auto"),  # (a content type that names no format)
+    lambda: text_decoder_for("auto", max_record_bytes=7),
 ]
 
 NOISE = st.lists(
@@ -239,3 +242,22 @@ def test_any_bytes_only_record_errors_and_chunking_invariant(
 @given(st.lists(st.binary(max_size=20), max_size=10))
 def test_raw_decoder_keeps_every_byte(parts: list[bytes]) -> None:
     assert b"".join(iter_records(parts, RawDecoder())) == b"".join(parts)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.sampled_from(["\n", "\r\n", " \n", "\t\r\n"]), max_size=5),
+    st.lists(LINE_TEXT, max_size=8),
+    st.booleans(),
+    st.data(),
+)
+def test_text_auto_keeps_plain_text_whole(
+    blank: list[str], lines: list[str], final_eol: bool, data: st.DataObject
+) -> None:
+    # a first line that is neither SSE nor a JSON object: the text, every byte of it, blank
+    # lines before it included, however the body was cut
+    body = "".join(blank) + "\n".join(["T", *lines]) + ("\n" if final_eol else "")
+    raw = body.encode()
+    cuts = data.draw(cuts_for(raw))
+    got = list(iter_records(chunked(raw, cuts), text_decoder_for("auto")))
+    assert "".join(got) == body

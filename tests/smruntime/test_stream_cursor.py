@@ -205,6 +205,23 @@ def test_iter_json_on_sse(chunks: list[bytes], content_type: str | None) -> None
     assert list(body.iter_json()) == [{"token": {"text": "He"}}, {"token": {"text": "llo"}}]
 
 
+@pytest.mark.parametrize("chunks", list(chunkings(SSE_BLOB, 13)))
+@pytest.mark.parametrize("content_type", [None, "", "application/octet-stream", "binary/x"])
+def test_iter_text_on_sse_whose_content_type_names_no_format(
+    chunks: list[bytes], content_type: str | None
+) -> None:
+    # (it gave the raw "data:..." lines as the text)
+    body = body_of(chunks, content_type)
+    assert "".join(body.iter_text()) == "Hello"
+
+
+def test_iter_text_on_plain_text_whose_content_type_names_no_format() -> None:
+    text = b"\n\nid: 7\n{not json\n\n42\nend"
+    chunks = [part(text[i : i + 3]) for i in range(0, len(text), 3)]
+    body = body_of(chunks, "application/octet-stream")
+    assert "".join(body.iter_text()) == text.decode()
+
+
 def test_iter_json_on_sse_data_that_is_not_json() -> None:
     body = body_of([part(b"data: hello\n\n")], "text/event-stream")
     with pytest.raises(RecordError, match="not JSON"):
