@@ -8,7 +8,8 @@ the client is made).
 Proxies (:func:`resolve_proxies`): ``proxies=`` given (a mapping by scheme, ``"all"`` for any,
 ``"no"`` for a NO_PROXY list; ``{}`` for none) wins; otherwise ``HTTP_PROXY``/``HTTPS_PROXY``/
 ``ALL_PROXY`` and ``NO_PROXY`` as ``urllib.request.getproxies_environment`` reads them (any case,
-lower case winning; upper-case ``HTTP_PROXY`` ignored under CGI, CVE-2016-1000110). A proxy URL
+lower case winning; upper-case ``HTTP_PROXY`` ignored under CGI, CVE-2016-1000110); NO_PROXY
+entries are matched by :func:`bypass_proxy` (names, IP addresses, CIDR blocks). A proxy URL
 without a scheme means ``http://``. Only ``http://`` proxies are spoken to: plain HTTP requests
 go to them with an absolute target; HTTPS goes through them with ``CONNECT`` and TLS end to end.
 
@@ -198,7 +199,10 @@ def bypass_proxy(host: str, port: int, no_proxy: Optional[str]) -> bool:
 
     ``*`` matches every host. An entry (leading dots ignored, any case) matches the host itself
     and, as a domain suffix, every host under it; an IPv6 literal may be bracketed (``[::1]``);
-    an entry with a port (``host:port``, or ``[v6]:port``) matches that port only.
+    an entry with a port (``host:port``, or ``[v6]:port``) matches that port only. An entry in
+    CIDR form (``10.0.0.0/8``, ``::1/128``, ``[fd00::/8]``) matches a host that is an IP address
+    of that block, any port; a host name never does (no name is resolved). A malformed one (no
+    address or prefix length, a prefix too long) matches nothing.
     """
     if not no_proxy:
         return False
@@ -206,18 +210,47 @@ def bypass_proxy(host: str, port: int, no_proxy: Optional[str]) -> bool:
         return True
     host = host.lower()
     hostport = format_hostport(host, port)
+    address: object = None  # the host as an IP address, parsed at the first CIDR entry
     for entry in no_proxy.split(","):
         name = entry.strip().lstrip(".").lower()
         if not name:
             continue
         if name.startswith("[") and name.endswith("]"):
             name = name[1:-1]  # an IPv6 literal written as in a URL: [::1]
+        if "/" in name:
+            if address is None:
+                address = _ip_address(host)  # False for a host name
+            if address is not False and _in_block(address, name):
+                return True
+            continue
         if name in (host, hostport):
             return True
         suffix = "." + name
         if host.endswith(suffix) or hostport.endswith(suffix):
             return True
     return False
+
+
+def _ip_address(host: str) -> object:
+    """``host`` as an ``ipaddress`` address, or False for a host name (not an IP literal)."""
+    import ipaddress  # only for a NO_PROXY entry in CIDR form (cold start)
+
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return False
+
+
+def _in_block(address: object, block: str) -> bool:
+    """Whether ``address`` lies in the CIDR ``block`` (False when ``block`` is malformed or of
+    the other IP version)."""
+    import ipaddress
+
+    try:
+        network = ipaddress.ip_network(block, strict=False)
+    except ValueError:
+        return False
+    return address in network
 
 
 class Proxies:

@@ -167,6 +167,38 @@ def test_environ_proxies_agree_with_urllib(monkeypatch: pytest.MonkeyPatch) -> N
         ("::1", 80, "[::1]:443", False),
         ("::1", 443, "[::1]", True),  # bracketed, as in a URL (urllib and botocore take it)
         ("::2", 443, "[::1]", False),
+        # CIDR blocks match IP literals (any port), never host names: no name is resolved
+        ("10.1.2.3", 443, "10.0.0.0/8", True),
+        ("10.255.255.255", 80, "10.0.0.0/8", True),
+        ("11.0.0.0", 443, "10.0.0.0/8", False),
+        ("9.255.255.255", 443, "10.0.0.0/8", False),
+        ("127.0.0.1", 8080, "example.com, 127.0.0.0/8", True),
+        ("127.0.0.1", 443, "127.0.0.1/32", True),
+        ("127.0.0.2", 443, "127.0.0.1/32", False),
+        ("10.0.0.1", 443, "10.0.0.7/8", True),  # host bits set: the block they are in
+        ("::1", 443, "::1/128", True),
+        ("::2", 443, "::1/128", False),
+        ("fd12:3456::1", 443, "fd00::/8", True),
+        ("FD12::1", 443, "FD00::/8", True),
+        ("fe12::1", 443, "fd00::/8", False),
+        ("fd12::1", 443, "[fd00::/8]", True),
+        ("fd12::1", 443, ".fd00::/8", True),
+        ("10.1.2.3", 443, "::/0", False),  # another IP version
+        ("::ffff:10.1.2.3", 443, "10.0.0.0/8", False),
+        ("localhost", 443, "127.0.0.0/8", False),  # a name is not looked up
+        ("10.example.com", 443, "10.0.0.0/8", False),
+        ("example.com", 443, "0.0.0.0/0", False),
+        # malformed entries are ignored (the others still apply), never an error
+        ("10.1.2.3", 443, "10.0.0.0/33", False),
+        ("10.1.2.3", 443, "10.0.0.0/", False),
+        ("10.1.2.3", 443, "/8", False),
+        ("10.1.2.3", 443, "10.0.0.0/8/8", False),
+        ("10.1.2.3", 443, "10.0.0.0/x", False),
+        ("10.1.2.3", 443, "10.0.0.0/8:443", False),
+        ("example.com", 443, "example.com/8", False),
+        ("10.1.2.3", 443, "10.0.0.0/33, 10.1.2.3", True),
+        ("10.1.2.3", 443, "bad/8, 10.0.0.0/8", True),
+        ("api.example.com", 443, "10.0.0.0/8, example.com", True),
     ],
 )
 def test_no_proxy_matching(host: str, port: int, no_proxy: str | None, bypass: bool) -> None:

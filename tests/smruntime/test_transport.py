@@ -717,6 +717,25 @@ def test_env_proxy_and_no_proxy(kind: str, monkeypatch: pytest.MonkeyPatch) -> N
             t.close()
 
 
+def test_no_proxy_cidr_block_sends_an_ip_literal_host_direct(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RawServer(simple(b"proxy")) as proxy, RawServer(simple(b"direct")) as direct:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "10.0.0.0/8, 127.0.0.0/8")
+        t = default_transport(kind)
+        try:
+            assert send(t, get(direct.url_for()), FAST, False).read() == b"direct"
+        finally:
+            t.close()
+        monkeypatch.setenv("NO_PROXY", "10.0.0.0/8, 127.0.0/8")  # malformed: ignored
+        t = default_transport(kind)
+        try:
+            assert send(t, get(direct.url_for()), FAST, False).read() == b"proxy"
+        finally:
+            t.close()
+
+
 def test_unreachable_proxy_is_a_connect_error(kind: str) -> None:
     port = _closed_port()
     t = default_transport(kind, proxies={"http": f"http://127.0.0.1:{port}"})

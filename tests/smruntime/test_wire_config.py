@@ -137,6 +137,21 @@ def test_deadline_phases_and_the_total_cap() -> None:
     assert at_total.remaining(1.0) == (4.0, "total")  # equal instants: the total is named
 
 
+def test_no_proxy_cidr_blocks_send_ip_literal_hosts_direct() -> None:
+    # NO_PROXY=10.0.0.0/8,::1/128 (as curl and requests read it): an IP literal of a block
+    # goes direct; a host name goes through the proxy (nothing is resolved)
+    env = {"HTTPS_PROXY": "http://proxy.corp:3128", "NO_PROXY": "10.0.0.0/8, ::1/128, 1.2.3/8"}
+    proxies = resolve_proxies(None, env)
+    assert proxies.for_origin("https", "10.20.30.40", 443) is None
+    assert proxies.for_origin("https", "::1", 8443) is None
+    assert proxies.for_origin("https", "11.0.0.1", 443) is not None
+    assert proxies.for_origin("https", "runtime.example.com", 443) is not None
+    routes = Routes(proxies)
+    assert routes.of("https://10.1.1.1:8443/endpoints/e/invocations")[1] is None
+    assert routes.of("https://[::1]/endpoints/e/invocations")[1] is None
+    assert routes.of("https://[::2]/endpoints/e/invocations")[1] is not None
+
+
 def test_routes_per_url_origin_proxy_and_redacted_form() -> None:
     routes = Routes(Proxies({"https": "http://proxy.example:3128", "no": "localhost"}))
     origin, proxy, shown = routes.of("https://user:pw@runtime.example/endpoints/e/invocations")
