@@ -57,7 +57,6 @@ from smruntime.exceptions import (
     TransportError,
 )
 from smruntime.http._config import (
-    MAX_TUNNEL_REPLY,
     PHASE_BETWEEN,
     PHASE_TOTAL,
     Deadline,
@@ -72,6 +71,7 @@ from smruntime.http._config import (
     may_resend,
     request_head,
     tls_failed,
+    tunnel_reply_complete,
     tunnel_reply_error,
     tunnel_request,
 )
@@ -277,7 +277,7 @@ class _Connection(asyncio.BufferedProtocol):
         received = self.tunnel
         assert received is not None
         received += data
-        if not data or b"\r\n\r\n" in received or len(received) > MAX_TUNNEL_REPLY:
+        if not data or tunnel_reply_complete(received):
             self.tunnel_done = True
         self._wake()
 
@@ -628,12 +628,7 @@ class AsyncPool:
                     request_sent=False,
                 )
         conn.tunnel = None
-        if b"\r\n\r\n" not in received and len(received) > MAX_TUNNEL_REPLY:
-            problem: Optional[str] = (
-                f"the proxy's answer to CONNECT {authority} is over {MAX_TUNNEL_REPLY} bytes"
-            )
-        else:
-            problem = tunnel_reply_error(bytes(received), origin, proxy)
+        problem = tunnel_reply_error(bytes(received), origin, proxy)
         if problem is not None:
             raise EndpointConnectionError(problem, request_sent=False)
         loop = conn.loop

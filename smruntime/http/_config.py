@@ -49,6 +49,7 @@ __all__ = [
     "origin_of",
     "request_head",
     "resolve_proxies",
+    "tunnel_reply_complete",
     "tunnel_reply_error",
     "tunnel_request",
 ]
@@ -548,12 +549,46 @@ def tunnel_request(origin: Origin, proxy: Proxy) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def tunnel_reply_complete(received: Union[bytes, bytearray]) -> bool:
+    """Whether the proxy's answer to CONNECT so far (``received``) is enough for
+    :func:`tunnel_reply_error` to judge it, so that the driver reads no more: its head has
+    ended (the blank line), a line of it ends in a bare LF (refused at once, as the HTTP/1.1
+    parser refuses one: a proxy ending its head with ``\\n\\n`` and holding the connection
+    open is not waited for until the deadline), or it is over :data:`MAX_TUNNEL_REPLY` bytes
+    without an end."""
+    if b"\r\n\r\n" in received:
+        return True
+    return len(received) > MAX_TUNNEL_REPLY or _bare_lf_line(received) > 0
+
+
+def _bare_lf_line(head: Union[bytes, bytearray]) -> int:
+    """The number (from 1) of the first line of ``head`` that ends in a bare LF; 0: none."""
+    i = head.find(b"\n")
+    while i >= 0:
+        if i == 0 or head[i - 1] != 13:  # (13: CR)
+            return head.count(b"\n", 0, i) + 1
+        i = head.find(b"\n", i + 1)
+    return 0
+
+
 def tunnel_reply_error(received: bytes, origin: Origin, proxy: Proxy) -> Optional[str]:
-    """What is wrong with the proxy's answer to CONNECT (``received`` holds the bytes up to and
-    including the blank line, and anything after it), or None when the tunnel is open."""
+    """What is wrong with the proxy's answer to CONNECT (``received``: the bytes read until
+    :func:`tunnel_reply_complete`, or until the proxy closed the connection), or None when the
+    tunnel is open."""
     authority = origin.hostport
     end = received.find(b"\r\n\r\n")
+    bare = _bare_lf_line(received if end < 0 else received[: end + 2])
+    if bare:
+        return (
+            f"the proxy {proxy.hostport} answered CONNECT {authority} with a line ending in a "
+            f"bare LF, not CRLF (line {bare} of its answer): not an HTTP/1.1 answer"
+        )
     if end < 0:
+        if len(received) > MAX_TUNNEL_REPLY:
+            return (
+                f"the proxy {proxy.hostport}'s answer to CONNECT {authority} is over "
+                f"{MAX_TUNNEL_REPLY} bytes"
+            )
         return f"the proxy {proxy.hostport} closed the connection during CONNECT {authority}"
     status_line = received.split(b"\r\n", 1)[0].decode("latin-1", "replace")
     if proxy.authorization:  # a proxy that echoes our Proxy-Authorization must not show it

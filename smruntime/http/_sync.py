@@ -48,7 +48,6 @@ from smruntime.exceptions import (
     TransportError,
 )
 from smruntime.http._config import (
-    MAX_TUNNEL_REPLY,
     PHASE_CONNECT,
     PHASE_HEADERS,
     PHASE_TOTAL,
@@ -63,6 +62,7 @@ from smruntime.http._config import (
     may_resend,
     request_head,
     tls_failed,
+    tunnel_reply_complete,
     tunnel_reply_error,
     tunnel_request,
 )
@@ -284,7 +284,7 @@ class SyncPool:
         try:
             _settimeout_left(sock, deadline, where, url)
             sock.sendall(head)
-            while b"\r\n\r\n" not in buf and len(buf) <= MAX_TUNNEL_REPLY:
+            while not tunnel_reply_complete(buf):
                 _settimeout_left(sock, deadline, where, url)
                 data = sock.recv(4096)
                 if not data:
@@ -296,12 +296,7 @@ class SyncPool:
             raise EndpointConnectionError(
                 f"could not connect to {where}: {_reason(exc)}", url=url, request_sent=False
             ) from exc
-        if b"\r\n\r\n" not in buf and len(buf) > MAX_TUNNEL_REPLY:
-            problem: Optional[str] = (
-                f"the proxy's answer to CONNECT {origin.hostport} is over {MAX_TUNNEL_REPLY} bytes"
-            )
-        else:
-            problem = tunnel_reply_error(buf, origin, proxy)
+        problem = tunnel_reply_error(buf, origin, proxy)
         if problem is not None:
             raise EndpointConnectionError(problem, url=url, request_sent=False)
 

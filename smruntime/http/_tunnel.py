@@ -15,10 +15,10 @@ from typing import Optional
 from smruntime._redact import redact_url
 from smruntime.exceptions import EndpointConnectionError
 from smruntime.http._config import (
-    MAX_TUNNEL_REPLY,
     Origin,
     Proxy,
     TLSConfig,
+    tunnel_reply_complete,
     tunnel_reply_error,
     tunnel_request,
 )
@@ -40,19 +40,13 @@ def connect_request(origin: Origin, proxy: Proxy) -> bytes:
 
 def parse_connect_reply(buf: bytes, origin: Origin, proxy: Proxy, url: str) -> Optional[int]:
     """None while the reply head is incomplete; else the offset just past it. Raises
-    :class:`EndpointConnectionError` unless the proxy answered 2xx (the wire's rule). Bytes
-    after the head are the server's (h2c: the server speaks first) and are the caller's."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        if len(buf) > MAX_TUNNEL_REPLY:
-            raise EndpointConnectionError(
-                f"the proxy {proxy.hostport}'s answer to CONNECT {origin.hostport} is over "
-                f"{MAX_TUNNEL_REPLY} bytes",
-                url=url,
-                request_sent=False,
-            )
+    :class:`EndpointConnectionError` unless the proxy answered 2xx (the wire's rule: a bare LF
+    in the head, or a head over the limit, is an error at once). Bytes after the head are the
+    server's (h2c: the server speaks first) and are the caller's."""
+    if not tunnel_reply_complete(buf):
         return None
-    problem = tunnel_reply_error(buf[: end + 4], origin, proxy)
+    end = buf.find(b"\r\n\r\n")
+    problem = tunnel_reply_error(buf if end < 0 else buf[: end + 4], origin, proxy)
     if problem is not None:
         raise EndpointConnectionError(problem, url=url, request_sent=False)
     return end + 4
