@@ -548,9 +548,7 @@ class AsyncPool:
         conn.generation = self._generation
         host, port = (proxy.host, proxy.port) if proxy is not None else (origin.host, origin.port)
         direct_tls = origin.scheme == "https" and proxy is None
-        check_proxy_scheme(
-            proxy, origin.hostport + (f" through proxy {proxy.hostport}" if proxy else "")
-        )
+        check_proxy_scheme(proxy, origin)
         where = format_hostport(host, port) if proxy is None else f"the proxy {proxy.hostport}"
         ssl_context = self._ssl_context() if origin.scheme == "https" else None
         try:

@@ -648,14 +648,17 @@ def tls_failed(where: str, exc: BaseException, url: Optional[str] = None) -> SSL
     return error
 
 
-def check_proxy_scheme(proxy: Optional[Proxy], where: str, url: Optional[str] = None) -> None:
-    """Both HTTP/1.1 drivers speak to ``http://`` proxies only (HTTPS goes through one with
-    CONNECT, encrypted end to end); another scheme is refused before anything is sent, never
-    spoken to in plain text (its credentials included)."""
+def check_proxy_scheme(proxy: Optional[Proxy], origin: Origin, url: Optional[str] = None) -> None:
+    """The wire speaks to ``http://`` proxies only, in every driver (HTTP/1.1 and HTTP/2,
+    blocking and asyncio): HTTPS (and h2c) goes through one with CONNECT, encrypted end to end.
+    A proxy of another scheme is refused before anything is sent to it, never spoken to in
+    plain text (its credentials included)."""
     if proxy is not None and proxy.scheme != "http":
         raise EndpointConnectionError(
-            f"could not connect to {where}: {proxy.scheme}:// proxies are not supported by "
-            "the default transport (use an http:// proxy URL, or transport='requests')",
+            f"could not connect to {origin.hostport} through proxy {proxy.hostport}: "
+            f"{proxy.scheme}:// proxies are not supported (use an http:// proxy URL: HTTPS "
+            "still goes through it encrypted end to end, with CONNECT; transport='requests' "
+            "speaks to https:// proxies, for the HTTP/1.1 operations)",
             url=url,
             request_sent=False,
         )

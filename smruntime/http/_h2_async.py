@@ -37,7 +37,14 @@ from smruntime.exceptions import (
     SMRuntimeError,
 )
 from smruntime.http import _h2, _tunnel
-from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of, tls_failed
+from smruntime.http._config import (
+    Origin,
+    WireConfig,
+    check_proxy_scheme,
+    format_hostport,
+    origin_of,
+    tls_failed,
+)
 
 __all__ = ["AsyncH2Stream", "open_async_stream"]
 
@@ -433,8 +440,7 @@ async def _connect(
     loop = asyncio.get_running_loop()
     host, port = origin.host, origin.port
     proxy = wire.proxies.for_origin(origin.scheme, host, port)
-    if proxy is not None:
-        _tunnel.check_proxy(proxy, url)
+    check_proxy_scheme(proxy, origin, url)
     where = (proxy.host, proxy.port) if proxy else (host, port)
     ctx = _tunnel.h2_ssl_context(wire.tls) if origin.scheme == "https" else None
     started = time.monotonic()

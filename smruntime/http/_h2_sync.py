@@ -39,7 +39,14 @@ from smruntime.exceptions import (
     SMRuntimeError,
 )
 from smruntime.http import _h2, _tls, _tunnel
-from smruntime.http._config import Origin, WireConfig, format_hostport, origin_of, tls_failed
+from smruntime.http._config import (
+    Origin,
+    WireConfig,
+    check_proxy_scheme,
+    format_hostport,
+    origin_of,
+    tls_failed,
+)
 from smruntime.http._dial import open_tcp
 
 __all__ = ["DEFAULT_MAX_SEND_BUFFER", "SyncH2Stream", "open_stream"]
@@ -70,8 +77,7 @@ def _connect_socket(
     early = b""
     host, port = origin.host, origin.port
     proxy = wire.proxies.for_origin(origin.scheme, host, port)
-    if proxy is not None:
-        _tunnel.check_proxy(proxy, url)
+    check_proxy_scheme(proxy, origin, url)
     where = (proxy.host, proxy.port) if proxy else (host, port)
 
     def left() -> Optional[float]:

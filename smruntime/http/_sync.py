@@ -242,7 +242,7 @@ class SyncPool:
         self, origin: Origin, proxy: Optional[Proxy], deadline: Deadline, url: str
     ) -> _Conn:
         where = origin.hostport + (f" through proxy {proxy.hostport}" if proxy else "")
-        check_proxy_scheme(proxy, where, url)
+        check_proxy_scheme(proxy, origin, url)
         host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
         timeout, _ = deadline.remaining(time.monotonic())
         if timeout is not None and timeout <= 0:

@@ -1,10 +1,11 @@
 """Pure pieces of opening an HTTP/2 connection, shared by the blocking and asyncio HTTP/2
 drivers: the CONNECT exchange with a proxy, the TLS context offering ``h2``, the ALPN check.
 
-Every rule comes from the wire (:mod:`smruntime.http._config`: proxies, the CONNECT request and
-the judgement of its answer; :mod:`smruntime.http._tls`: the TLS recipe), as for HTTP/1.1. What
-differs for HTTP/2: ``h2c`` goes through a proxy by CONNECT too, and the server's first bytes
-(its SETTINGS) may arrive with the proxy's answer.
+Every rule comes from the wire (:mod:`smruntime.http._config`: proxies and the one scheme
+spoken to, ``check_proxy_scheme``, the CONNECT request and the judgement of its answer;
+:mod:`smruntime.http._tls`: the TLS recipe), as for HTTP/1.1. What differs for HTTP/2: ``h2c``
+goes through a proxy by CONNECT too, and the server's first bytes (its SETTINGS) may arrive
+with the proxy's answer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from smruntime.http._config import (
 
 __all__ = [
     "alpn_check",
-    "check_proxy",
     "connect_request",
     "h2_ssl_context",
     "parse_connect_reply",
@@ -50,17 +50,6 @@ def parse_connect_reply(buf: bytes, origin: Origin, proxy: Proxy, url: str) -> O
     if problem is not None:
         raise EndpointConnectionError(problem, url=url, request_sent=False)
     return end + 4
-
-
-def check_proxy(proxy: Proxy, url: str) -> None:
-    """Only ``http://`` proxies are spoken to (as by the wire's own drivers)."""
-    if proxy.scheme != "http":
-        raise EndpointConnectionError(
-            f"{proxy.scheme}:// proxies are not supported for HTTP/2 (the proxy {proxy.url}); "
-            "use an http:// proxy URL (HTTPS still goes through it encrypted, with CONNECT)",
-            url=url,
-            request_sent=False,
-        )
 
 
 def proxy_closed(buf: bytes, origin: Origin, proxy: Proxy, url: str) -> EndpointConnectionError:

@@ -1,5 +1,6 @@
 """A proxy URL whose scheme the wire does not speak (``https://``, ``socks5://``) is refused by
-both HTTP/1.1 drivers before anything is sent: never spoken to in plain text, credentials
+every driver (HTTP/1.1 and HTTP/2, blocking and asyncio: one rule, one message) before anything
+is sent: never spoken to in plain text, credentials
 included. A proxy password never shows in a ``Config`` repr, scheme or not."""
 
 from __future__ import annotations
@@ -100,3 +101,50 @@ def test_a_config_repr_masks_proxy_passwords_with_or_without_a_scheme() -> None:
     assert "s3cr3tPW" not in shown
     assert "pw2" not in shown
     assert "'proxyuser:****@corp:3128'" in shown
+
+
+def test_every_driver_refuses_it_with_the_one_message(listener: tuple[int, list[bytes]]) -> None:
+    pytest.importorskip("h2")
+    from smruntime.http._config import Proxies, WireConfig
+    from smruntime.http._h2_async import open_async_stream
+    from smruntime.http._h2_sync import open_stream
+
+    port, got = listener
+    proxy = f"https://proxyuser:s3cr3tPW@127.0.0.1:{port}"
+    expected = (
+        f"could not connect to origin.invalid:9 through proxy 127.0.0.1:{port}: https:// "
+        "proxies are not supported (use an http:// proxy URL: HTTPS still goes through it "
+        "encrypted end to end, with CONNECT; transport='requests' speaks to https:// proxies, "
+        "for the HTTP/1.1 operations)"
+    )
+    messages: list[str] = []
+    with Client(**kwargs(port, "https")) as client:  # type: ignore[arg-type]
+        with pytest.raises(EndpointConnectionError) as e:
+            client.invoke_endpoint(EndpointName="e", Body=b"{}")
+        messages.append(str(e.value))
+
+    async def call() -> None:
+        async with AsyncClient(**kwargs(port, "https")) as client:  # type: ignore[arg-type]
+            await client.invoke_endpoint(EndpointName="e", Body=b"{}")
+
+    with pytest.raises(EndpointConnectionError) as e:
+        asyncio.run(call())
+    messages.append(str(e.value))
+    wire = WireConfig(proxies=Proxies({"http": proxy, "https": proxy}))
+    headers = [("content-type", "application/octet-stream")]
+    with pytest.raises(EndpointConnectionError) as e:
+        open_stream("http://origin.invalid:9/x", "POST", headers, wire=wire, connect_timeout=1)
+    messages.append(str(e.value))
+
+    async def open_async() -> None:
+        await open_async_stream(
+            "http://origin.invalid:9/x", "POST", headers, wire=wire, connect_timeout=1
+        )
+
+    with pytest.raises(EndpointConnectionError) as e:
+        asyncio.run(open_async())
+    messages.append(str(e.value))
+    # the blocking client's error is botocore-shaped around the wire's message
+    assert [expected in m for m in messages] == [True] * 4, messages
+    assert all("s3cr3tPW" not in m for m in messages)
+    assert got == []
