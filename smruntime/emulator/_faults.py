@@ -307,6 +307,18 @@ def injected_model_error(fault: Fault) -> tuple[int, str]:
     return status, fault.message or "injected model error"
 
 
+def error_document(
+    message: str, members: Mapping[str, object], *, modeled: bool
+) -> dict[str, object]:
+    """The JSON body of an error response, both emulator sides: one of the service's modeled
+    errors carries its shape's ``Message`` member (then its other members), an error of the
+    framework in front of the service (a signature, throttling, an unknown operation) the
+    lower-case ``message`` of that framework's errors."""
+    body: dict[str, object] = {"Message" if modeled else "message": message}
+    body.update(members)
+    return body
+
+
 def model_error(
     region: str, account_id: str, endpoint_name: str, status: int, message: str
 ) -> tuple[str, dict[str, object]]:

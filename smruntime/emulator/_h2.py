@@ -63,11 +63,13 @@ from eventstream._headers import encode_headers
 from sigv4 import Credentials, EventSigner, sign_event
 from sigv4.exceptions import SigV4Error
 from smruntime._http import HttpHeaders
+from smruntime._model import H2_ERROR_SHAPES
 from smruntime._operations import validate, validate_request_event
 from smruntime.emulator._auth import AuthFailure, _with_token, verify_signature
 from smruntime.emulator._faults import (
     Fault,
     FaultSpecError,
+    error_document,
     fault_not_served,
     faults_from_headers,
     injected_model_error,
@@ -309,6 +311,17 @@ def _exception_event(exception_type: str, members: Mapping[str, Any]) -> bytes:
             json.dumps(dict(members)).encode(),
         )
     )
+
+
+def _error_members(code: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` plus the ``ErrorCode`` the HTTP/2 service's model gives the error ``code``
+    (InputValidationError, InternalServerError, ServiceUnavailableError, ModelError,
+    ModelStreamError): the error's name unless set (the service's values are not documented)."""
+    members = dict(extra)
+    shape = H2_ERROR_SHAPES.get(code)
+    if shape is not None and "ErrorCode" in shape[1]:
+        members.setdefault("ErrorCode", code)
+    return members
 
 
 def _model_failure_event(exc: Exception) -> bytes:
@@ -835,7 +848,13 @@ class H2ServerConnection:
             body = _HTML_PAGE
             headers = [(":status", str(reply.status)), ("content-type", "text/html")]
         else:
-            doc: dict[str, Any] = {"message": reply.message, **reply.extra}
+            # The model's shape (Message, ErrorCode, ...) for this service's errors; the
+            # framework's ``message`` for the others (signature, throttling), as on HTTP/1.1.
+            doc = error_document(
+                reply.message,
+                _error_members(reply.code, reply.extra),
+                modeled=reply.code in H2_ERROR_SHAPES,
+            )
             body = json.dumps(doc).encode()
             headers = [
                 (":status", str(reply.status)),
@@ -1058,9 +1077,8 @@ class H2ServerConnection:
             if not stream.headers_queued:  # a 200 whose stream holds only the exception
                 stream.headers_queued = True
                 stream.outbox.append(("headers", self._ok_headers(stream)))
-            stream.outbox.append(
-                ("data", _exception_event(failure.exception_type, {"Message": failure.message}))
-            )
+            members = _error_members(failure.exception_type, {"Message": failure.message})
+            stream.outbox.append(("data", _exception_event(failure.exception_type, members)))
             stream.outbox.append(("end", None))
             stream.output_done = True
 

@@ -47,6 +47,7 @@ from smruntime.emulator._faults import (
     HTTP_FAULT_KINDS,
     Fault,
     FaultSpecError,
+    error_document,
     fault_not_served,
     faults_from_headers,
     injected_model_error,
@@ -271,10 +272,7 @@ class RequestHandler(ConnectionHandler):
         self.send_head(status, headers)
 
     def _send_error_reply(self, request: Optional[EmulatorRequest], reply: Reply) -> None:
-        body: dict[str, Any] = {}
-        key = "Message" if reply.namespace == SAGEMAKER_NS else "message"
-        body[key] = reply.message
-        body.update(reply.members)
+        body = error_document(reply.message, reply.members, modeled=reply.namespace == SAGEMAKER_NS)
         data = json.dumps(body).encode()
         if request is not None:
             request.error_code = reply.code

@@ -20,12 +20,17 @@ from smruntime.aio import AsyncClient
 from smruntime.emulator._faults import parse_faults
 from smruntime.emulator._h2 import serve_h2, tls_server_context
 from smruntime.exceptions import (
+    ClientError,
     EndpointConnectionError,
     IncompleteStreamError,
+    InputValidationError,
+    InternalServerError,
     InternalStreamFailure,
     InvalidSignatureException,
+    ModelError,
     ModelStreamError,
     ServiceUnavailableError,
+    ThrottlingException,
 )
 
 TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
@@ -126,6 +131,74 @@ def test_http_error_with_the_http2_service_name() -> None:
         with make_client(srv.url, max_attempts=1) as client:
             with pytest.raises(ServiceUnavailableError):
                 client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+
+
+# (fault, endpoint, class, ErrorCode in the response or None, the message's start)
+HTTP_ERRORS = [
+    ("", "nope", InputValidationError, "InputValidationError", "Endpoint nope of account "),
+    ("service-unavailable", "echo", ServiceUnavailableError, "ServiceUnavailableError", "Serv"),
+    ("internal-failure", "echo", InternalServerError, "InternalServerError", "An internal "),
+    ("model-error(status=502)", "echo", ModelError, "SERVER_ERROR_FROM_MODEL", "Received "),
+    ("model-error(code=E7)", "echo", ModelError, "E7", "Received server error (500)"),
+    ("throttle", "echo", ThrottlingException, None, "Rate exceeded"),
+]
+
+
+def _check_http_error(
+    error: ClientError, cls: type[ClientError], code: str | None, message: str
+) -> None:
+    # the client parses the emulator's bodies as the service's: the class, the message and the
+    # model's ErrorCode (InputValidationError, InternalServerError, ServiceUnavailableError and
+    # ModelError have one in the HTTP/2 service's model)
+    assert type(error) is cls
+    assert error.response["Error"]["Message"].startswith(message)
+    assert error.response.get("ErrorCode") == code
+    if cls is ModelError:
+        assert error.response["OriginalStatusCode"] in (500, 502)
+        assert error.response["LogStreamArn"].endswith("/aws/sagemaker/Endpoints/echo")
+
+
+@pytest.mark.parametrize(("spec", "endpoint", "cls", "code", "message"), HTTP_ERRORS)
+def test_http_errors_end_to_end(
+    spec: str, endpoint: str, cls: type[ClientError], code: str | None, message: str
+) -> None:
+    faults = parse_faults(spec) if spec else []
+    with serve_h2(CREDS, faults=faults) as srv, make_client(srv.url, max_attempts=1) as client:
+        with pytest.raises(ClientError) as info:
+            client.invoke_endpoint_with_bidirectional_stream(EndpointName=endpoint)
+        _check_http_error(info.value, cls, code, message)
+
+
+@pytest.mark.parametrize(("spec", "endpoint", "cls", "code", "message"), HTTP_ERRORS)
+def test_http_errors_end_to_end_async(
+    spec: str, endpoint: str, cls: type[ClientError], code: str | None, message: str
+) -> None:
+    faults = parse_faults(spec) if spec else []
+
+    async def main(url: str) -> ClientError:
+        config = Config(max_attempts=1)
+        async with AsyncClient(
+            region_name="us-east-1",
+            endpoint_url=url,
+            aws_access_key_id=CREDS.access_key_id,
+            aws_secret_access_key=CREDS.secret_access_key,
+            config=config,
+            environ={},
+        ) as client:
+            with pytest.raises(ClientError) as info:
+                await client.invoke_endpoint_with_bidirectional_stream(EndpointName=endpoint)
+            return info.value
+
+    with serve_h2(CREDS, faults=faults) as srv:
+        _check_http_error(asyncio.run(main(srv.url)), cls, code, message)
+
+
+def test_a_wrong_secret_keeps_its_message() -> None:
+    with serve_h2(CREDS) as srv, make_client(srv.url, secret="wrong") as client:
+        with pytest.raises(InvalidSignatureException) as info:
+            client.invoke_endpoint_with_bidirectional_stream(EndpointName="echo")
+    assert "signature we calculated does not match" in info.value.response["Error"]["Message"]
+    assert "ErrorCode" not in info.value.response
 
 
 def test_tls_alpn_h2_with_the_test_certificate() -> None:

@@ -572,6 +572,58 @@ def test_http_faults_use_the_h2_names(
         assert err.response["LogStreamArn"].endswith(":log-group:/aws/sagemaker/Endpoints/echo")
 
 
+@pytest.mark.parametrize(
+    ("spec", "endpoint", "status", "members"),
+    [
+        ("", "nope", 400, {"Message", "ErrorCode"}),  # InputValidationError
+        ("service-unavailable", "echo", 503, {"Message", "ErrorCode"}),
+        ("internal-failure", "echo", 500, {"Message", "ErrorCode"}),
+        (
+            "model-error",
+            "echo",
+            424,
+            {"Message", "OriginalStatusCode", "OriginalMessage", "LogStreamArn", "ErrorCode"},
+        ),
+        ("throttle", "echo", 400, {"message"}),  # not the service's: the framework's shape
+    ],
+)
+def test_http_error_bodies_have_the_models_members(
+    client: RawClient, spec: str, endpoint: str, status: int, members: set[str]
+) -> None:
+    # the HTTP/2 service's model (tests/data/spec/sagemaker-runtime-http2/shapes.json) gives
+    # each of its errors Message and ErrorCode; before, the emulator sent "message" and no
+    # ErrorCode (but for ModelError's)
+    extra = [("x-emulator-fault", spec)] if spec else None
+    sid, _ = client.start(endpoint, extra=extra)
+    client.finish(sid)
+    head = client.headers[sid]
+    assert head[":status"] == str(status)
+    doc = json.loads(bytes(client.data[sid]))
+    assert set(doc) == members
+    code = head["x-amzn-errortype"].partition(":")[0]
+    if "ErrorCode" in doc and code != "ModelError":
+        assert doc["ErrorCode"] == code
+    if code == "ModelError":
+        assert doc["ErrorCode"] == "SERVER_ERROR_FROM_MODEL"
+
+
+def test_a_bad_request_signature_keeps_the_frameworks_message_key(client: RawClient) -> None:
+    sid, _ = client.start("echo", creds=Credentials("AKIDH2TEST", "wrong-secret"))
+    client.finish(sid)
+    assert client.headers[sid][":status"] == "403"
+    doc = json.loads(bytes(client.data[sid]))
+    assert set(doc) == {"message"}  # as the HTTP/1.1 side answers it
+
+
+def test_an_in_stream_input_validation_error_has_its_error_code(client: RawClient) -> None:
+    sid, signer = client.start("echo")
+    inner = encode(Message([(":message-type", "event"), (":event-type", "Nope")], b"x"))
+    client.send_raw(sid, encode_signed_event(signer.sign(inner, _now()), inner))
+    _expect_stream_error(client, sid, InputValidationError, "expected a PayloadPart event")
+    doc = json.loads(client.messages(sid)[-1].payload)
+    assert doc == {"Message": doc["Message"], "ErrorCode": "InputValidationError"}
+
+
 # -- stream faults -------------------------------------------------------------------------------
 
 
