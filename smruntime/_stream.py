@@ -29,8 +29,9 @@ from smruntime._stream_core import (
     StreamCore,
     StreamStats,
     TimedFrame,
+    keep_partial_text,
 )
-from smruntime.exceptions import ReadTimeoutError, TransportError
+from smruntime.exceptions import ReadTimeoutError, SMRuntimeError, TransportError
 
 if TYPE_CHECKING:
     from eventstream import Message
@@ -302,5 +303,18 @@ class EventStream:
         return texts()
 
     def read_text(self, format: str | None = None) -> str:
-        """All of :meth:`iter_text`, joined."""
-        return "".join(self.iter_text(format))
+        """All of :meth:`iter_text`, joined.
+
+        If the stream fails first (a ``ModelStreamError`` or another in-stream error, a cut,
+        a timeout, a container's error record), the error raised carries the text received
+        before it as ``partial_text`` (``""`` if none; a record the error cut short, such as a
+        line without its end, is not text yet and is not in it).
+        """
+        texts: list[str] = []
+        try:
+            for text in self.iter_text(format):
+                texts.append(text)
+        except SMRuntimeError as error:
+            keep_partial_text(error, texts)
+            raise
+        return "".join(texts)

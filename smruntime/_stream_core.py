@@ -54,13 +54,22 @@ from smruntime.exceptions import (
     NotEventStreamError,
     ReadTimeoutError,
     RecordError,
+    SMRuntimeError,
     StreamError,
 )
 
 if TYPE_CHECKING:
     from smruntime.records import RecordDecoder
 
-__all__ = ["END", "NEED_DATA", "RecordView", "StreamCore", "StreamStats", "TimedFrame"]
+__all__ = [
+    "END",
+    "NEED_DATA",
+    "RecordView",
+    "StreamCore",
+    "StreamStats",
+    "TimedFrame",
+    "keep_partial_text",
+]
 
 EVENT_STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 _PREVIEW_BYTES = 256
@@ -82,6 +91,16 @@ END: Any = _Marker("END")
 """Returned by the ``next_*`` methods: the view has nothing more (ended or closed)."""
 
 _OPEN, _ENDED, _CLOSED, _FAILED = 0, 1, 2, 3
+
+
+def keep_partial_text(error: SMRuntimeError, texts: list[str]) -> None:
+    """``read_text``'s rule, blocking and asyncio: the ``texts`` delivered before ``error``
+    stay on it, joined, as ``error.partial_text`` (a caller keeps what the model generated).
+    A failed stream raises the same error again from every view: the ``read_text`` that met it
+    first sets it, a later one (which received nothing) leaves it as it is."""
+    if error.partial_text is None:
+        error.partial_text = "".join(texts)
+
 
 _STATS_FIELDS = (
     "time_to_headers",

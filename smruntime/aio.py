@@ -28,8 +28,13 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
-from smruntime._stream_core import END, NEED_DATA, RecordView, StreamCore
-from smruntime.exceptions import ConnectionClosedError, ReadTimeoutError, TransportError
+from smruntime._stream_core import END, NEED_DATA, RecordView, StreamCore, keep_partial_text
+from smruntime.exceptions import (
+    ConnectionClosedError,
+    ReadTimeoutError,
+    SMRuntimeError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -307,8 +312,16 @@ class AsyncEventStream:
         )
 
     async def read_text(self, format: str | None = None) -> str:
-        """All of :meth:`aiter_text`, joined."""
-        return "".join([text async for text in self.aiter_text(format)])
+        """All of :meth:`aiter_text`, joined; an error raised mid-stream carries the text
+        received before it as ``partial_text`` (see :meth:`smruntime.EventStream.read_text`)."""
+        texts: list[str] = []
+        try:
+            async for text in self.aiter_text(format):
+                texts.append(text)
+        except SMRuntimeError as error:
+            keep_partial_text(error, texts)
+            raise
+        return "".join(texts)
 
 
 class AsyncStreamingBody:

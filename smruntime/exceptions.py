@@ -107,7 +107,14 @@ def _restore(cls: type[SMRuntimeError], args: tuple[Any, ...], state: dict[str, 
 
 
 class SMRuntimeError(Exception):
-    """Base of every error raised by :mod:`smruntime`."""
+    """Base of every error raised by :mod:`smruntime`.
+
+    ``partial_text``: on an error raised by a stream's ``read_text()`` (``EventStream`` or
+    ``AsyncEventStream``), the text received before it, joined (``""`` if none), so that a
+    caller can keep what the model generated; ``None`` on every other error.
+    """
+
+    partial_text: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore, (type(self), self.args, self.__dict__))

@@ -156,6 +156,57 @@ def test_the_three_operations_against_the_emulator() -> None:
         run(main(emu))
 
 
+@pytest.mark.parametrize(
+    ("spec", "error", "partial"),
+    [
+        ("model-stream-error(after=2,code=StreamBroken)", ModelStreamError, "You said:"),
+        ("internal-stream-failure(after=3)", InternalStreamFailure, "You said: hello"),
+        ("model-stream-error(after=0)", ModelStreamError, ""),
+        ("cut(after=1)", IncompleteStreamError, "You"),
+    ],
+)
+def test_read_text_keeps_the_text_received_before_an_error(
+    spec: str, error: type[Exception], partial: str
+) -> None:
+    # the blocking client and AsyncClient keep the same text on the same error (one rule)
+    async def main(emu: Emulator) -> Exception:
+        async with emulator_client(emu) as client:
+            streamed = await client.invoke_endpoint_with_response_stream(
+                EndpointName="tokens",
+                Body=json.dumps({"inputs": "hello there"}),
+                CustomAttributes=f"emulator-fault={spec}",
+            )
+            async with streamed["Body"] as stream:
+                with pytest.raises(error) as info:
+                    await stream.read_text()
+                with pytest.raises(error) as again:  # the same error, its text kept
+                    await stream.read_text()
+                assert again.value is info.value
+                return info.value
+
+    with Emulator() as emu:
+        raised = run(main(emu))
+        creds = emu.credentials
+        with Client(
+            region_name=emu.region,
+            endpoint_url=emu.url,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            config=Config(proxies={}),
+            environ={},
+        ) as client:
+            streamed = client.invoke_endpoint_with_response_stream(
+                EndpointName="tokens",
+                Body=json.dumps({"inputs": "hello there"}),
+                CustomAttributes=f"emulator-fault={spec}",
+            )
+            with pytest.raises(error) as info:
+                streamed["Body"].read_text()
+    assert raised.partial_text == partial  # type: ignore[attr-defined]
+    assert info.value.partial_text == partial  # type: ignore[attr-defined]
+
+
 def test_the_cursor_matches_the_sync_client_on_the_emulator() -> None:
     async def main(emu: Emulator) -> list[Any]:
         async with emulator_client(emu) as client:

@@ -488,3 +488,84 @@ def test_iter_frames_is_refused_after_the_event_loop_took_everything_read() -> N
     with pytest.raises(StreamError, match="iter_frames"):
         body.iter_frames()
     assert payloads(events) == [b"c"]
+
+
+# -- read_text keeps the text received before an error ----------------------------------------
+
+# TGI's stream: one SSE event per part, each a token
+TEXT_PARTS = [b'data: {"token": {"text": "%s"}}\n\n' % t for t in (b"Hel", b"lo, ", b"wor")]
+
+
+@pytest.mark.parametrize(
+    ("tail", "cut", "error"),
+    [
+        (
+            exception_frame("ModelStreamError", "model died", "StreamBroken"),
+            False,
+            ModelStreamError,
+        ),
+        (part(b"ld")[:7], False, IncompleteStreamError),  # the body ended inside a frame
+        (b"", True, IncompleteStreamError),  # the connection broke between frames
+    ],
+)
+def test_read_text_keeps_the_text_received_before_an_error(
+    tail: bytes, cut: bool, error: type[Exception]
+) -> None:
+    blob = b"".join(part(p) for p in TEXT_PARTS) + tail
+    for chunks in chunkings(blob, 13):
+        body = body_of(chunks, "text/event-stream", cut=cut)
+        with pytest.raises(error) as info:
+            body.read_text()
+        assert info.value.partial_text == "Hello, wor"  # type: ignore[attr-defined]
+        # the failed stream raises the same error again; what the first read kept stays
+        with pytest.raises(error) as again:
+            body.read_text()
+        assert again.value is info.value
+        assert again.value.partial_text == "Hello, wor"  # type: ignore[attr-defined]
+
+
+def test_read_text_partial_text_is_empty_when_nothing_came_and_kept_by_pickle() -> None:
+    import pickle
+
+    body = body_of([exception_frame("ModelStreamError", "at once", "E")], "text/plain")
+    with pytest.raises(ModelStreamError) as info:
+        body.read_text()
+    assert info.value.partial_text == ""
+    restored = pickle.loads(pickle.dumps(info.value))
+    assert restored.partial_text == ""
+    assert ModelStreamError.partial_text is None  # other errors: None
+    body = body_of([part(b"abc"), exception_frame("ModelStreamError", "x", "E")])
+    raised = _raised(lambda: body.read_text("text"))  # format="text": the bytes as they come
+    assert pickle.loads(pickle.dumps(raised)).partial_text == "abc"
+
+
+def test_an_error_met_by_another_view_first_is_not_given_partial_text_later() -> None:
+    # iter_text met the error (no partial_text: not read_text's); read_text then raises it
+    # again and sets what it received (nothing), never a stale or invented text
+    body = body_of([part(b"abc"), exception_frame("ModelStreamError", "x", "E")])
+    got = []
+    with pytest.raises(ModelStreamError) as info:
+        for text in body.iter_text("text"):
+            got.append(text)
+    assert got == ["abc"]
+    assert info.value.partial_text is None
+    with pytest.raises(ModelStreamError):
+        body.read_text("text")
+    assert info.value.partial_text == ""
+
+
+def test_a_record_cut_by_the_error_is_not_in_partial_text() -> None:
+    # only text the view delivered: a line without its end (the "lines" view of text/plain)
+    # is not text yet, as an SSE event without its blank line is not
+    chunks = [part(b"one\ntw"), exception_frame("ModelStreamError", "x", "E")]
+    with pytest.raises(ModelStreamError) as info:
+        body_of(chunks, "text/plain").read_text()
+    assert info.value.partial_text == "one\n"
+
+
+def _raised(call: Any) -> Any:
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the test looks at it
+        return exc
+    raise AssertionError("nothing raised")
