@@ -563,6 +563,8 @@ def tunnel_reply_complete(received: Union[bytes, bytearray]) -> bool:
 
 def _bare_lf_line(head: Union[bytes, bytearray]) -> int:
     """The number (from 1) of the first line of ``head`` that ends in a bare LF; 0: none."""
+    if head.count(b"\n") == head.count(b"\r\n"):
+        return 0  # (in C: a reply read in many pieces is scanned again after each one)
     i = head.find(b"\n")
     while i >= 0:
         if i == 0 or head[i - 1] != 13:  # (13: CR)
