@@ -31,6 +31,9 @@ Policies (the same whatever the chunking):
 * ``application/json`` maps to :class:`JsonAutoDecoder`: JSON lines when the first line is a
   JSON value, one JSON document otherwise (pretty-printed, non-streaming containers), SSE when
   the first line is an SSE field (containers that mislabel their event stream).
+* :func:`text_decoder_for` (``iter_text``) with ``"auto"`` and a content type that names no
+  format (none, ``application/octet-stream``, another binary type) decides on the first
+  non-blank line too: SSE, JSON lines, or text lines with their line ends (blank lines kept).
 * :class:`SSEDecoder` follows the WHATWG rules, except that a final event without its blank
   line is delivered at ``close()`` rather than discarded (but one whose JSON data is cut is an
   :class:`~smruntime.exceptions.IncompleteRecordError`).
@@ -854,6 +857,11 @@ class _TextAutoDecoder(JsonAutoDecoder):
         start = len(out)
         try:
             super()._feed(data, out)
+        except RecordTooLargeError:
+            if self._inner is not None or self._fed <= self.max_record_bytes:
+                raise
+            # a first line over the limit after more blank bytes than the limit: fed in
+            # smaller pieces, the blank bytes would have made it text before the line came
         finally:  # (an error after the blank lines: their records are handed out first)
             out[start:start] = self._blank  # (empty unless lines were chosen)
             self._blank = []
@@ -861,6 +869,7 @@ class _TextAutoDecoder(JsonAutoDecoder):
             self._seen = bytearray()
         elif self._fed > self.max_record_bytes:
             # that many blank bytes and no first line yet: text, never held without a bound
+            # (lines raise the error of a line over the limit after the blank lines' records)
             seen, self._seen = bytes(self._seen), bytearray()
             out.extend(self._lines().feed(seen))
 

@@ -948,3 +948,25 @@ def test_text_auto_blank_line_bound_is_the_record_limit(blank: int, mode: str) -
         dec = records.text_decoder_for("auto", content_type=None, max_record_bytes=8)
         run(dec, parts)
         assert dec.mode == mode
+
+
+@pytest.mark.parametrize(("blank", "texts"), [(5, []), (6, ["\n"] * 6 + ["\r\n"])])
+def test_text_auto_long_first_line_after_many_blank_lines_whatever_the_chunking(
+    blank: int, texts: list[str]
+) -> None:
+    # 7 blank bytes (not over the limit: undecided) or 8 (over it: text), then a line over it
+    body = b"\n" * blank + b"\r\ndata:data:"
+    for parts in ([body], one_byte(body)):
+        dec = records.text_decoder_for("auto", content_type=None, max_record_bytes=7)
+        got: list[Any] = []
+        with pytest.raises(RecordTooLargeError):
+            for piece in parts:
+                got += dec.feed(piece)
+            dec.close()
+        assert got == texts  # text: the blank lines, then the error
+
+
+def test_text_auto_long_first_line_is_refused_by_the_feed_that_brings_it() -> None:
+    dec = records.text_decoder_for("auto", content_type=None, max_record_bytes=7)
+    with pytest.raises(RecordTooLargeError):
+        dec.feed(b"\n" * 5 + b"\r\ndata:data:")  # 7 blank bytes: not over the limit
