@@ -825,9 +825,11 @@ class _TextAutoDecoder(JsonAutoDecoder):
         self._blank: list[Any] = []  # the records of the blank lines, once lines are chosen
 
     def _choose(self, first: bytes, complete: bool) -> _Decoder[Any]:
-        text = first.decode(self.encoding, "replace").lstrip("\ufeff").strip(_WS)
+        line = first.decode(self.encoding, "replace").lstrip("\ufeff")
+        text = line.strip(_WS)
+        # (an SSE field starts its line: "  data: x" is text, as SSE would ignore it)
         if self._fed <= self.max_record_bytes and (
-            _SSE_START.match(text) or (text.startswith("{") and self._is_json(text))
+            _SSE_START.match(line) or (text.startswith("{") and self._is_json(text))
         ):
             return super()._choose(first, complete)
         inner = self._lines()
@@ -1232,9 +1234,11 @@ def text_decoder_for(
 ) -> RecordDecoder[Any]:
     """The decoder whose records :func:`extract_text` turns into generated text.
 
-    ``fmt="auto"`` picks the format from ``content_type`` (see :func:`format_for`, default
-    ``lines``); ``raw`` and ``text`` give the body as text as it arrives; ``lines`` keeps line
-    ends, so that joining the deltas gives back the text.
+    ``fmt="auto"`` picks the format from ``content_type`` (see :func:`format_for`); a type
+    that names none (none, ``application/octet-stream``, ...) is decided on the body's first
+    non-blank line: SSE (``data:``, ``event:`` or a ``:`` comment at its start), JSON lines (a
+    JSON object), else text lines. ``raw`` and ``text`` give the body as text as it arrives;
+    ``lines`` keeps line ends, so that joining the deltas gives back the text.
     """
     if fmt == "auto":
         name = format_for(content_type, default="raw")
@@ -1258,9 +1262,10 @@ def iter_text(
 ) -> Iterator[str]:
     """Yield the generated text of a stream of parts, delta by delta.
 
-    ``fmt="auto"`` picks the format from ``content_type`` (see :func:`format_for`, default
-    ``lines``); ``raw`` and ``text`` give the body as text; ``lines`` keeps line ends. An
-    error record raises :class:`~smruntime.exceptions.ContainerStreamError`.
+    ``fmt="auto"`` picks the format as :func:`text_decoder_for` does (from ``content_type``,
+    or from the first non-blank line when the type names none); ``raw`` and ``text`` give the
+    body as text; ``lines`` keeps line ends. An error record raises
+    :class:`~smruntime.exceptions.ContainerStreamError`.
     """
     decoder = text_decoder_for(fmt, content_type=content_type, max_record_bytes=max_record_bytes)
     for record in iter_records(parts, decoder):

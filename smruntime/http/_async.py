@@ -277,7 +277,7 @@ class _Connection(asyncio.BufferedProtocol):
         received = self.tunnel
         assert received is not None
         received += data
-        if not data or tunnel_reply_complete(received):
+        if not data or tunnel_reply_complete(received, len(data)):
             self.tunnel_done = True
         self._wake()
 

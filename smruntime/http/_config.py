@@ -549,22 +549,30 @@ def tunnel_request(origin: Origin, proxy: Proxy) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def tunnel_reply_complete(received: Union[bytes, bytearray]) -> bool:
+def tunnel_reply_complete(received: Union[bytes, bytearray], new: Optional[int] = None) -> bool:
     """Whether the proxy's answer to CONNECT so far (``received``) is enough for
     :func:`tunnel_reply_error` to judge it, so that the driver reads no more: its head has
     ended (the blank line), a line of it ends in a bare LF (refused at once, as the HTTP/1.1
     parser refuses one: a proxy ending its head with ``\\n\\n`` and holding the connection
     open is not waited for until the deadline), or it is over :data:`MAX_TUNNEL_REPLY` bytes
-    without an end."""
-    if b"\r\n\r\n" in received:
+    without an end. ``new``: how many bytes at the end of ``received`` arrived since the last
+    call (None: all of them); only those are scanned, so that an answer dripped in many pieces
+    costs one pass over it, not one per piece."""
+    size = len(received)
+    fresh = 0 if new is None else max(0, size - new)  # where the bytes not yet scanned start
+    if received.find(b"\r\n\r\n", max(0, fresh - 3)) >= 0:
         return True
-    return len(received) > MAX_TUNNEL_REPLY or _bare_lf_line(received) > 0
+    if size > MAX_TUNNEL_REPLY:
+        return True
+    # a bare LF among the new bytes: fewer CRLFs ending there than LFs (a CRLF may start on
+    # the last byte scanned before)
+    return received.count(b"\n", fresh) != received.count(b"\r\n", max(0, fresh - 1))
 
 
 def _bare_lf_line(head: Union[bytes, bytearray]) -> int:
     """The number (from 1) of the first line of ``head`` that ends in a bare LF; 0: none."""
     if head.count(b"\n") == head.count(b"\r\n"):
-        return 0  # (in C: a reply read in many pieces is scanned again after each one)
+        return 0  # (in C, before any step in Python)
     i = head.find(b"\n")
     while i >= 0:
         if i == 0 or head[i - 1] != 13:  # (13: CR)

@@ -70,7 +70,7 @@ class _TunnelProtocol(asyncio.Protocol):
         self.origin = origin
         self.proxy = proxy
         self.url = url
-        self.buf = b""
+        self.buf = bytearray()  # (appended to in place: a dripped answer is not copied per piece)
         self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
@@ -79,7 +79,9 @@ class _TunnelProtocol(asyncio.Protocol):
             return
         self.buf += data
         try:
-            end = _tunnel.parse_connect_reply(self.buf, self.origin, self.proxy, self.url)
+            end = _tunnel.parse_connect_reply(
+                self.buf, self.origin, self.proxy, self.url, len(data)
+            )
         except SMRuntimeError as exc:
             self.done.set_exception(exc)
             return
@@ -467,7 +469,7 @@ async def _connect(
             assert isinstance(transport, asyncio.Transport)
             transport.write(_tunnel.connect_request(origin, proxy))
             end = await asyncio.wait_for(asyncio.shield(tunnel.done), left())
-            early = tunnel.buf[end:]  # the server spoke first (h2c: its SETTINGS)
+            early = bytes(tunnel.buf[end:])  # the server spoke first (h2c: its SETTINGS)
             if early and ctx is not None:
                 raise EndpointConnectionError(
                     f"the proxy {proxy.hostport} sent bytes before the TLS handshake",

@@ -110,16 +110,16 @@ def _connect_socket(
         if proxy:
             sock.settimeout(left())
             sock.sendall(_tunnel.connect_request(origin, proxy))
-            buf = b""
+            buf = bytearray()  # (appended to in place: a dripped answer is not copied per piece)
             while True:
                 sock.settimeout(left())
                 chunk = sock.recv(4096)
                 if not chunk:
                     raise _tunnel.proxy_closed(buf, origin, proxy, url)
                 buf += chunk
-                end = _tunnel.parse_connect_reply(buf, origin, proxy, url)
+                end = _tunnel.parse_connect_reply(buf, origin, proxy, url, len(chunk))
                 if end is not None:
-                    early = buf[end:]  # the server spoke first (h2c: its SETTINGS)
+                    early = bytes(buf[end:])  # the server spoke first (h2c: its SETTINGS)
                     if early and origin.scheme == "https":
                         raise EndpointConnectionError(
                             f"the proxy {proxy.hostport} sent bytes before the TLS handshake",

@@ -280,11 +280,12 @@ class SyncPool:
         where: str,
     ) -> None:
         head = tunnel_request(origin, proxy)
-        buf = b""
+        buf = bytearray()  # (appended to in place: a dripped answer is not copied per piece)
         try:
             _settimeout_left(sock, deadline, where, url)
             sock.sendall(head)
-            while not tunnel_reply_complete(buf):
+            data = b""
+            while not tunnel_reply_complete(buf, len(data)):
                 _settimeout_left(sock, deadline, where, url)
                 data = sock.recv(4096)
                 if not data:
@@ -296,7 +297,7 @@ class SyncPool:
             raise EndpointConnectionError(
                 f"could not connect to {where}: {_reason(exc)}", url=url, request_sent=False
             ) from exc
-        problem = tunnel_reply_error(buf, origin, proxy)
+        problem = tunnel_reply_error(bytes(buf), origin, proxy)
         if problem is not None:
             raise EndpointConnectionError(problem, url=url, request_sent=False)
 

@@ -11,7 +11,7 @@ with the proxy's answer.
 from __future__ import annotations
 
 import ssl
-from typing import Optional
+from typing import Optional, Union
 
 from smruntime._redact import redact_url
 from smruntime.exceptions import EndpointConnectionError
@@ -38,23 +38,28 @@ def connect_request(origin: Origin, proxy: Proxy) -> bytes:
     return tunnel_request(origin, proxy)
 
 
-def parse_connect_reply(buf: bytes, origin: Origin, proxy: Proxy, url: str) -> Optional[int]:
+def parse_connect_reply(
+    buf: Union[bytes, bytearray], origin: Origin, proxy: Proxy, url: str, new: Optional[int] = None
+) -> Optional[int]:
     """None while the reply head is incomplete; else the offset just past it. Raises
     :class:`EndpointConnectionError` unless the proxy answered 2xx (the wire's rule: a bare LF
     in the head, or a head over the limit, is an error at once). Bytes after the head are the
-    server's (h2c: the server speaks first) and are the caller's."""
-    if not tunnel_reply_complete(buf):
+    server's (h2c: the server speaks first) and are the caller's. ``new``: the bytes at the end
+    of ``buf`` that arrived since the last call (see :func:`tunnel_reply_complete`)."""
+    if not tunnel_reply_complete(buf, new):
         return None
     end = buf.find(b"\r\n\r\n")
-    problem = tunnel_reply_error(buf if end < 0 else buf[: end + 4], origin, proxy)
+    problem = tunnel_reply_error(bytes(buf if end < 0 else buf[: end + 4]), origin, proxy)
     if problem is not None:
         raise EndpointConnectionError(problem, url=url, request_sent=False)
     return end + 4
 
 
-def proxy_closed(buf: bytes, origin: Origin, proxy: Proxy, url: str) -> EndpointConnectionError:
+def proxy_closed(
+    buf: Union[bytes, bytearray], origin: Origin, proxy: Proxy, url: str
+) -> EndpointConnectionError:
     """The error for a proxy that closed the connection before its whole answer."""
-    problem = tunnel_reply_error(buf, origin, proxy) or "the proxy closed the connection"
+    problem = tunnel_reply_error(bytes(buf), origin, proxy) or "the proxy closed the connection"
     return EndpointConnectionError(problem, url=url, request_sent=False)
 
 

@@ -256,7 +256,8 @@ def test_text_auto_keeps_plain_text_whole(
 ) -> None:
     # a first line that is neither SSE nor a JSON object: the text, every byte of it, blank
     # lines before it included, however the body was cut
-    body = "".join(blank) + "\n".join(["T", *lines]) + ("\n" if final_eol else "")
+    first = data.draw(st.sampled_from(["T", " data: x", "\t:c", "  event: e", "id: 1", "[1]"]))
+    body = "".join(blank) + "\n".join([first, *lines]) + ("\n" if final_eol else "")
     raw = body.encode()
     cuts = data.draw(cuts_for(raw))
     got = list(iter_records(chunked(raw, cuts), text_decoder_for("auto")))

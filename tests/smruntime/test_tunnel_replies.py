@@ -10,9 +10,11 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smruntime import Client, Config
 from smruntime.aio import AsyncClient
@@ -23,6 +25,7 @@ from smruntime.http._config import (
     Proxy,
     WireConfig,
     origin_of,
+    tunnel_reply_complete,
     tunnel_reply_error,
 )
 from smruntime.http._tunnel import parse_connect_reply, proxy_closed
@@ -173,3 +176,26 @@ def test_the_h2_reply_reader() -> None:
         parse_connect_reply(b"x" * (MAX_TUNNEL_REPLY + 1), origin, proxy, url)
     assert "bare LF" in str(proxy_closed(b"HTTP/1.1 200 OK\n", origin, proxy, url))
     assert "closed the connection" in str(proxy_closed(b"HTTP/1.1 2", origin, proxy, url))
+
+
+_PIECES = st.lists(
+    st.sampled_from([b"\r", b"\n", b"\r\n", b"x", b"HTTP/1.1 200 OK", b": "]), max_size=40
+).map(b"".join)
+
+
+@settings(deadline=None)
+@given(_PIECES, st.data())
+def test_scanning_only_the_new_bytes_decides_as_scanning_all(raw: bytes, data: Any) -> None:
+    # The drivers pass how many bytes just arrived; the verdict after each piece is the one
+    # a scan of the whole answer gives, until the first piece that completes it.
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=12)))
+    received = bytearray()
+    prev = 0
+    for cut in [*cuts, len(raw)]:
+        piece = raw[prev:cut]
+        prev = cut
+        received += piece
+        verdict = tunnel_reply_complete(received, len(piece))
+        assert verdict == tunnel_reply_complete(bytes(received))
+        if verdict:
+            break
