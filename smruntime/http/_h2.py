@@ -593,7 +593,8 @@ class H2ClientStream:
         """Our events for what :meth:`_screen` made of the received bytes, into ``out``."""
         pending: list[Union[bytes, memoryview]] = []  # for h2, in one call
         bodies: deque[tuple[bytes, int]] = deque()  # of the empty DATA frames in pending
-        for piece in pieces:
+        final = len(pieces) - 1
+        for index, piece in enumerate(pieces):
             if self.failed is not None:
                 return
             if isinstance(piece, _Credit):
@@ -607,13 +608,19 @@ class H2ClientStream:
                 pending.append(piece)
                 continue
             body, flow, end = piece  # a DATA frame of ours, its body taken out
-            if not end:
+            # The stream is open for DATA: a frame that does not end it would change nothing
+            # in h2. Nor would the one that ends it once our END_STREAM is queued (h2 has it),
+            # when nothing follows it in these bytes: the exchange is then over, and receive()
+            # takes nothing more, so h2 never meets a frame its view of the stream would decide.
+            if not end or (self.input_closed and index == final):
                 if pending:  # what came before it first: trailers or a reset may end the stream
                     self._to_h2(pending, bodies, out)
                     pending, bodies = [], deque()
                 if not self.ended and self.failed is None:
-                    # the stream is open for DATA: the frame would change nothing in h2
                     self._body(body, flow, out)
+                    if end:
+                        self.ended = True
+                        out.append(End())
                     continue
             # h2 sees the frame with no body: it ends the stream, or h2 may refuse it
             pending.append(self._empty_data(end))

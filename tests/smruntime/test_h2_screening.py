@@ -53,8 +53,13 @@ def normal(events: list[_h2.H2Event]) -> list[tuple[Any, ...]]:
     return out
 
 
-def feed(wire: bytes, cuts: list[int], window: int = 65535) -> tuple[list[Any], Pair]:
+def feed(
+    wire: bytes, cuts: list[int], window: int = 65535, input_closed: bool = False
+) -> tuple[list[Any], Pair]:
     pair = Pair(window=window)
+    if input_closed:  # our END_STREAM queued first
+        pair.client.end_input()
+        pair.to_server()
     assert pair.to_client() == []  # the server's SETTINGS
     points = [0, *cuts, len(wire)]
     events: list[_h2.H2Event] = []
@@ -126,6 +131,19 @@ def test_every_single_cut_gives_the_events_of_the_whole_read(name: str) -> None:
     whole, _ = feed(wire, [])
     for cut in range(1, len(wire)):
         got, _ = feed(wire, [cut])
+        assert same(got, whole), f"cut at byte {cut}: {got} != {whole}"
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_every_single_cut_gives_the_events_of_the_whole_read_after_our_end_stream(
+    name: str,
+) -> None:
+    """As above with our END_STREAM queued first: the frame that ends the response is then
+    not handed to h2 when it is the last of its read (the exchange is over)."""
+    wire = SCENARIOS[name](1)
+    whole, _ = feed(wire, [], input_closed=True)
+    for cut in range(1, len(wire)):
+        got, _ = feed(wire, [cut], input_closed=True)
         assert same(got, whole), f"cut at byte {cut}: {got} != {whole}"
 
 
@@ -389,3 +407,81 @@ def test_data_after_the_servers_end_stream_is_not_called_a_server_reset() -> Non
     failed = events[-1]
     assert isinstance(failed, _h2.Failed)
     assert "server reset" not in str(failed.error)
+
+
+def _count_h2_reads(pair: Pair) -> list[bytes]:
+    """The bytes h2 is handed from here on (its receive_data wrapped)."""
+    seen: list[bytes] = []
+    conn = pair.client._conn
+    receive_data = conn.receive_data
+
+    def counted(data: bytes) -> Any:
+        seen.append(bytes(data))
+        return receive_data(data)
+
+    conn.receive_data = counted  # type: ignore[method-assign]
+    return seen
+
+
+def _credits(sid: int) -> bytes:
+    """The server's WINDOW_UPDATEs for the connection and the stream (taken out by _screen)."""
+    return frame(0x8, 0, 0, (10).to_bytes(4, "big")) + frame(0x8, 0, sid, (10).to_bytes(4, "big"))
+
+
+@pytest.mark.parametrize("body", [b"", b"tail", b"\x02tail\x00\x00"])
+def test_the_end_of_the_response_after_our_end_stream_is_not_parsed_by_h2(body: bytes) -> None:
+    """The frame that ends the response, last in its read once our END_STREAM is queued,
+    ends the stream here: the exchange is over and nothing after it reaches h2, so h2 (its
+    frame objects, its state machine) is not paid for it. The events are those h2 gives."""
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.client.end_input()
+    pair.to_server()
+    seen = _count_h2_reads(pair)
+    flags = 0x9 if body.startswith(b"\x02") else 0x1  # padded, or not
+    events = pair.client.receive(_credits(pair.sid) + data(pair.sid, body, flags))
+    want = [("Data", b"tail", len(body))] if body else []
+    assert normal(events) == [*want, ("End",)]
+    assert seen == []
+    assert pair.client.ended
+    assert pair.client.input_closed
+    assert pair.client.data_to_send() == b""  # h2 has nothing to say either
+    assert pair.client.receive(data(pair.sid, b"late")) == []  # the exchange is over
+    assert pair.client.bytes_received == (4 if body else 0)
+
+
+def test_the_end_of_the_response_followed_by_a_frame_goes_to_h2() -> None:
+    """Not last in its read, the frame that ends the response goes to h2 with what follows
+    (h2 must see the stream closed to judge those frames): a PING after it is answered, and
+    DATA after it is h2's to refuse."""
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.client.end_input()
+    pair.to_server()
+    seen = _count_h2_reads(pair)
+    ping = frame(0x6, 0, 0, b"12345678")
+    events = pair.client.receive(data(pair.sid, b"end", 0x1) + ping)
+    assert normal(events) == [("Data", b"end", 3), ("End",)]
+    assert seen[0].startswith(data(pair.sid, b"", 0x1))  # to h2, its body taken out
+    assert frame(0x6, 0x1, 0, b"12345678") in pair.client.data_to_send()  # the PING's ACK
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.client.end_input()
+    pair.to_server()
+    seen = _count_h2_reads(pair)
+    events = pair.client.receive(data(pair.sid, b"end", 0x1) + data(pair.sid, b"late"))
+    assert normal(events) == [("Data", b"end", 3), ("End",)]
+    assert seen[0].startswith(data(pair.sid, b"", 0x1))  # to h2, its body taken out
+
+
+def test_the_end_of_the_response_before_our_end_stream_goes_to_h2() -> None:
+    """With our input still open, the frame that ends the response goes to h2 even last in
+    its read: the stream goes on (our input), and h2 must know the response is over."""
+    pair = Pair(window=65535)
+    pair.respond()
+    seen = _count_h2_reads(pair)
+    events = pair.client.receive(data(pair.sid, b"end", 0x1))
+    assert normal(events) == [("Data", b"end", 3), ("End",)]
+    assert seen[0].startswith(data(pair.sid, b"", 0x1))  # to h2, its body taken out
+    events = pair.client.receive(data(pair.sid, b"late"))  # h2 resets the closed stream
+    assert normal(events) == [("Failed", "StreamResetError")]
