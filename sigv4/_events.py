@@ -272,6 +272,13 @@ class EventSigner:
         self._finished = True
         return signed
 
+    def finish_raw(self, now: _dt.datetime) -> tuple[bytes, bytes]:
+        """:meth:`finish` as :meth:`sign_raw` returns it: (the encoded ``:date`` header, the
+        raw 32-byte signature) of the final empty message."""
+        raw = self.sign_raw(b"", now)
+        self._finished = True
+        return raw
+
     def __repr__(self) -> str:
         return (
             f"EventSigner(region={self._region!r}, service={self._service!r}, "

@@ -132,8 +132,8 @@ class _Outbound:
         return outer
 
     def final(self) -> bytes:
-        signed = self._signer.finish(self._clock())
-        outer = _operations.encode_signed_event(signed, b"")
+        date_header, signature = self._signer.finish_raw(self._clock())
+        outer = _operations.encode_signed_raw(date_header, signature, b"")
         if self.trace is not None:
             self.trace("send", outer, b"")
         return outer

@@ -471,3 +471,24 @@ def test_sign_raw_is_sign_in_the_outer_messages_bytes() -> None:
         raw.sign_raw(b"x", t2)
     with pytest.raises(SigningError, match="bytes"):
         EventSigner("1" * 64, credentials=creds, region="r", service="s").sign_raw("x", t1)  # type: ignore[arg-type]
+
+
+def test_finish_raw_is_finish_in_the_outer_messages_bytes() -> None:
+    """The final empty message signed as :meth:`EventSigner.finish` signs it, returned as
+    :meth:`EventSigner.sign_raw` returns a part; nothing is signed after it either way."""
+    creds = Credentials("a", "s")
+    t1 = dt.datetime(2020, 1, 1, 23, 59, 59, 123456, tzinfo=UTC)
+    t2 = dt.datetime(2020, 1, 2, 0, 0, 1, 999999, tzinfo=UTC)
+    signed = EventSigner("1" * 64, credentials=creds, region="us-west-2", service="name")
+    raw = EventSigner("1" * 64, credentials=creds, region="us-west-2", service="name")
+    signed.sign(b"foo", t1)
+    raw.sign_raw(b"foo", t1)
+    assert not raw.finished
+    want = signed.finish(t2)
+    date_header, signature = raw.finish_raw(t2)
+    assert (date_header, signature) == (encode_date_header(want.date), want.chunk_signature)
+    assert raw.finished
+    assert raw.prior_signature == want.signature
+    for again in (raw.finish_raw, raw.finish, lambda now: raw.sign_raw(b"x", now)):
+        with pytest.raises(SigningError, match="finished"):
+            again(t2)
