@@ -13,12 +13,15 @@ One stream per connection, as the official clients use the bidirectional operati
   that sends more violates flow control and is an error). DATA is sent only within the
   peer's windows: :meth:`H2ClientStream.send` takes what fits and says how much.
 - Our DATA frames are made here, not by ``h2`` (its state machine and frame objects cost
-  more than the rest of sending a small part; DATA changes no stream state). So the send
-  windows are kept here too: the server's WINDOW_UPDATE frames for the connection and our
+  more than the rest of sending a small part; DATA changes no stream state), and so is the
+  empty one that ends our input, ``h2`` being told of that end only before it next reads
+  or writes anything of the stream (usually never: the server's end closes the exchange,
+  and the frame carrying it, last of its read, is taken here whole). So the send windows
+  are kept here too: the server's WINDOW_UPDATE frames for the connection and our
   stream are taken out of what ``h2`` sees (:meth:`H2ClientStream._screen`; a malformed one
   goes to it whole), the stream's window follows the server's INITIAL_WINDOW_SIZE as ``h2``
   read it, and a window past 2**31-1 is the server's flow-control error. ``h2``'s own view
-  stays consistent: nothing sent, nothing granted.
+  stays consistent: nothing sent, nothing granted, our end known before it is needed.
 - The response body's DATA frames do not reach ``h2`` whole: it parses each frame it gets
   into objects and makes a hex dump of it for a log line, whether or not anything logs (it
   hands ``repr(frame)`` to its logger), which for 64 KiB parts costs as much as all the rest
@@ -326,6 +329,7 @@ class H2ClientStream:
         self.ended = False  # the server's END_STREAM arrived
         self.failed: Optional[SMRuntimeError] = None
         self.input_closed = False  # our END_STREAM was queued, or the stream is over
+        self._end_untold = False  # h2 does not know of it yet (see end_input)
         self._goaway = False
         self.goaway: Optional[tuple[int, int]] = None
         """``(error_code, last_stream_id)`` of a graceful GOAWAY received: the connection takes
@@ -433,13 +437,40 @@ class H2ClientStream:
         return size
 
     def end_input(self) -> None:
-        """Queue our END_STREAM (the request body is complete)."""
+        """Queue our END_STREAM (the request body is complete).
+
+        The frame is made here, as our DATA frames are: the empty DATA frame with END_STREAM
+        that ``h2`` would queue (its state machine and frame objects cost more than the rest
+        of ending a stream), after what ``h2`` has queued. ``h2`` is told only when it must
+        next judge a frame of the stream, or reset it (:meth:`_tell_end`): usually never,
+        as the server's end then closes the exchange (see :meth:`_pieces`). While ``h2``
+        may refuse to end the stream (a GOAWAY came, or the stream was never started), it
+        ends it itself, and its refusal is the stream's error."""
         self._check_open()
+        if self._goaway or not self.stream_id:
+            try:
+                self._conn.end_stream(self.stream_id)
+            except self._errors.H2Error as exc:
+                raise self._send_failed(exc) from exc
+        else:
+            self._sent += self._conn.data_to_send()
+            self._sent += self._empty_data(_END_STREAM)
+            self._end_untold = True
+        self.input_closed = True
+
+    def _tell_end(self) -> None:
+        """Bring ``h2`` up to our END_STREAM sent by :meth:`end_input`, before it reads or
+        writes anything of the stream: its own end_stream, whose frame (the one already
+        queued) is dropped; what ``h2`` had queued before it keeps its place."""
+        if not self._end_untold:
+            return
+        self._end_untold = False
+        self._sent += self._conn.data_to_send()
         try:
             self._conn.end_stream(self.stream_id)
-        except self._errors.H2Error as exc:
-            raise self._send_failed(exc) from exc
-        self.input_closed = True
+        except self._errors.H2Error:  # (never: end_input checked that h2 would take it)
+            pass
+        self._conn.data_to_send()
 
     def _send_failed(self, exc: Exception) -> SMRuntimeError:
         """h2 refused to send (the stream or connection closed under us): the stream's error,
@@ -462,6 +493,7 @@ class H2ClientStream:
         """Abandon the stream: RST_STREAM (CANCEL by default) unless it is over, then GOAWAY.
         Afterwards the stream is failed (the consumer sees a local reset)."""
         if not self._is_closed():
+            self._tell_end()
             try:
                 self._conn.reset_stream(self.stream_id, code)
             except self._errors.H2Error:
@@ -511,6 +543,7 @@ class H2ClientStream:
             return False
         if not self._take_data:  # h2 saw these bodies whole, and counted them
             taken, self._taken = self._taken, 0
+            self._tell_end()
             try:
                 self._conn.acknowledge_received_data(taken, self.stream_id)
             except self._errors.H2Error:
@@ -609,9 +642,9 @@ class H2ClientStream:
                 continue
             body, flow, end = piece  # a DATA frame of ours, its body taken out
             # The stream is open for DATA: a frame that does not end it would change nothing
-            # in h2. Nor would the one that ends it once our END_STREAM is queued (h2 has it),
-            # when nothing follows it in these bytes: the exchange is then over, and receive()
-            # takes nothing more, so h2 never meets a frame its view of the stream would decide.
+            # in h2. Nor would the one that ends it once our END_STREAM is queued, when nothing
+            # follows it in these bytes: the exchange is then over, and receive() takes nothing
+            # more, so h2 never meets a frame its view of the stream would decide.
             if not end or (self.input_closed and index == final):
                 if pending:  # what came before it first: trailers or a reset may end the stream
                     self._to_h2(pending, bodies, out)
@@ -641,6 +674,7 @@ class H2ClientStream:
         """Feed ``pending`` to ``h2``, its events (``bodies``: see :meth:`_events`) into
         ``out``; a protocol violation fails the stream."""
         chunk = b"".join(pending)  # one bytes object as it is
+        self._tell_end()
         try:
             raw_events = self._conn.receive_data(chunk)
         except self._errors.ProtocolError as exc:

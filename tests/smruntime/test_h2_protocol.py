@@ -13,6 +13,7 @@ pytest.importorskip("h2")
 import h2.config
 import h2.connection
 import h2.events
+import h2.stream
 
 from smruntime.exceptions import (
     ConnectionClosedError,
@@ -165,6 +166,131 @@ def test_end_input_then_send_is_refused() -> None:
         pair.client.end_input()
     pair.to_server()
     assert any(isinstance(e, h2.events.StreamEnded) for e in pair.server_events)
+
+
+def _end_stream_frame(sid: int) -> bytes:
+    """An empty DATA frame with END_STREAM: what h2's end_stream queues."""
+    return b"\x00\x00\x00\x00\x01" + sid.to_bytes(4, "big")
+
+
+def _h2_end_streams(pair: Pair) -> list[int]:
+    """The stream ids h2's end_stream is called with from here on."""
+    calls: list[int] = []
+    conn = pair.client._conn
+    end_stream = conn.end_stream
+
+    def counted(stream_id: int) -> None:
+        calls.append(stream_id)
+        end_stream(stream_id)
+
+    conn.end_stream = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_our_end_stream_is_h2s_frame_made_here_after_what_h2_queued() -> None:
+    """end_input queues the empty DATA frame with END_STREAM that h2 would, after what h2 has
+    queued (a PING's answer here) and our DATA, without h2: the server sees the stream end."""
+    pair = Pair()
+    pair.respond()
+    pair.to_server()  # (h2's SETTINGS ACK)
+    calls = _h2_end_streams(pair)
+    pair.server.ping(b"12345678")
+    pair.to_client()
+    assert pair.client.send(b"abc") == 3
+    pair.client.end_input()
+    wire = pair.client.data_to_send()
+    ack = b"\x00\x00\x08\x06\x01\x00\x00\x00\x00" + b"12345678"
+    body = b"\x00\x00\x03\x00\x00" + pair.sid.to_bytes(4, "big") + b"abc"
+    assert wire == ack + body + _end_stream_frame(pair.sid)
+    assert calls == []
+    assert pair.client.input_closed
+    events = pair.server.receive_data(wire)
+    got = [(type(e), getattr(e, "data", None)) for e in events]
+    assert got[1:] == [
+        (h2.events.DataReceived, b"abc"),
+        (h2.events.DataReceived, b""),  # (h2 reports the empty frame too)
+        (h2.events.StreamEnded, None),
+    ]
+
+
+def test_h2_learns_of_our_end_stream_before_it_next_reads_and_sends_it_once() -> None:
+    """Once h2 must read a frame (a PING here) after our END_STREAM, it is told first (its
+    stream half closed, as if it had ended it), and the frame its end_stream queues is not
+    sent twice: one END_STREAM, in place, then the PING's answer."""
+    pair = Pair()
+    pair.respond()
+    pair.to_server()  # (h2's SETTINGS ACK)
+    calls = _h2_end_streams(pair)
+    pair.client.end_input()
+    pair.server.ping(b"abcdefgh")
+    pair.to_client()
+    assert calls == [pair.sid]
+    state = pair.client._conn.streams[pair.sid].state_machine.state
+    assert state == h2.stream.StreamState.HALF_CLOSED_LOCAL
+    wire = pair.client.data_to_send()
+    ack = b"\x00\x00\x08\x06\x01\x00\x00\x00\x00" + b"abcdefgh"
+    assert wire == _end_stream_frame(pair.sid) + ack
+    pair.client.receive(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678")
+    assert calls == [pair.sid]  # told once
+    server_events = pair.server.receive_data(wire)
+    assert sum(isinstance(e, h2.events.StreamEnded) for e in server_events) == 1
+
+
+def test_h2_learns_of_our_end_stream_before_a_reset_or_an_acknowledgement() -> None:
+    """A reset after our END_STREAM (the response unfinished) sends RST_STREAM after it, h2
+    told first; so is h2 before it acknowledges a body it saw whole (a Content-Length)."""
+    pair = Pair()
+    pair.respond()
+    pair.to_server()  # (h2's SETTINGS ACK)
+    calls = _h2_end_streams(pair)
+    pair.client.end_input()
+    pair.client.reset()
+    assert calls == [pair.sid]
+    wire = pair.client.data_to_send()
+    assert wire.startswith(_end_stream_frame(pair.sid))
+    assert wire.count(_end_stream_frame(pair.sid)) == 1
+    events = pair.server.receive_data(wire)
+    kinds = [type(e) for e in events]
+    assert kinds[:3] == [h2.events.DataReceived, h2.events.StreamEnded, h2.events.StreamReset]
+    sized = Pair(window=65535)
+    sized.server.send_headers(sized.sid, [(":status", "200"), ("content-length", "40000")])
+    for _ in range(4):
+        sized.server.send_data(sized.sid, b"x" * 10000)
+    flow = sum(e.flow for e in sized.to_client() if isinstance(e, _h2.Data))
+    sized.to_server()
+    calls = _h2_end_streams(sized)
+    sized.client.end_input()
+    assert calls == []
+    assert sized.client.consumed(flow)  # h2 saw the body: h2 acknowledges it
+    assert calls == [sized.sid]
+    wire = sized.client.data_to_send()
+    assert wire.count(_end_stream_frame(sized.sid)) == 1
+    events = sized.server.receive_data(wire)
+    assert any(isinstance(e, h2.events.WindowUpdated) for e in events)
+
+
+def test_our_end_stream_after_a_goaway_is_h2s_and_its_refusal_the_error() -> None:
+    """After a GOAWAY h2 saw (the response complete), h2 ends the stream itself and refuses:
+    end_input raises the stream's error, as a send does."""
+    pair = Pair()
+    pair.respond()
+    pair.server.send_data(pair.sid, b"tail", end_stream=True)
+    pair.server.close_connection(2, last_stream_id=pair.sid)  # not graceful: h2 closes
+    assert [type(e) for e in pair.to_client()] == [_h2.Data, _h2.End]
+    calls = _h2_end_streams(pair)
+    with pytest.raises(ConnectionClosedError, match="closed while sending") as caught:
+        pair.client.end_input()
+    assert calls == [pair.sid]
+    assert pair.client.failed is caught.value
+    graceful = Pair()
+    graceful.respond()
+    graceful.server.close_connection(0, last_stream_id=graceful.sid)  # screened: h2 sees none
+    graceful.to_client()
+    assert graceful.client.goaway == (0, graceful.sid)
+    calls = _h2_end_streams(graceful)
+    graceful.client.end_input()
+    assert calls == [graceful.sid]
+    assert graceful.client.data_to_send().endswith(_end_stream_frame(graceful.sid))
 
 
 def test_rst_stream_fails_with_the_code() -> None:
