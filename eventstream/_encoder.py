@@ -89,24 +89,51 @@ def _x2n_table() -> list[int]:
 
 
 _X2N = _x2n_table()
-_FACTORS: dict[int, int] = {}  # length in bytes: x^(8 * length) modulo the polynomial
+# Per length in bytes: multiplying by x^(8 * length) modulo the polynomial as eight tables of
+# sixteen, one per four bits of the other factor (the product is linear in it): eight look-ups
+# instead of a loop over 32 bits, for the length of every part of a stream that keeps one size.
+_FACTORS: dict[int, tuple[tuple[int, ...], ...]] = {}
 
 
-def _factor(length: int) -> int:
-    factor = _FACTORS.get(length)
-    if factor is None:
+def _factor(length: int) -> tuple[tuple[int, ...], ...]:
+    tables = _FACTORS.get(length)
+    if tables is None:
         factor, n, k = 1 << 31, length, 3  # x^0; 8 = 2^3 bits a byte
         while n:
             if n & 1:
                 factor = _multmodp(_X2N[k & 31], factor)
             n >>= 1
             k += 1
+        # factor * x^d for d = 0..31, x^d being bit 31 - d of the other factor
+        powers = [factor]
+        for _ in range(31):
+            b = powers[-1]
+            powers.append((b >> 1) ^ _POLY if b & 1 else b >> 1)
+        rows = []
+        for shift in (0, 4, 8, 12, 16, 20, 24, 28):  # bits shift..shift+3: x^(31-shift)...
+            row = [0] * 16
+            for nibble in range(1, 16):
+                low = nibble & -nibble  # its lowest bit; the others make an earlier entry
+                row[nibble] = row[nibble ^ low] ^ powers[32 - shift - low.bit_length()]
+            rows.append(tuple(row))
+        tables = tuple(rows)
         if len(_FACTORS) >= 64:
             _FACTORS.clear()
-        _FACTORS[length] = factor
-    return factor
+        _FACTORS[length] = tables
+    return tables
 
 
 def _crc32_combine(crc1: int, crc2: int, length2: int) -> int:
     """``zlib.crc32(a + b)`` from ``zlib.crc32(a)``, ``zlib.crc32(b)`` and ``len(b)``."""
-    return _multmodp(_factor(length2), crc1) ^ crc2
+    t = _factor(length2)
+    return (
+        t[0][crc1 & 15]
+        ^ t[1][crc1 >> 4 & 15]
+        ^ t[2][crc1 >> 8 & 15]
+        ^ t[3][crc1 >> 12 & 15]
+        ^ t[4][crc1 >> 16 & 15]
+        ^ t[5][crc1 >> 20 & 15]
+        ^ t[6][crc1 >> 24 & 15]
+        ^ t[7][crc1 >> 28]
+        ^ crc2
+    )
