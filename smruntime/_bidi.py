@@ -117,7 +117,7 @@ class _Outbound:
         p: Optional[str],
     ) -> bytes:
         """:meth:`message` of a part given by its members (``send(data, DataType=...)``)."""
-        if isinstance(data, Mapping):
+        if type(data) is not bytes and isinstance(data, Mapping):  # (bytes: no ABC check)
             return self.message(_event_of(data, data_type, completion_state, p))
         return self._signed(
             _operations.encode_request_part(data, data_type, completion_state, p, OP)
@@ -503,7 +503,7 @@ class DuplexStream:
         ``CompletionState`` ``"PARTIAL"``/``"COMPLETE"``), or a whole event dict
         ``{"PayloadPart": {"Bytes": ..., ...}}``. Returns once queued; blocks only while the
         server's flow-control window and the send buffer are full."""
-        if isinstance(data, Mapping):  # a whole event: no members besides
+        if type(data) is not bytes and isinstance(data, Mapping):  # a whole event, alone
             _event_of(data, DataType, CompletionState, P)
         with self._send_lock:
             self._check_send()
@@ -802,7 +802,7 @@ class AsyncDuplexStream:
         P: Optional[str] = None,
     ) -> None:
         """As :meth:`DuplexStream.send`."""
-        if isinstance(data, Mapping):  # a whole event: no members besides
+        if type(data) is not bytes and isinstance(data, Mapping):  # a whole event, alone
             _event_of(data, DataType, CompletionState, P)
         if not self._send_lock.locked() and self._conn.can_write_now():
             # no other send in progress and room in the send buffer: signed and queued at

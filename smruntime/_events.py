@@ -144,7 +144,7 @@ def encode_request_part(
     data_type, "CompletionState": completion_state, "P": p}}`` (the members given as None left
     out): the same bytes and the same errors. A part of ``bytes`` whose members (str or None)
     were checked before skips the checks and reuses their encoded headers."""
-    from eventstream import encode_frame
+    from eventstream._encoder import encode_frame  # (a module: no package fromlist step)
 
     plain = (
         type(data) is bytes
@@ -182,6 +182,6 @@ def encode_signed_event(signed: SignedEvent, inner: bytes) -> bytes:
 def encode_signed_raw(date_header: bytes, signature: bytes, inner: bytes) -> bytes:
     """:func:`encode_signed_event` from what ``EventSigner.sign_raw`` returns: the encoded
     ``:date`` header and the 32 raw bytes of the signature."""
-    from eventstream import encode_frame
+    from eventstream._encoder import encode_frame  # (a module: no package fromlist step)
 
     return encode_frame(date_header + _SIGNATURE_HEADER + signature, inner, True)
