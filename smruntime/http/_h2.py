@@ -107,6 +107,8 @@ _DATA = 0x0
 _GOAWAY = 0x7
 _WINDOW_UPDATE = 0x8
 _HEADER_BLOCK = (0x1, 0x9)  # HEADERS, CONTINUATION
+_FIELD_BLOCK = (0x1, 0x5, 0x9)  # HEADERS, PUSH_PROMISE, CONTINUATION: a field block's frames
+_END_HEADERS = 0x4
 _END_STREAM = 0x1
 _PADDED = 0x8
 
@@ -336,6 +338,7 @@ class H2ClientStream:
         no new stream; ours runs on."""
         self._skip = 0  # bytes of the current frame still to come (frame boundary tracking)
         self._skip_block = False  # that frame is a HEADERS or CONTINUATION frame
+        self._in_block = False  # a field block is open: only its CONTINUATION may follow
         # a partial frame header, or a GOAWAY or DATA frame not yet complete: its pieces, their
         # length, and the length that completes it (joined once, when it is complete)
         self._held: list[bytes] = []
@@ -650,7 +653,7 @@ class H2ClientStream:
                     self._to_h2(pending, bodies, out)
                     pending, bodies = [], deque()
                 if not self.ended and self.failed is None:
-                    self._body(body, flow, out)
+                    self._body(body, flow, out, bool(end))
                     if end:
                         self.ended = True
                         out.append(End())
@@ -693,10 +696,12 @@ class H2ClientStream:
             return
         self._events(raw_events, bodies, out)
 
-    def _body(self, data: bytes, flow: int, out: list[H2Event]) -> None:
-        """A DATA frame's body for the consumer (an empty one is acknowledged at once)."""
+    def _body(self, data: bytes, flow: int, out: list[H2Event], end: bool = False) -> None:
+        """A DATA frame's body for the consumer (an empty one is acknowledged at once, unless
+        it ends the stream: no WINDOW_UPDATE for a stream that is over, RFC 9113 §5.1)."""
         if not data:  # an empty frame (END_STREAM, or padding only)
-            self.consumed(flow)
+            if not end:
+                self.consumed(flow)
             return
         self.bytes_received += len(data)
         out.append(Data(data, flow))
@@ -735,7 +740,7 @@ class H2ClientStream:
                 data, flow = (
                     bodies.popleft() if bodies else (event.data, event.flow_controlled_length)
                 )
-                self._body(data, flow, out)
+                self._body(data, flow, out, event.stream_ended is not None)
             elif isinstance(event, ev.StreamEnded):
                 self.ended = True
                 out.append(End())
@@ -882,6 +887,13 @@ class H2ClientStream:
                 broken = (what, FRAME_SIZE_ERROR)
                 n = pos
                 break
+            if kind in _FIELD_BLOCK:
+                self._in_block = not data[pos + 4] & _END_HEADERS
+            elif self._in_block:
+                # any other frame inside a field block is the server's PROTOCOL_ERROR (RFC
+                # 9113 §6.10): to h2 whole, which refuses it, never taken out here
+                pos = end
+                continue
             if kind == _DATA and take:
                 frame_stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
                 if frame_stream == sid:

@@ -485,3 +485,91 @@ def test_the_end_of_the_response_before_our_end_stream_goes_to_h2() -> None:
     assert seen[0].startswith(data(pair.sid, b"", 0x1))  # to h2, its body taken out
     events = pair.client.receive(data(pair.sid, b"late"))  # h2 resets the closed stream
     assert normal(events) == [("Failed", "StreamResetError")]
+
+
+# Inside a field block (a HEADERS or PUSH_PROMISE frame without END_HEADERS), any frame but its
+# CONTINUATION is the server's PROTOCOL_ERROR (RFC 9113 §6.10): never taken out of what h2
+# sees, so h2 refuses it, our END_STREAM queued or not. (A DATA frame ending the stream, last
+# of its read after our END_STREAM, had ended the stream cleanly: the open block unchecked.)
+_IN_BLOCK: dict[str, Callable[[int], bytes]] = {
+    "trailers without END_HEADERS, then DATA END_STREAM": lambda s: (
+        headers(s) + data(s, b"a") + headers(s, b"\x40\x01t\x01v", flags=0x0) + data(s, b"", 0x1)
+    ),
+    "trailers END_STREAM without END_HEADERS, then DATA END_STREAM": lambda s: (
+        headers(s) + headers(s, b"\x40\x01t\x01v", flags=0x1) + data(s, b"z", 0x1)
+    ),
+    "PUSH_PROMISE without END_HEADERS, then DATA END_STREAM": lambda s: (
+        headers(s) + frame(0x5, 0x0, s, (2).to_bytes(4, "big") + _STATUS_200) + data(s, b"", 0x1)
+    ),
+    "HEADERS on another stream without END_HEADERS, then DATA END_STREAM": lambda s: (
+        headers(s) + headers(s + 2, flags=0x0) + data(s, b"", 0x1)
+    ),
+    "trailers without END_HEADERS, then DATA": lambda s: (
+        headers(s) + headers(s, b"\x40\x01t\x01v", flags=0x0) + data(s, b"q")
+    ),
+    "trailers without END_HEADERS, then WINDOW_UPDATE": lambda s: (
+        headers(s)
+        + headers(s, b"\x40\x01t\x01v", flags=0x0)
+        + frame(0x8, 0, 0, (10).to_bytes(4, "big"))
+    ),
+}
+
+
+@pytest.mark.parametrize("input_closed", [True, False], ids=["our end queued", "input open"])
+@pytest.mark.parametrize("name", list(_IN_BLOCK))
+def test_a_frame_inside_an_open_field_block_is_a_protocol_error(
+    name: str, input_closed: bool
+) -> None:
+    wire = _IN_BLOCK[name](1)
+    for cuts in ([], list(range(1, len(wire))), *([c] for c in range(1, len(wire)))):
+        got, pair = feed(wire, cuts, input_closed=input_closed)
+        assert got[-1] == ("Failed", "ConnectionClosedError"), (cuts, got)
+        assert ("End",) not in got
+        assert not [e for e in got if e[0] == "Data" and e[1] in (b"z", b"q")]
+        assert _goaway_codes(pair.client.data_to_send()) == [1], cuts  # PROTOCOL_ERROR
+
+
+def _goaway_codes(sent: bytes) -> list[int]:
+    """The error codes of the GOAWAY frames in ``sent`` (whole frames, as the client writes)."""
+    codes, pos = [], 0
+    while pos + 9 <= len(sent):
+        length = int.from_bytes(sent[pos : pos + 3], "big")
+        if sent[pos + 3] == 0x7:
+            codes.append(int.from_bytes(sent[pos + 13 : pos + 17], "big"))
+        pos += 9 + length
+    return codes
+
+
+def test_a_field_block_ended_by_its_continuation_lets_data_be_taken_out_again() -> None:
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.client.end_input()
+    pair.to_server()
+    seen = _count_h2_reads(pair)
+    trailers = headers(pair.sid, b"\x40\x01t", flags=0x1) + frame(0x9, 0x4, pair.sid, b"\x01v")
+    events = pair.client.receive(trailers)
+    assert normal(events) == [("End",)]  # trailers with END_STREAM end the response (via h2)
+    assert seen  # the block went to h2
+
+
+@pytest.mark.parametrize("after", [b"", frame(0x6, 0, 0, b"12345678")], ids=["last", "a PING"])
+def test_no_window_update_for_the_stream_once_an_empty_padded_frame_ended_it(after: bytes) -> None:
+    # 127 padded empty frames take half the window; the 128th, empty and padded too, ends the
+    # stream: its flow is not announced back (no WINDOW_UPDATE on a closed stream, RFC 9113 §5.1)
+    pair = Pair(window=65535)
+    pair.respond()
+    pair.client.end_input()
+    pair.to_server()
+    pad = b"\xff" + b"\x00" * 255
+    wire = data(pair.sid, pad, 0x8) * 127 + data(pair.sid, pad, 0x9) + after
+    events = pair.client.receive(wire)
+    assert normal(events) == [("End",)]
+    sent = pair.client.data_to_send()
+    streams = []
+    pos = 0
+    while pos + 9 <= len(sent):
+        length = int.from_bytes(sent[pos : pos + 3], "big")
+        if sent[pos + 3] == 0x8:
+            streams.append(int.from_bytes(sent[pos + 5 : pos + 9], "big"))
+        pos += 9 + length
+    assert pair.sid not in streams, sent
