@@ -626,7 +626,7 @@ class AsyncPool:
                     request_sent=False,
                 )
         conn.tunnel = None
-        problem = tunnel_reply_error(bytes(received), origin, proxy)
+        problem = tunnel_reply_error(received, origin, proxy)
         if problem is not None:
             raise EndpointConnectionError(problem, request_sent=False)
         loop = conn.loop

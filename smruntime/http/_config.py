@@ -562,17 +562,19 @@ def tunnel_reply_complete(received: Union[bytes, bytearray], new: Optional[int] 
     fresh = 0 if new is None else max(0, size - new)  # where the bytes not yet scanned start
     if received.find(b"\r\n\r\n", max(0, fresh - 3)) >= 0:
         return True
-    if size > MAX_TUNNEL_REPLY:
-        return True
-    # a bare LF among the new bytes: fewer CRLFs ending there than LFs (a CRLF may start on
-    # the last byte scanned before)
-    return received.count(b"\n", fresh) != received.count(b"\r\n", max(0, fresh - 1))
+    return size > MAX_TUNNEL_REPLY or _has_bare_lf(received, fresh)
+
+
+def _has_bare_lf(data: Union[bytes, bytearray], start: int = 0) -> bool:
+    """Whether an LF at or after ``start`` has no CR before it: fewer CRLFs end there than
+    LFs (a CRLF may start on the byte before ``start``). In C, however long ``data`` is."""
+    return data.count(b"\n", start) != data.count(b"\r\n", max(0, start - 1))
 
 
 def _bare_lf_line(head: Union[bytes, bytearray]) -> int:
     """The number (from 1) of the first line of ``head`` that ends in a bare LF; 0: none."""
-    if head.count(b"\n") == head.count(b"\r\n"):
-        return 0  # (in C, before any step in Python)
+    if not _has_bare_lf(head):
+        return 0
     i = head.find(b"\n")
     while i >= 0:
         if i == 0 or head[i - 1] != 13:  # (13: CR)
@@ -581,7 +583,9 @@ def _bare_lf_line(head: Union[bytes, bytearray]) -> int:
     return 0
 
 
-def tunnel_reply_error(received: bytes, origin: Origin, proxy: Proxy) -> Optional[str]:
+def tunnel_reply_error(
+    received: Union[bytes, bytearray], origin: Origin, proxy: Proxy
+) -> Optional[str]:
     """What is wrong with the proxy's answer to CONNECT (``received``: the bytes read until
     :func:`tunnel_reply_complete`, or until the proxy closed the connection), or None when the
     tunnel is open."""

@@ -297,7 +297,7 @@ class SyncPool:
             raise EndpointConnectionError(
                 f"could not connect to {where}: {_reason(exc)}", url=url, request_sent=False
             ) from exc
-        problem = tunnel_reply_error(bytes(buf), origin, proxy)
+        problem = tunnel_reply_error(buf, origin, proxy)
         if problem is not None:
             raise EndpointConnectionError(problem, url=url, request_sent=False)
 

@@ -49,7 +49,7 @@ def parse_connect_reply(
     if not tunnel_reply_complete(buf, new):
         return None
     end = buf.find(b"\r\n\r\n")
-    problem = tunnel_reply_error(bytes(buf if end < 0 else buf[: end + 4]), origin, proxy)
+    problem = tunnel_reply_error(buf if end < 0 else buf[: end + 4], origin, proxy)
     if problem is not None:
         raise EndpointConnectionError(problem, url=url, request_sent=False)
     return end + 4
@@ -59,7 +59,7 @@ def proxy_closed(
     buf: Union[bytes, bytearray], origin: Origin, proxy: Proxy, url: str
 ) -> EndpointConnectionError:
     """The error for a proxy that closed the connection before its whole answer."""
-    problem = tunnel_reply_error(bytes(buf), origin, proxy) or "the proxy closed the connection"
+    problem = tunnel_reply_error(buf, origin, proxy) or "the proxy closed the connection"
     return EndpointConnectionError(problem, url=url, request_sent=False)
 
 
