@@ -34,9 +34,9 @@ class HttpHeaders(Mapping[str, str]):
     @classmethod
     def of_str_pairs(cls, pairs: list[tuple[str, str]]) -> HttpHeaders:
         """The headers of ``pairs``, already ``str`` names and values (a parser's): no
-        conversion; the list is copied."""
+        conversion and no copy; the list is handed over (its giver must not change it)."""
         self = cls.__new__(cls)
-        self._fold(list(pairs))
+        self._fold(pairs)
         return self
 
     def _fold(self, pairs: list[tuple[str, str]]) -> None:

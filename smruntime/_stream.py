@@ -140,7 +140,7 @@ class EventStream:
 
     def capture(self, sink: IO[bytes]) -> EventStream:
         """Write every raw body byte to ``sink`` as it arrives (for ``decode`` later)."""
-        self._core.sinks.append(sink)
+        self._core.sinks += (sink,)
         return self
 
     def __repr__(self) -> str:

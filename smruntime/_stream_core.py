@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Union
 
 from eventstream import Decoder, EventStreamError, Frame, Message, TruncatedStream
@@ -311,6 +311,40 @@ class StreamCore:
     ``clock`` is monotonic seconds; ``started_at`` is on that clock (the request's start).
     """
 
+    # Slots: one core per stream, and a gateway holds hundreds (no instance dict to keep).
+    __slots__ = (
+        "_asked_frames",
+        "_batch_at",
+        "_deferred",
+        "_events_taken",
+        "_frames_mode",
+        "_payload_headers",
+        "_pending",
+        "_progress_at",
+        "_record_queue",
+        "_records",
+        "_records_done",
+        "_run_items",
+        "_run_settled",
+        "_total_deadline",
+        "_view",
+        "clock",
+        "content_type",
+        "decoder",
+        "error",
+        "event_timeout",
+        "first_event_timeout",
+        "http_content_encoding",
+        "http_content_type",
+        "metadata",
+        "operation_name",
+        "sinks",
+        "started",
+        "state",
+        "stats",
+        "total_timeout",
+    )
+
     def __init__(
         self,
         *,
@@ -344,7 +378,7 @@ class StreamCore:
             decoder_options["max_payload_bytes"] = max_payload_bytes
         self.decoder = Decoder(**decoder_options)
         self.metadata = response_metadata or {}
-        self.sinks: list[IO[bytes]] = []
+        self.sinks: tuple[IO[bytes], ...] = ()  # (capture() adds one: rare)
         self.stats = StreamStats()
         self.stats._settle = self._settle
         if headers_at is not None:
@@ -353,7 +387,7 @@ class StreamCore:
         self.error: Optional[BaseException] = None
         self._pending: deque[Union[Message, Frame]] = deque()
         # The items the pending deque was made of; those before _run_settled are counted.
-        self._run_items: list[Any] = []
+        self._run_items: Sequence[Any] = ()
         self._run_settled = len(self._run_items)  # none counted, of none
         self._batch_at = 0.0
         self._deferred: Optional[EventStreamError] = None
@@ -362,7 +396,7 @@ class StreamCore:
         self._payload_headers: object = None  # the decoder shares one Headers per header block
         self._view: Optional[tuple[str, Optional[str], int]] = None
         self._records: Optional[RecordDecoder[Any]] = None
-        self._record_queue: deque[Any] = deque()
+        self._record_queue: Optional[deque[Any]] = None  # made by start_records
         self._records_done = False
 
     # -- state ---------------------------------------------------------------------------
@@ -394,7 +428,8 @@ class StreamCore:
             self.stats.duration = self.now()
         self.state = _CLOSED
         self._drop_pending()
-        self._record_queue.clear()
+        if self._record_queue is not None:
+            self._record_queue.clear()
         return True
 
     def closed_while_waiting(self) -> IncompleteStreamError:
@@ -571,7 +606,7 @@ class StreamCore:
     def _drop_pending(self) -> None:
         self._settle()
         self._pending.clear()
-        self._run_items = []
+        self._run_items = ()
         self._run_settled = 0
 
     def _check_event_stream(self, first: bytes) -> None:
@@ -843,7 +878,10 @@ class StreamCore:
         self._view = key
         self._swap_pending()  # an event loop suspended in iter_events must ask again
         self._records = view.make_decoder(self.content_type)
-        self._record_queue.clear()
+        if self._record_queue is None:
+            self._record_queue = deque()
+        else:
+            self._record_queue.clear()
         self._records_done = self.state != _OPEN and not self._pending
 
     def next_record(self) -> Any:
@@ -851,6 +889,7 @@ class StreamCore:
         queue = self._record_queue
         decoder = self._records
         assert decoder is not None, "start_records() first"
+        assert queue is not None
         while True:
             if queue:
                 return queue.popleft()
@@ -894,6 +933,7 @@ class StreamCore:
                 return record
             text, problem = text_and_error(record)
             if problem is not None and raise_on_error:
+                assert self._record_queue is not None  # (next_record gave a record)
                 self._record_queue.clear()
                 raise self.fail(
                     ContainerStreamError(

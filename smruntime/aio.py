@@ -174,7 +174,7 @@ class AsyncEventStream:
 
     def capture(self, sink: IO[bytes]) -> AsyncEventStream:
         """Write every raw body byte to ``sink`` as it arrives (from the event loop)."""
-        self._core.sinks.append(sink)
+        self._core.sinks += (sink,)
         return self
 
     def __repr__(self) -> str:

@@ -115,7 +115,8 @@ class _Connection(asyncio.BufferedProtocol):
         # decoded instead of to `chunks`; `queued` then counts those not yet taken from it.
         self.sink: Optional[Callable[[bytes], None]] = None
         self.queued = 0
-        self.head: Optional[Response] = None
+        self.head: Optional[Response] = None  # until the request's caller takes it
+        self.has_head = False  # the head arrived (taken or not)
         self.complete = False
         self.error: Optional[BaseException] = None
         self.lost = False
@@ -184,6 +185,7 @@ class _Connection(asyncio.BufferedProtocol):
         assert reader is not None  # (send_request made it)
         self.reader = reader
         self.head = None
+        self.has_head = False
         self.complete = False
         self.error = None
         self.chunks.clear()
@@ -201,7 +203,7 @@ class _Connection(asyncio.BufferedProtocol):
                 self._pull()
                 cut = cast("Optional[BaseException]", self.error)  # (set by _pull)
                 if isinstance(cut, RemoteProtocolError):  # the EOF cut a framed body: as sync
-                    part = "the body" if self.head is not None else "the response head"
+                    part = "the body" if self.has_head else "the response head"
                     self.error = ConnectionClosedError(
                         f"the connection closed before the end of {part} "
                         f"({self.http.bytes_received} bytes of the response): {cut}"
@@ -236,6 +238,7 @@ class _Connection(asyncio.BufferedProtocol):
                         break  # what next_event() would say, without the call
                 elif kind is Response:
                     self.head = event  # type: ignore[assignment]
+                    self.has_head = True
                 elif kind is EndOfMessage:
                     self.complete = True
         except RemoteProtocolError as exc:
@@ -684,8 +687,9 @@ class AsyncPool:
                 conn.abort()
                 raise
             deadline.body_started(time.monotonic())
-            assert conn.head is not None
-            return AsyncResponse(self, key, conn, conn.head, deadline, shown)
+            head, conn.head = conn.head, None  # (the response keeps what it needs of it)
+            assert head is not None
+            return AsyncResponse(self, key, conn, head, deadline, shown)
 
     async def _exchange(
         self,

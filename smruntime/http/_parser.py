@@ -138,6 +138,13 @@ class ResponseReader:
     _left: int  # set with the _LENGTH and _CHUNK states
     _length: int
     _line_start: int
+    # The line-by-line reader's head fields and framing facts (set by _status_line, for each
+    # head). The common head is read at once by _whole_head, which keeps them in locals:
+    # nothing of a head is held once its Response is out, but the fields the event carries.
+    _fields: list[tuple[str, str]]
+    _lengths: list[int]
+    _codings: list[str]
+    _conn_tokens: list[str]
     _status_at: int
     _status_line_no: int
 
@@ -155,13 +162,9 @@ class ResponseReader:
         # head
         self._line_no = 0
         self._section_bytes = 0
-        self._fields: list[tuple[str, str]] = []
         self._status = 0
         self._reason = ""
         self._version = "1.1"
-        self._lengths: list[int] = []
-        self._codings: list[str] = []
-        self._conn_tokens: list[str] = []
         # body (_left: Content-Length or chunk bytes still to come, set with the state)
         self._chunk_state = _SIZE
         self.extra_bytes = 0  # bytes received after the end of the message
@@ -579,13 +582,9 @@ class ResponseReader:
                         self._status_at,
                         line=self._status_line_no,
                     )
-                self._status = 0
-                self._fields = []
-                self._lengths = []
-                self._codings = []
-                self._conn_tokens = []
+                self._status = 0  # (the next head's status line starts its fields anew)
                 continue
-            return self._start_body()
+            return self._start_body(self._fields, self._lengths, self._codings, self._conn_tokens)
 
     def _whole_head(self) -> Response | None:
         """The common case at once: a whole final (2xx-5xx) head already in the buffer, with
@@ -654,16 +653,12 @@ class ResponseReader:
                     codings.append("chunked")
                 else:
                     return None
-        self._lengths = lengths
-        self._codings = codings
-        self._conn_tokens = tokens
         self._status = int(code)
         self._version = status_line[5:8]
         self._reason = status_line[13:]
-        self._fields = fields
         self._scanned = 0  # (the line counters, read in the head only, are left as they are)
         self._pos = end + 4
-        return self._start_body()
+        return self._start_body(fields, lengths, codings, tokens)
 
     def _status_line(self, line: Buffer) -> None:
         pos = self._line_start
@@ -687,6 +682,10 @@ class ResponseReader:
         self._reason = bytes(reason).decode("latin-1")
         self._status_at = self._base + pos
         self._status_line_no = self._line_no
+        self._fields = []
+        self._lengths = []
+        self._codings = []
+        self._conn_tokens = []
 
     def _framing_field(self, lname: str, name: str) -> None:
         value = self._fields[-1][1]
@@ -723,25 +722,30 @@ class ResponseReader:
                 line=self._line_no,
             )
 
-    def _start_body(self) -> Response:
+    def _start_body(
+        self,
+        fields: list[tuple[str, str]],
+        lengths: list[int],
+        codings: list[str],
+        tokens: list[str],
+    ) -> Response:
         status = self._status
-        tokens = self._conn_tokens
         if self._version == "1.1":
             self.keep_alive = "close" not in tokens
         else:
             self.keep_alive = "keep-alive" in tokens and "close" not in tokens
         if self._head_only or status == 204 or status == 304:
             self._state = _END
-        elif self._codings:
+        elif codings:
             self._state = _CHUNKED
             self._chunk_state = _SIZE
-        elif self._lengths:
-            self._length = self._left = self._lengths[0]
+        elif lengths:
+            self._length = self._left = lengths[0]
             self._state = _LENGTH if self._left else _END
         else:
             self._state = _CLOSE
             self.keep_alive = False
-        return Response(status, self._reason, self._fields, self._version)
+        return Response(status, self._reason, fields, self._version)
 
     def _read_trailers(self) -> Event:
         while True:
