@@ -155,7 +155,7 @@ class CallPlan:
         self.spec = _operations.OPERATIONS[op]
         cfg = host._config
         self.context: dict[str, Any] = {}
-        if host.meta.events:
+        if host.meta.events.active:
             params = self._param_hooks(params)
         validation = cfg.parameter_validation
         # The common call in one pass (None: anything unusual, which build_request decides).
@@ -215,7 +215,7 @@ class CallPlan:
             ("amz-sdk-invocation-id", self.invocation_id),
             ("amz-sdk-request", f"attempt={self.attempt}; max={self.max_attempts}"),
         ]
-        hooked = bool(host.meta.events)
+        hooked = host.meta.events.active
         method, url, body = request.method, request.url, request.body
         if hooked:
             method, url, headers, body = self._before_sign(method, url, headers, body)

@@ -61,6 +61,8 @@ class EventHooks:
         self._root = _Node()
         self._ids: dict[str, tuple[str, Handler]] = {}
         self._count = 0
+        self.active = False
+        """True while any handler is registered (an attribute: read on every call)."""
 
     # -- registration -----------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class EventHooks:
         if unique_id is not None:
             self._ids[unique_id] = (event_name, handler)
         self._count += 1
+        self.active = True
 
     def unregister(
         self,
@@ -121,6 +124,7 @@ class EventHooks:
                 if h == handler and (unique_id is None or uid == unique_id):
                     del group[i]
                     self._count -= 1
+                    self.active = self._count > 0
                     if uid is not None:
                         self._ids.pop(uid, None)
                     return

@@ -41,18 +41,26 @@ class HttpHeaders(Mapping[str, str]):
 
     def _fold(self, pairs: list[tuple[str, str]]) -> None:
         self._pairs: list[tuple[str, str]] = pairs
-        folded: dict[str, str] = {}  # lower-case name -> its first spelling
         values: dict[str, str] = {}  # lower-case name -> the value (repeats joined)
         for name, value in pairs:
             key = name.lower()
             if key in values:
                 values[key] = f"{values[key]}, {value}"
             else:
-                folded[key] = name
                 values[key] = value
-        self._folded = folded
         self._values = values
+        self._folded: Optional[dict[str, str]] = None  # made when first iterated
         self.get_lower = values.get
+
+    def _spellings(self) -> dict[str, str]:
+        """Lower-case name -> its first spelling, in the received order."""
+        folded = self._folded
+        if folded is None:
+            folded = {}
+            for name, _ in self._pairs:
+                folded.setdefault(name.lower(), name)
+            self._folded = folded
+        return folded
 
     def __getitem__(self, name: str) -> str:
         return self._values[name.lower()]
@@ -66,10 +74,10 @@ class HttpHeaders(Mapping[str, str]):
         return isinstance(name, str) and name.lower() in self._values
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._folded.values())
+        return iter(self._spellings().values())
 
     def __len__(self) -> int:
-        return len(self._folded)
+        return len(self._values)
 
     def items_raw(self) -> list[tuple[str, str]]:
         """The header pairs exactly as received, repeats included."""

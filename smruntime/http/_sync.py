@@ -563,6 +563,20 @@ class SyncResponse(BodyReader):
     a read blocked in another thread.
     """
 
+    # What a response starts with, as class attributes (one response is made per call, and
+    # each of these is set on it only when it changes).
+    _done = False
+    _closed = False
+    _explicit = False  # set_read_timeout was called: the caller moves the deadline
+    _eof = False
+    _received = 0
+    _request_cut = False  # an answer read after our request broke off: never pooled
+    _buffer: Optional[bytes] = None
+    status = 0
+    reason = ""
+    http_version = "1.1"
+    headers: HttpHeaders = _NO_HEADERS
+
     def __init__(
         self,
         pool: SyncPool,
@@ -578,19 +592,8 @@ class SyncResponse(BodyReader):
         self._origin = origin
         self._url = url
         self._method = method
-        self._done = False
-        self._closed = False
-        self._explicit = False  # set_read_timeout was called: the caller moves the deadline
-        self._eof = False
-        self._received = 0
         self._pending: list[bytes] = []
         self._held = [conn]  # _take pops it: one atomic list.pop, whichever thread comes first
-        self._request_cut = False  # an answer read after our request broke off: never pooled
-        self._buffer: Optional[bytes] = None
-        self.status = 0
-        self.reason = ""
-        self.http_version = "1.1"
-        self.headers: HttpHeaders = _NO_HEADERS
 
     def __repr__(self) -> str:
         return f"<SyncResponse {self.status} {self.reason!r} from {self._origin.hostport}>"
